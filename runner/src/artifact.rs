@@ -1,0 +1,131 @@
+//! Migration artifacts: the `*.wasm` component files of a migrations directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::bindings::MigrationInfo;
+use crate::observe::Observer;
+use crate::sandbox::{Prepared, Sandbox, SandboxError};
+
+/// One loaded migration.
+#[derive(Clone)]
+pub struct Artifact {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of its bytes, lowercase hex.
+    pub digest: String,
+    /// The component's bytes.
+    pub bytes: Arc<Vec<u8>>,
+    /// What the migration says about itself.
+    pub info: MigrationInfo,
+    /// Compiled and linked, ready to instantiate.
+    pub prepared: Prepared,
+}
+
+/// Why a migrations directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArtifactError {
+    /// The directory could not be read.
+    #[error("cannot read migrations directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a usable component, or it trapped while describing itself.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The metadata is unusable.
+    #[error("{path}: bad metadata: {message}")]
+    Metadata {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// SHA-256 of `bytes`, lowercase hex. Pinned: stored digests must stay comparable forever.
+pub fn digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Loads one artifact: reads, digests, compiles and asks it for its metadata.
+pub async fn load(
+    sandbox: &Sandbox,
+    path: &Path,
+    observer: Arc<dyn Observer>,
+) -> Result<Artifact, ArtifactError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read { path: shown.clone(), source })?;
+    let prepared = sandbox.prepare(&shown, &bytes)?;
+    let info = sandbox.metadata(&prepared, observer).await?;
+    check_metadata(&shown, path, &info)?;
+    Ok(Artifact { path: path.to_path_buf(), digest: digest(&bytes), bytes: Arc::new(bytes), info, prepared })
+}
+
+fn check_metadata(shown: &str, path: &Path, info: &MigrationInfo) -> Result<(), ArtifactError> {
+    let bad = |message: String| Err(ArtifactError::Metadata { path: shown.to_string(), message });
+    let valid_id = |id: &str| {
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !valid_id(&info.id) {
+        return bad(format!("id `{}` must be 1–128 characters of A–Z, a–z, 0–9, `-` and `_`", info.id));
+    }
+    if let Some(p) = info.parents.iter().find(|p| !valid_id(p)) {
+        return bad(format!("parent `{p}` is not a valid revision id"));
+    }
+    if info.parents.contains(&info.id) {
+        return bad(format!("revision {} names itself as a parent", info.id));
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let file_id = stem.split_once('_').map_or(stem, |(id, _)| id);
+    if file_id != info.id {
+        return bad(format!(
+            "the file name says revision `{file_id}` but the migration says `{}`; name the file `{}_<description>.wasm`",
+            info.id, info.id
+        ));
+    }
+    Ok(())
+}
+
+/// Loads every `*.wasm` in `dir`, in file-name order. A missing directory holds nothing.
+pub async fn load_dir(
+    sandbox: &Sandbox,
+    dir: &Path,
+    observer: Arc<dyn Observer>,
+) -> Result<Vec<Artifact>, ArtifactError> {
+    let mut paths = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(|source| ArtifactError::Directory { path: dir.display().to_string(), source })?;
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+                    paths.push(path);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(ArtifactError::Directory { path: dir.display().to_string(), source }),
+    }
+    paths.sort();
+    let mut artifacts = Vec::with_capacity(paths.len());
+    for path in paths {
+        artifacts.push(load(sandbox, &path, observer.clone()).await?);
+    }
+    Ok(artifacts)
+}

@@ -1,0 +1,351 @@
+//! The command line: clap types and printing only. Migration logic lives in the library.
+//!
+//! Exit codes: 0 success, 1 a failure (bad input, failed migration, refused artifact,
+//! unreachable database), 2 a usage error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, DatabaseConfig, Overrides};
+use crate::exec::{Report, RevisionState, Runner};
+use crate::observe::{Event, Level, Observer};
+use crate::plan::Target;
+use crate::sandbox::Direction;
+
+/// Database migrations as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "retort", version, about, long_about = None)]
+pub struct Cli {
+    /// The project file (default: ./retort.toml, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://PATH, postgres://…, mysql://…) for a single-database project.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Act on this database of the project only (repeatable).
+    #[arg(short = 'd', long = "database", global = true, value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Seconds to wait for another runner's migration lock.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// Print less on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Retort's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold a new Rust migration after the current head.
+    New {
+        /// What the migration does, e.g. "add email to users".
+        description: String,
+    },
+    /// Compile every migration crate to a component (wasm32-wasip2).
+    Build,
+    /// Apply migrations up to TARGET (default: head).
+    Upgrade {
+        /// `head`, or a revision id (or unique prefix).
+        target: Option<String>,
+        /// Print the plan without running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revert migrations down to TARGET.
+    Downgrade {
+        /// `base` (revert everything), or a revision id (or unique prefix) to keep.
+        target: String,
+        /// Print the plan without running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the database's current revision(s). Read-only.
+    Current,
+    /// Show the applied revisions with when and by whom. Read-only.
+    History,
+    /// Show every revision as applied or pending. Read-only.
+    Status,
+    /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional).
+    Resolve {
+        /// The unfinished revision.
+        revision: String,
+        /// Its changes are in the database: mark it applied.
+        #[arg(long, conflicts_with = "rolled_back", required_unless_present = "rolled_back")]
+        applied: bool,
+        /// Its changes are not in the database: forget it.
+        #[arg(long)]
+        rolled_back: bool,
+    },
+}
+
+/// Prints progress to stderr.
+struct StderrObserver {
+    quiet: bool,
+}
+
+impl Observer for StderrObserver {
+    fn event(&self, event: &Event<'_>) {
+        let mut err = std::io::stderr().lock();
+        let _ = match event {
+            Event::StepStarted { database, revision, description, direction } if !self.quiet => {
+                writeln!(err, "[{database}] {} {revision}: {description}", direction.name())
+            }
+            Event::GuestLog { revision, level, message } => {
+                if self.quiet && matches!(level, Level::Debug | Level::Info) {
+                    return;
+                }
+                let level = match level {
+                    Level::Debug => "debug",
+                    Level::Info => "info",
+                    Level::Warn => "warn",
+                    Level::Error => "error",
+                };
+                writeln!(err, "  [{revision}] {level}: {message}")
+            }
+            Event::GuestOutput { revision, stream, line } => writeln!(err, "  [{revision}] {stream}: {line}"),
+            Event::Progress { revision, done, total } if !self.quiet => match total {
+                Some(t) => writeln!(err, "  [{revision}] {done}/{t}"),
+                None => writeln!(err, "  [{revision}] {done} done"),
+            },
+            _ => Ok(()),
+        };
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn print_report(out: &mut impl Write, db: &DatabaseConfig, report: &Report, direction: Direction) -> std::io::Result<()> {
+    let verb = match (report.dry_run, direction) {
+        (true, Direction::Upgrade) => "would upgrade",
+        (true, Direction::Downgrade) => "would downgrade",
+        (false, Direction::Upgrade) => "upgraded",
+        (false, Direction::Downgrade) => "downgraded",
+    };
+    let url = crate::db::redact(&db.url);
+    if report.steps.is_empty() {
+        writeln!(out, "{} ({url}): nothing to do", report.database)?;
+    } else {
+        let total: Duration = report.steps.iter().map(|s| s.duration).sum();
+        let n = report.steps.len();
+        let plural = if n == 1 { "" } else { "s" };
+        if report.dry_run {
+            writeln!(out, "{} ({url}): {verb} {n} migration{plural}:", report.database)?;
+        } else {
+            writeln!(out, "{} ({url}): {verb} {n} migration{plural} in {}", report.database, ms(total))?;
+        }
+        for step in &report.steps {
+            let arrow = if step.direction == Direction::Upgrade { "↑" } else { "↓" };
+            if report.dry_run {
+                writeln!(out, "  {arrow} {}  {}", step.revision, step.description)?;
+            } else {
+                writeln!(out, "  {arrow} {}  {:<50} {:>10}", step.revision, step.description, ms(step.duration))?;
+            }
+        }
+    }
+    if !report.dry_run {
+        let at = if report.current.is_empty() { "base".to_string() } else { report.current.join(", ") };
+        writeln!(out, "  now at {at}")?;
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+        databases: cli.databases.clone(),
+        lock_timeout: cli.lock_timeout.map(Duration::from_secs),
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let observer: Arc<dyn Observer> = Arc::new(StderrObserver { quiet: cli.quiet });
+    let mut out = std::io::stdout().lock();
+
+    // `new` and `build` need a migrations directory, not a database URL.
+    let project = match &cli.command {
+        Command::New { .. } | Command::Build => {
+            let mut o = overrides.clone();
+            o.database_url = Some(o.database_url.unwrap_or_else(|| "sqlite://unused".into()));
+            config::resolve(&cwd, &o, &env).or_else(|_| config::resolve(&cwd, &overrides, &env))?
+        }
+        _ => config::resolve(&cwd, &overrides, &env)?,
+    };
+
+    match cli.command {
+        Command::Build => {
+            for db in &project.databases {
+                let built = crate::guest_build::build(&db.migrations, cli.quiet)?;
+                if built.is_empty() {
+                    writeln!(out, "{}: no migration crates in {}", db.name, db.migrations.display())?;
+                }
+                for b in built {
+                    writeln!(
+                        out,
+                        "built {}  {:>7} bytes  sha256 {}",
+                        b.artifact.strip_prefix(&cwd).unwrap_or(&b.artifact).display(),
+                        b.size,
+                        &b.digest[..16]
+                    )?;
+                }
+            }
+        }
+        Command::New { description } => {
+            let [db] = project.databases.as_slice() else {
+                bail!("the project has several databases: choose one with -d NAME");
+            };
+            let runner = Runner::new(observer)?;
+            let crates = if db.migrations.is_dir() { crate::guest_build::crates(&db.migrations)? } else { Vec::new() };
+            let unbuilt: Vec<_> = crates
+                .iter()
+                .filter(|(dir, _)| !PathBuf::from(format!("{}.wasm", dir.display())).is_file())
+                .map(|(dir, _)| dir.display().to_string())
+                .collect();
+            if !unbuilt.is_empty() {
+                bail!("run `retort build` first: these migrations have no artifact yet, so their ids are unknown: {}", unbuilt.join(", "));
+            }
+            let migrations = runner.load(db).await?;
+            let heads = migrations.graph.heads();
+            if heads.len() > 1 {
+                bail!("the graph has several heads ({}); merge them first", heads.join(", "));
+            }
+            let taken: Vec<String> = migrations.artifacts.iter().map(|a| a.info.id.clone()).collect();
+            let made = crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
+                .with_context(|| format!("cannot create the migration in {}", db.migrations.display()))?;
+            writeln!(
+                out,
+                "created {} (revision {}, parent {})",
+                made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display(),
+                made.id,
+                if made.parents.is_empty() { "none: a root".to_string() } else { made.parents.join(", ") }
+            )?;
+            writeln!(out, "edit {}/src/lib.rs, then run `retort build`", made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display())?;
+        }
+        Command::Upgrade { target, dry_run } => {
+            let runner = Runner::new(observer)?;
+            let target = Target::parse(target.as_deref().unwrap_or("head"));
+            for db in &project.databases {
+                let report = runner.migrate(db, Direction::Upgrade, &target, dry_run).await?;
+                print_report(&mut out, db, &report, Direction::Upgrade)?;
+            }
+        }
+        Command::Downgrade { target, dry_run } => {
+            let runner = Runner::new(observer)?;
+            let target = Target::parse(&target);
+            for db in project.databases.iter().rev() {
+                let report = runner.migrate(db, Direction::Downgrade, &target, dry_run).await?;
+                print_report(&mut out, db, &report, Direction::Downgrade)?;
+            }
+        }
+        Command::Current => {
+            let runner = Runner::new(observer)?;
+            for db in &project.databases {
+                let history = runner.history(db).await?;
+                let applied = history.iter().filter(|r| r.state == crate::db::RowState::Applied).map(|r| r.revision.clone()).collect();
+                let migrations = runner.load(db).await?;
+                let mut tips = migrations.graph.tips(&applied);
+                // Revisions applied but missing from the directory are current too.
+                tips.extend(applied.iter().filter(|r| !migrations.graph.contains(r)).cloned());
+                if tips.is_empty() {
+                    writeln!(out, "{}: base (nothing applied)", db.name)?;
+                }
+                for tip in tips {
+                    let description = history.iter().find(|r| r.revision == tip).map(|r| r.description.as_str()).unwrap_or("");
+                    let head = if migrations.graph.heads().contains(&tip) { " (head)" } else { "" };
+                    writeln!(out, "{}: {tip}{head}  {description}", db.name)?;
+                }
+            }
+        }
+        Command::History => {
+            let runner = Runner::new(observer)?;
+            for db in &project.databases {
+                let history = runner.history(db).await?;
+                writeln!(out, "{} ({}): {} revision(s) recorded", db.name, crate::db::redact(&db.url), history.len())?;
+                for r in history.iter().rev() {
+                    writeln!(
+                        out,
+                        "  {}  {:<11} {}  {:>8} ms  {}  {}",
+                        r.revision,
+                        r.state.as_str(),
+                        r.applied_at,
+                        r.duration_ms,
+                        r.applied_by,
+                        r.description
+                    )?;
+                }
+            }
+        }
+        Command::Status => {
+            let runner = Runner::new(observer)?;
+            let mut unfinished = Vec::new();
+            for db in &project.databases {
+                let lines = runner.status(db).await?;
+                let pending = lines.iter().filter(|l| l.state == RevisionState::Pending).count();
+                writeln!(out, "{} ({}): {} applied, {pending} pending", db.name, crate::db::redact(&db.url),
+                    lines.iter().filter(|l| l.state == RevisionState::Applied).count())?;
+                for l in &lines {
+                    let state = match &l.state {
+                        RevisionState::Applied => "applied".to_string(),
+                        RevisionState::Pending => "pending".to_string(),
+                        RevisionState::AppliedWithoutArtifact => "applied (no artifact in the directory)".to_string(),
+                        RevisionState::Unfinished(s) => {
+                            unfinished.push((db.name.clone(), l.revision.clone()));
+                            format!("UNFINISHED ({})", s.as_str())
+                        }
+                    };
+                    writeln!(out, "  {}  {:<10} {}", l.revision, state, l.description)?;
+                }
+            }
+            for (db, rev) in unfinished {
+                writeln!(
+                    out,
+                    "\n{rev} in `{db}` did not finish: an earlier run failed after statements that commit implicitly. \
+                     Inspect the schema, then run\n  retort -d {db} resolve {rev} --applied      # its changes are in place\n  \
+                     retort -d {db} resolve {rev} --rolled-back  # its changes are not"
+                )?;
+            }
+        }
+        Command::Resolve { revision, applied, .. } => {
+            let runner = Runner::new(observer)?;
+            let [db] = project.databases.as_slice() else {
+                bail!("the project has several databases: choose one with -d NAME");
+            };
+            let was = runner.resolve(db, &revision, applied).await?;
+            let now = if applied { "applied" } else { "not applied (row removed)" };
+            writeln!(out, "{}: {revision} was {}, now {now}", db.name, was.as_str())?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The project: `retort.toml`, the environment and the command line, resolved once.
+//!
+//! ```toml
+//! [databases.catalog]
+//! url = "${CATALOG_URL:-sqlite://catalog.db}"   # ${VAR} and ${VAR:-default} are expanded
+//! migrations = "migrations/catalog"               # relative to retort.toml
+//! ```
+//!
+//! Precedence: `--database-url` > `DATABASE_URL` > the file. A URL from the command line or
+//! the environment applies to a project of one database (or to the one chosen with `-d`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Name used for the database of a project without `retort.toml`.
+pub const DEFAULT_DATABASE: &str = "default";
+
+/// One database of the project, fully resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Its name in the project.
+    pub name: String,
+    /// Its URL, with environment references expanded.
+    pub url: String,
+    /// Its migrations directory.
+    pub migrations: PathBuf,
+    /// How long to wait for another runner's lock.
+    pub lock_timeout: Duration,
+}
+
+/// The resolved project.
+#[derive(Clone, Debug)]
+pub struct Project {
+    /// The directory of `retort.toml` (or the working directory).
+    pub root: PathBuf,
+    /// Its databases, in the file's order.
+    pub databases: Vec<DatabaseConfig>,
+}
+
+/// Everything wrong with a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.iter().map(|p| format!("{}: {p}", .path)).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    /// The configuration file (or `command line`).
+    pub path: String,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    databases: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: String,
+    migrations: Option<PathBuf>,
+    lock_timeout_secs: Option<u64>,
+}
+
+/// What the command line says about the project.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--database-url` or `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `-d NAME`: the databases to act on (all when empty).
+    pub databases: Vec<String>,
+    /// `--lock-timeout`.
+    pub lock_timeout: Option<Duration>,
+}
+
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Expands `${VAR}` and `${VAR:-default}` with `env`; unknown variables are problems.
+pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            problems.push(format!("unclosed `${{` in `{s}`"));
+            return out;
+        };
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => problems.push(format!("environment variable {name} is not set (used in `{s}`)")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    match scheme {
+        Some("sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb") => {}
+        _ => problems.push(format!(
+            "database `{name}`: URL `{}` must start with sqlite://, postgres:// or mysql://",
+            crate::db::redact(url)
+        )),
+    }
+}
+
+/// Resolves the project from `retort.toml` (if present), the environment and `overrides`.
+pub fn resolve(cwd: &Path, overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Project, ConfigError> {
+    let explicit = overrides.config.is_some();
+    let path = overrides.config.clone().unwrap_or_else(|| cwd.join("retort.toml"));
+    let shown = path.display().to_string();
+    let lock_timeout = overrides.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+    let mut problems = Vec::new();
+    let root = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| cwd.to_path_buf());
+    let root = if root.is_absolute() { root } else { cwd.join(root) };
+
+    let mut databases = Vec::new();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError {
+                path: shown.clone(),
+                problems: vec![e.to_string().trim().replace('\n', "\n  ")],
+            })?;
+            for (name, value) in file.databases {
+                let db: FileDatabase = match value.try_into() {
+                    Ok(db) => db,
+                    Err(e) => {
+                        problems.push(format!("[databases.{name}]: {}", e.to_string().trim()));
+                        continue;
+                    }
+                };
+                let url = interpolate(&db.url, env, &mut problems);
+                let migrations = root.join(db.migrations.unwrap_or_else(|| PathBuf::from("migrations")));
+                let lock_timeout = overrides
+                    .lock_timeout
+                    .or(db.lock_timeout_secs.map(Duration::from_secs))
+                    .unwrap_or(DEFAULT_LOCK_TIMEOUT);
+                databases.push(DatabaseConfig { name, url, migrations, lock_timeout });
+            }
+            if databases.is_empty() && problems.is_empty() {
+                problems.push("no [databases.NAME] table: name at least one database".into());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            databases.push(DatabaseConfig {
+                name: DEFAULT_DATABASE.into(),
+                url: String::new(),
+                migrations: cwd.join("migrations"),
+                lock_timeout,
+            });
+        }
+        Err(e) => return Err(ConfigError { path: shown, problems: vec![format!("cannot read: {e}")] }),
+    }
+
+    for wanted in &overrides.databases {
+        if !databases.iter().any(|d| &d.name == wanted) {
+            problems.push(format!(
+                "no database named `{wanted}` (the project has: {})",
+                databases.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    if !overrides.databases.is_empty() {
+        databases.retain(|d| overrides.databases.contains(&d.name));
+    }
+    if let Some(url) = &overrides.database_url {
+        if databases.len() == 1 {
+            databases[0].url = url.clone();
+        } else if problems.is_empty() {
+            problems.push(format!(
+                "--database-url/DATABASE_URL names one database but the project has {}: choose one with -d NAME",
+                databases.len()
+            ));
+        }
+    }
+    for db in &databases {
+        if db.url.is_empty() {
+            problems.push(format!(
+                "database `{}` has no URL: pass --database-url, set DATABASE_URL, or write a retort.toml",
+                db.name
+            ));
+        } else {
+            check_url(&db.name, &db.url, &mut problems);
+        }
+    }
+    if problems.is_empty() {
+        Ok(Project { root, databases })
+    } else {
+        Err(ConfigError { path: shown, problems })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "CATALOG_URL" => Some("postgres://u:p@h/catalog".into()),
+            _ => None,
+        }
+    }
+
+    fn write(dir: &Path, text: &str) -> Overrides {
+        std::fs::write(dir.join("retort.toml"), text).unwrap();
+        Overrides::default()
+    }
+
+    #[test]
+    fn interpolation_with_defaults_and_missing_variables() {
+        let mut problems = Vec::new();
+        assert_eq!(interpolate("${CATALOG_URL}", &env, &mut problems), "postgres://u:p@h/catalog");
+        assert_eq!(interpolate("${NOPE:-sqlite://x.db}", &env, &mut problems), "sqlite://x.db");
+        assert!(problems.is_empty());
+        interpolate("${NOPE}/${ALSO_NOPE}", &env, &mut problems);
+        assert_eq!(problems.len(), 2);
+    }
+
+    #[test]
+    fn file_databases_in_order_with_relative_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = write(
+            dir.path(),
+            "[databases.catalog]\nurl = \"${CATALOG_URL}\"\nmigrations = \"m/catalog\"\n\
+             [databases.monitoring]\nurl = \"sqlite://mon.db\"\n",
+        );
+        let p = resolve(dir.path(), &o, &env).unwrap();
+        let names: Vec<_> = p.databases.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["catalog", "monitoring"]);
+        assert_eq!(p.databases[0].migrations, dir.path().join("m/catalog"));
+        assert_eq!(p.databases[1].migrations, dir.path().join("migrations"));
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = write(
+            dir.path(),
+            "[databases.a]\nurl = \"${MISSING}\"\n[databases.b]\nurl = \"http://x\"\n[databases.c]\nurl = \"sqlite://c\"\ncolour = \"red\"\n",
+        );
+        let err = resolve(dir.path(), &o, &env).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("MISSING is not set"), "{text}");
+        assert!(text.contains("must start with sqlite://"), "{text}");
+        assert!(text.contains("colour"), "{text}");
+        assert!(err.problems.len() >= 3, "{text}");
+    }
+
+    #[test]
+    fn database_url_overrides_a_single_database_or_stands_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Overrides { database_url: Some("sqlite://x.db".into()), ..Default::default() };
+        let p = resolve(dir.path(), &o, &env).unwrap();
+        assert_eq!(p.databases[0].url, "sqlite://x.db");
+        let err = resolve(dir.path(), &Overrides::default(), &env).unwrap_err();
+        assert!(err.to_string().contains("has no URL"));
+    }
+}

@@ -1,0 +1,362 @@
+//! One backend trait, one implementation per dialect.
+//!
+//! A backend owns one connection to the database being migrated. It knows how to lock, how to
+//! keep Retort's history tables, and how to run a guest's SQL with the host-side placeholder
+//! rewriting and value mapping of its dialect. Everything that differs between SQLite,
+//! PostgreSQL and MySQL lives behind this trait.
+
+mod mysql;
+pub mod placeholders;
+mod postgres;
+mod sqlite;
+pub(crate) mod values;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::bindings::{Column, Dialect, GuestError, Value};
+
+/// Name of the table that records applied revisions.
+pub const HISTORY_TABLE: &str = "retort_history";
+/// Name of the table that keeps the bytes of every applied artifact, by digest.
+pub const ARTIFACTS_TABLE: &str = "retort_artifacts";
+
+/// A failure of the database layer, outside any guest call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The URL names no supported dialect.
+    #[error("unsupported database URL `{0}`: expected sqlite://, postgres:// or mysql://")]
+    UnsupportedUrl(String),
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A statement Retort itself ran failed.
+    #[error("{doing} failed: {message}{}\n  statement: {}", code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(), truncate(statement, 300))]
+    Statement {
+        /// What Retort was doing, e.g. `reading retort_history`.
+        doing: String,
+        /// The statement.
+        statement: String,
+        /// SQLSTATE or vendor code.
+        code: Option<String>,
+        /// The database's message.
+        message: String,
+    },
+    /// Another process holds the migration lock.
+    #[error("timed out after {}s waiting for the migration lock{holder}", .waited.as_secs_f32())]
+    LockTimeout {
+        /// How long Retort waited.
+        waited: Duration,
+        /// Who holds it, where the dialect can tell (starts with `; `).
+        holder: String,
+    },
+    /// The connection broke while a guest was running a statement.
+    #[error("lost the database connection: {0}")]
+    Lost(String),
+}
+
+/// Shortens a statement for error messages, keeping its start.
+pub fn truncate(sql: &str, max: usize) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Why a guest's SQL request failed: a value the guest receives, or a fatal host failure
+/// that traps the guest and rolls the migration back.
+#[derive(Debug)]
+pub enum SqlFailure {
+    /// Returned to the guest as `error`.
+    Guest(GuestError),
+    /// Ends the migration.
+    Fatal(DbError),
+}
+
+impl From<GuestError> for SqlFailure {
+    fn from(e: GuestError) -> Self {
+        SqlFailure::Guest(e)
+    }
+}
+
+/// The state of a row in `retort_history`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowState {
+    /// The revision is applied.
+    Applied,
+    /// An upgrade started but did not finish (dialects whose DDL commits implicitly).
+    Upgrading,
+    /// A downgrade started but did not finish (dialects whose DDL commits implicitly).
+    Downgrading,
+}
+
+impl RowState {
+    /// The word stored in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Applied => "applied",
+            RowState::Upgrading => "upgrading",
+            RowState::Downgrading => "downgrading",
+        }
+    }
+
+    /// Parses the `state` column.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "applied" => Some(RowState::Applied),
+            "upgrading" => Some(RowState::Upgrading),
+            "downgrading" => Some(RowState::Downgrading),
+            _ => None,
+        }
+    }
+}
+
+/// One row of `retort_history`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// The revision id.
+    pub revision: String,
+    /// Its parents, as recorded when it was applied.
+    pub parents: Vec<String>,
+    /// Its description.
+    pub description: String,
+    /// SHA-256 of the artifact, lowercase hex.
+    pub digest: String,
+    /// Applied, or an unfinished upgrade/downgrade.
+    pub state: RowState,
+    /// When it was applied (RFC 3339, UTC).
+    pub applied_at: String,
+    /// Which runner applied it: `retort <version> <user>@<host>`.
+    pub applied_by: String,
+    /// How long the migration ran, in milliseconds.
+    pub duration_ms: i64,
+}
+
+/// Identifies an open cursor of a backend.
+pub type CursorId = u32;
+
+/// A connection to one database being migrated.
+#[async_trait]
+pub trait Backend: Send {
+    /// The dialect, as the guest sees it.
+    fn dialect(&self) -> Dialect;
+
+    /// True where DDL commits implicitly (MySQL/MariaDB): the executor then records a pending
+    /// history row before a migration runs and completes it after.
+    fn ddl_commits_implicitly(&self) -> bool {
+        false
+    }
+
+    /// Takes the migration lock, waiting at most `wait`.
+    async fn lock(&mut self, wait: Duration) -> Result<(), DbError>;
+    /// Releases the migration lock.
+    async fn unlock(&mut self) -> Result<(), DbError>;
+
+    /// Whether the history tables exist. Never creates anything.
+    async fn has_history(&mut self) -> Result<bool, DbError>;
+    /// Creates the history tables if they do not exist.
+    async fn create_history(&mut self) -> Result<(), DbError>;
+    /// Every history row, oldest first; empty when the tables do not exist.
+    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError>;
+    /// Adds a history row (inside the current transaction, if any).
+    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError>;
+    /// Changes the state (and duration) of a history row.
+    async fn update_history(
+        &mut self,
+        revision: &str,
+        state: RowState,
+        duration_ms: i64,
+    ) -> Result<(), DbError>;
+    /// Removes a history row (a downgrade).
+    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError>;
+    /// Stores an artifact's bytes under its digest, unless already stored.
+    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError>;
+
+    /// Opens a transaction.
+    async fn begin(&mut self) -> Result<(), DbError>;
+    /// Commits the open transaction.
+    async fn commit(&mut self) -> Result<(), DbError>;
+    /// Rolls the open transaction back (a no-op without one).
+    async fn rollback(&mut self) -> Result<(), DbError>;
+
+    /// Runs a guest statement; returns rows affected.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure>;
+    /// Runs a guest statement once per parameter set; returns the total rows affected.
+    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure>;
+    /// Opens a streaming query.
+    async fn open_cursor(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(CursorId, Vec<Column>), SqlFailure>;
+    /// Up to `max` further rows of a cursor; empty when exhausted.
+    async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure>;
+    /// Closes a cursor.
+    async fn close_cursor(&mut self, cursor: CursorId);
+    /// Closes every open cursor (before a commit or rollback).
+    async fn close_all_cursors(&mut self);
+
+    /// Closes the connection.
+    async fn close(self: Box<Self>);
+}
+
+/// What a command intends to do with the database, which decides whether a missing SQLite
+/// file may be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only commands: never create or change anything.
+    ReadOnly,
+    /// Commands that migrate.
+    ReadWrite,
+}
+
+/// Connects to `url` (`sqlite://PATH`, `postgres://…`, `mysql://…`/`mariadb://…`).
+pub async fn connect(url: &str, access: Access) -> Result<Box<dyn Backend>, DbError> {
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(Box::new(sqlite::SqliteBackend::connect(url, access)?)),
+        "postgres" | "postgresql" => Ok(Box::new(postgres::PgBackend::connect(url).await?)),
+        "mysql" | "mariadb" => Ok(Box::new(mysql::MySqlBackend::connect(url).await?)),
+        _ => Err(DbError::UnsupportedUrl(redact(url))),
+    }
+}
+
+/// The URL with its password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// `user@host` of the process, for `applied_by`.
+pub fn runner_identity() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("retort {} {user}@{host}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(redact("sqlite://demo.db"), "sqlite://demo.db");
+    }
+
+    #[test]
+    fn truncate_keeps_the_start_on_one_line() {
+        assert_eq!(truncate("SELECT\n  1", 20), "SELECT 1");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+    }
+}
+
+/// Now, as stored in history tables: RFC 3339 in UTC with microseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn history_row(
+    revision: String,
+    parents: &str,
+    description: String,
+    digest: String,
+    state: &str,
+    applied_at: String,
+    applied_by: String,
+    duration_ms: i64,
+) -> Result<HistoryRow, DbError> {
+    let state = RowState::parse(state).ok_or_else(|| DbError::Statement {
+        doing: format!("reading retort_history row {revision}"),
+        statement: String::new(),
+        code: None,
+        message: format!("unknown state `{state}`"),
+    })?;
+    Ok(HistoryRow {
+        revision,
+        parents: parents.split_whitespace().map(str::to_string).collect(),
+        description,
+        digest,
+        state,
+        applied_at,
+        applied_by,
+        duration_ms,
+    })
+}
+
+/// Maps a sqlx error from a guest statement: database errors are values the guest may
+/// handle; a broken connection or protocol failure is fatal.
+fn sqlx_failure(e: sqlx::Error) -> SqlFailure {
+    match e {
+        sqlx::Error::Database(db) => {
+            let mut detail = None;
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                detail = match (pg.detail(), pg.hint()) {
+                    (Some(d), Some(h)) => Some(format!("{d}; hint: {h}")),
+                    (Some(d), None) => Some(d.to_string()),
+                    (None, Some(h)) => Some(format!("hint: {h}")),
+                    (None, None) => None,
+                };
+            } else if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                detail = Some(format!("MySQL error {}", my.number()));
+            }
+            SqlFailure::Guest(GuestError::Database(crate::bindings::DatabaseError {
+                code: db.code().map(|c| c.into_owned()),
+                message: db.message().to_string(),
+                detail,
+            }))
+        }
+        sqlx::Error::Encode(e) => SqlFailure::Guest(GuestError::Conversion(e.to_string())),
+        sqlx::Error::ColumnDecode { index, source } => {
+            SqlFailure::Guest(GuestError::Conversion(format!("column {index}: {source}")))
+        }
+        sqlx::Error::Decode(e) => SqlFailure::Guest(GuestError::Conversion(e.to_string())),
+        other => SqlFailure::Fatal(DbError::Lost(other.to_string())),
+    }
+}
+
+/// Maps a sqlx error from a statement Retort itself ran.
+fn sqlx_db_error(doing: &str, statement: &str, e: sqlx::Error) -> DbError {
+    let code = match &e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    let message = match &e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    DbError::Statement { doing: doing.into(), statement: statement.into(), code, message }
+}
+
+/// Renders a decimal without exponent notation, keeping its scale.
+fn plain_decimal(d: &bigdecimal::BigDecimal) -> String {
+    d.to_plain_string()
+}
+
+fn parse_decimal(s: &str) -> Result<bigdecimal::BigDecimal, String> {
+    s.parse().map_err(|e| format!("`{s}` is not a decimal: {e}"))
+}

@@ -1,0 +1,450 @@
+//! MySQL and MariaDB through sqlx.
+//!
+//! DDL commits implicitly here, so the executor records a pending history row before a
+//! migration and completes it after (see `docs/failure-states.md`).
+//!
+//! Streaming queries: a MySQL connection cannot run a statement while a result is being
+//! streamed on it, and sqlx has no server-side cursors. A guest query therefore streams on a
+//! second, read-only connection opened for that query, inside `START TRANSACTION WITH
+//! CONSISTENT SNAPSHOT`, and hands rows over a bounded channel. It sees what was committed
+//! when the query started — including the migration's own DDL, which MySQL has committed —
+//! but not the migration's uncommitted DML. See `docs/values.md#mysql-streaming`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlRow};
+use sqlx::{Arguments, AssertSqlSafe, Column as _, Connection, Executor, Row, SqlSafeStr, TypeInfo, ValueRef};
+use tokio::sync::mpsc;
+
+use super::placeholders::rewrite;
+use super::values::{self, kind};
+use super::{
+    plain_decimal, sqlx_db_error, sqlx_failure, Backend, CursorId, DbError, HistoryRow,
+    RowState, SqlFailure, ARTIFACTS_TABLE, HISTORY_TABLE,
+};
+use crate::bindings::{Column, Dialect, GuestError, Value};
+
+/// Rows per message from a streaming reader; with `CHANNEL_DEPTH` this bounds the rows
+/// buffered in the host per open query.
+const CHUNK: usize = 256;
+const CHANNEL_DEPTH: usize = 2;
+
+fn arguments(params: &[Value], order: &[usize]) -> Result<MySqlArguments, SqlFailure> {
+    let mut args = MySqlArguments::default();
+    for &i in order {
+        let value = &params[i];
+        let conv = |m: String| GuestError::Conversion(format!("parameter ${}: {m}", i + 1));
+        let added = match value {
+            Value::Null => args.add(None::<String>),
+            Value::Boolean(b) => args.add(*b),
+            Value::Integer(n) => args.add(*n),
+            Value::Float(f) => args.add(*f),
+            Value::Text(s) | Value::Decimal(s) | Value::Uuid(s) | Value::Json(s) => {
+                args.add(s.clone())
+            }
+            Value::Bytes(b) => args.add(b.clone()),
+            Value::Date(d) => args.add(values::date_to_chrono(*d).map_err(conv)?),
+            Value::Time(t) => args.add(values::time_to_chrono(*t).map_err(conv)?),
+            Value::Timestamp(dt) => args.add(values::datetime_to_chrono(*dt).map_err(conv)?),
+            Value::Timestamptz(dt) => args.add(values::utc_to_chrono(*dt).map_err(conv)?),
+        };
+        added.map_err(|e| conv(format!("cannot send a {}: {e}", kind(value))))?;
+    }
+    Ok(args)
+}
+
+fn read(row: &MySqlRow, i: usize) -> Result<Value, String> {
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let type_name = raw.type_info().name().to_string();
+    let e = |e: sqlx::Error| e.to_string();
+    Ok(match type_name.as_str() {
+        "BOOLEAN" => Value::Boolean(row.try_get(i).map_err(e)?),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+            Value::Integer(row.try_get_unchecked(i).map_err(e)?)
+        }
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+        | "BIGINT UNSIGNED" => {
+            let n: u64 = row.try_get_unchecked(i).map_err(e)?;
+            match i64::try_from(n) {
+                Ok(n) => Value::Integer(n),
+                Err(_) => Value::Decimal(n.to_string()),
+            }
+        }
+        "FLOAT" => Value::Float(row.try_get::<f32, _>(i).map_err(e)?.into()),
+        "DOUBLE" => Value::Float(row.try_get(i).map_err(e)?),
+        "DECIMAL" => Value::Decimal(plain_decimal(
+            &row.try_get::<bigdecimal::BigDecimal, _>(i).map_err(e)?,
+        )),
+        "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => {
+            Value::Text(row.try_get_unchecked(i).map_err(e)?)
+        }
+        "JSON" => Value::Json(row.try_get_unchecked(i).map_err(e)?),
+        "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT" => {
+            Value::Bytes(row.try_get_unchecked(i).map_err(e)?)
+        }
+        "DATE" => Value::Date(values::date_from_chrono(row.try_get(i).map_err(e)?)),
+        "TIME" => Value::Time(values::time_from_chrono(row.try_get(i).map_err(e)?)),
+        "DATETIME" => Value::Timestamp(values::datetime_from_chrono(row.try_get(i).map_err(e)?)),
+        "TIMESTAMP" => Value::Timestamptz(values::utc_from_chrono(
+            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(e)?,
+        )),
+        other => {
+            return Err(format!(
+                "type {other} is not mapped by retort:migration@0.1.0; cast it in the query \
+                 (e.g. `CAST(column AS CHAR)`)"
+            ));
+        }
+    })
+}
+
+fn read_row(row: &MySqlRow) -> Result<Vec<Value>, SqlFailure> {
+    (0..row.len())
+        .map(|i| {
+            read(row, i).map_err(|m| {
+                let name = row.column(i).name();
+                SqlFailure::Guest(GuestError::Conversion(format!("column `{name}`: {m}")))
+            })
+        })
+        .collect()
+}
+
+type Chunk = Result<Vec<Vec<Value>>, SqlFailure>;
+
+/// A query streaming on its own connection.
+struct Cursor {
+    rx: mpsc::Receiver<Chunk>,
+    buffered: std::collections::VecDeque<Vec<Value>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A connection to a MySQL or MariaDB database.
+pub struct MySqlBackend {
+    conn: MySqlConnection,
+    url: String,
+    cursors: HashMap<CursorId, Cursor>,
+    next_cursor: CursorId,
+}
+
+async fn open(url: &str) -> Result<MySqlConnection, DbError> {
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let mut conn = MySqlConnection::connect(&url)
+        .await
+        .map_err(|e| DbError::Connect { url: super::redact(&url), message: e.to_string() })?;
+    // Instants (`timestamptz`) travel in UTC.
+    sqlx::raw_sql("SET time_zone = '+00:00'")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| sqlx_db_error("setting the session time zone", "SET time_zone = '+00:00'", e))?;
+    Ok(conn)
+}
+
+impl MySqlBackend {
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Ok(MySqlBackend { conn: open(url).await?, url: url.to_string(), cursors: HashMap::new(), next_cursor: 1 })
+    }
+
+    async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error(doing, sql, e))
+    }
+
+    async fn lock_name(&mut self) -> Result<String, DbError> {
+        let sql = "SELECT CONCAT('retort:', COALESCE(DATABASE(), ''))";
+        sqlx::query_scalar(sql).fetch_one(&mut self.conn).await.map_err(|e| sqlx_db_error("naming the lock", sql, e))
+    }
+}
+
+#[async_trait]
+impl Backend for MySqlBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    fn ddl_commits_implicitly(&self) -> bool {
+        true
+    }
+
+    async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
+        let name = self.lock_name().await?;
+        let sql = "SELECT GET_LOCK(?, ?)";
+        let got: Option<i64> = sqlx::query_scalar(sql)
+            .bind(&name)
+            .bind(wait.as_secs_f64())
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("taking the migration lock", sql, e))?;
+        if got == Some(1) {
+            return Ok(());
+        }
+        let holder_sql = "SELECT IS_USED_LOCK(?)";
+        let holder: Option<i64> = sqlx::query_scalar(holder_sql)
+            .bind(&name)
+            .fetch_one(&mut self.conn)
+            .await
+            .unwrap_or(None);
+        let holder = holder.map(|id| format!("; held by connection {id}")).unwrap_or_default();
+        Err(DbError::LockTimeout { waited: wait, holder })
+    }
+
+    async fn unlock(&mut self) -> Result<(), DbError> {
+        let name = self.lock_name().await?;
+        let sql = "SELECT RELEASE_LOCK(?)";
+        sqlx::query(sql)
+            .bind(name)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("releasing the migration lock", sql, e))
+    }
+
+    async fn has_history(&mut self) -> Result<bool, DbError> {
+        let sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?";
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(HISTORY_TABLE)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("looking for retort_history", sql, e))?;
+        Ok(n > 0)
+    }
+
+    async fn create_history(&mut self) -> Result<(), DbError> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
+                revision VARCHAR(255) NOT NULL PRIMARY KEY,
+                parents TEXT NOT NULL,
+                description TEXT NOT NULL,
+                digest CHAR(64) NOT NULL,
+                state VARCHAR(20) NOT NULL,
+                applied_at VARCHAR(40) NOT NULL,
+                applied_by TEXT NOT NULL,
+                duration_ms BIGINT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
+                digest CHAR(64) NOT NULL PRIMARY KEY,
+                bytes LONGBLOB NOT NULL,
+                stored_at VARCHAR(40) NOT NULL
+            );"
+        );
+        self.run("creating the history tables", &sql).await
+    }
+
+    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError> {
+        if !self.has_history().await? {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms
+             FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
+        );
+        let rows: Vec<(String, String, String, String, String, String, String, i64)> =
+            sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
+        rows.into_iter()
+            .map(|(r, p, d, g, s, a, b, ms)| super::history_row(r, &p, d, g, &s, a, b, ms))
+            .collect()
+    }
+
+    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(&row.revision)
+            .bind(row.parents.join(" "))
+            .bind(&row.description)
+            .bind(&row.digest)
+            .bind(row.state.as_str())
+            .bind(&row.applied_at)
+            .bind(&row.applied_by)
+            .bind(row.duration_ms)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("recording the revision in retort_history", &sql, e))
+    }
+
+    async fn update_history(&mut self, revision: &str, state: RowState, duration_ms: i64) -> Result<(), DbError> {
+        let sql = format!("UPDATE {HISTORY_TABLE} SET state = ?, duration_ms = ? WHERE revision = ?");
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(state.as_str())
+            .bind(duration_ms)
+            .bind(revision)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("updating retort_history", &sql, e))
+    }
+
+    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
+        let sql = format!("DELETE FROM {HISTORY_TABLE} WHERE revision = ?");
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(revision)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("removing the revision from retort_history", &sql, e))
+    }
+
+    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
+        let sql = format!("INSERT IGNORE INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES (?, ?, ?)");
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(digest)
+            .bind(bytes)
+            .bind(super::now_rfc3339())
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
+    }
+
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.run("beginning a transaction", "BEGIN").await
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        self.cursors.clear();
+        self.run("committing", "COMMIT").await
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        self.cursors.clear();
+        self.run("rolling back", "ROLLBACK").await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
+        if params.is_empty() {
+            // The text protocol: any statement, and several statements in one string.
+            return sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .execute(&mut self.conn)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(sqlx_failure);
+        }
+        let rewritten = rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
+        sqlx::query_with(AssertSqlSafe(rewritten.sql), arguments(params, &rewritten.order)?)
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(sqlx_failure)
+    }
+
+    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
+        let Some(first) = sets.first() else { return Ok(0) };
+        let rewritten = rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
+        let mut total = 0;
+        for (n, params) in sets.iter().enumerate() {
+            if params.len() != first.len() {
+                return Err(GuestError::InvalidStatement(format!(
+                    "parameter set {n} has {} values, the first has {}",
+                    params.len(),
+                    first.len()
+                ))
+                .into());
+            }
+            total += sqlx::query_with(AssertSqlSafe(rewritten.sql.clone()), arguments(params, &rewritten.order)?)
+                .execute(&mut self.conn)
+                .await
+                .map_err(sqlx_failure)?
+                .rows_affected();
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        let rewritten = rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
+        let args = arguments(params, &rewritten.order)?;
+        let mut reader = open(&self.url).await.map_err(SqlFailure::Fatal)?;
+        sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .execute(&mut reader)
+            .await
+            .map_err(sqlx_failure)?;
+        let statement = (&mut reader)
+            .prepare(AssertSqlSafe(rewritten.sql.clone()).into_sql_str())
+            .await
+            .map_err(sqlx_failure)?;
+        let columns = sqlx::Statement::columns(&statement)
+            .iter()
+            .map(|c| Column { name: c.name().to_string(), type_name: c.type_info().name().to_string() })
+            .collect();
+        let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_DEPTH);
+        let sql = rewritten.sql;
+        let task = tokio::spawn(async move {
+            {
+                let mut stream = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut reader);
+                let mut chunk = Vec::with_capacity(CHUNK);
+                while let Some(row) = stream.next().await {
+                    let converted = row.map_err(sqlx_failure).and_then(|r| read_row(&r));
+                    match converted {
+                        Ok(values) => chunk.push(values),
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                    if chunk.len() == CHUNK
+                        && tx.send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                if !chunk.is_empty() {
+                    let _ = tx.send(Ok(chunk)).await;
+                }
+            }
+            let _ = reader.close().await;
+        });
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        self.cursors.insert(id, Cursor { rx, buffered: Default::default(), task });
+        Ok((id, columns))
+    }
+
+    async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {
+        let c = self
+            .cursors
+            .get_mut(&cursor)
+            .ok_or_else(|| GuestError::ClosedHandle("the rows were closed".into()))?;
+        let max = max as usize;
+        while c.buffered.len() < max {
+            match c.rx.recv().await {
+                Some(Ok(chunk)) => c.buffered.extend(chunk),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        let n = max.min(c.buffered.len());
+        Ok(c.buffered.drain(..n).collect())
+    }
+
+    async fn close_cursor(&mut self, cursor: CursorId) {
+        self.cursors.remove(&cursor);
+    }
+
+    async fn close_all_cursors(&mut self) {
+        self.cursors.clear();
+    }
+
+    async fn close(self: Box<Self>) {
+        let this = *self;
+        drop(this.cursors);
+        let _ = this.conn.close().await;
+    }
+}

@@ -1,0 +1,514 @@
+//! SQLite through rusqlite (chosen by measurement: see BENCHMARKS.md).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ffi};
+
+use super::placeholders::rewrite;
+use super::values::{self, kind};
+use super::{
+    Access, Backend, CursorId, DbError, HistoryRow, RowState, SqlFailure, ARTIFACTS_TABLE,
+    HISTORY_TABLE,
+};
+use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
+
+/// How a column's declared type says its text or numbers should be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decl {
+    Plain,
+    Boolean,
+    Decimal,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Uuid,
+    Json,
+}
+
+impl Decl {
+    fn of(decltype: Option<&str>) -> Decl {
+        let Some(t) = decltype else { return Decl::Plain };
+        let t = t.to_ascii_uppercase();
+        let first = t.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+        match first {
+            "BOOL" | "BOOLEAN" => Decl::Boolean,
+            "DECIMAL" | "NUMERIC" => Decl::Decimal,
+            "DATE" => Decl::Date,
+            "TIME" if !t.contains("ZONE") => Decl::Time,
+            "DATETIME" => Decl::Timestamp,
+            "TIMESTAMP" if t.contains("WITH TIME ZONE") => Decl::Timestamptz,
+            "TIMESTAMP" => Decl::Timestamp,
+            "TIMESTAMPTZ" => Decl::Timestamptz,
+            "UUID" => Decl::Uuid,
+            "JSON" | "JSONB" => Decl::Json,
+            _ => Decl::Plain,
+        }
+    }
+
+    /// Reads a stored value as the declared type says; a value that does not parse arrives
+    /// as its storage class, so nothing is ever lost.
+    fn read(self, v: ValueRef<'_>) -> Result<Value, String> {
+        Ok(match (self, v) {
+            (_, ValueRef::Null) => Value::Null,
+            (Decl::Boolean, ValueRef::Integer(i @ (0 | 1))) => Value::Boolean(i == 1),
+            (Decl::Decimal, ValueRef::Integer(i)) => Value::Decimal(i.to_string()),
+            (Decl::Decimal, ValueRef::Real(f)) => Value::Decimal(f.to_string()),
+            (_, ValueRef::Integer(i)) => Value::Integer(i),
+            (_, ValueRef::Real(f)) => Value::Float(f),
+            (_, ValueRef::Blob(b)) => Value::Bytes(b.to_vec()),
+            (decl, ValueRef::Text(bytes)) => {
+                let s = std::str::from_utf8(bytes).map_err(|e| format!("text is not UTF-8: {e}"))?;
+                let parsed = match decl {
+                    Decl::Decimal if is_decimal(s) => Some(Value::Decimal(s.to_string())),
+                    Decl::Date => values::parse_date(s).map(Value::Date),
+                    Decl::Time => values::parse_time(s).map(Value::Time),
+                    Decl::Timestamp => values::parse_timestamp(s).map(Value::Timestamp),
+                    Decl::Timestamptz => values::parse_timestamptz(s).map(Value::Timestamptz),
+                    Decl::Uuid => Some(Value::Uuid(s.to_ascii_lowercase())),
+                    Decl::Json => Some(Value::Json(s.to_string())),
+                    _ => None,
+                };
+                parsed.unwrap_or_else(|| Value::Text(s.to_string()))
+            }
+        })
+    }
+}
+
+fn is_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    !digits.is_empty()
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+fn to_sql(value: &Value) -> Result<ToSqlOutput<'_>, String> {
+    use rusqlite::types::Value as Owned;
+    Ok(match value {
+        Value::Null => ToSqlOutput::Owned(Owned::Null),
+        Value::Boolean(b) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
+        Value::Integer(i) => ToSqlOutput::Owned(Owned::Integer(*i)),
+        Value::Float(f) => ToSqlOutput::Owned(Owned::Real(*f)),
+        Value::Text(s) | Value::Decimal(s) | Value::Uuid(s) | Value::Json(s) => {
+            ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+        }
+        Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        other => match values::sqlite_text(other)? {
+            Some(text) => ToSqlOutput::Owned(Owned::Text(text)),
+            None => return Err(format!("cannot bind a {} value", kind(other))),
+        },
+    })
+}
+
+/// The name of an SQLite extended result code, e.g. `SQLITE_CONSTRAINT_UNIQUE`.
+fn code_name(e: &ffi::Error) -> String {
+    match e.extended_code {
+        2067 => "SQLITE_CONSTRAINT_UNIQUE".into(),
+        1555 => "SQLITE_CONSTRAINT_PRIMARYKEY".into(),
+        787 => "SQLITE_CONSTRAINT_FOREIGNKEY".into(),
+        1299 => "SQLITE_CONSTRAINT_NOTNULL".into(),
+        275 => "SQLITE_CONSTRAINT_CHECK".into(),
+        _ => {
+            let primary = match e.code {
+                ffi::ErrorCode::ConstraintViolation => "CONSTRAINT",
+                ffi::ErrorCode::DatabaseBusy => "BUSY",
+                ffi::ErrorCode::DatabaseLocked => "LOCKED",
+                ffi::ErrorCode::ReadOnly => "READONLY",
+                ffi::ErrorCode::TypeMismatch => "MISMATCH",
+                ffi::ErrorCode::TooBig => "TOOBIG",
+                ffi::ErrorCode::DatabaseCorrupt => "CORRUPT",
+                ffi::ErrorCode::DiskFull => "FULL",
+                ffi::ErrorCode::ApiMisuse => "MISUSE",
+                ffi::ErrorCode::ParameterOutOfRange => "RANGE",
+                _ => "ERROR",
+            };
+            format!("SQLITE_{primary}")
+        }
+    }
+}
+
+fn guest_error(e: rusqlite::Error) -> SqlFailure {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            SqlFailure::Guest(GuestError::Database(DatabaseError {
+                code: Some(code_name(&code)),
+                message: message.unwrap_or_else(|| code.to_string()),
+                detail: None,
+            }))
+        }
+        rusqlite::Error::SqlInputError { error, msg, offset, .. } => {
+            SqlFailure::Guest(GuestError::Database(DatabaseError {
+                code: Some(code_name(&error)),
+                message: msg,
+                detail: Some(format!("at offset {offset}")),
+            }))
+        }
+        rusqlite::Error::ExecuteReturnedResults => SqlFailure::Guest(GuestError::InvalidStatement(
+            "the statement returns rows: use query".into(),
+        )),
+        rusqlite::Error::MultipleStatement => SqlFailure::Guest(GuestError::InvalidStatement(
+            "only statements without parameters may contain several statements".into(),
+        )),
+        other => SqlFailure::Guest(GuestError::Database(DatabaseError {
+            code: None,
+            message: other.to_string(),
+            detail: None,
+        })),
+    }
+}
+
+fn db_error(doing: &str, statement: &str, e: rusqlite::Error) -> DbError {
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(c, _) => Some(code_name(c)),
+        _ => None,
+    };
+    DbError::Statement { doing: doing.into(), statement: statement.into(), code, message: e.to_string() }
+}
+
+/// An open query.
+///
+/// SAFETY: `rows` borrows `*stmt`, and `stmt` borrows the backend's boxed connection. Both
+/// lifetimes are erased to `'static`; soundness rests on three facts: (1) fields drop in
+/// declaration order, so `rows` goes before `stmt`; (2) the statement and the connection are
+/// boxed, so moving a `Cursor` or the backend does not move what is borrowed; (3) the backend
+/// closes every cursor before it drops or hands out its connection (`cursors` is declared
+/// before `conn` in `SqliteBackend`, and `close`/`Drop` clear it first).
+struct Cursor {
+    rows: rusqlite::Rows<'static>,
+    #[allow(dead_code)]
+    stmt: Box<rusqlite::Statement<'static>>,
+    decls: Vec<Decl>,
+}
+
+/// A connection to an SQLite file.
+pub struct SqliteBackend {
+    cursors: HashMap<CursorId, Cursor>,
+    next_cursor: CursorId,
+    in_transaction: bool,
+    conn: Box<Connection>,
+}
+
+// SAFETY: `Connection` is `Send`; the statements in `cursors` borrow only this backend's own
+// boxed connection and move together with it. The backend is used from one thread at a time
+// (it is `Send`, not `Sync`), which is all rusqlite requires.
+unsafe impl Send for SqliteBackend {}
+
+impl SqliteBackend {
+    pub fn connect(url: &str, access: Access) -> Result<Self, DbError> {
+        let path = url.trim_start_matches("sqlite://");
+        let path = path.split('?').next().unwrap_or(path);
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if access == Access::ReadWrite {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        } else if path != ":memory:" && !std::path::Path::new(path).exists() {
+            return Err(DbError::Connect {
+                url: url.into(),
+                message: "the database file does not exist (read-only commands never create it)".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| DbError::Connect { url: url.into(), message: e.to_string() })?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteBackend { cursors: HashMap::new(), next_cursor: 1, in_transaction: false, conn: Box::new(conn) })
+    }
+
+    fn run(&self, doing: &str, sql: &str) -> Result<(), DbError> {
+        self.conn.execute_batch(sql).map_err(|e| db_error(doing, sql, e))
+    }
+
+    fn bind(
+        stmt: &mut rusqlite::Statement<'_>,
+        params: &[Value],
+    ) -> Result<(), SqlFailure> {
+        for (i, value) in params.iter().enumerate() {
+            let out = to_sql(value).map_err(|m| GuestError::Conversion(format!("parameter ${}: {m}", i + 1)))?;
+            stmt.raw_bind_parameter(i + 1, out).map_err(guest_error)?;
+        }
+        Ok(())
+    }
+
+    fn prepare_guest(&self, sql: &str, params: usize) -> Result<String, SqlFailure> {
+        let rewritten = rewrite(sql, Dialect::Sqlite, params).map_err(GuestError::InvalidStatement)?;
+        Ok(rewritten.sql)
+    }
+}
+
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        self.cursors.clear();
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
+        // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
+        // keeps the lock the first write transaction takes. The OS drops it if we die.
+        self.conn.busy_timeout(wait).map_err(|e| db_error("setting busy_timeout", "", e))?;
+        let sql = "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;";
+        self.conn.execute_batch(sql).map_err(|e| match &e {
+            rusqlite::Error::SqliteFailure(c, _) if c.code == ffi::ErrorCode::DatabaseBusy => {
+                DbError::LockTimeout { waited: wait, holder: "; another process has the SQLite file open for writing".into() }
+            }
+            _ => db_error("locking the database", sql, e),
+        })
+    }
+
+    async fn unlock(&mut self) -> Result<(), DbError> {
+        // Leaving exclusive mode releases the lock at the next access.
+        self.run("unlocking the database", "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;")
+    }
+
+    async fn has_history(&mut self) -> Result<bool, DbError> {
+        let sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1";
+        let n: i64 = self
+            .conn
+            .query_row(sql, [HISTORY_TABLE], |r| r.get(0))
+            .map_err(|e| db_error("looking for retort_history", sql, e))?;
+        Ok(n > 0)
+    }
+
+    async fn create_history(&mut self) -> Result<(), DbError> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
+                revision TEXT NOT NULL PRIMARY KEY,
+                parents TEXT NOT NULL,
+                description TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                state TEXT NOT NULL,
+                applied_at TEXT NOT NULL,
+                applied_by TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
+                digest TEXT NOT NULL PRIMARY KEY,
+                bytes BLOB NOT NULL,
+                stored_at TEXT NOT NULL
+            );"
+        );
+        self.run("creating the history tables", &sql)
+    }
+
+    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError> {
+        if !self.has_history().await? {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms
+             FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| db_error("reading retort_history", &sql, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| db_error("reading retort_history", &sql, e))?;
+        rows.into_iter()
+            .map(|(revision, parents, description, digest, state, applied_at, applied_by, duration_ms)| {
+                super::history_row(revision, &parents, description, digest, &state, applied_at, applied_by, duration_ms)
+            })
+            .collect()
+    }
+
+    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        );
+        self.conn
+            .execute(
+                &sql,
+                rusqlite::params![
+                    row.revision,
+                    row.parents.join(" "),
+                    row.description,
+                    row.digest,
+                    row.state.as_str(),
+                    row.applied_at,
+                    row.applied_by,
+                    row.duration_ms
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| db_error("recording the revision in retort_history", &sql, e))
+    }
+
+    async fn update_history(&mut self, revision: &str, state: RowState, duration_ms: i64) -> Result<(), DbError> {
+        let sql = format!("UPDATE {HISTORY_TABLE} SET state = ?1, duration_ms = ?2 WHERE revision = ?3");
+        self.conn
+            .execute(&sql, rusqlite::params![state.as_str(), duration_ms, revision])
+            .map(|_| ())
+            .map_err(|e| db_error("updating retort_history", &sql, e))
+    }
+
+    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
+        let sql = format!("DELETE FROM {HISTORY_TABLE} WHERE revision = ?1");
+        self.conn
+            .execute(&sql, [revision])
+            .map(|_| ())
+            .map_err(|e| db_error("removing the revision from retort_history", &sql, e))
+    }
+
+    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (digest) DO NOTHING"
+        );
+        self.conn
+            .execute(&sql, rusqlite::params![digest, bytes, super::now_rfc3339()])
+            .map(|_| ())
+            .map_err(|e| db_error("storing the artifact", &sql, e))
+    }
+
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.run("beginning a transaction", "BEGIN")?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        self.cursors.clear();
+        self.in_transaction = false;
+        self.run("committing", "COMMIT")
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        self.cursors.clear();
+        if !self.in_transaction && self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.in_transaction = false;
+        self.run("rolling back", "ROLLBACK")
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
+        if params.is_empty() {
+            // Without parameters a statement may hold several statements (a script).
+            let before = self.conn.total_changes();
+            self.conn.execute_batch(sql).map_err(guest_error)?;
+            return Ok(self.conn.total_changes().saturating_sub(before));
+        }
+        let rewritten = self.prepare_guest(sql, params.len())?;
+        let mut stmt = self.conn.prepare_cached(&rewritten).map_err(guest_error)?;
+        Self::bind(&mut stmt, params)?;
+        Ok(stmt.raw_execute().map_err(guest_error)? as u64)
+    }
+
+    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
+        let Some(first) = sets.first() else { return Ok(0) };
+        let rewritten = self.prepare_guest(sql, first.len())?;
+        let mut stmt = self.conn.prepare_cached(&rewritten).map_err(guest_error)?;
+        let mut total = 0u64;
+        for (n, params) in sets.iter().enumerate() {
+            if params.len() != first.len() {
+                return Err(GuestError::InvalidStatement(format!(
+                    "parameter set {n} has {} values, the first has {}",
+                    params.len(),
+                    first.len()
+                ))
+                .into());
+            }
+            Self::bind(&mut stmt, params)?;
+            total += stmt.raw_execute().map_err(guest_error)? as u64;
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        let rewritten = self.prepare_guest(sql, params.len())?;
+        let stmt = self.conn.prepare(&rewritten).map_err(guest_error)?;
+        // SAFETY: see `Cursor`.
+        let mut stmt: Box<rusqlite::Statement<'static>> =
+            unsafe { std::mem::transmute::<Box<rusqlite::Statement<'_>>, _>(Box::new(stmt)) };
+        Self::bind(&mut stmt, params)?;
+        let columns: Vec<Column> = stmt
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_string(),
+                type_name: c.decl_type().unwrap_or("").to_ascii_uppercase(),
+            })
+            .collect();
+        let decls = stmt.columns().iter().map(|c| Decl::of(c.decl_type())).collect();
+        let rows = stmt.raw_query();
+        // SAFETY: see `Cursor`.
+        let rows: rusqlite::Rows<'static> = unsafe { std::mem::transmute(rows) };
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        self.cursors.insert(id, Cursor { rows, stmt, decls });
+        Ok((id, columns))
+    }
+
+    async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {
+        let c = self
+            .cursors
+            .get_mut(&cursor)
+            .ok_or_else(|| GuestError::ClosedHandle("the rows were closed".into()))?;
+        let mut out = Vec::with_capacity(max.min(4096) as usize);
+        while out.len() < max as usize {
+            let Some(row) = c.rows.next().map_err(guest_error)? else { break };
+            let mut values = Vec::with_capacity(c.decls.len());
+            for (i, decl) in c.decls.iter().enumerate() {
+                let v = row.get_ref(i).map_err(guest_error)?;
+                values.push(decl.read(v).map_err(|m| GuestError::Conversion(format!("column {i}: {m}")))?);
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    async fn close_cursor(&mut self, cursor: CursorId) {
+        self.cursors.remove(&cursor);
+    }
+
+    async fn close_all_cursors(&mut self) {
+        self.cursors.clear();
+    }
+
+    async fn close(mut self: Box<Self>) {
+        self.cursors.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_pick_the_reading() {
+        assert_eq!(Decl::of(Some("decimal text")), Decl::Decimal);
+        assert_eq!(Decl::of(Some("NUMERIC(10,2)")), Decl::Decimal);
+        assert_eq!(Decl::of(Some("TIMESTAMP WITH TIME ZONE")), Decl::Timestamptz);
+        assert_eq!(Decl::of(Some("timestamptz")), Decl::Timestamptz);
+        assert_eq!(Decl::of(Some("DATETIME")), Decl::Timestamp);
+        assert_eq!(Decl::of(Some("VARCHAR(20)")), Decl::Plain);
+        assert_eq!(Decl::of(None), Decl::Plain);
+    }
+
+    #[test]
+    fn unparsable_text_keeps_its_storage_class() {
+        let v = Decl::Date.read(ValueRef::Text(b"not a date")).unwrap();
+        assert_eq!(v, Value::Text("not a date".into()));
+        assert!(is_decimal("-12.340"));
+        assert!(!is_decimal("1e5"));
+    }
+}

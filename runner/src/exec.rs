@@ -1,0 +1,492 @@
+//! Running plans: connect → lock → read history → plan → for each step begin → call →
+//! record → commit, releasing the lock on every path.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::artifact::{self, Artifact, ArtifactError};
+use crate::config::DatabaseConfig;
+use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
+use crate::graph::{Graph, GraphError, Node};
+use crate::observe::{Event, Observer};
+use crate::plan::{self, PlanError, Step, Target};
+use crate::sandbox::{CallOutcome, Direction, Sandbox};
+
+/// Why a command failed. Messages name the database, the revision and the statement.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The migrations could not be loaded.
+    #[error("database `{database}`: {source}")]
+    Artifact {
+        /// The database.
+        database: String,
+        /// The cause.
+        source: ArtifactError,
+    },
+    /// The migrations do not form a graph.
+    #[error("database `{database}`: the migrations in {dir} do not form a revision graph:\n  {}",
+        .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Graph {
+        /// The database.
+        database: String,
+        /// The migrations directory.
+        dir: String,
+        /// Every problem.
+        problems: Vec<GraphError>,
+    },
+    /// No plan exists.
+    #[error("database `{database}`: {source}")]
+    Plan {
+        /// The database.
+        database: String,
+        /// The cause.
+        source: PlanError,
+    },
+    /// The database failed outside a migration.
+    #[error("database `{database}`: {source}")]
+    Db {
+        /// The database.
+        database: String,
+        /// The cause.
+        source: DbError,
+    },
+    /// A migration failed; its transaction was rolled back.
+    #[error("database `{database}`: {direction} of {revision} ({description}) failed: {cause}{}{state}",
+        .statement.as_deref().map(|s| format!("\n  statement: {}", db::truncate(s, 300))).unwrap_or_default())]
+    Migration {
+        /// The database.
+        database: String,
+        /// The revision.
+        revision: String,
+        /// Its description.
+        description: String,
+        /// `upgrade` or `downgrade`.
+        direction: &'static str,
+        /// What went wrong.
+        cause: String,
+        /// The statement that failed, when the failure was a statement's.
+        statement: Option<String>,
+        /// What state the database is in now.
+        state: String,
+    },
+    /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
+    #[error("database `{database}`: {revision} was left {state} by an earlier run that failed; \
+             check the schema, then run `retort resolve {revision} --applied` or \
+             `retort resolve {revision} --rolled-back`")]
+    Unfinished {
+        /// The database.
+        database: String,
+        /// The revision.
+        revision: String,
+        /// `upgrading` or `downgrading`.
+        state: &'static str,
+    },
+}
+
+/// One migration that ran.
+#[derive(Clone, Debug)]
+pub struct Ran {
+    /// The revision.
+    pub revision: String,
+    /// Its description.
+    pub description: String,
+    /// Upgrade or downgrade.
+    pub direction: Direction,
+    /// How long it took, including recording it.
+    pub duration: Duration,
+}
+
+/// What `upgrade`/`downgrade` did (or, with `dry_run`, would do) to one database.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The database.
+    pub database: String,
+    /// The steps, in order.
+    pub steps: Vec<Ran>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// The database's current revisions afterwards.
+    pub current: Vec<String>,
+}
+
+/// The state of one revision, for `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevisionState {
+    /// Applied.
+    Applied,
+    /// Not applied.
+    Pending,
+    /// An earlier run failed half-way (see [`Error::Unfinished`]).
+    Unfinished(RowState),
+    /// Applied, but no artifact in the directory defines it.
+    AppliedWithoutArtifact,
+}
+
+/// One line of `status`.
+#[derive(Clone, Debug)]
+pub struct StatusLine {
+    /// The revision.
+    pub revision: String,
+    /// Its description.
+    pub description: String,
+    /// Its state.
+    pub state: RevisionState,
+}
+
+/// The loaded migrations of one database.
+pub struct Migrations {
+    /// Artifacts by file order.
+    pub artifacts: Vec<Artifact>,
+    /// Their graph.
+    pub graph: Graph,
+}
+
+impl Migrations {
+    /// The artifact of `revision`.
+    pub fn get(&self, revision: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.info.id == revision)
+    }
+}
+
+/// Runs commands against the databases of a project.
+pub struct Runner {
+    sandbox: Sandbox,
+    observer: Arc<dyn Observer>,
+}
+
+fn applied_set(history: &[HistoryRow]) -> BTreeSet<String> {
+    history.iter().filter(|r| r.state == RowState::Applied).map(|r| r.revision.clone()).collect()
+}
+
+impl Runner {
+    /// Builds the wasm engine once.
+    pub fn new(observer: Arc<dyn Observer>) -> anyhow::Result<Self> {
+        let sandbox = Sandbox::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+        Ok(Runner { sandbox, observer })
+    }
+
+    /// Loads and validates the migrations of `db`, without touching the database.
+    pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
+        let artifacts = artifact::load_dir(&self.sandbox, &db.migrations, self.observer.clone())
+            .await
+            .map_err(|source| Error::Artifact { database: db.name.clone(), source })?;
+        let graph = Graph::new(artifacts.iter().map(|a| Node { id: a.info.id.clone(), parents: a.info.parents.clone() }))
+            .map_err(|problems| Error::Graph {
+                database: db.name.clone(),
+                dir: db.migrations.display().to_string(),
+                problems,
+            })?;
+        Ok(Migrations { artifacts, graph })
+    }
+
+    /// Reads the history without creating anything; a missing SQLite file has none.
+    pub async fn history(&self, db: &DatabaseConfig) -> Result<Vec<HistoryRow>, Error> {
+        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let mut backend = match db::connect(&db.url, Access::ReadOnly).await {
+            Ok(b) => b,
+            Err(DbError::Connect { message, .. }) if message.contains("does not exist") && db.url.starts_with("sqlite:") => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(wrap(e)),
+        };
+        let rows = backend.history().await;
+        backend.close().await;
+        rows.map_err(wrap)
+    }
+
+    /// Applied, pending and unfinished revisions, in graph order. Read-only.
+    pub async fn status(&self, db: &DatabaseConfig) -> Result<Vec<StatusLine>, Error> {
+        let migrations = self.load(db).await?;
+        let history = self.history(db).await?;
+        let mut lines = Vec::new();
+        for id in migrations.graph.order() {
+            let artifact = migrations.get(id).expect("graph ids come from artifacts");
+            let state = match history.iter().find(|r| &r.revision == id) {
+                Some(r) if r.state == RowState::Applied => RevisionState::Applied,
+                Some(r) => RevisionState::Unfinished(r.state),
+                None => RevisionState::Pending,
+            };
+            lines.push(StatusLine { revision: id.clone(), description: artifact.info.description.clone(), state });
+        }
+        for row in history.iter().filter(|r| !migrations.graph.contains(&r.revision)) {
+            let state = match row.state {
+                RowState::Applied => RevisionState::AppliedWithoutArtifact,
+                other => RevisionState::Unfinished(other),
+            };
+            lines.push(StatusLine { revision: row.revision.clone(), description: row.description.clone(), state });
+        }
+        Ok(lines)
+    }
+
+    /// Moves `db` to `target` in the given direction (`dry_run`: only plans).
+    pub async fn migrate(
+        &self,
+        db: &DatabaseConfig,
+        direction: Direction,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<Report, Error> {
+        // Refuse bad artifacts before the database is touched.
+        let migrations = self.load(db).await?;
+        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        if dry_run {
+            let history = self.history(db).await?;
+            let steps = self.plan(db, &migrations, &history, direction, target)?;
+            let current = migrations.graph.tips(&applied_set(&history));
+            return Ok(Report {
+                database: db.name.clone(),
+                steps: steps
+                    .into_iter()
+                    .map(|s| Ran {
+                        description: migrations.get(&s.revision).map(|a| a.info.description.clone()).unwrap_or_default(),
+                        revision: s.revision,
+                        direction: s.direction,
+                        duration: Duration::ZERO,
+                    })
+                    .collect(),
+                dry_run,
+                current,
+            });
+        }
+        let mut backend = db::connect(&db.url, Access::ReadWrite).await.map_err(wrap)?;
+        self.observer.event(&Event::Waiting { database: &db.name });
+        if let Err(e) = backend.lock(db.lock_timeout).await {
+            backend.close().await;
+            return Err(wrap(e));
+        }
+        let (mut backend, result) = self.migrate_locked(backend, db, &migrations, direction, target).await;
+        // The lock is released on every path; a failed release is reported only if nothing
+        // else failed (closing the connection releases it anyway).
+        let unlocked = backend.unlock().await;
+        backend.close().await;
+        let report = result?;
+        unlocked.map_err(wrap)?;
+        Ok(report)
+    }
+
+    fn plan(
+        &self,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        history: &[HistoryRow],
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<Step>, Error> {
+        if let Some(row) = history.iter().find(|r| r.state != RowState::Applied) {
+            return Err(Error::Unfinished {
+                database: db.name.clone(),
+                revision: row.revision.clone(),
+                state: row.state.as_str(),
+            });
+        }
+        let applied = applied_set(history);
+        let planned = match direction {
+            Direction::Upgrade => plan::upgrade(&migrations.graph, &applied, target),
+            Direction::Downgrade => plan::downgrade(&migrations.graph, &applied, target),
+        };
+        planned.map_err(|source| Error::Plan { database: db.name.clone(), source })
+    }
+
+    async fn migrate_locked(
+        &self,
+        mut backend: Box<dyn Backend>,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        direction: Direction,
+        target: &Target,
+    ) -> (Box<dyn Backend>, Result<Report, Error>) {
+        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let prepared = async {
+            if direction == Direction::Upgrade {
+                backend.create_history().await.map_err(wrap)?;
+            }
+            let history = backend.history().await.map_err(wrap)?;
+            let steps = self.plan(db, migrations, &history, direction, target)?;
+            Ok::<_, Error>((history, steps))
+        }
+        .await;
+        let (history, steps) = match prepared {
+            Ok(p) => p,
+            Err(e) => return (backend, Err(e)),
+        };
+        let mut applied = applied_set(&history);
+        let mut ran = Vec::new();
+        for step in steps {
+            let artifact = migrations.get(&step.revision).expect("plans only name loaded revisions");
+            let (b, result) = self.run_step(backend, db, artifact, step.direction).await;
+            backend = b;
+            match result {
+                Ok(r) => {
+                    match step.direction {
+                        Direction::Upgrade => applied.insert(step.revision.clone()),
+                        Direction::Downgrade => applied.remove(&step.revision),
+                    };
+                    ran.push(r);
+                }
+                Err(e) => return (backend, Err(e)),
+            }
+        }
+        let current = migrations.graph.tips(&applied);
+        (backend, Ok(Report { database: db.name.clone(), steps: ran, dry_run: false, current }))
+    }
+
+    /// Runs one migration and records it.
+    ///
+    /// Transactional migrations on dialects with transactional DDL: the migration and its
+    /// history row commit together, or nothing does. Otherwise (MySQL/MariaDB, or a
+    /// migration that opts out of transactions): a pending row is committed first and
+    /// completed after, so a failure leaves an explicit `upgrading`/`downgrading` row.
+    async fn run_step(
+        &self,
+        mut backend: Box<dyn Backend>,
+        db: &DatabaseConfig,
+        artifact: &Artifact,
+        direction: Direction,
+    ) -> (Box<dyn Backend>, Result<Ran, Error>) {
+        let info = &artifact.info;
+        let started = Instant::now();
+        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let pending = backend.ddl_commits_implicitly() || !info.transactional;
+        self.observer.event(&Event::StepStarted {
+            database: &db.name,
+            revision: &info.id,
+            description: &info.description,
+            direction,
+        });
+        let row = HistoryRow {
+            revision: info.id.clone(),
+            parents: info.parents.clone(),
+            description: info.description.clone(),
+            digest: artifact.digest.clone(),
+            state: RowState::Applied,
+            applied_at: db::now_rfc3339(),
+            applied_by: db::runner_identity(),
+            duration_ms: 0,
+        };
+
+        // Before: open the transaction, or write the pending marker.
+        let before = async {
+            if pending {
+                match direction {
+                    Direction::Upgrade => {
+                        backend.store_artifact(&artifact.digest, &artifact.bytes).await?;
+                        backend.insert_history(&HistoryRow { state: RowState::Upgrading, ..row.clone() }).await?;
+                    }
+                    Direction::Downgrade => backend.update_history(&info.id, RowState::Downgrading, 0).await?,
+                }
+            }
+            if info.transactional {
+                backend.begin().await?;
+            }
+            Ok::<_, DbError>(())
+        }
+        .await;
+        if let Err(e) = before {
+            let _ = backend.rollback().await;
+            return (backend, Err(wrap(e)));
+        }
+
+        let (mut backend, outcome, statement) = {
+            let (b, outcome) = self.sandbox.call(&artifact.prepared, &info.id, direction, backend, self.observer.clone()).await;
+            (b, outcome, None::<String>)
+        };
+        let cause = match outcome {
+            CallOutcome::Ok => None,
+            CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
+            CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
+        };
+        if let Some(cause) = cause {
+            let rolled_back = if info.transactional { backend.rollback().await } else { Ok(()) };
+            let state = match (pending, rolled_back) {
+                (false, Ok(())) => format!(
+                    "\n  the transaction was rolled back: the database is still at its previous revision"
+                ),
+                (false, Err(e)) => format!("\n  the rollback failed too ({e}); closing the connection discards the transaction"),
+                (true, _) => format!(
+                    "\n  {} left `{}` in retort_history: statements that committed implicitly (DDL) may have run. \
+                     Inspect the schema, then run `retort resolve {} --applied` or `retort resolve {} --rolled-back`",
+                    info.id,
+                    if direction == Direction::Upgrade { "upgrading" } else { "downgrading" },
+                    info.id,
+                    info.id
+                ),
+            };
+            return (
+                backend,
+                Err(Error::Migration {
+                    database: db.name.clone(),
+                    revision: info.id.clone(),
+                    description: info.description.clone(),
+                    direction: direction.name(),
+                    cause,
+                    statement,
+                    state,
+                }),
+            );
+        }
+
+        // After: record and commit.
+        let duration = started.elapsed();
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        let after = async {
+            match (direction, pending) {
+                (Direction::Upgrade, false) => {
+                    backend.store_artifact(&artifact.digest, &artifact.bytes).await?;
+                    backend.insert_history(&HistoryRow { duration_ms: ms, ..row.clone() }).await?;
+                }
+                (Direction::Upgrade, true) => {
+                    if info.transactional {
+                        backend.commit().await?;
+                    }
+                    backend.update_history(&info.id, RowState::Applied, ms).await?;
+                    return Ok(());
+                }
+                (Direction::Downgrade, _) => backend.delete_history(&info.id).await?,
+            }
+            if info.transactional {
+                backend.commit().await?;
+            }
+            Ok::<_, DbError>(())
+        }
+        .await;
+        if let Err(e) = after {
+            let _ = backend.rollback().await;
+            return (backend, Err(wrap(e)));
+        }
+        self.observer.event(&Event::StepFinished { database: &db.name, revision: &info.id, direction, duration });
+        (
+            backend,
+            Ok(Ran { revision: info.id.clone(), description: info.description.clone(), direction, duration }),
+        )
+    }
+
+    /// Marks an unfinished revision as applied or as rolled back (`retort resolve`).
+    pub async fn resolve(&self, db: &DatabaseConfig, revision: &str, applied: bool) -> Result<RowState, Error> {
+        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let mut backend = db::connect(&db.url, Access::ReadWrite).await.map_err(wrap)?;
+        if let Err(e) = backend.lock(db.lock_timeout).await {
+            backend.close().await;
+            return Err(wrap(e));
+        }
+        let result = async {
+            let history = backend.history().await.map_err(wrap)?;
+            let Some(row) = history.iter().find(|r| r.revision == revision) else {
+                return Err(Error::Plan { database: db.name.clone(), source: PlanError::Unknown(revision.into()) });
+            };
+            let was = row.state;
+            if applied {
+                backend.update_history(revision, RowState::Applied, row.duration_ms).await.map_err(wrap)?;
+            } else {
+                backend.delete_history(revision).await.map_err(wrap)?;
+            }
+            Ok(was)
+        }
+        .await;
+        let _ = backend.unlock().await;
+        backend.close().await;
+        result
+    }
+}
+

@@ -1,0 +1,91 @@
+//! Progress reporting: the library emits events, the binary decides how to show them.
+
+use std::time::Duration;
+
+use crate::sandbox::Direction;
+
+/// How important a guest's log message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Detail for debugging a migration.
+    Debug,
+    /// Normal progress information.
+    Info,
+    /// Something the operator should look at.
+    Warn,
+    /// A failure the migration is about to report.
+    Error,
+}
+
+/// Something that happened while Retort worked.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A migration is about to run.
+    StepStarted {
+        /// The database's name in the project.
+        database: &'a str,
+        /// The revision.
+        revision: &'a str,
+        /// Its description.
+        description: &'a str,
+        /// Upgrade or downgrade.
+        direction: Direction,
+    },
+    /// A migration committed.
+    StepFinished {
+        /// The database's name in the project.
+        database: &'a str,
+        /// The revision.
+        revision: &'a str,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// How long it ran.
+        duration: Duration,
+    },
+    /// A migration called `report.log`.
+    GuestLog {
+        /// The revision.
+        revision: &'a str,
+        /// The level it chose.
+        level: Level,
+        /// The message.
+        message: &'a str,
+    },
+    /// A migration printed a line to stdout or stderr.
+    GuestOutput {
+        /// The revision.
+        revision: &'a str,
+        /// `stdout` or `stderr`.
+        stream: &'a str,
+        /// The line.
+        line: &'a str,
+    },
+    /// A migration called `report.progress`.
+    Progress {
+        /// The revision.
+        revision: &'a str,
+        /// Units done.
+        done: u64,
+        /// Units in all, if known.
+        total: Option<u64>,
+    },
+    /// Waiting for another process's migration lock.
+    Waiting {
+        /// The database's name in the project.
+        database: &'a str,
+    },
+}
+
+/// Receives events. Implementations must be cheap: events arrive from inside guest calls.
+pub trait Observer: Send + Sync {
+    /// Handles one event.
+    fn event(&self, event: &Event<'_>);
+}
+
+/// Ignores every event.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _event: &Event<'_>) {}
+}

@@ -1,0 +1,349 @@
+//! The wasmtime side: one engine, a linker with Retort's host interface and a locked-down
+//! WASI, and a fresh store per call.
+//!
+//! Deny by default: a migration sees no environment variables, no arguments, no files, no
+//! network and no stdin. What it prints to stdout/stderr is captured and handed to the
+//! observer, tagged with its revision.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::retort::migration::{report, sql, types};
+use crate::bindings::{Column, Dialect, GuestError, MigrationInfo, Migration, MigrationPre, Value};
+use crate::db::{Backend, CursorId, SqlFailure};
+use crate::observe::{Event, Level, Observer};
+
+/// How much a migration may print to stdout and stderr each before writes fail.
+const OUTPUT_CAPACITY: usize = 1 << 20;
+
+/// The transaction a migration borrows for one call (the host resource behind
+/// `retort:migration/sql.transaction`). The connection itself stays in [`HostState`].
+pub struct TxHandle;
+
+/// An open query (the host resource behind `retort:migration/sql.rows`).
+pub struct RowsHandle {
+    cursor: CursorId,
+    columns: Vec<Column>,
+}
+
+/// Everything a store holds for one call into a migration.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    db: Option<Box<dyn Backend>>,
+    revision: String,
+    observer: Arc<dyn Observer>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl HostState {
+    fn new(revision: &str, db: Option<Box<dyn Backend>>, observer: Arc<dyn Observer>) -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            db,
+            revision: revision.to_string(),
+            observer,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn db(&mut self) -> wasmtime::Result<&mut Box<dyn Backend>> {
+        self.db
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("the migration used SQL outside upgrade/downgrade"))
+    }
+
+    /// Forwards what the guest printed to the observer.
+    fn flush_output(&self) {
+        for (pipe, stream) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
+            let bytes = pipe.contents();
+            if !bytes.is_empty() {
+                let text = String::from_utf8_lossy(&bytes);
+                for line in text.lines() {
+                    self.observer.event(&Event::GuestOutput { revision: &self.revision, stream, line });
+                }
+            }
+        }
+    }
+
+    /// What the guest wrote to stderr, for trap messages (a Rust panic prints there).
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Turns a backend failure into the guest's error value, or a trap.
+fn lift<T>(r: Result<T, SqlFailure>) -> wasmtime::Result<Result<T, GuestError>> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(SqlFailure::Guest(e)) => Ok(Err(e)),
+        Err(SqlFailure::Fatal(e)) => Err(wasmtime::Error::new(e)),
+    }
+}
+
+impl types::Host for HostState {}
+
+impl sql::Host for HostState {}
+
+impl sql::HostTransaction for HostState {
+    async fn dialect(&mut self, _tx: Resource<TxHandle>) -> wasmtime::Result<Dialect> {
+        Ok(self.db()?.dialect())
+    }
+
+    async fn execute(
+        &mut self,
+        _tx: Resource<TxHandle>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, GuestError>> {
+        lift(self.db()?.execute(&statement, &params).await)
+    }
+
+    async fn execute_batch(
+        &mut self,
+        _tx: Resource<TxHandle>,
+        statement: String,
+        param_sets: Vec<Vec<Value>>,
+    ) -> wasmtime::Result<Result<u64, GuestError>> {
+        lift(self.db()?.execute_batch(&statement, &param_sets).await)
+    }
+
+    async fn query(
+        &mut self,
+        _tx: Resource<TxHandle>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Resource<RowsHandle>, GuestError>> {
+        match lift(self.db()?.open_cursor(&statement, &params).await)? {
+            Ok((cursor, columns)) => Ok(Ok(self.table.push(RowsHandle { cursor, columns })?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn drop(&mut self, tx: Resource<TxHandle>) -> wasmtime::Result<()> {
+        self.table.delete(tx)?;
+        Ok(())
+    }
+}
+
+impl sql::HostRows for HostState {
+    async fn columns(&mut self, rows: Resource<RowsHandle>) -> wasmtime::Result<Vec<Column>> {
+        Ok(self.table.get(&rows)?.columns.clone())
+    }
+
+    async fn next_batch(
+        &mut self,
+        rows: Resource<RowsHandle>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<Vec<Value>>, GuestError>> {
+        let cursor = self.table.get(&rows)?.cursor;
+        lift(self.db()?.fetch(cursor, max).await)
+    }
+
+    async fn drop(&mut self, rows: Resource<RowsHandle>) -> wasmtime::Result<()> {
+        let handle = self.table.delete(rows)?;
+        if let Some(db) = self.db.as_mut() {
+            db.close_cursor(handle.cursor).await;
+        }
+        Ok(())
+    }
+}
+
+impl report::Host for HostState {
+    async fn log(&mut self, level: report::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            report::Level::Debug => Level::Debug,
+            report::Level::Info => Level::Info,
+            report::Level::Warn => Level::Warn,
+            report::Level::Error => Level::Error,
+        };
+        self.observer.event(&Event::GuestLog { revision: &self.revision, level, message: &message });
+        Ok(())
+    }
+
+    async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        self.observer.event(&Event::Progress { revision: &self.revision, done, total });
+        Ok(())
+    }
+}
+
+/// Why loading or calling a component failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The bytes are not a component Retort can run.
+    #[error("{path}: not a Retort migration component: {message}")]
+    Invalid {
+        /// The artifact's path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The guest trapped (a panic, an exhausted limit, a host failure).
+    #[error("the migration trapped: {message}")]
+    Trap {
+        /// The trap and what the guest printed to stderr.
+        message: String,
+    },
+}
+
+/// Which export to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// `upgrade`.
+    Upgrade,
+    /// `downgrade`.
+    Downgrade,
+}
+
+impl Direction {
+    /// `upgrade` or `downgrade`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Upgrade => "upgrade",
+            Direction::Downgrade => "downgrade",
+        }
+    }
+}
+
+/// What a finished call returned.
+pub enum CallOutcome {
+    /// The export returned `ok`.
+    Ok,
+    /// The export returned an `error` value.
+    Failed(GuestError),
+    /// The guest trapped or the host failed.
+    Trapped(String),
+}
+
+/// The engine and linker, built once per process.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+/// A compiled migration, ready to instantiate cheaply.
+#[derive(Clone)]
+pub struct Prepared {
+    pre: MigrationPre<HostState>,
+}
+
+impl Sandbox {
+    /// Builds the engine and links the host interface and a deny-by-default WASI.
+    pub fn new() -> wasmtime::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Migration::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        Ok(Sandbox { engine, linker })
+    }
+
+    /// Compiles a component and checks it targets the `migration` world.
+    pub fn prepare(&self, path: &str, bytes: &[u8]) -> Result<Prepared, SandboxError> {
+        let invalid = |message: String| SandboxError::Invalid { path: path.to_string(), message };
+        if !wasmparser::Parser::is_component(bytes) {
+            return Err(invalid(if wasmparser::Parser::is_core_wasm(bytes) {
+                "it is a core WebAssembly module, not a component (build for wasm32-wasip2)".into()
+            } else {
+                "it is not WebAssembly".into()
+            }));
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| invalid(format!("it imports something Retort does not provide: {e:#}")))?;
+        let pre = MigrationPre::new(pre).map_err(|e| {
+            invalid(format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}"))
+        })?;
+        Ok(Prepared { pre })
+    }
+
+    /// Calls `metadata`.
+    pub async fn metadata(
+        &self,
+        prepared: &Prepared,
+        observer: Arc<dyn Observer>,
+    ) -> Result<MigrationInfo, SandboxError> {
+        let mut store = Store::new(&self.engine, HostState::new("?", None, observer));
+        let result = async {
+            let instance = prepared.pre.instantiate_async(&mut store).await?;
+            instance.call_metadata(&mut store).await
+        }
+        .await;
+        store.data().flush_output();
+        result.map_err(|e| SandboxError::Trap { message: trap_message(&e, &store.data().stderr_text()) })
+    }
+
+    /// Calls `upgrade` or `downgrade` with the database lent through a transaction handle.
+    /// The backend is handed back whatever happens, with every cursor closed.
+    pub async fn call(
+        &self,
+        prepared: &Prepared,
+        revision: &str,
+        direction: Direction,
+        db: Box<dyn Backend>,
+        observer: Arc<dyn Observer>,
+    ) -> (Box<dyn Backend>, CallOutcome) {
+        let mut store = Store::new(&self.engine, HostState::new(revision, Some(db), observer));
+        let result = async {
+            let instance = prepared.pre.instantiate_async(&mut store).await?;
+            let tx = store.data_mut().table.push(TxHandle)?;
+            let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
+            let r = match direction {
+                Direction::Upgrade => instance.call_upgrade(&mut store, borrowed).await,
+                Direction::Downgrade => instance.call_downgrade(&mut store, borrowed).await,
+            };
+            r
+        }
+        .await;
+        let state = store.data();
+        state.flush_output();
+        let outcome = match result {
+            Ok(Ok(())) => CallOutcome::Ok,
+            Ok(Err(e)) => CallOutcome::Failed(e),
+            Err(e) => CallOutcome::Trapped(trap_message(&e, &state.stderr_text())),
+        };
+        let mut state = store.into_data();
+        let mut db = state.db.take().expect("the backend stays in the store for the whole call");
+        db.close_all_cursors().await;
+        (db, outcome)
+    }
+}
+
+/// A trap's message with the guest's panic message, if it printed one.
+fn trap_message(e: &wasmtime::Error, stderr: &str) -> String {
+    let mut message = format!("{e:#}");
+    if let Some(panic) = stderr.lines().find(|l| l.contains("panicked at")) {
+        let rest: Vec<&str> = stderr.lines().skip_while(|l| !l.contains("panicked at")).take(3).collect();
+        let _ = panic;
+        message = format!("{}\n  guest stderr: {}", message, rest.join("\n  "));
+    } else if !stderr.is_empty() {
+        message = format!("{message}\n  guest stderr: {}", crate::db::truncate(stderr, 500));
+    }
+    message
+}

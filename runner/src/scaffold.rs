@@ -1,0 +1,171 @@
+//! `retort new`: a new Rust migration crate with its id and parents filled in.
+
+use std::path::{Path, PathBuf};
+
+/// What `new` created.
+#[derive(Debug)]
+pub struct Scaffolded {
+    /// The new revision id.
+    pub id: String,
+    /// Its parents.
+    pub parents: Vec<String>,
+    /// The crate directory.
+    pub dir: PathBuf,
+}
+
+/// `"Add e-mail to Users!"` → `add_e_mail_to_users`.
+pub fn slug(description: &str) -> String {
+    let mut out = String::new();
+    for c in description.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    out.chars().take(48).collect::<String>().trim_end_matches('_').to_string()
+}
+
+/// A timestamp id (`YYYYMMDDHHMMSS`, UTC) not yet used in `dir`.
+pub fn new_id(dir: &Path, taken: &[String]) -> String {
+    let mut t = chrono::Utc::now();
+    loop {
+        let id = t.format("%Y%m%d%H%M%S").to_string();
+        let used_on_disk = std::fs::read_dir(dir)
+            .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&format!("{id}_"))))
+            .unwrap_or(false);
+        if !used_on_disk && !taken.contains(&id) {
+            return id;
+        }
+        t += chrono::Duration::seconds(1);
+    }
+}
+
+/// The dependency line for `retort-guest` in a new migrations workspace: the SDK next to this
+/// runner's sources when it exists (a checkout), else the published version.
+fn guest_dependency(dir: &Path) -> String {
+    let sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
+    match sdk.canonicalize() {
+        Ok(sdk) => {
+            let rel = pathdiff(&sdk, dir).unwrap_or(sdk);
+            format!("retort-guest = {{ path = {:?} }}", rel.display().to_string())
+        }
+        Err(_) => format!("retort-guest = \"{}\"", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+fn pathdiff(target: &Path, base: &Path) -> Option<PathBuf> {
+    let base = base.canonicalize().ok()?;
+    let mut common = 0;
+    let t: Vec<_> = target.components().collect();
+    let b: Vec<_> = base.components().collect();
+    while common < t.len() && common < b.len() && t[common] == b[common] {
+        common += 1;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// The workspace manifest of a migrations directory.
+pub fn workspace_manifest(dir: &Path) -> String {
+    format!(
+        "# Migrations: one crate per migration, built to wasm32-wasip2 components by `retort build`,\n\
+         # which writes each artifact beside its crate as `<crate dir>.wasm`.\n\
+         [workspace]\nresolver = \"3\"\nmembers = [\"[0-9]*\"]\n\n\
+         [workspace.package]\nedition = \"2024\"\npublish = false\n\n\
+         [workspace.dependencies]\n{}\n\n\
+         [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
+        guest_dependency(dir)
+    )
+}
+
+/// Creates `DIR/<id>_<slug>/` with `Cargo.toml` and `src/lib.rs`.
+pub fn scaffold(dir: &Path, description: &str, parents: Vec<String>, taken: &[String]) -> std::io::Result<Scaffolded> {
+    std::fs::create_dir_all(dir)?;
+    if !dir.join("Cargo.toml").exists() {
+        std::fs::write(dir.join("Cargo.toml"), workspace_manifest(dir))?;
+    }
+    let id = new_id(dir, taken);
+    let slug = slug(description);
+    let name = if slug.is_empty() { id.clone() } else { format!("{id}_{slug}") };
+    let crate_dir = dir.join(&name);
+    std::fs::create_dir_all(crate_dir.join("src"))?;
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"m{name}\"\nversion = \"0.1.0\"\nedition.workspace = true\npublish.workspace = true\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nretort-guest.workspace = true\n"
+        ),
+    )?;
+    let type_name: String = slug
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect();
+    let type_name = if type_name.is_empty() || type_name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("Migration{type_name}")
+    } else {
+        type_name
+    };
+    let parents_list = parents.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+    std::fs::write(
+        crate_dir.join("src/lib.rs"),
+        format!(
+            r#"//! {description}
+
+use retort_guest::{{Migration, Result, Tx}};
+
+struct {type_name};
+
+impl Migration for {type_name} {{
+    fn upgrade(tx: &Tx) -> Result<()> {{
+        // Placeholders are $1, $2, … on every dialect.
+        // tx.execute("ALTER TABLE users ADD COLUMN email VARCHAR(320)", ())?;
+        let _ = tx;
+        Ok(())
+    }}
+
+    fn downgrade(tx: &Tx) -> Result<()> {{
+        let _ = tx;
+        Ok(())
+    }}
+}}
+
+retort_guest::export!({type_name}, id: "{id}", parents: [{parents_list}],
+    description: {description:?});
+"#
+        ),
+    )?;
+    Ok(Scaffolded { id, parents, dir: crate_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("Add e-mail to Users!"), "add_e_mail_to_users");
+        assert_eq!(slug("  "), "");
+    }
+
+    #[test]
+    fn ids_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = new_id(dir.path(), &[]);
+        std::fs::create_dir(dir.path().join(format!("{a}_x"))).unwrap();
+        let b = new_id(dir.path(), &[]);
+        assert_ne!(a, b);
+        assert!(b > a);
+    }
+}
