@@ -1,7 +1,7 @@
 //! Typed decoding of rows and values coming from the host.
 
-use crate::{Date, DateTime, Decimal, Error, Json, Result, Time, Timestamptz, Uuid, Value};
 use crate::Column;
+use crate::{Date, DateTime, Decimal, Error, Json, Result, Time, Timestamptz, Uuid, Value};
 
 /// A type a query's rows decode into. Implemented by [`row!`](crate::row) structs (by column
 /// name), tuples of [`FromValue`]s (by position) and `Vec<Value>` (every column, as is).
@@ -23,7 +23,12 @@ pub struct RowReader<'a> {
 
 impl<'a> RowReader<'a> {
     pub(crate) fn new(values: &'a mut [Value], order: &'a [usize], columns: &'a [Column]) -> Self {
-        RowReader { values, order, columns, next: 0 }
+        RowReader {
+            values,
+            order,
+            columns,
+            next: 0,
+        }
     }
 
     /// Decodes the next field. Errors name the column and the value's actual type.
@@ -36,9 +41,15 @@ impl<'a> RowReader<'a> {
             .values
             .get_mut(index)
             .map(|v| core::mem::replace(v, Value::Null))
-            .ok_or_else(|| Error::Conversion(format!("the host sent no value for column {index}")))?;
+            .ok_or_else(|| {
+                Error::Conversion(format!("the host sent no value for column {index}"))
+            })?;
         T::from_value(value).map_err(|message| {
-            let name = self.columns.get(index).map(|c| c.name.as_str()).unwrap_or("?");
+            let name = self
+                .columns
+                .get(index)
+                .map(|c| c.name.as_str())
+                .unwrap_or("?");
             Error::Conversion(format!("column `{name}`: {message}"))
         })
     }
@@ -201,6 +212,10 @@ impl FromValue for Uuid {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
         match value {
             Value::Uuid(s) | Value::Text(s) => Ok(Uuid(s)),
+            // MariaDB's UUID type reaches the host as binary text (no type name on the wire).
+            Value::Bytes(b) if b.len() == 36 => String::from_utf8(b)
+                .map(|s| Uuid(s.to_ascii_lowercase()))
+                .map_err(|_| "expected uuid, found 36 bytes that are not UUID text".to_string()),
             other => mismatch("uuid", &other),
         }
     }
@@ -210,6 +225,10 @@ impl FromValue for Json {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
         match value {
             Value::Json(s) | Value::Text(s) => Ok(Json(s)),
+            // MariaDB's JSON is a LONGTEXT alias that can reach the host as binary.
+            Value::Bytes(b) => String::from_utf8(b)
+                .map(Json)
+                .map_err(|_| "expected json, found bytes that are not UTF-8".to_string()),
             other => mismatch("json", &other),
         }
     }

@@ -97,7 +97,6 @@ impl Error {
     }
 }
 
-
 /// The transaction the host lends a migration for one `upgrade` or `downgrade` call.
 pub struct Tx<'a> {
     inner: &'a sql::Transaction,
@@ -176,24 +175,28 @@ impl<'a> Tx<'a> {
             Some(fields) => fields
                 .iter()
                 .map(|field| {
-                    columns.iter().position(|c| c.name.eq_ignore_ascii_case(field)).ok_or_else(
-                        || {
+                    columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(field))
+                        .ok_or_else(|| {
                             Error::Conversion(format!(
                                 "the query has no column `{field}` (it has: {})",
-                                columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                                columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ))
-                        },
-                    )
+                        })
                 })
                 .collect::<Result<Vec<_>>>()?,
             None => (0..columns.len()).collect(),
         };
         Ok(Rows {
-            inner,
+            inner: Some(inner),
             columns,
             order,
             batch_size: DEFAULT_BATCH_SIZE,
-            done: false,
             _row: core::marker::PhantomData,
         })
     }
@@ -207,11 +210,11 @@ impl<'a> Tx<'a> {
 
 /// A streaming query result, decoded into `T` batch by batch.
 pub struct Rows<T> {
-    inner: sql::Rows,
+    /// `None` once exhausted: dropping the handle closes the cursor on the host early.
+    inner: Option<sql::Rows>,
     columns: Vec<Column>,
     order: Vec<usize>,
     batch_size: u32,
-    done: bool,
     _row: core::marker::PhantomData<fn() -> T>,
 }
 
@@ -230,16 +233,15 @@ impl<T: FromRow> Rows<T> {
 
     /// The next batch of rows, or `None` when the result is exhausted.
     pub fn next_batch(&mut self) -> Result<Option<Vec<T>>> {
-        if self.done {
+        let Some(inner) = &self.inner else {
             return Ok(None);
-        }
-        let raw = self.inner.next_batch(self.batch_size)?;
-        if raw.is_empty() {
-            self.done = true;
-            return Ok(None);
-        }
+        };
+        let raw = inner.next_batch(self.batch_size)?;
         if (raw.len() as u32) < self.batch_size {
-            self.done = true;
+            self.inner = None;
+        }
+        if raw.is_empty() {
+            return Ok(None);
         }
         let mut out = Vec::with_capacity(raw.len());
         for mut values in raw {

@@ -70,20 +70,41 @@ pub async fn load(
     observer: Arc<dyn Observer>,
 ) -> Result<Artifact, ArtifactError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read { path: shown.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read {
+        path: shown.clone(),
+        source,
+    })?;
     let prepared = sandbox.prepare(&shown, &bytes)?;
     let info = sandbox.metadata(&prepared, observer).await?;
     check_metadata(&shown, path, &info)?;
-    Ok(Artifact { path: path.to_path_buf(), digest: digest(&bytes), bytes: Arc::new(bytes), info, prepared })
+    Ok(Artifact {
+        path: path.to_path_buf(),
+        digest: digest(&bytes),
+        bytes: Arc::new(bytes),
+        info,
+        prepared,
+    })
 }
 
 fn check_metadata(shown: &str, path: &Path, info: &MigrationInfo) -> Result<(), ArtifactError> {
-    let bad = |message: String| Err(ArtifactError::Metadata { path: shown.to_string(), message });
+    let bad = |message: String| {
+        Err(ArtifactError::Metadata {
+            path: shown.to_string(),
+            message,
+        })
+    };
     let valid_id = |id: &str| {
-        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if !valid_id(&info.id) {
-        return bad(format!("id `{}` must be 1–128 characters of A–Z, a–z, 0–9, `-` and `_`", info.id));
+        return bad(format!(
+            "id `{}` must be 1–128 characters of A–Z, a–z, 0–9, `-` and `_`",
+            info.id
+        ));
     }
     if let Some(p) = info.parents.iter().find(|p| !valid_id(p)) {
         return bad(format!("parent `{p}` is not a valid revision id"));
@@ -112,7 +133,10 @@ pub async fn load_dir(
     match std::fs::read_dir(dir) {
         Ok(entries) => {
             for entry in entries {
-                let entry = entry.map_err(|source| ArtifactError::Directory { path: dir.display().to_string(), source })?;
+                let entry = entry.map_err(|source| ArtifactError::Directory {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
                 let path = entry.path();
                 if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
                     paths.push(path);
@@ -120,7 +144,12 @@ pub async fn load_dir(
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(ArtifactError::Directory { path: dir.display().to_string(), source }),
+        Err(source) => {
+            return Err(ArtifactError::Directory {
+                path: dir.display().to_string(),
+                source,
+            });
+        }
     }
     paths.sort();
     let mut artifacts = Vec::with_capacity(paths.len());

@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     path: "../wit/0.1.0",
     imports: { default: async | trappable },
     exports: { default: async },
+    additional_derives: [PartialEq],
     with: {
         "retort:migration/sql.transaction": crate::sandbox::TxHandle,
         "retort:migration/sql.rows": crate::sandbox::RowsHandle,

@@ -26,7 +26,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Database URL (sqlite://PATH, postgres://…, mysql://…) for a single-database project.
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub database_url: Option<String>,
     /// Act on this database of the project only (repeatable).
     #[arg(short = 'd', long = "database", global = true, value_name = "NAME")]
@@ -79,7 +85,11 @@ pub enum Command {
         /// The unfinished revision.
         revision: String,
         /// Its changes are in the database: mark it applied.
-        #[arg(long, conflicts_with = "rolled_back", required_unless_present = "rolled_back")]
+        #[arg(
+            long,
+            conflicts_with = "rolled_back",
+            required_unless_present = "rolled_back"
+        )]
         applied: bool,
         /// Its changes are not in the database: forget it.
         #[arg(long)]
@@ -96,10 +106,23 @@ impl Observer for StderrObserver {
     fn event(&self, event: &Event<'_>) {
         let mut err = std::io::stderr().lock();
         let _ = match event {
-            Event::StepStarted { database, revision, description, direction } if !self.quiet => {
-                writeln!(err, "[{database}] {} {revision}: {description}", direction.name())
+            Event::StepStarted {
+                database,
+                revision,
+                description,
+                direction,
+            } if !self.quiet => {
+                writeln!(
+                    err,
+                    "[{database}] {} {revision}: {description}",
+                    direction.name()
+                )
             }
-            Event::GuestLog { revision, level, message } => {
+            Event::GuestLog {
+                revision,
+                level,
+                message,
+            } => {
                 if self.quiet && matches!(level, Level::Debug | Level::Info) {
                     return;
                 }
@@ -111,8 +134,16 @@ impl Observer for StderrObserver {
                 };
                 writeln!(err, "  [{revision}] {level}: {message}")
             }
-            Event::GuestOutput { revision, stream, line } => writeln!(err, "  [{revision}] {stream}: {line}"),
-            Event::Progress { revision, done, total } if !self.quiet => match total {
+            Event::GuestOutput {
+                revision,
+                stream,
+                line,
+            } => writeln!(err, "  [{revision}] {stream}: {line}"),
+            Event::Progress {
+                revision,
+                done,
+                total,
+            } if !self.quiet => match total {
                 Some(t) => writeln!(err, "  [{revision}] {done}/{t}"),
                 None => writeln!(err, "  [{revision}] {done} done"),
             },
@@ -125,7 +156,12 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn print_report(out: &mut impl Write, db: &DatabaseConfig, report: &Report, direction: Direction) -> std::io::Result<()> {
+fn print_report(
+    out: &mut impl Write,
+    db: &DatabaseConfig,
+    report: &Report,
+    direction: Direction,
+) -> std::io::Result<()> {
     let verb = match (report.dry_run, direction) {
         (true, Direction::Upgrade) => "would upgrade",
         (true, Direction::Downgrade) => "would downgrade",
@@ -140,21 +176,44 @@ fn print_report(out: &mut impl Write, db: &DatabaseConfig, report: &Report, dire
         let n = report.steps.len();
         let plural = if n == 1 { "" } else { "s" };
         if report.dry_run {
-            writeln!(out, "{} ({url}): {verb} {n} migration{plural}:", report.database)?;
+            writeln!(
+                out,
+                "{} ({url}): {verb} {n} migration{plural}:",
+                report.database
+            )?;
         } else {
-            writeln!(out, "{} ({url}): {verb} {n} migration{plural} in {}", report.database, ms(total))?;
+            writeln!(
+                out,
+                "{} ({url}): {verb} {n} migration{plural} in {}",
+                report.database,
+                ms(total)
+            )?;
         }
         for step in &report.steps {
-            let arrow = if step.direction == Direction::Upgrade { "↑" } else { "↓" };
+            let arrow = if step.direction == Direction::Upgrade {
+                "↑"
+            } else {
+                "↓"
+            };
             if report.dry_run {
                 writeln!(out, "  {arrow} {}  {}", step.revision, step.description)?;
             } else {
-                writeln!(out, "  {arrow} {}  {:<50} {:>10}", step.revision, step.description, ms(step.duration))?;
+                writeln!(
+                    out,
+                    "  {arrow} {}  {:<50} {:>10}",
+                    step.revision,
+                    step.description,
+                    ms(step.duration)
+                )?;
             }
         }
     }
     if !report.dry_run {
-        let at = if report.current.is_empty() { "base".to_string() } else { report.current.join(", ") };
+        let at = if report.current.is_empty() {
+            "base".to_string()
+        } else {
+            report.current.join(", ")
+        };
         writeln!(out, "  now at {at}")?;
     }
     Ok(())
@@ -185,15 +244,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build => {
             for db in &project.databases {
-                let built = crate::guest_build::build(&db.migrations, cli.quiet)?;
+                let built = crate::guest_build::build(&db.migrations, None, cli.quiet)?;
                 if built.is_empty() {
-                    writeln!(out, "{}: no migration crates in {}", db.name, db.migrations.display())?;
+                    writeln!(
+                        out,
+                        "{}: no migration crates in {}",
+                        db.name,
+                        db.migrations.display()
+                    )?;
                 }
                 for b in built {
                     writeln!(
                         out,
                         "built {}  {:>7} bytes  sha256 {}",
-                        b.artifact.strip_prefix(&cwd).unwrap_or(&b.artifact).display(),
+                        b.artifact
+                            .strip_prefix(&cwd)
+                            .unwrap_or(&b.artifact)
+                            .display(),
                         b.size,
                         &b.digest[..16]
                     )?;
@@ -205,37 +272,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("the project has several databases: choose one with -d NAME");
             };
             let runner = Runner::new(observer)?;
-            let crates = if db.migrations.is_dir() { crate::guest_build::crates(&db.migrations)? } else { Vec::new() };
+            let crates = if db.migrations.is_dir() {
+                crate::guest_build::crates(&db.migrations)?
+            } else {
+                Vec::new()
+            };
             let unbuilt: Vec<_> = crates
                 .iter()
                 .filter(|(dir, _)| !PathBuf::from(format!("{}.wasm", dir.display())).is_file())
                 .map(|(dir, _)| dir.display().to_string())
                 .collect();
             if !unbuilt.is_empty() {
-                bail!("run `retort build` first: these migrations have no artifact yet, so their ids are unknown: {}", unbuilt.join(", "));
+                bail!(
+                    "run `retort build` first: these migrations have no artifact yet, so their ids are unknown: {}",
+                    unbuilt.join(", ")
+                );
             }
             let migrations = runner.load(db).await?;
             let heads = migrations.graph.heads();
             if heads.len() > 1 {
-                bail!("the graph has several heads ({}); merge them first", heads.join(", "));
+                bail!(
+                    "the graph has several heads ({}); merge them first",
+                    heads.join(", ")
+                );
             }
-            let taken: Vec<String> = migrations.artifacts.iter().map(|a| a.info.id.clone()).collect();
+            let taken: Vec<String> = migrations
+                .artifacts
+                .iter()
+                .map(|a| a.info.id.clone())
+                .collect();
             let made = crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
-                .with_context(|| format!("cannot create the migration in {}", db.migrations.display()))?;
+                .with_context(|| {
+                    format!("cannot create the migration in {}", db.migrations.display())
+                })?;
             writeln!(
                 out,
                 "created {} (revision {}, parent {})",
                 made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display(),
                 made.id,
-                if made.parents.is_empty() { "none: a root".to_string() } else { made.parents.join(", ") }
+                if made.parents.is_empty() {
+                    "none: a root".to_string()
+                } else {
+                    made.parents.join(", ")
+                }
             )?;
-            writeln!(out, "edit {}/src/lib.rs, then run `retort build`", made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display())?;
+            writeln!(
+                out,
+                "edit {}/src/lib.rs, then run `retort build`",
+                made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display()
+            )?;
         }
         Command::Upgrade { target, dry_run } => {
             let runner = Runner::new(observer)?;
             let target = Target::parse(target.as_deref().unwrap_or("head"));
             for db in &project.databases {
-                let report = runner.migrate(db, Direction::Upgrade, &target, dry_run).await?;
+                let report = runner
+                    .migrate(db, Direction::Upgrade, &target, dry_run)
+                    .await?;
                 print_report(&mut out, db, &report, Direction::Upgrade)?;
             }
         }
@@ -243,7 +336,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let runner = Runner::new(observer)?;
             let target = Target::parse(&target);
             for db in project.databases.iter().rev() {
-                let report = runner.migrate(db, Direction::Downgrade, &target, dry_run).await?;
+                let report = runner
+                    .migrate(db, Direction::Downgrade, &target, dry_run)
+                    .await?;
                 print_report(&mut out, db, &report, Direction::Downgrade)?;
             }
         }
@@ -251,17 +346,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let runner = Runner::new(observer)?;
             for db in &project.databases {
                 let history = runner.history(db).await?;
-                let applied = history.iter().filter(|r| r.state == crate::db::RowState::Applied).map(|r| r.revision.clone()).collect();
+                let applied = history
+                    .iter()
+                    .filter(|r| r.state == crate::db::RowState::Applied)
+                    .map(|r| r.revision.clone())
+                    .collect();
                 let migrations = runner.load(db).await?;
                 let mut tips = migrations.graph.tips(&applied);
                 // Revisions applied but missing from the directory are current too.
-                tips.extend(applied.iter().filter(|r| !migrations.graph.contains(r)).cloned());
+                tips.extend(
+                    applied
+                        .iter()
+                        .filter(|r| !migrations.graph.contains(r))
+                        .cloned(),
+                );
                 if tips.is_empty() {
                     writeln!(out, "{}: base (nothing applied)", db.name)?;
                 }
                 for tip in tips {
-                    let description = history.iter().find(|r| r.revision == tip).map(|r| r.description.as_str()).unwrap_or("");
-                    let head = if migrations.graph.heads().contains(&tip) { " (head)" } else { "" };
+                    let description = history
+                        .iter()
+                        .find(|r| r.revision == tip)
+                        .map(|r| r.description.as_str())
+                        .unwrap_or("");
+                    let head = if migrations.graph.heads().contains(&tip) {
+                        " (head)"
+                    } else {
+                        ""
+                    };
                     writeln!(out, "{}: {tip}{head}  {description}", db.name)?;
                 }
             }
@@ -270,7 +382,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let runner = Runner::new(observer)?;
             for db in &project.databases {
                 let history = runner.history(db).await?;
-                writeln!(out, "{} ({}): {} revision(s) recorded", db.name, crate::db::redact(&db.url), history.len())?;
+                writeln!(
+                    out,
+                    "{} ({}): {} revision(s) recorded",
+                    db.name,
+                    crate::db::redact(&db.url),
+                    history.len()
+                )?;
                 for r in history.iter().rev() {
                     writeln!(
                         out,
@@ -290,14 +408,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut unfinished = Vec::new();
             for db in &project.databases {
                 let lines = runner.status(db).await?;
-                let pending = lines.iter().filter(|l| l.state == RevisionState::Pending).count();
-                writeln!(out, "{} ({}): {} applied, {pending} pending", db.name, crate::db::redact(&db.url),
-                    lines.iter().filter(|l| l.state == RevisionState::Applied).count())?;
+                let pending = lines
+                    .iter()
+                    .filter(|l| l.state == RevisionState::Pending)
+                    .count();
+                writeln!(
+                    out,
+                    "{} ({}): {} applied, {pending} pending",
+                    db.name,
+                    crate::db::redact(&db.url),
+                    lines
+                        .iter()
+                        .filter(|l| l.state == RevisionState::Applied)
+                        .count()
+                )?;
                 for l in &lines {
                     let state = match &l.state {
                         RevisionState::Applied => "applied".to_string(),
                         RevisionState::Pending => "pending".to_string(),
-                        RevisionState::AppliedWithoutArtifact => "applied (no artifact in the directory)".to_string(),
+                        RevisionState::AppliedWithoutArtifact => {
+                            "applied (no artifact in the directory)".to_string()
+                        }
                         RevisionState::Unfinished(s) => {
                             unfinished.push((db.name.clone(), l.revision.clone()));
                             format!("UNFINISHED ({})", s.as_str())
@@ -315,14 +446,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )?;
             }
         }
-        Command::Resolve { revision, applied, .. } => {
+        Command::Resolve {
+            revision, applied, ..
+        } => {
             let runner = Runner::new(observer)?;
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
             let was = runner.resolve(db, &revision, applied).await?;
-            let now = if applied { "applied" } else { "not applied (row removed)" };
-            writeln!(out, "{}: {revision} was {}, now {now}", db.name, was.as_str())?;
+            let now = if applied {
+                "applied"
+            } else {
+                "not applied (row removed)"
+            };
+            writeln!(
+                out,
+                "{}: {revision} was {}, now {now}",
+                db.name,
+                was.as_str()
+            )?;
         }
     }
     Ok(())
@@ -331,7 +473,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -341,7 +486,10 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");

@@ -80,7 +80,11 @@ pub struct Overrides {
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Expands `${VAR}` and `${VAR:-default}` with `env`; unknown variables are problems.
-pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> String {
+pub fn interpolate(
+    s: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -98,7 +102,9 @@ pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>, problems: &mut
         match (env(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => problems.push(format!("environment variable {name} is not set (used in `{s}`)")),
+            (None, None) => problems.push(format!(
+                "environment variable {name} is not set (used in `{s}`)"
+            )),
         }
         rest = &after[end + 1..];
     }
@@ -118,14 +124,29 @@ fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
 }
 
 /// Resolves the project from `retort.toml` (if present), the environment and `overrides`.
-pub fn resolve(cwd: &Path, overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Project, ConfigError> {
+pub fn resolve(
+    cwd: &Path,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Project, ConfigError> {
     let explicit = overrides.config.is_some();
-    let path = overrides.config.clone().unwrap_or_else(|| cwd.join("retort.toml"));
+    let path = overrides
+        .config
+        .clone()
+        .unwrap_or_else(|| cwd.join("retort.toml"));
     let shown = path.display().to_string();
     let lock_timeout = overrides.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
     let mut problems = Vec::new();
-    let root = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| cwd.to_path_buf());
-    let root = if root.is_absolute() { root } else { cwd.join(root) };
+    let root = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| cwd.to_path_buf());
+    let root = if root.is_absolute() {
+        root
+    } else {
+        cwd.join(root)
+    };
 
     let mut databases = Vec::new();
     match std::fs::read_to_string(&path) {
@@ -143,12 +164,18 @@ pub fn resolve(cwd: &Path, overrides: &Overrides, env: &dyn Fn(&str) -> Option<S
                     }
                 };
                 let url = interpolate(&db.url, env, &mut problems);
-                let migrations = root.join(db.migrations.unwrap_or_else(|| PathBuf::from("migrations")));
+                let migrations =
+                    root.join(db.migrations.unwrap_or_else(|| PathBuf::from("migrations")));
                 let lock_timeout = overrides
                     .lock_timeout
                     .or(db.lock_timeout_secs.map(Duration::from_secs))
                     .unwrap_or(DEFAULT_LOCK_TIMEOUT);
-                databases.push(DatabaseConfig { name, url, migrations, lock_timeout });
+                databases.push(DatabaseConfig {
+                    name,
+                    url,
+                    migrations,
+                    lock_timeout,
+                });
             }
             if databases.is_empty() && problems.is_empty() {
                 problems.push("no [databases.NAME] table: name at least one database".into());
@@ -162,14 +189,23 @@ pub fn resolve(cwd: &Path, overrides: &Overrides, env: &dyn Fn(&str) -> Option<S
                 lock_timeout,
             });
         }
-        Err(e) => return Err(ConfigError { path: shown, problems: vec![format!("cannot read: {e}")] }),
+        Err(e) => {
+            return Err(ConfigError {
+                path: shown,
+                problems: vec![format!("cannot read: {e}")],
+            });
+        }
     }
 
     for wanted in &overrides.databases {
         if !databases.iter().any(|d| &d.name == wanted) {
             problems.push(format!(
                 "no database named `{wanted}` (the project has: {})",
-                databases.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                databases
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -199,7 +235,10 @@ pub fn resolve(cwd: &Path, overrides: &Overrides, env: &dyn Fn(&str) -> Option<S
     if problems.is_empty() {
         Ok(Project { root, databases })
     } else {
-        Err(ConfigError { path: shown, problems })
+        Err(ConfigError {
+            path: shown,
+            problems,
+        })
     }
 }
 
@@ -222,8 +261,14 @@ mod tests {
     #[test]
     fn interpolation_with_defaults_and_missing_variables() {
         let mut problems = Vec::new();
-        assert_eq!(interpolate("${CATALOG_URL}", &env, &mut problems), "postgres://u:p@h/catalog");
-        assert_eq!(interpolate("${NOPE:-sqlite://x.db}", &env, &mut problems), "sqlite://x.db");
+        assert_eq!(
+            interpolate("${CATALOG_URL}", &env, &mut problems),
+            "postgres://u:p@h/catalog"
+        );
+        assert_eq!(
+            interpolate("${NOPE:-sqlite://x.db}", &env, &mut problems),
+            "sqlite://x.db"
+        );
         assert!(problems.is_empty());
         interpolate("${NOPE}/${ALSO_NOPE}", &env, &mut problems);
         assert_eq!(problems.len(), 2);
@@ -262,7 +307,10 @@ mod tests {
     #[test]
     fn database_url_overrides_a_single_database_or_stands_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let o = Overrides { database_url: Some("sqlite://x.db".into()), ..Default::default() };
+        let o = Overrides {
+            database_url: Some("sqlite://x.db".into()),
+            ..Default::default()
+        };
         let p = resolve(dir.path(), &o, &env).unwrap();
         assert_eq!(p.databases[0].url, "sqlite://x.db");
         let err = resolve(dir.path(), &Overrides::default(), &env).unwrap_err();

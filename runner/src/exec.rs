@@ -54,7 +54,7 @@ pub enum Error {
     },
     /// A migration failed; its transaction was rolled back.
     #[error("database `{database}`: {direction} of {revision} ({description}) failed: {cause}{}{state}",
-        .statement.as_deref().map(|s| format!("\n  statement: {}", db::truncate(s, 300))).unwrap_or_default())]
+        .statement.as_deref().map(|s| format!("\n  failed statement: {}", db::truncate(s, 300))).unwrap_or_default())]
     Migration {
         /// The database.
         database: String,
@@ -72,9 +72,11 @@ pub enum Error {
         state: String,
     },
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
-    #[error("database `{database}`: {revision} was left {state} by an earlier run that failed; \
+    #[error(
+        "database `{database}`: {revision} was left {state} by an earlier run that failed; \
              check the schema, then run `retort resolve {revision} --applied` or \
-             `retort resolve {revision} --rolled-back`")]
+             `retort resolve {revision} --rolled-back`"
+    )]
     Unfinished {
         /// The database.
         database: String,
@@ -157,13 +159,18 @@ pub struct Runner {
 }
 
 fn applied_set(history: &[HistoryRow]) -> BTreeSet<String> {
-    history.iter().filter(|r| r.state == RowState::Applied).map(|r| r.revision.clone()).collect()
+    history
+        .iter()
+        .filter(|r| r.state == RowState::Applied)
+        .map(|r| r.revision.clone())
+        .collect()
 }
 
 impl Runner {
     /// Builds the wasm engine once.
     pub fn new(observer: Arc<dyn Observer>) -> anyhow::Result<Self> {
-        let sandbox = Sandbox::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+        let sandbox =
+            Sandbox::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
         Ok(Runner { sandbox, observer })
     }
 
@@ -171,22 +178,33 @@ impl Runner {
     pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
         let artifacts = artifact::load_dir(&self.sandbox, &db.migrations, self.observer.clone())
             .await
-            .map_err(|source| Error::Artifact { database: db.name.clone(), source })?;
-        let graph = Graph::new(artifacts.iter().map(|a| Node { id: a.info.id.clone(), parents: a.info.parents.clone() }))
-            .map_err(|problems| Error::Graph {
+            .map_err(|source| Error::Artifact {
                 database: db.name.clone(),
-                dir: db.migrations.display().to_string(),
-                problems,
+                source,
             })?;
+        let graph = Graph::new(artifacts.iter().map(|a| Node {
+            id: a.info.id.clone(),
+            parents: a.info.parents.clone(),
+        }))
+        .map_err(|problems| Error::Graph {
+            database: db.name.clone(),
+            dir: db.migrations.display().to_string(),
+            problems,
+        })?;
         Ok(Migrations { artifacts, graph })
     }
 
     /// Reads the history without creating anything; a missing SQLite file has none.
     pub async fn history(&self, db: &DatabaseConfig) -> Result<Vec<HistoryRow>, Error> {
-        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
         let mut backend = match db::connect(&db.url, Access::ReadOnly).await {
             Ok(b) => b,
-            Err(DbError::Connect { message, .. }) if message.contains("does not exist") && db.url.starts_with("sqlite:") => {
+            Err(DbError::Connect { message, .. })
+                if message.contains("does not exist") && db.url.starts_with("sqlite:") =>
+            {
                 return Ok(Vec::new());
             }
             Err(e) => return Err(wrap(e)),
@@ -208,14 +226,25 @@ impl Runner {
                 Some(r) => RevisionState::Unfinished(r.state),
                 None => RevisionState::Pending,
             };
-            lines.push(StatusLine { revision: id.clone(), description: artifact.info.description.clone(), state });
+            lines.push(StatusLine {
+                revision: id.clone(),
+                description: artifact.info.description.clone(),
+                state,
+            });
         }
-        for row in history.iter().filter(|r| !migrations.graph.contains(&r.revision)) {
+        for row in history
+            .iter()
+            .filter(|r| !migrations.graph.contains(&r.revision))
+        {
             let state = match row.state {
                 RowState::Applied => RevisionState::AppliedWithoutArtifact,
                 other => RevisionState::Unfinished(other),
             };
-            lines.push(StatusLine { revision: row.revision.clone(), description: row.description.clone(), state });
+            lines.push(StatusLine {
+                revision: row.revision.clone(),
+                description: row.description.clone(),
+                state,
+            });
         }
         Ok(lines)
     }
@@ -230,7 +259,10 @@ impl Runner {
     ) -> Result<Report, Error> {
         // Refuse bad artifacts before the database is touched.
         let migrations = self.load(db).await?;
-        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
         if dry_run {
             let history = self.history(db).await?;
             let steps = self.plan(db, &migrations, &history, direction, target)?;
@@ -240,7 +272,10 @@ impl Runner {
                 steps: steps
                     .into_iter()
                     .map(|s| Ran {
-                        description: migrations.get(&s.revision).map(|a| a.info.description.clone()).unwrap_or_default(),
+                        description: migrations
+                            .get(&s.revision)
+                            .map(|a| a.info.description.clone())
+                            .unwrap_or_default(),
                         revision: s.revision,
                         direction: s.direction,
                         duration: Duration::ZERO,
@@ -250,13 +285,17 @@ impl Runner {
                 current,
             });
         }
-        let mut backend = db::connect(&db.url, Access::ReadWrite).await.map_err(wrap)?;
+        let mut backend = db::connect(&db.url, Access::ReadWrite)
+            .await
+            .map_err(wrap)?;
         self.observer.event(&Event::Waiting { database: &db.name });
         if let Err(e) = backend.lock(db.lock_timeout).await {
             backend.close().await;
             return Err(wrap(e));
         }
-        let (mut backend, result) = self.migrate_locked(backend, db, &migrations, direction, target).await;
+        let (mut backend, result) = self
+            .migrate_locked(backend, db, &migrations, direction, target)
+            .await;
         // The lock is released on every path; a failed release is reported only if nothing
         // else failed (closing the connection releases it anyway).
         let unlocked = backend.unlock().await;
@@ -286,7 +325,10 @@ impl Runner {
             Direction::Upgrade => plan::upgrade(&migrations.graph, &applied, target),
             Direction::Downgrade => plan::downgrade(&migrations.graph, &applied, target),
         };
-        planned.map_err(|source| Error::Plan { database: db.name.clone(), source })
+        planned.map_err(|source| Error::Plan {
+            database: db.name.clone(),
+            source,
+        })
     }
 
     async fn migrate_locked(
@@ -297,7 +339,10 @@ impl Runner {
         direction: Direction,
         target: &Target,
     ) -> (Box<dyn Backend>, Result<Report, Error>) {
-        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
         let prepared = async {
             if direction == Direction::Upgrade {
                 backend.create_history().await.map_err(wrap)?;
@@ -314,7 +359,9 @@ impl Runner {
         let mut applied = applied_set(&history);
         let mut ran = Vec::new();
         for step in steps {
-            let artifact = migrations.get(&step.revision).expect("plans only name loaded revisions");
+            let artifact = migrations
+                .get(&step.revision)
+                .expect("plans only name loaded revisions");
             let (b, result) = self.run_step(backend, db, artifact, step.direction).await;
             backend = b;
             match result {
@@ -329,7 +376,15 @@ impl Runner {
             }
         }
         let current = migrations.graph.tips(&applied);
-        (backend, Ok(Report { database: db.name.clone(), steps: ran, dry_run: false, current }))
+        (
+            backend,
+            Ok(Report {
+                database: db.name.clone(),
+                steps: ran,
+                dry_run: false,
+                current,
+            }),
+        )
     }
 
     /// Runs one migration and records it.
@@ -347,7 +402,10 @@ impl Runner {
     ) -> (Box<dyn Backend>, Result<Ran, Error>) {
         let info = &artifact.info;
         let started = Instant::now();
-        let wrap = |source| Error::Db { database: db.name.clone(), source };
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
         let pending = backend.ddl_commits_implicitly() || !info.transactional;
         self.observer.event(&Event::StepStarted {
             database: &db.name,
@@ -371,10 +429,21 @@ impl Runner {
             if pending {
                 match direction {
                     Direction::Upgrade => {
-                        backend.store_artifact(&artifact.digest, &artifact.bytes).await?;
-                        backend.insert_history(&HistoryRow { state: RowState::Upgrading, ..row.clone() }).await?;
+                        backend
+                            .store_artifact(&artifact.digest, &artifact.bytes)
+                            .await?;
+                        backend
+                            .insert_history(&HistoryRow {
+                                state: RowState::Upgrading,
+                                ..row.clone()
+                            })
+                            .await?;
                     }
-                    Direction::Downgrade => backend.update_history(&info.id, RowState::Downgrading, 0).await?,
+                    Direction::Downgrade => {
+                        backend
+                            .update_history(&info.id, RowState::Downgrading, 0)
+                            .await?
+                    }
                 }
             }
             if info.transactional {
@@ -388,27 +457,44 @@ impl Runner {
             return (backend, Err(wrap(e)));
         }
 
-        let (mut backend, outcome, statement) = {
-            let (b, outcome) = self.sandbox.call(&artifact.prepared, &info.id, direction, backend, self.observer.clone()).await;
-            (b, outcome, None::<String>)
-        };
-        let cause = match outcome {
+        let (mut backend, called) = self
+            .sandbox
+            .call(
+                &artifact.prepared,
+                &info.id,
+                direction,
+                backend,
+                self.observer.clone(),
+            )
+            .await;
+        let statement = called.failed_statement;
+        let cause = match called.outcome {
             CallOutcome::Ok => None,
             CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
             CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
         };
         if let Some(cause) = cause {
-            let rolled_back = if info.transactional { backend.rollback().await } else { Ok(()) };
+            let rolled_back = if info.transactional {
+                backend.rollback().await
+            } else {
+                Ok(())
+            };
             let state = match (pending, rolled_back) {
                 (false, Ok(())) => format!(
                     "\n  the transaction was rolled back: the database is still at its previous revision"
                 ),
-                (false, Err(e)) => format!("\n  the rollback failed too ({e}); closing the connection discards the transaction"),
+                (false, Err(e)) => format!(
+                    "\n  the rollback failed too ({e}); closing the connection discards the transaction"
+                ),
                 (true, _) => format!(
                     "\n  {} left `{}` in retort_history: statements that committed implicitly (DDL) may have run. \
                      Inspect the schema, then run `retort resolve {} --applied` or `retort resolve {} --rolled-back`",
                     info.id,
-                    if direction == Direction::Upgrade { "upgrading" } else { "downgrading" },
+                    if direction == Direction::Upgrade {
+                        "upgrading"
+                    } else {
+                        "downgrading"
+                    },
                     info.id,
                     info.id
                 ),
@@ -433,14 +519,23 @@ impl Runner {
         let after = async {
             match (direction, pending) {
                 (Direction::Upgrade, false) => {
-                    backend.store_artifact(&artifact.digest, &artifact.bytes).await?;
-                    backend.insert_history(&HistoryRow { duration_ms: ms, ..row.clone() }).await?;
+                    backend
+                        .store_artifact(&artifact.digest, &artifact.bytes)
+                        .await?;
+                    backend
+                        .insert_history(&HistoryRow {
+                            duration_ms: ms,
+                            ..row.clone()
+                        })
+                        .await?;
                 }
                 (Direction::Upgrade, true) => {
                     if info.transactional {
                         backend.commit().await?;
                     }
-                    backend.update_history(&info.id, RowState::Applied, ms).await?;
+                    backend
+                        .update_history(&info.id, RowState::Applied, ms)
+                        .await?;
                     return Ok(());
                 }
                 (Direction::Downgrade, _) => backend.delete_history(&info.id).await?,
@@ -455,17 +550,37 @@ impl Runner {
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
         }
-        self.observer.event(&Event::StepFinished { database: &db.name, revision: &info.id, direction, duration });
+        self.observer.event(&Event::StepFinished {
+            database: &db.name,
+            revision: &info.id,
+            direction,
+            duration,
+        });
         (
             backend,
-            Ok(Ran { revision: info.id.clone(), description: info.description.clone(), direction, duration }),
+            Ok(Ran {
+                revision: info.id.clone(),
+                description: info.description.clone(),
+                direction,
+                duration,
+            }),
         )
     }
 
     /// Marks an unfinished revision as applied or as rolled back (`retort resolve`).
-    pub async fn resolve(&self, db: &DatabaseConfig, revision: &str, applied: bool) -> Result<RowState, Error> {
-        let wrap = |source| Error::Db { database: db.name.clone(), source };
-        let mut backend = db::connect(&db.url, Access::ReadWrite).await.map_err(wrap)?;
+    pub async fn resolve(
+        &self,
+        db: &DatabaseConfig,
+        revision: &str,
+        applied: bool,
+    ) -> Result<RowState, Error> {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let mut backend = db::connect(&db.url, Access::ReadWrite)
+            .await
+            .map_err(wrap)?;
         if let Err(e) = backend.lock(db.lock_timeout).await {
             backend.close().await;
             return Err(wrap(e));
@@ -473,11 +588,17 @@ impl Runner {
         let result = async {
             let history = backend.history().await.map_err(wrap)?;
             let Some(row) = history.iter().find(|r| r.revision == revision) else {
-                return Err(Error::Plan { database: db.name.clone(), source: PlanError::Unknown(revision.into()) });
+                return Err(Error::Plan {
+                    database: db.name.clone(),
+                    source: PlanError::Unknown(revision.into()),
+                });
             };
             let was = row.state;
             if applied {
-                backend.update_history(revision, RowState::Applied, row.duration_ms).await.map_err(wrap)?;
+                backend
+                    .update_history(revision, RowState::Applied, row.duration_ms)
+                    .await
+                    .map_err(wrap)?;
             } else {
                 backend.delete_history(revision).await.map_err(wrap)?;
             }
@@ -489,4 +610,3 @@ impl Runner {
         result
     }
 }
-

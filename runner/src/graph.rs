@@ -54,22 +54,37 @@ impl Graph {
         for node in map.values() {
             for parent in &node.parents {
                 if !map.contains_key(parent) {
-                    errors.push(GraphError::MissingParent { id: node.id.clone(), parent: parent.clone() });
+                    errors.push(GraphError::MissingParent {
+                        id: node.id.clone(),
+                        parent: parent.clone(),
+                    });
                 }
             }
         }
         // Kahn's algorithm over parents that exist.
         let mut pending: BTreeMap<&str, usize> = map
             .values()
-            .map(|n| (n.id.as_str(), n.parents.iter().filter(|p| map.contains_key(*p)).count()))
+            .map(|n| {
+                (
+                    n.id.as_str(),
+                    n.parents.iter().filter(|p| map.contains_key(*p)).count(),
+                )
+            })
             .collect();
         let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for node in map.values() {
             for parent in node.parents.iter().filter(|p| map.contains_key(*p)) {
-                children.entry(parent.as_str()).or_default().push(node.id.as_str());
+                children
+                    .entry(parent.as_str())
+                    .or_default()
+                    .push(node.id.as_str());
             }
         }
-        let mut ready: BTreeSet<&str> = pending.iter().filter(|(_, n)| **n == 0).map(|(id, _)| *id).collect();
+        let mut ready: BTreeSet<&str> = pending
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| *id)
+            .collect();
         let mut order = Vec::with_capacity(map.len());
         while let Some(id) = ready.pop_first() {
             order.push(id.to_string());
@@ -84,10 +99,17 @@ impl Graph {
         if order.len() < map.len() {
             let placed: BTreeSet<&str> = order.iter().map(String::as_str).collect();
             errors.push(GraphError::Cycle(
-                map.keys().filter(|id| !placed.contains(id.as_str())).cloned().collect(),
+                map.keys()
+                    .filter(|id| !placed.contains(id.as_str()))
+                    .cloned()
+                    .collect(),
             ));
         }
-        if errors.is_empty() { Ok(Graph { nodes: map, order }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Graph { nodes: map, order })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Whether `id` is a revision of this graph.
@@ -107,9 +129,16 @@ impl Graph {
 
     /// Revisions no other revision names as a parent, sorted.
     pub fn heads(&self) -> Vec<String> {
-        let parents: BTreeSet<&str> =
-            self.nodes.values().flat_map(|n| n.parents.iter().map(String::as_str)).collect();
-        self.nodes.keys().filter(|id| !parents.contains(id.as_str())).cloned().collect()
+        let parents: BTreeSet<&str> = self
+            .nodes
+            .values()
+            .flat_map(|n| n.parents.iter().map(String::as_str))
+            .collect();
+        self.nodes
+            .keys()
+            .filter(|id| !parents.contains(id.as_str()))
+            .cloned()
+            .collect()
     }
 
     /// `id` and every revision it descends from.
@@ -137,7 +166,10 @@ impl Graph {
                 }
             }
         }
-        set.iter().filter(|id| !below.contains(*id)).cloned().collect()
+        set.iter()
+            .filter(|id| !below.contains(*id))
+            .cloned()
+            .collect()
     }
 }
 
@@ -146,7 +178,10 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn node(id: &str, parents: &[&str]) -> Node {
-        Node { id: id.into(), parents: parents.iter().map(|p| p.to_string()).collect() }
+        Node {
+            id: id.into(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -186,7 +221,10 @@ pub(crate) mod tests {
             errors,
             vec![
                 GraphError::Duplicate("a".into()),
-                GraphError::MissingParent { id: "b".into(), parent: "zz".into() },
+                GraphError::MissingParent {
+                    id: "b".into(),
+                    parent: "zz".into()
+                },
                 GraphError::Cycle(vec!["x".into(), "y".into()]),
             ]
         );

@@ -23,12 +23,22 @@ pub struct Built {
 
 /// Makes sure the wasm target is installed, installing it with rustup if needed.
 pub fn ensure_target() -> anyhow::Result<()> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) =>
+        {
+            Ok(())
+        }
         Ok(_) => {
             eprintln!("retort: installing the {TARGET} target (rustup target add {TARGET})");
-            let status = Command::new("rustup").args(["target", "add", TARGET]).status()?;
+            let status = Command::new("rustup")
+                .args(["target", "add", TARGET])
+                .status()?;
             if !status.success() {
                 bail!("`rustup target add {TARGET}` failed");
             }
@@ -47,7 +57,8 @@ pub fn crates(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
         let manifest = path.join("Cargo.toml");
         if path.is_dir() && manifest.is_file() {
             let text = std::fs::read_to_string(&manifest)?;
-            let doc: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+            let doc: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
             let name = doc
                 .get("package")
                 .and_then(|p| p.get("name"))
@@ -65,10 +76,16 @@ pub fn crates(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
 ///
 /// Paths are remapped (`--remap-path-prefix`) so the artifact does not depend on where the
 /// project or cargo's registry sit on this machine: the same sources give the same bytes.
-pub fn build(dir: &Path, quiet: bool) -> anyhow::Result<Vec<Built>> {
-    let dir = dir.canonicalize().with_context(|| format!("no migrations directory {}", dir.display()))?;
+/// `target_dir` defaults to `$CARGO_TARGET_DIR`, else `<dir>/target`.
+pub fn build(dir: &Path, target_dir: Option<&Path>, quiet: bool) -> anyhow::Result<Vec<Built>> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("no migrations directory {}", dir.display()))?;
     if !dir.join("Cargo.toml").is_file() {
-        bail!("{} has no Cargo.toml: it is not a migrations workspace (create one with `retort new`)", dir.display());
+        bail!(
+            "{} has no Cargo.toml: it is not a migrations workspace (create one with `retort new`)",
+            dir.display()
+        );
     }
     let crates = crates(&dir)?;
     if crates.is_empty() {
@@ -76,11 +93,20 @@ pub fn build(dir: &Path, quiet: bool) -> anyhow::Result<Vec<Built>> {
     }
     ensure_target()?;
     let project = dir.parent().unwrap_or(&dir);
-    let mut flags = vec![format!("--remap-path-prefix={}=/project", project.display())];
-    if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo"))) {
+    let mut flags = vec![format!(
+        "--remap-path-prefix={}=/project",
+        project.display()
+    )];
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    {
         flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| dir.join("target"));
+    let target_dir = target_dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| dir.join("target"));
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["build", "--release", "--target", TARGET, "--workspace"])
         .arg("--manifest-path")
@@ -98,16 +124,21 @@ pub fn build(dir: &Path, quiet: bool) -> anyhow::Result<Vec<Built>> {
     }
     let mut built = Vec::new();
     for (crate_dir, name) in crates {
-        let output = target_dir.join(TARGET).join("release").join(format!("{name}.wasm"));
-        let bytes = std::fs::read(&output).with_context(|| format!("cargo did not produce {}", output.display()))?;
-        let artifact = crate_dir.with_extension("wasm");
-        let artifact = if crate_dir.extension().is_some() {
-            PathBuf::from(format!("{}.wasm", crate_dir.display()))
-        } else {
-            artifact
-        };
-        std::fs::write(&artifact, &bytes).with_context(|| format!("cannot write {}", artifact.display()))?;
-        built.push(Built { crate_dir, size: bytes.len() as u64, digest: crate::artifact::digest(&bytes), artifact });
+        let output = target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{name}.wasm"));
+        let bytes = std::fs::read(&output)
+            .with_context(|| format!("cargo did not produce {}", output.display()))?;
+        let artifact = PathBuf::from(format!("{}.wasm", crate_dir.display()));
+        std::fs::write(&artifact, &bytes)
+            .with_context(|| format!("cannot write {}", artifact.display()))?;
+        built.push(Built {
+            crate_dir,
+            size: bytes.len() as u64,
+            digest: crate::artifact::digest(&bytes),
+            artifact,
+        });
     }
     Ok(built)
 }

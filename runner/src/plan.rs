@@ -90,38 +90,66 @@ pub fn resolve(graph: &Graph, target: &Target) -> Result<Option<String>, PlanErr
             if graph.contains(prefix) {
                 return Ok(Some(prefix.clone()));
             }
-            let candidates: Vec<String> =
-                graph.order().iter().filter(|id| id.starts_with(prefix.as_str())).cloned().collect();
+            let candidates: Vec<String> = graph
+                .order()
+                .iter()
+                .filter(|id| id.starts_with(prefix.as_str()))
+                .cloned()
+                .collect();
             match candidates.len() {
                 0 => Err(PlanError::Unknown(prefix.clone())),
                 1 => Ok(candidates.into_iter().next()),
-                _ => Err(PlanError::Ambiguous { prefix: prefix.clone(), candidates }),
+                _ => Err(PlanError::Ambiguous {
+                    prefix: prefix.clone(),
+                    candidates,
+                }),
             }
         }
     }
 }
 
 fn check_applied(graph: &Graph, applied: &BTreeSet<String>) -> Result<(), PlanError> {
-    let missing: Vec<String> = applied.iter().filter(|id| !graph.contains(id)).cloned().collect();
-    if missing.is_empty() { Ok(()) } else { Err(PlanError::AppliedButMissing(missing)) }
+    let missing: Vec<String> = applied
+        .iter()
+        .filter(|id| !graph.contains(id))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::AppliedButMissing(missing))
+    }
 }
 
 /// Steps that apply `target` and everything it descends from, parents first.
-pub fn upgrade(graph: &Graph, applied: &BTreeSet<String>, target: &Target) -> Result<Vec<Step>, PlanError> {
+pub fn upgrade(
+    graph: &Graph,
+    applied: &BTreeSet<String>,
+    target: &Target,
+) -> Result<Vec<Step>, PlanError> {
     check_applied(graph, applied)?;
-    let Some(target) = resolve(graph, target)? else { return Err(PlanError::UpgradeToBase) };
+    let Some(target) = resolve(graph, target)? else {
+        return Err(PlanError::UpgradeToBase);
+    };
     let needed = graph.ancestors(&target);
     Ok(graph
         .order()
         .iter()
         .filter(|id| needed.contains(*id) && !applied.contains(*id))
-        .map(|id| Step { revision: id.clone(), direction: Direction::Upgrade })
+        .map(|id| Step {
+            revision: id.clone(),
+            direction: Direction::Upgrade,
+        })
         .collect())
 }
 
 /// Steps that un-apply everything applied that `target` does not descend from, children
 /// first. `base` un-applies everything.
-pub fn downgrade(graph: &Graph, applied: &BTreeSet<String>, target: &Target) -> Result<Vec<Step>, PlanError> {
+pub fn downgrade(
+    graph: &Graph,
+    applied: &BTreeSet<String>,
+    target: &Target,
+) -> Result<Vec<Step>, PlanError> {
     check_applied(graph, applied)?;
     let keep = match resolve(graph, target)? {
         None => BTreeSet::new(),
@@ -133,7 +161,10 @@ pub fn downgrade(graph: &Graph, applied: &BTreeSet<String>, target: &Target) -> 
         .iter()
         .rev()
         .filter(|id| applied.contains(*id) && !keep.contains(*id))
-        .map(|id| Step { revision: id.clone(), direction: Direction::Downgrade })
+        .map(|id| Step {
+            revision: id.clone(),
+            direction: Direction::Downgrade,
+        })
         .collect())
 }
 
@@ -159,34 +190,65 @@ mod tests {
         let steps = upgrade(&linear(), &set(&["a1"]), &Target::Head).unwrap();
         assert_eq!(ids(&steps), ["b2", "c3"]);
         assert!(steps.iter().all(|s| s.direction == Direction::Upgrade));
-        assert!(upgrade(&linear(), &set(&["a1", "b2", "c3"]), &Target::Head).unwrap().is_empty());
+        assert!(
+            upgrade(&linear(), &set(&["a1", "b2", "c3"]), &Target::Head)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn upgrade_to_a_revision_or_prefix_stops_there() {
-        assert_eq!(ids(&upgrade(&linear(), &set(&[]), &Target::parse("b2")).unwrap()), ["a1", "b2"]);
-        assert_eq!(ids(&upgrade(&linear(), &set(&[]), &Target::parse("b")).unwrap()), ["a1", "b2"]);
+        assert_eq!(
+            ids(&upgrade(&linear(), &set(&[]), &Target::parse("b2")).unwrap()),
+            ["a1", "b2"]
+        );
+        assert_eq!(
+            ids(&upgrade(&linear(), &set(&[]), &Target::parse("b")).unwrap()),
+            ["a1", "b2"]
+        );
     }
 
     #[test]
     fn downgrade_to_base_and_to_a_revision() {
         let all = set(&["a1", "b2", "c3"]);
-        assert_eq!(ids(&downgrade(&linear(), &all, &Target::Base).unwrap()), ["c3", "b2", "a1"]);
+        assert_eq!(
+            ids(&downgrade(&linear(), &all, &Target::Base).unwrap()),
+            ["c3", "b2", "a1"]
+        );
         let steps = downgrade(&linear(), &all, &Target::parse("a1")).unwrap();
         assert_eq!(ids(&steps), ["c3", "b2"]);
         assert!(steps.iter().all(|s| s.direction == Direction::Downgrade));
-        assert!(downgrade(&linear(), &set(&[]), &Target::Base).unwrap().is_empty());
+        assert!(
+            downgrade(&linear(), &set(&[]), &Target::Base)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn branches_upgrade_only_what_the_target_needs() {
-        let g = Graph::new([node("a", &[]), node("l1", &["a"]), node("r1", &["a"]), node("m", &["l1", "r1"])])
-            .unwrap();
-        assert_eq!(ids(&upgrade(&g, &set(&[]), &Target::parse("l1")).unwrap()), ["a", "l1"]);
-        assert_eq!(ids(&upgrade(&g, &set(&["a", "l1"]), &Target::Head).unwrap()), ["r1", "m"]);
+        let g = Graph::new([
+            node("a", &[]),
+            node("l1", &["a"]),
+            node("r1", &["a"]),
+            node("m", &["l1", "r1"]),
+        ])
+        .unwrap();
+        assert_eq!(
+            ids(&upgrade(&g, &set(&[]), &Target::parse("l1")).unwrap()),
+            ["a", "l1"]
+        );
+        assert_eq!(
+            ids(&upgrade(&g, &set(&["a", "l1"]), &Target::Head).unwrap()),
+            ["r1", "m"]
+        );
         // Downgrading to l1 removes the merge and the other branch only.
         let all = set(&["a", "l1", "r1", "m"]);
-        assert_eq!(ids(&downgrade(&g, &all, &Target::parse("l1")).unwrap()), ["m", "r1"]);
+        assert_eq!(
+            ids(&downgrade(&g, &all, &Target::parse("l1")).unwrap()),
+            ["m", "r1"]
+        );
     }
 
     #[test]
@@ -198,10 +260,19 @@ mod tests {
         );
         assert_eq!(
             upgrade(&g, &set(&[]), &Target::parse("ab")),
-            Err(PlanError::Ambiguous { prefix: "ab".into(), candidates: vec!["ab1".into(), "ab2".into()] })
+            Err(PlanError::Ambiguous {
+                prefix: "ab".into(),
+                candidates: vec!["ab1".into(), "ab2".into()]
+            })
         );
-        assert_eq!(upgrade(&g, &set(&[]), &Target::parse("zz")), Err(PlanError::Unknown("zz".into())));
-        assert_eq!(upgrade(&g, &set(&[]), &Target::Base), Err(PlanError::UpgradeToBase));
+        assert_eq!(
+            upgrade(&g, &set(&[]), &Target::parse("zz")),
+            Err(PlanError::Unknown("zz".into()))
+        );
+        assert_eq!(
+            upgrade(&g, &set(&[]), &Target::Base),
+            Err(PlanError::UpgradeToBase)
+        );
         assert_eq!(
             upgrade(&Graph::new([]).unwrap(), &set(&[]), &Target::Head),
             Err(PlanError::Empty)

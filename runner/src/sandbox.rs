@@ -13,7 +13,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::retort::migration::{report, sql, types};
-use crate::bindings::{Column, Dialect, GuestError, MigrationInfo, Migration, MigrationPre, Value};
+use crate::bindings::{Column, Dialect, GuestError, Migration, MigrationInfo, MigrationPre, Value};
 use crate::db::{Backend, CursorId, SqlFailure};
 use crate::observe::{Event, Level, Observer};
 
@@ -39,6 +39,8 @@ pub struct HostState {
     observer: Arc<dyn Observer>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// The last statement that returned an error to the guest, for the failure report.
+    failed_statement: Option<String>,
 }
 
 impl HostState {
@@ -60,13 +62,14 @@ impl HostState {
             observer,
             stdout,
             stderr,
+            failed_statement: None,
         }
     }
 
     fn db(&mut self) -> wasmtime::Result<&mut Box<dyn Backend>> {
-        self.db
-            .as_mut()
-            .ok_or_else(|| wasmtime::format_err!("the migration used SQL outside upgrade/downgrade"))
+        self.db.as_mut().ok_or_else(|| {
+            wasmtime::format_err!("the migration used SQL outside upgrade/downgrade")
+        })
     }
 
     /// Forwards what the guest printed to the observer.
@@ -76,7 +79,11 @@ impl HostState {
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes);
                 for line in text.lines() {
-                    self.observer.event(&Event::GuestOutput { revision: &self.revision, stream, line });
+                    self.observer.event(&Event::GuestOutput {
+                        revision: &self.revision,
+                        stream,
+                        line,
+                    });
                 }
             }
         }
@@ -84,22 +91,40 @@ impl HostState {
 
     /// What the guest wrote to stderr, for trap messages (a Rust panic prints there).
     fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
-/// Turns a backend failure into the guest's error value, or a trap.
-fn lift<T>(r: Result<T, SqlFailure>) -> wasmtime::Result<Result<T, GuestError>> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(SqlFailure::Guest(e)) => Ok(Err(e)),
-        Err(SqlFailure::Fatal(e)) => Err(wasmtime::Error::new(e)),
+impl HostState {
+    /// Turns a backend failure into the guest's error value, or a trap, remembering the
+    /// statement that failed.
+    fn lift<T>(
+        &mut self,
+        statement: &str,
+        r: Result<T, SqlFailure>,
+    ) -> wasmtime::Result<Result<T, GuestError>> {
+        match r {
+            Ok(v) => Ok(Ok(v)),
+            Err(SqlFailure::Guest(e)) => {
+                self.failed_statement = Some(statement.to_string());
+                Ok(Err(e))
+            }
+            Err(SqlFailure::Fatal(e)) => {
+                self.failed_statement = Some(statement.to_string());
+                Err(wasmtime::Error::new(e))
+            }
+        }
     }
 }
 
@@ -118,7 +143,8 @@ impl sql::HostTransaction for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        lift(self.db()?.execute(&statement, &params).await)
+        let r = self.db()?.execute(&statement, &params).await;
+        self.lift(&statement, r)
     }
 
     async fn execute_batch(
@@ -127,7 +153,8 @@ impl sql::HostTransaction for HostState {
         statement: String,
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        lift(self.db()?.execute_batch(&statement, &param_sets).await)
+        let r = self.db()?.execute_batch(&statement, &param_sets).await;
+        self.lift(&statement, r)
     }
 
     async fn query(
@@ -136,7 +163,8 @@ impl sql::HostTransaction for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<RowsHandle>, GuestError>> {
-        match lift(self.db()?.open_cursor(&statement, &params).await)? {
+        let r = self.db()?.open_cursor(&statement, &params).await;
+        match self.lift(&statement, r)? {
             Ok((cursor, columns)) => Ok(Ok(self.table.push(RowsHandle { cursor, columns })?)),
             Err(e) => Ok(Err(e)),
         }
@@ -159,7 +187,8 @@ impl sql::HostRows for HostState {
         max: u32,
     ) -> wasmtime::Result<Result<Vec<Vec<Value>>, GuestError>> {
         let cursor = self.table.get(&rows)?.cursor;
-        lift(self.db()?.fetch(cursor, max).await)
+        let r = self.db()?.fetch(cursor, max).await;
+        self.lift("(reading the rows of a query)", r)
     }
 
     async fn drop(&mut self, rows: Resource<RowsHandle>) -> wasmtime::Result<()> {
@@ -179,12 +208,20 @@ impl report::Host for HostState {
             report::Level::Warn => Level::Warn,
             report::Level::Error => Level::Error,
         };
-        self.observer.event(&Event::GuestLog { revision: &self.revision, level, message: &message });
+        self.observer.event(&Event::GuestLog {
+            revision: &self.revision,
+            level,
+            message: &message,
+        });
         Ok(())
     }
 
     async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        self.observer.event(&Event::Progress { revision: &self.revision, done, total });
+        self.observer.event(&Event::Progress {
+            revision: &self.revision,
+            done,
+            total,
+        });
         Ok(())
     }
 }
@@ -238,6 +275,14 @@ pub enum CallOutcome {
     Trapped(String),
 }
 
+/// What a call did: its outcome, and the last statement that failed in it, if any.
+pub struct Called {
+    /// How the call ended.
+    pub outcome: CallOutcome,
+    /// The last statement that returned an error (or broke the connection).
+    pub failed_statement: Option<String>,
+}
+
 /// The engine and linker, built once per process.
 pub struct Sandbox {
     engine: Engine,
@@ -264,7 +309,10 @@ impl Sandbox {
 
     /// Compiles a component and checks it targets the `migration` world.
     pub fn prepare(&self, path: &str, bytes: &[u8]) -> Result<Prepared, SandboxError> {
-        let invalid = |message: String| SandboxError::Invalid { path: path.to_string(), message };
+        let invalid = |message: String| SandboxError::Invalid {
+            path: path.to_string(),
+            message,
+        };
         if !wasmparser::Parser::is_component(bytes) {
             return Err(invalid(if wasmparser::Parser::is_core_wasm(bytes) {
                 "it is a core WebAssembly module, not a component (build for wasm32-wasip2)".into()
@@ -272,13 +320,17 @@ impl Sandbox {
                 "it is not WebAssembly".into()
             }));
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| invalid(format!("it imports something Retort does not provide: {e:#}")))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            invalid(format!(
+                "it imports something Retort does not provide: {e:#}"
+            ))
+        })?;
         let pre = MigrationPre::new(pre).map_err(|e| {
-            invalid(format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}"))
+            invalid(format!(
+                "it does not export the retort:migration@0.1.0 `migration` world: {e:#}"
+            ))
         })?;
         Ok(Prepared { pre })
     }
@@ -296,7 +348,9 @@ impl Sandbox {
         }
         .await;
         store.data().flush_output();
-        result.map_err(|e| SandboxError::Trap { message: trap_message(&e, &store.data().stderr_text()) })
+        result.map_err(|e| SandboxError::Trap {
+            message: trap_message(&e, &store.data().stderr_text()),
+        })
     }
 
     /// Calls `upgrade` or `downgrade` with the database lent through a transaction handle.
@@ -308,7 +362,7 @@ impl Sandbox {
         direction: Direction,
         db: Box<dyn Backend>,
         observer: Arc<dyn Observer>,
-    ) -> (Box<dyn Backend>, CallOutcome) {
+    ) -> (Box<dyn Backend>, Called) {
         let mut store = Store::new(&self.engine, HostState::new(revision, Some(db), observer));
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
@@ -329,9 +383,18 @@ impl Sandbox {
             Err(e) => CallOutcome::Trapped(trap_message(&e, &state.stderr_text())),
         };
         let mut state = store.into_data();
-        let mut db = state.db.take().expect("the backend stays in the store for the whole call");
+        let mut db = state
+            .db
+            .take()
+            .expect("the backend stays in the store for the whole call");
         db.close_all_cursors().await;
-        (db, outcome)
+        (
+            db,
+            Called {
+                outcome,
+                failed_statement: state.failed_statement,
+            },
+        )
     }
 }
 
@@ -339,11 +402,18 @@ impl Sandbox {
 fn trap_message(e: &wasmtime::Error, stderr: &str) -> String {
     let mut message = format!("{e:#}");
     if let Some(panic) = stderr.lines().find(|l| l.contains("panicked at")) {
-        let rest: Vec<&str> = stderr.lines().skip_while(|l| !l.contains("panicked at")).take(3).collect();
+        let rest: Vec<&str> = stderr
+            .lines()
+            .skip_while(|l| !l.contains("panicked at"))
+            .take(3)
+            .collect();
         let _ = panic;
         message = format!("{}\n  guest stderr: {}", message, rest.join("\n  "));
     } else if !stderr.is_empty() {
-        message = format!("{message}\n  guest stderr: {}", crate::db::truncate(stderr, 500));
+        message = format!(
+            "{message}\n  guest stderr: {}",
+            crate::db::truncate(stderr, 500)
+        );
     }
     message
 }

@@ -24,7 +24,11 @@ pub fn slug(description: &str) -> String {
         }
     }
     let out = out.trim_end_matches('_');
-    out.chars().take(48).collect::<String>().trim_end_matches('_').to_string()
+    out.chars()
+        .take(48)
+        .collect::<String>()
+        .trim_end_matches('_')
+        .to_string()
 }
 
 /// A timestamp id (`YYYYMMDDHHMMSS`, UTC) not yet used in `dir`.
@@ -33,7 +37,13 @@ pub fn new_id(dir: &Path, taken: &[String]) -> String {
     loop {
         let id = t.format("%Y%m%d%H%M%S").to_string();
         let used_on_disk = std::fs::read_dir(dir)
-            .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&format!("{id}_"))))
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{id}_"))
+                })
+            })
             .unwrap_or(false);
         if !used_on_disk && !taken.contains(&id) {
             return id;
@@ -49,7 +59,10 @@ fn guest_dependency(dir: &Path) -> String {
     match sdk.canonicalize() {
         Ok(sdk) => {
             let rel = pathdiff(&sdk, dir).unwrap_or(sdk);
-            format!("retort-guest = {{ path = {:?} }}", rel.display().to_string())
+            format!(
+                "retort-guest = {{ path = {:?} }}",
+                rel.display().to_string()
+            )
         }
         Err(_) => format!("retort-guest = \"{}\"", env!("CARGO_PKG_VERSION")),
     }
@@ -87,14 +100,23 @@ pub fn workspace_manifest(dir: &Path) -> String {
 }
 
 /// Creates `DIR/<id>_<slug>/` with `Cargo.toml` and `src/lib.rs`.
-pub fn scaffold(dir: &Path, description: &str, parents: Vec<String>, taken: &[String]) -> std::io::Result<Scaffolded> {
+pub fn scaffold(
+    dir: &Path,
+    description: &str,
+    parents: Vec<String>,
+    taken: &[String],
+) -> std::io::Result<Scaffolded> {
     std::fs::create_dir_all(dir)?;
     if !dir.join("Cargo.toml").exists() {
         std::fs::write(dir.join("Cargo.toml"), workspace_manifest(dir))?;
     }
     let id = new_id(dir, taken);
     let slug = slug(description);
-    let name = if slug.is_empty() { id.clone() } else { format!("{id}_{slug}") };
+    let name = if slug.is_empty() {
+        id.clone()
+    } else {
+        format!("{id}_{slug}")
+    };
     let crate_dir = dir.join(&name);
     std::fs::create_dir_all(crate_dir.join("src"))?;
     std::fs::write(
@@ -109,7 +131,9 @@ pub fn scaffold(dir: &Path, description: &str, parents: Vec<String>, taken: &[St
         .filter(|w| !w.is_empty())
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect();
     let type_name = if type_name.is_empty() || type_name.starts_with(|c: char| c.is_ascii_digit()) {
@@ -117,7 +141,11 @@ pub fn scaffold(dir: &Path, description: &str, parents: Vec<String>, taken: &[St
     } else {
         type_name
     };
-    let parents_list = parents.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+    let parents_list = parents
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     std::fs::write(
         crate_dir.join("src/lib.rs"),
         format!(
@@ -146,7 +174,11 @@ retort_guest::export!({type_name}, id: "{id}", parents: [{parents_list}],
 "#
         ),
     )?;
-    Ok(Scaffolded { id, parents, dir: crate_dir })
+    Ok(Scaffolded {
+        id,
+        parents,
+        dir: crate_dir,
+    })
 }
 
 #[cfg(test)]

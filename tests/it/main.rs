@@ -1,1 +1,50 @@
+//! Retort's integration tests: one binary, one module per concern, real databases.
+//!
+//! SQLite always runs. PostgreSQL and MariaDB run when `RETORT_TEST_POSTGRES_URL` /
+//! `RETORT_TEST_MYSQL_URL` are set (or `CI=true`, where a missing server fails the run);
+//! otherwise their tests show as ignored with the reason. Each test gets its own database.
 
+mod cli;
+mod common;
+mod scenarios;
+
+/// Instantiates every scenario for one dialect.
+macro_rules! dialect_suite {
+    ($module:ident, $dialect:expr, $($cfg:meta, $reason:literal)?) => {
+        mod $module {
+            use crate::common::Dialect;
+            use crate::scenarios;
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[test]
+                    $(#[cfg_attr(not($cfg), ignore = $reason)])?
+                    fn $name() {
+                        scenarios::$name($dialect);
+                    }
+                };
+            }
+
+            case!(demo_project_upgrades_and_downgrades);
+            case!(values_round_trip_unchanged);
+            case!(constraint_violation_mid_data_migration_loses_nothing);
+            case!(guest_panic_loses_nothing);
+            case!(new_build_upgrade_downgrade_round_trip);
+            case!(read_only_commands_create_nothing);
+        }
+    };
+}
+
+dialect_suite!(sqlite, Dialect::Sqlite,);
+dialect_suite!(
+    postgres,
+    Dialect::Postgres,
+    retort_test_postgres,
+    "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+);
+dialect_suite!(
+    mysql,
+    Dialect::Mysql,
+    retort_test_mysql,
+    "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+);

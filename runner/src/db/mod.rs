@@ -248,7 +248,9 @@ pub fn redact(url: &str) -> String {
 
 /// `user@host` of the process, for `applied_by`.
 pub fn runner_identity() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -262,7 +264,10 @@ mod tests {
 
     #[test]
     fn redact_hides_passwords_only() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
         assert_eq!(redact("sqlite://demo.db"), "sqlite://demo.db");
     }
@@ -349,7 +354,12 @@ fn sqlx_db_error(doing: &str, statement: &str, e: sqlx::Error) -> DbError {
         sqlx::Error::Database(db) => db.message().to_string(),
         other => other.to_string(),
     };
-    DbError::Statement { doing: doing.into(), statement: statement.into(), code, message }
+    DbError::Statement {
+        doing: doing.into(),
+        statement: statement.into(),
+        code,
+        message,
+    }
 }
 
 /// Renders a decimal without exponent notation, keeping its scale.
@@ -358,5 +368,6 @@ fn plain_decimal(d: &bigdecimal::BigDecimal) -> String {
 }
 
 fn parse_decimal(s: &str) -> Result<bigdecimal::BigDecimal, String> {
-    s.parse().map_err(|e| format!("`{s}` is not a decimal: {e}"))
+    s.parse()
+        .map_err(|e| format!("`{s}` is not a decimal: {e}"))
 }

@@ -16,14 +16,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlRow};
-use sqlx::{Arguments, AssertSqlSafe, Column as _, Connection, Executor, Row, SqlSafeStr, TypeInfo, ValueRef};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column as _, Connection, Executor, Row, SqlSafeStr, TypeInfo,
+    ValueRef,
+};
 use tokio::sync::mpsc;
 
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    plain_decimal, sqlx_db_error, sqlx_failure, Backend, CursorId, DbError, HistoryRow,
-    RowState, SqlFailure, ARTIFACTS_TABLE, HISTORY_TABLE,
+    ARTIFACTS_TABLE, Backend, CursorId, DbError, HISTORY_TABLE, HistoryRow, RowState, SqlFailure,
+    plain_decimal, sqlx_db_error, sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
 
@@ -92,7 +95,8 @@ fn read(row: &MySqlRow, i: usize) -> Result<Value, String> {
         "TIME" => Value::Time(values::time_from_chrono(row.try_get(i).map_err(e)?)),
         "DATETIME" => Value::Timestamp(values::datetime_from_chrono(row.try_get(i).map_err(e)?)),
         "TIMESTAMP" => Value::Timestamptz(values::utc_from_chrono(
-            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(e)?,
+            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)
+                .map_err(e)?,
         )),
         other => {
             return Err(format!(
@@ -141,18 +145,32 @@ async fn open(url: &str) -> Result<MySqlConnection, DbError> {
     let url = url.replacen("mariadb://", "mysql://", 1);
     let mut conn = MySqlConnection::connect(&url)
         .await
-        .map_err(|e| DbError::Connect { url: super::redact(&url), message: e.to_string() })?;
+        .map_err(|e| DbError::Connect {
+            url: super::redact(&url),
+            message: e.to_string(),
+        })?;
     // Instants (`timestamptz`) travel in UTC.
     sqlx::raw_sql("SET time_zone = '+00:00'")
         .execute(&mut conn)
         .await
-        .map_err(|e| sqlx_db_error("setting the session time zone", "SET time_zone = '+00:00'", e))?;
+        .map_err(|e| {
+            sqlx_db_error(
+                "setting the session time zone",
+                "SET time_zone = '+00:00'",
+                e,
+            )
+        })?;
     Ok(conn)
 }
 
 impl MySqlBackend {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        Ok(MySqlBackend { conn: open(url).await?, url: url.to_string(), cursors: HashMap::new(), next_cursor: 1 })
+        Ok(MySqlBackend {
+            conn: open(url).await?,
+            url: url.to_string(),
+            cursors: HashMap::new(),
+            next_cursor: 1,
+        })
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -165,7 +183,10 @@ impl MySqlBackend {
 
     async fn lock_name(&mut self) -> Result<String, DbError> {
         let sql = "SELECT CONCAT('retort:', COALESCE(DATABASE(), ''))";
-        sqlx::query_scalar(sql).fetch_one(&mut self.conn).await.map_err(|e| sqlx_db_error("naming the lock", sql, e))
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("naming the lock", sql, e))
     }
 }
 
@@ -197,8 +218,13 @@ impl Backend for MySqlBackend {
             .fetch_one(&mut self.conn)
             .await
             .unwrap_or(None);
-        let holder = holder.map(|id| format!("; held by connection {id}")).unwrap_or_default();
-        Err(DbError::LockTimeout { waited: wait, holder })
+        let holder = holder
+            .map(|id| format!("; held by connection {id}"))
+            .unwrap_or_default();
+        Err(DbError::LockTimeout {
+            waited: wait,
+            holder,
+        })
     }
 
     async fn unlock(&mut self) -> Result<(), DbError> {
@@ -281,8 +307,14 @@ impl Backend for MySqlBackend {
             .map_err(|e| sqlx_db_error("recording the revision in retort_history", &sql, e))
     }
 
-    async fn update_history(&mut self, revision: &str, state: RowState, duration_ms: i64) -> Result<(), DbError> {
-        let sql = format!("UPDATE {HISTORY_TABLE} SET state = ?, duration_ms = ? WHERE revision = ?");
+    async fn update_history(
+        &mut self,
+        revision: &str,
+        state: RowState,
+        duration_ms: i64,
+    ) -> Result<(), DbError> {
+        let sql =
+            format!("UPDATE {HISTORY_TABLE} SET state = ?, duration_ms = ? WHERE revision = ?");
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(state.as_str())
             .bind(duration_ms)
@@ -304,7 +336,9 @@ impl Backend for MySqlBackend {
     }
 
     async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
-        let sql = format!("INSERT IGNORE INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES (?, ?, ?)");
+        let sql = format!(
+            "INSERT IGNORE INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES (?, ?, ?)"
+        );
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(digest)
             .bind(bytes)
@@ -338,17 +372,24 @@ impl Backend for MySqlBackend {
                 .map(|r| r.rows_affected())
                 .map_err(sqlx_failure);
         }
-        let rewritten = rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
-        sqlx::query_with(AssertSqlSafe(rewritten.sql), arguments(params, &rewritten.order)?)
-            .execute(&mut self.conn)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(sqlx_failure)
+        let rewritten =
+            rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
+        sqlx::query_with(
+            AssertSqlSafe(rewritten.sql),
+            arguments(params, &rewritten.order)?,
+        )
+        .execute(&mut self.conn)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(sqlx_failure)
     }
 
     async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
-        let Some(first) = sets.first() else { return Ok(0) };
-        let rewritten = rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
+        let Some(first) = sets.first() else {
+            return Ok(0);
+        };
+        let rewritten =
+            rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
         let mut total = 0;
         for (n, params) in sets.iter().enumerate() {
             if params.len() != first.len() {
@@ -359,17 +400,25 @@ impl Backend for MySqlBackend {
                 ))
                 .into());
             }
-            total += sqlx::query_with(AssertSqlSafe(rewritten.sql.clone()), arguments(params, &rewritten.order)?)
-                .execute(&mut self.conn)
-                .await
-                .map_err(sqlx_failure)?
-                .rows_affected();
+            total += sqlx::query_with(
+                AssertSqlSafe(rewritten.sql.clone()),
+                arguments(params, &rewritten.order)?,
+            )
+            .execute(&mut self.conn)
+            .await
+            .map_err(sqlx_failure)?
+            .rows_affected();
         }
         Ok(total)
     }
 
-    async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<(CursorId, Vec<Column>), SqlFailure> {
-        let rewritten = rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
+    async fn open_cursor(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        let rewritten =
+            rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
         let args = arguments(params, &rewritten.order)?;
         let mut reader = open(&self.url).await.map_err(SqlFailure::Fatal)?;
         sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
@@ -382,7 +431,10 @@ impl Backend for MySqlBackend {
             .map_err(sqlx_failure)?;
         let columns = sqlx::Statement::columns(&statement)
             .iter()
-            .map(|c| Column { name: c.name().to_string(), type_name: c.type_info().name().to_string() })
+            .map(|c| Column {
+                name: c.name().to_string(),
+                type_name: c.type_info().name().to_string(),
+            })
             .collect();
         let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_DEPTH);
         let sql = rewritten.sql;
@@ -400,7 +452,10 @@ impl Backend for MySqlBackend {
                         }
                     }
                     if chunk.len() == CHUNK
-                        && tx.send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))).await.is_err()
+                        && tx
+                            .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))
+                            .await
+                            .is_err()
                     {
                         return;
                     }
@@ -413,7 +468,14 @@ impl Backend for MySqlBackend {
         });
         let id = self.next_cursor;
         self.next_cursor += 1;
-        self.cursors.insert(id, Cursor { rx, buffered: Default::default(), task });
+        self.cursors.insert(
+            id,
+            Cursor {
+                rx,
+                buffered: Default::default(),
+                task,
+            },
+        );
         Ok((id, columns))
     }
 

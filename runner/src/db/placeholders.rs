@@ -35,7 +35,9 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
                 i = memchr(bytes, i, b'\n').map_or(bytes.len(), |e| e + 1);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = sql[i + 2..].find("*/").map_or(bytes.len(), |e| i + 2 + e + 2);
+                i = sql[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |e| i + 2 + e + 2);
             }
             b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let start = i;
@@ -85,7 +87,10 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
 }
 
 fn memchr(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    bytes[from..].iter().position(|&b| b == needle).map(|p| from + p)
+    bytes[from..]
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| from + p)
 }
 
 /// Skips a quoted literal or identifier starting at `start`; a doubled quote escapes itself,
@@ -125,7 +130,9 @@ fn skip_dollar_quoted(sql: &str, start: usize) -> usize {
     }
     let tag = &sql[start..start + tag_len + 2];
     let body = start + tag.len();
-    sql[body..].find(tag).map_or(sql.len(), |e| body + e + tag.len())
+    sql[body..]
+        .find(tag)
+        .map_or(sql.len(), |e| body + e + tag.len())
 }
 
 #[cfg(test)]
@@ -141,13 +148,23 @@ mod tests {
 
     #[test]
     fn sqlite_binds_by_number() {
-        let r = rewrite("UPDATE t SET a = $2 WHERE id = $1 OR id = $1", Dialect::Sqlite, 2).unwrap();
+        let r = rewrite(
+            "UPDATE t SET a = $2 WHERE id = $1 OR id = $1",
+            Dialect::Sqlite,
+            2,
+        )
+        .unwrap();
         assert_eq!(r.sql, "UPDATE t SET a = ?2 WHERE id = ?1 OR id = ?1");
     }
 
     #[test]
     fn mysql_reorders_and_repeats() {
-        let r = rewrite("UPDATE t SET a = $2 WHERE id = $1 OR id = $1", Dialect::Mysql, 2).unwrap();
+        let r = rewrite(
+            "UPDATE t SET a = $2 WHERE id = $1 OR id = $1",
+            Dialect::Mysql,
+            2,
+        )
+        .unwrap();
         assert_eq!(r.sql, "UPDATE t SET a = ? WHERE id = ? OR id = ?");
         assert_eq!(r.order, vec![1, 0, 0]);
     }
@@ -165,9 +182,24 @@ mod tests {
 
     #[test]
     fn missing_and_unused_parameters_are_errors() {
-        assert!(rewrite("SELECT $2", Dialect::Sqlite, 1).unwrap_err().contains("$2 has no parameter"));
-        assert!(rewrite("SELECT $0", Dialect::Sqlite, 1).unwrap_err().contains("$0"));
-        assert!(rewrite("SELECT 1", Dialect::Mysql, 1).unwrap_err().contains("parameter 1 has no placeholder"));
-        assert_eq!(rewrite("SELECT 1", Dialect::Mysql, 0).unwrap().sql, "SELECT 1");
+        assert!(
+            rewrite("SELECT $2", Dialect::Sqlite, 1)
+                .unwrap_err()
+                .contains("$2 has no parameter")
+        );
+        assert!(
+            rewrite("SELECT $0", Dialect::Sqlite, 1)
+                .unwrap_err()
+                .contains("$0")
+        );
+        assert!(
+            rewrite("SELECT 1", Dialect::Mysql, 1)
+                .unwrap_err()
+                .contains("parameter 1 has no placeholder")
+        );
+        assert_eq!(
+            rewrite("SELECT 1", Dialect::Mysql, 0).unwrap().sql,
+            "SELECT 1"
+        );
     }
 }

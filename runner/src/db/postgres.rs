@@ -17,8 +17,8 @@ use sqlx::{
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    plain_decimal, sqlx_db_error, sqlx_failure, Backend, CursorId, DbError, HistoryRow,
-    RowState, SqlFailure, ARTIFACTS_TABLE, HISTORY_TABLE,
+    ARTIFACTS_TABLE, Backend, CursorId, DbError, HISTORY_TABLE, HistoryRow, RowState, SqlFailure,
+    plain_decimal, sqlx_db_error, sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
 
@@ -91,18 +91,35 @@ fn read(row: &PgRow, i: usize) -> Result<Value, String> {
             Value::Text(row.try_get_unchecked(i).map_err(get_err)?)
         }
         "BYTEA" => Value::Bytes(row.try_get(i).map_err(get_err)?),
-        "NUMERIC" => Value::Decimal(plain_decimal(
-            &row.try_get::<bigdecimal::BigDecimal, _>(i).map_err(get_err)?,
-        )),
+        "NUMERIC" => {
+            let decimal = row
+                .try_get::<bigdecimal::BigDecimal, _>(i)
+                .map_err(get_err)?;
+            // The binary form's display scale (bytes 6..8) is the scale PostgreSQL shows;
+            // the decoded value may carry extra zeros up to the next base-10000 digit.
+            let bytes = raw.as_bytes().map_err(|e| e.to_string())?;
+            let decimal = match (raw.format(), bytes.get(6..8)) {
+                (PgValueFormat::Binary, Some(&[hi, lo])) => {
+                    decimal.with_scale(i64::from(u16::from_be_bytes([hi, lo])))
+                }
+                _ => decimal,
+            };
+            Value::Decimal(plain_decimal(&decimal))
+        }
         "DATE" => Value::Date(values::date_from_chrono(row.try_get(i).map_err(get_err)?)),
         "TIME" => Value::Time(values::time_from_chrono(row.try_get(i).map_err(get_err)?)),
-        "TIMESTAMP" => {
-            Value::Timestamp(values::datetime_from_chrono(row.try_get(i).map_err(get_err)?))
-        }
-        "TIMESTAMPTZ" => Value::Timestamptz(values::utc_from_chrono(
-            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(get_err)?,
+        "TIMESTAMP" => Value::Timestamp(values::datetime_from_chrono(
+            row.try_get(i).map_err(get_err)?,
         )),
-        "UUID" => Value::Uuid(row.try_get::<uuid::Uuid, _>(i).map_err(get_err)?.to_string()),
+        "TIMESTAMPTZ" => Value::Timestamptz(values::utc_from_chrono(
+            row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)
+                .map_err(get_err)?,
+        )),
+        "UUID" => Value::Uuid(
+            row.try_get::<uuid::Uuid, _>(i)
+                .map_err(get_err)?
+                .to_string(),
+        ),
         "JSON" | "JSONB" => {
             let bytes = raw.as_bytes().map_err(|e| e.to_string())?;
             // Binary JSONB starts with a version byte; JSON is sent as its text.
@@ -135,7 +152,8 @@ fn read_row(row: &PgRow) -> Result<Vec<Value>, SqlFailure> {
 /// A connection to a PostgreSQL database.
 pub struct PgBackend {
     conn: PgConnection,
-    cursors: HashMap<CursorId, String>,
+    /// Open cursors by id; `None` once exhausted (and closed on the server).
+    cursors: HashMap<CursorId, Option<String>>,
     next_cursor: CursorId,
     in_transaction: bool,
 }
@@ -144,8 +162,16 @@ impl PgBackend {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         let conn = PgConnection::connect(url)
             .await
-            .map_err(|e| DbError::Connect { url: super::redact(url), message: e.to_string() })?;
-        Ok(PgBackend { conn, cursors: HashMap::new(), next_cursor: 1, in_transaction: false })
+            .map_err(|e| DbError::Connect {
+                url: super::redact(url),
+                message: e.to_string(),
+            })?;
+        Ok(PgBackend {
+            conn,
+            cursors: HashMap::new(),
+            next_cursor: 1,
+            in_transaction: false,
+        })
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -194,13 +220,22 @@ impl Backend for PgBackend {
                 .bind(LOCK_KEY)
                 .fetch_one(&mut self.conn)
                 .await
-                .map_err(|e| sqlx_db_error("taking the migration lock", "SELECT pg_try_advisory_lock($1)", e))?;
+                .map_err(|e| {
+                    sqlx_db_error(
+                        "taking the migration lock",
+                        "SELECT pg_try_advisory_lock($1)",
+                        e,
+                    )
+                })?;
             if got {
                 return Ok(());
             }
             if started.elapsed() >= wait {
                 let holder = self.lock_holder().await;
-                return Err(DbError::LockTimeout { waited: started.elapsed(), holder });
+                return Err(DbError::LockTimeout {
+                    waited: started.elapsed(),
+                    holder,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100).min(wait)).await;
         }
@@ -212,7 +247,13 @@ impl Backend for PgBackend {
             .execute(&mut self.conn)
             .await
             .map(|_| ())
-            .map_err(|e| sqlx_db_error("releasing the migration lock", "SELECT pg_advisory_unlock($1)", e))
+            .map_err(|e| {
+                sqlx_db_error(
+                    "releasing the migration lock",
+                    "SELECT pg_advisory_unlock($1)",
+                    e,
+                )
+            })
     }
 
     async fn has_history(&mut self) -> Result<bool, DbError> {
@@ -283,8 +324,14 @@ impl Backend for PgBackend {
             .map_err(|e| sqlx_db_error("recording the revision in retort_history", &sql, e))
     }
 
-    async fn update_history(&mut self, revision: &str, state: RowState, duration_ms: i64) -> Result<(), DbError> {
-        let sql = format!("UPDATE {HISTORY_TABLE} SET state = $1, duration_ms = $2 WHERE revision = $3");
+    async fn update_history(
+        &mut self,
+        revision: &str,
+        state: RowState,
+        duration_ms: i64,
+    ) -> Result<(), DbError> {
+        let sql =
+            format!("UPDATE {HISTORY_TABLE} SET state = $1, duration_ms = $2 WHERE revision = $3");
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(state.as_str())
             .bind(duration_ms)
@@ -357,7 +404,9 @@ impl Backend for PgBackend {
     }
 
     async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
-        let Some(first) = sets.first() else { return Ok(0) };
+        let Some(first) = sets.first() else {
+            return Ok(0);
+        };
         rewrite(sql, Dialect::Postgres, first.len()).map_err(GuestError::InvalidStatement)?;
         let mut total = 0;
         for (n, params) in sets.iter().enumerate() {
@@ -378,7 +427,11 @@ impl Backend for PgBackend {
         Ok(total)
     }
 
-    async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+    async fn open_cursor(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
         rewrite(sql, Dialect::Postgres, params.len()).map_err(GuestError::InvalidStatement)?;
         let statement = (&mut self.conn)
             .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
@@ -386,19 +439,26 @@ impl Backend for PgBackend {
             .map_err(sqlx_failure)?;
         let columns = sqlx::Statement::columns(&statement)
             .iter()
-            .map(|c| Column { name: c.name().to_string(), type_name: c.type_info().name().to_string() })
+            .map(|c| Column {
+                name: c.name().to_string(),
+                type_name: c.type_info().name().to_string(),
+            })
             .collect();
         let id = self.next_cursor;
         self.next_cursor += 1;
         let name = format!("retort_cursor_{id}");
-        let hold = if self.in_transaction { "WITHOUT HOLD" } else { "WITH HOLD" };
+        let hold = if self.in_transaction {
+            "WITHOUT HOLD"
+        } else {
+            "WITH HOLD"
+        };
         let declare = format!("DECLARE {name} NO SCROLL CURSOR {hold} FOR {sql}");
         sqlx::query_with(AssertSqlSafe(declare), arguments(params)?)
             .persistent(false)
             .execute(&mut self.conn)
             .await
             .map_err(sqlx_failure)?;
-        self.cursors.insert(id, name);
+        self.cursors.insert(id, Some(name));
         Ok((id, columns))
     }
 
@@ -407,23 +467,33 @@ impl Backend for PgBackend {
             .cursors
             .get(&cursor)
             .ok_or_else(|| GuestError::ClosedHandle("the rows were closed".into()))?;
+        let Some(name) = name.clone() else {
+            return Ok(Vec::new());
+        };
         let fetch = format!("FETCH FORWARD {max} FROM {name}");
         let rows = sqlx::query(AssertSqlSafe(fetch))
             .persistent(false)
             .fetch_all(&mut self.conn)
             .await
             .map_err(sqlx_failure)?;
-        rows.iter().map(read_row).collect()
+        let values = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
+        if values.len() < max as usize {
+            // Exhausted: close it now, so DDL on its tables is not blocked by a guest that
+            // keeps the handle open.
+            self.cursors.insert(cursor, None);
+            self.close_cursor_named(&name).await;
+        }
+        Ok(values)
     }
 
     async fn close_cursor(&mut self, cursor: CursorId) {
-        if let Some(name) = self.cursors.remove(&cursor) {
+        if let Some(Some(name)) = self.cursors.remove(&cursor) {
             self.close_cursor_named(&name).await;
         }
     }
 
     async fn close_all_cursors(&mut self) {
-        let names: Vec<String> = self.cursors.drain().map(|(_, n)| n).collect();
+        let names: Vec<String> = self.cursors.drain().filter_map(|(_, n)| n).collect();
         for name in names {
             self.close_cursor_named(&name).await;
         }

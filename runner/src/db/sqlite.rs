@@ -10,8 +10,8 @@ use rusqlite::{Connection, OpenFlags, ffi};
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    Access, Backend, CursorId, DbError, HistoryRow, RowState, SqlFailure, ARTIFACTS_TABLE,
-    HISTORY_TABLE,
+    ARTIFACTS_TABLE, Access, Backend, CursorId, DbError, HISTORY_TABLE, HistoryRow, RowState,
+    SqlFailure,
 };
 use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
 
@@ -31,9 +31,14 @@ enum Decl {
 
 impl Decl {
     fn of(decltype: Option<&str>) -> Decl {
-        let Some(t) = decltype else { return Decl::Plain };
+        let Some(t) = decltype else {
+            return Decl::Plain;
+        };
         let t = t.to_ascii_uppercase();
-        let first = t.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+        let first = t
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
         match first {
             "BOOL" | "BOOLEAN" => Decl::Boolean,
             "DECIMAL" | "NUMERIC" => Decl::Decimal,
@@ -61,7 +66,8 @@ impl Decl {
             (_, ValueRef::Real(f)) => Value::Float(f),
             (_, ValueRef::Blob(b)) => Value::Bytes(b.to_vec()),
             (decl, ValueRef::Text(bytes)) => {
-                let s = std::str::from_utf8(bytes).map_err(|e| format!("text is not UTF-8: {e}"))?;
+                let s =
+                    std::str::from_utf8(bytes).map_err(|e| format!("text is not UTF-8: {e}"))?;
                 let parsed = match decl {
                     Decl::Decimal if is_decimal(s) => Some(Value::Decimal(s.to_string())),
                     Decl::Date => values::parse_date(s).map(Value::Date),
@@ -139,13 +145,13 @@ fn guest_error(e: rusqlite::Error) -> SqlFailure {
                 detail: None,
             }))
         }
-        rusqlite::Error::SqlInputError { error, msg, offset, .. } => {
-            SqlFailure::Guest(GuestError::Database(DatabaseError {
-                code: Some(code_name(&error)),
-                message: msg,
-                detail: Some(format!("at offset {offset}")),
-            }))
-        }
+        rusqlite::Error::SqlInputError {
+            error, msg, offset, ..
+        } => SqlFailure::Guest(GuestError::Database(DatabaseError {
+            code: Some(code_name(&error)),
+            message: msg,
+            detail: Some(format!("at offset {offset}")),
+        })),
         rusqlite::Error::ExecuteReturnedResults => SqlFailure::Guest(GuestError::InvalidStatement(
             "the statement returns rows: use query".into(),
         )),
@@ -165,7 +171,12 @@ fn db_error(doing: &str, statement: &str, e: rusqlite::Error) -> DbError {
         rusqlite::Error::SqliteFailure(c, _) => Some(code_name(c)),
         _ => None,
     };
-    DbError::Statement { doing: doing.into(), statement: statement.into(), code, message: e.to_string() }
+    DbError::Statement {
+        doing: doing.into(),
+        statement: statement.into(),
+        code,
+        message: e.to_string(),
+    }
 }
 
 /// An open query.
@@ -208,32 +219,41 @@ impl SqliteBackend {
         } else if path != ":memory:" && !std::path::Path::new(path).exists() {
             return Err(DbError::Connect {
                 url: url.into(),
-                message: "the database file does not exist (read-only commands never create it)".into(),
+                message: "the database file does not exist (read-only commands never create it)"
+                    .into(),
             });
         }
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| DbError::Connect { url: url.into(), message: e.to_string() })?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| DbError::Connect {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(SqliteBackend { cursors: HashMap::new(), next_cursor: 1, in_transaction: false, conn: Box::new(conn) })
+        Ok(SqliteBackend {
+            cursors: HashMap::new(),
+            next_cursor: 1,
+            in_transaction: false,
+            conn: Box::new(conn),
+        })
     }
 
     fn run(&self, doing: &str, sql: &str) -> Result<(), DbError> {
-        self.conn.execute_batch(sql).map_err(|e| db_error(doing, sql, e))
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| db_error(doing, sql, e))
     }
 
-    fn bind(
-        stmt: &mut rusqlite::Statement<'_>,
-        params: &[Value],
-    ) -> Result<(), SqlFailure> {
+    fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), SqlFailure> {
         for (i, value) in params.iter().enumerate() {
-            let out = to_sql(value).map_err(|m| GuestError::Conversion(format!("parameter ${}: {m}", i + 1)))?;
+            let out = to_sql(value)
+                .map_err(|m| GuestError::Conversion(format!("parameter ${}: {m}", i + 1)))?;
             stmt.raw_bind_parameter(i + 1, out).map_err(guest_error)?;
         }
         Ok(())
     }
 
     fn prepare_guest(&self, sql: &str, params: usize) -> Result<String, SqlFailure> {
-        let rewritten = rewrite(sql, Dialect::Sqlite, params).map_err(GuestError::InvalidStatement)?;
+        let rewritten =
+            rewrite(sql, Dialect::Sqlite, params).map_err(GuestError::InvalidStatement)?;
         Ok(rewritten.sql)
     }
 }
@@ -253,11 +273,16 @@ impl Backend for SqliteBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
         // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
         // keeps the lock the first write transaction takes. The OS drops it if we die.
-        self.conn.busy_timeout(wait).map_err(|e| db_error("setting busy_timeout", "", e))?;
+        self.conn
+            .busy_timeout(wait)
+            .map_err(|e| db_error("setting busy_timeout", "", e))?;
         let sql = "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;";
         self.conn.execute_batch(sql).map_err(|e| match &e {
             rusqlite::Error::SqliteFailure(c, _) if c.code == ffi::ErrorCode::DatabaseBusy => {
-                DbError::LockTimeout { waited: wait, holder: "; another process has the SQLite file open for writing".into() }
+                DbError::LockTimeout {
+                    waited: wait,
+                    holder: "; another process has the SQLite file open for writing".into(),
+                }
             }
             _ => db_error("locking the database", sql, e),
         })
@@ -265,7 +290,10 @@ impl Backend for SqliteBackend {
 
     async fn unlock(&mut self) -> Result<(), DbError> {
         // Leaving exclusive mode releases the lock at the next access.
-        self.run("unlocking the database", "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;")
+        self.run(
+            "unlocking the database",
+            "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;",
+        )
     }
 
     async fn has_history(&mut self) -> Result<bool, DbError> {
@@ -306,7 +334,10 @@ impl Backend for SqliteBackend {
             "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| db_error("reading retort_history", &sql, e))?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| db_error("reading retort_history", &sql, e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
@@ -323,9 +354,29 @@ impl Backend for SqliteBackend {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| db_error("reading retort_history", &sql, e))?;
         rows.into_iter()
-            .map(|(revision, parents, description, digest, state, applied_at, applied_by, duration_ms)| {
-                super::history_row(revision, &parents, description, digest, &state, applied_at, applied_by, duration_ms)
-            })
+            .map(
+                |(
+                    revision,
+                    parents,
+                    description,
+                    digest,
+                    state,
+                    applied_at,
+                    applied_by,
+                    duration_ms,
+                )| {
+                    super::history_row(
+                        revision,
+                        &parents,
+                        description,
+                        digest,
+                        &state,
+                        applied_at,
+                        applied_by,
+                        duration_ms,
+                    )
+                },
+            )
             .collect()
     }
 
@@ -352,10 +403,19 @@ impl Backend for SqliteBackend {
             .map_err(|e| db_error("recording the revision in retort_history", &sql, e))
     }
 
-    async fn update_history(&mut self, revision: &str, state: RowState, duration_ms: i64) -> Result<(), DbError> {
-        let sql = format!("UPDATE {HISTORY_TABLE} SET state = ?1, duration_ms = ?2 WHERE revision = ?3");
+    async fn update_history(
+        &mut self,
+        revision: &str,
+        state: RowState,
+        duration_ms: i64,
+    ) -> Result<(), DbError> {
+        let sql =
+            format!("UPDATE {HISTORY_TABLE} SET state = ?1, duration_ms = ?2 WHERE revision = ?3");
         self.conn
-            .execute(&sql, rusqlite::params![state.as_str(), duration_ms, revision])
+            .execute(
+                &sql,
+                rusqlite::params![state.as_str(), duration_ms, revision],
+            )
             .map(|_| ())
             .map_err(|e| db_error("updating retort_history", &sql, e))
     }
@@ -414,7 +474,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
-        let Some(first) = sets.first() else { return Ok(0) };
+        let Some(first) = sets.first() else {
+            return Ok(0);
+        };
         let rewritten = self.prepare_guest(sql, first.len())?;
         let mut stmt = self.conn.prepare_cached(&rewritten).map_err(guest_error)?;
         let mut total = 0u64;
@@ -433,7 +495,11 @@ impl Backend for SqliteBackend {
         Ok(total)
     }
 
-    async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+    async fn open_cursor(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
         let rewritten = self.prepare_guest(sql, params.len())?;
         let stmt = self.conn.prepare(&rewritten).map_err(guest_error)?;
         // SAFETY: see `Cursor`.
@@ -448,7 +514,11 @@ impl Backend for SqliteBackend {
                 type_name: c.decl_type().unwrap_or("").to_ascii_uppercase(),
             })
             .collect();
-        let decls = stmt.columns().iter().map(|c| Decl::of(c.decl_type())).collect();
+        let decls = stmt
+            .columns()
+            .iter()
+            .map(|c| Decl::of(c.decl_type()))
+            .collect();
         let rows = stmt.raw_query();
         // SAFETY: see `Cursor`.
         let rows: rusqlite::Rows<'static> = unsafe { std::mem::transmute(rows) };
@@ -465,11 +535,16 @@ impl Backend for SqliteBackend {
             .ok_or_else(|| GuestError::ClosedHandle("the rows were closed".into()))?;
         let mut out = Vec::with_capacity(max.min(4096) as usize);
         while out.len() < max as usize {
-            let Some(row) = c.rows.next().map_err(guest_error)? else { break };
+            let Some(row) = c.rows.next().map_err(guest_error)? else {
+                break;
+            };
             let mut values = Vec::with_capacity(c.decls.len());
             for (i, decl) in c.decls.iter().enumerate() {
                 let v = row.get_ref(i).map_err(guest_error)?;
-                values.push(decl.read(v).map_err(|m| GuestError::Conversion(format!("column {i}: {m}")))?);
+                values.push(
+                    decl.read(v)
+                        .map_err(|m| GuestError::Conversion(format!("column {i}: {m}")))?,
+                );
             }
             out.push(values);
         }
@@ -497,7 +572,10 @@ mod tests {
     fn declared_types_pick_the_reading() {
         assert_eq!(Decl::of(Some("decimal text")), Decl::Decimal);
         assert_eq!(Decl::of(Some("NUMERIC(10,2)")), Decl::Decimal);
-        assert_eq!(Decl::of(Some("TIMESTAMP WITH TIME ZONE")), Decl::Timestamptz);
+        assert_eq!(
+            Decl::of(Some("TIMESTAMP WITH TIME ZONE")),
+            Decl::Timestamptz
+        );
         assert_eq!(Decl::of(Some("timestamptz")), Decl::Timestamptz);
         assert_eq!(Decl::of(Some("DATETIME")), Decl::Timestamp);
         assert_eq!(Decl::of(Some("VARCHAR(20)")), Decl::Plain);

@@ -11,18 +11,33 @@ pub fn date_to_chrono(d: Date) -> Result<NaiveDate, String> {
 }
 
 pub fn time_to_chrono(t: Time) -> Result<NaiveTime, String> {
-    NaiveTime::from_hms_nano_opt(t.hour.into(), t.minute.into(), t.second.into(), t.nanosecond)
-        .ok_or_else(|| {
-            format!("{}:{}:{}.{} is not a valid time", t.hour, t.minute, t.second, t.nanosecond)
-        })
+    NaiveTime::from_hms_nano_opt(
+        t.hour.into(),
+        t.minute.into(),
+        t.second.into(),
+        t.nanosecond,
+    )
+    .ok_or_else(|| {
+        format!(
+            "{}:{}:{}.{} is not a valid time",
+            t.hour, t.minute, t.second, t.nanosecond
+        )
+    })
 }
 
 pub fn datetime_to_chrono(dt: Datetime) -> Result<NaiveDateTime, String> {
-    Ok(NaiveDateTime::new(date_to_chrono(dt.date)?, time_to_chrono(dt.time)?))
+    Ok(NaiveDateTime::new(
+        date_to_chrono(dt.date)?,
+        time_to_chrono(dt.time)?,
+    ))
 }
 
 pub fn date_from_chrono(d: NaiveDate) -> Date {
-    Date { year: d.year(), month: d.month() as u8, day: d.day() as u8 }
+    Date {
+        year: d.year(),
+        month: d.month() as u8,
+        day: d.day() as u8,
+    }
 }
 
 pub fn time_from_chrono(t: NaiveTime) -> Time {
@@ -35,7 +50,10 @@ pub fn time_from_chrono(t: NaiveTime) -> Time {
 }
 
 pub fn datetime_from_chrono(dt: NaiveDateTime) -> Datetime {
-    Datetime { date: date_from_chrono(dt.date()), time: time_from_chrono(dt.time()) }
+    Datetime {
+        date: date_from_chrono(dt.date()),
+        time: time_from_chrono(dt.time()),
+    }
 }
 
 pub fn utc_from_chrono(dt: DateTime<Utc>) -> Datetime {
@@ -77,11 +95,15 @@ pub fn sqlite_text(value: &Value) -> Result<Option<String>, String> {
 }
 
 pub fn parse_date(s: &str) -> Option<Date> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(date_from_chrono)
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(date_from_chrono)
 }
 
 pub fn parse_time(s: &str) -> Option<Time> {
-    NaiveTime::parse_from_str(s, "%H:%M:%S%.f").ok().map(time_from_chrono)
+    NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+        .ok()
+        .map(time_from_chrono)
 }
 
 /// Accepts `YYYY-MM-DD HH:MM:SS[.f]` and the same with `T`.
@@ -97,7 +119,11 @@ pub fn parse_timestamptz(s: &str) -> Option<Datetime> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|dt| utc_from_chrono(dt.with_timezone(&Utc)))
-        .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z").ok().map(|dt| utc_from_chrono(dt.with_timezone(&Utc))))
+        .or_else(|| {
+            DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z")
+                .ok()
+                .map(|dt| utc_from_chrono(dt.with_timezone(&Utc)))
+        })
         .or_else(|| parse_timestamp(s))
 }
 
@@ -127,8 +153,17 @@ mod tests {
     #[test]
     fn sqlite_text_round_trips() {
         let dt = Datetime {
-            date: Date { year: 2026, month: 11, day: 22 },
-            time: Time { hour: 4, minute: 5, second: 6, nanosecond: 123_456_000 },
+            date: Date {
+                year: 2026,
+                month: 11,
+                day: 22,
+            },
+            time: Time {
+                hour: 4,
+                minute: 5,
+                second: 6,
+                nanosecond: 123_456_000,
+            },
         };
         let ts = sqlite_text(&Value::Timestamp(dt)).unwrap().unwrap();
         assert_eq!(ts, "2026-11-22 04:05:06.123456");
@@ -136,9 +171,19 @@ mod tests {
         let tz = sqlite_text(&Value::Timestamptz(dt)).unwrap().unwrap();
         assert_eq!(tz, "2026-11-22T04:05:06.123456Z");
         assert_eq!(parse_timestamptz(&tz), Some(dt));
-        assert_eq!(parse_timestamptz("2026-11-22T06:05:06.123456+02:00"), Some(dt));
+        assert_eq!(
+            parse_timestamptz("2026-11-22T06:05:06.123456+02:00"),
+            Some(dt)
+        );
         assert_eq!(parse_date("2026-11-22"), Some(dt.date));
         assert_eq!(parse_time("04:05:06.123456"), Some(dt.time));
-        assert!(sqlite_text(&Value::Date(Date { year: 2026, month: 2, day: 30 })).is_err());
+        assert!(
+            sqlite_text(&Value::Date(Date {
+                year: 2026,
+                month: 2,
+                day: 30
+            }))
+            .is_err()
+        );
     }
 }

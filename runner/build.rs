@@ -1,0 +1,19 @@
+//! Decides which database test suites run: PostgreSQL and MariaDB tests are compiled as
+//! `#[ignore]`d (visibly skipped, with the reason) unless their URL is set or `CI=true`, in
+//! which case they run and fail loudly if the server is missing.
+
+fn main() {
+    for (var, cfg) in [
+        ("RETORT_TEST_POSTGRES_URL", "retort_test_postgres"),
+        ("RETORT_TEST_MYSQL_URL", "retort_test_mysql"),
+    ] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        println!("cargo::rerun-if-env-changed={var}");
+        let set = std::env::var_os(var).is_some_and(|v| !v.is_empty());
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        if set || ci {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
+    println!("cargo::rerun-if-env-changed=CI");
+}

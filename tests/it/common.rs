@@ -1,0 +1,334 @@
+//! Fixtures: guest artifacts built once, a project directory per test, a database per test.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("runner/ has a parent")
+        .to_path_buf()
+}
+
+/// The shared target directory for guest builds, so every build reuses compiled crates.
+pub fn guest_target() -> PathBuf {
+    repo().join("target/guests")
+}
+
+/// The guest fixtures of `tests/guests`, built once per test run.
+pub fn fixtures() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = repo().join("tests/guests");
+        retort::guest_build::build(&dir, Some(&guest_target()), true)
+            .expect("building tests/guests");
+        dir
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn unique(test: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let short: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(30)
+        .collect();
+    format!(
+        "rt_{short}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A temporary project directory with a `migrations/` folder.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn empty() -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("retort-test-")
+            .tempdir()
+            .expect("a temp dir");
+        std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
+        Project { dir }
+    }
+
+    /// A project whose migrations are the fixtures whose file names start with `ids`.
+    pub fn with_fixtures(ids: &[&str]) -> Project {
+        let project = Project::empty();
+        for id in ids {
+            let file = std::fs::read_dir(fixtures())
+                .expect("fixtures dir")
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.extension().is_some_and(|e| e == "wasm")
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(id))
+                })
+                .unwrap_or_else(|| panic!("no fixture artifact for {id}"));
+            project.add(&file);
+        }
+        project
+    }
+
+    /// A project with the demo's committed artifacts.
+    pub fn with_demo() -> Project {
+        let project = Project::empty();
+        for entry in std::fs::read_dir(repo().join("migrations"))
+            .expect("migrations/")
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "wasm") {
+                project.add(&entry.path());
+            }
+        }
+        project
+    }
+
+    pub fn add(&self, artifact: &Path) {
+        let name = artifact.file_name().expect("a file name");
+        std::fs::copy(artifact, self.migrations().join(name)).expect("copying an artifact");
+    }
+
+    pub fn migrations(&self) -> PathBuf {
+        self.dir.path().join("migrations")
+    }
+
+    /// The real `retort` binary, run in this project against `db`.
+    pub fn retort(&self, db: &TestDb) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"));
+        cmd.current_dir(self.dir.path())
+            .env("DATABASE_URL", &db.url)
+            .env("CARGO_TARGET_DIR", guest_target());
+        cmd
+    }
+}
+
+/// A database of its own for one test; dropped when the test passes, kept when it fails.
+pub struct TestDb {
+    pub dialect: Dialect,
+    pub url: String,
+    admin: Option<(String, String)>,
+    dir: Option<tempfile::TempDir>,
+}
+
+fn required_env(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set, but this test is enabled (CI=true or the variable was set at build time); \
+             CI must provide the database server"
+        ),
+    }
+}
+
+/// `scheme://auth@host/db?query` with the database replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let query = path
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+impl TestDb {
+    pub fn new(dialect: Dialect, test: &str) -> TestDb {
+        let dir = tempfile::Builder::new()
+            .prefix("retort-db-")
+            .tempdir()
+            .expect("a temp dir");
+        let name = unique(test);
+        let (url, admin) = match dialect {
+            Dialect::Sqlite => (
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+                None,
+            ),
+            Dialect::Postgres => {
+                let base = required_env("RETORT_TEST_POSTGRES_URL");
+                runtime().block_on(async {
+                    let mut c = sqlx::PgConnection::connect(&base)
+                        .await
+                        .expect("connecting to RETORT_TEST_POSTGRES_URL");
+                    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                });
+                (with_database(&base, &name), Some((base, name)))
+            }
+            Dialect::Mysql => {
+                let base = required_env("RETORT_TEST_MYSQL_URL");
+                runtime().block_on(async {
+                    let mut c = sqlx::MySqlConnection::connect(&base)
+                        .await
+                        .expect("connecting to RETORT_TEST_MYSQL_URL");
+                    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                    sqlx::raw_sql(AssertSqlSafe(format!(
+                        "CREATE DATABASE {name} CHARACTER SET utf8mb4"
+                    )))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                });
+                (with_database(&base, &name), Some((base, name)))
+            }
+        };
+        TestDb {
+            dialect,
+            url,
+            admin,
+            dir: Some(dir),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        PathBuf::from(self.url.trim_start_matches("sqlite://"))
+    }
+
+    /// The first column of every row, as text (cast in SQL where needed).
+    pub fn strings(&self, sql: &str) -> Vec<String> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let conn = rusqlite::Connection::open(self.sqlite_path())
+                    .expect("opening the SQLite file");
+                let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                stmt.query_map([], |r| {
+                    Ok(match r.get::<_, rusqlite::types::Value>(0)? {
+                        rusqlite::types::Value::Null => "NULL".to_string(),
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Real(f) => f.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+                    })
+                })
+                .and_then(|rows| rows.collect())
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            Dialect::Postgres => runtime().block_on(async {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            }),
+            Dialect::Mysql => runtime().block_on(async {
+                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            }),
+        }
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let conn = rusqlite::Connection::open(self.sqlite_path())
+                    .expect("opening the SQLite file");
+                conn.query_row(sql, [], |r| r.get(0))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            Dialect::Postgres => runtime().block_on(async {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }),
+            Dialect::Mysql => runtime().block_on(async {
+                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }),
+        }
+    }
+
+    /// The database's tables, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        if self.dialect == Dialect::Sqlite && !self.sqlite_path().exists() {
+            return Vec::new();
+        }
+        self.strings(match self.dialect {
+            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            Dialect::Postgres => "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            Dialect::Mysql => {
+                "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
+            }
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                let _ = dir.keep();
+            }
+            eprintln!("kept the failed test's database: {}", self.url);
+            return;
+        }
+        if let Some((base, name)) = &self.admin {
+            let sql = match self.dialect {
+                Dialect::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                _ => format!("DROP DATABASE IF EXISTS {name}"),
+            };
+            let base = base.clone();
+            let dialect = self.dialect;
+            runtime().block_on(async move {
+                if dialect == Dialect::Postgres {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
+                        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
+                    }
+                } else if let Ok(mut c) = sqlx::MySqlConnection::connect(&base).await {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
+                }
+            });
+        }
+    }
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
