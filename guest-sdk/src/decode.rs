@@ -9,7 +9,7 @@ pub trait FromRow: Sized {
     /// Column names to match, in the order [`FromRow::from_row`] reads them; `None` reads
     /// columns by position.
     const FIELDS: Option<&'static [&'static str]>;
-    /// Builds one row from the reader, calling [`RowReader::next`] once per field.
+    /// Builds one row from the reader, calling [`RowReader::read`] once per field.
     fn from_row(row: &mut RowReader<'_>) -> Result<Self>;
 }
 
@@ -32,7 +32,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// Decodes the next field. Errors name the column and the value's actual type.
-    pub fn next<T: FromValue>(&mut self) -> Result<T> {
+    pub fn read<T: FromValue>(&mut self) -> Result<T> {
         let index = *self.order.get(self.next).ok_or_else(|| {
             Error::Conversion(format!("the row has only {} columns", self.order.len()))
         })?;
@@ -77,7 +77,7 @@ macro_rules! tuple_from_row {
         impl<$($t: FromValue),+> FromRow for ($($t,)+) {
             const FIELDS: Option<&'static [&'static str]> = None;
             fn from_row(row: &mut RowReader<'_>) -> Result<Self> {
-                Ok(($(row.next::<$t>()?,)+))
+                Ok(($(row.read::<$t>()?,)+))
             }
         }
     };

@@ -297,7 +297,7 @@ macro_rules! row {
             const FIELDS: Option<&'static [&'static str]> = Some(&[$(stringify!($field)),*]);
 
             fn from_row(row: &mut $crate::RowReader<'_>) -> $crate::Result<Self> {
-                Ok($name { $($field: row.next::<$fty>()?,)* })
+                Ok($name { $($field: row.read::<$fty>()?,)* })
             }
         }
 

@@ -1,6 +1,10 @@
 //! Running plans: connect → lock → read history → plan → for each step begin → call →
 //! record → commit, releasing the lock on every path.
 
+// Errors carry the names an operator needs; they are built once per failed run, so their
+// size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -480,9 +484,9 @@ impl Runner {
                 Ok(())
             };
             let state = match (pending, rolled_back) {
-                (false, Ok(())) => format!(
-                    "\n  the transaction was rolled back: the database is still at its previous revision"
-                ),
+                (false, Ok(())) => {
+                    "\n  the transaction was rolled back: the database is still at its previous revision".to_string()
+                }
                 (false, Err(e)) => format!(
                     "\n  the rollback failed too ({e}); closing the connection discards the transaction"
                 ),

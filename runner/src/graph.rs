@@ -146,10 +146,10 @@ impl Graph {
         let mut seen = BTreeSet::new();
         let mut stack = vec![id.to_string()];
         while let Some(id) = stack.pop() {
-            if let Some(node) = self.nodes.get(&id) {
-                if seen.insert(id) {
-                    stack.extend(node.parents.iter().cloned());
-                }
+            if let Some(node) = self.nodes.get(&id)
+                && seen.insert(id)
+            {
+                stack.extend(node.parents.iter().cloned());
             }
         }
         seen

@@ -368,11 +368,10 @@ impl Sandbox {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
             let tx = store.data_mut().table.push(TxHandle)?;
             let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
-            let r = match direction {
+            match direction {
                 Direction::Upgrade => instance.call_upgrade(&mut store, borrowed).await,
                 Direction::Downgrade => instance.call_downgrade(&mut store, borrowed).await,
-            };
-            r
+            }
         }
         .await;
         let state = store.data();

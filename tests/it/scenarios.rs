@@ -255,8 +255,7 @@ fn scaffolded_project() -> &'static Path {
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_dir() && p.join("Cargo.toml").exists() && p != &first)
-            .next()
+            .find(|p| p.is_dir() && p.join("Cargo.toml").exists() && p != &first)
             .unwrap();
         write_body(
             &second,

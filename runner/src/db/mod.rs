@@ -258,27 +258,6 @@ pub fn runner_identity() -> String {
     format!("retort {} {user}@{host}", env!("CARGO_PKG_VERSION"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_hides_passwords_only() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
-        assert_eq!(redact("sqlite://demo.db"), "sqlite://demo.db");
-    }
-
-    #[test]
-    fn truncate_keeps_the_start_on_one_line() {
-        assert_eq!(truncate("SELECT\n  1", 20), "SELECT 1");
-        assert_eq!(truncate("abcdef", 3), "abc…");
-    }
-}
-
 /// Now, as stored in history tables: RFC 3339 in UTC with microseconds.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -370,4 +349,25 @@ fn plain_decimal(d: &bigdecimal::BigDecimal) -> String {
 fn parse_decimal(s: &str) -> Result<bigdecimal::BigDecimal, String> {
     s.parse()
         .map_err(|e| format!("`{s}` is not a decimal: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(redact("sqlite://demo.db"), "sqlite://demo.db");
+    }
+
+    #[test]
+    fn truncate_keeps_the_start_on_one_line() {
+        assert_eq!(truncate("SELECT\n  1", 20), "SELECT 1");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+    }
 }

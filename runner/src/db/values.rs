@@ -69,7 +69,7 @@ pub fn format_time(t: NaiveTime) -> String {
     let ns = t.nanosecond();
     if ns == 0 {
         t.format("%H:%M:%S").to_string()
-    } else if ns % 1000 == 0 {
+    } else if ns.is_multiple_of(1000) {
         t.format("%H:%M:%S%.6f").to_string()
     } else {
         t.format("%H:%M:%S%.9f").to_string()
