@@ -107,7 +107,10 @@ pub fn build(dir: &Path, target_dir: Option<&Path>, quiet: bool) -> anyhow::Resu
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
         .unwrap_or_else(|| dir.join("target"));
-    flags.push(format!("--remap-path-prefix={}=/target", target_dir.display()));
+    flags.push(format!(
+        "--remap-path-prefix={}=/target",
+        target_dir.display()
+    ));
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["build", "--release", "--target", TARGET, "--workspace"])
         .arg("--manifest-path")
