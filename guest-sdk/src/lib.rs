@@ -317,12 +317,18 @@ pub trait ToRowValues {
 
 /// Exports a [`Migration`] with its metadata. One per migration crate.
 ///
+/// `id`, `parents` and `description` are required; the optional fields follow in this order:
+///
 /// ```ignore
 /// retort_guest::export!(AddEmail, id: "20261122044700", parents: ["20261120093000"],
 ///     description: "add email to users");
-/// // Statements that cannot run in a transaction (e.g. CREATE INDEX CONCURRENTLY):
-/// retort_guest::export!(AddIndex, id: "20261122050000", parents: ["20261122044700"],
-///     description: "index emails concurrently", transactional: false);
+///
+/// retort_guest::export!(AuditLog, id: "20261201000000", parents: [],
+///     description: "start the audit branch",
+///     transactional: true,                          // false: run outside a transaction
+///     branch_labels: ["audit"],                     // targets such as `audit@head`
+///     depends_on: ["20261122044700"],               // same graph, not a parent
+///     requires: ["catalog" => "20261122090000"]);   // another database of the project
 /// ```
 #[macro_export]
 macro_rules! export {
@@ -332,6 +338,9 @@ macro_rules! export {
         parents: [$($parent:literal),* $(,)?],
         description: $description:literal
         $(, transactional: $transactional:literal)?
+        $(, branch_labels: [$($label:literal),* $(,)?])?
+        $(, depends_on: [$($dependency:literal),* $(,)?])?
+        $(, requires: [$($database:literal => $revision:literal),* $(,)?])?
         $(,)?
     ) => {
         const _: () = {
@@ -339,11 +348,18 @@ macro_rules! export {
 
             impl $crate::bindings::Guest for RetortExport {
                 fn metadata() -> $crate::bindings::retort::migration::types::MigrationInfo {
-                    $crate::bindings::retort::migration::types::MigrationInfo {
+                    use $crate::bindings::retort::migration::types::{DatabaseRequirement, MigrationInfo};
+                    MigrationInfo {
                         id: $id.to_string(),
                         parents: vec![$($parent.to_string()),*],
                         description: $description.to_string(),
                         transactional: $crate::__transactional!($($transactional)?),
+                        branch_labels: vec![$($($label.to_string()),*)?],
+                        depends_on: vec![$($($dependency.to_string()),*)?],
+                        requires: vec![$($(DatabaseRequirement {
+                            database: $database.to_string(),
+                            revision: $revision.to_string(),
+                        }),*)?],
                     }
                 }
 

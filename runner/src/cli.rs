@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, DatabaseConfig, Overrides};
-use crate::exec::{Report, RevisionState, Runner};
+use crate::exec::{Migrations, ProjectOutcome, Report, RevisionState, Runner};
 use crate::observe::{Event, Level, Observer};
 use crate::plan::Target;
 use crate::sandbox::Direction;
@@ -76,8 +76,37 @@ pub enum Command {
     },
     /// Show the database's current revision(s). Read-only.
     Current,
-    /// Show the applied revisions with when and by whom. Read-only.
-    History,
+    /// Draw the revision graph with what is applied (`*`), pending (`o`) or unfinished (`!`).
+    /// Read-only.
+    History {
+        /// Also list each applied revision's time, runner, duration and digest.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// List the heads of the revision graph. Read-only.
+    Heads,
+    /// List where the graph branches, and the branch labels. Read-only.
+    Branches,
+    /// Show one revision: parents, children, labels, dependencies, artifact. Read-only.
+    Show {
+        /// A revision id or unique prefix.
+        revision: String,
+    },
+    /// Scaffold a migration that merges several heads.
+    Merge {
+        /// The revisions to merge (ids or unique prefixes).
+        #[arg(required = true, num_args = 2..)]
+        revisions: Vec<String>,
+        /// What the merge is for.
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Record TARGET as the current revision without running migrations (adopting a
+    /// database migrated by other means; `stamp base` forgets everything).
+    Stamp {
+        /// Any upgrade or downgrade target.
+        target: String,
+    },
     /// Show every revision as applied or pending. Read-only.
     Status,
     /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional).
@@ -219,6 +248,53 @@ fn print_report(
     Ok(())
 }
 
+fn description(migrations: &Migrations, id: &str) -> String {
+    migrations
+        .get(id)
+        .map(|a| a.info.description.clone())
+        .unwrap_or_default()
+}
+
+fn labels_of(migrations: &Migrations, id: &str) -> String {
+    match migrations.get(id) {
+        Some(a) if !a.info.branch_labels.is_empty() => {
+            format!(" [{}]", a.info.branch_labels.join(", "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Prints every finished database's report, then, after a failure, which databases were
+/// done, which failed and which were not touched, and returns the failure.
+fn finish(
+    out: &mut impl Write,
+    dbs: &[DatabaseConfig],
+    outcome: ProjectOutcome,
+    direction: Direction,
+) -> anyhow::Result<()> {
+    for report in &outcome.reports {
+        let db = dbs
+            .iter()
+            .find(|d| d.name == report.database)
+            .expect("reports name selected databases");
+        print_report(out, db, report, direction)?;
+    }
+    let Some((failed, error)) = outcome.failed else {
+        return Ok(());
+    };
+    if dbs.len() > 1 {
+        let mut err = std::io::stderr().lock();
+        for report in &outcome.reports {
+            writeln!(err, "{}: done", report.database)?;
+        }
+        writeln!(err, "{failed}: FAILED")?;
+        for name in &outcome.untouched {
+            writeln!(err, "{name}: untouched")?;
+        }
+    }
+    Err(error.into())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
     let overrides = Overrides {
@@ -244,7 +320,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build => {
             for db in &project.databases {
-                let built = crate::guest_build::build(&db.migrations, None, cli.quiet)?;
+                let built =
+                    crate::guest_build::build(&db.migrations, &project.root, None, cli.quiet)?;
                 if built.is_empty() {
                     writeln!(
                         out,
@@ -325,22 +402,186 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Upgrade { target, dry_run } => {
             let runner = Runner::new(observer)?;
             let target = Target::parse(target.as_deref().unwrap_or("head"));
-            for db in &project.databases {
-                let report = runner
-                    .migrate(db, Direction::Upgrade, &target, dry_run)
-                    .await?;
-                print_report(&mut out, db, &report, Direction::Upgrade)?;
-            }
+            let outcome = runner
+                .migrate_project(
+                    &project.databases,
+                    &project.others,
+                    Direction::Upgrade,
+                    &target,
+                    dry_run,
+                )
+                .await?;
+            finish(&mut out, &project.databases, outcome, Direction::Upgrade)?;
         }
         Command::Downgrade { target, dry_run } => {
             let runner = Runner::new(observer)?;
             let target = Target::parse(&target);
-            for db in project.databases.iter().rev() {
-                let report = runner
-                    .migrate(db, Direction::Downgrade, &target, dry_run)
-                    .await?;
-                print_report(&mut out, db, &report, Direction::Downgrade)?;
+            let outcome = runner
+                .migrate_project(
+                    &project.databases,
+                    &project.others,
+                    Direction::Downgrade,
+                    &target,
+                    dry_run,
+                )
+                .await?;
+            finish(&mut out, &project.databases, outcome, Direction::Downgrade)?;
+        }
+        Command::Stamp { target } => {
+            let runner = Runner::new(observer)?;
+            let [db] = project.databases.as_slice() else {
+                bail!("the project has several databases: choose one with -d NAME");
+            };
+            let report = runner.stamp(db, &Target::parse(&target)).await?;
+            let at = if report.current.is_empty() {
+                "base".to_string()
+            } else {
+                report.current.join(", ")
+            };
+            writeln!(
+                out,
+                "{}: stamped {} revision(s) without running them; now at {at}",
+                db.name,
+                report.steps.len()
+            )?;
+            for step in &report.steps {
+                let verb = if step.direction == Direction::Upgrade {
+                    "recorded"
+                } else {
+                    "forgot"
+                };
+                writeln!(out, "  {verb} {}  {}", step.revision, step.description)?;
             }
+        }
+        Command::Heads => {
+            let runner = Runner::new(observer)?;
+            for db in &project.databases {
+                let migrations = runner.load(db).await?;
+                for head in migrations.graph.heads() {
+                    writeln!(
+                        out,
+                        "{}: {head}{}  {}",
+                        db.name,
+                        labels_of(&migrations, &head),
+                        description(&migrations, &head)
+                    )?;
+                }
+            }
+        }
+        Command::Branches => {
+            let runner = Runner::new(observer)?;
+            for db in &project.databases {
+                let migrations = runner.load(db).await?;
+                let points = migrations.graph.branch_points();
+                if points.is_empty() {
+                    writeln!(out, "{}: no branches", db.name)?;
+                }
+                for (id, children) in points {
+                    writeln!(out, "{}: {id}  {}", db.name, description(&migrations, &id))?;
+                    for child in children {
+                        writeln!(
+                            out,
+                            "  -> {child}{}  {}",
+                            labels_of(&migrations, &child),
+                            description(&migrations, &child)
+                        )?;
+                    }
+                }
+                for (label, id) in migrations.graph.labels() {
+                    writeln!(out, "{}: label {label} -> {id}", db.name)?;
+                }
+            }
+        }
+        Command::Show { revision } => {
+            let runner = Runner::new(observer)?;
+            let mut found = false;
+            for db in &project.databases {
+                let migrations = runner.load(db).await?;
+                let Ok(id) = crate::plan::resolve_revision(&migrations.graph, &revision) else {
+                    continue;
+                };
+                found = true;
+                let a = migrations.get(&id).expect("resolved ids have artifacts");
+                let history = runner.history(db).await.unwrap_or_default();
+                let state = history
+                    .iter()
+                    .find(|r| r.revision == id)
+                    .map(|r| {
+                        format!(
+                            "{} at {} by {}",
+                            r.state.as_str(),
+                            r.applied_at,
+                            r.applied_by
+                        )
+                    })
+                    .unwrap_or_else(|| "not applied".into());
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                let requires: Vec<String> = a
+                    .info
+                    .requires
+                    .iter()
+                    .map(|r| format!("{}@{}", r.database, r.revision))
+                    .collect();
+                writeln!(out, "revision:      {id}")?;
+                writeln!(out, "database:      {}", db.name)?;
+                writeln!(out, "description:   {}", a.info.description)?;
+                writeln!(out, "parents:       {}", list(&a.info.parents))?;
+                writeln!(
+                    out,
+                    "children:      {}",
+                    list(&migrations.graph.children(&id))
+                )?;
+                writeln!(out, "branch labels: {}", list(&a.info.branch_labels))?;
+                writeln!(out, "depends on:    {}", list(&a.info.depends_on))?;
+                writeln!(out, "requires:      {}", list(&requires))?;
+                writeln!(out, "transactional: {}", a.info.transactional)?;
+                writeln!(
+                    out,
+                    "artifact:      {} ({} bytes)",
+                    a.path.display(),
+                    a.bytes.len()
+                )?;
+                writeln!(out, "sha256:        {}", a.digest)?;
+                writeln!(out, "state:         {state}")?;
+            }
+            if !found {
+                bail!(
+                    "no revision matches `{revision}` (or the prefix is ambiguous: `retort history` lists them)"
+                );
+            }
+        }
+        Command::Merge { revisions, message } => {
+            let [db] = project.databases.as_slice() else {
+                bail!("the project has several databases: choose one with -d NAME");
+            };
+            let runner = Runner::new(observer)?;
+            let migrations = runner.load(db).await?;
+            let parents = revisions
+                .iter()
+                .map(|r| crate::plan::resolve_revision(&migrations.graph, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let taken: Vec<String> = migrations
+                .artifacts
+                .iter()
+                .map(|a| a.info.id.clone())
+                .collect();
+            let made = crate::scaffold::scaffold(&db.migrations, &message, parents, &taken)
+                .with_context(|| {
+                    format!("cannot create the migration in {}", db.migrations.display())
+                })?;
+            writeln!(
+                out,
+                "created merge {} (revision {}, parents {})",
+                made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display(),
+                made.id,
+                made.parents.join(", ")
+            )?;
         }
         Command::Current => {
             let runner = Runner::new(observer)?;
@@ -378,28 +619,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::History => {
+        Command::History { verbose } => {
             let runner = Runner::new(observer)?;
             for db in &project.databases {
+                let migrations = runner.load(db).await?;
                 let history = runner.history(db).await?;
-                writeln!(
-                    out,
-                    "{} ({}): {} revision(s) recorded",
-                    db.name,
-                    crate::db::redact(&db.url),
-                    history.len()
-                )?;
-                for r in history.iter().rev() {
+                writeln!(out, "{} ({}):", db.name, crate::db::redact(&db.url))?;
+                let heads = migrations.graph.heads();
+                for row in crate::render::rows(&migrations.graph, |id| {
+                    match history.iter().find(|r| r.revision == id) {
+                        Some(r) if r.state == crate::db::RowState::Applied => '*',
+                        Some(_) => '!',
+                        None => 'o',
+                    }
+                }) {
+                    match row.revision {
+                        Some(id) => {
+                            let head = if heads.contains(&id) { " (head)" } else { "" };
+                            writeln!(
+                                out,
+                                "{} {id}{head}{}  {}",
+                                row.lanes,
+                                labels_of(&migrations, &id),
+                                description(&migrations, &id)
+                            )?;
+                        }
+                        None => writeln!(out, "{}", row.lanes)?,
+                    }
+                }
+                for r in history
+                    .iter()
+                    .filter(|r| !migrations.graph.contains(&r.revision))
+                {
                     writeln!(
                         out,
-                        "  {}  {:<11} {}  {:>8} ms  {}  {}",
+                        "? {}  {} (applied, but no artifact in {})",
                         r.revision,
-                        r.state.as_str(),
-                        r.applied_at,
-                        r.duration_ms,
-                        r.applied_by,
-                        r.description
+                        r.description,
+                        db.migrations.display()
                     )?;
+                }
+                if verbose {
+                    writeln!(out, "applied (newest first):")?;
+                    for r in history.iter().rev() {
+                        writeln!(
+                            out,
+                            "  {}  {:<11} {}  {:>8} ms  {}  sha256 {}",
+                            r.revision,
+                            r.state.as_str(),
+                            r.applied_at,
+                            r.duration_ms,
+                            r.applied_by,
+                            r.digest
+                        )?;
+                    }
                 }
             }
         }

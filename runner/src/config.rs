@@ -35,8 +35,11 @@ pub struct DatabaseConfig {
 pub struct Project {
     /// The directory of `retort.toml` (or the working directory).
     pub root: PathBuf,
-    /// Its databases, in the file's order.
+    /// The databases to act on (all, or those chosen with `-d`), in the file's order.
     pub databases: Vec<DatabaseConfig>,
+    /// The project's other databases: read, never changed, to check cross-database
+    /// requirements.
+    pub others: Vec<DatabaseConfig>,
 }
 
 /// Everything wrong with a configuration, reported together.
@@ -209,8 +212,13 @@ pub fn resolve(
             ));
         }
     }
+    let mut others = Vec::new();
     if !overrides.databases.is_empty() {
-        databases.retain(|d| overrides.databases.contains(&d.name));
+        let (chosen, rest): (Vec<_>, Vec<_>) = databases
+            .into_iter()
+            .partition(|d| overrides.databases.contains(&d.name));
+        databases = chosen;
+        others = rest;
     }
     if let Some(url) = &overrides.database_url {
         if databases.len() == 1 {
@@ -233,7 +241,11 @@ pub fn resolve(
         }
     }
     if problems.is_empty() {
-        Ok(Project { root, databases })
+        Ok(Project {
+            root,
+            databases,
+            others,
+        })
     } else {
         Err(ConfigError {
             path: shown,

@@ -22,7 +22,7 @@ use crate::sandbox::{CallOutcome, Direction, Sandbox};
 #[non_exhaustive]
 pub enum Error {
     /// The migrations could not be loaded.
-    #[error("database `{database}`: {source}")]
+    #[error("database `{database}`")]
     Artifact {
         /// The database.
         database: String,
@@ -41,7 +41,7 @@ pub enum Error {
         problems: Vec<GraphError>,
     },
     /// No plan exists.
-    #[error("database `{database}`: {source}")]
+    #[error("database `{database}`")]
     Plan {
         /// The database.
         database: String,
@@ -49,7 +49,7 @@ pub enum Error {
         source: PlanError,
     },
     /// The database failed outside a migration.
-    #[error("database `{database}`: {source}")]
+    #[error("database `{database}`")]
     Db {
         /// The database.
         database: String,
@@ -75,6 +75,28 @@ pub enum Error {
         /// What state the database is in now.
         state: String,
     },
+    /// A cross-database requirement cannot be met.
+    #[error(
+        "database `{database}`: {revision} requires `{required_database}` at {required_revision}, {reason}"
+    )]
+    CrossDatabase {
+        /// The database of the requiring migration.
+        database: String,
+        /// The requiring revision.
+        revision: String,
+        /// The database it requires.
+        required_database: String,
+        /// The revision it requires there.
+        required_revision: String,
+        /// Why that cannot be.
+        reason: String,
+    },
+    /// Databases require each other in a cycle.
+    #[error("the databases' requirements form a cycle: {}", .0.join(" → "))]
+    DatabaseCycle(Vec<String>),
+    /// A target that names revisions was given for several databases.
+    #[error("`{0}` names revisions of one database: choose it with -d NAME")]
+    TargetNeedsOneDatabase(String),
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
     #[error(
         "database `{database}`: {revision} was left {state} by an earlier run that failed; \
@@ -189,6 +211,8 @@ impl Runner {
         let graph = Graph::new(artifacts.iter().map(|a| Node {
             id: a.info.id.clone(),
             parents: a.info.parents.clone(),
+            branch_labels: a.info.branch_labels.clone(),
+            depends_on: a.info.depends_on.clone(),
         }))
         .map_err(|problems| Error::Graph {
             database: db.name.clone(),
@@ -263,13 +287,21 @@ impl Runner {
     ) -> Result<Report, Error> {
         // Refuse bad artifacts before the database is touched.
         let migrations = self.load(db).await?;
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
+        self.migrate_loaded(db, &migrations, direction, target, dry_run)
+            .await
+    }
+
+    async fn migrate_loaded(
+        &self,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        direction: Direction,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<Report, Error> {
         if dry_run {
             let history = self.history(db).await?;
-            let steps = self.plan(db, &migrations, &history, direction, target)?;
+            let steps = self.plan(db, migrations, &history, direction, target)?;
             let current = migrations.graph.tips(&applied_set(&history));
             return Ok(Report {
                 database: db.name.clone(),
@@ -289,6 +321,24 @@ impl Runner {
                 current,
             });
         }
+        self.locked(db, |backend| {
+            self.migrate_locked(backend, db, migrations, direction, target)
+        })
+        .await
+    }
+
+    /// Connects for writing, takes the migration lock, runs `f`, and releases the lock and
+    /// the connection on every path. (A process killed meanwhile releases both with its
+    /// connection: every dialect's lock dies with its session or file handle.)
+    async fn locked<T, F, Fut>(&self, db: &DatabaseConfig, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(Box<dyn Backend>) -> Fut,
+        Fut: std::future::Future<Output = (Box<dyn Backend>, Result<T, Error>)>,
+    {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
         let mut backend = db::connect(&db.url, Access::ReadWrite)
             .await
             .map_err(wrap)?;
@@ -297,16 +347,14 @@ impl Runner {
             backend.close().await;
             return Err(wrap(e));
         }
-        let (mut backend, result) = self
-            .migrate_locked(backend, db, &migrations, direction, target)
-            .await;
-        // The lock is released on every path; a failed release is reported only if nothing
-        // else failed (closing the connection releases it anyway).
+        let (mut backend, result) = f(backend).await;
+        // A failed release is reported only if nothing else failed; closing the connection
+        // releases the lock anyway.
         let unlocked = backend.unlock().await;
         backend.close().await;
-        let report = result?;
+        let value = result?;
         unlocked.map_err(wrap)?;
-        Ok(report)
+        Ok(value)
     }
 
     fn plan(
@@ -582,35 +630,294 @@ impl Runner {
             database: db.name.clone(),
             source,
         };
-        let mut backend = db::connect(&db.url, Access::ReadWrite)
-            .await
-            .map_err(wrap)?;
-        if let Err(e) = backend.lock(db.lock_timeout).await {
-            backend.close().await;
-            return Err(wrap(e));
-        }
-        let result = async {
-            let history = backend.history().await.map_err(wrap)?;
-            let Some(row) = history.iter().find(|r| r.revision == revision) else {
-                return Err(Error::Plan {
-                    database: db.name.clone(),
-                    source: PlanError::Unknown(revision.into()),
-                });
-            };
-            let was = row.state;
-            if applied {
-                backend
-                    .update_history(revision, RowState::Applied, row.duration_ms)
-                    .await
-                    .map_err(wrap)?;
-            } else {
-                backend.delete_history(revision).await.map_err(wrap)?;
+        self.locked(db, |mut backend| async move {
+            let result = async {
+                let history = backend.history().await.map_err(wrap)?;
+                let Some(row) = history.iter().find(|r| r.revision == revision) else {
+                    return Err(Error::Plan {
+                        database: db.name.clone(),
+                        source: PlanError::Unknown(revision.into()),
+                    });
+                };
+                let was = row.state;
+                if applied {
+                    backend
+                        .update_history(revision, RowState::Applied, row.duration_ms)
+                        .await
+                        .map_err(wrap)?;
+                } else {
+                    backend.delete_history(revision).await.map_err(wrap)?;
+                }
+                Ok(was)
             }
-            Ok(was)
-        }
-        .await;
-        let _ = backend.unlock().await;
-        backend.close().await;
-        result
+            .await;
+            (backend, result)
+        })
+        .await
     }
+
+    /// Records the revisions that make `target` current as applied (or removes them going
+    /// down) without running them: adopting a database migrated by other means.
+    pub async fn stamp(&self, db: &DatabaseConfig, target: &Target) -> Result<Report, Error> {
+        let migrations = self.load(db).await?;
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        self.locked(db, |mut backend| async {
+            let result = async {
+                backend.create_history().await.map_err(wrap)?;
+                let history = backend.history().await.map_err(wrap)?;
+                if let Some(row) = history.iter().find(|r| r.state != RowState::Applied) {
+                    return Err(Error::Unfinished {
+                        database: db.name.clone(),
+                        revision: row.revision.clone(),
+                        state: row.state.as_str(),
+                    });
+                }
+                let mut applied = applied_set(&history);
+                let steps = plan::stamp(&migrations.graph, &applied, target).map_err(|source| {
+                    Error::Plan {
+                        database: db.name.clone(),
+                        source,
+                    }
+                })?;
+                backend.begin().await.map_err(wrap)?;
+                let mut ran = Vec::new();
+                for step in steps {
+                    let artifact = migrations
+                        .get(&step.revision)
+                        .expect("plans only name loaded revisions");
+                    let recorded = match step.direction {
+                        Direction::Upgrade => {
+                            let stored = backend
+                                .store_artifact(&artifact.digest, &artifact.bytes)
+                                .await;
+                            if let Err(e) = stored {
+                                let _ = backend.rollback().await;
+                                return Err(wrap(e));
+                            }
+                            backend
+                                .insert_history(&HistoryRow {
+                                    revision: artifact.info.id.clone(),
+                                    parents: artifact.info.parents.clone(),
+                                    description: artifact.info.description.clone(),
+                                    digest: artifact.digest.clone(),
+                                    state: RowState::Applied,
+                                    applied_at: db::now_rfc3339(),
+                                    applied_by: format!("{} (stamp)", db::runner_identity()),
+                                    duration_ms: 0,
+                                })
+                                .await
+                        }
+                        Direction::Downgrade => backend.delete_history(&step.revision).await,
+                    };
+                    if let Err(e) = recorded {
+                        let _ = backend.rollback().await;
+                        return Err(wrap(e));
+                    }
+                    match step.direction {
+                        Direction::Upgrade => applied.insert(step.revision.clone()),
+                        Direction::Downgrade => applied.remove(&step.revision),
+                    };
+                    ran.push(Ran {
+                        revision: step.revision,
+                        description: artifact.info.description.clone(),
+                        direction: step.direction,
+                        duration: Duration::ZERO,
+                    });
+                }
+                backend.commit().await.map_err(wrap)?;
+                Ok(Report {
+                    database: db.name.clone(),
+                    steps: ran,
+                    dry_run: false,
+                    current: migrations.graph.tips(&applied),
+                })
+            }
+            .await;
+            (backend, result)
+        })
+        .await
+    }
+
+    /// Moves every database of `selected` to `target`: databases another one requires go
+    /// first on the way up and last on the way down, and the whole run is refused before
+    /// anything runs if a cross-database requirement would not hold afterwards. `others`
+    /// are the project's unselected databases, read (never changed) to check requirements.
+    pub async fn migrate_project(
+        &self,
+        selected: &[DatabaseConfig],
+        others: &[DatabaseConfig],
+        direction: Direction,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<ProjectOutcome, Error> {
+        if selected.len() > 1 && !matches!(target, Target::Head | Target::Heads | Target::Base) {
+            return Err(Error::TargetNeedsOneDatabase(format!("{target:?}")));
+        }
+        let mut loaded = Vec::new();
+        for db in selected {
+            loaded.push(self.load(db).await?);
+        }
+        let mut order = order_databases(selected, &loaded)?;
+        if direction == Direction::Downgrade {
+            order.reverse();
+        }
+        self.check_requirements(selected, others, &loaded, direction, target)
+            .await?;
+
+        let mut outcome = ProjectOutcome::default();
+        let mut remaining: Vec<usize> = order.clone();
+        while !remaining.is_empty() {
+            let i = remaining.remove(0);
+            match self
+                .migrate_loaded(&selected[i], &loaded[i], direction, target, dry_run)
+                .await
+            {
+                Ok(report) => outcome.reports.push(report),
+                Err(e) => {
+                    outcome.failed = Some((selected[i].name.clone(), e));
+                    outcome.untouched = remaining
+                        .iter()
+                        .map(|&j| selected[j].name.clone())
+                        .collect();
+                    break;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Simulates every selected database's plan and checks each applied-afterwards
+    /// revision's `requires` against the other databases' applied-afterwards sets.
+    async fn check_requirements(
+        &self,
+        selected: &[DatabaseConfig],
+        others: &[DatabaseConfig],
+        loaded: &[Migrations],
+        direction: Direction,
+        target: &Target,
+    ) -> Result<(), Error> {
+        // Going down, an unselected database's applied migrations may require what this run
+        // removes: check them too (their artifacts say what they require).
+        let mut other_loaded = Vec::new();
+        if direction == Direction::Downgrade {
+            for other in others {
+                other_loaded.push(self.load(other).await?);
+            }
+        }
+        let any = loaded
+            .iter()
+            .chain(&other_loaded)
+            .any(|m| m.artifacts.iter().any(|a| !a.info.requires.is_empty()));
+        if !any {
+            return Ok(());
+        }
+        let mut after: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for (db, migrations) in selected.iter().zip(loaded) {
+            let history = self.history(db).await?;
+            let mut applied = applied_set(&history);
+            for step in self.plan(db, migrations, &history, direction, target)? {
+                match step.direction {
+                    Direction::Upgrade => applied.insert(step.revision),
+                    Direction::Downgrade => applied.remove(&step.revision),
+                };
+            }
+            after.insert(db.name.clone(), applied);
+        }
+        for (db, _) in others.iter().zip(&other_loaded) {
+            after.insert(db.name.clone(), applied_set(&self.history(db).await?));
+        }
+        for (db, migrations) in selected
+            .iter()
+            .zip(loaded)
+            .chain(others.iter().zip(&other_loaded))
+        {
+            for revision in &after[&db.name] {
+                let Some(artifact) = migrations.get(revision) else {
+                    continue;
+                };
+                for req in &artifact.info.requires {
+                    let fail = |reason: String| Error::CrossDatabase {
+                        database: db.name.clone(),
+                        revision: revision.clone(),
+                        required_database: req.database.clone(),
+                        required_revision: req.revision.clone(),
+                        reason,
+                    };
+                    let state = match after.get(&req.database) {
+                        Some(state) => state.clone(),
+                        None => match others.iter().find(|o| o.name == req.database) {
+                            Some(other) => applied_set(&self.history(other).await?),
+                            None => {
+                                return Err(fail("but the project has no such database".into()));
+                            }
+                        },
+                    };
+                    if !state.contains(&req.revision) {
+                        return Err(fail(match direction {
+                            Direction::Upgrade => "which would not be applied there after this run; \
+                                                   include that database in the run (or upgrade it first)"
+                                .into(),
+                            Direction::Downgrade => format!(
+                                "which this downgrade would revert; downgrade `{}` first, or both together",
+                                db.name
+                            ),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a project-wide run did, database by database.
+#[derive(Debug, Default)]
+pub struct ProjectOutcome {
+    /// The databases that finished, in run order.
+    pub reports: Vec<Report>,
+    /// The database that failed, with why.
+    pub failed: Option<(String, Error)>,
+    /// The databases not touched because of the failure.
+    pub untouched: Vec<String>,
+}
+
+/// Orders databases so that those required by another's migrations come first; otherwise
+/// the project's declared order.
+fn order_databases(dbs: &[DatabaseConfig], loaded: &[Migrations]) -> Result<Vec<usize>, Error> {
+    let index = |name: &str| dbs.iter().position(|d| d.name == name);
+    let mut before: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); dbs.len()];
+    for (i, migrations) in loaded.iter().enumerate() {
+        for artifact in &migrations.artifacts {
+            for req in &artifact.info.requires {
+                if let Some(j) = index(&req.database)
+                    && j != i
+                {
+                    before[i].insert(j);
+                }
+            }
+        }
+    }
+    let mut order = Vec::new();
+    let mut done = vec![false; dbs.len()];
+    while order.len() < dbs.len() {
+        let next = (0..dbs.len()).find(|&i| !done[i] && before[i].iter().all(|&j| done[j]));
+        match next {
+            Some(i) => {
+                done[i] = true;
+                order.push(i);
+            }
+            None => {
+                return Err(Error::DatabaseCycle(
+                    (0..dbs.len())
+                        .filter(|&i| !done[i])
+                        .map(|i| dbs[i].name.clone())
+                        .collect(),
+                ));
+            }
+        }
+    }
+    Ok(order)
 }

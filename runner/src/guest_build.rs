@@ -76,8 +76,14 @@ pub fn crates(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
 ///
 /// Paths are remapped (`--remap-path-prefix`) so the artifact does not depend on where the
 /// project or cargo's registry sit on this machine: the same sources give the same bytes.
-/// `target_dir` defaults to `$CARGO_TARGET_DIR`, else `<dir>/target`.
-pub fn build(dir: &Path, target_dir: Option<&Path>, quiet: bool) -> anyhow::Result<Vec<Built>> {
+/// `target_dir` defaults to `$CARGO_TARGET_DIR`, else `<dir>/target`. Paths under `root`
+/// (the project) are recorded relative to it.
+pub fn build(
+    dir: &Path,
+    root: &Path,
+    target_dir: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<Vec<Built>> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("no migrations directory {}", dir.display()))?;
@@ -92,7 +98,7 @@ pub fn build(dir: &Path, target_dir: Option<&Path>, quiet: bool) -> anyhow::Resu
         return Ok(Vec::new());
     }
     ensure_target()?;
-    let project = dir.parent().unwrap_or(&dir);
+    let project = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut flags = vec![format!(
         "--remap-path-prefix={}=/project",
         project.display()

@@ -16,5 +16,6 @@ pub mod graph;
 pub mod guest_build;
 pub mod observe;
 pub mod plan;
+pub mod render;
 pub mod sandbox;
 pub mod scaffold;

@@ -30,7 +30,7 @@ pub fn fixtures() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("tests/guests");
-        retort::guest_build::build(&dir, Some(&guest_target()), true)
+        retort::guest_build::build(&dir, &repo(), Some(&guest_target()), true)
             .expect("building tests/guests");
         dir
     })
@@ -94,7 +94,7 @@ impl Project {
     /// A project with the demo's committed artifacts.
     pub fn with_demo() -> Project {
         let project = Project::empty();
-        for entry in std::fs::read_dir(repo().join("migrations"))
+        for entry in std::fs::read_dir(repo().join("migrations/catalog"))
             .expect("migrations/")
             .flatten()
         {
