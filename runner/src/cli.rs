@@ -60,7 +60,9 @@ pub enum Command {
     Build,
     /// Apply migrations up to TARGET (default: head).
     Upgrade {
-        /// `head`, or a revision id (or unique prefix).
+        /// `head`, `heads`, a revision (or unique prefix), `+N`, `REV+N`, `LABEL@head`,
+        /// `LABEL@+N`.
+        #[arg(allow_hyphen_values = true)]
         target: Option<String>,
         /// Print the plan without running it.
         #[arg(long)]
@@ -68,7 +70,9 @@ pub enum Command {
     },
     /// Revert migrations down to TARGET.
     Downgrade {
-        /// `base` (revert everything), or a revision id (or unique prefix) to keep.
+        /// `base` (revert everything), a revision (or unique prefix) to keep, `-N`, `REV-N`,
+        /// `LABEL@base`, `LABEL@-N`.
+        #[arg(allow_hyphen_values = true)]
         target: String,
         /// Print the plan without running it.
         #[arg(long)]
@@ -105,6 +109,7 @@ pub enum Command {
     /// database migrated by other means; `stamp base` forgets everything).
     Stamp {
         /// Any upgrade or downgrade target.
+        #[arg(allow_hyphen_values = true)]
         target: String,
     },
     /// Show every revision as applied or pending. Read-only.

@@ -321,6 +321,17 @@ impl Runner {
                 current,
             });
         }
+        // Plan once read-only first, so a target that cannot be reached fails before anything
+        // (an SQLite file, a history table) is created; the plan that runs is made under the
+        // lock.
+        // Rows another runner is working on right now are left to the locked plan.
+        let history: Vec<HistoryRow> = self
+            .history(db)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == RowState::Applied)
+            .collect();
+        self.plan(db, migrations, &history, direction, target)?;
         self.locked(db, |backend| {
             self.migrate_locked(backend, db, migrations, direction, target)
         })
@@ -396,11 +407,11 @@ impl Runner {
             source,
         };
         let prepared = async {
-            if direction == Direction::Upgrade {
-                backend.create_history().await.map_err(wrap)?;
-            }
             let history = backend.history().await.map_err(wrap)?;
             let steps = self.plan(db, migrations, &history, direction, target)?;
+            if !steps.is_empty() {
+                backend.create_history().await.map_err(wrap)?;
+            }
             Ok::<_, Error>((history, steps))
         }
         .await;

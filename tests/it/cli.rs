@@ -100,3 +100,158 @@ fn a_file_named_for_another_revision_is_refused() {
     );
     assert!(!db.sqlite_path().exists());
 }
+
+fn graph_project() -> (Project, TestDb) {
+    let db = TestDb::new(Dialect::Sqlite, "graphcli");
+    let project = Project::with_fixtures(&[
+        "20260501000000",
+        "20260501000100",
+        "20260501000200",
+        "20260501000300",
+    ]);
+    (project, db)
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    crate::common::stdout(out)
+}
+
+#[test]
+fn history_draws_the_graph_with_what_is_applied() {
+    let (project, db) = graph_project();
+    ok(&project
+        .retort(&db)
+        .args(["upgrade", "20260501000100"])
+        .output()
+        .unwrap());
+    let text = ok(&project.retort(&db).arg("history").output().unwrap());
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "o 20260501000300 (head)  create t_merge",
+            "| \\",
+            "| o 20260501000200 [right]  create t_right",
+            "* | 20260501000100 [left]  create t_left",
+            "| /",
+            "* 20260501000000  create t_root",
+        ],
+        "{text}"
+    );
+    let verbose = ok(&project
+        .retort(&db)
+        .args(["history", "-v"])
+        .output()
+        .unwrap());
+    assert!(verbose.contains("applied (newest first):"), "{verbose}");
+    assert!(verbose.contains("sha256 "), "{verbose}");
+}
+
+#[test]
+fn heads_branches_and_show() {
+    let (project, db) = graph_project();
+    let heads = ok(&project.retort(&db).arg("heads").output().unwrap());
+    assert_eq!(heads.trim(), "default: 20260501000300  create t_merge");
+    let branches = ok(&project.retort(&db).arg("branches").output().unwrap());
+    assert!(
+        branches.contains("default: 20260501000000  create t_root"),
+        "{branches}"
+    );
+    assert!(
+        branches.contains("  -> 20260501000100 [left]  create t_left"),
+        "{branches}"
+    );
+    assert!(
+        branches.contains("  -> 20260501000200 [right]  create t_right"),
+        "{branches}"
+    );
+    assert!(
+        branches.contains("label left -> 20260501000100"),
+        "{branches}"
+    );
+    let show = ok(&project
+        .retort(&db)
+        .args(["show", "202605010002"])
+        .output()
+        .unwrap());
+    assert!(show.contains("depends on:    20260501000100"), "{show}");
+    assert!(show.contains("children:      20260501000300"), "{show}");
+    assert!(show.contains("state:         not applied"), "{show}");
+    let ambiguous = project
+        .retort(&db)
+        .args(["upgrade", "2026050100"])
+        .output()
+        .unwrap();
+    assert_eq!(ambiguous.status.code(), Some(1));
+    assert!(
+        stderr(&ambiguous).contains("matches several revisions: 20260501000000, 20260501000100"),
+        "{}",
+        stderr(&ambiguous)
+    );
+    assert!(
+        !db.sqlite_path().exists(),
+        "graph commands and failed plans do not create the database"
+    );
+}
+
+#[test]
+fn merge_scaffolds_a_migration_with_both_parents() {
+    let (project, db) = graph_project();
+    // Two heads: drop the merge artifact.
+    std::fs::remove_file(project.migrations().join("20260501000300_merge.wasm")).unwrap();
+    let several = project.retort(&db).arg("upgrade").output().unwrap();
+    assert_eq!(several.status.code(), Some(1));
+    assert!(
+        stderr(&several).contains("several heads (20260501000100, 20260501000200)"),
+        "{}",
+        stderr(&several)
+    );
+    let out = ok(&project
+        .retort(&db)
+        .args([
+            "merge",
+            "20260501000100",
+            "202605010002",
+            "-m",
+            "join left and right",
+        ])
+        .output()
+        .unwrap());
+    assert!(
+        out.contains("parents 20260501000100, 20260501000200"),
+        "{out}"
+    );
+    let dir = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.to_string_lossy().ends_with("_join_left_and_right"))
+        .expect("the merge crate");
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    assert!(
+        lib.contains(r#"parents: ["20260501000100", "20260501000200"]"#),
+        "{lib}"
+    );
+}
+
+#[test]
+fn graph_errors_are_reported_together_before_touching_the_database() {
+    let db = TestDb::new(Dialect::Sqlite, "badgraph");
+    // Without the root, both branches name a parent that no migration defines.
+    let project = Project::with_fixtures(&["20260501000100", "20260501000200"]);
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "revision 20260501000100 names parent 20260501000000, which no migration defines"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("revision 20260501000200 names parent 20260501000000"),
+        "{err}"
+    );
+    assert!(!db.sqlite_path().exists());
+}

@@ -281,18 +281,20 @@ impl TestDb {
         }
     }
 
-    /// The database's tables, sorted.
+    /// The database's tables, sorted (in Rust: collations differ).
     pub fn tables(&self) -> Vec<String> {
         if self.dialect == Dialect::Sqlite && !self.sqlite_path().exists() {
             return Vec::new();
         }
-        self.strings(match self.dialect {
+        let mut tables = self.strings(match self.dialect {
             Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
             Dialect::Postgres => "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
             Dialect::Mysql => {
                 "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
             }
-        })
+        });
+        tables.sort();
+        tables
     }
 }
 

@@ -31,6 +31,11 @@ macro_rules! dialect_suite {
             case!(guest_panic_loses_nothing);
             case!(new_build_upgrade_downgrade_round_trip);
             case!(read_only_commands_create_nothing);
+            case!(branches_labels_and_stamp);
+            case!(several_databases);
+            case!(failure_reports_done_failed_untouched);
+            case!(concurrent_upgrades_apply_each_migration_once);
+            case!(sigkill_while_holding_the_lock_does_not_block);
         }
     };
 }

@@ -339,3 +339,313 @@ pub fn read_only_commands_create_nothing(dialect: Dialect) {
         ),
     }
 }
+
+const ROOT: &str = "20260501000000";
+const LEFT: &str = "20260501000100";
+const RIGHT: &str = "20260501000200";
+const MERGE: &str = "20260501000300";
+
+fn graph_project() -> Project {
+    Project::with_fixtures(&[ROOT, LEFT, RIGHT, MERGE])
+}
+
+/// Branch labels, depends-on across branches, partial upgrades and single-branch downgrades,
+/// and stamp — against a real database.
+pub fn branches_labels_and_stamp(dialect: Dialect) {
+    let db = TestDb::new(dialect, "branches");
+    let project = graph_project();
+    let run = |args: &[&str]| {
+        let out = project.retort(&db).args(args).output().unwrap();
+        assert!(out.status.success(), "retort {args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let tables = || user_tables(&db);
+
+    // A partial upgrade: one revision of the left branch and what it needs.
+    run(&["upgrade", LEFT]);
+    assert_eq!(tables(), ["t_left", "t_root"]);
+    // One step along `right`, which depends on `left` (applied) and leads to the merge.
+    run(&["upgrade", "right@+1"]);
+    assert_eq!(tables(), ["t_left", "t_right", "t_root"]);
+    // Reverting the right branch alone keeps the left one.
+    run(&["downgrade", "right@base"]);
+    assert_eq!(tables(), ["t_left", "t_root"]);
+    run(&["upgrade", "heads"]);
+    assert_eq!(tables(), ["t_left", "t_merge", "t_right", "t_root"]);
+    // Reverting `left` must revert what depends on it: the merge and `right`.
+    let out = run(&["downgrade", "left@base"]);
+    let order: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("↓ "))
+        .map(|l| &l[..14])
+        .collect();
+    assert_eq!(order, [MERGE, RIGHT, LEFT]);
+    assert_eq!(tables(), ["t_root"]);
+    // -1 from a single current revision.
+    run(&["upgrade", "head"]);
+    run(&["downgrade", "-1"]);
+    assert_eq!(tables(), ["t_left", "t_right", "t_root"]);
+
+    // stamp records without running: no table appears, history says applied.
+    run(&["stamp", "head"]);
+    assert_eq!(tables(), ["t_left", "t_right", "t_root"]);
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 4);
+    let current = run(&["current"]);
+    assert!(current.contains(MERGE), "{current}");
+    run(&["stamp", "base"]);
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+    assert_eq!(
+        tables(),
+        ["t_left", "t_right", "t_root"],
+        "stamp never runs migrations"
+    );
+}
+
+/// Several databases: requirements order the run, a run that would break one is refused,
+/// and a failure says which databases were done, failed and untouched.
+pub fn several_databases(dialect: Dialect) {
+    let catalog = TestDb::new(dialect, "catalog");
+    let monitoring = TestDb::new(dialect, "monitoring");
+    let project = Project::empty();
+    let root = project.dir.path();
+    for (name, dir) in [
+        ("catalog", "migrations/catalog"),
+        ("monitoring", "migrations/monitoring"),
+    ] {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        for entry in std::fs::read_dir(crate::common::repo().join(dir))
+            .unwrap()
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "wasm") {
+                std::fs::copy(entry.path(), root.join(name).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    // Declared in the "wrong" order: monitoring requires catalog, so catalog must go first.
+    std::fs::write(
+        root.join("retort.toml"),
+        "[databases.monitoring]\nurl = \"${MON_URL}\"\nmigrations = \"monitoring\"\n\
+         [databases.catalog]\nurl = \"${CAT_URL}\"\nmigrations = \"catalog\"\n",
+    )
+    .unwrap();
+    let retort = |args: &[&str]| {
+        assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"))
+            .current_dir(root)
+            .env_remove("DATABASE_URL")
+            .env("CAT_URL", &catalog.url)
+            .env("MON_URL", &monitoring.url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // Monitoring alone cannot go first: refused before anything runs.
+    let out = retort(&["-d", "monitoring", "upgrade"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("requires `catalog` at 20261122090000"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(monitoring.tables(), Vec::<String>::new());
+
+    let out = retort(&["upgrade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let (cat, mon) = (
+        text.find("catalog (").unwrap(),
+        text.find("monitoring (").unwrap(),
+    );
+    assert!(cat < mon, "catalog is migrated before monitoring:\n{text}");
+    assert_eq!(user_tables(&monitoring), ["events"]);
+    assert_eq!(user_tables(&catalog), ["user_emails", "users"]);
+
+    // Reverting the catalog alone would strand monitoring's requirement.
+    let out = retort(&["-d", "catalog", "downgrade", "base"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("downgrade `monitoring` first"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(user_tables(&catalog), ["user_emails", "users"]);
+
+    let out = retort(&["downgrade", "base"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.find("monitoring (").unwrap() < text.find("catalog (").unwrap(),
+        "{text}"
+    );
+    assert_eq!(user_tables(&catalog), Vec::<String>::new());
+}
+
+/// A failure in the middle database: the first is done, the last untouched.
+pub fn failure_reports_done_failed_untouched(dialect: Dialect) {
+    let dbs: Vec<TestDb> = (0..3)
+        .map(|i| TestDb::new(dialect, &format!("multi{i}")))
+        .collect();
+    let project = Project::empty();
+    let root = project.dir.path();
+    let fixtures = crate::common::fixtures();
+    for (name, files) in [
+        ("a", &["20260201000000_items.wasm"][..]),
+        (
+            "b",
+            &[
+                "20260201000000_items.wasm",
+                "20260201000100_fail_midway.wasm",
+            ][..],
+        ),
+        ("c", &["20260201000000_items.wasm"][..]),
+    ] {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        for f in files {
+            std::fs::copy(fixtures.join(f), root.join(name).join(f)).unwrap();
+        }
+    }
+    let toml: String = ["a", "b", "c"]
+        .iter()
+        .zip(&dbs)
+        .map(|(n, db)| {
+            format!(
+                "[databases.{n}]\nurl = \"{}\"\nmigrations = \"{n}\"\n",
+                db.url
+            )
+        })
+        .collect();
+    std::fs::write(root.join("retort.toml"), toml).unwrap();
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .current_dir(root)
+        .env_remove("DATABASE_URL")
+        .arg("upgrade")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for line in ["a: done", "b: FAILED", "c: untouched", "database `b`"] {
+        assert!(err.contains(line), "missing `{line}` in:\n{err}");
+    }
+    assert_eq!(dbs[0].count("SELECT COUNT(*) FROM items"), 2500);
+    assert_eq!(dbs[2].tables(), Vec::<String>::new(), "c was not touched");
+}
+
+/// Eight runners started at once: every one exits 0 and each migration runs exactly once.
+pub fn concurrent_upgrades_apply_each_migration_once(dialect: Dialect) {
+    let db = TestDb::new(dialect, "concurrent");
+    let project = Project::with_demo();
+    let started = std::time::Instant::now();
+    let children: Vec<std::process::Child> = (0..8)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+                .current_dir(project.dir.path())
+                .env("DATABASE_URL", &db.url)
+                .args(["--lock-timeout", "60", "upgrade"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let elapsed = started.elapsed();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "a concurrent runner failed:\n{}",
+            stderr(out)
+        );
+    }
+    let ran: usize = outputs
+        .iter()
+        .filter(|o| stdout(o).contains("upgraded 3 migrations"))
+        .count();
+    let idle: usize = outputs
+        .iter()
+        .filter(|o| stdout(o).contains("nothing to do"))
+        .count();
+    assert_eq!(
+        (ran, idle),
+        (1, 7),
+        "exactly one runner applies the migrations"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 3);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM users"),
+        3,
+        "the seed rows were inserted once"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM user_emails"), 2);
+    eprintln!(
+        "[figures] {dialect:?}: 8 concurrent runners, all exit 0, 1 applied 3 migrations, 7 found nothing to do, {elapsed:.2?} wall"
+    );
+}
+
+/// A runner killed with SIGKILL while it holds the lock does not block the next run.
+pub fn sigkill_while_holding_the_lock_does_not_block(dialect: Dialect) {
+    use std::io::{BufRead, BufReader};
+    let db = TestDb::new(dialect, "sigkill");
+    let project = Project::with_fixtures(&["20260601000000"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .current_dir(project.dir.path())
+        .env("DATABASE_URL", &db.url)
+        .arg("upgrade")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the migration runs (the lock is held), then kill -9.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let running = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("slow migration started"));
+    assert!(running, "the slow migration never started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let started = std::time::Instant::now();
+    let out = project
+        .retort(&db)
+        .args(["--lock-timeout", "20", "upgrade"])
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        !stderr(&out).contains("waiting for the migration lock"),
+        "the dead runner's lock blocked: {}",
+        stderr(&out)
+    );
+    match dialect {
+        Dialect::Mysql => {
+            // The pending row makes the interrupted migration explicit; it is not a lock.
+            assert_eq!(out.status.code(), Some(1));
+            assert!(
+                stderr(&out).contains("was left upgrading"),
+                "{}",
+                stderr(&out)
+            );
+            let resolved = project
+                .retort(&db)
+                .args(["resolve", "20260601000000", "--rolled-back"])
+                .output()
+                .unwrap();
+            assert!(resolved.status.success(), "{}", stderr(&resolved));
+            let again = project.retort(&db).arg("upgrade").output().unwrap();
+            assert!(again.status.success(), "{}", stderr(&again));
+        }
+        _ => assert!(out.status.success(), "{}", stderr(&out)),
+    }
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM retort_history WHERE state = 'applied'"),
+        1
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM t_slow"), 1);
+    eprintln!(
+        "[figures] {dialect:?}: after SIGKILL the next runner got the lock and finished in {waited:.2?}"
+    );
+}

@@ -15,6 +15,9 @@ use super::{
 };
 use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
 
+/// How long a statement waits for another connection's lock before SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How a column's declared type says its text or numbers should be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decl {
@@ -228,6 +231,12 @@ impl SqliteBackend {
             message: e.to_string(),
         })?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Readers wait for a migrating process's exclusive lock rather than fail at once.
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| DbError::Connect {
+                url: url.into(),
+                message: e.to_string(),
+            })?;
         Ok(SqliteBackend {
             cursors: HashMap::new(),
             next_cursor: 1,
@@ -273,19 +282,42 @@ impl Backend for SqliteBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
         // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
         // keeps the lock the first write transaction takes. The OS drops it if we die.
-        self.conn
-            .busy_timeout(wait)
-            .map_err(|e| db_error("setting busy_timeout", "", e))?;
-        let sql = "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;";
-        self.conn.execute_batch(sql).map_err(|e| match &e {
-            rusqlite::Error::SqliteFailure(c, _) if c.code == ffi::ErrorCode::DatabaseBusy => {
-                DbError::LockTimeout {
-                    waited: wait,
-                    holder: "; another process has the SQLite file open for writing".into(),
+        // SQLite returns BUSY without waiting when waiting could deadlock (another connection
+        // holds a pending lock), so retry here until the deadline rather than trusting the
+        // busy handler alone.
+        let started = std::time::Instant::now();
+        // Exclusive mode is switched on inside the transaction: set before it, a failed
+        // attempt would keep the shared lock it took and deadlock the other waiters.
+        let sql = "BEGIN EXCLUSIVE; PRAGMA locking_mode = EXCLUSIVE; COMMIT;";
+        loop {
+            let left = wait.saturating_sub(started.elapsed());
+            self.conn
+                .busy_timeout(left.min(Duration::from_millis(500)))
+                .map_err(|e| db_error("setting busy_timeout", "", e))?;
+            match self.conn.execute_batch(sql) {
+                Ok(()) => {
+                    self.conn
+                        .busy_timeout(BUSY_TIMEOUT)
+                        .map_err(|e| db_error("setting busy_timeout", "", e))?;
+                    return Ok(());
                 }
+                Err(rusqlite::Error::SqliteFailure(c, _))
+                    if c.code == ffi::ErrorCode::DatabaseBusy =>
+                {
+                    if !self.conn.is_autocommit() {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                    }
+                    if started.elapsed() >= wait {
+                        return Err(DbError::LockTimeout {
+                            waited: started.elapsed(),
+                            holder: "; another process has the SQLite file open for writing".into(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(db_error("locking the database", sql, e)),
             }
-            _ => db_error("locking the database", sql, e),
-        })
+        }
     }
 
     async fn unlock(&mut self) -> Result<(), DbError> {
