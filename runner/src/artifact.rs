@@ -69,17 +69,36 @@ pub async fn load(
     path: &Path,
     observer: Arc<dyn Observer>,
 ) -> Result<Artifact, ArtifactError> {
+    let (bytes, digest, prepared) = compile(sandbox, path)?;
+    describe(sandbox, path, bytes, digest, prepared, observer).await
+}
+
+/// Reads, digests and compiles (CPU-bound: run several at once).
+fn compile(sandbox: &Sandbox, path: &Path) -> Result<(Vec<u8>, String, Prepared), ArtifactError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read {
         path: shown.clone(),
         source,
     })?;
-    let prepared = sandbox.prepare(&shown, &bytes)?;
+    let digest = digest(&bytes);
+    let prepared = sandbox.prepare(&shown, &digest, &bytes)?;
+    Ok((bytes, digest, prepared))
+}
+
+async fn describe(
+    sandbox: &Sandbox,
+    path: &Path,
+    bytes: Vec<u8>,
+    digest: String,
+    prepared: Prepared,
+    observer: Arc<dyn Observer>,
+) -> Result<Artifact, ArtifactError> {
+    let shown = path.display().to_string();
     let info = sandbox.metadata(&prepared, observer).await?;
     check_metadata(&shown, path, &info)?;
     Ok(Artifact {
         path: path.to_path_buf(),
-        digest: digest(&bytes),
+        digest,
         bytes: Arc::new(bytes),
         info,
         prepared,
@@ -152,9 +171,38 @@ pub async fn load_dir(
         }
     }
     paths.sort();
+    // Compile on every core before the first migration runs; cached components load in
+    // well under a millisecond each.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut compiled: Vec<Option<Result<(Vec<u8>, String, Prepared), ArtifactError>>> =
+        (0..paths.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        done.push((i, compile(sandbox, path)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, result) in worker.join().expect("a compile worker panicked") {
+                compiled[i] = Some(result);
+            }
+        }
+    });
     let mut artifacts = Vec::with_capacity(paths.len());
-    for path in paths {
-        artifacts.push(load(sandbox, &path, observer.clone()).await?);
+    for (path, result) in paths.iter().zip(compiled) {
+        let (bytes, digest, prepared) = result.expect("every path was compiled")?;
+        artifacts.push(describe(sandbox, path, bytes, digest, prepared, observer.clone()).await?);
     }
     Ok(artifacts)
 }

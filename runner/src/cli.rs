@@ -40,6 +40,10 @@ pub struct Cli {
     /// Seconds to wait for another runner's migration lock.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub lock_timeout: Option<u64>,
+    /// How to group migrations into transactions (PostgreSQL, SQLite): `per-migration`
+    /// (default) or `single` (the whole run commits once).
+    #[arg(long, global = true, value_name = "MODE")]
+    pub transaction: Option<config::TransactionMode>,
     /// Print less on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -307,6 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database_url.clone(),
         databases: cli.databases.clone(),
         lock_timeout: cli.lock_timeout.map(Duration::from_secs),
+        transaction: cli.transaction,
     };
     let env = |name: &str| std::env::var(name).ok();
     let observer: Arc<dyn Observer> = Arc::new(StderrObserver { quiet: cli.quiet });

@@ -28,6 +28,22 @@ pub struct DatabaseConfig {
     pub migrations: PathBuf,
     /// How long to wait for another runner's lock.
     pub lock_timeout: Duration,
+    /// How migrations are grouped into transactions.
+    pub transaction: TransactionMode,
+}
+
+/// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
+/// one migration at a time with its pending-row protocol).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransactionMode {
+    /// Each migration and its history row commit together (the default): a failure keeps
+    /// the migrations before it.
+    #[default]
+    PerMigration,
+    /// The whole run commits once: a failure rolls every migration of the run back. Much
+    /// faster for many small migrations (one commit, one fsync).
+    Single,
 }
 
 /// The resolved project.
@@ -65,6 +81,7 @@ struct FileDatabase {
     url: String,
     migrations: Option<PathBuf>,
     lock_timeout_secs: Option<u64>,
+    transaction: Option<TransactionMode>,
 }
 
 /// What the command line says about the project.
@@ -78,6 +95,8 @@ pub struct Overrides {
     pub databases: Vec<String>,
     /// `--lock-timeout`.
     pub lock_timeout: Option<Duration>,
+    /// `--transaction`.
+    pub transaction: Option<TransactionMode>,
 }
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -173,11 +192,13 @@ pub fn resolve(
                     .lock_timeout
                     .or(db.lock_timeout_secs.map(Duration::from_secs))
                     .unwrap_or(DEFAULT_LOCK_TIMEOUT);
+                let transaction = overrides.transaction.or(db.transaction).unwrap_or_default();
                 databases.push(DatabaseConfig {
                     name,
                     url,
                     migrations,
                     lock_timeout,
+                    transaction,
                 });
             }
             if databases.is_empty() && problems.is_empty() {
@@ -190,6 +211,7 @@ pub fn resolve(
                 url: String::new(),
                 migrations: cwd.join("migrations"),
                 lock_timeout,
+                transaction: overrides.transaction.unwrap_or_default(),
             });
         }
         Err(e) => {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::artifact::{self, Artifact, ArtifactError};
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, TransactionMode};
 use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
 use crate::graph::{Graph, GraphError, Node};
 use crate::observe::{Event, Observer};
@@ -421,11 +421,28 @@ impl Runner {
         };
         let mut applied = applied_set(&history);
         let mut ran = Vec::new();
+        // `--transaction single`: one transaction around every transactional step (where DDL
+        // is transactional); a non-transactional step closes the group and opens a new one.
+        let single = db.transaction == TransactionMode::Single && !backend.ddl_commits_implicitly();
+        let mut group_open = false;
         for step in steps {
             let artifact = migrations
                 .get(&step.revision)
                 .expect("plans only name loaded revisions");
-            let (b, result) = self.run_step(backend, db, artifact, step.direction).await;
+            let grouped = single && artifact.info.transactional;
+            let boundary = match (grouped, group_open) {
+                (true, false) => Some(backend.begin().await),
+                (false, true) => Some(backend.commit().await),
+                _ => None,
+            };
+            if let Some(Err(e)) = boundary {
+                let _ = backend.rollback().await;
+                return (backend, Err(wrap(e)));
+            }
+            group_open = grouped;
+            let (b, result) = self
+                .run_step(backend, db, artifact, step.direction, grouped)
+                .await;
             backend = b;
             match result {
                 Ok(r) => {
@@ -437,6 +454,10 @@ impl Runner {
                 }
                 Err(e) => return (backend, Err(e)),
             }
+        }
+        if group_open && let Err(e) = backend.commit().await {
+            let _ = backend.rollback().await;
+            return (backend, Err(wrap(e)));
         }
         let current = migrations.graph.tips(&applied);
         (
@@ -462,6 +483,7 @@ impl Runner {
         db: &DatabaseConfig,
         artifact: &Artifact,
         direction: Direction,
+        grouped: bool,
     ) -> (Box<dyn Backend>, Result<Ran, Error>) {
         let info = &artifact.info;
         let started = Instant::now();
@@ -509,7 +531,7 @@ impl Runner {
                     }
                 }
             }
-            if info.transactional {
+            if info.transactional && !grouped {
                 backend.begin().await?;
             }
             Ok::<_, DbError>(())
@@ -543,6 +565,9 @@ impl Runner {
                 Ok(())
             };
             let state = match (pending, rolled_back) {
+                (false, Ok(())) if grouped => "\n  the run's single transaction was rolled back: the database is at the revision it had \
+                     before this run"
+                    .to_string(),
                 (false, Ok(())) => {
                     "\n  the transaction was rolled back: the database is still at its previous revision".to_string()
                 }
@@ -593,7 +618,7 @@ impl Runner {
                         .await?;
                 }
                 (Direction::Upgrade, true) => {
-                    if info.transactional {
+                    if info.transactional && !grouped {
                         backend.commit().await?;
                     }
                     backend
@@ -603,7 +628,7 @@ impl Runner {
                 }
                 (Direction::Downgrade, _) => backend.delete_history(&info.id).await?,
             }
-            if info.transactional {
+            if info.transactional && !grouped {
                 backend.commit().await?;
             }
             Ok::<_, DbError>(())

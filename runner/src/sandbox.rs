@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -287,6 +287,7 @@ pub struct Called {
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
+    cache: crate::cache::CompileCache,
 }
 
 /// A compiled migration, ready to instantiate cheaply.
@@ -304,11 +305,22 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Migration::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        Ok(Sandbox { engine, linker })
+        let cache = crate::cache::CompileCache::new(&engine);
+        Ok(Sandbox {
+            engine,
+            linker,
+            cache,
+        })
     }
 
-    /// Compiles a component and checks it targets the `migration` world.
-    pub fn prepare(&self, path: &str, bytes: &[u8]) -> Result<Prepared, SandboxError> {
+    /// Compiles (or loads from the compile cache) a component whose SHA-256 is `digest` and
+    /// checks it targets the `migration` world. Safe to call from several threads at once.
+    pub fn prepare(
+        &self,
+        path: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<Prepared, SandboxError> {
         let invalid = |message: String| SandboxError::Invalid {
             path: path.to_string(),
             message,
@@ -320,8 +332,10 @@ impl Sandbox {
                 "it is not WebAssembly".into()
             }));
         }
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let (component, _cached) = self
+            .cache
+            .component(&self.engine, digest, bytes)
+            .map_err(|e| invalid(format!("{e:#}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             invalid(format!(
                 "it imports something Retort does not provide: {e:#}"

@@ -255,3 +255,57 @@ fn graph_errors_are_reported_together_before_touching_the_database() {
     );
     assert!(!db.sqlite_path().exists());
 }
+
+/// Components are compiled once per machine; a damaged cache entry is compiled again.
+#[test]
+fn the_compile_cache_is_used_and_survives_corruption() {
+    let db = TestDb::new(Dialect::Sqlite, "cache");
+    let project = Project::with_demo();
+    let cache = tempfile::tempdir().unwrap();
+    let status = || {
+        let out = project
+            .retort(&db)
+            .env("RETORT_CACHE_DIR", cache.path())
+            .arg("status")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        crate::common::stdout(&out)
+    };
+    let first = status();
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        3,
+        "one compiled entry per artifact: {entries:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "cwasm"))
+    );
+    for entry in &entries {
+        std::fs::write(entry, b"not a compiled component").unwrap();
+    }
+    assert_eq!(
+        status(),
+        first,
+        "corrupt entries are recompiled, not trusted"
+    );
+    assert!(
+        std::fs::metadata(&entries[0]).unwrap().len() > 1000,
+        "and rewritten"
+    );
+    let off = project
+        .retort(&db)
+        .env("RETORT_CACHE", "off")
+        .env("RETORT_CACHE_DIR", cache.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(off.status.success());
+}

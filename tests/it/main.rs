@@ -36,6 +36,7 @@ macro_rules! dialect_suite {
             case!(failure_reports_done_failed_untouched);
             case!(concurrent_upgrades_apply_each_migration_once);
             case!(sigkill_while_holding_the_lock_does_not_block);
+            case!(single_transaction_rolls_back_the_whole_run);
         }
     };
 }

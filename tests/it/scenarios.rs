@@ -649,3 +649,50 @@ pub fn sigkill_while_holding_the_lock_does_not_block(dialect: Dialect) {
         "[figures] {dialect:?}: after SIGKILL the next runner got the lock and finished in {waited:.2?}"
     );
 }
+
+/// `--transaction single`: one commit for the whole run; a failure rolls every migration of
+/// the run back (PostgreSQL, SQLite). MySQL keeps its per-migration protocol.
+pub fn single_transaction_rolls_back_the_whole_run(dialect: Dialect) {
+    let db = TestDb::new(dialect, "single");
+    let project = Project::with_fixtures(&["20260201000000", "20260201000100"]);
+    let out = project
+        .retort(&db)
+        .args(["--transaction", "single", "upgrade"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    match dialect {
+        Dialect::Mysql => {
+            assert_eq!(
+                db.count("SELECT COUNT(*) FROM items"),
+                2500,
+                "MySQL applies items on its own"
+            );
+            assert!(err.contains("left `upgrading`"), "{err}");
+        }
+        _ => {
+            assert!(
+                err.contains("the run's single transaction was rolled back"),
+                "{err}"
+            );
+            assert_eq!(
+                user_tables(&db),
+                Vec::<String>::new(),
+                "items was rolled back with the failed migration"
+            );
+            assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+        }
+    }
+    // And a good run commits everything at once.
+    let good = Project::with_fixtures(&["20260501000000", "20260501000100"]);
+    let db = TestDb::new(dialect, "single_ok");
+    let out = good
+        .retort(&db)
+        .args(["--transaction", "single", "upgrade", "20260501000100"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(user_tables(&db), ["t_left", "t_root"]);
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 2);
+}

@@ -1,0 +1,104 @@
+//! The compile cache: each component is compiled once per machine.
+//!
+//! A small cache of our own rather than wasmtime's `cache` feature: wasmtime's cache is keyed
+//! by module, needs a TOML config file and brings zstd and a worker thread, while we already
+//! have the key we want — the artifact's SHA-256 — and one file per artifact is all it takes.
+//! Files are `<digest>-<engine>.cwasm`, where `<engine>` hashes wasmtime's
+//! `precompile_compatibility_hash` (version, target, compiler settings) and Retort's version:
+//! a precompiled component only loads into an engine with the same settings, and a stale
+//! entry is simply recompiled.
+//!
+//! The directory is `$RETORT_CACHE_DIR`, else `$XDG_CACHE_HOME/retort`, else
+//! `~/.cache/retort`; `RETORT_CACHE=off` disables it. Loading precompiled code runs it as
+//! native code, so the directory is created private (0700) and entries are written atomically
+//! (temporary file + rename): never point it at a directory others can write.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled components are kept, if anywhere.
+#[derive(Clone, Debug)]
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+}
+
+impl CompileCache {
+    /// The cache for `engine` in the configured directory (none when disabled or when no
+    /// directory can be found).
+    pub fn new(engine: &Engine) -> Self {
+        let dir = if std::env::var("RETORT_CACHE").is_ok_and(|v| v == "off") {
+            None
+        } else {
+            std::env::var_os("RETORT_CACHE_DIR")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("retort"))
+                })
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/retort"))
+                })
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        CompileCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    fn path(&self, digest: &str) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
+    }
+
+    /// The component for `bytes` (whose SHA-256 is `digest`): from the cache, or compiled
+    /// and then stored. Failing to store is not an error: the next run compiles again.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, bool)> {
+        let Some(path) = self.path(digest) else {
+            return Ok((Component::new(engine, bytes)?, false));
+        };
+        if path.is_file() {
+            // SAFETY: the file was written by `store` below from `Engine::precompile_component`
+            // in a private directory; wasmtime checks that it matches this engine's settings.
+            if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+                return Ok((component, true));
+            }
+        }
+        let compiled = engine.precompile_component(bytes)?;
+        store(&path, &compiled);
+        // SAFETY: `compiled` was produced by this engine a moment ago.
+        let component = unsafe { Component::deserialize(engine, &compiled)? };
+        Ok((component, false))
+    }
+}
+
+fn store(path: &Path, compiled: &[u8]) {
+    let Some(dir) = path.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
+        std::process::id()
+    ));
+    if std::fs::write(&tmp, compiled).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
