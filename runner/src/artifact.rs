@@ -73,8 +73,11 @@ pub async fn load(
     describe(sandbox, path, bytes, digest, prepared, observer).await
 }
 
+/// An artifact's bytes, digest and compiled component.
+type Compiled = (Vec<u8>, String, Prepared);
+
 /// Reads, digests and compiles (CPU-bound: run several at once).
-fn compile(sandbox: &Sandbox, path: &Path) -> Result<(Vec<u8>, String, Prepared), ArtifactError> {
+fn compile(sandbox: &Sandbox, path: &Path) -> Result<Compiled, ArtifactError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read {
         path: shown.clone(),
@@ -177,7 +180,7 @@ pub async fn load_dir(
         .map_or(1, |n| n.get())
         .min(paths.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut compiled: Vec<Option<Result<(Vec<u8>, String, Prepared), ArtifactError>>> =
+    let mut compiled: Vec<Option<Result<Compiled, ArtifactError>>> =
         (0..paths.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
