@@ -358,7 +358,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let crates = if db.migrations.is_dir() {
                 crate::guest_build::crates(&db.migrations)?
             } else {
@@ -410,7 +410,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
         }
         Command::Upgrade { target, dry_run } => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let target = Target::parse(target.as_deref().unwrap_or("head"));
             let outcome = runner
                 .migrate_project(
@@ -424,7 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             finish(&mut out, &project.databases, outcome, Direction::Upgrade)?;
         }
         Command::Downgrade { target, dry_run } => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let target = Target::parse(&target);
             let outcome = runner
                 .migrate_project(
@@ -438,7 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             finish(&mut out, &project.databases, outcome, Direction::Downgrade)?;
         }
         Command::Stamp { target } => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
@@ -464,7 +464,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Heads => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             for db in &project.databases {
                 let migrations = runner.load(db).await?;
                 for head in migrations.graph.heads() {
@@ -479,7 +479,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Branches => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             for db in &project.databases {
                 let migrations = runner.load(db).await?;
                 let points = migrations.graph.branch_points();
@@ -503,7 +503,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Show { revision } => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let mut found = false;
             for db in &project.databases {
                 let migrations = runner.load(db).await?;
@@ -570,7 +570,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let migrations = runner.load(db).await?;
             let parents = revisions
                 .iter()
@@ -594,7 +594,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
         }
         Command::Current => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             for db in &project.databases {
                 let history = runner.history(db).await?;
                 let applied = history
@@ -630,7 +630,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::History { verbose } => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             for db in &project.databases {
                 let migrations = runner.load(db).await?;
                 let history = runner.history(db).await?;
@@ -687,7 +687,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Status => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let mut unfinished = Vec::new();
             for db in &project.databases {
                 let lines = runner.status(db).await?;
@@ -732,7 +732,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve {
             revision, applied, ..
         } => {
-            let runner = Runner::new(observer)?;
+            let runner = Runner::new(observer, project.limits)?;
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };

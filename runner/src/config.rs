@@ -56,6 +56,8 @@ pub struct Project {
     /// The project's other databases: read, never changed, to check cross-database
     /// requirements.
     pub others: Vec<DatabaseConfig>,
+    /// Limits applied to every migration.
+    pub limits: crate::sandbox::Limits,
 }
 
 /// Everything wrong with a configuration, reported together.
@@ -73,6 +75,16 @@ pub struct ConfigError {
 struct FileConfig {
     #[serde(default)]
     databases: toml::Table,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    timeout_secs: Option<u64>,
+    memory_mib: Option<usize>,
+    max_open_rows: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -171,12 +183,22 @@ pub fn resolve(
     };
 
     let mut databases = Vec::new();
+    let mut limits = crate::sandbox::Limits::default();
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError {
                 path: shown.clone(),
                 problems: vec![e.to_string().trim().replace('\n', "\n  ")],
             })?;
+            if let Some(t) = file.limits.timeout_secs {
+                limits.timeout = Duration::from_secs(t);
+            }
+            if let Some(m) = file.limits.memory_mib {
+                limits.memory_bytes = m << 20;
+            }
+            if let Some(n) = file.limits.max_open_rows {
+                limits.max_open_rows = n;
+            }
             for (name, value) in file.databases {
                 let db: FileDatabase = match value.try_into() {
                     Ok(db) => db,
@@ -267,6 +289,7 @@ pub fn resolve(
             root,
             databases,
             others,
+            limits,
         })
     } else {
         Err(ConfigError {

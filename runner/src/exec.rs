@@ -194,9 +194,12 @@ fn applied_set(history: &[HistoryRow]) -> BTreeSet<String> {
 
 impl Runner {
     /// Builds the wasm engine once.
-    pub fn new(observer: Arc<dyn Observer>) -> anyhow::Result<Self> {
-        let sandbox =
-            Sandbox::new().map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+    pub fn new(
+        observer: Arc<dyn Observer>,
+        limits: crate::sandbox::Limits,
+    ) -> anyhow::Result<Self> {
+        let sandbox = Sandbox::new(limits)
+            .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
         Ok(Runner { sandbox, observer })
     }
 

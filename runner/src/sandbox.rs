@@ -41,10 +41,76 @@ pub struct HostState {
     stderr: MemoryOutputPipe,
     /// The last statement that returned an error to the guest, for the failure report.
     failed_statement: Option<String>,
+    limits: Limiter,
+    open_rows: usize,
+    max_open_rows: usize,
+}
+
+/// Per-migration limits (`[limits]` in `retort.toml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one `upgrade`/`downgrade` call may take, host calls included.
+    pub timeout: std::time::Duration,
+    /// Linear memory the migration may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Query results (`rows` handles) a migration may hold open at once.
+    pub max_open_rows: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: std::time::Duration::from_secs(3600),
+            memory_bytes: 512 << 20,
+            max_open_rows: 64,
+        }
+    }
+}
+
+/// How often the epoch advances: the deadline's resolution.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Enforces the memory limit and remembers that it did, to name the limit in the report.
+struct Limiter {
+    max_memory: usize,
+    denied_memory: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.denied_memory = Some(desired);
+            return Err(wasmtime::format_err!(
+                "the migration tried to grow its memory to {} MiB, over its limit of {} MiB (limits.memory_mib)",
+                desired >> 20,
+                self.max_memory >> 20
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
 }
 
 impl HostState {
-    fn new(revision: &str, db: Option<Box<dyn Backend>>, observer: Arc<dyn Observer>) -> Self {
+    fn new(
+        revision: &str,
+        db: Option<Box<dyn Backend>>,
+        observer: Arc<dyn Observer>,
+        limits: &Limits,
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let wasi = WasiCtxBuilder::new()
@@ -63,6 +129,12 @@ impl HostState {
             stdout,
             stderr,
             failed_statement: None,
+            limits: Limiter {
+                max_memory: limits.memory_bytes,
+                denied_memory: None,
+            },
+            open_rows: 0,
+            max_open_rows: limits.max_open_rows,
         }
     }
 
@@ -163,9 +235,19 @@ impl sql::HostTransaction for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<RowsHandle>, GuestError>> {
+        if self.open_rows >= self.max_open_rows {
+            return Err(wasmtime::format_err!(
+                "the migration opened more than {} query results at once (limits.max_open_rows); \
+                 drop rows when done with them",
+                self.max_open_rows
+            ));
+        }
         let r = self.db()?.open_cursor(&statement, &params).await;
         match self.lift(&statement, r)? {
-            Ok((cursor, columns)) => Ok(Ok(self.table.push(RowsHandle { cursor, columns })?)),
+            Ok((cursor, columns)) => {
+                self.open_rows += 1;
+                Ok(Ok(self.table.push(RowsHandle { cursor, columns })?))
+            }
             Err(e) => Ok(Err(e)),
         }
     }
@@ -193,6 +275,7 @@ impl sql::HostRows for HostState {
 
     async fn drop(&mut self, rows: Resource<RowsHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(rows)?;
+        self.open_rows = self.open_rows.saturating_sub(1);
         if let Some(db) = self.db.as_mut() {
             db.close_cursor(handle.cursor).await;
         }
@@ -288,6 +371,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
     cache: crate::cache::CompileCache,
+    limits: Limits,
 }
 
 /// A compiled migration, ready to instantiate cheaply.
@@ -298,10 +382,24 @@ pub struct Prepared {
 
 impl Sandbox {
     /// Builds the engine and links the host interface and a deny-by-default WASI.
-    pub fn new() -> wasmtime::Result<Self> {
+    pub fn new(limits: Limits) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Deadlines: compiled code checks the epoch at function entries and loop heads; a
+        // thread advances it while the engine lives.
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("retort-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| wasmtime::format_err!("cannot start the deadline thread: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Migration::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
@@ -310,6 +408,7 @@ impl Sandbox {
             engine,
             linker,
             cache,
+            limits,
         })
     }
 
@@ -349,13 +448,25 @@ impl Sandbox {
         Ok(Prepared { pre })
     }
 
+    /// Applies the memory limit and a deadline `timeout` from now to a fresh store.
+    fn arm(&self, store: &mut Store<HostState>, timeout: std::time::Duration) {
+        store.limiter(|state| &mut state.limits);
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+    }
+
     /// Calls `metadata`.
     pub async fn metadata(
         &self,
         prepared: &Prepared,
         observer: Arc<dyn Observer>,
     ) -> Result<MigrationInfo, SandboxError> {
-        let mut store = Store::new(&self.engine, HostState::new("?", None, observer));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new("?", None, observer, &self.limits),
+        );
+        self.arm(&mut store, std::time::Duration::from_secs(10));
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
             instance.call_metadata(&mut store).await
@@ -377,7 +488,11 @@ impl Sandbox {
         db: Box<dyn Backend>,
         observer: Arc<dyn Observer>,
     ) -> (Box<dyn Backend>, Called) {
-        let mut store = Store::new(&self.engine, HostState::new(revision, Some(db), observer));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(revision, Some(db), observer, &self.limits),
+        );
+        self.arm(&mut store, self.limits.timeout);
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
             let tx = store.data_mut().table.push(TxHandle)?;
@@ -393,6 +508,12 @@ impl Sandbox {
         let outcome = match result {
             Ok(Ok(())) => CallOutcome::Ok,
             Ok(Err(e)) => CallOutcome::Failed(e),
+            Err(e) if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) => {
+                CallOutcome::Trapped(format!(
+                    "the migration ran past its time limit of {} s (limits.timeout_secs) and was stopped",
+                    self.limits.timeout.as_secs_f64()
+                ))
+            }
             Err(e) => CallOutcome::Trapped(trap_message(&e, &state.stderr_text())),
         };
         let mut state = store.into_data();

@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod sandbox;
 mod scenarios;
 
 /// Instantiates every scenario for one dialect.
