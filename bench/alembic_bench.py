@@ -51,9 +51,10 @@ def data(url, mode):
     bulk = sa.Table("bulk", meta, autoload_with=engine)
     update = sa.update(bulk).where(bulk.c.id == sa.bindparam("_id")).values(a=sa.bindparam("_a"), b=sa.bindparam("_b"))
     with engine.begin() as conn:
-        reader = engine.connect() if engine.dialect.name == "sqlite" else conn
-        rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
-            sa.select(bulk.c.id, bulk.c.n, bulk.c.s).order_by(bulk.c.id)
+        # Streaming belongs to the SELECT only (a connection-wide option would turn the
+        # UPDATEs into server-side cursors too).
+        rows = conn.execute(
+            sa.select(bulk.c.id, bulk.c.n, bulk.c.s).order_by(bulk.c.id).execution_options(stream_results=True, yield_per=1000)
         )
         if mode == "row":
             for r in rows:
@@ -61,8 +62,6 @@ def data(url, mode):
         else:
             for part in rows.partitions(1000):
                 conn.execute(update, [{"_a": r.n * 2 + len(r.s), "_b": f"{r.s}-{r.n}", "_id": r.id} for r in part])
-        if reader is not conn:
-            reader.close()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ fi
 target/bench-venv/bin/pip install -q alembic sqlalchemy psycopg2-binary
 
 (cd bench/harness && CARGO_TARGET_DIR="$root/target/bench" cargo build --release -q)
-args=(target/release/retort target/bench-venv/bin/python "$root/bench/guests" "$root/target/bench-work")
+args=("$root/target/release/retort" "$root/target/bench-venv/bin/python" "$root/bench/guests" "$root/target/bench-work")
 if [ "${BENCH_PG:-on}" != off ]; then args+=("$pg"); fi
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); $(target/release/retort --version)"
 exec target/bench/release/retort-bench "${args[@]}"

@@ -388,6 +388,11 @@ impl Sandbox {
         // Deadlines: compiled code checks the epoch at function entries and loop heads; a
         // thread advances it while the engine lives.
         config.epoch_interruption(true);
+        // Measured in BENCHMARKS.md: `RETORT_OPT_LEVEL=none` trades guest speed for a faster
+        // first compile; the default optimises for speed (cached code is reused).
+        if std::env::var("RETORT_OPT_LEVEL").is_ok_and(|v| v == "none") {
+            config.cranelift_opt_level(wasmtime::OptLevel::None);
+        }
         let engine = Engine::new(&config)?;
         let weak = engine.weak();
         std::thread::Builder::new()

@@ -98,10 +98,11 @@ impl Ctx {
                 let mut c = sqlx::PgConnection::connect(url).await.unwrap();
                 c.execute(create).await.unwrap();
                 c.execute(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO bulk (id, n, s) SELECT g, g % 1000, 'row ' || g FROM generate_series(1, {rows}) g; VACUUM ANALYZE bulk"
+                    "INSERT INTO bulk (id, n, s) SELECT g, g % 1000, 'row ' || g FROM generate_series(1, {rows}) g"
                 )))
                 .await
                 .unwrap();
+                c.execute("VACUUM ANALYZE bulk").await.unwrap();
             }),
         }
     }
@@ -328,8 +329,11 @@ fn main() {
         .map(|r| r.trim().parse().expect("BENCH_ROWS: numbers"))
         .collect();
     let migrations: usize = std::env::var("BENCH_MIGRATIONS").ok().and_then(|m| m.parse().ok()).unwrap_or(500);
-    let dialects: Vec<Dialect> =
+    let mut dialects: Vec<Dialect> =
         if ctx.pg.is_some() { vec![Dialect::Sqlite, Dialect::Postgres] } else { vec![Dialect::Sqlite] };
+    if std::env::var("BENCH_SQLITE").is_ok_and(|v| v == "off") {
+        dialects.retain(|d| *d != Dialect::Sqlite);
+    }
 
     println!("### Scenario 1: a fresh database to head through {migrations} schema migrations\n");
     println!("| database | migrations | Alembic | Retort, cold cache | Retort, warm cache | Retort, warm, `--transaction single` | cold vs Alembic | warm vs Alembic | single vs Alembic |");
