@@ -149,9 +149,236 @@ fn read_row(row: &PgRow) -> Result<Vec<Value>, SqlFailure> {
         .collect()
 }
 
+/// Batches in one round trip: `PREPARE` with the parameter types the extended protocol would
+/// send, one `EXECUTE` per parameter set with quoted literals (coerced to those types exactly
+/// as bound parameters are), `DEALLOCATE` — one simple-protocol script per chunk.
+mod batch {
+    use super::values;
+    use crate::bindings::Value;
+
+    /// Parameter sets per round trip.
+    pub const CHUNK: usize = 1000;
+
+    fn type_of(value: &Value) -> Option<&'static str> {
+        Some(match value {
+            Value::Null => return None,
+            Value::Boolean(_) => "bool",
+            Value::Integer(_) => "int8",
+            Value::Float(_) => "float8",
+            Value::Text(_) => "text",
+            Value::Bytes(_) => "bytea",
+            Value::Decimal(_) => "numeric",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::Timestamp(_) => "timestamp",
+            Value::Timestamptz(_) => "timestamptz",
+            Value::Uuid(_) => "uuid",
+            Value::Json(_) => "jsonb",
+        })
+    }
+
+    /// The statement's parameter types, if it can be prepared this way: a plain DML/query
+    /// statement whose every parameter has one kind of value across the batch (NULLs aside).
+    pub fn parameter_types(sql: &str, sets: &[Vec<Value>]) -> Option<Vec<&'static str>> {
+        let first_word = sql
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()?
+            .to_ascii_uppercase();
+        if !matches!(
+            first_word.as_str(),
+            "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "SELECT" | "WITH" | "VALUES"
+        ) {
+            return None;
+        }
+        let columns = sets.first()?.len();
+        let mut types = Vec::with_capacity(columns);
+        for i in 0..columns {
+            let mut ty: Option<&'static str> = None;
+            for set in sets {
+                match (type_of(&set[i]), ty) {
+                    (None, _) => {}
+                    (Some(t), None) => ty = Some(t),
+                    (Some(t), Some(u)) if t == u => {}
+                    _ => return None,
+                }
+            }
+            types.push(ty.unwrap_or("unknown"));
+        }
+        Some(types)
+    }
+
+    fn quote(s: &str, out: &mut String) {
+        out.push('\'');
+        for c in s.chars() {
+            if c == '\'' {
+                out.push('\'');
+            }
+            out.push(c);
+        }
+        out.push('\'');
+    }
+
+    /// A literal that PostgreSQL reads back as exactly `value` (with
+    /// `standard_conforming_strings = on`).
+    pub fn literal(value: &Value, out: &mut String) -> Result<(), String> {
+        use std::fmt::Write;
+        match value {
+            Value::Null => out.push_str("NULL"),
+            Value::Boolean(b) => out.push_str(if *b { "'t'" } else { "'f'" }),
+            Value::Integer(i) => {
+                let _ = write!(out, "'{i}'");
+            }
+            Value::Float(f) if f.is_nan() => out.push_str("'NaN'"),
+            Value::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 {
+                "'Infinity'"
+            } else {
+                "'-Infinity'"
+            }),
+            Value::Float(f) => {
+                let _ = write!(out, "'{f:?}'");
+            }
+            Value::Text(s) | Value::Decimal(s) | Value::Uuid(s) | Value::Json(s) => {
+                if s.contains('\0') {
+                    return Err("text cannot contain a NUL character".into());
+                }
+                quote(s, out)
+            }
+            Value::Bytes(b) => {
+                out.push_str("'\\x");
+                for byte in b {
+                    let _ = write!(out, "{byte:02x}");
+                }
+                out.push('\'');
+            }
+            Value::Date(d) => {
+                let d = values::date_to_chrono(*d)?;
+                if chrono::Datelike::year(&d) < 1 {
+                    return Err("dates before year 1 are not sent in batches".into());
+                }
+                let _ = write!(out, "'{}'", d.format("%Y-%m-%d"));
+            }
+            Value::Time(t) => quote(&values::format_time(values::time_to_chrono(*t)?), out),
+            Value::Timestamp(dt) => {
+                let dt = values::datetime_to_chrono(*dt)?;
+                let _ = write!(
+                    out,
+                    "'{} {}'",
+                    dt.format("%Y-%m-%d"),
+                    values::format_time(dt.time())
+                );
+            }
+            Value::Timestamptz(dt) => {
+                let dt = values::datetime_to_chrono(*dt)?;
+                let _ = write!(
+                    out,
+                    "'{} {}+00'",
+                    dt.format("%Y-%m-%d"),
+                    values::format_time(dt.time())
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The script for one chunk.
+    pub fn script(
+        name: &str,
+        types: &[&str],
+        sql: &str,
+        sets: &[Vec<Value>],
+    ) -> Result<String, String> {
+        let mut out = String::with_capacity(sql.len() + sets.len() * 64);
+        out.push_str("PREPARE ");
+        out.push_str(name);
+        if !types.is_empty() {
+            out.push_str(" (");
+            out.push_str(&types.join(", "));
+            out.push(')');
+        }
+        out.push_str(" AS ");
+        out.push_str(sql.trim().trim_end_matches(';'));
+        out.push_str(";\n");
+        for (n, set) in sets.iter().enumerate() {
+            out.push_str("EXECUTE ");
+            out.push_str(name);
+            if !set.is_empty() {
+                out.push('(');
+                for (i, value) in set.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    literal(value, &mut out)
+                        .map_err(|m| format!("parameter set {n}, ${}: {m}", i + 1))?;
+                }
+                out.push(')');
+            }
+            out.push_str(";\n");
+        }
+        out.push_str("DEALLOCATE ");
+        out.push_str(name);
+        out.push(';');
+        Ok(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn literals_are_quoted_exactly() {
+            let mut s = String::new();
+            literal(&Value::Text("it's \\ fine".into()), &mut s).unwrap();
+            assert_eq!(s, "'it''s \\ fine'");
+            s.clear();
+            literal(&Value::Bytes(vec![0, 255]), &mut s).unwrap();
+            assert_eq!(s, "'\\x00ff'");
+            s.clear();
+            literal(&Value::Float(0.1), &mut s).unwrap();
+            assert_eq!(s, "'0.1'");
+            assert!(literal(&Value::Text("nul\0".into()), &mut String::new()).is_err());
+        }
+
+        #[test]
+        fn only_uniform_dml_batches_are_pipelined() {
+            let sets = vec![
+                vec![Value::Integer(1), Value::Null],
+                vec![Value::Integer(2), Value::Text("x".into())],
+            ];
+            assert_eq!(
+                parameter_types("UPDATE t SET a = $2 WHERE id = $1", &sets),
+                Some(vec!["int8", "text"])
+            );
+            assert_eq!(parameter_types("CALL p($1, $2)", &sets), None);
+            let mixed = vec![vec![Value::Integer(1)], vec![Value::Text("1".into())]];
+            assert_eq!(parameter_types("INSERT INTO t VALUES ($1)", &mixed), None);
+            let nulls = vec![vec![Value::Null], vec![Value::Null]];
+            assert_eq!(
+                parameter_types("INSERT INTO t VALUES ($1)", &nulls),
+                Some(vec!["unknown"])
+            );
+            let script = script(
+                "b1",
+                &["int8"],
+                "INSERT INTO t VALUES ($1);",
+                &[vec![Value::Integer(7)]],
+            )
+            .unwrap();
+            assert_eq!(
+                script,
+                "PREPARE b1 (int8) AS INSERT INTO t VALUES ($1);\nEXECUTE b1('7');\nDEALLOCATE b1;"
+            );
+        }
+    }
+}
+
 /// A connection to a PostgreSQL database.
 pub struct PgBackend {
     conn: PgConnection,
+    /// Whether batches may be sent as one `PREPARE`/`EXECUTE …` script (needs
+    /// `standard_conforming_strings`, so that quoting literals is exact).
+    pipelined_batches: bool,
+    next_batch: u64,
     /// Open cursors by id; `None` once exhausted (and closed on the server).
     cursors: HashMap<CursorId, Option<String>>,
     next_cursor: CursorId,
@@ -160,14 +387,20 @@ pub struct PgBackend {
 
 impl PgBackend {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        let conn = PgConnection::connect(url)
-            .await
-            .map_err(|e| DbError::Connect {
-                url: super::redact(url),
-                message: e.to_string(),
-            })?;
+        let connect_error = |e: sqlx::Error| DbError::Connect {
+            url: super::redact(url),
+            message: e.to_string(),
+        };
+        let mut conn = PgConnection::connect(url).await.map_err(connect_error)?;
+        let conforming: String =
+            sqlx::query_scalar("SELECT current_setting('standard_conforming_strings')")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(connect_error)?;
         Ok(PgBackend {
             conn,
+            pipelined_batches: conforming == "on",
+            next_batch: 1,
             cursors: HashMap::new(),
             next_cursor: 1,
             in_transaction: false,
@@ -408,7 +641,6 @@ impl Backend for PgBackend {
             return Ok(0);
         };
         rewrite(sql, Dialect::Postgres, first.len()).map_err(GuestError::InvalidStatement)?;
-        let mut total = 0;
         for (n, params) in sets.iter().enumerate() {
             if params.len() != first.len() {
                 return Err(GuestError::InvalidStatement(format!(
@@ -418,6 +650,27 @@ impl Backend for PgBackend {
                 ))
                 .into());
             }
+        }
+        if self.pipelined_batches
+            && sets.len() > 1
+            && let Some(types) = batch::parameter_types(sql, sets)
+        {
+            let mut total = 0;
+            for chunk in sets.chunks(batch::CHUNK) {
+                let name = format!("retort_batch_{}", self.next_batch);
+                self.next_batch += 1;
+                let script =
+                    batch::script(&name, &types, sql, chunk).map_err(GuestError::Conversion)?;
+                total += sqlx::raw_sql(AssertSqlSafe(script))
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(sqlx_failure)?
+                    .rows_affected();
+            }
+            return Ok(total);
+        }
+        let mut total = 0;
+        for params in sets {
             total += sqlx::query_with(AssertSqlSafe(sql.to_string()), arguments(params)?)
                 .execute(&mut self.conn)
                 .await
