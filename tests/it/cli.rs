@@ -309,3 +309,55 @@ fn the_compile_cache_is_used_and_survives_corruption() {
         .unwrap();
     assert!(off.status.success());
 }
+
+/// The bad-input corpus (fixtures in tests/guests/202608*): each is refused with a clear error
+/// that names the file, exit code 1, and the database is never touched.
+#[test]
+fn components_that_are_not_migrations_are_refused() {
+    let cases = [
+        (
+            "20260801000000",
+            "does not export the retort:migration@0.1.0 `migration` world",
+        ),
+        ("20260801000100", "id `bad id!` must be 1–128 characters"),
+        (
+            "20260801000300",
+            "imports something Retort does not provide",
+        ),
+    ];
+    for (fixture, expected) in cases {
+        let db = TestDb::new(Dialect::Sqlite, "corpus");
+        let project = Project::with_fixtures(&[fixture]);
+        let out = project.retort(&db).arg("upgrade").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{fixture}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(fixture) && err.contains(expected),
+            "{fixture}: {err}"
+        );
+        assert!(
+            !db.sqlite_path().exists(),
+            "{fixture}: the database was touched"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let project = Project::with_demo();
+    let out = retort(&project)
+        .args([
+            "--database-url",
+            "postgres://nobody:secret@127.0.0.1:1/nowhere",
+            "upgrade",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot connect to postgres://nobody:***@127.0.0.1:1/nowhere"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "the password leaked: {err}");
+}

@@ -38,6 +38,7 @@ macro_rules! dialect_suite {
             case!(concurrent_upgrades_apply_each_migration_once);
             case!(sigkill_while_holding_the_lock_does_not_block);
             case!(single_transaction_rolls_back_the_whole_run);
+            case!(invalid_sql_is_reported_and_rolled_back);
             $($(case!($extra);)*)?
         }
     };
@@ -52,7 +53,8 @@ dialect_suite!(
     Dialect::Postgres,
     retort_test_postgres,
     "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run";
-    killed_at_any_moment_loses_nothing
+    killed_at_any_moment_loses_nothing,
+    a_dropped_connection_mid_migration_loses_nothing
 );
 dialect_suite!(
     mysql,

@@ -792,3 +792,76 @@ pub fn killed_at_any_moment_loses_nothing(dialect: Dialect) {
         "[figures] {dialect:?}: {KILL_POINTS} kill points over {full:.2?}; revisions applied when killed → count: {outcomes:?}; rows lost: 0"
     );
 }
+
+/// Invalid SQL half-way through a migration: the error names the statement and the code,
+/// and the database keeps its previous revision and data.
+pub fn invalid_sql_is_reported_and_rolled_back(dialect: Dialect) {
+    let db = TestDb::new(dialect, "invalidsql");
+    let project = Project::with_fixtures(&["20260201000000", "20260801000200"]);
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("upgrade of 20260801000200 (misspelt DDL) failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("failed statement: CREAT TABLE oops (id INTEGER)"),
+        "{err}"
+    );
+    let code = match dialect {
+        Dialect::Sqlite => "SQLITE_ERROR",
+        Dialect::Postgres => "42601",
+        Dialect::Mysql => "42000",
+    };
+    assert!(err.contains(code), "{err}");
+    assert_items_intact(&db);
+    assert_failed_cleanly(&db, &project, "20260801000200");
+}
+
+/// The server kills the migration's connection mid-run (pg_terminate_backend): the run fails
+/// clearly, the database is at its previous revision, and the next run succeeds.
+pub fn a_dropped_connection_mid_migration_loses_nothing(dialect: Dialect) {
+    use std::io::{BufRead, BufReader};
+    assert_eq!(dialect, Dialect::Postgres, "uses pg_terminate_backend");
+    let db = TestDb::new(dialect, "terminated");
+    let project = Project::with_fixtures(&["20260601000000"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .current_dir(project.dir.path())
+        .env("DATABASE_URL", &db.url)
+        .arg("upgrade")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("slow migration started"))
+    );
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let killed = db.count(&format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    assert!(killed >= 1, "no backend to terminate");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    let err = rest.join("\n");
+    assert!(err.contains("upgrade of 20260601000000"), "{err}");
+    assert!(
+        err.contains("lost the database connection") || err.contains("terminat"),
+        "{err}"
+    );
+    assert_eq!(
+        user_tables(&db),
+        Vec::<String>::new(),
+        "nothing of the migration was committed"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+    let again = project.retort(&db).arg("upgrade").output().unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(db.count("SELECT COUNT(*) FROM t_slow"), 1);
+}
