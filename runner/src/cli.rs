@@ -119,19 +119,19 @@ pub enum Command {
     /// Show every revision as applied or pending. Read-only.
     Status,
     /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional).
+    #[command(group = clap::ArgGroup::new("resolution").required(true))]
     Resolve {
         /// The unfinished revision.
         revision: String,
         /// Its changes are in the database: mark it applied.
-        #[arg(
-            long,
-            conflicts_with = "rolled_back",
-            required_unless_present = "rolled_back"
-        )]
+        #[arg(long, group = "resolution")]
         applied: bool,
         /// Its changes are not in the database: forget it.
-        #[arg(long)]
+        #[arg(long, group = "resolution")]
         rolled_back: bool,
+        /// Compensate: run its downgrade, then forget it.
+        #[arg(long, group = "resolution")]
+        downgrade: bool,
     },
 }
 
@@ -718,29 +718,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                     };
                     writeln!(out, "  {}  {:<10} {}", l.revision, state, l.description)?;
+                    if let Some(journal) = &l.journal {
+                        writeln!(out, "      statements it completed before it stopped:")?;
+                        for entry in journal.lines() {
+                            writeln!(out, "        {entry}")?;
+                        }
+                    }
                 }
             }
             for (db, rev) in unfinished {
                 writeln!(
                     out,
-                    "\n{rev} in `{db}` did not finish: an earlier run failed after statements that commit implicitly. \
-                     Inspect the schema, then run\n  retort -d {db} resolve {rev} --applied      # its changes are in place\n  \
-                     retort -d {db} resolve {rev} --rolled-back  # its changes are not"
+                    "\n{rev} in `{db}` did not finish: an earlier run stopped after statements that commit implicitly \
+                     (listed above, if any). Inspect the schema, then run one of\n  \
+                     retort -d {db} resolve {rev} --applied      # its changes are in place\n  \
+                     retort -d {db} resolve {rev} --downgrade    # undo them with its downgrade\n  \
+                     retort -d {db} resolve {rev} --rolled-back  # its changes are not there"
                 )?;
             }
         }
         Command::Resolve {
-            revision, applied, ..
+            revision,
+            applied,
+            downgrade,
+            ..
         } => {
             let runner = Runner::new(observer, project.limits)?;
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
-            let was = runner.resolve(db, &revision, applied).await?;
-            let now = if applied {
-                "applied"
-            } else {
-                "not applied (row removed)"
+            let resolution = match (applied, downgrade) {
+                (true, _) => crate::exec::Resolution::Applied,
+                (_, true) => crate::exec::Resolution::Downgrade,
+                _ => crate::exec::Resolution::RolledBack,
+            };
+            let was = runner.resolve(db, &revision, resolution).await?;
+            let now = match resolution {
+                crate::exec::Resolution::Applied => "applied",
+                crate::exec::Resolution::RolledBack => "not applied (row removed)",
+                crate::exec::Resolution::Downgrade => {
+                    "compensated by its downgrade and not applied"
+                }
             };
             writeln!(
                 out,

@@ -161,6 +161,8 @@ pub struct StatusLine {
     pub description: String,
     /// Its state.
     pub state: RevisionState,
+    /// For an unfinished revision: the statements it completed before it stopped.
+    pub journal: Option<String>,
 }
 
 /// The loaded migrations of one database.
@@ -257,10 +259,15 @@ impl Runner {
                 Some(r) => RevisionState::Unfinished(r.state),
                 None => RevisionState::Pending,
             };
+            let journal = history
+                .iter()
+                .find(|r| &r.revision == id && r.state != RowState::Applied)
+                .and_then(|r| r.journal.clone());
             lines.push(StatusLine {
                 revision: id.clone(),
                 description: artifact.info.description.clone(),
                 state,
+                journal,
             });
         }
         for row in history
@@ -275,6 +282,10 @@ impl Runner {
                 revision: row.revision.clone(),
                 description: row.description.clone(),
                 state,
+                journal: row
+                    .journal
+                    .clone()
+                    .filter(|_| row.state != RowState::Applied),
             });
         }
         Ok(lines)
@@ -510,6 +521,7 @@ impl Runner {
             applied_at: db::now_rfc3339(),
             applied_by: db::runner_identity(),
             duration_ms: 0,
+            journal: None,
         };
 
         // Before: open the transaction, or write the pending marker.
@@ -553,6 +565,7 @@ impl Runner {
                 direction,
                 backend,
                 self.observer.clone(),
+                pending,
             )
             .await;
         let statement = called.failed_statement;
@@ -658,39 +671,65 @@ impl Runner {
         )
     }
 
-    /// Marks an unfinished revision as applied or as rolled back (`retort resolve`).
+    /// Settles a revision an earlier run left unfinished (`retort resolve`).
     pub async fn resolve(
         &self,
         db: &DatabaseConfig,
         revision: &str,
-        applied: bool,
+        resolution: Resolution,
     ) -> Result<RowState, Error> {
         let wrap = |source| Error::Db {
             database: db.name.clone(),
             source,
         };
+        let migrations = if resolution == Resolution::Downgrade {
+            Some(self.load(db).await?)
+        } else {
+            None
+        };
         self.locked(db, |mut backend| async move {
-            let result = async {
-                let history = backend.history().await.map_err(wrap)?;
-                let Some(row) = history.iter().find(|r| r.revision == revision) else {
-                    return Err(Error::Plan {
+            let history = match backend.history().await {
+                Ok(h) => h,
+                Err(e) => return (backend, Err(wrap(e))),
+            };
+            let Some(row) = history.iter().find(|r| r.revision == revision) else {
+                return (
+                    backend,
+                    Err(Error::Plan {
                         database: db.name.clone(),
                         source: PlanError::Unknown(revision.into()),
-                    });
-                };
-                let was = row.state;
-                if applied {
-                    backend
+                    }),
+                );
+            };
+            let was = row.state;
+            match resolution {
+                Resolution::Applied => {
+                    let r = backend
                         .update_history(revision, RowState::Applied, row.duration_ms)
                         .await
-                        .map_err(wrap)?;
-                } else {
-                    backend.delete_history(revision).await.map_err(wrap)?;
+                        .map_err(wrap);
+                    (backend, r.map(|()| was))
                 }
-                Ok(was)
+                Resolution::RolledBack => {
+                    let r = backend.delete_history(revision).await.map_err(wrap);
+                    (backend, r.map(|()| was))
+                }
+                Resolution::Downgrade => {
+                    let Some(artifact) = migrations.as_ref().and_then(|m| m.get(revision)) else {
+                        return (
+                            backend,
+                            Err(Error::Plan {
+                                database: db.name.clone(),
+                                source: PlanError::AppliedButMissing(vec![revision.into()]),
+                            }),
+                        );
+                    };
+                    let (backend, result) = self
+                        .run_step(backend, db, artifact, Direction::Downgrade, false)
+                        .await;
+                    (backend, result.map(|_| was))
+                }
             }
-            .await;
-            (backend, result)
         })
         .await
     }
@@ -746,6 +785,7 @@ impl Runner {
                                     applied_at: db::now_rfc3339(),
                                     applied_by: format!("{} (stamp)", db::runner_identity()),
                                     duration_ms: 0,
+                                    journal: None,
                                 })
                                 .await
                         }
@@ -910,6 +950,17 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// How `retort resolve` settles an unfinished revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Its changes are in place: record it as applied.
+    Applied,
+    /// Its changes are not in place: forget the row.
+    RolledBack,
+    /// Run its downgrade to undo what it did, then forget the row.
+    Downgrade,
 }
 
 /// What a project-wide run did, database by database.

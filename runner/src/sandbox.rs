@@ -44,6 +44,9 @@ pub struct HostState {
     limits: Limiter,
     open_rows: usize,
     max_open_rows: usize,
+    /// Whether completed statements are journaled in the history row (migrations that run
+    /// outside one transaction).
+    journal: bool,
 }
 
 /// Per-migration limits (`[limits]` in `retort.toml`).
@@ -135,6 +138,7 @@ impl HostState {
             },
             open_rows: 0,
             max_open_rows: limits.max_open_rows,
+            journal: false,
         }
     }
 
@@ -179,6 +183,27 @@ impl WasiView for HostState {
 }
 
 impl HostState {
+    /// Records a completed statement in the history row's journal.
+    async fn journal(&mut self, statement: &str, sets: usize, rows: u64) -> wasmtime::Result<()> {
+        if !self.journal {
+            return Ok(());
+        }
+        let times = if sets == 1 {
+            String::new()
+        } else {
+            format!(" ×{sets}")
+        };
+        let entry = format!(
+            "{}{times} → {rows} row(s)\n",
+            crate::db::truncate(statement, 200)
+        );
+        let revision = self.revision.clone();
+        self.db()?
+            .journal(&revision, &entry)
+            .await
+            .map_err(wasmtime::Error::new)
+    }
+
     /// Turns a backend failure into the guest's error value, or a trap, remembering the
     /// statement that failed.
     fn lift<T>(
@@ -216,6 +241,9 @@ impl sql::HostTransaction for HostState {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
         let r = self.db()?.execute(&statement, &params).await;
+        if let Ok(rows) = &r {
+            self.journal(&statement, 1, *rows).await?;
+        }
         self.lift(&statement, r)
     }
 
@@ -226,6 +254,9 @@ impl sql::HostTransaction for HostState {
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
         let r = self.db()?.execute_batch(&statement, &param_sets).await;
+        if let Ok(rows) = &r {
+            self.journal(&statement, param_sets.len(), *rows).await?;
+        }
         self.lift(&statement, r)
     }
 
@@ -492,12 +523,14 @@ impl Sandbox {
         direction: Direction,
         db: Box<dyn Backend>,
         observer: Arc<dyn Observer>,
+        journal: bool,
     ) -> (Box<dyn Backend>, Called) {
         let mut store = Store::new(
             &self.engine,
             HostState::new(revision, Some(db), observer, &self.limits),
         );
         self.arm(&mut store, self.limits.timeout);
+        store.data_mut().journal = journal;
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
             let tx = store.data_mut().table.push(TxHandle)?;

@@ -39,6 +39,7 @@ macro_rules! dialect_suite {
             case!(sigkill_while_holding_the_lock_does_not_block);
             case!(single_transaction_rolls_back_the_whole_run);
             case!(invalid_sql_is_reported_and_rolled_back);
+            case!(failure_after_ddl_is_journaled_and_compensated);
             $($(case!($extra);)*)?
         }
     };

@@ -865,3 +865,55 @@ pub fn a_dropped_connection_mid_migration_loses_nothing(dialect: Dialect) {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(db.count("SELECT COUNT(*) FROM t_slow"), 1);
 }
+
+/// A migration that fails after DDL. PostgreSQL/SQLite: rolled back. MySQL/MariaDB: the DDL
+/// committed implicitly; `status` lists the statements that completed (the journal) and
+/// `resolve --downgrade` compensates with the migration's downgrade.
+pub fn failure_after_ddl_is_journaled_and_compensated(dialect: Dialect) {
+    let db = TestDb::new(dialect, "halfddl");
+    let project = Project::with_fixtures(&["20260801000400"]);
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    if dialect != Dialect::Mysql {
+        assert_eq!(user_tables(&db), Vec::<String>::new());
+        return;
+    }
+    assert_eq!(
+        user_tables(&db),
+        ["half_a"],
+        "MySQL committed the DDL implicitly"
+    );
+    let status = stdout(&project.retort(&db).arg("status").output().unwrap());
+    assert!(
+        status.contains("20260801000400  UNFINISHED (upgrading)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("CREATE TABLE half_a (id INTEGER PRIMARY KEY) → 0 row(s)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("INSERT INTO half_a (id) VALUES ($1) ×2 → 2 row(s)"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("CREAT TABLE oops"),
+        "the failed statement did not complete: {status}"
+    );
+    assert!(
+        status.contains("resolve 20260801000400 --downgrade"),
+        "{status}"
+    );
+    let out = project
+        .retort(&db)
+        .args(["resolve", "20260801000400", "--downgrade"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        user_tables(&db),
+        Vec::<String>::new(),
+        "the downgrade compensated"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}

@@ -140,6 +140,9 @@ pub struct HistoryRow {
     pub applied_by: String,
     /// How long the migration ran, in milliseconds.
     pub duration_ms: i64,
+    /// For a migration run outside one transaction (MySQL, or `transactional: false`): the
+    /// statements it completed, one per line, so an interrupted run can be explained.
+    pub journal: Option<String>,
 }
 
 /// Identifies an open cursor of a backend.
@@ -206,6 +209,10 @@ pub trait Backend: Send {
     /// Closes every open cursor (before a commit or rollback).
     async fn close_all_cursors(&mut self);
 
+    /// Appends `entry` to the journal of `revision`'s history row, durably and outside the
+    /// migration's transaction.
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError>;
+
     /// Closes the connection.
     async fn close(self: Box<Self>);
 }
@@ -263,18 +270,32 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn history_row(
-    revision: String,
-    parents: &str,
-    description: String,
-    digest: String,
-    state: &str,
-    applied_at: String,
-    applied_by: String,
-    duration_ms: i64,
-) -> Result<HistoryRow, DbError> {
-    let state = RowState::parse(state).ok_or_else(|| DbError::Statement {
+/// A `retort_history` row as the drivers read it.
+type RawHistoryRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+);
+
+fn history_row(raw: RawHistoryRow) -> Result<HistoryRow, DbError> {
+    let (
+        revision,
+        parents,
+        description,
+        digest,
+        state,
+        applied_at,
+        applied_by,
+        duration_ms,
+        journal,
+    ) = raw;
+    let state = RowState::parse(&state).ok_or_else(|| DbError::Statement {
         doing: format!("reading retort_history row {revision}"),
         statement: String::new(),
         code: None,
@@ -289,6 +310,7 @@ fn history_row(
         applied_at,
         applied_by,
         duration_ms,
+        journal,
     })
 }
 

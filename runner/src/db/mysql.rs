@@ -136,6 +136,9 @@ impl Drop for Cursor {
 /// A connection to a MySQL or MariaDB database.
 pub struct MySqlBackend {
     conn: MySqlConnection,
+    /// A second, autocommit connection for the journal: the migration's own connection is
+    /// inside its transaction, and a journal entry must survive that transaction's rollback.
+    journal_conn: Option<MySqlConnection>,
     url: String,
     cursors: HashMap<CursorId, Cursor>,
     next_cursor: CursorId,
@@ -167,6 +170,7 @@ impl MySqlBackend {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         Ok(MySqlBackend {
             conn: open(url).await?,
+            journal_conn: None,
             url: url.to_string(),
             cursors: HashMap::new(),
             next_cursor: 1,
@@ -258,7 +262,8 @@ impl Backend for MySqlBackend {
                 state VARCHAR(20) NOT NULL,
                 applied_at VARCHAR(40) NOT NULL,
                 applied_by TEXT NOT NULL,
-                duration_ms BIGINT NOT NULL
+                duration_ms BIGINT NOT NULL,
+                journal LONGTEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
                 digest CHAR(64) NOT NULL PRIMARY KEY,
@@ -274,17 +279,14 @@ impl Backend for MySqlBackend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
-        let rows: Vec<(String, String, String, String, String, String, String, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql.clone()))
-                .fetch_all(&mut self.conn)
-                .await
-                .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
-        rows.into_iter()
-            .map(|(r, p, d, g, s, a, b, ms)| super::history_row(r, &p, d, g, &s, a, b, ms))
-            .collect()
+        let rows: Vec<super::RawHistoryRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
+        rows.into_iter().map(super::history_row).collect()
     }
 
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
@@ -347,6 +349,23 @@ impl Backend for MySqlBackend {
             .await
             .map(|_| ())
             .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
+    }
+
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        if self.journal_conn.is_none() {
+            self.journal_conn = Some(open(&self.url).await?);
+        }
+        let conn = self.journal_conn.as_mut().expect("opened above");
+        let sql = format!(
+            "UPDATE {HISTORY_TABLE} SET journal = CONCAT(COALESCE(journal, ''), ?) WHERE revision = ?"
+        );
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(entry)
+            .bind(revision)
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("writing the journal", &sql, e))
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -507,6 +526,9 @@ impl Backend for MySqlBackend {
     async fn close(self: Box<Self>) {
         let this = *self;
         drop(this.cursors);
+        if let Some(journal) = this.journal_conn {
+            let _ = journal.close().await;
+        }
         let _ = this.conn.close().await;
     }
 }

@@ -508,7 +508,8 @@ impl Backend for PgBackend {
                 state TEXT NOT NULL,
                 applied_at TEXT NOT NULL,
                 applied_by TEXT NOT NULL,
-                duration_ms BIGINT NOT NULL
+                duration_ms BIGINT NOT NULL,
+                journal TEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
                 digest TEXT NOT NULL PRIMARY KEY,
@@ -524,17 +525,14 @@ impl Backend for PgBackend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
-        let rows: Vec<(String, String, String, String, String, String, String, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql.clone()))
-                .fetch_all(&mut self.conn)
-                .await
-                .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
-        rows.into_iter()
-            .map(|(r, p, d, g, s, a, b, ms)| super::history_row(r, &p, d, g, &s, a, b, ms))
-            .collect()
+        let rows: Vec<super::RawHistoryRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
+        rows.into_iter().map(super::history_row).collect()
     }
 
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
@@ -598,6 +596,19 @@ impl Backend for PgBackend {
             .await
             .map(|_| ())
             .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
+    }
+
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {HISTORY_TABLE} SET journal = COALESCE(journal, '') || $1 WHERE revision = $2"
+        );
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(entry)
+            .bind(revision)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("writing the journal", &sql, e))
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {

@@ -347,7 +347,8 @@ impl Backend for SqliteBackend {
                 state TEXT NOT NULL,
                 applied_at TEXT NOT NULL,
                 applied_by TEXT NOT NULL,
-                duration_ms INTEGER NOT NULL
+                duration_ms INTEGER NOT NULL,
+                journal TEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
                 digest TEXT NOT NULL PRIMARY KEY,
@@ -363,7 +364,7 @@ impl Backend for SqliteBackend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
         let mut stmt = self
@@ -381,35 +382,12 @@ impl Backend for SqliteBackend {
                     r.get::<_, String>(5)?,
                     r.get::<_, String>(6)?,
                     r.get::<_, i64>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| db_error("reading retort_history", &sql, e))?;
-        rows.into_iter()
-            .map(
-                |(
-                    revision,
-                    parents,
-                    description,
-                    digest,
-                    state,
-                    applied_at,
-                    applied_by,
-                    duration_ms,
-                )| {
-                    super::history_row(
-                        revision,
-                        &parents,
-                        description,
-                        digest,
-                        &state,
-                        applied_at,
-                        applied_by,
-                        duration_ms,
-                    )
-                },
-            )
-            .collect()
+        rows.into_iter().map(super::history_row).collect()
     }
 
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
@@ -469,6 +447,16 @@ impl Backend for SqliteBackend {
             .execute(&sql, rusqlite::params![digest, bytes, super::now_rfc3339()])
             .map(|_| ())
             .map_err(|e| db_error("storing the artifact", &sql, e))
+    }
+
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {HISTORY_TABLE} SET journal = COALESCE(journal, '') || ?1 WHERE revision = ?2"
+        );
+        self.conn
+            .execute(&sql, [entry, revision])
+            .map(|_| ())
+            .map_err(|e| db_error("writing the journal", &sql, e))
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {

@@ -1,0 +1,22 @@
+//! Fails after DDL: on MySQL/MariaDB the CREATE TABLE (and the INSERT before the next DDL)
+//! commit implicitly, so the failure leaves an explained, journaled, unfinished state.
+
+use retort_guest::{Migration, Result, Tx};
+
+struct HalfDdl;
+
+impl Migration for HalfDdl {
+    fn upgrade(tx: &Tx) -> Result<()> {
+        tx.execute("CREATE TABLE half_a (id INTEGER PRIMARY KEY)", ())?;
+        tx.execute_batch("INSERT INTO half_a (id) VALUES ($1)", [(1,), (2,)])?;
+        tx.execute("CREAT TABLE oops (id INTEGER)", ())?;
+        Ok(())
+    }
+
+    fn downgrade(tx: &Tx) -> Result<()> {
+        tx.execute("DROP TABLE IF EXISTS half_a", ())?;
+        Ok(())
+    }
+}
+
+retort_guest::export!(HalfDdl, id: "20260801000400", parents: [], description: "fails after DDL");
