@@ -302,16 +302,21 @@ fn upgrade_steps(graph: &Graph, applied: &BTreeSet<String>, goals: &[String]) ->
         .collect()
 }
 
-fn first_steps(steps: Vec<Step>, n: i64, from: &str) -> Result<Vec<Step>, PlanError> {
-    let n = usize::try_from(n).unwrap_or(usize::MAX);
-    if steps.len() < n {
+/// The first |n| of `items`, or an error saying only `items.len()` `what` remain.
+fn take<T>(items: Vec<T>, n: i64, from: &str, what: &str) -> Result<Vec<T>, PlanError> {
+    let count = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+    if items.len() < count {
         return Err(PlanError::Steps {
             from: from.into(),
-            delta: n as i64,
-            reason: format!("only {} step(s) remain", steps.len()),
+            delta: n,
+            reason: format!("only {} {what}", items.len()),
         });
     }
-    Ok(steps.into_iter().take(n).collect())
+    Ok(items.into_iter().take(count).collect())
+}
+
+fn first_steps(steps: Vec<Step>, n: i64, from: &str) -> Result<Vec<Step>, PlanError> {
+    take(steps, n, from, "step(s) remain")
 }
 
 /// Steps that apply the target and everything it needs, in dependency order.
@@ -403,15 +408,7 @@ fn last_applied(
         .filter(|id| applied.contains(*id) && within.contains(*id))
         .cloned()
         .collect();
-    let n = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
-    if candidates.len() < n {
-        return Err(PlanError::Steps {
-            from: from.into(),
-            delta: -(n as i64),
-            reason: format!("only {} revision(s) are applied", candidates.len()),
-        });
-    }
-    Ok(candidates.into_iter().take(n).collect())
+    take(candidates, -n.abs(), from, "revision(s) are applied")
 }
 
 /// Reverts revisions that descend from (or depend on) the target, latest first.
