@@ -45,9 +45,9 @@ macro_rules! dialect_suite {
     };
 }
 
-// Killing the runner mid-migration: PostgreSQL and SQLite roll back to the previous revision.
-// MariaDB's DDL commits implicitly, so its interrupted runs leave an explicit unfinished row
-// (covered by the SIGKILL and failure tests above).
+// Killing the runner mid-migration: PostgreSQL and SQLite roll back to the previous revision;
+// MariaDB's DDL commits implicitly, so an interrupted run leaves an explicit unfinished row,
+// settled with `resolve --downgrade`.
 dialect_suite!(sqlite, Dialect::Sqlite, ; killed_at_any_moment_loses_nothing);
 dialect_suite!(
     postgres,
@@ -61,5 +61,6 @@ dialect_suite!(
     mysql,
     Dialect::Mysql,
     retort_test_mysql,
-    "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run";
+    killed_at_any_moment_loses_nothing
 );

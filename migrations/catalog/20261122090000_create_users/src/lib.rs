@@ -31,7 +31,7 @@ impl Migration for CreateUsers {
     }
 
     fn downgrade(tx: &Tx) -> Result<()> {
-        tx.execute("DROP TABLE users", ())?;
+        tx.execute("DROP TABLE IF EXISTS users", ())?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! `User` below is this migration's own, frozen copy of the model: it stays as it was when the
 //! migration was written, whatever the application's `User` becomes later.
 
-use retort_guest::{Migration, Result, Tx, row};
+use retort_guest::{Dialect, Migration, Result, Tx, row};
 
 row! {
     /// A user as this migration reads it.
@@ -47,9 +47,12 @@ impl Migration for SplitUserNames {
     }
 
     fn downgrade(tx: &Tx) -> Result<()> {
-        // `full_name` was kept, so reversing is dropping the derived columns.
-        tx.execute("ALTER TABLE users DROP COLUMN last_name", ())?;
-        tx.execute("ALTER TABLE users DROP COLUMN first_name", ())?;
+        // `full_name` was kept, so reversing is dropping the derived columns. On MySQL an
+        // interrupted upgrade may have added only one of them (DDL commits implicitly), so the
+        // downgrade must also work as compensation: `IF EXISTS` where the dialect has it.
+        let if_exists = if tx.dialect() == Dialect::Sqlite { "" } else { "IF EXISTS " };
+        tx.execute(&format!("ALTER TABLE users DROP COLUMN {if_exists}last_name"), ())?;
+        tx.execute(&format!("ALTER TABLE users DROP COLUMN {if_exists}first_name"), ())?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Move e-mail addresses from `users.email` into their own table, normalised to lower case;
 //! the downgrade puts them back, so no address is lost in either direction.
 
-use retort_guest::{Migration, Result, Tx, row};
+use retort_guest::{Dialect, Migration, Result, Tx, row};
 
 row! {
     /// A user's address as the upgrade reads it.
@@ -50,7 +50,10 @@ impl Migration for MoveEmails {
     }
 
     fn downgrade(tx: &Tx) -> Result<()> {
-        tx.execute("ALTER TABLE users ADD COLUMN email VARCHAR(320)", ())?;
+        // Written to also compensate an interrupted upgrade on MySQL, where the table may
+        // exist while `users.email` was never dropped.
+        let if_not_exists = if tx.dialect() == Dialect::Sqlite { "" } else { "IF NOT EXISTS " };
+        tx.execute(&format!("ALTER TABLE users ADD COLUMN {if_not_exists}email VARCHAR(320)"), ())?;
         let mut rows = tx.query::<StoredEmail>(
             "SELECT user_id, address, original FROM user_emails ORDER BY user_id",
             (),
@@ -60,7 +63,7 @@ impl Migration for MoveEmails {
             let updates = batch.iter().map(|e| (e.original.as_str(), e.user_id));
             tx.execute_batch("UPDATE users SET email = $1 WHERE id = $2", updates)?;
         }
-        tx.execute("DROP TABLE user_emails", ())?;
+        tx.execute("DROP TABLE IF EXISTS user_emails", ())?;
         Ok(())
     }
 }
