@@ -252,6 +252,17 @@ impl<T: FromRow> Rows<T> {
     }
 }
 
+/// Where a directory capability declared in [`export!`] (`capabilities: ["config"]`) is
+/// mounted; use it with `std::fs`. Changes become visible only if the migration commits.
+///
+/// ```no_run
+/// let ini = retort_guest::dir("config").join("app.ini");
+/// let text = std::fs::read_to_string(&ini).unwrap_or_default();
+/// ```
+pub fn dir(capability: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/{capability}"))
+}
+
 /// Writes a message to Retort's log, tagged with this migration's id.
 pub fn log(message: &str) {
     report::log(report::Level::Info, message);
@@ -328,7 +339,8 @@ pub trait ToRowValues {
 ///     transactional: true,                          // false: run outside a transaction
 ///     branch_labels: ["audit"],                     // targets such as `audit@head`
 ///     depends_on: ["20261122044700"],               // same graph, not a parent
-///     requires: ["catalog" => "20261122090000"]);   // another database of the project
+///     requires: ["catalog" => "20261122090000"],   // another database of the project
+///     capabilities: ["config"]);                    // a directory the project grants
 /// ```
 #[macro_export]
 macro_rules! export {
@@ -341,6 +353,7 @@ macro_rules! export {
         $(, branch_labels: [$($label:literal),* $(,)?])?
         $(, depends_on: [$($dependency:literal),* $(,)?])?
         $(, requires: [$($database:literal => $revision:literal),* $(,)?])?
+        $(, capabilities: [$($capability:literal),* $(,)?])?
         $(,)?
     ) => {
         const _: () = {
@@ -360,6 +373,7 @@ macro_rules! export {
                             database: $database.to_string(),
                             revision: $revision.to_string(),
                         }),*)?],
+                        capabilities: vec![$($($capability.to_string()),*)?],
                     }
                 }
 

@@ -30,6 +30,8 @@ pub struct DatabaseConfig {
     pub lock_timeout: Duration,
     /// How migrations are grouped into transactions.
     pub transaction: TransactionMode,
+    /// Directory capabilities the project grants this database's migrations, by name.
+    pub capabilities: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -94,6 +96,8 @@ struct FileDatabase {
     migrations: Option<PathBuf>,
     lock_timeout_secs: Option<u64>,
     transaction: Option<TransactionMode>,
+    #[serde(default)]
+    capabilities: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// What the command line says about the project.
@@ -215,12 +219,18 @@ pub fn resolve(
                     .or(db.lock_timeout_secs.map(Duration::from_secs))
                     .unwrap_or(DEFAULT_LOCK_TIMEOUT);
                 let transaction = overrides.transaction.or(db.transaction).unwrap_or_default();
+                let capabilities = db
+                    .capabilities
+                    .into_iter()
+                    .map(|(k, v)| (k, root.join(v)))
+                    .collect();
                 databases.push(DatabaseConfig {
                     name,
                     url,
                     migrations,
                     lock_timeout,
                     transaction,
+                    capabilities,
                 });
             }
             if databases.is_empty() && problems.is_empty() {
@@ -234,6 +244,7 @@ pub fn resolve(
                 migrations: cwd.join("migrations"),
                 lock_timeout,
                 transaction: overrides.transaction.unwrap_or_default(),
+                capabilities: Default::default(),
             });
         }
         Err(e) => {

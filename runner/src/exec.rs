@@ -91,6 +91,14 @@ pub enum Error {
         /// Why that cannot be.
         reason: String,
     },
+    /// A directory capability is not granted, or its changes could not be published.
+    #[error("database `{database}`: {message}")]
+    Capability {
+        /// The database.
+        database: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Databases require each other in a cycle.
     #[error("the databases' requirements form a cycle: {}", .0.join(" → "))]
     DatabaseCycle(Vec<String>),
@@ -345,7 +353,16 @@ impl Runner {
             .into_iter()
             .filter(|r| r.state == RowState::Applied)
             .collect();
-        self.plan(db, migrations, &history, direction, target)?;
+        for step in self.plan(db, migrations, &history, direction, target)? {
+            if let Some(artifact) = migrations.get(&step.revision) {
+                crate::capability::check(db, &artifact.info).map_err(|message| {
+                    Error::Capability {
+                        database: db.name.clone(),
+                        message,
+                    }
+                })?;
+            }
+        }
         self.locked(db, |backend| {
             self.migrate_locked(backend, db, migrations, direction, target)
         })
@@ -506,6 +523,18 @@ impl Runner {
             source,
         };
         let pending = backend.ddl_commits_implicitly() || !info.transactional;
+        let staged = match crate::capability::stage(db, info) {
+            Ok(staged) => staged,
+            Err(message) => {
+                return (
+                    backend,
+                    Err(Error::Capability {
+                        database: db.name.clone(),
+                        message,
+                    }),
+                );
+            }
+        };
         self.observer.event(&Event::StepStarted {
             database: &db.name,
             revision: &info.id,
@@ -553,6 +582,7 @@ impl Runner {
         }
         .await;
         if let Err(e) = before {
+            crate::capability::discard(staged);
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
         }
@@ -566,6 +596,7 @@ impl Runner {
                 backend,
                 self.observer.clone(),
                 pending,
+                &staged,
             )
             .await;
         let statement = called.failed_statement;
@@ -575,6 +606,8 @@ impl Runner {
             CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
         };
         if let Some(cause) = cause {
+            // The migration's file changes are thrown away with its transaction.
+            crate::capability::discard(staged);
             let rolled_back = if info.transactional {
                 backend.rollback().await
             } else {
@@ -651,8 +684,23 @@ impl Runner {
         }
         .await;
         if let Err(e) = after {
+            crate::capability::discard(staged);
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
+        }
+        if let Err(message) = crate::capability::publish(staged) {
+            let message = format!(
+                "{message}; the database committed {} {}, so the directory must be fixed by hand",
+                direction.name(),
+                info.id
+            );
+            return (
+                backend,
+                Err(Error::Capability {
+                    database: db.name.clone(),
+                    message,
+                }),
+            );
         }
         self.observer.event(&Event::StepFinished {
             database: &db.name,

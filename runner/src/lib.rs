@@ -9,6 +9,7 @@ pub mod artifact;
 #[allow(missing_docs)]
 pub mod bindings;
 pub mod cache;
+pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -113,17 +113,27 @@ impl HostState {
         db: Option<Box<dyn Backend>>,
         observer: Arc<dyn Observer>,
         limits: &Limits,
-    ) -> Self {
+        dirs: &[crate::capability::Staged],
+    ) -> wasmtime::Result<Self> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let wasi = WasiCtxBuilder::new()
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        HostState {
+            .allow_ip_name_lookup(false);
+        // Only the staged copies of granted capabilities, nothing else of the file system.
+        for dir in dirs {
+            builder.preopened_dir(
+                &dir.staging,
+                format!("/{}", dir.name),
+                wasmtime_wasi::FsPerms::ReadWrite,
+            )?;
+        }
+        let wasi = builder.build();
+        Ok(HostState {
             wasi,
             table: ResourceTable::new(),
             db,
@@ -139,7 +149,7 @@ impl HostState {
             open_rows: 0,
             max_open_rows: limits.max_open_rows,
             journal: false,
-        }
+        })
     }
 
     fn db(&mut self) -> wasmtime::Result<&mut Box<dyn Backend>> {
@@ -498,10 +508,12 @@ impl Sandbox {
         prepared: &Prepared,
         observer: Arc<dyn Observer>,
     ) -> Result<MigrationInfo, SandboxError> {
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new("?", None, observer, &self.limits),
-        );
+        let state = HostState::new("?", None, observer, &self.limits, &[]).map_err(|e| {
+            SandboxError::Trap {
+                message: format!("{e:#}"),
+            }
+        })?;
+        let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, std::time::Duration::from_secs(10));
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
@@ -516,6 +528,7 @@ impl Sandbox {
 
     /// Calls `upgrade` or `downgrade` with the database lent through a transaction handle.
     /// The backend is handed back whatever happens, with every cursor closed.
+    #[allow(clippy::too_many_arguments)] // each is one aspect of the call; a struct would only rename them
     pub async fn call(
         &self,
         prepared: &Prepared,
@@ -524,11 +537,29 @@ impl Sandbox {
         db: Box<dyn Backend>,
         observer: Arc<dyn Observer>,
         journal: bool,
+        dirs: &[crate::capability::Staged],
     ) -> (Box<dyn Backend>, Called) {
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(revision, Some(db), observer, &self.limits),
-        );
+        // Granting the staged directories fails only if they vanished; then the guest never
+        // runs and the backend comes back untouched.
+        let state = match HostState::new(revision, None, observer, &self.limits, dirs) {
+            Ok(mut state) => {
+                state.db = Some(db);
+                state
+            }
+            Err(e) => {
+                let outcome = CallOutcome::Trapped(format!(
+                    "cannot grant the migration's directories: {e:#}"
+                ));
+                return (
+                    db,
+                    Called {
+                        outcome,
+                        failed_statement: None,
+                    },
+                );
+            }
+        };
+        let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, self.limits.timeout);
         store.data_mut().journal = journal;
         let result = async {

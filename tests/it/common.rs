@@ -281,6 +281,28 @@ impl TestDb {
         }
     }
 
+    /// Waits until no other session is connected to this database: a killed runner's server
+    /// session finishes its COMMIT or rollback asynchronously, and checks made meanwhile would
+    /// read across it.
+    pub fn wait_idle(&self) {
+        let sql = match self.dialect {
+            Dialect::Sqlite => return,
+            Dialect::Postgres => {
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            }
+            Dialect::Mysql => {
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+            }
+        };
+        for _ in 0..200 {
+            if self.count(sql) == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("other sessions stayed connected to {}", self.url);
+    }
+
     /// The database's tables, sorted (in Rust: collations differ).
     pub fn tables(&self) -> Vec<String> {
         if self.dialect == Dialect::Sqlite && !self.sqlite_path().exists() {

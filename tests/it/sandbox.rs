@@ -94,3 +94,97 @@ fn the_guest_sees_no_ambient_authority_and_its_output_is_logged() {
     assert!(!project.dir.path().join("escape.txt").exists());
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
 }
+
+fn ini_project(map: bool) -> (Project, TestDb, std::path::PathBuf) {
+    let db = TestDb::new(Dialect::Sqlite, "capability");
+    let project = Project::with_fixtures(&["20260901000000", "20260901000100"]);
+    let config = project.dir.path().join("settings");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(config.join("app.ini"), "[app]\nname = demo\n").unwrap();
+    let grant = if map {
+        "[databases.main.capabilities]\nconfig = \"settings\"\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        project.dir.path().join("retort.toml"),
+        format!("[databases.main]\nurl = \"{}\"\n{grant}", db.url),
+    )
+    .unwrap();
+    (project, db, config)
+}
+
+/// A granted directory: changes are published when the migration commits, discarded when it
+/// fails, and reversed by the downgrade.
+#[test]
+fn file_changes_follow_the_database_transaction() {
+    let (project, db, config) = ini_project(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        project
+            .retort(&db)
+            .env_remove("DATABASE_URL")
+            .env("TMPDIR", tmp.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["upgrade", "20260901000000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(config.join("app.ini")).unwrap(),
+        "[app]\nname = demo\nmigrated = yes\n"
+    );
+    assert!(config.join("new.ini").exists());
+
+    let out = run(&["upgrade"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(config.join("app.ini")).unwrap(),
+        "[app]\nname = demo\nmigrated = yes\n",
+        "the failed migration's file change was discarded with its transaction"
+    );
+
+    let out = run(&["downgrade", "base"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(config.join("app.ini")).unwrap(),
+        "[app]\nname = demo\n"
+    );
+    assert!(
+        !config.join("new.ini").exists(),
+        "the downgrade's deletion was published"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging directories are removed: {leftovers:?}"
+    );
+}
+
+#[test]
+fn an_ungranted_capability_is_refused_before_anything_runs() {
+    let (project, db, config) = ini_project(false);
+    let out = project
+        .retort(&db)
+        .env_remove("DATABASE_URL")
+        .arg("upgrade")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("needs the directory capability `config`, which the project does not grant"),
+        "{err}"
+    );
+    assert!(err.contains("[databases.main.capabilities]"), "{err}");
+    assert!(!db.sqlite_path().exists());
+    assert_eq!(
+        std::fs::read_to_string(config.join("app.ini")).unwrap(),
+        "[app]\nname = demo\n"
+    );
+}

@@ -13,7 +13,7 @@ impl Migration for CreateUsers {
         };
         tx.execute(
             &format!(
-                "CREATE TABLE users (
+                "CREATE TABLE IF NOT EXISTS users (
                     id {id},
                     full_name VARCHAR(200) NOT NULL,
                     email VARCHAR(320)

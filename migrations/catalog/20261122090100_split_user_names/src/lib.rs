@@ -26,8 +26,11 @@ fn split(full_name: &str) -> (Option<String>, String) {
 
 impl Migration for SplitUserNames {
     fn upgrade(tx: &Tx) -> Result<()> {
-        tx.execute("ALTER TABLE users ADD COLUMN first_name VARCHAR(200)", ())?;
-        tx.execute("ALTER TABLE users ADD COLUMN last_name VARCHAR(200)", ())?;
+        // Re-runnable where DDL commits one statement at a time (MySQL): a run interrupted
+        // after the first column can simply be run again.
+        let if_not_exists = if tx.dialect() == Dialect::Sqlite { "" } else { "IF NOT EXISTS " };
+        tx.execute(&format!("ALTER TABLE users ADD COLUMN {if_not_exists}first_name VARCHAR(200)"), ())?;
+        tx.execute(&format!("ALTER TABLE users ADD COLUMN {if_not_exists}last_name VARCHAR(200)"), ())?;
 
         let mut users = tx.query::<User>("SELECT id, full_name FROM users ORDER BY id", ())?;
         let mut done = 0;

@@ -25,7 +25,7 @@ struct MoveEmails;
 impl Migration for MoveEmails {
     fn upgrade(tx: &Tx) -> Result<()> {
         tx.execute(
-            "CREATE TABLE user_emails (
+            "CREATE TABLE IF NOT EXISTS user_emails (
                 user_id BIGINT NOT NULL PRIMARY KEY REFERENCES users (id),
                 address VARCHAR(320) NOT NULL,
                 original VARCHAR(320) NOT NULL

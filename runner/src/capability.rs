@@ -1,0 +1,177 @@
+//! Directory capabilities: a migration declares a name (`capabilities: ["config"]`), the
+//! project maps the name to a directory, and the host grants a staged copy of exactly that
+//! directory, mounted at `/<name>`. The copy is published over the real directory only after
+//! the migration's database transaction commits, and thrown away if it does not.
+//!
+//! The remaining window: if the process dies after the commit and before the publish has
+//! finished, the database is at the new revision and the directory is not (wholly). Each
+//! file is replaced atomically (temporary file + rename), so no file is ever half-written.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::bindings::MigrationInfo;
+use crate::config::DatabaseConfig;
+
+/// A capability's staged copy.
+#[derive(Debug)]
+pub struct Staged {
+    /// The capability's name (the guest sees `/<name>`).
+    pub name: String,
+    /// The project's directory.
+    pub target: PathBuf,
+    /// The copy the migration works on.
+    pub staging: PathBuf,
+}
+
+/// Checks that the project grants every capability the migration declares.
+pub fn check(db: &DatabaseConfig, info: &MigrationInfo) -> Result<(), String> {
+    for name in &info.capabilities {
+        match db.capabilities.get(name) {
+            None => {
+                return Err(format!(
+                    "{} needs the directory capability `{name}`, which the project does not grant: \
+                     add `{name} = \"<directory>\"` under [databases.{}.capabilities] in retort.toml",
+                    info.id, db.name
+                ));
+            }
+            Some(dir) if !dir.is_dir() => {
+                return Err(format!(
+                    "{} needs the directory capability `{name}`, mapped to {}, which is not a directory",
+                    info.id,
+                    dir.display()
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copy_dir(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// Stages a copy of every capability the migration declares.
+pub fn stage(db: &DatabaseConfig, info: &MigrationInfo) -> Result<Vec<Staged>, String> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    check(db, info)?;
+    let mut staged = Vec::new();
+    for name in &info.capabilities {
+        let target = db.capabilities[name].clone();
+        let staging = std::env::temp_dir().join(format!(
+            "retort-stage-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        if let Err(e) = copy_dir(&target, &staging) {
+            discard(staged);
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(format!(
+                "cannot stage capability `{name}` ({}): {e}",
+                target.display()
+            ));
+        }
+        staged.push(Staged {
+            name: name.clone(),
+            target,
+            staging,
+        });
+    }
+    Ok(staged)
+}
+
+/// Makes `target` hold what `staging` holds: changed and new files replaced atomically,
+/// files the migration deleted removed.
+fn sync(staging: &Path, target: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    for entry in std::fs::read_dir(staging)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), target.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            sync(&src, &dst)?;
+        } else {
+            let new = std::fs::read(&src)?;
+            if std::fs::read(&dst).ok().as_deref() != Some(&new[..]) {
+                let tmp = target.join(format!(
+                    ".{}.retort-tmp",
+                    entry.file_name().to_string_lossy()
+                ));
+                std::fs::write(&tmp, &new)?;
+                std::fs::rename(&tmp, &dst)?;
+            }
+        }
+    }
+    for entry in std::fs::read_dir(target)? {
+        let entry = entry?;
+        if !staging.join(entry.file_name()).exists() {
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Publishes the staged copies (after the database commit) and removes them.
+pub fn publish(staged: Vec<Staged>) -> Result<(), String> {
+    for s in &staged {
+        sync(&s.staging, &s.target).map_err(|e| {
+            format!(
+                "cannot publish the changes to capability `{}` ({}): {e}",
+                s.name,
+                s.target.display()
+            )
+        })?;
+    }
+    discard(staged);
+    Ok(())
+}
+
+/// Throws the staged copies away.
+pub fn discard(staged: Vec<Staged>) {
+    for s in staged {
+        let _ = std::fs::remove_dir_all(&s.staging);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_replaces_adds_and_removes() {
+        let staging = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        std::fs::write(target.path().join("keep.ini"), "same").unwrap();
+        std::fs::write(target.path().join("change.ini"), "old").unwrap();
+        std::fs::write(target.path().join("gone.ini"), "x").unwrap();
+        copy_dir(target.path(), staging.path()).unwrap();
+        std::fs::write(staging.path().join("change.ini"), "new").unwrap();
+        std::fs::write(staging.path().join("added.ini"), "+").unwrap();
+        std::fs::remove_file(staging.path().join("gone.ini")).unwrap();
+        sync(staging.path(), target.path()).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(target.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["added.ini", "change.ini", "keep.ini"]);
+        assert_eq!(
+            std::fs::read_to_string(target.path().join("change.ini")).unwrap(),
+            "new"
+        );
+    }
+}
