@@ -73,6 +73,47 @@ pub async fn load(
     describe(sandbox, path, bytes, digest, prepared, observer).await
 }
 
+/// An artifact stored in the database (`retort_artifacts`), used when the migrations
+/// directory no longer has it: its digest must match the one recorded when it was applied,
+/// and it must say it is `revision`.
+pub async fn from_database(
+    sandbox: &Sandbox,
+    database: &str,
+    revision: &str,
+    digest: &str,
+    bytes: Vec<u8>,
+    observer: Arc<dyn Observer>,
+) -> Result<Artifact, ArtifactError> {
+    let shown = format!("{database}:retort_artifacts/{digest}");
+    let actual = self::digest(&bytes);
+    if actual != digest {
+        return Err(ArtifactError::Metadata {
+            path: shown,
+            message: format!(
+                "the stored bytes hash to {actual}, not to the recorded {digest}: refusing them"
+            ),
+        });
+    }
+    let prepared = sandbox.prepare(&shown, digest, &bytes)?;
+    let info = sandbox.metadata(&prepared, observer).await?;
+    if info.id != revision {
+        return Err(ArtifactError::Metadata {
+            path: shown,
+            message: format!(
+                "the stored artifact says it is {}, but history recorded it for {revision}",
+                info.id
+            ),
+        });
+    }
+    Ok(Artifact {
+        path: PathBuf::from(shown),
+        digest: digest.to_string(),
+        bytes: Arc::new(bytes),
+        info,
+        prepared,
+    })
+}
+
 /// An artifact's bytes, digest and compiled component.
 type Compiled = (Vec<u8>, String, Prepared);
 

@@ -172,6 +172,10 @@ impl Observer for StderrObserver {
                 };
                 writeln!(err, "  [{revision}] {level}: {message}")
             }
+            Event::StoredArtifact { database, revision } => writeln!(
+                err,
+                "[{database}] {revision} is not in the migrations directory: using the copy stored in the database"
+            ),
             Event::GuestOutput {
                 revision,
                 stream,

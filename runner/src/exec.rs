@@ -213,14 +213,7 @@ impl Runner {
         Ok(Runner { sandbox, observer })
     }
 
-    /// Loads and validates the migrations of `db`, without touching the database.
-    pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
-        let artifacts = artifact::load_dir(&self.sandbox, &db.migrations, self.observer.clone())
-            .await
-            .map_err(|source| Error::Artifact {
-                database: db.name.clone(),
-                source,
-            })?;
+    fn graph_of(&self, db: &DatabaseConfig, artifacts: Vec<Artifact>) -> Result<Migrations, Error> {
         let graph = Graph::new(artifacts.iter().map(|a| Node {
             id: a.info.id.clone(),
             parents: a.info.parents.clone(),
@@ -233,6 +226,77 @@ impl Runner {
             problems,
         })?;
         Ok(Migrations { artifacts, graph })
+    }
+
+    /// Loads and validates the migrations of `db`, without touching the database.
+    pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
+        let artifacts = artifact::load_dir(&self.sandbox, &db.migrations, self.observer.clone())
+            .await
+            .map_err(|source| Error::Artifact {
+                database: db.name.clone(),
+                source,
+            })?;
+        self.graph_of(db, artifacts)
+    }
+
+    /// Adds, from `retort_artifacts`, the applied revisions the migrations directory lacks,
+    /// so a database can be downgraded after its newer migrations' source is gone. Read-only.
+    pub async fn with_stored_artifacts(
+        &self,
+        db: &DatabaseConfig,
+        migrations: Migrations,
+    ) -> Result<Migrations, Error> {
+        let history = self.history(db).await?;
+        let missing: Vec<&HistoryRow> = history
+            .iter()
+            .filter(|r| !migrations.graph.contains(&r.revision))
+            .collect();
+        if missing.is_empty() {
+            return Ok(migrations);
+        }
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
+        let mut artifacts = migrations.artifacts;
+        for row in missing {
+            let bytes = match backend.load_artifact(&row.digest).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue, // the plan reports it as applied but missing
+                Err(e) => {
+                    backend.close().await;
+                    return Err(wrap(e));
+                }
+            };
+            let artifact = artifact::from_database(
+                &self.sandbox,
+                &db.name,
+                &row.revision,
+                &row.digest,
+                bytes,
+                self.observer.clone(),
+            )
+            .await;
+            match artifact {
+                Ok(a) => {
+                    self.observer.event(&Event::StoredArtifact {
+                        database: &db.name,
+                        revision: &row.revision,
+                    });
+                    artifacts.push(a);
+                }
+                Err(source) => {
+                    backend.close().await;
+                    return Err(Error::Artifact {
+                        database: db.name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        backend.close().await;
+        self.graph_of(db, artifacts)
     }
 
     /// Reads the history without creating anything; a missing SQLite file has none.
@@ -885,7 +949,8 @@ impl Runner {
         }
         let mut loaded = Vec::new();
         for db in selected {
-            loaded.push(self.load(db).await?);
+            let migrations = self.load(db).await?;
+            loaded.push(self.with_stored_artifacts(db, migrations).await?);
         }
         let mut order = order_databases(selected, &loaded)?;
         if direction == Direction::Downgrade {

@@ -70,6 +70,14 @@ pub enum Event<'a> {
         /// Units in all, if known.
         total: Option<u64>,
     },
+    /// A revision missing from the migrations directory is taken from the database's
+    /// stored copy.
+    StoredArtifact {
+        /// The database's name in the project.
+        database: &'a str,
+        /// The revision.
+        revision: &'a str,
+    },
     /// Waiting for another process's migration lock.
     Waiting {
         /// The database's name in the project.

@@ -40,6 +40,7 @@ macro_rules! dialect_suite {
             case!(single_transaction_rolls_back_the_whole_run);
             case!(invalid_sql_is_reported_and_rolled_back);
             case!(failure_after_ddl_is_journaled_and_compensated);
+            case!(downgrade_without_source_uses_stored_artifacts);
             $($(case!($extra);)*)?
         }
     };

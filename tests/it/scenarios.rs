@@ -975,3 +975,75 @@ pub fn failure_after_ddl_is_journaled_and_compensated(dialect: Dialect) {
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }
+
+/// After the application rolls back to an older release, its migrations directory no longer
+/// has the newer migrations: the downgrade runs their copies stored in the database, and a
+/// stored copy whose bytes do not match the recorded digest is refused.
+pub fn downgrade_without_source_uses_stored_artifacts(dialect: Dialect) {
+    let db = TestDb::new(dialect, "nosource");
+    let project = Project::with_demo();
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // "Release 1": only the first migration's artifact.
+    for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("20261122090000")
+        {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    let out = project
+        .retort(&db)
+        .args(["downgrade", "20261122090000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("20261122090200 is not in the migrations directory: using the copy stored in the database"), "{err}");
+    assert_eq!(user_tables(&db), ["users"]);
+    assert_eq!(
+        db.strings("SELECT COALESCE(email, 'NULL') FROM users ORDER BY id"),
+        ["Ada@Example.org", "grace@example.ORG", "NULL"],
+        "the stored downgrade restored the original addresses"
+    );
+    assert_eq!(
+        db.strings("SELECT revision FROM retort_history"),
+        ["20261122090000"]
+    );
+
+    if dialect == Dialect::Sqlite {
+        // Tamper with a stored copy: upgrade again from the full set, drop the sources, and
+        // swap the bytes stored for one revision with another's.
+        let full = Project::with_demo();
+        assert!(
+            full.retort(&db)
+                .arg("upgrade")
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+        let conn = rusqlite::Connection::open(db.sqlite_path()).unwrap();
+        conn.execute_batch(
+            "UPDATE retort_artifacts SET bytes = (SELECT a.bytes FROM retort_artifacts a \
+               JOIN retort_history h ON h.digest = a.digest WHERE h.revision = '20261122090100') \
+             WHERE digest = (SELECT digest FROM retort_history WHERE revision = '20261122090200')",
+        )
+        .unwrap();
+        drop(conn);
+        let out = project
+            .retort(&db)
+            .args(["downgrade", "base"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("refusing them"), "{}", stderr(&out));
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM retort_history"),
+            3,
+            "nothing ran"
+        );
+    }
+}

@@ -184,6 +184,8 @@ pub trait Backend: Send {
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError>;
     /// Stores an artifact's bytes under its digest, unless already stored.
     async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError>;
+    /// The stored bytes of an applied artifact, if the database has them.
+    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError>;
 
     /// Opens a transaction.
     async fn begin(&mut self) -> Result<(), DbError>;

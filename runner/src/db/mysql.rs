@@ -351,6 +351,15 @@ impl Backend for MySqlBackend {
             .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
     }
 
+    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ?");
+        sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql.clone()))
+            .bind(digest)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading a stored artifact", &sql, e))
+    }
+
     async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
         if self.journal_conn.is_none() {
             self.journal_conn = Some(open(&self.url).await?);

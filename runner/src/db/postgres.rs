@@ -598,6 +598,15 @@ impl Backend for PgBackend {
             .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
     }
 
+    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = $1");
+        sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql.clone()))
+            .bind(digest)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading a stored artifact", &sql, e))
+    }
+
     async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
         let sql = format!(
             "UPDATE {HISTORY_TABLE} SET journal = COALESCE(journal, '') || $1 WHERE revision = $2"

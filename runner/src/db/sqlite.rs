@@ -449,6 +449,18 @@ impl Backend for SqliteBackend {
             .map_err(|e| db_error("storing the artifact", &sql, e))
     }
 
+    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ?1");
+        match self
+            .conn
+            .query_row(&sql, [digest], |r| r.get::<_, Vec<u8>>(0))
+        {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(db_error("reading a stored artifact", &sql, e)),
+        }
+    }
+
     async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
         let sql = format!(
             "UPDATE {HISTORY_TABLE} SET journal = COALESCE(journal, '') || ?1 WHERE revision = ?2"
