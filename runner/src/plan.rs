@@ -275,6 +275,20 @@ fn walk(graph: &Graph, from: &str, delta: i64) -> Result<String, PlanError> {
     Ok(at)
 }
 
+/// `REV+N` / `REV-N`: the whole text if it is itself a revision (ids may contain `-`), else
+/// `delta` steps from `revision`.
+fn resolve_relative(
+    graph: &Graph,
+    raw: &str,
+    revision: &str,
+    delta: i64,
+) -> Result<String, PlanError> {
+    match resolve_revision(graph, raw) {
+        Ok(id) => Ok(id),
+        Err(_) => walk(graph, &resolve_revision(graph, revision)?, delta),
+    }
+}
+
 fn check_applied(graph: &Graph, applied: &BTreeSet<String>) -> Result<(), PlanError> {
     let missing: Vec<String> = applied
         .iter()
@@ -353,10 +367,7 @@ pub fn upgrade(
             revision,
             delta,
         } => {
-            let goal = match resolve_revision(graph, raw) {
-                Ok(id) => id,
-                Err(_) => walk(graph, &resolve_revision(graph, revision)?, *delta)?,
-            };
+            let goal = resolve_relative(graph, raw, revision, *delta)?;
             Ok(upgrade_steps(graph, applied, &[goal]))
         }
         Target::Label { label, point } => match point {
@@ -447,10 +458,7 @@ pub fn downgrade(
             revision,
             delta,
         } => {
-            let id = match resolve_revision(graph, raw) {
-                Ok(id) => id,
-                Err(_) => walk(graph, &resolve_revision(graph, revision)?, *delta)?,
-            };
+            let id = resolve_relative(graph, raw, revision, *delta)?;
             keep_descendants_of(id)
         }
         Target::Relative(n) if *n < 0 => {
