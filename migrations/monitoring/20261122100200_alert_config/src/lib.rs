@@ -22,11 +22,14 @@ fn write(text: &str) -> Result<()> {
 impl Migration for AlertConfig {
     fn upgrade(tx: &Tx) -> Result<()> {
         let text = read()?;
-        if !text.contains("retention_days = 30") {
-            return Err(Error::migration("monitoring.ini does not have the expected retention_days = 30"));
+        // Idempotent: the file lives beside the database, not in it, and may already have
+        // been moved forward (e.g. the database was recreated).
+        if !text.contains("kinds_index = events_kind_time") {
+            if !text.contains("retention_days = 30") {
+                return Err(Error::migration("monitoring.ini has neither the old nor the new settings"));
+            }
+            write(&text.replace("retention_days = 30", "retention_days = 90\nkinds_index = events_kind_time"))?;
         }
-        let text = text.replace("retention_days = 30", "retention_days = 90\nkinds_index = events_kind_time");
-        write(&text)?;
         tx.execute("CREATE TABLE alert_rules (kind VARCHAR(40) PRIMARY KEY, threshold BIGINT NOT NULL)", ())?;
         Ok(())
     }
