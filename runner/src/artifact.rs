@@ -3,19 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::bindings::MigrationInfo;
 use crate::observe::Observer;
 use crate::sandbox::{Prepared, Sandbox, SandboxError};
+use crate::signing::{self, Trust};
 
 /// One loaded migration.
 #[derive(Clone)]
 pub struct Artifact {
     /// Where it was read from.
     pub path: PathBuf,
-    /// SHA-256 of its bytes, lowercase hex.
+    /// SHA-256 of its bytes without the signature section, lowercase hex.
     pub digest: String,
+    /// The key id (`SHA256:…`) of the trusted key that signed it, if one did.
+    pub signer: Option<String>,
     /// The component's bytes.
     pub bytes: Arc<Vec<u8>>,
     /// What the migration says about itself.
@@ -47,6 +48,15 @@ pub enum ArtifactError {
     /// The file is not a usable component, or it trapped while describing itself.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The artifact is refused before anything runs: unsigned where signatures are required,
+    /// tampered with, or signed by a key the project does not trust.
+    #[error("refusing {path}: {reason}")]
+    Refused {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The metadata is unusable.
     #[error("{path}: bad metadata: {message}")]
     Metadata {
@@ -57,35 +67,86 @@ pub enum ArtifactError {
     },
 }
 
-/// SHA-256 of `bytes`, lowercase hex. Pinned: stored digests must stay comparable forever.
+/// SHA-256 of an artifact without its signature section, lowercase hex. Pinned: stored
+/// digests must stay comparable forever.
 pub fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    signing::digest(bytes)
 }
 
-/// Loads one artifact: reads, digests, compiles and asks it for its metadata.
+/// Where artifacts come from and what they must satisfy.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// The database they are loaded for (for messages).
+    pub database: &'a str,
+    /// The signature policy.
+    pub trust: &'a Trust,
+}
+
+/// Checks the signature policy before anything else is done with the bytes; returns the
+/// digest and the signer to record.
+pub fn admit(
+    shown: &str,
+    bytes: &[u8],
+    source: Source<'_>,
+) -> Result<(String, Option<String>), ArtifactError> {
+    let refused = |reason: String| ArtifactError::Refused {
+        path: shown.to_string(),
+        reason,
+    };
+    match signing::split(bytes) {
+        Ok(split) => {
+            let signer = source
+                .trust
+                .admit(&split, source.database)
+                .map_err(refused)?;
+            Ok((split.digest(), signer))
+        }
+        Err(e) if source.trust.required => {
+            Err(refused(format!("cannot look for its signature: {e}")))
+        }
+        // Not WebAssembly: compiling it says so in detail.
+        Err(_) => Ok((digest(bytes), None)),
+    }
+}
+
+/// Loads one artifact: reads, checks its signature, digests, compiles and asks it for its
+/// metadata.
 pub async fn load(
     sandbox: &Sandbox,
     path: &Path,
+    source: Source<'_>,
     observer: Arc<dyn Observer>,
 ) -> Result<Artifact, ArtifactError> {
-    let (bytes, digest, prepared) = compile(sandbox, path)?;
-    describe(sandbox, path, bytes, digest, prepared, observer).await
+    let compiled = compile(sandbox, path, source)?;
+    describe(sandbox, path, compiled, observer).await
+}
+
+/// Loads an artifact held in memory (from a bundle); `path` is shown in messages and its
+/// file name must name the revision, as in a directory.
+pub async fn load_bytes(
+    sandbox: &Sandbox,
+    path: &Path,
+    bytes: Vec<u8>,
+    source: Source<'_>,
+    observer: Arc<dyn Observer>,
+) -> Result<Artifact, ArtifactError> {
+    let compiled = compile_bytes(sandbox, &path.display().to_string(), bytes, source)?;
+    describe(sandbox, path, compiled, observer).await
 }
 
 /// An artifact stored in the database (`retort_artifacts`), used when the migrations
 /// directory no longer has it: its digest must match the one recorded when it was applied,
-/// and it must say it is `revision`.
+/// it must pass the signature policy, and it must say it is `revision`.
 pub async fn from_database(
     sandbox: &Sandbox,
-    database: &str,
+    source: Source<'_>,
     revision: &str,
     digest: &str,
     bytes: Vec<u8>,
     observer: Arc<dyn Observer>,
 ) -> Result<Artifact, ArtifactError> {
-    let shown = format!("{database}:retort_artifacts/{digest}");
-    let actual = self::digest(&bytes);
+    let shown = format!("{}:retort_artifacts/{digest}", source.database);
+    let (actual, signer) = admit(&shown, &bytes, source)?;
     if actual != digest {
         return Err(ArtifactError::Metadata {
             path: shown,
@@ -108,44 +169,63 @@ pub async fn from_database(
     Ok(Artifact {
         path: PathBuf::from(shown),
         digest: digest.to_string(),
+        signer,
         bytes: Arc::new(bytes),
         info,
         prepared,
     })
 }
 
-/// An artifact's bytes, digest and compiled component.
-type Compiled = (Vec<u8>, String, Prepared);
+/// An artifact's bytes, digest, signer and compiled component.
+struct Compiled {
+    bytes: Vec<u8>,
+    digest: String,
+    signer: Option<String>,
+    prepared: Prepared,
+}
 
-/// Reads, digests and compiles (CPU-bound: run several at once).
-fn compile(sandbox: &Sandbox, path: &Path) -> Result<Compiled, ArtifactError> {
+/// Reads, checks, digests and compiles (CPU-bound: run several at once).
+fn compile(sandbox: &Sandbox, path: &Path, source: Source<'_>) -> Result<Compiled, ArtifactError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read {
         path: shown.clone(),
         source,
     })?;
-    let digest = digest(&bytes);
-    let prepared = sandbox.prepare(&shown, &digest, &bytes)?;
-    Ok((bytes, digest, prepared))
+    compile_bytes(sandbox, &shown, bytes, source)
+}
+
+fn compile_bytes(
+    sandbox: &Sandbox,
+    shown: &str,
+    bytes: Vec<u8>,
+    source: Source<'_>,
+) -> Result<Compiled, ArtifactError> {
+    let (digest, signer) = admit(shown, &bytes, source)?;
+    let prepared = sandbox.prepare(shown, &digest, &bytes)?;
+    Ok(Compiled {
+        bytes,
+        digest,
+        signer,
+        prepared,
+    })
 }
 
 async fn describe(
     sandbox: &Sandbox,
     path: &Path,
-    bytes: Vec<u8>,
-    digest: String,
-    prepared: Prepared,
+    compiled: Compiled,
     observer: Arc<dyn Observer>,
 ) -> Result<Artifact, ArtifactError> {
     let shown = path.display().to_string();
-    let info = sandbox.metadata(&prepared, observer).await?;
+    let info = sandbox.metadata(&compiled.prepared, observer).await?;
     check_metadata(&shown, path, &info)?;
     Ok(Artifact {
         path: path.to_path_buf(),
-        digest,
-        bytes: Arc::new(bytes),
+        digest: compiled.digest,
+        signer: compiled.signer,
+        bytes: Arc::new(compiled.bytes),
         info,
-        prepared,
+        prepared: compiled.prepared,
     })
 }
 
@@ -190,6 +270,7 @@ fn check_metadata(shown: &str, path: &Path, info: &MigrationInfo) -> Result<(), 
 pub async fn load_dir(
     sandbox: &Sandbox,
     dir: &Path,
+    source: Source<'_>,
     observer: Arc<dyn Observer>,
 ) -> Result<Vec<Artifact>, ArtifactError> {
     let mut paths = Vec::new();
@@ -231,7 +312,7 @@ pub async fn load_dir(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(path) = paths.get(i) else { break };
-                        done.push((i, compile(sandbox, path)));
+                        done.push((i, compile(sandbox, path, source)));
                     }
                     done
                 })
@@ -245,8 +326,8 @@ pub async fn load_dir(
     });
     let mut artifacts = Vec::with_capacity(paths.len());
     for (path, result) in paths.iter().zip(compiled) {
-        let (bytes, digest, prepared) = result.expect("every path was compiled")?;
-        artifacts.push(describe(sandbox, path, bytes, digest, prepared, observer.clone()).await?);
+        let compiled = result.expect("every path was compiled")?;
+        artifacts.push(describe(sandbox, path, compiled, observer.clone()).await?);
     }
     Ok(artifacts)
 }

@@ -44,6 +44,17 @@ pub struct Cli {
     /// (default) or `single` (the whole run commits once).
     #[arg(long, global = true, value_name = "MODE")]
     pub transaction: Option<config::TransactionMode>,
+    /// Trust this public key file (OpenSSH `ssh-ed25519 …` lines), besides `[trust] keys`
+    /// (repeatable).
+    #[arg(long = "trusted-key", global = true, value_name = "FILE")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Refuse any artifact not signed by a trusted key, whatever retort.toml says.
+    #[arg(long, global = true)]
+    pub require_signatures: bool,
+    /// Take the migrations from this bundle (made by `retort bundle`) instead of the
+    /// migrations directory.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
     /// Print less on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -87,7 +98,7 @@ pub enum Command {
     /// Draw the revision graph with what is applied (`*`), pending (`o`) or unfinished (`!`).
     /// Read-only.
     History {
-        /// Also list each applied revision's time, runner, duration and digest.
+        /// Also list each applied revision's time, runner, duration, digest, signer and notes.
         #[arg(short, long)]
         verbose: bool,
     },
@@ -118,6 +129,47 @@ pub enum Command {
     },
     /// Show every revision as applied or pending. Read-only.
     Status,
+    /// Make an Ed25519 signing key: PATH (private, mode 600) and PATH.pub (public, for
+    /// `[trust] keys`). The same format as `ssh-keygen -t ed25519`.
+    Keygen {
+        /// Where to write the private key.
+        path: PathBuf,
+        /// A name for the key, stored in the public key (e.g. release@example.com).
+        #[arg(long, default_value = "retort-release")]
+        comment: String,
+    },
+    /// Sign artifacts with a private key (the signature goes inside the file; its digest
+    /// does not change). Default: every artifact of the selected databases.
+    Sign {
+        /// The private key (from `retort keygen` or `ssh-keygen -t ed25519`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Artifacts to sign.
+        artifacts: Vec<PathBuf>,
+    },
+    /// Check artifacts' signatures against the trusted keys, without a database. Default:
+    /// every artifact of the selected databases, under each database's policy.
+    Verify {
+        /// Artifacts to check (then a signature by a trusted key is required).
+        artifacts: Vec<PathBuf>,
+    },
+    /// Pack one database's migrations into one file (a tar with a manifest), signed with
+    /// `--key`, for `retort --bundle FILE upgrade` on a host without the source.
+    Bundle {
+        /// The bundle to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Sign the bundle and every artifact in it with this private key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Accept a deliberate rebuild of applied migrations: record the digest of the artifact
+    /// now in the directory (logged in the history row's notes).
+    AcceptRebuild {
+        /// The applied revisions whose new artifact to accept.
+        #[arg(required = true)]
+        revisions: Vec<String>,
+    },
     /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional).
     #[command(group = clap::ArgGroup::new("resolution").required(true))]
     Resolve {
@@ -309,6 +361,10 @@ fn finish(
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // A key belongs to no project: make it before reading one (whose trust list may name it).
+    if let Command::Keygen { path, comment } = &cli.command {
+        return crate::signing_cli::keygen(&mut std::io::stdout().lock(), path, comment);
+    }
     let cwd = std::env::current_dir()?;
     let overrides = Overrides {
         config: cli.config.clone(),
@@ -316,14 +372,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         databases: cli.databases.clone(),
         lock_timeout: cli.lock_timeout.map(Duration::from_secs),
         transaction: cli.transaction,
+        trusted_keys: cli.trusted_keys.clone(),
+        require_signatures: cli.require_signatures,
+        bundle: cli.bundle.clone(),
     };
     let env = |name: &str| std::env::var(name).ok();
     let observer: Arc<dyn Observer> = Arc::new(StderrObserver { quiet: cli.quiet });
     let mut out = std::io::stdout().lock();
 
-    // `new` and `build` need a migrations directory, not a database URL.
+    // These need a migrations directory, not a database URL.
     let project = match &cli.command {
-        Command::New { .. } | Command::Build => {
+        Command::New { .. }
+        | Command::Build
+        | Command::Sign { .. }
+        | Command::Verify { .. }
+        | Command::Bundle { .. } => {
             let mut o = overrides.clone();
             o.database_url = Some(o.database_url.unwrap_or_else(|| "sqlite://unused".into()));
             config::resolve(&cwd, &o, &env).or_else(|_| config::resolve(&cwd, &overrides, &env))?
@@ -332,6 +395,76 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
 
     match cli.command {
+        Command::Keygen { .. } => {} // done above
+        Command::Sign { key, artifacts } => {
+            crate::signing_cli::sign(&mut out, &project, &key, &artifacts)?;
+        }
+        Command::Verify { artifacts } => {
+            crate::signing_cli::verify(&mut out, &project, &artifacts)?;
+        }
+        Command::Bundle { output, key } => {
+            let [db] = project.databases.as_slice() else {
+                bail!("a bundle holds one database's migrations: choose one with -d NAME");
+            };
+            let key = key
+                .map(|k| crate::signing::read_private_key(&k))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let runner = Runner::new(observer, project.limits)?;
+            let migrations = runner.load(db).await?;
+            let ordered: Vec<_> = migrations
+                .graph
+                .order()
+                .iter()
+                .filter_map(|id| migrations.get(id))
+                .collect();
+            let manifest = crate::bundle::write(&output, &db.name, &ordered, key.as_ref())
+                .map_err(anyhow::Error::msg)?;
+            writeln!(
+                out,
+                "{}: bundled {} migration(s) into {}{}",
+                db.name,
+                manifest.migrations.len(),
+                output.display(),
+                match &key {
+                    Some(k) => format!(
+                        ", signed by {}",
+                        crate::signing::key_id(k.public_key().key_data())
+                    ),
+                    None => " (unsigned: pass --key to sign it)".into(),
+                }
+            )?;
+            for m in &manifest.migrations {
+                writeln!(
+                    out,
+                    "  {}  sha256 {}  {}",
+                    m.id,
+                    &m.digest[..16],
+                    m.description
+                )?;
+            }
+        }
+        Command::AcceptRebuild { revisions } => {
+            let [db] = project.databases.as_slice() else {
+                bail!("the project has several databases: choose one with -d NAME");
+            };
+            let runner = Runner::new(observer, project.limits)?;
+            let accepted = runner.accept_rebuild(db, &revisions).await?;
+            if accepted.is_empty() {
+                writeln!(
+                    out,
+                    "{}: nothing to accept: the artifacts match history",
+                    db.name
+                )?;
+            }
+            for (id, old, new) in accepted {
+                writeln!(
+                    out,
+                    "{}: {id}: accepted sha256 {new} (replaces {old}; noted in retort_history)",
+                    db.name
+                )?;
+            }
+        }
         Command::Build => {
             for db in &project.databases {
                 let built =
@@ -522,10 +655,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .find(|r| r.revision == id)
                     .map(|r| {
                         format!(
-                            "{} at {} by {}",
+                            "{} at {} by {}; sha256 {}{}",
                             r.state.as_str(),
                             r.applied_at,
-                            r.applied_by
+                            r.applied_by,
+                            r.digest,
+                            match &r.signer {
+                                Some(k) => format!(", signed by {k}"),
+                                None => String::new(),
+                            }
                         )
                     })
                     .unwrap_or_else(|| "not applied".into());
@@ -678,14 +816,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     for r in history.iter().rev() {
                         writeln!(
                             out,
-                            "  {}  {:<11} {}  {:>8} ms  {}  sha256 {}",
+                            "  {}  {:<11} {}  {:>8} ms  {}",
                             r.revision,
                             r.state.as_str(),
                             r.applied_at,
                             r.duration_ms,
                             r.applied_by,
-                            r.digest
                         )?;
+                        writeln!(
+                            out,
+                            "      sha256 {}  signed by {}",
+                            r.digest,
+                            r.signer.as_deref().unwrap_or("nobody (unsigned)")
+                        )?;
+                        for note in r.notes.iter().flat_map(|n| n.lines()) {
+                            writeln!(out, "      note: {note}")?;
+                        }
                     }
                 }
             }
@@ -706,13 +852,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     crate::db::redact(&db.url),
                     lines
                         .iter()
-                        .filter(|l| l.state == RevisionState::Applied)
+                        .filter(|l| matches!(
+                            l.state,
+                            RevisionState::Applied | RevisionState::Changed(_)
+                        ))
                         .count()
                 )?;
                 for l in &lines {
                     let state = match &l.state {
                         RevisionState::Applied => "applied".to_string(),
                         RevisionState::Pending => "pending".to_string(),
+                        RevisionState::Changed(recorded) => format!(
+                            "CHANGED since applied (applied sha256 {}…; see `retort accept-rebuild`)",
+                            &recorded[..recorded.len().min(16)]
+                        ),
                         RevisionState::AppliedWithoutArtifact => {
                             "applied (no artifact in the directory)".to_string()
                         }

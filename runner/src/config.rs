@@ -32,6 +32,10 @@ pub struct DatabaseConfig {
     pub transaction: TransactionMode,
     /// Directory capabilities the project grants this database's migrations, by name.
     pub capabilities: std::collections::BTreeMap<String, PathBuf>,
+    /// Trusted keys, and whether this database requires signed artifacts.
+    pub trust: std::sync::Arc<crate::signing::Trust>,
+    /// Run from this bundle instead of the migrations directory.
+    pub bundle: Option<PathBuf>,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -79,6 +83,18 @@ struct FileConfig {
     databases: toml::Table,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    trust: FileTrust,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTrust {
+    /// Public key files (relative to retort.toml) or key lines (`ssh-ed25519 AAAA…`).
+    #[serde(default)]
+    keys: Vec<String>,
+    /// The default of every database's `require_signatures`.
+    require_signatures: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -98,6 +114,7 @@ struct FileDatabase {
     transaction: Option<TransactionMode>,
     #[serde(default)]
     capabilities: std::collections::BTreeMap<String, PathBuf>,
+    require_signatures: Option<bool>,
 }
 
 /// What the command line says about the project.
@@ -113,6 +130,36 @@ pub struct Overrides {
     pub lock_timeout: Option<Duration>,
     /// `--transaction`.
     pub transaction: Option<TransactionMode>,
+    /// `--trusted-key FILE`: more trusted public keys.
+    pub trusted_keys: Vec<PathBuf>,
+    /// `--require-signatures`: every selected database requires signed artifacts.
+    pub require_signatures: bool,
+    /// `--bundle FILE`: run the one selected database from a bundle.
+    pub bundle: Option<PathBuf>,
+}
+
+/// Reads trusted keys: a key line itself, or a file of them (relative to `root`).
+fn read_keys(
+    entries: impl IntoIterator<Item = (String, PathBuf)>,
+    problems: &mut Vec<String>,
+) -> Vec<crate::signing::TrustedKey> {
+    let mut keys = Vec::new();
+    for (entry, path) in entries {
+        let parsed = if entry.starts_with("ssh-") {
+            crate::signing::parse_public_keys(&entry, "[trust] keys")
+        } else {
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read trusted key file {}: {e}", path.display()))
+                .and_then(|text| {
+                    crate::signing::parse_public_keys(&text, &path.display().to_string())
+                })
+        };
+        match parsed {
+            Ok(k) => keys.extend(k),
+            Err(e) => problems.push(e),
+        }
+    }
+    keys
 }
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -188,6 +235,13 @@ pub fn resolve(
 
     let mut databases = Vec::new();
     let mut limits = crate::sandbox::Limits::default();
+    let mut keys = read_keys(
+        overrides
+            .trusted_keys
+            .iter()
+            .map(|p| (p.display().to_string(), cwd.join(p))),
+        &mut problems,
+    );
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError {
@@ -203,6 +257,11 @@ pub fn resolve(
             if let Some(n) = file.limits.max_open_rows {
                 limits.max_open_rows = n;
             }
+            keys.extend(read_keys(
+                file.trust.keys.iter().map(|k| (k.clone(), root.join(k))),
+                &mut problems,
+            ));
+            let default_required = file.trust.require_signatures.unwrap_or(false);
             for (name, value) in file.databases {
                 let db: FileDatabase = match value.try_into() {
                     Ok(db) => db,
@@ -224,6 +283,7 @@ pub fn resolve(
                     .into_iter()
                     .map(|(k, v)| (k, root.join(v)))
                     .collect();
+                let required = db.require_signatures.unwrap_or(default_required);
                 databases.push(DatabaseConfig {
                     name,
                     url,
@@ -231,6 +291,11 @@ pub fn resolve(
                     lock_timeout,
                     transaction,
                     capabilities,
+                    trust: std::sync::Arc::new(crate::signing::Trust {
+                        keys: Vec::new(),
+                        required,
+                    }),
+                    bundle: None,
                 });
             }
             if databases.is_empty() && problems.is_empty() {
@@ -245,6 +310,8 @@ pub fn resolve(
                 lock_timeout,
                 transaction: overrides.transaction.unwrap_or_default(),
                 capabilities: Default::default(),
+                trust: Default::default(),
+                bundle: None,
             });
         }
         Err(e) => {
@@ -282,6 +349,31 @@ pub fn resolve(
             problems.push(format!(
                 "--database-url/DATABASE_URL names one database but the project has {}: choose one with -d NAME",
                 databases.len()
+            ));
+        }
+    }
+    if let Some(bundle) = &overrides.bundle {
+        if databases.len() == 1 {
+            databases[0].bundle = Some(cwd.join(bundle));
+        } else if problems.is_empty() {
+            problems.push(format!(
+                "--bundle holds the migrations of one database but {} are selected: choose one with -d NAME",
+                databases.len()
+            ));
+        }
+    }
+    // Every database shares the project's trusted keys; `--require-signatures` makes every
+    // selected one require them.
+    for db in databases.iter_mut().chain(others.iter_mut()) {
+        let required = db.trust.required || overrides.require_signatures;
+        db.trust = std::sync::Arc::new(crate::signing::Trust {
+            keys: keys.clone(),
+            required,
+        });
+        if required && keys.is_empty() {
+            problems.push(format!(
+                "database `{}` requires signatures but no key is trusted: list public keys under [trust] keys, or pass --trusted-key FILE",
+                db.name
             ));
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::artifact::{self, Artifact, ArtifactError};
+use crate::artifact::{self, Artifact, ArtifactError, Source};
 use crate::config::{DatabaseConfig, TransactionMode};
 use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
 use crate::graph::{Graph, GraphError, Node};
@@ -75,6 +75,24 @@ pub enum Error {
         /// What state the database is in now.
         state: String,
     },
+    /// Applied revisions whose artifact changed since they were applied.
+    #[error("database `{database}`: {} changed since {} applied:{}\n  \
+             A migration must not change once applied: restore the artifact that was applied \
+             (`retort show REV` prints the recorded digest), or, if the change is a deliberate \
+             rebuild of the same source (a new toolchain), accept it with \
+             `retort -d {database} accept-rebuild {}`",
+        if .changed.len() == 1 { "a migration" } else { "migrations" },
+        if .changed.len() == 1 { "it was" } else { "they were" },
+        .changed.iter().map(|c| format!(
+            "\n  {}\n    applied:  sha256 {} at {}\n    now:      sha256 {} in {}",
+            c.revision, c.recorded, c.applied, c.actual, c.file)).collect::<String>(),
+        .changed.iter().map(|c| c.revision.as_str()).collect::<Vec<_>>().join(" "))]
+    Changed {
+        /// The database.
+        database: String,
+        /// Every changed revision.
+        changed: Vec<Changed>,
+    },
     /// A cross-database requirement cannot be met.
     #[error(
         "database `{database}`: {revision} requires `{required_database}` at {required_revision}, {reason}"
@@ -121,6 +139,21 @@ pub enum Error {
     },
 }
 
+/// An applied revision whose artifact is not the one that was applied.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    /// The revision.
+    pub revision: String,
+    /// The digest recorded when it was applied.
+    pub recorded: String,
+    /// When and by whom it was applied.
+    pub applied: String,
+    /// The artifact now offered for it.
+    pub file: String,
+    /// That artifact's digest.
+    pub actual: String,
+}
+
 /// One migration that ran.
 #[derive(Clone, Debug)]
 pub struct Ran {
@@ -158,6 +191,9 @@ pub enum RevisionState {
     Unfinished(RowState),
     /// Applied, but no artifact in the directory defines it.
     AppliedWithoutArtifact,
+    /// Applied, but the artifact now offered for it is not the one applied (its recorded
+    /// digest is given).
+    Changed(String),
 }
 
 /// One line of `status`.
@@ -228,15 +264,85 @@ impl Runner {
         Ok(Migrations { artifacts, graph })
     }
 
-    /// Loads and validates the migrations of `db`, without touching the database.
+    /// Loads and validates the migrations of `db` (from its directory, or its bundle),
+    /// refusing any the signature policy refuses, without touching the database.
     pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
-        let artifacts = artifact::load_dir(&self.sandbox, &db.migrations, self.observer.clone())
-            .await
-            .map_err(|source| Error::Artifact {
-                database: db.name.clone(),
-                source,
-            })?;
+        let source = Source {
+            database: &db.name,
+            trust: &db.trust,
+        };
+        let artifacts = match &db.bundle {
+            Some(bundle) => self.load_bundle(db, bundle, source).await,
+            None => {
+                artifact::load_dir(&self.sandbox, &db.migrations, source, self.observer.clone())
+                    .await
+            }
+        }
+        .map_err(|source| Error::Artifact {
+            database: db.name.clone(),
+            source,
+        })?;
         self.graph_of(db, artifacts)
+    }
+
+    async fn load_bundle(
+        &self,
+        db: &DatabaseConfig,
+        bundle: &std::path::Path,
+        source: Source<'_>,
+    ) -> Result<Vec<Artifact>, ArtifactError> {
+        let shown = bundle.display().to_string();
+        let refused = |reason: String| ArtifactError::Refused {
+            path: shown.clone(),
+            reason,
+        };
+        let opened = crate::bundle::read(bundle, &db.trust, &db.name).map_err(refused)?;
+        if opened.manifest.database != db.name && db.name != crate::config::DEFAULT_DATABASE {
+            return Err(refused(format!(
+                "it holds the migrations of database `{}`, not of `{}`",
+                opened.manifest.database, db.name
+            )));
+        }
+        let mut artifacts = Vec::new();
+        for (file, bytes) in opened.files {
+            let path = std::path::PathBuf::from(format!("{shown}!/{file}"));
+            artifacts.push(
+                artifact::load_bytes(&self.sandbox, &path, bytes, source, self.observer.clone())
+                    .await?,
+            );
+        }
+        Ok(artifacts)
+    }
+
+    /// Compares every applied revision's recorded digest with the artifact about to be
+    /// used for it: a migration must not change once applied. Read-only.
+    pub fn check_integrity(
+        &self,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        history: &[HistoryRow],
+    ) -> Result<(), Error> {
+        let changed: Vec<Changed> = history
+            .iter()
+            .filter_map(|row| {
+                let a = migrations.get(&row.revision)?;
+                (a.digest != row.digest).then(|| Changed {
+                    revision: row.revision.clone(),
+                    recorded: row.digest.clone(),
+                    applied: format!("{} by {}", row.applied_at, row.applied_by),
+                    file: a.path.display().to_string(),
+                    actual: a.digest.clone(),
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Changed {
+                database: db.name.clone(),
+                changed,
+            })
+        }
     }
 
     /// Adds, from `retort_artifacts`, the applied revisions the migrations directory lacks,
@@ -271,7 +377,10 @@ impl Runner {
             };
             let artifact = artifact::from_database(
                 &self.sandbox,
-                &db.name,
+                Source {
+                    database: &db.name,
+                    trust: &db.trust,
+                },
                 &row.revision,
                 &row.digest,
                 bytes,
@@ -327,6 +436,9 @@ impl Runner {
         for id in migrations.graph.order() {
             let artifact = migrations.get(id).expect("graph ids come from artifacts");
             let state = match history.iter().find(|r| &r.revision == id) {
+                Some(r) if r.state == RowState::Applied && r.digest != artifact.digest => {
+                    RevisionState::Changed(r.digest.clone())
+                }
                 Some(r) if r.state == RowState::Applied => RevisionState::Applied,
                 Some(r) => RevisionState::Unfinished(r.state),
                 None => RevisionState::Pending,
@@ -411,9 +523,9 @@ impl Runner {
         // (an SQLite file, a history table) is created; the plan that runs is made under the
         // lock.
         // Rows another runner is working on right now are left to the locked plan.
-        let history: Vec<HistoryRow> = self
-            .history(db)
-            .await?
+        let history: Vec<HistoryRow> = self.history(db).await?;
+        self.check_integrity(db, migrations, &history)?;
+        let history: Vec<HistoryRow> = history
             .into_iter()
             .filter(|r| r.state == RowState::Applied)
             .collect();
@@ -615,6 +727,8 @@ impl Runner {
             applied_by: db::runner_identity(),
             duration_ms: 0,
             journal: None,
+            signer: artifact.signer.clone(),
+            notes: None,
         };
 
         // Before: open the transaction, or write the pending marker.
@@ -846,6 +960,94 @@ impl Runner {
         .await
     }
 
+    /// Accepts a deliberate rebuild of applied revisions: records the digest (and signer)
+    /// of the artifacts now in the directory, with a note of the digest they replace and
+    /// who accepted it. The new artifact must pass the signature policy and describe the
+    /// same revision with the same parents.
+    pub async fn accept_rebuild(
+        &self,
+        db: &DatabaseConfig,
+        revisions: &[String],
+    ) -> Result<Vec<(String, String, String)>, Error> {
+        let migrations = self.load(db).await?;
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        self.locked(db, |mut backend| async {
+            let result = async {
+                let history = backend.history().await.map_err(wrap)?;
+                let mut accepted = Vec::new();
+                for wanted in revisions {
+                    let id = plan::resolve_revision(&migrations.graph, wanted).map_err(
+                        |source| Error::Plan {
+                            database: db.name.clone(),
+                            source,
+                        },
+                    )?;
+                    let artifact = migrations.get(&id).expect("resolved ids have artifacts");
+                    let Some(row) = history
+                        .iter()
+                        .find(|r| r.revision == id && r.state == RowState::Applied)
+                    else {
+                        return Err(Error::Plan {
+                            database: db.name.clone(),
+                            source: PlanError::Unknown(format!("{id} (it is not applied)")),
+                        });
+                    };
+                    if row.parents != artifact.info.parents {
+                        return Err(Error::Artifact {
+                            database: db.name.clone(),
+                            source: ArtifactError::Metadata {
+                                path: artifact.path.display().to_string(),
+                                message: format!(
+                                    "its parents ({}) differ from the applied revision's ({}): this is not a rebuild of the same migration",
+                                    artifact.info.parents.join(", "),
+                                    row.parents.join(", ")
+                                ),
+                            },
+                        });
+                    }
+                    if row.digest == artifact.digest {
+                        continue;
+                    }
+                    let note = format!(
+                        "{} accept-rebuild by {}: sha256 {} replaced sha256 {}",
+                        db::now_rfc3339(),
+                        db::runner_identity(),
+                        artifact.digest,
+                        row.digest
+                    );
+                    backend.begin().await.map_err(wrap)?;
+                    let done = async {
+                        backend
+                            .store_artifact(&artifact.digest, &artifact.bytes)
+                            .await?;
+                        backend
+                            .replace_digest(
+                                &id,
+                                &artifact.digest,
+                                artifact.signer.as_deref(),
+                                &note,
+                            )
+                            .await?;
+                        backend.commit().await
+                    }
+                    .await;
+                    if let Err(e) = done {
+                        let _ = backend.rollback().await;
+                        return Err(wrap(e));
+                    }
+                    accepted.push((id, row.digest.clone(), artifact.digest.clone()));
+                }
+                Ok(accepted)
+            }
+            .await;
+            (backend, result)
+        })
+        .await
+    }
+
     /// Records the revisions that make `target` current as applied (or removes them going
     /// down) without running them: adopting a database migrated by other means.
     pub async fn stamp(&self, db: &DatabaseConfig, target: &Target) -> Result<Report, Error> {
@@ -898,6 +1100,8 @@ impl Runner {
                                     applied_by: format!("{} (stamp)", db::runner_identity()),
                                     duration_ms: 0,
                                     journal: None,
+                                    signer: artifact.signer.clone(),
+                                    notes: None,
                                 })
                                 .await
                         }
@@ -950,6 +1154,8 @@ impl Runner {
         let mut loaded = Vec::new();
         for db in selected {
             let migrations = self.load(db).await?;
+            // Every database's applied artifacts are checked before any database is touched.
+            self.check_integrity(db, &migrations, &self.history(db).await?)?;
             loaded.push(self.with_stored_artifacts(db, migrations).await?);
         }
         let mut order = order_databases(selected, &loaded)?;

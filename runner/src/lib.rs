@@ -8,6 +8,7 @@
 pub mod artifact;
 #[allow(missing_docs)]
 pub mod bindings;
+pub mod bundle;
 pub mod cache;
 pub mod capability;
 pub mod cli;
@@ -21,3 +22,5 @@ pub mod plan;
 pub mod render;
 pub mod sandbox;
 pub mod scaffold;
+pub mod signing;
+mod signing_cli;

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod sandbox;
 mod scenarios;
+mod trust;
 
 /// Instantiates every scenario for one dialect.
 macro_rules! dialect_suite {
@@ -15,13 +16,17 @@ macro_rules! dialect_suite {
         mod $module {
             use crate::common::Dialect;
             use crate::scenarios;
+            use crate::trust;
 
             macro_rules! case {
                 ($name:ident) => {
+                    case!(scenarios, $name);
+                };
+                ($m:ident, $name:ident) => {
                     #[test]
                     $(#[cfg_attr(not($cfg), ignore = $reason)])?
                     fn $name() {
-                        scenarios::$name($dialect);
+                        $m::$name($dialect);
                     }
                 };
             }
@@ -41,6 +46,10 @@ macro_rules! dialect_suite {
             case!(invalid_sql_is_reported_and_rolled_back);
             case!(failure_after_ddl_is_journaled_and_compensated);
             case!(downgrade_without_source_uses_stored_artifacts);
+            case!(trust, unsigned_tampered_and_untrusted_artifacts_are_refused);
+            case!(trust, downgrade_to_an_older_release_without_its_source);
+            case!(trust, a_changed_artifact_is_an_error_until_the_rebuild_is_accepted);
+            case!(trust, bundles_run_without_the_source_tree);
             $($(case!($extra);)*)?
         }
     };

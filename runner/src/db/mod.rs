@@ -143,6 +143,10 @@ pub struct HistoryRow {
     /// For a migration run outside one transaction (MySQL, or `transactional: false`): the
     /// statements it completed, one per line, so an interrupted run can be explained.
     pub journal: Option<String>,
+    /// The key id (`SHA256:…`) of the trusted key that signed the artifact, if one did.
+    pub signer: Option<String>,
+    /// Operator decisions about this row (an accepted rebuild), one per line.
+    pub notes: Option<String>,
 }
 
 /// Identifies an open cursor of a backend.
@@ -179,6 +183,15 @@ pub trait Backend: Send {
         revision: &str,
         state: RowState,
         duration_ms: i64,
+    ) -> Result<(), DbError>;
+    /// Records that an applied revision's artifact was deliberately rebuilt: its new digest
+    /// and signer, and a note saying who accepted it and what it replaced.
+    async fn replace_digest(
+        &mut self,
+        revision: &str,
+        digest: &str,
+        signer: Option<&str>,
+        note: &str,
     ) -> Result<(), DbError>;
     /// Removes a history row (a downgrade).
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError>;
@@ -283,6 +296,8 @@ type RawHistoryRow = (
     String,
     i64,
     Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 fn history_row(raw: RawHistoryRow) -> Result<HistoryRow, DbError> {
@@ -296,6 +311,8 @@ fn history_row(raw: RawHistoryRow) -> Result<HistoryRow, DbError> {
         applied_by,
         duration_ms,
         journal,
+        signer,
+        notes,
     ) = raw;
     let state = RowState::parse(&state).ok_or_else(|| DbError::Statement {
         doing: format!("reading retort_history row {revision}"),
@@ -313,6 +330,8 @@ fn history_row(raw: RawHistoryRow) -> Result<HistoryRow, DbError> {
         applied_by,
         duration_ms,
         journal,
+        signer,
+        notes,
     })
 }
 

@@ -263,7 +263,9 @@ impl Backend for MySqlBackend {
                 applied_at VARCHAR(40) NOT NULL,
                 applied_by TEXT NOT NULL,
                 duration_ms BIGINT NOT NULL,
-                journal LONGTEXT
+                journal LONGTEXT,
+                signer TEXT,
+                notes LONGTEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
                 digest CHAR(64) NOT NULL PRIMARY KEY,
@@ -279,7 +281,7 @@ impl Backend for MySqlBackend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal, signer, notes
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
         let rows: Vec<super::RawHistoryRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
@@ -291,8 +293,8 @@ impl Backend for MySqlBackend {
 
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms, signer)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(&row.revision)
@@ -303,6 +305,7 @@ impl Backend for MySqlBackend {
             .bind(&row.applied_at)
             .bind(&row.applied_by)
             .bind(row.duration_ms)
+            .bind(&row.signer)
             .execute(&mut self.conn)
             .await
             .map(|_| ())
@@ -325,6 +328,29 @@ impl Backend for MySqlBackend {
             .await
             .map(|_| ())
             .map_err(|e| sqlx_db_error("updating retort_history", &sql, e))
+    }
+
+    async fn replace_digest(
+        &mut self,
+        revision: &str,
+        digest: &str,
+        signer: Option<&str>,
+        note: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {HISTORY_TABLE} SET digest = ?, signer = ?,
+                 notes = CONCAT_WS(CHAR(10), notes, ?)
+             WHERE revision = ?"
+        );
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(digest)
+            .bind(signer)
+            .bind(note)
+            .bind(revision)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("recording the accepted rebuild in retort_history", &sql, e))
     }
 
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {

@@ -509,7 +509,9 @@ impl Backend for PgBackend {
                 applied_at TEXT NOT NULL,
                 applied_by TEXT NOT NULL,
                 duration_ms BIGINT NOT NULL,
-                journal TEXT
+                journal TEXT,
+                signer TEXT,
+                notes TEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
                 digest TEXT NOT NULL PRIMARY KEY,
@@ -525,7 +527,7 @@ impl Backend for PgBackend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal, signer, notes
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
         let rows: Vec<super::RawHistoryRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
@@ -537,8 +539,8 @@ impl Backend for PgBackend {
 
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms, signer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(&row.revision)
@@ -549,6 +551,7 @@ impl Backend for PgBackend {
             .bind(&row.applied_at)
             .bind(&row.applied_by)
             .bind(row.duration_ms)
+            .bind(&row.signer)
             .execute(&mut self.conn)
             .await
             .map(|_| ())
@@ -571,6 +574,29 @@ impl Backend for PgBackend {
             .await
             .map(|_| ())
             .map_err(|e| sqlx_db_error("updating retort_history", &sql, e))
+    }
+
+    async fn replace_digest(
+        &mut self,
+        revision: &str,
+        digest: &str,
+        signer: Option<&str>,
+        note: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {HISTORY_TABLE} SET digest = $1, signer = $2,
+                 notes = CASE WHEN notes IS NULL THEN $3 ELSE notes || chr(10) || $3 END
+             WHERE revision = $4"
+        );
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(digest)
+            .bind(signer)
+            .bind(note)
+            .bind(revision)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| sqlx_db_error("recording the accepted rebuild in retort_history", &sql, e))
     }
 
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {

@@ -348,7 +348,9 @@ impl Backend for SqliteBackend {
                 applied_at TEXT NOT NULL,
                 applied_by TEXT NOT NULL,
                 duration_ms INTEGER NOT NULL,
-                journal TEXT
+                journal TEXT,
+                signer TEXT,
+                notes TEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
                 digest TEXT NOT NULL PRIMARY KEY,
@@ -364,7 +366,7 @@ impl Backend for SqliteBackend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal
+            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal, signer, notes
              FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
         );
         let mut stmt = self
@@ -383,6 +385,8 @@ impl Backend for SqliteBackend {
                     r.get::<_, String>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -392,8 +396,8 @@ impl Backend for SqliteBackend {
 
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms, signer)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         );
         self.conn
             .execute(
@@ -406,7 +410,8 @@ impl Backend for SqliteBackend {
                     row.state.as_str(),
                     row.applied_at,
                     row.applied_by,
-                    row.duration_ms
+                    row.duration_ms,
+                    row.signer
                 ],
             )
             .map(|_| ())
@@ -428,6 +433,24 @@ impl Backend for SqliteBackend {
             )
             .map(|_| ())
             .map_err(|e| db_error("updating retort_history", &sql, e))
+    }
+
+    async fn replace_digest(
+        &mut self,
+        revision: &str,
+        digest: &str,
+        signer: Option<&str>,
+        note: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {HISTORY_TABLE} SET digest = ?1, signer = ?2,
+                 notes = CASE WHEN notes IS NULL THEN ?3 ELSE notes || char(10) || ?3 END
+             WHERE revision = ?4"
+        );
+        self.conn
+            .execute(&sql, rusqlite::params![digest, signer, note, revision])
+            .map(|_| ())
+            .map_err(|e| db_error("recording the accepted rebuild in retort_history", &sql, e))
     }
 
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {

@@ -1,0 +1,241 @@
+//! Bundles: one database's migrations in one file, for a host without the source tree.
+//!
+//! A bundle is a plain tar archive (inspect it with `tar tvf`):
+//! - `retort-bundle.json`, the manifest: format, database, and for every migration its id,
+//!   parents, description, file name and digest;
+//! - `retort-bundle.json.sig`, an SSHSIG of the manifest's bytes (namespace `retort`), when
+//!   the bundle was made with a key;
+//! - `migrations/<file>.wasm`, the artifacts (signed too, when made with a key).
+//!
+//! Reading a bundle checks the manifest's signature against the trust policy, that every
+//! listed artifact is present with the listed digest, and that nothing else is in it. Each
+//! artifact then passes the same checks as one from a directory.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Artifact;
+use crate::signing::{self, Trust, Verdict};
+
+/// The manifest's name in the archive.
+pub const MANIFEST: &str = "retort-bundle.json";
+/// The manifest signature's name in the archive.
+pub const MANIFEST_SIGNATURE: &str = "retort-bundle.json.sig";
+/// The directory of the artifacts in the archive.
+pub const DIR: &str = "migrations/";
+/// The manifest format this runner writes and reads.
+pub const FORMAT: &str = "retort-bundle/1";
+
+/// What a bundle holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The project's name of the database the migrations belong to.
+    pub database: String,
+    /// When the bundle was made (RFC 3339, UTC).
+    pub created_at: String,
+    /// Which runner made it.
+    pub created_by: String,
+    /// The migrations, in file order.
+    pub migrations: Vec<Entry>,
+}
+
+/// One migration of a bundle.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The revision.
+    pub id: String,
+    /// Its parents.
+    pub parents: Vec<String>,
+    /// Its description.
+    pub description: String,
+    /// The artifact's file name under `migrations/`.
+    pub file: String,
+    /// SHA-256 of the artifact without its signature section.
+    pub digest: String,
+}
+
+/// A bundle, read and checked.
+#[derive(Debug)]
+pub struct Opened {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The key id that signed the manifest, if any.
+    pub signer: Option<String>,
+    /// `(file name, bytes)` of every artifact, in manifest order.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+fn append(builder: &mut tar::Builder<Vec<u8>>, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    // Fixed metadata: the same inputs make the same bundle.
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    builder.append_data(&mut header, name, bytes)
+}
+
+/// Packs `artifacts` (one database's, in file order) into a bundle at `out`. With `key`,
+/// every artifact is signed (replacing earlier signatures) and so is the manifest.
+pub fn write(
+    out: &Path,
+    database: &str,
+    artifacts: &[&Artifact],
+    key: Option<&ssh_key::PrivateKey>,
+) -> Result<Manifest, String> {
+    let mut manifest = Manifest {
+        format: FORMAT.into(),
+        database: database.into(),
+        created_at: crate::db::now_rfc3339(),
+        created_by: crate::db::runner_identity(),
+        migrations: Vec::new(),
+    };
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    let mut files = Vec::new();
+    for a in artifacts {
+        let file = a
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}.wasm", a.info.id));
+        let bytes = match key {
+            Some(k) => signing::sign_artifact(&a.bytes, k)
+                .map_err(|e| format!("{}: {e}", a.path.display()))?,
+            None => a.bytes.to_vec(),
+        };
+        manifest.migrations.push(Entry {
+            id: a.info.id.clone(),
+            parents: a.info.parents.clone(),
+            description: a.info.description.clone(),
+            file: file.clone(),
+            digest: a.digest.clone(),
+        });
+        files.push((file, bytes));
+    }
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", out.display());
+    append(&mut builder, MANIFEST, &json).map_err(io)?;
+    if let Some(k) = key {
+        let sig = signing::sign_message(k, &json)?;
+        append(&mut builder, MANIFEST_SIGNATURE, sig.as_bytes()).map_err(io)?;
+    }
+    for (file, bytes) in &files {
+        append(&mut builder, &format!("{DIR}{file}"), bytes).map_err(io)?;
+    }
+    let archive = builder.into_inner().map_err(io)?;
+    let tmp = out.with_extension("partial");
+    std::fs::write(&tmp, &archive).map_err(io)?;
+    std::fs::rename(&tmp, out).map_err(io)?;
+    Ok(manifest)
+}
+
+/// Reads and checks a bundle against `trust` (the manifest's signature and every digest).
+/// Errors say what is wrong; the caller names the file.
+pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    let mut archive = tar::Archive::new(file);
+    let mut manifest_bytes = None;
+    let mut signature = None;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("not a bundle (tar): {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("not a bundle (tar): {e}"))?;
+        let name = entry
+            .path()
+            .map_err(|e| format!("bad entry name: {e}"))?
+            .to_string_lossy()
+            .into_owned();
+        if !entry.header().entry_type().is_file() {
+            return Err(format!("unexpected entry `{name}` (not a file)"));
+        }
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        match name.as_str() {
+            MANIFEST => manifest_bytes = Some(bytes),
+            MANIFEST_SIGNATURE => signature = Some(bytes),
+            other => match other.strip_prefix(DIR) {
+                Some(file)
+                    if file.ends_with(".wasm")
+                        && !file.contains('/')
+                        && !files.iter().any(|(f, _)| f == file) =>
+                {
+                    files.push((file.to_string(), bytes));
+                }
+                _ => return Err(format!("unexpected entry `{other}`")),
+            },
+        }
+    }
+    let manifest_bytes = manifest_bytes.ok_or_else(|| format!("no {MANIFEST}: not a bundle"))?;
+    let signer = match signature {
+        Some(sig) => match signing::check_signature(&sig, &manifest_bytes, trust)
+            .map_err(|e| format!("its manifest signature is bad: {e}"))?
+        {
+            Verdict::Signed {
+                key_id,
+                trusted: Some(_),
+            } => Some(key_id),
+            Verdict::Signed { key_id, .. } if trust.required => {
+                return Err(format!(
+                    "it is signed by {key_id}, which is not a trusted key of this project ([trust] keys)"
+                ));
+            }
+            _ => None,
+        },
+        None if trust.required => {
+            return Err(format!(
+                "it is not signed, and database `{database}` requires signatures"
+            ));
+        }
+        None => None,
+    };
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| format!("its manifest is unreadable: {e}"))?;
+    if manifest.format != FORMAT {
+        return Err(format!(
+            "its format is `{}`; this runner reads `{FORMAT}`",
+            manifest.format
+        ));
+    }
+    let mut ordered = Vec::new();
+    for entry in &manifest.migrations {
+        let Some(i) = files.iter().position(|(f, _)| f == &entry.file) else {
+            return Err(format!(
+                "the manifest lists {} but the bundle lacks it",
+                entry.file
+            ));
+        };
+        let (file, bytes) = files.swap_remove(i);
+        let actual = signing::digest(&bytes);
+        if actual != entry.digest {
+            return Err(format!(
+                "{file} hashes to {actual}, but the manifest says {}: the bundle was altered",
+                entry.digest
+            ));
+        }
+        ordered.push((file, bytes));
+    }
+    if let Some((extra, _)) = files.first() {
+        return Err(format!(
+            "{extra} is in the bundle but not in its manifest: the bundle was altered"
+        ));
+    }
+    Ok(Opened {
+        manifest,
+        signer,
+        files: ordered,
+    })
+}
