@@ -71,8 +71,13 @@ pub enum Command {
         /// What the migration does, e.g. "add email to users".
         description: String,
     },
-    /// Compile every migration crate to a component (wasm32-wasip2).
-    Build,
+    /// Compile every migration crate whose sources changed to a component (wasm32-wasip2).
+    Build {
+        /// Rebuild every artifact, even those whose sources did not change (their digests may
+        /// change: applied ones then need `retort accept-rebuild`).
+        #[arg(long)]
+        force: bool,
+    },
     /// Apply migrations up to TARGET (default: head).
     Upgrade {
         /// `head`, `heads`, a revision (or unique prefix), `+N`, `REV+N`, `LABEL@head`,
@@ -383,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // These need a migrations directory, not a database URL.
     let project = match &cli.command {
         Command::New { .. }
-        | Command::Build
+        | Command::Build { .. }
         | Command::Sign { .. }
         | Command::Verify { .. }
         | Command::Bundle { .. } => {
@@ -465,10 +470,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )?;
             }
         }
-        Command::Build => {
+        Command::Build { force } => {
             for db in &project.databases {
-                let built =
-                    crate::guest_build::build(&db.migrations, &project.root, None, cli.quiet)?;
+                let built = crate::guest_build::build(
+                    &db.migrations,
+                    &project.root,
+                    None,
+                    cli.quiet,
+                    force,
+                )?;
                 if built.is_empty() {
                     writeln!(
                         out,
@@ -480,7 +490,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for b in built {
                     writeln!(
                         out,
-                        "built {}  {:>7} bytes  sha256 {}",
+                        "{} {}  {:>7} bytes  sha256 {}",
+                        if b.rebuilt { "built" } else { "unchanged" },
                         b.artifact
                             .strip_prefix(&cwd)
                             .unwrap_or(&b.artifact)

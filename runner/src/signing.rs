@@ -125,6 +125,41 @@ pub fn split(bytes: &[u8]) -> Result<Split<'_>, String> {
     })
 }
 
+/// The payload of the first top-level custom section called `name`, if any.
+pub fn custom_section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return None;
+    }
+    let mut at = 8;
+    while at < bytes.len() {
+        let id = bytes[at];
+        at += 1;
+        let size = leb_u32(bytes, &mut at).ok()? as usize;
+        let end = at.checked_add(size).filter(|&e| e <= bytes.len())?;
+        if id == 0 {
+            let mut name_at = at;
+            let len = leb_u32(bytes, &mut name_at).ok()? as usize;
+            let name_end = name_at.checked_add(len).filter(|&e| e <= end)?;
+            if &bytes[name_at..name_end] == name.as_bytes() {
+                return Some(&bytes[name_end..end]);
+            }
+        }
+        at = end;
+    }
+    None
+}
+
+/// Appends a custom section `name` with `payload` to a WebAssembly binary.
+pub fn append_custom_section(bytes: &mut Vec<u8>, name: &str, payload: &[u8]) {
+    let mut body = Vec::new();
+    push_leb(&mut body, name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    bytes.push(0);
+    push_leb(bytes, body.len());
+    bytes.extend_from_slice(&body);
+}
+
 /// SHA-256 of an artifact without its signature section; for bytes that are not WebAssembly,
 /// of all of them (they are refused later with a better message).
 pub fn digest(bytes: &[u8]) -> String {
@@ -166,13 +201,7 @@ pub fn sign_artifact(bytes: &[u8], key: &PrivateKey) -> Result<Vec<u8>, String> 
     let split = split(bytes)?;
     let mut out = split.unsigned();
     let pem = sign_message(key, &out)?;
-    let mut payload = Vec::new();
-    push_leb(&mut payload, SECTION.len());
-    payload.extend_from_slice(SECTION.as_bytes());
-    payload.extend_from_slice(pem.as_bytes());
-    out.push(0);
-    push_leb(&mut out, payload.len());
-    out.extend_from_slice(&payload);
+    append_custom_section(&mut out, SECTION, pem.as_bytes());
     Ok(out)
 }
 
@@ -370,14 +399,9 @@ mod tests {
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
     fn with_custom(name: &str, payload: &[u8]) -> Vec<u8> {
-        let mut body = Vec::new();
-        push_leb(&mut body, name.len());
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(payload);
         let mut out = EMPTY_COMPONENT.to_vec();
-        out.push(0);
-        push_leb(&mut out, body.len());
-        out.extend_from_slice(&body);
+        append_custom_section(&mut out, name, payload);
+        assert_eq!(custom_section(&out, name), Some(payload));
         out
     }
 

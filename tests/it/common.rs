@@ -30,7 +30,7 @@ pub fn fixtures() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("tests/guests");
-        retort::guest_build::build(&dir, &repo(), Some(&guest_target()), true)
+        retort::guest_build::build(&dir, &repo(), Some(&guest_target()), true, false)
             .expect("building tests/guests");
         dir
     })

@@ -263,8 +263,17 @@ fn scaffolded_project() -> &'static Path {
         tx.execute("UPDATE widgets SET colour = $1 WHERE id = $2", ("red", 1))?;"#,
             r#"tx.execute("ALTER TABLE widgets DROP COLUMN colour", ())?;"#,
         );
+        let first_artifact = PathBuf::from(format!("{}.wasm", first.display()));
+        let before = std::fs::read(&first_artifact).unwrap();
         let built = run(&["build"]);
-        assert_eq!(built.matches("built migrations/").count(), 2, "{built}");
+        // Artifacts are pinned to their sources: only the new migration is built.
+        assert_eq!(built.matches("built migrations/").count(), 1, "{built}");
+        assert_eq!(built.matches("unchanged migrations/").count(), 1, "{built}");
+        assert_eq!(
+            std::fs::read(&first_artifact).unwrap(),
+            before,
+            "an unchanged migration keeps its bytes"
+        );
         dir
     })
 }
