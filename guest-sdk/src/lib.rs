@@ -39,6 +39,7 @@
 
 mod decode;
 mod params;
+pub mod script;
 
 pub use decode::{FromRow, FromValue, RowReader};
 
