@@ -73,19 +73,19 @@ pub fn split(script: &str, dialect: Dialect) -> std::result::Result<Vec<String>,
                     .map(|n| i + 2 + n + 2)
                     .ok_or_else(|| format!("unterminated /* comment starting at byte {i}"))?;
             }
-            b'$' if dialect == Dialect::Postgres => {
-                match dollar_tag(&script[i..]) {
-                    Some(tag) => {
-                        let body = i + tag.len();
-                        i = script[body..]
-                            .find(tag)
-                            .map(|n| body + n + tag.len())
-                            .ok_or_else(|| format!("unterminated {tag} body starting at byte {i}"))?;
-                    }
-                    None => i += 1,
+            b'$' if dialect == Dialect::Postgres => match dollar_tag(&script[i..]) {
+                Some(tag) => {
+                    let body = i + tag.len();
+                    i = script[body..]
+                        .find(tag)
+                        .map(|n| body + n + tag.len())
+                        .ok_or_else(|| format!("unterminated {tag} body starting at byte {i}"))?;
                 }
-            }
-            _ if script[i..].starts_with(delimiter.as_str()) && (depth == 0 || delimiter != ";") => {
+                None => i += 1,
+            },
+            _ if script[i..].starts_with(delimiter.as_str())
+                && (depth == 0 || delimiter != ";") =>
+            {
                 push(&mut out, &script[start..i]);
                 i += delimiter.len();
                 start = i;
@@ -102,7 +102,8 @@ pub fn split(script: &str, dialect: Dialect) -> std::result::Result<Vec<String>,
                         "BEGIN" | "CASE" => depth += 1,
                         "END" => {
                             let next = next_word(&script[end..]);
-                            if !matches!(next.as_str(), "IF" | "LOOP" | "WHILE" | "REPEAT" | "FOR") {
+                            if !matches!(next.as_str(), "IF" | "LOOP" | "WHILE" | "REPEAT" | "FOR")
+                            {
                                 depth = depth.saturating_sub(1);
                             }
                         }
@@ -245,7 +246,11 @@ mod tests {
                 "INSERT INTO a VALUES ('it''s; fine')"
             ]
         );
-        assert!(split("-- nothing\n/* at all */\n", Dialect::Postgres).unwrap().is_empty());
+        assert!(
+            split("-- nothing\n/* at all */\n", Dialect::Postgres)
+                .unwrap()
+                .is_empty()
+        );
         assert!(split("", Dialect::Mysql).unwrap().is_empty());
     }
 
@@ -274,9 +279,13 @@ mod tests {
 
     #[test]
     fn mysql_delimiter_lines() {
-        let sql = "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;\nSELECT 2;";
+        let sql =
+            "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;\nSELECT 2;";
         let parts = split(sql, Dialect::Mysql).unwrap();
-        assert_eq!(parts, ["CREATE PROCEDURE p() BEGIN SELECT 1; END", "SELECT 2"]);
+        assert_eq!(
+            parts,
+            ["CREATE PROCEDURE p() BEGIN SELECT 1; END", "SELECT 2"]
+        );
     }
 
     #[test]
@@ -288,8 +297,16 @@ mod tests {
 
     #[test]
     fn unterminated_input_is_an_error() {
-        assert!(split("SELECT 'abc", Dialect::Sqlite).unwrap_err().contains("unterminated string"));
-        assert!(split("SELECT $$ abc", Dialect::Postgres).unwrap_err().contains("unterminated $$"));
+        assert!(
+            split("SELECT 'abc", Dialect::Sqlite)
+                .unwrap_err()
+                .contains("unterminated string")
+        );
+        assert!(
+            split("SELECT $$ abc", Dialect::Postgres)
+                .unwrap_err()
+                .contains("unterminated $$")
+        );
         assert!(split("/* abc", Dialect::Mysql).is_err());
     }
 }

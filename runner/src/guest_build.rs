@@ -60,6 +60,227 @@ fn up_to_date(crate_dir: &Path, fingerprint: &str) -> bool {
     })
 }
 
+/// A plain SQL migration: `<id>_<slug>.up.sql` and, optionally, `<id>_<slug>.down.sql`.
+///
+/// Its metadata is a header of `-- retort: key = value` lines at the top of the up file:
+/// `parents` (space- or comma-separated ids; none makes a root), `description` (default: the
+/// slug), `transaction` (`true` by default; `false` for statements such as
+/// `CREATE INDEX CONCURRENTLY`), `labels` (branch labels).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlMigration {
+    /// `<id>_<slug>`: the artifact is `<stem>.wasm`.
+    pub stem: String,
+    /// The revision id.
+    pub id: String,
+    /// Its parents.
+    pub parents: Vec<String>,
+    /// Its description.
+    pub description: String,
+    /// Whether it runs in a transaction.
+    pub transactional: bool,
+    /// Its branch labels.
+    pub labels: Vec<String>,
+    /// The upgrade script.
+    pub up: String,
+    /// The downgrade script (empty when there is no down file: a no-op).
+    pub down: String,
+}
+
+/// Version of the code generated for SQL migrations; part of their fingerprint.
+const SQL_GENERATOR: &str = "retort-sql/1";
+
+/// Parses an SQL migration's header.
+pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Result<SqlMigration> {
+    let (id, slug) = stem.split_once('_').unwrap_or((stem, ""));
+    let mut m = SqlMigration {
+        stem: stem.to_string(),
+        id: id.to_string(),
+        parents: Vec::new(),
+        description: slug.replace('_', " "),
+        transactional: true,
+        labels: Vec::new(),
+        up: up.to_string(),
+        down: down.to_string(),
+    };
+    let list = |v: &str| -> Vec<String> {
+        v.split([' ', ','])
+            .filter(|p| !p.is_empty() && *p != "none")
+            .map(str::to_string)
+            .collect()
+    };
+    for (n, line) in up.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("--") else {
+            break;
+        };
+        let Some(entry) = rest.trim_start().strip_prefix("retort:") else {
+            continue;
+        };
+        let Some((key, value)) = entry.split_once('=') else {
+            bail!("{shown}, line {}: expected `-- retort: key = value`", n + 1);
+        };
+        let value = value.trim();
+        match key.trim() {
+            "parents" => m.parents = list(value),
+            "description" => m.description = value.to_string(),
+            "labels" => m.labels = list(value),
+            "transaction" => {
+                m.transactional = match value {
+                    "true" => true,
+                    "false" => false,
+                    other => bail!(
+                        "{shown}, line {}: transaction must be true or false, not `{other}`",
+                        n + 1
+                    ),
+                }
+            }
+            other => bail!(
+                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels)",
+                n + 1
+            ),
+        }
+    }
+    Ok(m)
+}
+
+/// The SQL migrations of `dir`, sorted.
+pub fn sql_migrations(dir: &Path) -> anyhow::Result<Vec<SqlMigration>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let Some(stem) = name.as_deref().and_then(|n| n.strip_suffix(".up.sql")) else {
+            continue;
+        };
+        let up = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let down_path = dir.join(format!("{stem}.down.sql"));
+        let down = match std::fs::read_to_string(&down_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", down_path.display()));
+            }
+        };
+        out.push(parse_sql(stem, &up, &down, &path.display().to_string())?);
+    }
+    out.sort_by(|a, b| a.stem.cmp(&b.stem));
+    Ok(out)
+}
+
+impl SqlMigration {
+    fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in [SQL_GENERATOR, &self.up, &self.down] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+        crate::signing::hex(&hash.finalize())
+    }
+
+    fn crate_name(&self) -> String {
+        let clean: String = self
+            .stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("sql_{clean}")
+    }
+
+    /// Writes the crate that embeds the scripts into `dir`.
+    fn generate(&self, dir: &Path, sdk: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir.join("src"))?;
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+                 [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nretort-guest = {sdk}\n",
+                self.crate_name()
+            ),
+        )?;
+        std::fs::write(dir.join("src/up.sql"), &self.up)?;
+        std::fs::write(dir.join("src/down.sql"), &self.down)?;
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|p| format!("{p:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        std::fs::write(
+            dir.join("src/lib.rs"),
+            format!(
+                "//! Generated by `retort build` from {stem}.up.sql / .down.sql.\n\
+                 struct Sql;\n\
+                 impl retort_guest::Migration for Sql {{\n\
+                 \x20   fn upgrade(tx: &retort_guest::Tx) -> retort_guest::Result<()> {{\n\
+                 \x20       retort_guest::script::run(tx, include_str!(\"up.sql\"))\n    }}\n\
+                 \x20   fn downgrade(tx: &retort_guest::Tx) -> retort_guest::Result<()> {{\n\
+                 \x20       retort_guest::script::run(tx, include_str!(\"down.sql\"))\n    }}\n}}\n\
+                 retort_guest::export!(Sql, id: {id:?}, parents: [{parents}], description: {description:?},\n\
+                 \x20   transactional: {transactional}, branch_labels: [{labels}]);\n",
+                stem = self.stem,
+                id = self.id,
+                parents = list(&self.parents),
+                description = self.description,
+                transactional = self.transactional,
+                labels = list(&self.labels),
+            ),
+        )?;
+        Ok(())
+    }
+}
+
+/// The `retort-guest` dependency of the migrations workspace `dir`, as a TOML inline value
+/// with any path made absolute: SQL migrations are built against the same SDK.
+fn sdk_dependency(dir: &Path) -> anyhow::Result<String> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let doc: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let dep = doc
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(|d| d.get("retort-guest"))
+        .with_context(|| {
+            format!(
+                "{} has no [workspace.dependencies] retort-guest: SQL migrations are built with it",
+                manifest.display()
+            )
+        })?;
+    Ok(match dep {
+        toml::Value::Table(t) => {
+            let mut t = t.clone();
+            if let Some(toml::Value::String(p)) = t.get("path") {
+                let abs = dir.join(p);
+                let abs = abs.canonicalize().unwrap_or(abs);
+                t.insert(
+                    "path".into(),
+                    toml::Value::String(abs.display().to_string()),
+                );
+            }
+            let fields: Vec<String> = t.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        other => other.to_string(),
+    })
+}
+
 /// One built artifact.
 #[derive(Debug)]
 pub struct Built {
@@ -154,6 +375,7 @@ pub fn build(
         );
     }
     let crates = crates(&dir)?;
+    let sql = sql_migrations(&dir)?;
     let mut fingerprints = Vec::new();
     for (crate_dir, _) in &crates {
         fingerprints.push(source_fingerprint(crate_dir)?);
@@ -163,19 +385,32 @@ pub fn build(
         .zip(&fingerprints)
         .map(|((d, _), f)| force || !up_to_date(d, f))
         .collect();
-    let kept = |crate_dir: &Path| -> anyhow::Result<Built> {
-        let artifact = PathBuf::from(format!("{}.wasm", crate_dir.display()));
+    let sql_stale: Vec<bool> = sql
+        .iter()
+        .map(|m| force || !up_to_date(&dir.join(&m.stem), &m.fingerprint()))
+        .collect();
+    let kept = |stem_path: &Path| -> anyhow::Result<Built> {
+        let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
         let bytes = std::fs::read(&artifact)?;
         Ok(Built {
-            crate_dir: crate_dir.to_path_buf(),
+            crate_dir: stem_path.to_path_buf(),
             size: bytes.len() as u64,
             digest: crate::artifact::digest(&bytes),
             artifact,
             rebuilt: false,
         })
     };
-    if !stale.iter().any(|s| *s) {
-        return crates.iter().map(|(d, _)| kept(d)).collect();
+    let any_rust = stale.iter().any(|s| *s);
+    let any_sql = sql_stale.iter().any(|s| *s);
+    let mut built = Vec::new();
+    if !any_rust && !any_sql {
+        for (d, _) in &crates {
+            built.push(kept(d)?);
+        }
+        for m in &sql {
+            built.push(kept(&dir.join(&m.stem))?);
+        }
+        return Ok(built);
     }
     ensure_target()?;
     let project = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
@@ -197,12 +432,98 @@ pub fn build(
         "--remap-path-prefix={}=/target",
         target_dir.display()
     ));
+    let output = |name: &str| {
+        target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{name}.wasm"))
+    };
+    let write = |stem_path: &Path, name: &str, fingerprint: &str| -> anyhow::Result<Built> {
+        let out = output(name);
+        let mut bytes = std::fs::read(&out)
+            .with_context(|| format!("cargo did not produce {}", out.display()))?;
+        crate::signing::append_custom_section(&mut bytes, SOURCE_SECTION, fingerprint.as_bytes());
+        let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
+        std::fs::write(&artifact, &bytes)
+            .with_context(|| format!("cannot write {}", artifact.display()))?;
+        Ok(Built {
+            crate_dir: stem_path.to_path_buf(),
+            size: bytes.len() as u64,
+            digest: crate::artifact::digest(&bytes),
+            artifact,
+            rebuilt: true,
+        })
+    };
+
+    if any_rust {
+        cargo_build(&dir.join("Cargo.toml"), &target_dir, &flags, quiet).with_context(|| {
+            format!("cargo build of the migrations in {} failed", dir.display())
+        })?;
+    }
+    for (((crate_dir, name), fingerprint), stale) in crates.iter().zip(&fingerprints).zip(&stale) {
+        built.push(if *stale {
+            write(crate_dir, name, fingerprint)?
+        } else {
+            kept(crate_dir)?
+        });
+    }
+
+    if any_sql {
+        // SQL migrations become generated crates, built in a workspace of their own under the
+        // target directory with the migrations workspace's SDK and lock file.
+        let sdk = sdk_dependency(&dir)?;
+        let work = target_dir.join("retort-sql");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work)
+            .with_context(|| format!("cannot create {}", work.display()))?;
+        let mut members = Vec::new();
+        for (m, stale) in sql.iter().zip(&sql_stale) {
+            if *stale {
+                m.generate(&work.join(&m.stem), &sdk)?;
+                members.push(format!("{:?}", m.stem));
+            }
+        }
+        std::fs::write(
+            work.join("Cargo.toml"),
+            format!(
+                "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n\
+                 [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
+                members.join(", ")
+            ),
+        )?;
+        if dir.join("Cargo.lock").is_file() {
+            std::fs::copy(dir.join("Cargo.lock"), work.join("Cargo.lock"))?;
+        }
+        cargo_build(&work.join("Cargo.toml"), &target_dir, &flags, quiet).with_context(|| {
+            format!(
+                "cargo build of the SQL migrations in {} failed",
+                dir.display()
+            )
+        })?;
+    }
+    for (m, stale) in sql.iter().zip(&sql_stale) {
+        let stem_path = dir.join(&m.stem);
+        built.push(if *stale {
+            write(&stem_path, &m.crate_name(), &m.fingerprint())?
+        } else {
+            kept(&stem_path)?
+        });
+    }
+    Ok(built)
+}
+
+fn cargo_build(
+    manifest: &Path,
+    target_dir: &Path,
+    flags: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["build", "--release", "--target", TARGET, "--workspace"])
         .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"))
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
         .env_remove("RUSTFLAGS");
     if quiet {
@@ -210,32 +531,7 @@ pub fn build(
     }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
-        bail!("cargo build of the migrations in {} failed", dir.display());
+        bail!("cargo exited with {status}");
     }
-    let mut built = Vec::new();
-    for (((crate_dir, name), fingerprint), stale) in crates.into_iter().zip(fingerprints).zip(stale)
-    {
-        if !stale {
-            built.push(kept(&crate_dir)?);
-            continue;
-        }
-        let output = target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{name}.wasm"));
-        let mut bytes = std::fs::read(&output)
-            .with_context(|| format!("cargo did not produce {}", output.display()))?;
-        crate::signing::append_custom_section(&mut bytes, SOURCE_SECTION, fingerprint.as_bytes());
-        let artifact = PathBuf::from(format!("{}.wasm", crate_dir.display()));
-        std::fs::write(&artifact, &bytes)
-            .with_context(|| format!("cannot write {}", artifact.display()))?;
-        built.push(Built {
-            crate_dir,
-            size: bytes.len() as u64,
-            digest: crate::artifact::digest(&bytes),
-            artifact,
-            rebuilt: true,
-        });
-    }
-    Ok(built)
+    Ok(())
 }
