@@ -70,6 +70,9 @@ pub enum Command {
     New {
         /// What the migration does, e.g. "add email to users".
         description: String,
+        /// A plain SQL migration (`<id>_<slug>.up.sql` / `.down.sql`) instead of a Rust crate.
+        #[arg(long)]
+        sql: bool,
     },
     /// Compile every migration crate whose sources changed to a component (wasm32-wasip2).
     Build {
@@ -502,7 +505,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::New { description } => {
+        Command::New { description, sql } => {
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
@@ -512,10 +515,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Vec::new()
             };
+            let sql_stems: Vec<PathBuf> = crate::guest_build::sql_migrations(&db.migrations)?
+                .into_iter()
+                .map(|m| db.migrations.join(m.stem))
+                .collect();
             let unbuilt: Vec<_> = crates
                 .iter()
-                .filter(|(dir, _)| !PathBuf::from(format!("{}.wasm", dir.display())).is_file())
-                .map(|(dir, _)| dir.display().to_string())
+                .map(|(dir, _)| dir.clone())
+                .chain(sql_stems)
+                .filter(|dir| !PathBuf::from(format!("{}.wasm", dir.display())).is_file())
+                .map(|dir| dir.display().to_string())
                 .collect();
             if !unbuilt.is_empty() {
                 bail!(
@@ -536,10 +545,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|a| a.info.id.clone())
                 .collect();
-            let made = crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
-                .with_context(|| {
-                    format!("cannot create the migration in {}", db.migrations.display())
-                })?;
+            let made = if sql {
+                crate::scaffold::scaffold_sql(&db.migrations, &description, heads, &taken)
+            } else {
+                crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
+            }
+            .with_context(|| {
+                format!("cannot create the migration in {}", db.migrations.display())
+            })?;
             writeln!(
                 out,
                 "created {} (revision {}, parent {})",
@@ -551,11 +564,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     made.parents.join(", ")
                 }
             )?;
-            writeln!(
-                out,
-                "edit {}/src/lib.rs, then run `retort build`",
-                made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display()
-            )?;
+            let shown = made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display();
+            if sql {
+                writeln!(
+                    out,
+                    "edit {shown} and its .down.sql, then run `retort build`"
+                )?;
+            } else {
+                writeln!(out, "edit {shown}/src/lib.rs, then run `retort build`")?;
+            }
         }
         Command::Upgrade { target, dry_run } => {
             let runner = Runner::new(observer, project.limits)?;

@@ -36,6 +36,9 @@ pub struct DatabaseConfig {
     pub trust: std::sync::Arc<crate::signing::Trust>,
     /// Run from this bundle instead of the migrations directory.
     pub bundle: Option<PathBuf>,
+    /// Statements run on the migrating connection before any migration (e.g.
+    /// `SET FOREIGN_KEY_CHECKS = 0`, `PRAGMA foreign_keys = ON`).
+    pub session: Vec<String>,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -115,6 +118,8 @@ struct FileDatabase {
     #[serde(default)]
     capabilities: std::collections::BTreeMap<String, PathBuf>,
     require_signatures: Option<bool>,
+    #[serde(default)]
+    session: Vec<String>,
 }
 
 /// What the command line says about the project.
@@ -296,6 +301,7 @@ pub fn resolve(
                         required,
                     }),
                     bundle: None,
+                    session: db.session,
                 });
             }
             if databases.is_empty() && problems.is_empty() {
@@ -312,6 +318,7 @@ pub fn resolve(
                 capabilities: Default::default(),
                 trust: Default::default(),
                 bundle: None,
+                session: Vec::new(),
             });
         }
         Err(e) => {

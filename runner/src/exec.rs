@@ -565,6 +565,22 @@ impl Runner {
             backend.close().await;
             return Err(wrap(e));
         }
+        for sql in &db.session {
+            if let Err(failure) = backend.execute(sql, &[]).await {
+                let message = match failure {
+                    db::SqlFailure::Guest(e) => crate::bindings::describe(&e),
+                    db::SqlFailure::Fatal(e) => e.to_string(),
+                };
+                let _ = backend.unlock().await;
+                backend.close().await;
+                return Err(wrap(DbError::Statement {
+                    doing: "running the session setup (retort.toml `session`)".into(),
+                    statement: sql.clone(),
+                    code: None,
+                    message,
+                }));
+            }
+        }
         let (mut backend, result) = f(backend).await;
         // A failed release is reported only if nothing else failed; closing the connection
         // releases the lock anyway.

@@ -99,6 +99,49 @@ pub fn workspace_manifest(dir: &Path) -> String {
     )
 }
 
+/// Creates a plain SQL migration: `DIR/<id>_<slug>.up.sql` (with its `-- retort:` header)
+/// and `DIR/<id>_<slug>.down.sql`. `dir` gets a workspace manifest if it has none: SQL
+/// migrations are built with its `retort-guest` dependency.
+pub fn scaffold_sql(
+    dir: &Path,
+    description: &str,
+    parents: Vec<String>,
+    taken: &[String],
+) -> std::io::Result<Scaffolded> {
+    std::fs::create_dir_all(dir)?;
+    if !dir.join("Cargo.toml").exists() {
+        std::fs::write(dir.join("Cargo.toml"), workspace_manifest(dir))?;
+    }
+    let id = new_id(dir, taken);
+    let slug = slug(description);
+    let stem = if slug.is_empty() {
+        id.clone()
+    } else {
+        format!("{id}_{slug}")
+    };
+    let header = format!(
+        "-- retort: parents = {}\n-- retort: description = {}\n\
+         -- retort: transaction = true\n\n-- Statements separated by `;`. Routine bodies \
+         (PostgreSQL $$ … $$, MySQL/SQLite BEGIN … END) need no DELIMITER.\n",
+        if parents.is_empty() {
+            "none".to_string()
+        } else {
+            parents.join(" ")
+        },
+        description.replace('\n', " ")
+    );
+    std::fs::write(dir.join(format!("{stem}.up.sql")), header)?;
+    std::fs::write(
+        dir.join(format!("{stem}.down.sql")),
+        "-- Undo the upgrade. An empty file makes the downgrade a recorded no-op.\n",
+    )?;
+    Ok(Scaffolded {
+        id,
+        parents,
+        dir: dir.join(format!("{stem}.up.sql")),
+    })
+}
+
 /// Creates `DIR/<id>_<slug>/` with `Cargo.toml` and `src/lib.rs`.
 pub fn scaffold(
     dir: &Path,

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod sandbox;
 mod scenarios;
+mod sql;
 mod trust;
 
 /// Instantiates every scenario for one dialect.
@@ -16,6 +17,7 @@ macro_rules! dialect_suite {
         mod $module {
             use crate::common::Dialect;
             use crate::scenarios;
+            use crate::sql;
             use crate::trust;
 
             macro_rules! case {
@@ -50,6 +52,8 @@ macro_rules! dialect_suite {
             case!(trust, downgrade_to_an_older_release_without_its_source);
             case!(trust, a_changed_artifact_is_an_error_until_the_rebuild_is_accepted);
             case!(trust, bundles_run_without_the_source_tree);
+            case!(sql, sql_migrations_join_the_graph);
+            case!(sql, session_setup_runs_before_migrations);
             $($(case!($extra);)*)?
         }
     };

@@ -1,0 +1,3 @@
+DELETE FROM orders WHERE id = 4;
+DROP TRIGGER orders_log;
+DROP TABLE order_log;

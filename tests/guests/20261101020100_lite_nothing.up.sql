@@ -1,0 +1,2 @@
+-- retort: parents = 20261101020000
+-- retort: description = a comment-only migration (a recorded no-op), without a down file
