@@ -132,8 +132,21 @@ pub enum Command {
     /// database migrated by other means; `stamp base` forgets everything).
     Stamp {
         /// Any upgrade or downgrade target.
-        #[arg(allow_hyphen_values = true)]
-        target: String,
+        #[arg(allow_hyphen_values = true, required_unless_present = "adopt")]
+        target: Option<String>,
+        /// Adopt a database migrated by TOOL: read TOOL's history table and stamp the newest
+        /// version it applied (after `retort import --from TOOL`).
+        #[arg(long, value_name = "TOOL", conflicts_with = "target")]
+        adopt: Option<crate::import::Tool>,
+    },
+    /// Convert another tool's migrations directory into SQL migrations of this project,
+    /// chained after the current head.
+    Import {
+        /// The tool that wrote DIR.
+        #[arg(long, value_name = "TOOL")]
+        from: crate::import::Tool,
+        /// Its migrations directory.
+        dir: PathBuf,
     },
     /// Show every revision as applied or pending. Read-only.
     Status,
@@ -394,6 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Build { .. }
         | Command::Sign { .. }
         | Command::Verify { .. }
+        | Command::Import { .. }
         | Command::Bundle { .. } => {
             let mut o = overrides.clone();
             o.database_url = Some(o.database_url.unwrap_or_else(|| "sqlite://unused".into()));
@@ -451,6 +465,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     m.description
                 )?;
             }
+        }
+        Command::Import { from, dir } => {
+            let [db] = project.databases.as_slice() else {
+                bail!("the project has several databases: choose one with -d NAME");
+            };
+            let report = crate::import::read_dir(from, &dir)?;
+            if report.migrations.is_empty() {
+                bail!("no {} migrations in {}", from.name(), dir.display());
+            }
+            let runner = Runner::new(observer, project.limits)?;
+            let heads = if db.migrations.is_dir() {
+                runner.load(db).await?.graph.heads()
+            } else {
+                Vec::new()
+            };
+            if heads.len() > 1 {
+                bail!(
+                    "the graph has several heads ({}); merge them first",
+                    heads.join(", ")
+                );
+            }
+            let written = crate::import::write(
+                &db.migrations,
+                &report.migrations,
+                heads.first().map(String::as_str),
+            )?;
+            for (m, path) in report.migrations.iter().zip(&written) {
+                writeln!(
+                    out,
+                    "imported {} -> {}{}",
+                    m.sources
+                        .iter()
+                        .map(|s| s.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                    path.strip_prefix(&cwd).unwrap_or(path).display(),
+                    if m.transactional {
+                        ""
+                    } else {
+                        "  (no transaction)"
+                    }
+                )?;
+            }
+            for (path, why) in &report.skipped {
+                writeln!(out, "skipped {}: {why}", path.display())?;
+            }
+            writeln!(
+                out,
+                "next: `retort build`, then `retort stamp --adopt {}` on a database {} already migrated",
+                from.name(),
+                from.name()
+            )?;
         }
         Command::AcceptRebuild { revisions } => {
             let [db] = project.databases.as_slice() else {
@@ -602,10 +668,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             finish(&mut out, &project.databases, outcome, Direction::Downgrade)?;
         }
-        Command::Stamp { target } => {
+        Command::Stamp { target, adopt } => {
             let runner = Runner::new(observer, project.limits)?;
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
+            };
+            let target = match (target, adopt) {
+                (Some(t), _) => t,
+                (None, Some(tool)) => {
+                    let versions = runner.tool_versions(db, tool).await?;
+                    let migrations = runner.load(db).await?;
+                    let Some(last) = versions.last() else {
+                        bail!(
+                            "{} recorded no applied migration in this database",
+                            tool.name()
+                        );
+                    };
+                    if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
+                        bail!(
+                            "{} applied version {unknown}, which is not a revision here: run \
+                             `retort import --from {}` on its directory and `retort build` first",
+                            tool.name(),
+                            tool.name()
+                        );
+                    }
+                    writeln!(
+                        out,
+                        "{}: {} applied {} migration(s), the newest {last}",
+                        db.name,
+                        tool.name(),
+                        versions.len()
+                    )?;
+                    last.clone()
+                }
+                (None, None) => bail!("name a target or --adopt TOOL"),
             };
             let report = runner.stamp(db, &Target::parse(&target)).await?;
             let at = if report.current.is_empty() {

@@ -1064,6 +1064,60 @@ impl Runner {
         .await
     }
 
+    /// The versions `tool` recorded as applied in this database (its own history table), as
+    /// Retort revision ids, oldest first. Read-only.
+    pub async fn tool_versions(
+        &self,
+        db: &DatabaseConfig,
+        tool: crate::import::Tool,
+    ) -> Result<Vec<String>, Error> {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let sql = crate::import::applied_versions_sql(tool);
+        let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
+        let read = async {
+            let (cursor, _) = backend.open_cursor(sql, &[]).await?;
+            let mut out = Vec::new();
+            loop {
+                let rows = backend.fetch(cursor, 1000).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                for row in rows {
+                    out.push(match row.into_iter().next() {
+                        Some(crate::bindings::Value::Text(t)) => t,
+                        Some(crate::bindings::Value::Integer(i)) => i.to_string(),
+                        Some(crate::bindings::Value::Decimal(d)) => d,
+                        other => format!("{other:?}"),
+                    });
+                }
+            }
+            backend.close_cursor(cursor).await;
+            Ok::<_, db::SqlFailure>(out)
+        }
+        .await;
+        backend.close().await;
+        read.map_err(|failure| {
+            wrap(DbError::Statement {
+                doing: format!("reading the {} history table", tool.name()),
+                statement: sql.into(),
+                code: None,
+                message: match failure {
+                    db::SqlFailure::Guest(e) => crate::bindings::describe(&e),
+                    db::SqlFailure::Fatal(e) => e.to_string(),
+                },
+            })
+        })
+        .map(|versions| {
+            versions
+                .iter()
+                .map(|v| v.trim().replace(['.', '_'], "-"))
+                .collect()
+        })
+    }
+
     /// Records the revisions that make `target` current as applied (or removes them going
     /// down) without running them: adopting a database migrated by other means.
     pub async fn stamp(&self, db: &DatabaseConfig, target: &Target) -> Result<Report, Error> {

@@ -17,6 +17,7 @@ pub mod db;
 pub mod exec;
 pub mod graph;
 pub mod guest_build;
+pub mod import;
 pub mod observe;
 pub mod plan;
 pub mod render;

@@ -256,6 +256,32 @@ impl TestDb {
         }
     }
 
+    /// Runs a script of statements outside Retort (as another tool would).
+    pub fn execute(&self, sql: &str) {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let conn = rusqlite::Connection::open(self.sqlite_path())
+                    .expect("opening the SQLite file");
+                conn.execute_batch(sql)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            Dialect::Postgres => runtime().block_on(async {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }),
+            Dialect::Mysql => runtime().block_on(async {
+                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }),
+        }
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         match self.dialect {
             Dialect::Sqlite => {

@@ -54,6 +54,7 @@ macro_rules! dialect_suite {
             case!(trust, bundles_run_without_the_source_tree);
             case!(sql, sql_migrations_join_the_graph);
             case!(sql, session_setup_runs_before_migrations);
+            case!(sql, import_from_dbmate_and_adopt_its_database);
             $($(case!($extra);)*)?
         }
     };

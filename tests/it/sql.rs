@@ -128,3 +128,143 @@ pub fn session_setup_runs_before_migrations(dialect: Dialect) {
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }
+
+/// A realistic dbmate directory for `dialect`: a table, a routine whose body holds `;`, an
+/// index built outside a transaction, and a migration without a down section.
+fn dbmate_dir(dir: &std::path::Path, dialect: Dialect) {
+    let routine = match dialect {
+        Dialect::Postgres => {
+            "CREATE FUNCTION touch_users() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+             BEGIN\n  NEW.updated_at := now();\n  RETURN NEW;\nEND;\n$$;\n\
+             CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch_users();\n\
+             -- migrate:down\nDROP TRIGGER users_touch ON users;\nDROP FUNCTION touch_users();\n"
+        }
+        Dialect::Mysql => {
+            "CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW\nBEGIN\n  \
+             SET NEW.updated_at = CURRENT_TIMESTAMP;\n  SET NEW.name = TRIM(NEW.name);\nEND;\n\
+             -- migrate:down\nDROP TRIGGER users_touch;\n"
+        }
+        Dialect::Sqlite => {
+            "CREATE TRIGGER users_touch AFTER UPDATE OF name ON users BEGIN\n  \
+             UPDATE users SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;\nEND;\n\
+             -- migrate:down\nDROP TRIGGER users_touch;\n"
+        }
+    };
+    let (index, index_options) = match dialect {
+        Dialect::Postgres => (
+            "CREATE INDEX CONCURRENTLY users_by_name ON users (name);",
+            " transaction:false",
+        ),
+        _ => (
+            "CREATE INDEX users_by_name ON users (name);",
+            " transaction:false",
+        ),
+    };
+    let files = [
+        (
+            "20240101000000_create_users.sql",
+            "-- migrate:up\nCREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, \
+             updated_at TIMESTAMP NULL);\nINSERT INTO users (id, name) VALUES (1, 'ada');\n\n\
+             -- migrate:down\nDROP TABLE users;\n"
+                .to_string(),
+        ),
+        (
+            "20240102000000_touch_users.sql",
+            format!("-- migrate:up\n{routine}"),
+        ),
+        (
+            "20240103000000_index_users_by_name.sql",
+            format!("-- migrate:up{index_options}\n{index}\n\n-- migrate:down\n"),
+        ),
+    ];
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+pub fn import_from_dbmate_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "import");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("db/migrations");
+    dbmate_dir(&source, dialect);
+
+    // dbmate already applied the first two migrations to this database.
+    db.execute("CREATE TABLE schema_migrations (version VARCHAR(128) PRIMARY KEY)");
+    for name in [
+        "20240101000000_create_users.sql",
+        "20240102000000_touch_users.sql",
+    ] {
+        let text = std::fs::read_to_string(source.join(name)).unwrap();
+        let up = text
+            .split("-- migrate:down")
+            .next()
+            .unwrap()
+            .replace("-- migrate:up", "");
+        if dialect == Dialect::Mysql && up.contains("TRIGGER") {
+            db.execute(up.trim().trim_end_matches(';'));
+        } else {
+            db.execute(&up);
+        }
+        db.execute(&format!(
+            "INSERT INTO schema_migrations (version) VALUES ('{}')",
+            &name[..14]
+        ));
+    }
+
+    let out = project
+        .retort(&db)
+        .args(["import", "--from", "dbmate", "db/migrations"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text.matches("imported ").count(), 3, "{text}");
+    assert!(text.contains("(no transaction)"), "{text}");
+    let out = project.retort(&db).args(["build", "-q"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = project
+        .retort(&db)
+        .args(["stamp", "--adopt", "dbmate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the newest 20240102000000"),
+        "{}",
+        stdout(&out)
+    );
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("upgraded 1 migration") && text.contains("20240103000000"),
+        "only the migration dbmate had not applied runs: {text}"
+    );
+    // The adopted trigger still works, and the new index exists.
+    db.execute("UPDATE users SET name = ' ada ' WHERE id = 1");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM users WHERE updated_at IS NOT NULL"),
+        1
+    );
+    let indexes = match dialect {
+        Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'users_by_name'",
+        Dialect::Mysql => {
+            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND index_name = 'users_by_name'"
+        }
+        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'users_by_name'",
+    };
+    assert_eq!(db.count(indexes), 1);
+
+    // Down to base: the index migration had no down section (a recorded no-op).
+    let out = project
+        .retort(&db)
+        .args(["downgrade", "base"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!db.tables().contains(&"users".to_string()));
+}

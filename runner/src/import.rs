@@ -1,0 +1,650 @@
+//! `retort import --from TOOL DIR`: converts another tool's SQL migrations into Retort SQL
+//! migrations (`<id>_<slug>.up.sql` / `.down.sql` with a `-- retort:` header), chained in the
+//! tool's order, keeping each tool's no-transaction marker.
+//!
+//! | tool | layout read | no-transaction marker |
+//! |---|---|---|
+//! | sqlx | `<version>_<desc>.sql`, or `.up.sql` + `.down.sql` | first line `-- no-transaction` |
+//! | diesel | `<yyyy-mm-dd-hhmmss>_<name>/up.sql`, `down.sql` | `metadata.toml`: `run_in_transaction = false` |
+//! | golang-migrate | `<version>_<title>.up.sql`, `.down.sql` | none (runs in a transaction) |
+//! | dbmate | `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` | `-- migrate:up transaction:false` |
+//! | flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` | `V….sql.conf`: `executeInTransaction=false` |
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// A tool whose migrations can be imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tool {
+    /// sqlx-cli (`sqlx migrate`).
+    Sqlx,
+    /// diesel_cli.
+    Diesel,
+    /// golang-migrate.
+    GolangMigrate,
+    /// dbmate.
+    Dbmate,
+    /// Flyway (versioned and undo migrations).
+    Flyway,
+}
+
+impl Tool {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Sqlx => "sqlx",
+            Tool::Diesel => "diesel",
+            Tool::GolangMigrate => "golang-migrate",
+            Tool::Dbmate => "dbmate",
+            Tool::Flyway => "flyway",
+        }
+    }
+}
+
+/// One migration read from another tool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// The Retort revision id (the tool's version, `.` and `_` turned into `-`).
+    pub id: String,
+    /// The tool's version as the tool writes it in its history table.
+    pub version: String,
+    /// Words of the file name.
+    pub description: String,
+    /// The upgrade script.
+    pub up: String,
+    /// The downgrade script ("" when the tool had none).
+    pub down: String,
+    /// Whether it runs in a transaction.
+    pub transactional: bool,
+    /// The files it came from.
+    pub sources: Vec<PathBuf>,
+}
+
+/// What an import found besides migrations.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The migrations, in the tool's order.
+    pub migrations: Vec<Imported>,
+    /// Files that were skipped, with why.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn id_of(version: &str) -> String {
+    version.replace(['.', '_'], "-")
+}
+
+fn words(name: &str) -> String {
+    name.replace(['_', '-'], " ").trim().to_string()
+}
+
+fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// `<version>_<rest>` → (version, rest) when the version is all digits.
+fn numeric_prefix(name: &str) -> Option<(&str, &str)> {
+    let (v, rest) = name.split_once('_')?;
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).then_some((v, rest))
+}
+
+/// Sorts by numeric version (then text), as the tools do.
+fn sort_numeric(migrations: &mut [Imported]) {
+    migrations.sort_by(|a, b| {
+        let key = |v: &str| -> Vec<u128> {
+            v.split(['.', '_', '-'])
+                .map(|p| p.parse::<u128>().unwrap_or(0))
+                .collect()
+        };
+        key(&a.version)
+            .cmp(&key(&b.version))
+            .then_with(|| a.version.cmp(&b.version))
+    });
+}
+
+/// Reads a directory of `tool`'s migrations.
+pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    match tool {
+        Tool::Sqlx | Tool::GolangMigrate => {
+            for path in entries(dir)? {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                if path.is_dir() || !name.ends_with(".sql") {
+                    continue;
+                }
+                if name.ends_with(".down.sql") {
+                    continue; // read with its up file
+                }
+                let Some((version, rest)) = numeric_prefix(&name) else {
+                    report
+                        .skipped
+                        .push((path.clone(), "no numeric version prefix".into()));
+                    continue;
+                };
+                let (desc, down_path) = match rest.strip_suffix(".up.sql") {
+                    Some(d) => (d, Some(dir.join(format!("{version}_{d}.down.sql")))),
+                    None if tool == Tool::Sqlx => (rest.trim_end_matches(".sql"), None),
+                    None => {
+                        report
+                            .skipped
+                            .push((path.clone(), "not a .up.sql/.down.sql file".into()));
+                        continue;
+                    }
+                };
+                let up = read(&path)?;
+                let mut sources = vec![path.clone()];
+                let down = match down_path.filter(|p| p.is_file()) {
+                    Some(p) => {
+                        sources.push(p.clone());
+                        read(&p)?
+                    }
+                    None => String::new(),
+                };
+                let transactional = !(tool == Tool::Sqlx
+                    && up
+                        .lines()
+                        .next()
+                        .is_some_and(|l| l.trim() == "-- no-transaction"));
+                report.migrations.push(Imported {
+                    id: id_of(version),
+                    version: version.to_string(),
+                    description: words(desc),
+                    up,
+                    down,
+                    transactional,
+                    sources,
+                });
+            }
+        }
+        Tool::Diesel => {
+            for path in entries(dir)? {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                if !path.is_dir() || !path.join("up.sql").is_file() {
+                    continue;
+                }
+                // `2024-01-15-093000_create_users` (or `00000000000000_diesel_initial_setup`).
+                let (stamp, rest) = match name.split_once('_') {
+                    Some((s, r)) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => (s, r),
+                    _ => {
+                        report
+                            .skipped
+                            .push((path.clone(), "no timestamp prefix".into()));
+                        continue;
+                    }
+                };
+                let version: String = stamp.chars().filter(char::is_ascii_digit).collect();
+                let up = read(&path.join("up.sql"))?;
+                let down = if path.join("down.sql").is_file() {
+                    read(&path.join("down.sql"))?
+                } else {
+                    String::new()
+                };
+                let transactional = match std::fs::read_to_string(path.join("metadata.toml")) {
+                    Ok(text) => {
+                        let doc: toml::Table = toml::from_str(&text).with_context(|| {
+                            format!("{} is not valid TOML", path.join("metadata.toml").display())
+                        })?;
+                        doc.get("run_in_transaction")
+                            .and_then(toml::Value::as_bool)
+                            .unwrap_or(true)
+                    }
+                    Err(_) => true,
+                };
+                report.migrations.push(Imported {
+                    id: id_of(&version),
+                    version,
+                    description: words(rest),
+                    up,
+                    down,
+                    transactional,
+                    sources: vec![path.clone()],
+                });
+            }
+        }
+        Tool::Dbmate => {
+            for path in entries(dir)? {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let Some(stem) = name.strip_suffix(".sql") else {
+                    continue;
+                };
+                let Some((version, rest)) = numeric_prefix(stem) else {
+                    report
+                        .skipped
+                        .push((path.clone(), "no numeric version prefix".into()));
+                    continue;
+                };
+                let text = read(&path)?;
+                let (up, down, transactional) =
+                    dbmate_sections(&text).with_context(|| format!("{}", path.display()))?;
+                report.migrations.push(Imported {
+                    id: id_of(version),
+                    version: version.to_string(),
+                    description: words(rest),
+                    up,
+                    down,
+                    transactional,
+                    sources: vec![path.clone()],
+                });
+            }
+        }
+        Tool::Flyway => {
+            let mut undo = std::collections::BTreeMap::new();
+            let mut versioned = Vec::new();
+            for path in entries(dir)? {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let Some(stem) = name.strip_suffix(".sql") else {
+                    continue;
+                };
+                let Some((head, desc)) = stem.split_once("__") else {
+                    report
+                        .skipped
+                        .push((path.clone(), "not V<version>__<description>.sql".into()));
+                    continue;
+                };
+                match head.split_at(1) {
+                    ("V", version) if !version.is_empty() => {
+                        versioned.push((version.to_string(), desc.to_string(), path.clone()))
+                    }
+                    ("U", version) if !version.is_empty() => {
+                        undo.insert(version.to_string(), path.clone());
+                    }
+                    ("R", _) => report.skipped.push((
+                        path.clone(),
+                        "a repeatable migration: Retort migrations run once; rewrite it as a \
+                         versioned migration holding the definition"
+                            .into(),
+                    )),
+                    _ => report
+                        .skipped
+                        .push((path.clone(), "not a V, U or R migration".into())),
+                }
+            }
+            for (version, desc, path) in versioned {
+                let up = read(&path)?;
+                let mut sources = vec![path.clone()];
+                let down = match undo.remove(&version) {
+                    Some(u) => {
+                        sources.push(u.clone());
+                        read(&u)?
+                    }
+                    None => String::new(),
+                };
+                let conf = PathBuf::from(format!("{}.conf", path.display()));
+                let transactional = match std::fs::read_to_string(&conf) {
+                    Ok(text) => !text.lines().any(|l| {
+                        let l = l.replace(' ', "");
+                        l.eq_ignore_ascii_case("executeInTransaction=false")
+                    }),
+                    Err(_) => true,
+                };
+                report.migrations.push(Imported {
+                    id: id_of(&version),
+                    version,
+                    description: words(&desc),
+                    up,
+                    down,
+                    transactional,
+                    sources,
+                });
+            }
+            for (_, path) in undo {
+                report
+                    .skipped
+                    .push((path, "an undo migration without its versioned one".into()));
+            }
+        }
+    }
+    sort_numeric(&mut report.migrations);
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &report.migrations {
+        if !seen.insert(m.id.clone()) {
+            bail!(
+                "two migrations have version {} in {}",
+                m.version,
+                dir.display()
+            );
+        }
+    }
+    Ok(report)
+}
+
+/// Splits a dbmate file into (up, down, transactional).
+fn dbmate_sections(text: &str) -> anyhow::Result<(String, String, bool)> {
+    let mut up = String::new();
+    let mut down = String::new();
+    let mut transactional = true;
+    let mut section = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(opts) = t.strip_prefix("-- migrate:up") {
+            section = Some(true);
+            transactional = !opts.split_whitespace().any(|o| o == "transaction:false");
+            continue;
+        }
+        if t.starts_with("-- migrate:down") {
+            section = Some(false);
+            continue;
+        }
+        match section {
+            Some(true) => {
+                up.push_str(line);
+                up.push('\n');
+            }
+            Some(false) => {
+                down.push_str(line);
+                down.push('\n');
+            }
+            None => {}
+        }
+    }
+    if section.is_none() {
+        bail!("no `-- migrate:up` section");
+    }
+    Ok((up, down, transactional))
+}
+
+/// Writes the migrations into `into` as Retort SQL migrations chained in order after
+/// `parent` (the current head of `into`, if any). Refuses to overwrite.
+pub fn write(
+    into: &Path,
+    migrations: &[Imported],
+    parent: Option<&str>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(into).with_context(|| format!("cannot create {}", into.display()))?;
+    if !into.join("Cargo.toml").exists() {
+        std::fs::write(
+            into.join("Cargo.toml"),
+            crate::scaffold::workspace_manifest(into),
+        )?;
+    }
+    let mut written = Vec::new();
+    let mut previous = parent.map(str::to_string);
+    for m in migrations {
+        let slug = crate::scaffold::slug(&m.description);
+        let stem = if slug.is_empty() {
+            m.id.clone()
+        } else {
+            format!("{}_{slug}", m.id)
+        };
+        let up_path = into.join(format!("{stem}.up.sql"));
+        let down_path = into.join(format!("{stem}.down.sql"));
+        for p in [&up_path, &down_path] {
+            if p.exists() {
+                bail!("{} exists: not overwriting", p.display());
+            }
+        }
+        let header = format!(
+            "-- retort: parents = {}\n-- retort: description = {}\n-- retort: transaction = {}\n\
+             -- imported from {}\n",
+            previous.as_deref().unwrap_or("none"),
+            m.description,
+            m.transactional,
+            m.sources
+                .iter()
+                .map(|s| s
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        std::fs::write(&up_path, format!("{header}{}", m.up))?;
+        std::fs::write(&down_path, &m.down)?;
+        written.push(up_path);
+        previous = Some(m.id.clone());
+    }
+    Ok(written)
+}
+
+/// The versions another tool recorded as applied, read from its history table, oldest first.
+/// (golang-migrate keeps only its current version: every version up to it is applied.)
+pub fn applied_versions_sql(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Sqlx => {
+            "SELECT CAST(version AS CHAR(32)) FROM _sqlx_migrations WHERE success ORDER BY version"
+        }
+        Tool::Diesel => "SELECT version FROM __diesel_schema_migrations ORDER BY version",
+        Tool::GolangMigrate => {
+            "SELECT CAST(version AS CHAR(32)) FROM schema_migrations WHERE NOT dirty"
+        }
+        Tool::Dbmate => "SELECT version FROM schema_migrations ORDER BY version",
+        Tool::Flyway => {
+            "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path, list: &[(&str, &str)]) {
+        for (name, text) in list {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    const FUNCTION: &str = "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN NEW.updated := now(); RETURN NEW; END;\n$$;\n";
+
+    fn summary(r: &Report) -> Vec<(String, bool, bool)> {
+        r.migrations
+            .iter()
+            .map(|m| (m.id.clone(), m.transactional, m.down.trim().is_empty()))
+            .collect()
+    }
+
+    #[test]
+    fn sqlx_simple_and_reversible() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                (
+                    "20240101000000_create_users.up.sql",
+                    "CREATE TABLE users (id INT);",
+                ),
+                ("20240101000000_create_users.down.sql", "DROP TABLE users;"),
+                ("20240102000000_touch_function.up.sql", FUNCTION),
+                ("20240102000000_touch_function.down.sql", ""),
+                (
+                    "20240103000000_index.sql",
+                    "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON users (id);",
+                ),
+                ("README.md", "notes"),
+            ],
+        );
+        let r = read_dir(Tool::Sqlx, d.path()).unwrap();
+        assert_eq!(
+            summary(&r),
+            [
+                ("20240101000000".into(), true, false),
+                ("20240102000000".into(), true, true),
+                ("20240103000000".into(), false, true)
+            ]
+        );
+        assert_eq!(r.migrations[1].up, FUNCTION);
+        assert_eq!(r.migrations[0].description, "create users");
+    }
+
+    #[test]
+    fn diesel_directories_and_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                (
+                    "2024-01-01-000000_create_users/up.sql",
+                    "CREATE TABLE users (id INT);",
+                ),
+                (
+                    "2024-01-01-000000_create_users/down.sql",
+                    "DROP TABLE users;",
+                ),
+                ("2024-02-01-120000_touch/up.sql", FUNCTION),
+                ("2024-02-01-120000_touch/down.sql", "-- nothing\n"),
+                (
+                    "2024-03-01-000000_index/up.sql",
+                    "CREATE INDEX CONCURRENTLY i ON users (id);",
+                ),
+                ("2024-03-01-000000_index/down.sql", "DROP INDEX i;"),
+                (
+                    "2024-03-01-000000_index/metadata.toml",
+                    "run_in_transaction = false\n",
+                ),
+            ],
+        );
+        let r = read_dir(Tool::Diesel, d.path()).unwrap();
+        assert_eq!(
+            summary(&r),
+            [
+                ("20240101000000".into(), true, false),
+                // A comment-only down: kept, and a no-op when it runs.
+                ("20240201120000".into(), true, false),
+                ("20240301000000".into(), false, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn golang_migrate_orders_numerically() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                ("2_touch.up.sql", FUNCTION),
+                ("2_touch.down.sql", ""),
+                ("10_index.up.sql", "CREATE INDEX i ON users (id);"),
+                ("10_index.down.sql", "DROP INDEX i;"),
+                ("1_create_users.up.sql", "CREATE TABLE users (id INT);"),
+                ("1_create_users.down.sql", "DROP TABLE users;"),
+            ],
+        );
+        let r = read_dir(Tool::GolangMigrate, d.path()).unwrap();
+        let ids: Vec<_> = r.migrations.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "10"]);
+    }
+
+    #[test]
+    fn dbmate_sections_and_transaction_option() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                (
+                    "20240101000000_create_users.sql",
+                    "-- migrate:up\nCREATE TABLE users (id INT);\n\n-- migrate:down\nDROP TABLE users;\n",
+                ),
+                (
+                    "20240102000000_touch.sql",
+                    &format!("-- migrate:up\n{FUNCTION}\n-- migrate:down\n"),
+                ),
+                (
+                    "20240103000000_index.sql",
+                    "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON users (id);\n-- migrate:down\nDROP INDEX i;\n",
+                ),
+            ],
+        );
+        let r = read_dir(Tool::Dbmate, d.path()).unwrap();
+        assert_eq!(
+            summary(&r),
+            [
+                ("20240101000000".into(), true, false),
+                ("20240102000000".into(), true, true),
+                ("20240103000000".into(), false, false)
+            ]
+        );
+        assert!(r.migrations[1].up.contains("RETURN NEW; END;"));
+    }
+
+    #[test]
+    fn flyway_versions_undo_conf_and_repeatables() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                ("V1__create_users.sql", "CREATE TABLE users (id INT);"),
+                ("U1__create_users.sql", "DROP TABLE users;"),
+                ("V1.1__touch.sql", FUNCTION),
+                (
+                    "V2__index.sql",
+                    "CREATE INDEX CONCURRENTLY i ON users (id);",
+                ),
+                ("V2__index.sql.conf", "executeInTransaction=false\n"),
+                (
+                    "R__report_view.sql",
+                    "CREATE OR REPLACE VIEW v AS SELECT 1;",
+                ),
+            ],
+        );
+        let r = read_dir(Tool::Flyway, d.path()).unwrap();
+        assert_eq!(
+            summary(&r),
+            [
+                ("1".into(), true, false),
+                ("1-1".into(), true, true),
+                ("2".into(), false, true)
+            ]
+        );
+        assert_eq!(r.skipped.len(), 1, "{:?}", r.skipped);
+    }
+
+    #[test]
+    fn written_migrations_chain_and_parse_back() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                ("1_a.up.sql", "CREATE TABLE a (id INT);"),
+                ("2_b.up.sql", "CREATE TABLE b (id INT);"),
+            ],
+        );
+        let r = read_dir(Tool::GolangMigrate, d.path()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        write(out.path(), &r.migrations, Some("0")).unwrap();
+        let parsed = crate::guest_build::sql_migrations(out.path()).unwrap();
+        let chain: Vec<_> = parsed
+            .iter()
+            .map(|m| (m.id.clone(), m.parents.clone()))
+            .collect();
+        assert_eq!(
+            chain,
+            [
+                ("1".into(), vec!["0".to_string()]),
+                ("2".into(), vec!["1".to_string()])
+            ]
+        );
+        assert!(
+            write(out.path(), &r.migrations, None).is_err(),
+            "no overwriting"
+        );
+    }
+}
