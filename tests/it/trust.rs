@@ -267,7 +267,7 @@ pub fn downgrade_to_an_older_release_without_its_source(dialect: Dialect) {
         conn.execute(
             "UPDATE retort_artifacts SET bytes = ?1 WHERE digest = \
              (SELECT digest FROM retort_history WHERE revision = '20261001000200')",
-            [unsigned],
+            [retort::db::pack(&unsigned)],
         )
         .unwrap();
         drop(conn);

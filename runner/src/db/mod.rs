@@ -62,6 +62,26 @@ pub enum DbError {
     Lost(String),
 }
 
+/// The largest part of a stored artifact.
+pub const ARTIFACT_PART: usize = 4 << 20;
+
+/// Compresses an artifact for `retort_artifacts` (zlib).
+pub fn pack(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
+}
+
+/// Reverses [`pack`].
+pub fn unpack(packed: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(packed).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Shortens a statement for error messages, keeping its start.
 pub fn truncate(sql: &str, max: usize) -> String {
     let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -195,10 +215,44 @@ pub trait Backend: Send {
     ) -> Result<(), DbError>;
     /// Removes a history row (a downgrade).
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError>;
-    /// Stores an artifact's bytes under its digest, unless already stored.
-    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError>;
-    /// The stored bytes of an applied artifact, if the database has them.
-    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError>;
+    /// Stores one part of a packed artifact, unless already stored.
+    async fn store_artifact_part(
+        &mut self,
+        digest: &str,
+        part: i32,
+        bytes: &[u8],
+    ) -> Result<(), DbError>;
+    /// The stored parts of a packed artifact, in order (none when not stored).
+    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError>;
+
+    /// Stores an artifact's bytes under its digest, unless already stored: zlib-compressed
+    /// and cut into parts of at most [`ARTIFACT_PART`] bytes, so that a Python or JavaScript
+    /// component (~20 MB) fits MariaDB's default 16 MiB `max_allowed_packet`.
+    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
+        let packed = pack(bytes);
+        for (i, chunk) in packed.chunks(ARTIFACT_PART).enumerate() {
+            let part = i32::try_from(i).unwrap_or(i32::MAX);
+            self.store_artifact_part(digest, part, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// The stored bytes of an applied artifact, if the database has them. (Callers check
+    /// them against the recorded digest.)
+    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let parts = self.load_artifact_parts(digest).await?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        unpack(&parts.concat())
+            .map(Some)
+            .map_err(|e| DbError::Statement {
+                doing: format!("unpacking stored artifact {digest}"),
+                statement: String::new(),
+                code: None,
+                message: e.to_string(),
+            })
+    }
 
     /// Opens a transaction.
     async fn begin(&mut self) -> Result<(), DbError>;

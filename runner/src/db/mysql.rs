@@ -268,9 +268,11 @@ impl Backend for MySqlBackend {
                 notes LONGTEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
-                digest CHAR(64) NOT NULL PRIMARY KEY,
+                digest CHAR(64) NOT NULL,
+                part INT NOT NULL,
                 bytes LONGBLOB NOT NULL,
-                stored_at VARCHAR(40) NOT NULL
+                stored_at VARCHAR(40) NOT NULL,
+                PRIMARY KEY (digest, part)
             );"
         );
         self.run("creating the history tables", &sql).await
@@ -363,12 +365,18 @@ impl Backend for MySqlBackend {
             .map_err(|e| sqlx_db_error("removing the revision from retort_history", &sql, e))
     }
 
-    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
+    async fn store_artifact_part(
+        &mut self,
+        digest: &str,
+        part: i32,
+        bytes: &[u8],
+    ) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT IGNORE INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES (?, ?, ?)"
+            "INSERT IGNORE INTO {ARTIFACTS_TABLE} (digest, part, bytes, stored_at) VALUES (?, ?, ?, ?)"
         );
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(digest)
+            .bind(part)
             .bind(bytes)
             .bind(super::now_rfc3339())
             .execute(&mut self.conn)
@@ -377,11 +385,11 @@ impl Backend for MySqlBackend {
             .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
     }
 
-    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ?");
+    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError> {
+        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ? ORDER BY part");
         sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql.clone()))
             .bind(digest)
-            .fetch_optional(&mut self.conn)
+            .fetch_all(&mut self.conn)
             .await
             .map_err(|e| sqlx_db_error("reading a stored artifact", &sql, e))
     }

@@ -514,9 +514,11 @@ impl Backend for PgBackend {
                 notes TEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
-                digest TEXT NOT NULL PRIMARY KEY,
+                digest TEXT NOT NULL,
+                part INTEGER NOT NULL,
                 bytes BYTEA NOT NULL,
-                stored_at TEXT NOT NULL
+                stored_at TEXT NOT NULL,
+                PRIMARY KEY (digest, part)
             );"
         );
         self.run("creating the history tables", &sql).await
@@ -609,13 +611,19 @@ impl Backend for PgBackend {
             .map_err(|e| sqlx_db_error("removing the revision from retort_history", &sql, e))
     }
 
-    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
+    async fn store_artifact_part(
+        &mut self,
+        digest: &str,
+        part: i32,
+        bytes: &[u8],
+    ) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES ($1, $2, $3)
-             ON CONFLICT (digest) DO NOTHING"
+            "INSERT INTO {ARTIFACTS_TABLE} (digest, part, bytes, stored_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (digest, part) DO NOTHING"
         );
         sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(digest)
+            .bind(part)
             .bind(bytes)
             .bind(super::now_rfc3339())
             .execute(&mut self.conn)
@@ -624,11 +632,11 @@ impl Backend for PgBackend {
             .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
     }
 
-    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = $1");
+    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError> {
+        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = $1 ORDER BY part");
         sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql.clone()))
             .bind(digest)
-            .fetch_optional(&mut self.conn)
+            .fetch_all(&mut self.conn)
             .await
             .map_err(|e| sqlx_db_error("reading a stored artifact", &sql, e))
     }

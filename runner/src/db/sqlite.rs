@@ -353,9 +353,11 @@ impl Backend for SqliteBackend {
                 notes TEXT
             );
             CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
-                digest TEXT NOT NULL PRIMARY KEY,
+                digest TEXT NOT NULL,
+                part INTEGER NOT NULL,
                 bytes BLOB NOT NULL,
-                stored_at TEXT NOT NULL
+                stored_at TEXT NOT NULL,
+                PRIMARY KEY (digest, part)
             );"
         );
         self.run("creating the history tables", &sql)
@@ -461,27 +463,34 @@ impl Backend for SqliteBackend {
             .map_err(|e| db_error("removing the revision from retort_history", &sql, e))
     }
 
-    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
+    async fn store_artifact_part(
+        &mut self,
+        digest: &str,
+        part: i32,
+        bytes: &[u8],
+    ) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT INTO {ARTIFACTS_TABLE} (digest, bytes, stored_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (digest) DO NOTHING"
+            "INSERT INTO {ARTIFACTS_TABLE} (digest, part, bytes, stored_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (digest, part) DO NOTHING"
         );
         self.conn
-            .execute(&sql, rusqlite::params![digest, bytes, super::now_rfc3339()])
+            .execute(
+                &sql,
+                rusqlite::params![digest, part, bytes, super::now_rfc3339()],
+            )
             .map(|_| ())
             .map_err(|e| db_error("storing the artifact", &sql, e))
     }
 
-    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ?1");
-        match self
+    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError> {
+        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ?1 ORDER BY part");
+        let mut stmt = self
             .conn
-            .query_row(&sql, [digest], |r| r.get::<_, Vec<u8>>(0))
-        {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-            Err(e) => Err(db_error("reading a stored artifact", &sql, e)),
-        }
+            .prepare(&sql)
+            .map_err(|e| db_error("reading a stored artifact", &sql, e))?;
+        stmt.query_map([digest], |r| r.get::<_, Vec<u8>>(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| db_error("reading a stored artifact", &sql, e))
     }
 
     async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
