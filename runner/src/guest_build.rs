@@ -281,6 +281,137 @@ fn sdk_dependency(dir: &Path) -> anyhow::Result<String> {
     })
 }
 
+/// The WIT package every migration targets, embedded so that `retort build` needs no
+/// checkout of this repository to build Python or JavaScript migrations.
+pub const WIT: &str = include_str!("../../wit/0.1.0/migration.wit");
+/// The Python helper layer (`retort_guest.py`), embedded for the same reason.
+pub const PYTHON_HELPER: &str = include_str!("../../guest-sdk/python/retort_guest.py");
+
+/// A migration written in a language whose tool builds the component from one source file:
+/// `<id>_<slug>.py` (componentize-py).
+#[derive(Clone, Debug)]
+pub struct ScriptGuest {
+    /// `<id>_<slug>`.
+    pub stem: String,
+    /// The source file.
+    pub source: PathBuf,
+    /// The language.
+    pub language: Language,
+}
+
+/// A guest language other than Rust and SQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// Python, built with componentize-py.
+    Python,
+}
+
+impl Language {
+    fn extension(self) -> &'static str {
+        match self {
+            Language::Python => "py",
+        }
+    }
+}
+
+/// The `<id>_<slug>.py` migrations of `dir`, sorted.
+pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        for language in [Language::Python] {
+            if let Some(stem) = name.strip_suffix(&format!(".{}", language.extension()))
+                && stem.starts_with(|c: char| c.is_ascii_digit())
+                && path.is_file()
+            {
+                out.push(ScriptGuest {
+                    stem: stem.to_string(),
+                    source: path.clone(),
+                    language,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.stem.cmp(&b.stem));
+    Ok(out)
+}
+
+/// The componentize-py command: `$RETORT_COMPONENTIZE_PY`, else `componentize-py` on PATH.
+fn componentize_py() -> anyhow::Result<(PathBuf, String)> {
+    let tool = std::env::var_os("RETORT_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("componentize-py"));
+    let version = Command::new(&tool).arg("--version").output().map_err(|e| {
+        anyhow::anyhow!(
+            "Python migrations are built with componentize-py, which could not be run ({}: {e}); \
+             install it with `pip install componentize-py==0.25.1` (or set RETORT_COMPONENTIZE_PY)",
+            tool.display()
+        )
+    })?;
+    Ok((
+        tool,
+        String::from_utf8_lossy(&version.stdout).trim().to_string(),
+    ))
+}
+
+impl ScriptGuest {
+    fn fingerprint(&self, tool_version: &str) -> anyhow::Result<String> {
+        use sha2::{Digest, Sha256};
+        let source = std::fs::read(&self.source)
+            .with_context(|| format!("cannot read {}", self.source.display()))?;
+        let mut hash = Sha256::new();
+        for part in [
+            tool_version.as_bytes(),
+            WIT.as_bytes(),
+            PYTHON_HELPER.as_bytes(),
+            &source,
+        ] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        Ok(crate::signing::hex(&hash.finalize()))
+    }
+
+    /// Builds the component into `out` (the caller appends the fingerprint).
+    fn build(&self, tool: &Path, work: &Path, out: &Path, quiet: bool) -> anyhow::Result<()> {
+        let dir = work.join(&self.stem);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("wit"))?;
+        std::fs::create_dir_all(dir.join("app"))?;
+        std::fs::write(dir.join("wit/migration.wit"), WIT)?;
+        std::fs::write(dir.join("app/retort_guest.py"), PYTHON_HELPER)?;
+        std::fs::copy(&self.source, dir.join("app/migration.py"))
+            .with_context(|| format!("cannot read {}", self.source.display()))?;
+        if !quiet {
+            eprintln!("   Building {} (componentize-py)", self.source.display());
+        }
+        let output = Command::new(tool)
+            .arg("-d")
+            .arg(dir.join("wit"))
+            .args(["-w", "migration", "componentize", "migration", "-p"])
+            .arg(dir.join("app"))
+            .arg("-o")
+            .arg(out)
+            .output()
+            .context("cannot run componentize-py")?;
+        if !output.status.success() {
+            bail!(
+                "componentize-py failed on {}:\n{}{}",
+                self.source.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+}
+
 /// One built artifact.
 #[derive(Debug)]
 pub struct Built {
@@ -368,14 +499,16 @@ pub fn build(
     let dir = dir
         .canonicalize()
         .with_context(|| format!("no migrations directory {}", dir.display()))?;
-    if !dir.join("Cargo.toml").is_file() {
+    let crates = crates(&dir)?;
+    let sql = sql_migrations(&dir)?;
+    let scripts = script_guests(&dir)?;
+    // Rust crates and SQL migrations are built by cargo with the workspace's SDK.
+    if !dir.join("Cargo.toml").is_file() && (!crates.is_empty() || !sql.is_empty()) {
         bail!(
             "{} has no Cargo.toml: it is not a migrations workspace (create one with `retort new`)",
             dir.display()
         );
     }
-    let crates = crates(&dir)?;
-    let sql = sql_migrations(&dir)?;
     let mut fingerprints = Vec::new();
     for (crate_dir, _) in &crates {
         fingerprints.push(source_fingerprint(crate_dir)?);
@@ -403,6 +536,41 @@ pub fn build(
     let any_rust = stale.iter().any(|s| *s);
     let any_sql = sql_stale.iter().any(|s| *s);
     let mut built = Vec::new();
+    if !scripts.is_empty() {
+        let (tool, version) = componentize_py()?;
+        let work = target_dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| dir.join("target"))
+            .join("retort-py");
+        for guest in &scripts {
+            let stem_path = dir.join(&guest.stem);
+            let fingerprint = guest.fingerprint(&version)?;
+            if !force && up_to_date(&stem_path, &fingerprint) {
+                built.push(kept(&stem_path)?);
+                continue;
+            }
+            let out = work.join(format!("{}.wasm", guest.stem));
+            std::fs::create_dir_all(&work)?;
+            guest.build(&tool, &work, &out, quiet)?;
+            let mut bytes = std::fs::read(&out)?;
+            crate::signing::append_custom_section(
+                &mut bytes,
+                SOURCE_SECTION,
+                fingerprint.as_bytes(),
+            );
+            let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
+            std::fs::write(&artifact, &bytes)
+                .with_context(|| format!("cannot write {}", artifact.display()))?;
+            built.push(Built {
+                crate_dir: stem_path,
+                size: bytes.len() as u64,
+                digest: crate::artifact::digest(&bytes),
+                artifact,
+                rebuilt: true,
+            });
+        }
+    }
     if !any_rust && !any_sql {
         for (d, _) in &crates {
             built.push(kept(d)?);
