@@ -29,7 +29,9 @@ NULL, bool, int, float, str, bytes, decimal.Decimal, datetime.date, datetime.tim
 datetime.datetime (naive → timestamp, aware → timestamptz in UTC), uuid.UUID, and
 :class:`Json` for JSON documents. Rows decode back to the same types, by column name into
 the fields of the row class (a dataclass, or any class whose ``__init__`` takes the column
-names), or into plain tuples with ``row=tuple``.
+names), or into plain tuples with ``row=tuple``. A dataclass field declared ``uuid.UUID``,
+``Json`` or ``decimal.Decimal`` gets that type whatever the driver sent (MariaDB sends UUID and
+JSON columns as text).
 """
 
 import dataclasses
@@ -37,6 +39,7 @@ import datetime
 import decimal
 import json
 import traceback
+import typing
 import uuid
 from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Type, TypeVar
 
@@ -51,10 +54,18 @@ T = TypeVar("T")
 
 
 class Json:
-    """A JSON document parameter (``Json({"a": 1})``); JSON columns decode to Python values."""
+    """A JSON document: ``Json({"a": 1})`` as a parameter. JSON columns decode to plain Python
+    values, or to ``Json`` for row fields declared ``Json`` (which also reads MariaDB's JSON,
+    sent as text)."""
 
     def __init__(self, value: Any):
         self.value = value
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Json) and other.value == self.value
+
+    def __repr__(self) -> str:
+        return f"Json({self.value!r})"
 
 
 class MigrationError(Exception):
@@ -164,6 +175,22 @@ class Rows(Generic[T]):
             yield from batch
 
 
+def _coercer(hint: Any) -> Optional[Callable[[Any], Any]]:
+    """What turns a decoded value into the field's declared type, where the wire cannot say
+    (MariaDB sends UUID and JSON columns as text or bytes)."""
+    if typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else None
+    text = lambda v: v.decode() if isinstance(v, (bytes, bytearray)) else v  # noqa: E731
+    if hint is uuid.UUID:
+        return lambda v: v if isinstance(v, uuid.UUID) else uuid.UUID(text(v))
+    if hint is Json:
+        return lambda v: Json(json.loads(text(v))) if isinstance(v, (str, bytes, bytearray)) else Json(v)
+    if hint is decimal.Decimal:
+        return lambda v: v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v))
+    return None
+
+
 def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]:
     if row is tuple:
         return lambda cols, values: tuple(_from_value(v) for v in values)  # type: ignore[return-value]
@@ -171,8 +198,11 @@ def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]
         return lambda cols, values: {c.name: _from_value(v) for c, v in zip(cols, values)}  # type: ignore[return-value]
     if dataclasses.is_dataclass(row):
         wanted = [f.name for f in dataclasses.fields(row)]
+        hints = typing.get_type_hints(row)
+        coerce = {n: _coercer(hints.get(n)) for n in wanted}
     else:
         wanted = None
+        coerce = {}
 
     def make(cols: List[types.Column], values: List[types.Value]) -> T:
         by_name = {c.name: v for c, v in zip(cols, values)}
@@ -182,7 +212,12 @@ def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]
             raise MigrationError(
                 f"{row.__name__} needs column(s) {', '.join(missing)}; the query returned {', '.join(by_name)}"
             )
-        return row(**{n: _from_value(by_name[n]) for n in names})
+        out = {}
+        for n in names:
+            v = _from_value(by_name[n])
+            c = coerce.get(n)
+            out[n] = c(v) if c is not None and v is not None else v
+        return row(**out)
 
     return make
 

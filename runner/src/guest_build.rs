@@ -286,9 +286,11 @@ fn sdk_dependency(dir: &Path) -> anyhow::Result<String> {
 pub const WIT: &str = include_str!("../../wit/0.1.0/migration.wit");
 /// The Python helper layer (`retort_guest.py`), embedded for the same reason.
 pub const PYTHON_HELPER: &str = include_str!("../../guest-sdk/python/retort_guest.py");
+/// The JavaScript helper layer (`retort_guest.js`).
+pub const JS_HELPER: &str = include_str!("../../guest-sdk/js/retort_guest.js");
 
 /// A migration written in a language whose tool builds the component from one source file:
-/// `<id>_<slug>.py` (componentize-py).
+/// `<id>_<slug>.py` (componentize-py) or `<id>_<slug>.js` (componentize-js).
 #[derive(Clone, Debug)]
 pub struct ScriptGuest {
     /// `<id>_<slug>`.
@@ -304,12 +306,68 @@ pub struct ScriptGuest {
 pub enum Language {
     /// Python, built with componentize-py.
     Python,
+    /// JavaScript, built with componentize-js.
+    JavaScript,
 }
 
 impl Language {
     fn extension(self) -> &'static str {
         match self {
             Language::Python => "py",
+            Language::JavaScript => "js",
+        }
+    }
+
+    fn helper(self) -> (&'static str, &'static str) {
+        match self {
+            Language::Python => ("retort_guest.py", PYTHON_HELPER),
+            Language::JavaScript => ("retort_guest.js", JS_HELPER),
+        }
+    }
+
+    /// The tool, and its version (part of the fingerprint).
+    fn tool(self) -> anyhow::Result<(Vec<std::ffi::OsString>, String)> {
+        let (var, default, install) = match self {
+            Language::Python => (
+                "RETORT_COMPONENTIZE_PY",
+                "componentize-py",
+                "`pip install componentize-py==0.25.1`",
+            ),
+            Language::JavaScript => (
+                "RETORT_COMPONENTIZE_JS",
+                "componentize-js",
+                "`npm install @bytecodealliance/componentize-js@0.23.0` (then set RETORT_COMPONENTIZE_JS to its src/cli.js)",
+            ),
+        };
+        let tool = std::env::var_os(var).unwrap_or_else(|| default.into());
+        // A `.js` entry point runs under node.
+        let command: Vec<std::ffi::OsString> = if tool.to_string_lossy().ends_with(".js") {
+            vec!["node".into(), tool.clone()]
+        } else {
+            vec![tool.clone()]
+        };
+        let version = Command::new(&command[0])
+            .args(&command[1..])
+            .arg("--version")
+            .output()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} migrations are built with {default}, which could not be run ({}: {e}); install it with {install}, or set {var}",
+                    self.name(),
+                    tool.to_string_lossy()
+                )
+            })?;
+        Ok((
+            command,
+            String::from_utf8_lossy(&version.stdout).trim().to_string(),
+        ))
+    }
+
+    /// "Python" or "JavaScript".
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "Python",
+            Language::JavaScript => "JavaScript",
         }
     }
 }
@@ -325,7 +383,7 @@ pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
         let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             continue;
         };
-        for language in [Language::Python] {
+        for language in [Language::Python, Language::JavaScript] {
             if let Some(stem) = name.strip_suffix(&format!(".{}", language.extension()))
                 && stem.starts_with(|c: char| c.is_ascii_digit())
                 && path.is_file()
@@ -342,34 +400,17 @@ pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
     Ok(out)
 }
 
-/// The componentize-py command: `$RETORT_COMPONENTIZE_PY`, else `componentize-py` on PATH.
-fn componentize_py() -> anyhow::Result<(PathBuf, String)> {
-    let tool = std::env::var_os("RETORT_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("componentize-py"));
-    let version = Command::new(&tool).arg("--version").output().map_err(|e| {
-        anyhow::anyhow!(
-            "Python migrations are built with componentize-py, which could not be run ({}: {e}); \
-             install it with `pip install componentize-py==0.25.1` (or set RETORT_COMPONENTIZE_PY)",
-            tool.display()
-        )
-    })?;
-    Ok((
-        tool,
-        String::from_utf8_lossy(&version.stdout).trim().to_string(),
-    ))
-}
-
 impl ScriptGuest {
     fn fingerprint(&self, tool_version: &str) -> anyhow::Result<String> {
         use sha2::{Digest, Sha256};
         let source = std::fs::read(&self.source)
             .with_context(|| format!("cannot read {}", self.source.display()))?;
         let mut hash = Sha256::new();
+        let helper = self.language.helper().1;
         for part in [
             tool_version.as_bytes(),
             WIT.as_bytes(),
-            PYTHON_HELPER.as_bytes(),
+            helper.as_bytes(),
             &source,
         ] {
             hash.update((part.len() as u64).to_le_bytes());
@@ -379,30 +420,59 @@ impl ScriptGuest {
     }
 
     /// Builds the component into `out` (the caller appends the fingerprint).
-    fn build(&self, tool: &Path, work: &Path, out: &Path, quiet: bool) -> anyhow::Result<()> {
+    fn build(
+        &self,
+        tool: &[std::ffi::OsString],
+        work: &Path,
+        out: &Path,
+        quiet: bool,
+    ) -> anyhow::Result<()> {
         let dir = work.join(&self.stem);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("wit"))?;
         std::fs::create_dir_all(dir.join("app"))?;
         std::fs::write(dir.join("wit/migration.wit"), WIT)?;
-        std::fs::write(dir.join("app/retort_guest.py"), PYTHON_HELPER)?;
-        std::fs::copy(&self.source, dir.join("app/migration.py"))
+        let (helper_name, helper) = self.language.helper();
+        std::fs::write(dir.join("app").join(helper_name), helper)?;
+        let module = dir
+            .join("app")
+            .join(format!("migration.{}", self.language.extension()));
+        std::fs::copy(&self.source, &module)
             .with_context(|| format!("cannot read {}", self.source.display()))?;
         if !quiet {
-            eprintln!("   Building {} (componentize-py)", self.source.display());
+            eprintln!(
+                "   Building {} ({})",
+                self.source.display(),
+                self.language.name()
+            );
         }
-        let output = Command::new(tool)
-            .arg("-d")
-            .arg(dir.join("wit"))
-            .args(["-w", "migration", "componentize", "migration", "-p"])
-            .arg(dir.join("app"))
-            .arg("-o")
-            .arg(out)
+        let mut cmd = Command::new(&tool[0]);
+        cmd.args(&tool[1..]);
+        match self.language {
+            Language::Python => {
+                cmd.arg("-d")
+                    .arg(dir.join("wit"))
+                    .args(["-w", "migration", "componentize", "migration", "-p"])
+                    .arg(dir.join("app"))
+                    .arg("-o")
+                    .arg(out);
+            }
+            Language::JavaScript => {
+                // http and fetch-event are not in the migration world; the host grants the
+                // rest of WASI nothing.
+                cmd.arg(&module)
+                    .arg("-w")
+                    .arg(dir.join("wit"))
+                    .args(["-n", "migration", "-d", "http", "-d", "fetch-event", "-o"])
+                    .arg(out);
+            }
+        }
+        let output = cmd
             .output()
-            .context("cannot run componentize-py")?;
-        if !output.status.success() {
+            .with_context(|| format!("cannot run the {} build", self.language.name()))?;
+        if !output.status.success() || !out.is_file() {
             bail!(
-                "componentize-py failed on {}:\n{}{}",
+                "building {} failed:\n{}{}",
                 self.source.display(),
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
@@ -537,14 +607,22 @@ pub fn build(
     let any_sql = sql_stale.iter().any(|s| *s);
     let mut built = Vec::new();
     if !scripts.is_empty() {
-        let (tool, version) = componentize_py()?;
         let work = target_dir
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
             .unwrap_or_else(|| dir.join("target"))
-            .join("retort-py");
+            .join("retort-guests");
+        let mut tools = std::collections::BTreeMap::new();
         for guest in &scripts {
             let stem_path = dir.join(&guest.stem);
+            let (tool, version) = match tools.get(&guest.language.name()) {
+                Some(t) => Clone::clone(t),
+                None => {
+                    let t = guest.language.tool()?;
+                    tools.insert(guest.language.name(), t.clone());
+                    t
+                }
+            };
             let fingerprint = guest.fingerprint(&version)?;
             if !force && up_to_date(&stem_path, &fingerprint) {
                 built.push(kept(&stem_path)?);

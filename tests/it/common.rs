@@ -36,6 +36,40 @@ pub fn fixtures() -> &'static Path {
     })
 }
 
+/// The Python and JavaScript fixtures of `tests/polyglot`, built once per test run with
+/// componentize-py and componentize-js (`RETORT_COMPONENTIZE_PY`, `RETORT_COMPONENTIZE_JS`).
+pub fn polyglot() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = repo().join("tests/polyglot");
+        let built = retort::guest_build::build(&dir, &repo(), Some(&guest_target()), true, false)
+            .expect("building tests/polyglot (needs componentize-py and componentize-js)");
+        // Compile each (~15 MB) component once into the compile cache here, rather than in
+        // every `retort` process the three dialects' tests start at the same moment.
+        let sandbox = retort::sandbox::Sandbox::new(retort::sandbox::Limits::default())
+            .expect("a wasm engine");
+        for b in built {
+            let bytes = std::fs::read(&b.artifact).expect("a built artifact");
+            sandbox
+                .prepare(&b.artifact.display().to_string(), &b.digest, &bytes)
+                .expect("compiling a polyglot fixture");
+        }
+        dir
+    })
+}
+
+fn find_artifact(dirs: &[&Path], id: &str) -> PathBuf {
+    dirs.iter()
+        .flat_map(|d| std::fs::read_dir(d).expect("fixtures dir").flatten())
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "wasm")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(id))
+        })
+        .unwrap_or_else(|| panic!("no fixture artifact for {id}"))
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -87,6 +121,15 @@ impl Project {
                 })
                 .unwrap_or_else(|| panic!("no fixture artifact for {id}"));
             project.add(&file);
+        }
+        project
+    }
+
+    /// A project of fixtures from `tests/polyglot` and `tests/guests`.
+    pub fn with_polyglot(ids: &[&str]) -> Project {
+        let project = Project::empty();
+        for id in ids {
+            project.add(&find_artifact(&[polyglot(), fixtures()], id));
         }
         project
     }

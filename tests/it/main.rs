@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod conformance;
 mod sandbox;
 mod scenarios;
 mod sql;
@@ -17,6 +18,7 @@ macro_rules! dialect_suite {
         mod $module {
             use crate::common::Dialect;
             use crate::scenarios;
+            use crate::conformance;
             use crate::sql;
             use crate::trust;
 
@@ -27,6 +29,18 @@ macro_rules! dialect_suite {
                 ($m:ident, $name:ident) => {
                     #[test]
                     $(#[cfg_attr(not($cfg), ignore = $reason)])?
+                    fn $name() {
+                        $m::$name($dialect);
+                    }
+                };
+                (polyglot $m:ident, $name:ident) => {
+                    #[test]
+                    $(#[cfg_attr(not($cfg), ignore = $reason)])?
+                    // Only one `ignore` may apply: the database's reason wins.
+                    #[cfg_attr(
+                        all($($cfg,)? not(retort_test_polyglot)),
+                        ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see README, Tests) to run"
+                    )]
                     fn $name() {
                         $m::$name($dialect);
                     }
@@ -55,6 +69,10 @@ macro_rules! dialect_suite {
             case!(sql, sql_migrations_join_the_graph);
             case!(sql, session_setup_runs_before_migrations);
             case!(sql, import_from_dbmate_and_adopt_its_database);
+            case!(conformance, conformance_rust);
+            case!(polyglot conformance, conformance_python);
+            case!(polyglot conformance, conformance_javascript);
+            case!(polyglot sql, four_languages_in_one_graph);
             $($(case!($extra);)*)?
         }
     };

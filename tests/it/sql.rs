@@ -268,3 +268,44 @@ pub fn import_from_dbmate_and_adopt_its_database(dialect: Dialect) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!db.tables().contains(&"users".to_string()));
 }
+
+/// Rust, Python, JavaScript and SQL migrations in one graph: orders (Rust) → bands (Python)
+/// → per-band counts (JavaScript) → a view over both (SQL).
+pub fn four_languages_in_one_graph(dialect: Dialect) {
+    let db = TestDb::new(dialect, "polyglot");
+    let ids = [
+        "20261001000000",
+        "20261102000000",
+        "20261102000100",
+        "20261102000200",
+    ];
+    let project = Project::with_polyglot(&ids);
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("[20261102000000] info: classified 3 orders"),
+        "{err}"
+    );
+    assert_eq!(
+        db.strings("SELECT band FROM orders ORDER BY id"),
+        ["small", "large", "large"]
+    );
+    assert_eq!(
+        db.strings("SELECT band FROM order_summary ORDER BY band"),
+        ["large", "small"]
+    );
+    assert_eq!(
+        db.count("SELECT n FROM order_summary WHERE band = 'large'"),
+        2
+    );
+    assert_eq!(db.count("SELECT n FROM band_report"), 1, "the SQL view");
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 4);
+    let out = project
+        .retort(&db)
+        .args(["downgrade", "base"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}

@@ -1,0 +1,282 @@
+// Write Retort migrations in JavaScript (componentize-js).
+//
+// A migration is one file, `<id>_<slug>.js`, that imports this module and exports the three
+// functions `defineMigration` returns. It declares its own row classes: a frozen copy of the
+// rows as this migration knows them, never the application's models.
+//
+//   import { defineMigration } from "./retort_guest.js";
+//
+//   class User {                      // the users row as this migration knows it
+//     constructor({ id, full_name }) { this.id = id; this.fullName = full_name; }
+//   }
+//
+//   export const { metadata, upgrade, downgrade } = defineMigration({
+//     id: "20261122110000",
+//     parents: ["20261122090200"],
+//     description: "split full names",
+//     upgrade(tx) {
+//       for (const batch of tx.query(User, "SELECT id, full_name FROM users ORDER BY id").batches(500)) {
+//         tx.executeBatch("UPDATE users SET first_name = $1 WHERE id = $2",
+//                         batch.map((u) => [u.fullName.split(" ")[0], u.id]));
+//       }
+//     },
+//     downgrade(tx) { /* … */ },
+//   });
+//
+// Parameters are `$1, $2, …` on every database. JavaScript values map to SQL values as:
+// null/undefined → NULL, boolean, integer numbers and bigint → integer, other numbers →
+// float, string → text, Uint8Array → bytes, Date → timestamptz; `sql.decimal("1.50")`,
+// `sql.date("2026-01-02")`, `sql.time("12:00:00")`, `sql.timestamp("2026-01-02T03:04:05")`,
+// `sql.uuid("…")`, `sql.json(value)` for the rest. Rows decode integers to numbers (bigint
+// beyond 2^53), decimals, dates, times, timestamps and uuids to strings, timestamptz to an
+// RFC 3339 string in UTC, JSON to its value, bytes to Uint8Array. A row class may declare
+// `static types = { u: "uuid", j: "json" }` for columns the driver sends as text or bytes
+// (MariaDB's UUID and JSON).
+
+import { log as hostLog, progress as hostProgress } from "retort:migration/report@0.1.0";
+
+/** Explicitly typed SQL values. */
+export const sql = {
+  integer: (n) => ({ tag: "integer", val: BigInt(n) }),
+  float: (n) => ({ tag: "float", val: Number(n) }),
+  decimal: (s) => ({ tag: "decimal", val: String(s) }),
+  date: (s) => ({ tag: "date", val: parseDate(s) }),
+  time: (s) => ({ tag: "time", val: parseTime(s) }),
+  timestamp: (s) => ({ tag: "timestamp", val: parseDatetime(s) }),
+  // A Date, or an RFC 3339 string in UTC (`…Z`, microseconds kept).
+  timestamptz: (d) => ({
+    tag: "timestamptz",
+    val: d instanceof Date ? dateToDatetime(d) : parseDatetime(String(d).replace(/(Z|[+-]00:?00)$/, "")),
+  }),
+  uuid: (s) => ({ tag: "uuid", val: String(s) }),
+  json: (v) => ({ tag: "json", val: JSON.stringify(v) }),
+  null: () => ({ tag: "null" }),
+};
+
+/** Fails the migration with a message (its transaction is rolled back). */
+export class MigrationError extends Error {}
+
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+
+function parseDate(s) {
+  const m = /^(-?\d+)-(\d{2})-(\d{2})$/.exec(s);
+  if (!m) throw new MigrationError(`not a date (YYYY-MM-DD): ${s}`);
+  return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
+}
+
+function parseTime(s) {
+  const m = /^(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/.exec(s);
+  if (!m) throw new MigrationError(`not a time (HH:MM:SS[.fff]): ${s}`);
+  const nanosecond = m[4] ? Number(m[4].padEnd(9, "0")) : 0;
+  return { hour: Number(m[1]), minute: Number(m[2]), second: Number(m[3]), nanosecond };
+}
+
+function parseDatetime(s) {
+  const [d, t] = String(s).replace(" ", "T").split("T");
+  return { date: parseDate(d), time: parseTime(t ?? "00:00:00") };
+}
+
+function dateToDatetime(d) {
+  return {
+    date: { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() },
+    time: {
+      hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(),
+      nanosecond: d.getUTCMilliseconds() * 1_000_000,
+    },
+  };
+}
+
+function showDate(d) {
+  return `${pad(d.year, 4)}-${pad(d.month)}-${pad(d.day)}`;
+}
+
+function showTime(t) {
+  const frac = t.nanosecond ? "." + pad(Math.floor(t.nanosecond / 1000), 6) : "";
+  return `${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}${frac}`;
+}
+
+function toValue(v) {
+  if (v === null || v === undefined) return { tag: "null" };
+  if (typeof v === "object" && typeof v.tag === "string" && !(v instanceof Date)) return v;
+  switch (typeof v) {
+    case "boolean":
+      return { tag: "boolean", val: v };
+    case "bigint":
+      return { tag: "integer", val: v };
+    case "number":
+      return Number.isInteger(v) ? { tag: "integer", val: BigInt(v) } : { tag: "float", val: v };
+    case "string":
+      return { tag: "text", val: v };
+  }
+  if (v instanceof Uint8Array) return { tag: "bytes", val: v };
+  if (v instanceof Date) return { tag: "timestamptz", val: dateToDatetime(v) };
+  throw new MigrationError(`cannot send ${Object.prototype.toString.call(v)} as an SQL value`);
+}
+
+function fromValue(v) {
+  switch (v.tag) {
+    case "null":
+      return null;
+    case "integer": {
+      const n = v.val;
+      return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
+    }
+    case "date":
+      return showDate(v.val);
+    case "time":
+      return showTime(v.val);
+    case "timestamp":
+      return `${showDate(v.val.date)}T${showTime(v.val.time)}`;
+    case "timestamptz":
+      return `${showDate(v.val.date)}T${showTime(v.val.time)}Z`;
+    case "json":
+      return JSON.parse(v.val);
+    case "bytes":
+      return Uint8Array.from(v.val);
+    default:
+      return v.val; // boolean, float, text, decimal, uuid
+  }
+}
+
+const textOf = (v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v);
+
+// Declared column types (`static types = { u: "uuid", j: "json" }` on a row class) fix what
+// the wire cannot say: MariaDB sends UUID and JSON columns as text or bytes.
+const coercions = {
+  uuid: (v) => String(textOf(v)).toLowerCase(),
+  json: (v) => (typeof v === "string" || v instanceof Uint8Array ? JSON.parse(textOf(v)) : v),
+  text: (v) => textOf(v),
+};
+
+const params = (list) => (list ?? []).map(toValue);
+
+/** A streaming query result: iterate rows, or `.batches(n)` for arrays of rows. */
+export class Rows {
+  constructor(rows, make, batchSize) {
+    this.rows = rows;
+    this.columns = rows.columns().map((c) => c.name);
+    this.make = make;
+    this.batchSize = batchSize;
+  }
+
+  /** Up to `max` further rows (the batch size by default); empty at the end. */
+  nextBatch(max) {
+    const raw = this.rows.nextBatch(max ?? this.batchSize);
+    return raw.map((r) => this.make(this.columns, r));
+  }
+
+  /** Arrays of at most `size` rows until the result is exhausted. */
+  *batches(size) {
+    for (;;) {
+      const batch = this.nextBatch(size);
+      if (batch.length === 0) return;
+      yield batch;
+    }
+  }
+
+  *[Symbol.iterator]() {
+    for (const batch of this.batches()) yield* batch;
+  }
+}
+
+/** The migration's transaction (or connection, for non-transactional migrations). */
+export class Tx {
+  constructor(tx) {
+    this.tx = tx;
+  }
+
+  /** "sqlite", "postgres" or "mysql". */
+  get dialect() {
+    return this.tx.dialect();
+  }
+
+  /** Runs one statement; returns the rows affected (a number). */
+  execute(statement, values) {
+    return Number(this.tx.execute(statement, params(values)));
+  }
+
+  /** Runs one statement once per parameter set, in one host call; returns rows affected. */
+  executeBatch(statement, sets) {
+    if (sets.length === 0) return 0;
+    return Number(this.tx.executeBatch(statement, sets.map(params)));
+  }
+
+  /**
+   * Streams a query's rows: `query(RowClass, sql, params)` builds `new RowClass(object)`
+   * from an object keyed by column name; `query(sql, params)` yields those plain objects.
+   */
+  query(rowOrStatement, statementOrParams, maybeParams, batchSize = 1000) {
+    let make;
+    let statement;
+    let values;
+    if (typeof rowOrStatement === "string") {
+      statement = rowOrStatement;
+      values = statementOrParams;
+      make = (cols, r) => objectOf(cols, r);
+    } else {
+      const Row = rowOrStatement;
+      statement = statementOrParams;
+      values = maybeParams;
+      const declared = Object.entries(Row.types ?? {});
+      make = (cols, r) => {
+        const o = objectOf(cols, r);
+        for (const [name, type] of declared) {
+          const c = coercions[type];
+          if (c && o[name] !== null && o[name] !== undefined) o[name] = c(o[name]);
+        }
+        return new Row(o);
+      };
+    }
+    return new Rows(this.tx.query(statement, params(values)), make, batchSize);
+  }
+}
+
+function objectOf(cols, r) {
+  const o = {};
+  for (let i = 0; i < cols.length; i++) o[cols[i]] = fromValue(r[i]);
+  return o;
+}
+
+export function log(message) {
+  hostLog("info", String(message));
+}
+
+export function warn(message) {
+  hostLog("warn", String(message));
+}
+
+export function progress(done, total) {
+  hostProgress(BigInt(done), total === undefined || total === null ? undefined : BigInt(total));
+}
+
+function run(step, tx) {
+  try {
+    step(new Tx(tx));
+  } catch (e) {
+    if (e && e.payload && typeof e.payload.tag === "string") throw e.payload; // a database error
+    const message = e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e);
+    throw { tag: "migration", val: message };
+  }
+}
+
+/**
+ * Describes a migration: `{ id, parents, description, transactional?, branchLabels?,
+ * dependsOn?, requires?: [[database, revision]], capabilities?, upgrade(tx), downgrade(tx) }`.
+ * Returns the `metadata`, `upgrade` and `downgrade` functions the component must export.
+ */
+export function defineMigration(m) {
+  return {
+    metadata: () => ({
+      id: m.id,
+      parents: m.parents ?? [],
+      description: m.description ?? "",
+      transactional: m.transactional ?? true,
+      branchLabels: m.branchLabels ?? [],
+      dependsOn: m.dependsOn ?? [],
+      requires: (m.requires ?? []).map(([database, revision]) => ({ database, revision })),
+      capabilities: m.capabilities ?? [],
+    }),
+    upgrade: (tx) => run((t) => m.upgrade(t), tx),
+    downgrade: (tx) => run((t) => m.downgrade(t), tx),
+  };
+}

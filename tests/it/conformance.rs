@@ -1,0 +1,163 @@
+//! The guest conformance kit (tests/conformance/README.md): the host side, run against the
+//! Rust, Python and JavaScript implementations on every dialect.
+
+use crate::common::{Dialect, Project, TestDb, stderr, stdout};
+
+const COLUMNS: &str = "id, b, i, f, t, bt, d, dt, tm, ts, tz, u, j";
+
+fn ddl(dialect: Dialect, table: &str) -> String {
+    let cols = match dialect {
+        Dialect::Sqlite => {
+            "id INTEGER PRIMARY KEY, b BOOLEAN, i BIGINT, f DOUBLE, t TEXT, bt BLOB, \
+             d DECIMAL TEXT, dt DATE, tm TIME, ts TIMESTAMP, tz TIMESTAMPTZ, u UUID, j JSON"
+        }
+        Dialect::Postgres => {
+            "id BIGINT PRIMARY KEY, b BOOLEAN, i BIGINT, f DOUBLE PRECISION, t TEXT, bt BYTEA, \
+             d NUMERIC, dt DATE, tm TIME, ts TIMESTAMP, tz TIMESTAMPTZ, u UUID, j JSONB"
+        }
+        Dialect::Mysql => {
+            "id BIGINT PRIMARY KEY, b BOOLEAN, i BIGINT, f DOUBLE, \
+             t VARCHAR(100) CHARACTER SET utf8mb4, bt VARBINARY(100), d DECIMAL(38,6), dt DATE, \
+             tm TIME(6), ts DATETIME(6), tz TIMESTAMP(6) NULL, u UUID, j JSON"
+        }
+    };
+    format!("CREATE TABLE {table} ({cols})")
+}
+
+fn seed(dialect: Dialect) -> Vec<&'static str> {
+    match dialect {
+        Dialect::Sqlite => vec![
+            "INSERT INTO conf_src VALUES (1, 1, 9223372036854775807, 3.141592653589793, 'héllo wörld ✓ 日本', X'00FF10', \
+             '12345678901234567890.123456', '2026-11-22', '13:14:15.123456', '2026-11-22 13:14:15.123456', \
+             '2026-11-22T13:14:15.123456Z', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2, {\"b\": null}]}')",
+            "INSERT INTO conf_src VALUES (2, 0, -9223372036854775808, -0.5, '', X'', '-0.000001', '1970-01-01', \
+             '00:00:00', '1999-12-31 23:59:59', '2000-01-01T00:00:00Z', '00000000-0000-0000-0000-000000000000', '[]')",
+            "INSERT INTO conf_src (id) VALUES (3)",
+        ],
+        Dialect::Postgres => vec![
+            "INSERT INTO conf_src VALUES (1, true, 9223372036854775807, 3.141592653589793, 'héllo wörld ✓ 日本', '\\x00ff10', \
+             12345678901234567890.123456, '2026-11-22', '13:14:15.123456', '2026-11-22 13:14:15.123456', \
+             '2026-11-22 13:14:15.123456+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2, {\"b\": null}]}')",
+            "INSERT INTO conf_src VALUES (2, false, -9223372036854775808, -0.5, '', '\\x', -0.000001, '1970-01-01', \
+             '00:00:00', '1999-12-31 23:59:59', '2000-01-01 00:00:00+00', '00000000-0000-0000-0000-000000000000', '[]')",
+            "INSERT INTO conf_src (id) VALUES (3)",
+        ],
+        Dialect::Mysql => vec![
+            "INSERT INTO conf_src VALUES (1, true, 9223372036854775807, 3.141592653589793, 'héllo wörld ✓ 日本', X'00FF10', \
+             12345678901234567890.123456, '2026-11-22', '13:14:15.123456', '2026-11-22 13:14:15.123456', \
+             '2026-11-22 13:14:15.123456', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2, {\"b\": null}]}')",
+            "INSERT INTO conf_src VALUES (2, false, -9223372036854775808, -0.5, '', X'', -0.000001, '1970-01-01', \
+             '00:00:00', '1999-12-31 23:59:59', '2000-01-01 00:00:00', '00000000-0000-0000-0000-000000000000', '[]')",
+            "INSERT INTO conf_src (id) VALUES (3)",
+        ],
+    }
+}
+
+/// Runs the kit against the guest whose artifact is `fixture` (found by id prefix).
+pub fn run_kit(dialect: Dialect, project: Project, id: &str) {
+    let db = TestDb::new(dialect, &format!("conf{id}"));
+    // MariaDB sessions run in UTC for Retort; the seed's TIMESTAMP is read back as written.
+    for sql in [ddl(dialect, "conf_src"), ddl(dialect, "conf_dst")] {
+        db.execute(&sql);
+    }
+    db.execute("CREATE TABLE conf_log (k VARCHAR(40) PRIMARY KEY, v TEXT)");
+    if dialect == Dialect::Mysql {
+        // The seed's TIMESTAMP literal is UTC, as Retort's MariaDB sessions are.
+        let mut script = String::from("SET time_zone = '+00:00';");
+        for s in seed(dialect) {
+            script.push_str(s);
+            script.push(';');
+        }
+        db.execute(&script);
+    } else {
+        for s in seed(dialect) {
+            db.execute(s);
+        }
+    }
+
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{id} on {dialect:?}: {err}");
+    assert!(
+        err.contains(&format!("[{id}] info: conformance ok")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("[{id}] 3/3")), "{err}");
+
+    // JSON compared normalised: SQLite and MariaDB keep JSON as text.
+    let json = |table: &str| match dialect {
+        Dialect::Sqlite => COLUMNS.replace(", j", ", json(j)") + " FROM " + table,
+        Dialect::Mysql => COLUMNS.replace(", j", ", JSON_COMPACT(j)") + " FROM " + table,
+        Dialect::Postgres => format!("{COLUMNS} FROM {table}"),
+    };
+    for (a, b) in [("conf_src", "conf_dst"), ("conf_dst", "conf_src")] {
+        assert_eq!(
+            db.count(&format!(
+                "SELECT COUNT(*) FROM (SELECT {} EXCEPT SELECT {}) AS diff",
+                json(a),
+                json(b)
+            )),
+            0,
+            "{id} on {dialect:?}: {a} has rows {b} lacks"
+        );
+    }
+    assert_eq!(db.count("SELECT COUNT(*) FROM conf_dst"), 3);
+    let log = |k: &str| {
+        db.strings(&format!("SELECT v FROM conf_log WHERE k = '{k}'"))
+            .concat()
+    };
+    let dialect_name = match dialect {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
+        Dialect::Mysql => "mysql",
+    };
+    assert_eq!(log("dialect"), dialect_name);
+    assert_eq!(log("columns"), COLUMNS.replace(' ', ""));
+    assert_eq!(log("batches"), "2");
+    assert_eq!(log("affected"), "2");
+    let code = log("error_code");
+    match dialect {
+        Dialect::Postgres => assert_eq!(code, "23505"),
+        Dialect::Mysql => assert_eq!(code, "23000"),
+        Dialect::Sqlite => assert!(code.starts_with("SQLITE_CONSTRAINT"), "{code}"),
+    }
+    let out = project.retort(&db).args(["show", id]).output().unwrap();
+    assert!(
+        stdout(&out).contains("branch labels: conformance"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = project
+        .retort(&db)
+        .args(["downgrade", "base"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(db.count("SELECT COUNT(*) FROM conf_dst"), 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM conf_log"), 0);
+}
+
+pub fn conformance_rust(dialect: Dialect) {
+    run_kit(
+        dialect,
+        Project::with_fixtures(&["20261104000000"]),
+        "20261104000000",
+    );
+}
+
+pub fn conformance_python(dialect: Dialect) {
+    run_kit(
+        dialect,
+        Project::with_polyglot(&["20261104000100"]),
+        "20261104000100",
+    );
+}
+
+pub fn conformance_javascript(dialect: Dialect) {
+    run_kit(
+        dialect,
+        Project::with_polyglot(&["20261104000200"]),
+        "20261104000200",
+    );
+}

@@ -1,0 +1,106 @@
+"""The guest conformance kit (tests/conformance/README.md), in Python."""
+
+import datetime
+import math
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Optional
+
+from componentize_py_types import Err
+from retort_guest import Json, Migration, MigrationError, Tx, export, log, progress
+from wit_world.imports import types
+
+
+@dataclass
+class Conf:
+    id: int
+    b: Optional[bool]
+    i: Optional[int]
+    f: Optional[float]
+    t: Optional[str]
+    bt: Optional[bytes]
+    d: Optional[Decimal]
+    dt: Optional[datetime.date]
+    tm: Optional[datetime.time]
+    ts: Optional[datetime.datetime]
+    tz: Optional[datetime.datetime]
+    u: Optional[uuid.UUID]
+    j: Optional[Json]
+
+
+def note(tx: Tx, k: str, v: str) -> None:
+    tx.execute("INSERT INTO conf_log (k, v) VALUES ($1, $2)", (k, v))
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        raise MigrationError(f"decoded wrongly: {what}")
+
+
+class Conformance(Migration):
+    id = "20261104000100"
+    parents = []
+    description = "conformance"
+    branch_labels = ["conformance"]
+
+    def upgrade(self, tx: Tx) -> None:
+        note(tx, "dialect", {types.Dialect.SQLITE: "sqlite", types.Dialect.POSTGRES: "postgres",
+                             types.Dialect.MYSQL: "mysql"}[tx.dialect])
+
+        rows = tx.query(Conf, "SELECT * FROM conf_src WHERE id >= $1 ORDER BY id", (1,), batch_size=2)
+        read = []
+        batches = 0
+        for batch in rows.batches():
+            batches += 1
+            read.extend(batch)
+        note(tx, "columns", ",".join(rows.columns))
+        note(tx, "batches", str(batches))
+
+        r = read[0]
+        check(r.b is True, "b")
+        check(r.i == 2**63 - 1, "i")
+        check(r.f == math.pi, "f")
+        check(r.t == "héllo wörld ✓ 日本", "t")
+        check(r.bt == b"\x00\xff\x10", "bt")
+        check(r.d == Decimal("12345678901234567890.123456"), "d")
+        check(r.dt == datetime.date(2026, 11, 22), "dt")
+        check(r.tm == datetime.time(13, 14, 15, 123456), "tm")
+        check(r.ts == datetime.datetime(2026, 11, 22, 13, 14, 15, 123456), "ts")
+        check(r.tz == datetime.datetime(2026, 11, 22, 13, 14, 15, 123456, tzinfo=datetime.timezone.utc), "tz")
+        check(r.u == uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), "u")
+        check(r.j == Json({"a": [1, 2, {"b": None}]}), f"j {r.j!r}")
+        last = read[-1]
+        check(last.b is None and last.j is None and last.tz is None, "nulls")
+
+        tx.execute_batch(
+            "INSERT INTO conf_dst (id, b, i, f, t, bt, d, dt, tm, ts, tz, u, j) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            [(c.id, c.b, c.i, c.f, c.t, c.bt, c.d, c.dt, c.tm, c.ts, c.tz, c.u, c.j) for c in read],
+        )
+
+        note(tx, "scratch1", "x")
+        note(tx, "scratch2", "x")
+        affected = tx.execute("DELETE FROM conf_log WHERE k LIKE 'scratch%'")
+        note(tx, "affected", str(affected))
+
+        tx.execute("SAVEPOINT conf")
+        try:
+            note(tx, "dialect", "again")
+            raise MigrationError("a duplicate key was accepted")
+        except Err as e:
+            if not isinstance(e.value, types.Error_Database):
+                raise
+            code = e.value.value.code or ""
+        tx.execute("ROLLBACK TO SAVEPOINT conf")
+        note(tx, "error_code", code)
+
+        progress(3, 3)
+        log("conformance ok")
+
+    def downgrade(self, tx: Tx) -> None:
+        tx.execute("DELETE FROM conf_dst")
+        tx.execute("DELETE FROM conf_log")
+
+
+WitWorld = export(Conformance)
