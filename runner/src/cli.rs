@@ -66,13 +66,13 @@ pub struct Cli {
 /// Retort's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Scaffold a new Rust migration after the current head.
+    /// Scaffold a new migration after the current head.
     New {
         /// What the migration does, e.g. "add email to users".
         description: String,
-        /// A plain SQL migration (`<id>_<slug>.up.sql` / `.down.sql`) instead of a Rust crate.
-        #[arg(long)]
-        sql: bool,
+        /// The migration's language: rust (a crate), python, js, or sql (an up/down pair).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::scaffold::Lang,
     },
     /// Compile every migration crate whose sources changed to a component (wasm32-wasip2).
     Build {
@@ -571,7 +571,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::New { description, sql } => {
+        Command::New { description, lang } => {
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
@@ -584,6 +584,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let sql_stems: Vec<PathBuf> = crate::guest_build::sql_migrations(&db.migrations)?
                 .into_iter()
                 .map(|m| db.migrations.join(m.stem))
+                .chain(
+                    crate::guest_build::script_guests(&db.migrations)?
+                        .into_iter()
+                        .map(|g| db.migrations.join(g.stem)),
+                )
                 .collect();
             let unbuilt: Vec<_> = crates
                 .iter()
@@ -611,10 +616,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|a| a.info.id.clone())
                 .collect();
-            let made = if sql {
-                crate::scaffold::scaffold_sql(&db.migrations, &description, heads, &taken)
-            } else {
-                crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
+            use crate::scaffold::Lang;
+            let made = match lang {
+                Lang::Rust => {
+                    crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
+                }
+                Lang::Sql => {
+                    crate::scaffold::scaffold_sql(&db.migrations, &description, heads, &taken)
+                }
+                Lang::Python | Lang::Js => crate::scaffold::scaffold_script(
+                    &db.migrations,
+                    lang,
+                    &description,
+                    heads,
+                    &taken,
+                ),
             }
             .with_context(|| {
                 format!("cannot create the migration in {}", db.migrations.display())
@@ -631,13 +647,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             )?;
             let shown = made.dir.strip_prefix(&cwd).unwrap_or(&made.dir).display();
-            if sql {
-                writeln!(
+            match lang {
+                Lang::Rust => writeln!(out, "edit {shown}/src/lib.rs, then run `retort build`")?,
+                Lang::Sql => writeln!(
                     out,
                     "edit {shown} and its .down.sql, then run `retort build`"
-                )?;
-            } else {
-                writeln!(out, "edit {shown}/src/lib.rs, then run `retort build`")?;
+                )?,
+                Lang::Python | Lang::Js => writeln!(out, "edit {shown}, then run `retort build`")?,
             }
         }
         Command::Upgrade { target, dry_run } => {

@@ -187,7 +187,9 @@ impl SqlMigration {
         crate::signing::hex(&hash.finalize())
     }
 
-    fn crate_name(&self) -> String {
+    /// The generated crate's name: unique per migrations directory (`key`), since several
+    /// projects' builds may share a target directory.
+    fn crate_name(&self, key: &str) -> String {
         let clean: String = self
             .stem
             .chars()
@@ -199,18 +201,18 @@ impl SqlMigration {
                 }
             })
             .collect();
-        format!("sql_{clean}")
+        format!("sql_{key}_{clean}")
     }
 
     /// Writes the crate that embeds the scripts into `dir`.
-    fn generate(&self, dir: &Path, sdk: &str) -> anyhow::Result<()> {
+    fn generate(&self, dir: &Path, sdk: &str, key: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir.join("src"))?;
         std::fs::write(
             dir.join("Cargo.toml"),
             format!(
                 "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
                  [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nretort-guest = {sdk}\n",
-                self.crate_name()
+                self.crate_name(key)
             ),
         )?;
         std::fs::write(dir.join("src/up.sql"), &self.up)?;
@@ -611,7 +613,8 @@ pub fn build(
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
             .unwrap_or_else(|| dir.join("target"))
-            .join("retort-guests");
+            .join("retort-guests")
+            .join(dir_key(&dir));
         let mut tools = std::collections::BTreeMap::new();
         for guest in &scripts {
             let stem_path = dir.join(&guest.stem);
@@ -718,14 +721,16 @@ pub fn build(
         // SQL migrations become generated crates, built in a workspace of their own under the
         // target directory with the migrations workspace's SDK and lock file.
         let sdk = sdk_dependency(&dir)?;
-        let work = target_dir.join("retort-sql");
+        // One work directory per migrations directory: builds of several projects may share
+        // the target directory (and cargo's lock) at the same time.
+        let work = target_dir.join("retort-sql").join(dir_key(&dir));
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work)
             .with_context(|| format!("cannot create {}", work.display()))?;
         let mut members = Vec::new();
         for (m, stale) in sql.iter().zip(&sql_stale) {
             if *stale {
-                m.generate(&work.join(&m.stem), &sdk)?;
+                m.generate(&work.join(&m.stem), &sdk, &dir_key(&dir))?;
                 members.push(format!("{:?}", m.stem));
             }
         }
@@ -750,12 +755,18 @@ pub fn build(
     for (m, stale) in sql.iter().zip(&sql_stale) {
         let stem_path = dir.join(&m.stem);
         built.push(if *stale {
-            write(&stem_path, &m.crate_name(), &m.fingerprint())?
+            write(&stem_path, &m.crate_name(&dir_key(&dir)), &m.fingerprint())?
         } else {
             kept(&stem_path)?
         });
     }
     Ok(built)
+}
+
+/// A short name for a migrations directory, for its work directories.
+fn dir_key(dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    crate::signing::hex(&Sha256::digest(dir.display().to_string().as_bytes()))[..16].to_string()
 }
 
 fn cargo_build(

@@ -99,6 +99,116 @@ pub fn workspace_manifest(dir: &Path) -> String {
     )
 }
 
+/// A migration's language, for `retort new --lang`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate (`<id>_<slug>/`).
+    #[default]
+    Rust,
+    /// A Python file (`<id>_<slug>.py`, built with componentize-py).
+    Python,
+    /// A JavaScript file (`<id>_<slug>.js`, built with componentize-js).
+    Js,
+    /// A pair of SQL files (`<id>_<slug>.up.sql`, `.down.sql`).
+    Sql,
+}
+
+/// Creates `DIR/<id>_<slug>.py` or `.js` from a template that declares the id and parents.
+pub fn scaffold_script(
+    dir: &Path,
+    lang: Lang,
+    description: &str,
+    parents: Vec<String>,
+    taken: &[String],
+) -> std::io::Result<Scaffolded> {
+    std::fs::create_dir_all(dir)?;
+    let id = new_id(dir, taken);
+    let slug = slug(description);
+    let stem = if slug.is_empty() {
+        id.clone()
+    } else {
+        format!("{id}_{slug}")
+    };
+    let list = parents
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (file, text) = match lang {
+        Lang::Python => (
+            format!("{stem}.py"),
+            format!(
+                r#""""{description}"""
+
+from dataclasses import dataclass
+
+from retort_guest import Migration, Tx, export
+
+
+# Declare the rows this migration reads as its own dataclasses (a frozen copy of the model):
+# @dataclass
+# class User:
+#     id: int
+#     email: str
+
+
+class Change(Migration):
+    id = {id:?}
+    parents = [{list}]
+    description = {description:?}
+
+    def upgrade(self, tx: Tx) -> None:
+        # Placeholders are $1, $2, … on every dialect.
+        # for batch in tx.query(User, "SELECT id, email FROM users ORDER BY id").batches(1000):
+        #     tx.execute_batch("UPDATE users SET email = $1 WHERE id = $2",
+        #                      [(u.email.lower(), u.id) for u in batch])
+        pass
+
+    def downgrade(self, tx: Tx) -> None:
+        pass
+
+
+WitWorld = export(Change)
+"#
+            ),
+        ),
+        Lang::Js => (
+            format!("{stem}.js"),
+            format!(
+                r#"// {description}
+import {{ defineMigration }} from "./retort_guest.js";
+
+// Declare the rows this migration reads as its own classes (a frozen copy of the model):
+// class User {{ constructor({{ id, email }}) {{ this.id = id; this.email = email; }} }}
+
+export const {{ metadata, upgrade, downgrade }} = defineMigration({{
+  id: {id:?},
+  parents: [{list}],
+  description: {description:?},
+  upgrade(tx) {{
+    // Placeholders are $1, $2, … on every dialect.
+    // for (const batch of tx.query(User, "SELECT id, email FROM users ORDER BY id").batches(1000)) {{
+    //   tx.executeBatch("UPDATE users SET email = $1 WHERE id = $2", batch.map((u) => [u.email.toLowerCase(), u.id]));
+    // }}
+  }},
+  downgrade(tx) {{}},
+}});
+"#
+            ),
+        ),
+        Lang::Rust | Lang::Sql => {
+            return Err(std::io::Error::other("not a single-file language"));
+        }
+    };
+    let path = dir.join(file);
+    std::fs::write(&path, text)?;
+    Ok(Scaffolded {
+        id,
+        parents,
+        dir: path,
+    })
+}
+
 /// Creates a plain SQL migration: `DIR/<id>_<slug>.up.sql` (with its `-- retort:` header)
 /// and `DIR/<id>_<slug>.down.sql`. `dir` gets a workspace manifest if it has none: SQL
 /// migrations are built with its `retort-guest` dependency.

@@ -69,6 +69,7 @@ macro_rules! dialect_suite {
             case!(sql, sql_migrations_join_the_graph);
             case!(sql, session_setup_runs_before_migrations);
             case!(sql, import_from_dbmate_and_adopt_its_database);
+            case!(sql, new_sql_migration_round_trip);
             case!(conformance, conformance_rust);
             case!(polyglot conformance, conformance_python);
             case!(polyglot conformance, conformance_javascript);

@@ -309,3 +309,58 @@ pub fn four_languages_in_one_graph(dialect: Dialect) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }
+
+/// `retort new --lang sql` → edit → `retort build` → upgrade → downgrade.
+pub fn new_sql_migration_round_trip(dialect: Dialect) {
+    let db = TestDb::new(dialect, "newsql");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let out = project
+        .retort(&db)
+        .args(["new", "--lang", "sql", "create notes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("parent none: a root"),
+        "{}",
+        stdout(&out)
+    );
+    let up = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".up.sql"))
+        .expect("an .up.sql file");
+    let header = std::fs::read_to_string(&up).unwrap();
+    assert!(header.contains("-- retort: parents = none"), "{header}");
+    std::fs::write(
+        &up,
+        format!(
+            "{header}CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(200));\n\
+             INSERT INTO notes (id, body) VALUES (1, 'semi; colon');\n"
+        ),
+    )
+    .unwrap();
+    let down = up.to_string_lossy().replace(".up.sql", ".down.sql");
+    std::fs::write(&down, "DROP TABLE notes;\n").unwrap();
+    let out = project.retort(&db).args(["build", "-q"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(db.strings("SELECT body FROM notes"), ["semi; colon"]);
+    // A second build keeps the artifact: its sources did not change.
+    let out = project.retort(&db).arg("build").output().unwrap();
+    assert!(
+        stdout(&out).contains("unchanged migrations/"),
+        "{}",
+        stdout(&out)
+    );
+    let out = project
+        .retort(&db)
+        .args(["downgrade", "base"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!db.tables().contains(&"notes".to_string()));
+}
