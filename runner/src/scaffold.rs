@@ -99,6 +99,18 @@ pub fn workspace_manifest(dir: &Path) -> String {
     )
 }
 
+/// A new id and `<id>_<slug>` for a migration described by `description`.
+fn new_stem(dir: &Path, description: &str, taken: &[String]) -> (String, String) {
+    let id = new_id(dir, taken);
+    let slug = slug(description);
+    let stem = if slug.is_empty() {
+        id.clone()
+    } else {
+        format!("{id}_{slug}")
+    };
+    (id, stem)
+}
+
 /// A migration's language, for `retort new --lang`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -122,13 +134,7 @@ pub fn scaffold_script(
     taken: &[String],
 ) -> std::io::Result<Scaffolded> {
     std::fs::create_dir_all(dir)?;
-    let id = new_id(dir, taken);
-    let slug = slug(description);
-    let stem = if slug.is_empty() {
-        id.clone()
-    } else {
-        format!("{id}_{slug}")
-    };
+    let (id, stem) = new_stem(dir, description, taken);
     let list = parents
         .iter()
         .map(|p| format!("{p:?}"))
@@ -222,13 +228,7 @@ pub fn scaffold_sql(
     if !dir.join("Cargo.toml").exists() {
         std::fs::write(dir.join("Cargo.toml"), workspace_manifest(dir))?;
     }
-    let id = new_id(dir, taken);
-    let slug = slug(description);
-    let stem = if slug.is_empty() {
-        id.clone()
-    } else {
-        format!("{id}_{slug}")
-    };
+    let (id, stem) = new_stem(dir, description, taken);
     let header = format!(
         "-- retort: parents = {}\n-- retort: description = {}\n\
          -- retort: transaction = true\n\n-- Statements separated by `;`. Routine bodies \

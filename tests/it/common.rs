@@ -157,6 +157,23 @@ impl Project {
         self.dir.path().join("migrations")
     }
 
+    /// Runs `retort ARGS` in this project against `db`.
+    pub fn run(&self, db: &TestDb, args: &[&str]) -> std::process::Output {
+        self.retort(db).args(args).output().expect("running retort")
+    }
+
+    /// Runs `retort ARGS` and asserts that it succeeded.
+    pub fn run_ok(&self, db: &TestDb, args: &[&str]) -> std::process::Output {
+        let out = self.run(db, args);
+        assert!(
+            out.status.success(),
+            "retort {}: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+        out
+    }
+
     /// The real `retort` binary, run in this project against `db`.
     pub fn retort(&self, db: &TestDb) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"));

@@ -128,12 +128,7 @@ pub fn run_kit(dialect: Dialect, project: Project, id: &str) {
         stdout(&out)
     );
 
-    let out = project
-        .retort(&db)
-        .args(["downgrade", "base"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["downgrade", "base"]);
     assert_eq!(db.count("SELECT COUNT(*) FROM conf_dst"), 0);
     assert_eq!(db.count("SELECT COUNT(*) FROM conf_log"), 0);
 }

@@ -18,8 +18,7 @@ pub fn sql_migrations_join_the_graph(dialect: Dialect) {
     let db = TestDb::new(dialect, "sql");
     let ids = fixtures(dialect);
     let project = Project::with_fixtures(&ids);
-    let out = project.retort(&db).arg("upgrade").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["upgrade"]);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM retort_history"),
         ids.len() as i64,
@@ -51,12 +50,7 @@ pub fn sql_migrations_join_the_graph(dialect: Dialect) {
     for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
         std::fs::remove_file(entry.path()).unwrap();
     }
-    let out = project
-        .retort(&db)
-        .args(["downgrade", "base"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["downgrade", "base"]);
     assert_eq!(
         db.tables()
             .into_iter()
@@ -103,18 +97,8 @@ pub fn session_setup_runs_before_migrations(dialect: Dialect) {
             .unwrap();
         if !out.status.success() {
             // MariaDB: the failed migration left its pending row; settle it.
-            let out = project
-                .retort(&db)
-                .args(["resolve", "20261101030000", "--downgrade"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", stderr(&out));
-            let out = project
-                .retort(&db)
-                .args(["downgrade", "base"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", stderr(&out));
+            project.run_ok(&db, &["resolve", "20261101030000", "--downgrade"]);
+            project.run_ok(&db, &["downgrade", "base"]);
         }
     }
     // A failing session statement is an error that names it; nothing runs.
@@ -222,15 +206,9 @@ pub fn import_from_dbmate_and_adopt_its_database(dialect: Dialect) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(text.matches("imported ").count(), 3, "{text}");
     assert!(text.contains("(no transaction)"), "{text}");
-    let out = project.retort(&db).args(["build", "-q"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["build", "-q"]);
 
-    let out = project
-        .retort(&db)
-        .args(["stamp", "--adopt", "dbmate"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = project.run_ok(&db, &["stamp", "--adopt", "dbmate"]);
     assert!(
         stdout(&out).contains("the newest 20240102000000"),
         "{}",
@@ -260,12 +238,7 @@ pub fn import_from_dbmate_and_adopt_its_database(dialect: Dialect) {
     assert_eq!(db.count(indexes), 1);
 
     // Down to base: the index migration had no down section (a recorded no-op).
-    let out = project
-        .retort(&db)
-        .args(["downgrade", "base"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"users".to_string()));
 }
 
@@ -301,12 +274,7 @@ pub fn four_languages_in_one_graph(dialect: Dialect) {
     );
     assert_eq!(db.count("SELECT n FROM band_report"), 1, "the SQL view");
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 4);
-    let out = project
-        .retort(&db)
-        .args(["downgrade", "base"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["downgrade", "base"]);
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }
 
@@ -315,12 +283,7 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     let db = TestDb::new(dialect, "newsql");
     let project = Project::empty();
     std::fs::remove_dir(project.migrations()).unwrap();
-    let out = project
-        .retort(&db)
-        .args(["new", "--lang", "sql", "create notes"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = project.run_ok(&db, &["new", "--lang", "sql", "create notes"]);
     assert!(
         stdout(&out).contains("parent none: a root"),
         "{}",
@@ -344,10 +307,8 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     .unwrap();
     let down = up.to_string_lossy().replace(".up.sql", ".down.sql");
     std::fs::write(&down, "DROP TABLE notes;\n").unwrap();
-    let out = project.retort(&db).args(["build", "-q"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = project.retort(&db).arg("upgrade").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["build", "-q"]);
+    project.run_ok(&db, &["upgrade"]);
     assert_eq!(db.strings("SELECT body FROM notes"), ["semi; colon"]);
     // A second build keeps the artifact: its sources did not change.
     let out = project.retort(&db).arg("build").output().unwrap();
@@ -356,11 +317,6 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
         "{}",
         stdout(&out)
     );
-    let out = project
-        .retort(&db)
-        .args(["downgrade", "base"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"notes".to_string()));
 }

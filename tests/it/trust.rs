@@ -144,8 +144,7 @@ pub fn unsigned_tampered_and_untrusted_artifacts_are_refused(dialect: Dialect) {
     }
     std::fs::write(&file, &good).unwrap();
 
-    let out = project.retort(&db).arg("upgrade").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["upgrade"]);
     assert_eq!(
         db.strings("SELECT COALESCE(signer, 'NULL') FROM retort_history ORDER BY revision"),
         [release.clone(), release.clone(), release.clone()]
@@ -179,8 +178,7 @@ pub fn downgrade_to_an_older_release_without_its_source(dialect: Dialect) {
     let v2 = signed_project(V2);
     keygen(&v2, &db, "release");
     sign(&v2, &db, "release");
-    let out = v2.retort(&db).arg("upgrade").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    v2.run_ok(&db, &["upgrade"]);
     assert!(
         view_definition(&db).contains("big"),
         "{}",
@@ -249,8 +247,7 @@ pub fn downgrade_to_an_older_release_without_its_source(dialect: Dialect) {
 
     // A stored copy must pass the signature policy too: a database whose stored artifact
     // was replaced by an unsigned copy (same digest) is refused.
-    let out = v2.retort(&db).arg("upgrade").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    v2.run_ok(&db, &["upgrade"]);
     if dialect == Dialect::Sqlite {
         let unsigned = std::fs::read(
             crate::common::fixtures().join(
@@ -289,12 +286,7 @@ pub fn downgrade_to_an_older_release_without_its_source(dialect: Dialect) {
 pub fn a_changed_artifact_is_an_error_until_the_rebuild_is_accepted(dialect: Dialect) {
     let db = TestDb::new(dialect, "integrity");
     let project = Project::with_fixtures(V2);
-    let out = project
-        .retort(&db)
-        .args(["upgrade", "20261001000100"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["upgrade", "20261001000100"]);
     let file = artifact(&project, "20261001000000");
     let recorded =
         db.strings("SELECT digest FROM retort_history WHERE revision = '20261001000000'");
@@ -318,19 +310,13 @@ pub fn a_changed_artifact_is_an_error_until_the_rebuild_is_accepted(dialect: Dia
         "nothing ran"
     );
 
-    let out = project
-        .retort(&db)
-        .args(["accept-rebuild", "20261001000000"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["accept-rebuild", "20261001000000"]);
     let notes = db.strings("SELECT notes FROM retort_history WHERE revision = '20261001000000'");
     assert!(
         notes[0].contains("accept-rebuild") && notes[0].contains(&recorded[0]),
         "{notes:?}"
     );
-    let out = project.retort(&db).arg("upgrade").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["upgrade"]);
     let out = project
         .retort(&db)
         .args(["history", "-v"])
@@ -343,12 +329,10 @@ pub fn bundles_run_without_the_source_tree(dialect: Dialect) {
     let db = TestDb::new(dialect, "bundle");
     let project = Project::with_fixtures(V2);
     let release = keygen(&project, &db, "release");
-    let out = project
-        .retort(&db)
-        .args(["bundle", "-o", "release.retort", "--key", "keys/release"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(
+        &db,
+        &["bundle", "-o", "release.retort", "--key", "keys/release"],
+    );
 
     // Another machine: a directory holding only the bundle and the public key.
     let host = Project::empty();
@@ -388,12 +372,7 @@ pub fn bundles_run_without_the_source_tree(dialect: Dialect) {
     assert!(db.tables().is_empty(), "the database was touched");
 
     // An unsigned bundle where signatures are required.
-    let out = project
-        .retort(&db)
-        .args(["bundle", "-o", "unsigned.retort"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    project.run_ok(&db, &["bundle", "-o", "unsigned.retort"]);
     std::fs::copy(
         project.dir.path().join("unsigned.retort"),
         host.dir.path().join("release.retort"),
