@@ -10,14 +10,28 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     additional_derives: [PartialEq],
     with: {
-        "retort:migration/sql.transaction": crate::sandbox::TxHandle,
-        "retort:migration/sql.rows": crate::sandbox::RowsHandle,
+        "retort:migration/sql.transaction": TxHandle,
+        "retort:migration/sql.rows": RowsHandle,
     },
 });
+
+use crate::core::CursorId;
 
 pub use retort::migration::types::{
     Column, DatabaseError, Date, Datetime, Dialect, Error as GuestError, Time, Value,
 };
+
+/// The transaction a migration borrows for one call (the host resource behind
+/// `retort:migration/sql.transaction`). The connection itself stays with the host state.
+pub struct TxHandle;
+
+/// An open query (the host resource behind `retort:migration/sql.rows`).
+pub struct RowsHandle {
+    /// The backend's cursor.
+    pub(crate) cursor: CursorId,
+    /// Its columns, as the guest sees them.
+    pub(crate) columns: Vec<Column>,
+}
 
 impl Dialect {
     /// The dialect's name as users write it in URLs and docs.

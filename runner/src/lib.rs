@@ -1,27 +1,19 @@
 //! Retort: database migrations as sandboxed WebAssembly components.
 //!
 //! A migration is a component targeting `retort:migration@0.1.0` (see `wit/`). The runner
-//! loads components ([`artifact`]), builds their revision [`graph`], [`plan`]s a move, and
-//! [`exec`]utes it against a [`db`] backend with each migration running in the [`sandbox`].
+//! loads components ([`source`]), builds their revision graph and plans a move ([`core`]), and
+//! [`run`]s it against a [`db`] session with each migration in the wasm [`host`]'s sandbox.
+//! The layout and its import rules are in `docs/architecture.md`.
 #![deny(missing_docs)]
 
-pub mod artifact;
 #[allow(missing_docs)]
 pub mod bindings;
-pub mod bundle;
-pub mod cache;
-pub mod capability;
+pub mod build;
 pub mod cli;
-pub mod config;
+pub mod core;
 pub mod db;
-pub mod exec;
-pub mod graph;
-pub mod guest_build;
-pub mod import;
-pub mod observe;
-pub mod plan;
-pub mod render;
-pub mod sandbox;
-pub mod scaffold;
-pub mod signing;
-mod signing_cli;
+pub mod host;
+pub mod project;
+pub mod run;
+pub mod source;
+pub mod trust;

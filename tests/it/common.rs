@@ -30,7 +30,7 @@ pub fn fixtures() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("tests/guests");
-        retort::guest_build::build(&dir, &repo(), Some(&guest_target()), true, false)
+        retort::build::guest::build(&dir, &repo(), Some(&guest_target()), true, false)
             .expect("building tests/guests");
         dir
     })
@@ -42,11 +42,11 @@ pub fn polyglot() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("tests/polyglot");
-        let built = retort::guest_build::build(&dir, &repo(), Some(&guest_target()), true, false)
+        let built = retort::build::guest::build(&dir, &repo(), Some(&guest_target()), true, false)
             .expect("building tests/polyglot (needs componentize-py and componentize-js)");
         // Compile each (~15 MB) component once into the compile cache here, rather than in
         // every `retort` process the three dialects' tests start at the same moment.
-        let sandbox = retort::sandbox::Sandbox::new(retort::sandbox::Limits::default())
+        let sandbox = retort::host::sandbox::Sandbox::new(retort::core::Limits::default())
             .expect("a wasm engine");
         for b in built {
             let bytes = std::fs::read(&b.artifact).expect("a built artifact");

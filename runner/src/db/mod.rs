@@ -169,8 +169,7 @@ pub struct HistoryRow {
     pub notes: Option<String>,
 }
 
-/// Identifies an open cursor of a backend.
-pub type CursorId = u32;
+pub use crate::core::CursorId;
 
 /// A connection to one database being migrated.
 #[async_trait]

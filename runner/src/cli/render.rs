@@ -1,6 +1,6 @@
 //! Draws a revision graph as text, newest first, like `git log --graph`.
 
-use crate::graph::Graph;
+use crate::core::graph::Graph;
 
 /// One line of the drawing: the lanes, and the revision when the line is a node.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub fn rows(graph: &Graph, marker: impl Fn(&str) -> char) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::tests::node;
+    use crate::core::graph::tests::node;
 
     #[test]
     fn a_branch_and_a_merge() {

@@ -49,14 +49,15 @@ pub fn source_fingerprint(crate_dir: &Path) -> anyhow::Result<String> {
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(&bytes);
     }
-    Ok(crate::signing::hex(&hash.finalize()))
+    Ok(crate::trust::signing::hex(&hash.finalize()))
 }
 
 /// Whether the artifact beside `crate_dir` was built from the crate's current sources.
 fn up_to_date(crate_dir: &Path, fingerprint: &str) -> bool {
     let artifact = PathBuf::from(format!("{}.wasm", crate_dir.display()));
     std::fs::read(artifact).is_ok_and(|bytes| {
-        crate::signing::custom_section(&bytes, SOURCE_SECTION) == Some(fingerprint.as_bytes())
+        crate::trust::signing::custom_section(&bytes, SOURCE_SECTION)
+            == Some(fingerprint.as_bytes())
     })
 }
 
@@ -184,7 +185,7 @@ impl SqlMigration {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
-        crate::signing::hex(&hash.finalize())
+        crate::trust::signing::hex(&hash.finalize())
     }
 
     /// The generated crate's name: unique per migrations directory (`key`), since several
@@ -285,11 +286,11 @@ fn sdk_dependency(dir: &Path) -> anyhow::Result<String> {
 
 /// The WIT package every migration targets, embedded so that `retort build` needs no
 /// checkout of this repository to build Python or JavaScript migrations.
-pub const WIT: &str = include_str!("../../wit/0.1.0/migration.wit");
+pub const WIT: &str = include_str!("../../../wit/0.1.0/migration.wit");
 /// The Python helper layer (`retort_guest.py`), embedded for the same reason.
-pub const PYTHON_HELPER: &str = include_str!("../../guest-sdk/python/retort_guest.py");
+pub const PYTHON_HELPER: &str = include_str!("../../../guest-sdk/python/retort_guest.py");
 /// The JavaScript helper layer (`retort_guest.js`).
-pub const JS_HELPER: &str = include_str!("../../guest-sdk/js/retort_guest.js");
+pub const JS_HELPER: &str = include_str!("../../../guest-sdk/js/retort_guest.js");
 
 /// A migration written in a language whose tool builds the component from one source file:
 /// `<id>_<slug>.py` (componentize-py) or `<id>_<slug>.js` (componentize-js).
@@ -418,7 +419,7 @@ impl ScriptGuest {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part);
         }
-        Ok(crate::signing::hex(&hash.finalize()))
+        Ok(crate::trust::signing::hex(&hash.finalize()))
     }
 
     /// Builds the component into `out` (the caller appends the fingerprint).
@@ -600,7 +601,7 @@ pub fn build(
         Ok(Built {
             crate_dir: stem_path.to_path_buf(),
             size: bytes.len() as u64,
-            digest: crate::artifact::digest(&bytes),
+            digest: crate::source::artifact::digest(&bytes),
             artifact,
             rebuilt: false,
         })
@@ -635,7 +636,7 @@ pub fn build(
             std::fs::create_dir_all(&work)?;
             guest.build(&tool, &work, &out, quiet)?;
             let mut bytes = std::fs::read(&out)?;
-            crate::signing::append_custom_section(
+            crate::trust::signing::append_custom_section(
                 &mut bytes,
                 SOURCE_SECTION,
                 fingerprint.as_bytes(),
@@ -646,7 +647,7 @@ pub fn build(
             built.push(Built {
                 crate_dir: stem_path,
                 size: bytes.len() as u64,
-                digest: crate::artifact::digest(&bytes),
+                digest: crate::source::artifact::digest(&bytes),
                 artifact,
                 rebuilt: true,
             });
@@ -691,14 +692,18 @@ pub fn build(
         let out = output(name);
         let mut bytes = std::fs::read(&out)
             .with_context(|| format!("cargo did not produce {}", out.display()))?;
-        crate::signing::append_custom_section(&mut bytes, SOURCE_SECTION, fingerprint.as_bytes());
+        crate::trust::signing::append_custom_section(
+            &mut bytes,
+            SOURCE_SECTION,
+            fingerprint.as_bytes(),
+        );
         let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
         std::fs::write(&artifact, &bytes)
             .with_context(|| format!("cannot write {}", artifact.display()))?;
         Ok(Built {
             crate_dir: stem_path.to_path_buf(),
             size: bytes.len() as u64,
-            digest: crate::artifact::digest(&bytes),
+            digest: crate::source::artifact::digest(&bytes),
             artifact,
             rebuilt: true,
         })
@@ -766,7 +771,8 @@ pub fn build(
 /// A short name for a migrations directory, for its work directories.
 fn dir_key(dir: &Path) -> String {
     use sha2::{Digest, Sha256};
-    crate::signing::hex(&Sha256::digest(dir.display().to_string().as_bytes()))[..16].to_string()
+    crate::trust::signing::hex(&Sha256::digest(dir.display().to_string().as_bytes()))[..16]
+        .to_string()
 }
 
 fn cargo_build(

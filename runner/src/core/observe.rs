@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::sandbox::Direction;
+use crate::core::Direction;
 
 /// How important a guest's log message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

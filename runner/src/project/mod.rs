@@ -33,7 +33,7 @@ pub struct DatabaseConfig {
     /// Directory capabilities the project grants this database's migrations, by name.
     pub capabilities: std::collections::BTreeMap<String, PathBuf>,
     /// Trusted keys, and whether this database requires signed artifacts.
-    pub trust: std::sync::Arc<crate::signing::Trust>,
+    pub trust: std::sync::Arc<crate::trust::signing::Trust>,
     /// Run from this bundle instead of the migrations directory.
     pub bundle: Option<PathBuf>,
     /// Statements run on the migrating connection before any migration (e.g.
@@ -66,7 +66,7 @@ pub struct Project {
     /// requirements.
     pub others: Vec<DatabaseConfig>,
     /// Limits applied to every migration.
-    pub limits: crate::sandbox::Limits,
+    pub limits: crate::core::Limits,
 }
 
 /// Everything wrong with a configuration, reported together.
@@ -147,16 +147,16 @@ pub struct Overrides {
 fn read_keys(
     entries: impl IntoIterator<Item = (String, PathBuf)>,
     problems: &mut Vec<String>,
-) -> Vec<crate::signing::TrustedKey> {
+) -> Vec<crate::trust::signing::TrustedKey> {
     let mut keys = Vec::new();
     for (entry, path) in entries {
         let parsed = if entry.starts_with("ssh-") {
-            crate::signing::parse_public_keys(&entry, "[trust] keys")
+            crate::trust::signing::parse_public_keys(&entry, "[trust] keys")
         } else {
             std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read trusted key file {}: {e}", path.display()))
                 .and_then(|text| {
-                    crate::signing::parse_public_keys(&text, &path.display().to_string())
+                    crate::trust::signing::parse_public_keys(&text, &path.display().to_string())
                 })
         };
         match parsed {
@@ -239,7 +239,7 @@ pub fn resolve(
     };
 
     let mut databases = Vec::new();
-    let mut limits = crate::sandbox::Limits::default();
+    let mut limits = crate::core::Limits::default();
     let mut keys = read_keys(
         overrides
             .trusted_keys
@@ -296,7 +296,7 @@ pub fn resolve(
                     lock_timeout,
                     transaction,
                     capabilities,
-                    trust: std::sync::Arc::new(crate::signing::Trust {
+                    trust: std::sync::Arc::new(crate::trust::signing::Trust {
                         keys: Vec::new(),
                         required,
                     }),
@@ -373,7 +373,7 @@ pub fn resolve(
     // selected one require them.
     for db in databases.iter_mut().chain(others.iter_mut()) {
         let required = db.trust.required || overrides.require_signatures;
-        db.trust = std::sync::Arc::new(crate::signing::Trust {
+        db.trust = std::sync::Arc::new(crate::trust::signing::Trust {
             keys: keys.clone(),
             required,
         });

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bindings::MigrationInfo;
-use crate::observe::Observer;
-use crate::sandbox::{Prepared, Sandbox, SandboxError};
-use crate::signing::{self, Trust};
+use crate::core::observe::Observer;
+use crate::host::sandbox::{Prepared, Sandbox, SandboxError};
+use crate::trust::signing::{self, Trust};
 
 /// One loaded migration.
 #[derive(Clone)]
@@ -23,6 +23,25 @@ pub struct Artifact {
     pub info: MigrationInfo,
     /// Compiled and linked, ready to instantiate.
     pub prepared: Prepared,
+}
+
+impl Artifact {
+    /// This artifact's entry in a bundle manifest.
+    pub fn bundle_entry(&self) -> crate::trust::bundle::Entry {
+        let file = self
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}.wasm", self.info.id));
+        crate::trust::bundle::Entry {
+            id: self.info.id.clone(),
+            parents: self.info.parents.clone(),
+            description: self.info.description.clone(),
+            file,
+            digest: self.digest.clone(),
+        }
+    }
 }
 
 /// Why a migrations directory could not be loaded.

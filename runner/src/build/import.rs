@@ -380,13 +380,13 @@ pub fn write(
     if !into.join("Cargo.toml").exists() {
         std::fs::write(
             into.join("Cargo.toml"),
-            crate::scaffold::workspace_manifest(into),
+            crate::build::scaffold::workspace_manifest(into),
         )?;
     }
     let mut written = Vec::new();
     let mut previous = parent.map(str::to_string);
     for m in migrations {
-        let slug = crate::scaffold::slug(&m.description);
+        let slug = crate::build::scaffold::slug(&m.description);
         let stem = if slug.is_empty() {
             m.id.clone()
         } else {
@@ -630,7 +630,7 @@ mod tests {
         let r = read_dir(Tool::GolangMigrate, d.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
         write(out.path(), &r.migrations, Some("0")).unwrap();
-        let parsed = crate::guest_build::sql_migrations(out.path()).unwrap();
+        let parsed = crate::build::guest::sql_migrations(out.path()).unwrap();
         let chain: Vec<_> = parsed
             .iter()
             .map(|m| (m.id.clone(), m.parents.clone()))

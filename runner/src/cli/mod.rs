@@ -3,6 +3,9 @@
 //! Exit codes: 0 success, 1 a failure (bad input, failed migration, refused artifact,
 //! unreachable database), 2 a usage error.
 
+mod render;
+mod signing;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,11 +15,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, DatabaseConfig, Overrides};
-use crate::exec::{Migrations, ProjectOutcome, Report, RevisionState, Runner};
-use crate::observe::{Event, Level, Observer};
-use crate::plan::Target;
-use crate::sandbox::Direction;
+use crate::core::Direction;
+use crate::core::observe::{Event, Level, Observer};
+use crate::core::plan::Target;
+use crate::project::{self as config, DatabaseConfig, Overrides};
+use crate::run::{Migrations, ProjectOutcome, Report, RevisionState, Runner};
 
 /// Database migrations as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -72,7 +75,7 @@ pub enum Command {
         description: String,
         /// The migration's language: rust (a crate), python, js, or sql (an up/down pair).
         #[arg(long, value_enum, default_value = "rust")]
-        lang: crate::scaffold::Lang,
+        lang: crate::build::scaffold::Lang,
     },
     /// Compile every migration crate whose sources changed to a component (wasm32-wasip2).
     Build {
@@ -137,14 +140,14 @@ pub enum Command {
         /// Adopt a database migrated by TOOL: read TOOL's history table and stamp the newest
         /// version it applied (after `retort import --from TOOL`).
         #[arg(long, value_name = "TOOL", conflicts_with = "target")]
-        adopt: Option<crate::import::Tool>,
+        adopt: Option<crate::build::import::Tool>,
     },
     /// Convert another tool's migrations directory into SQL migrations of this project,
     /// chained after the current head.
     Import {
         /// The tool that wrote DIR.
         #[arg(long, value_name = "TOOL")]
-        from: crate::import::Tool,
+        from: crate::build::import::Tool,
         /// Its migrations directory.
         dir: PathBuf,
     },
@@ -384,7 +387,7 @@ fn finish(
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // A key belongs to no project: make it before reading one (whose trust list may name it).
     if let Command::Keygen { path, comment } = &cli.command {
-        return crate::signing_cli::keygen(&mut std::io::stdout().lock(), path, comment);
+        return crate::cli::signing::keygen(&mut std::io::stdout().lock(), path, comment);
     }
     let cwd = std::env::current_dir()?;
     let overrides = Overrides {
@@ -419,17 +422,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen { .. } => {} // done above
         Command::Sign { key, artifacts } => {
-            crate::signing_cli::sign(&mut out, &project, &key, &artifacts)?;
+            crate::cli::signing::sign(&mut out, &project, &key, &artifacts)?;
         }
         Command::Verify { artifacts } => {
-            crate::signing_cli::verify(&mut out, &project, &artifacts)?;
+            crate::cli::signing::verify(&mut out, &project, &artifacts)?;
         }
         Command::Bundle { output, key } => {
             let [db] = project.databases.as_slice() else {
                 bail!("a bundle holds one database's migrations: choose one with -d NAME");
             };
             let key = key
-                .map(|k| crate::signing::read_private_key(&k))
+                .map(|k| crate::trust::signing::read_private_key(&k))
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
             let runner = Runner::new(observer, project.limits)?;
@@ -439,8 +442,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .order()
                 .iter()
                 .filter_map(|id| migrations.get(id))
+                .map(|a| (a.bundle_entry(), a.bytes.as_slice()))
                 .collect();
-            let manifest = crate::bundle::write(&output, &db.name, &ordered, key.as_ref())
+            let manifest = crate::trust::bundle::write(&output, &db.name, &ordered, key.as_ref())
                 .map_err(anyhow::Error::msg)?;
             writeln!(
                 out,
@@ -451,7 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 match &key {
                     Some(k) => format!(
                         ", signed by {}",
-                        crate::signing::key_id(k.public_key().key_data())
+                        crate::trust::signing::key_id(k.public_key().key_data())
                     ),
                     None => " (unsigned: pass --key to sign it)".into(),
                 }
@@ -470,7 +474,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let [db] = project.databases.as_slice() else {
                 bail!("the project has several databases: choose one with -d NAME");
             };
-            let report = crate::import::read_dir(from, &dir)?;
+            let report = crate::build::import::read_dir(from, &dir)?;
             if report.migrations.is_empty() {
                 bail!("no {} migrations in {}", from.name(), dir.display());
             }
@@ -486,7 +490,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     heads.join(", ")
                 );
             }
-            let written = crate::import::write(
+            let written = crate::build::import::write(
                 &db.migrations,
                 &report.migrations,
                 heads.first().map(String::as_str),
@@ -541,7 +545,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Build { force } => {
             for db in &project.databases {
-                let built = crate::guest_build::build(
+                let built = crate::build::guest::build(
                     &db.migrations,
                     &project.root,
                     None,
@@ -577,15 +581,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let runner = Runner::new(observer, project.limits)?;
             let crates = if db.migrations.is_dir() {
-                crate::guest_build::crates(&db.migrations)?
+                crate::build::guest::crates(&db.migrations)?
             } else {
                 Vec::new()
             };
-            let sql_stems: Vec<PathBuf> = crate::guest_build::sql_migrations(&db.migrations)?
+            let sql_stems: Vec<PathBuf> = crate::build::guest::sql_migrations(&db.migrations)?
                 .into_iter()
                 .map(|m| db.migrations.join(m.stem))
                 .chain(
-                    crate::guest_build::script_guests(&db.migrations)?
+                    crate::build::guest::script_guests(&db.migrations)?
                         .into_iter()
                         .map(|g| db.migrations.join(g.stem)),
                 )
@@ -616,15 +620,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|a| a.info.id.clone())
                 .collect();
-            use crate::scaffold::Lang;
+            use crate::build::scaffold::Lang;
             let made = match lang {
                 Lang::Rust => {
-                    crate::scaffold::scaffold(&db.migrations, &description, heads, &taken)
+                    crate::build::scaffold::scaffold(&db.migrations, &description, heads, &taken)
                 }
-                Lang::Sql => {
-                    crate::scaffold::scaffold_sql(&db.migrations, &description, heads, &taken)
-                }
-                Lang::Python | Lang::Js => crate::scaffold::scaffold_script(
+                Lang::Sql => crate::build::scaffold::scaffold_sql(
+                    &db.migrations,
+                    &description,
+                    heads,
+                    &taken,
+                ),
+                Lang::Python | Lang::Js => crate::build::scaffold::scaffold_script(
                     &db.migrations,
                     lang,
                     &description,
@@ -784,7 +791,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut found = false;
             for db in &project.databases {
                 let migrations = runner.load(db).await?;
-                let Ok(id) = crate::plan::resolve_revision(&migrations.graph, &revision) else {
+                let Ok(id) = crate::core::plan::resolve_revision(&migrations.graph, &revision)
+                else {
                     continue;
                 };
                 found = true;
@@ -856,14 +864,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let migrations = runner.load(db).await?;
             let parents = revisions
                 .iter()
-                .map(|r| crate::plan::resolve_revision(&migrations.graph, r))
+                .map(|r| crate::core::plan::resolve_revision(&migrations.graph, r))
                 .collect::<Result<Vec<_>, _>>()?;
             let taken: Vec<String> = migrations
                 .artifacts
                 .iter()
                 .map(|a| a.info.id.clone())
                 .collect();
-            let made = crate::scaffold::scaffold(&db.migrations, &message, parents, &taken)
+            let made = crate::build::scaffold::scaffold(&db.migrations, &message, parents, &taken)
                 .with_context(|| {
                     format!("cannot create the migration in {}", db.migrations.display())
                 })?;
@@ -918,7 +926,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let history = runner.history(db).await?;
                 writeln!(out, "{} ({}):", db.name, crate::db::redact(&db.url))?;
                 let heads = migrations.graph.heads();
-                for row in crate::render::rows(&migrations.graph, |id| {
+                for row in crate::cli::render::rows(&migrations.graph, |id| {
                     match history.iter().find(|r| r.revision == id) {
                         Some(r) if r.state == crate::db::RowState::Applied => '*',
                         Some(_) => '!',
@@ -1045,17 +1053,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("the project has several databases: choose one with -d NAME");
             };
             let resolution = match (applied, downgrade) {
-                (true, _) => crate::exec::Resolution::Applied,
-                (_, true) => crate::exec::Resolution::Downgrade,
-                _ => crate::exec::Resolution::RolledBack,
+                (true, _) => crate::run::Resolution::Applied,
+                (_, true) => crate::run::Resolution::Downgrade,
+                _ => crate::run::Resolution::RolledBack,
             };
             let was = runner.resolve(db, &revision, resolution).await?;
             let now = match resolution {
-                crate::exec::Resolution::Applied => "applied",
-                crate::exec::Resolution::RolledBack => "not applied (row removed)",
-                crate::exec::Resolution::Downgrade => {
-                    "compensated by its downgrade and not applied"
-                }
+                crate::run::Resolution::Applied => "applied",
+                crate::run::Resolution::RolledBack => "not applied (row removed)",
+                crate::run::Resolution::Downgrade => "compensated by its downgrade and not applied",
             };
             writeln!(
                 out,

@@ -16,8 +16,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::Artifact;
-use crate::signing::{self, Trust, Verdict};
+use crate::trust::signing::{self, Trust, Verdict};
 
 /// The manifest's name in the archive.
 pub const MANIFEST: &str = "retort-bundle.json";
@@ -83,12 +82,13 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, name: &str, bytes: &[u8]) -> std:
     builder.append_data(&mut header, name, bytes)
 }
 
-/// Packs `artifacts` (one database's, in file order) into a bundle at `out`. With `key`,
-/// every artifact is signed (replacing earlier signatures) and so is the manifest.
+/// Packs `artifacts` (one database's, in file order: each its manifest entry and its bytes)
+/// into a bundle at `out`. With `key`, every artifact is signed (replacing earlier
+/// signatures) and so is the manifest.
 pub fn write(
     out: &Path,
     database: &str,
-    artifacts: &[&Artifact],
+    artifacts: &[(Entry, &[u8])],
     key: Option<&ssh_key::PrivateKey>,
 ) -> Result<Manifest, String> {
     let mut manifest = Manifest {
@@ -101,26 +101,15 @@ pub fn write(
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
     let mut files = Vec::new();
-    for a in artifacts {
-        let file = a
-            .path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{}.wasm", a.info.id));
+    for (entry, bytes) in artifacts {
         let bytes = match key {
-            Some(k) => signing::sign_artifact(&a.bytes, k)
-                .map_err(|e| format!("{}: {e}", a.path.display()))?,
-            None => a.bytes.to_vec(),
+            Some(k) => {
+                signing::sign_artifact(bytes, k).map_err(|e| format!("{}: {e}", entry.file))?
+            }
+            None => bytes.to_vec(),
         };
-        manifest.migrations.push(Entry {
-            id: a.info.id.clone(),
-            parents: a.info.parents.clone(),
-            description: a.info.description.clone(),
-            file: file.clone(),
-            digest: a.digest.clone(),
-        });
-        files.push((file, bytes));
+        manifest.migrations.push(entry.clone());
+        files.push((entry.file.clone(), bytes));
     }
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("cannot write {}: {e}", out.display());

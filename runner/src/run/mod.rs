@@ -9,13 +9,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::artifact::{self, Artifact, ArtifactError, Source};
-use crate::config::{DatabaseConfig, TransactionMode};
+use crate::core::Direction;
+use crate::core::graph::{Graph, GraphError, Node};
+use crate::core::observe::{Event, Observer};
+use crate::core::plan::{self, PlanError, Step, Target};
 use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
-use crate::graph::{Graph, GraphError, Node};
-use crate::observe::{Event, Observer};
-use crate::plan::{self, PlanError, Step, Target};
-use crate::sandbox::{CallOutcome, Direction, Sandbox};
+use crate::host::sandbox::{CallOutcome, Sandbox};
+use crate::project::{DatabaseConfig, TransactionMode};
+use crate::source::artifact::{self, Artifact, ArtifactError, Source};
 
 /// Why a command failed. Messages name the database, the revision and the statement.
 #[derive(Debug, thiserror::Error)]
@@ -240,10 +241,7 @@ fn applied_set(history: &[HistoryRow]) -> BTreeSet<String> {
 
 impl Runner {
     /// Builds the wasm engine once.
-    pub fn new(
-        observer: Arc<dyn Observer>,
-        limits: crate::sandbox::Limits,
-    ) -> anyhow::Result<Self> {
+    pub fn new(observer: Arc<dyn Observer>, limits: crate::core::Limits) -> anyhow::Result<Self> {
         let sandbox = Sandbox::new(limits)
             .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
         Ok(Runner { sandbox, observer })
@@ -296,8 +294,8 @@ impl Runner {
             path: shown.clone(),
             reason,
         };
-        let opened = crate::bundle::read(bundle, &db.trust, &db.name).map_err(refused)?;
-        if opened.manifest.database != db.name && db.name != crate::config::DEFAULT_DATABASE {
+        let opened = crate::trust::bundle::read(bundle, &db.trust, &db.name).map_err(refused)?;
+        if opened.manifest.database != db.name && db.name != crate::project::DEFAULT_DATABASE {
             return Err(refused(format!(
                 "it holds the migrations of database `{}`, not of `{}`",
                 opened.manifest.database, db.name
@@ -531,12 +529,11 @@ impl Runner {
             .collect();
         for step in self.plan(db, migrations, &history, direction, target)? {
             if let Some(artifact) = migrations.get(&step.revision) {
-                crate::capability::check(db, &artifact.info).map_err(|message| {
-                    Error::Capability {
+                crate::host::capability::check(&db.name, &db.capabilities, &artifact.info)
+                    .map_err(|message| Error::Capability {
                         database: db.name.clone(),
                         message,
-                    }
-                })?;
+                    })?;
             }
         }
         self.locked(db, |backend| {
@@ -715,7 +712,7 @@ impl Runner {
             source,
         };
         let pending = backend.ddl_commits_implicitly() || !info.transactional;
-        let staged = match crate::capability::stage(db, info) {
+        let staged = match crate::host::capability::stage(&db.name, &db.capabilities, info) {
             Ok(staged) => staged,
             Err(message) => {
                 return (
@@ -776,7 +773,7 @@ impl Runner {
         }
         .await;
         if let Err(e) = before {
-            crate::capability::discard(staged);
+            crate::host::capability::discard(staged);
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
         }
@@ -801,7 +798,7 @@ impl Runner {
         };
         if let Some(cause) = cause {
             // The migration's file changes are thrown away with its transaction.
-            crate::capability::discard(staged);
+            crate::host::capability::discard(staged);
             let rolled_back = if info.transactional {
                 backend.rollback().await
             } else {
@@ -878,11 +875,11 @@ impl Runner {
         }
         .await;
         if let Err(e) = after {
-            crate::capability::discard(staged);
+            crate::host::capability::discard(staged);
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
         }
-        if let Err(message) = crate::capability::publish(staged) {
+        if let Err(message) = crate::host::capability::publish(staged) {
             let message = format!(
                 "{message}; the database committed {} {}, so the directory must be fixed by hand",
                 direction.name(),
@@ -1069,13 +1066,13 @@ impl Runner {
     pub async fn tool_versions(
         &self,
         db: &DatabaseConfig,
-        tool: crate::import::Tool,
+        tool: crate::build::import::Tool,
     ) -> Result<Vec<String>, Error> {
         let wrap = |source| Error::Db {
             database: db.name.clone(),
             source,
         };
-        let sql = crate::import::applied_versions_sql(tool);
+        let sql = crate::build::import::applied_versions_sql(tool);
         let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
         let read = async {
             let (cursor, _) = backend.open_cursor(sql, &[]).await?;

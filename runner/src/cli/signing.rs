@@ -1,12 +1,12 @@
-//! `retort keygen`, `retort sign`, `retort verify`: printing around [`crate::signing`].
+//! `retort keygen`, `retort sign`, `retort verify`: printing around [`crate::trust::signing`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::config::Project;
-use crate::signing::{self, Trust, Verdict};
+use crate::project::Project;
+use crate::trust::signing::{self, Trust, Verdict};
 
 /// Writes a new key pair; refuses to overwrite.
 pub fn keygen(out: &mut impl Write, path: &Path, comment: &str) -> anyhow::Result<()> {

@@ -18,8 +18,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::graph::Graph;
-use crate::sandbox::Direction;
+use crate::core::Direction;
+use crate::core::graph::Graph;
 
 /// Where a label target points within its branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -520,7 +520,7 @@ pub fn stamp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::tests::{depending, labelled, node};
+    use crate::core::graph::tests::{depending, labelled, node};
 
     fn linear() -> Graph {
         Graph::new([node("a1", &[]), node("b2", &["a1"]), node("c3", &["b2"])]).unwrap()

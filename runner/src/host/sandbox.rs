@@ -13,22 +13,16 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::retort::migration::{report, sql, types};
-use crate::bindings::{Column, Dialect, GuestError, Migration, MigrationInfo, MigrationPre, Value};
-use crate::db::{Backend, CursorId, SqlFailure};
-use crate::observe::{Event, Level, Observer};
+use crate::bindings::{
+    Column, Dialect, GuestError, Migration, MigrationInfo, MigrationPre, RowsHandle, TxHandle,
+    Value,
+};
+use crate::core::observe::{Event, Level, Observer};
+use crate::core::{Direction, Limits};
+use crate::db::{Backend, SqlFailure};
 
 /// How much a migration may print to stdout and stderr each before writes fail.
 const OUTPUT_CAPACITY: usize = 1 << 20;
-
-/// The transaction a migration borrows for one call (the host resource behind
-/// `retort:migration/sql.transaction`). The connection itself stays in [`HostState`].
-pub struct TxHandle;
-
-/// An open query (the host resource behind `retort:migration/sql.rows`).
-pub struct RowsHandle {
-    cursor: CursorId,
-    columns: Vec<Column>,
-}
 
 /// Everything a store holds for one call into a migration.
 pub struct HostState {
@@ -47,27 +41,6 @@ pub struct HostState {
     /// Whether completed statements are journaled in the history row (migrations that run
     /// outside one transaction).
     journal: bool,
-}
-
-/// Per-migration limits (`[limits]` in `retort.toml`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Wall-clock time one `upgrade`/`downgrade` call may take, host calls included.
-    pub timeout: std::time::Duration,
-    /// Linear memory the migration may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Query results (`rows` handles) a migration may hold open at once.
-    pub max_open_rows: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            timeout: std::time::Duration::from_secs(3600),
-            memory_bytes: 512 << 20,
-            max_open_rows: 64,
-        }
-    }
 }
 
 /// How often the epoch advances: the deadline's resolution.
@@ -113,7 +86,7 @@ impl HostState {
         db: Option<Box<dyn Backend>>,
         observer: Arc<dyn Observer>,
         limits: &Limits,
-        dirs: &[crate::capability::Staged],
+        dirs: &[crate::host::capability::Staged],
     ) -> wasmtime::Result<Self> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
@@ -370,25 +343,6 @@ pub enum SandboxError {
     },
 }
 
-/// Which export to call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// `upgrade`.
-    Upgrade,
-    /// `downgrade`.
-    Downgrade,
-}
-
-impl Direction {
-    /// `upgrade` or `downgrade`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Upgrade => "upgrade",
-            Direction::Downgrade => "downgrade",
-        }
-    }
-}
-
 /// What a finished call returned.
 pub enum CallOutcome {
     /// The export returned `ok`.
@@ -411,7 +365,7 @@ pub struct Called {
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
-    cache: crate::cache::CompileCache,
+    cache: crate::host::cache::CompileCache,
     limits: Limits,
 }
 
@@ -449,7 +403,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Migration::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        let cache = crate::cache::CompileCache::new(&engine);
+        let cache = crate::host::cache::CompileCache::new(&engine);
         Ok(Sandbox {
             engine,
             linker,
@@ -537,7 +491,7 @@ impl Sandbox {
         db: Box<dyn Backend>,
         observer: Arc<dyn Observer>,
         journal: bool,
-        dirs: &[crate::capability::Staged],
+        dirs: &[crate::host::capability::Staged],
     ) -> (Box<dyn Backend>, Called) {
         // Granting the staged directories fails only if they vanished; then the guest never
         // runs and the backend comes back untouched.

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bindings::MigrationInfo;
-use crate::config::DatabaseConfig;
 
 /// A capability's staged copy.
 #[derive(Debug)]
@@ -24,15 +23,19 @@ pub struct Staged {
     pub staging: PathBuf,
 }
 
-/// Checks that the project grants every capability the migration declares.
-pub fn check(db: &DatabaseConfig, info: &MigrationInfo) -> Result<(), String> {
+/// The directories a project grants one database's migrations, by capability name.
+pub type Grants = std::collections::BTreeMap<String, PathBuf>;
+
+/// Checks that `grants` (the capabilities the project grants database `database`) cover every
+/// capability the migration declares.
+pub fn check(database: &str, grants: &Grants, info: &MigrationInfo) -> Result<(), String> {
     for name in &info.capabilities {
-        match db.capabilities.get(name) {
+        match grants.get(name) {
             None => {
                 return Err(format!(
                     "{} needs the directory capability `{name}`, which the project does not grant: \
                      add `{name} = \"<directory>\"` under [databases.{}.capabilities] in retort.toml",
-                    info.id, db.name
+                    info.id, database
                 ));
             }
             Some(dir) if !dir.is_dir() => {
@@ -63,12 +66,12 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Stages a copy of every capability the migration declares.
-pub fn stage(db: &DatabaseConfig, info: &MigrationInfo) -> Result<Vec<Staged>, String> {
+pub fn stage(database: &str, grants: &Grants, info: &MigrationInfo) -> Result<Vec<Staged>, String> {
     static N: AtomicUsize = AtomicUsize::new(0);
-    check(db, info)?;
+    check(database, grants, info)?;
     let mut staged = Vec::new();
     for name in &info.capabilities {
-        let target = db.capabilities[name].clone();
+        let target = grants[name].clone();
         let staging = std::env::temp_dir().join(format!(
             "retort-stage-{}-{}-{name}",
             std::process::id(),

@@ -1,0 +1,13 @@
+//! The pure core: the revision graph, targets and planning, the model shared by every layer
+//! (directions, limits, events).
+//!
+//! Owns: what a migration run *means*, decided without any I/O. Must not import wasmtime, sqlx,
+//! clap, or any other module of this crate: everything else builds on it, and it is tested
+//! alone (`cargo test -p retort core::`).
+
+pub mod graph;
+mod model;
+pub mod observe;
+pub mod plan;
+
+pub use model::{CursorId, Direction, Limits};

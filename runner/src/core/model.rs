@@ -1,0 +1,44 @@
+//! Plain values shared by every layer: which way a migration runs and the limits it runs under.
+
+/// Which export to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// `upgrade`.
+    Upgrade,
+    /// `downgrade`.
+    Downgrade,
+}
+
+impl Direction {
+    /// `upgrade` or `downgrade`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Upgrade => "upgrade",
+            Direction::Downgrade => "downgrade",
+        }
+    }
+}
+
+/// Per-migration limits (`[limits]` in `retort.toml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one `upgrade`/`downgrade` call may take, host calls included.
+    pub timeout: std::time::Duration,
+    /// Linear memory the migration may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Query results (`rows` handles) a migration may hold open at once.
+    pub max_open_rows: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: std::time::Duration::from_secs(3600),
+            memory_bytes: 512 << 20,
+            max_open_rows: 64,
+        }
+    }
+}
+
+/// Identifies an open cursor of a database connection.
+pub type CursorId = u32;

@@ -1,0 +1,10 @@
+//! The wasm host: the wasmtime engine and linker, the compile cache, the host side of the WIT
+//! interface, sandbox limits and directory capabilities.
+//!
+//! Owns: everything that touches wasmtime or the guest's view of the world. May import
+//! `core`, `bindings` and `db` (a migration's SQL goes to a database session); must not import
+//! `run`, `source`, `build`, `project` or `cli`.
+
+pub mod cache;
+pub mod capability;
+pub mod sandbox;
