@@ -361,3 +361,43 @@ fn an_unreachable_database_is_a_clear_error() {
     );
     assert!(!err.contains("secret"), "the password leaked: {err}");
 }
+
+/// Commands that need no database (here `new`) work in a project of several databases whose
+/// URLs name unset variables; commands that need one still name the missing variable.
+#[test]
+fn offline_commands_need_no_database_url() {
+    let project = Project::empty();
+    std::fs::write(
+        project.dir.path().join("retort.toml"),
+        "[databases.a]\nurl = \"${RETORT_TEST_UNSET_A}\"\nmigrations = \"migrations/a\"\n\
+         [databases.b]\nurl = \"${RETORT_TEST_UNSET_B}\"\nmigrations = \"migrations/b\"\n",
+    )
+    .unwrap();
+    let out = retort(&project)
+        .args(["-d", "a", "new", "--lang", "sql", "create things"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut made: Vec<String> = std::fs::read_dir(project.dir.path().join("migrations/a"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    made.sort();
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert!(made[0].ends_with("_create_things.down.sql"), "{made:?}");
+    assert!(made[1].ends_with("_create_things.up.sql"), "{made:?}");
+    assert!(!project.dir.path().join("migrations/b").exists());
+
+    let out = retort(&project)
+        .args(["-d", "a", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("RETORT_TEST_UNSET_A is not set"),
+        "{}",
+        stderr(&out)
+    );
+}

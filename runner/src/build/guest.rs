@@ -550,6 +550,22 @@ pub fn crates(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
+/// The migrations of `dir` that have sources but no artifact yet (`retort build` has not run
+/// since they were written), so their ids are unknown: Rust crates, SQL pairs and scripts.
+pub fn unbuilt(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let sources = crates(dir)?
+        .into_iter()
+        .map(|(crate_dir, _)| crate_dir)
+        .chain(sql_migrations(dir)?.into_iter().map(|m| dir.join(m.stem)))
+        .chain(script_guests(dir)?.into_iter().map(|g| dir.join(g.stem)));
+    Ok(sources
+        .filter(|stem| !PathBuf::from(format!("{}.wasm", stem.display())).is_file())
+        .collect())
+}
+
 /// Builds every crate of `dir` (a cargo workspace) in release mode for `wasm32-wasip2` and
 /// writes `<crate dir>.wasm` beside each crate.
 ///

@@ -1,4 +1,5 @@
-//! `retort keygen`, `retort sign`, `retort verify`: printing around [`crate::trust::signing`].
+//! Shipping migrations: `retort keygen`, `sign`, `verify` and `bundle`, printing around
+//! [`crate::trust`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use crate::project::Project;
 use crate::trust::signing::{self, Trust, Verdict};
 
 /// Writes a new key pair; refuses to overwrite.
-pub fn keygen(out: &mut impl Write, path: &Path, comment: &str) -> anyhow::Result<()> {
+pub(super) fn keygen(out: &mut impl Write, path: &Path, comment: &str) -> anyhow::Result<()> {
     let public_path = PathBuf::from(format!("{}.pub", path.display()));
     for p in [path, public_path.as_path()] {
         if p.exists() {
@@ -89,7 +90,7 @@ fn targets(project: &Project, named: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf,
 }
 
 /// Signs artifacts in place (atomically: a new file renamed over the old one).
-pub fn sign(
+pub(super) fn sign(
     out: &mut impl Write,
     project: &Project,
     key: &Path,
@@ -122,7 +123,11 @@ pub fn sign(
 }
 
 /// Checks artifacts; fails if any would be refused.
-pub fn verify(out: &mut impl Write, project: &Project, named: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) fn verify(
+    out: &mut impl Write,
+    project: &Project,
+    named: &[PathBuf],
+) -> anyhow::Result<()> {
     let files = targets(project, named)?;
     if files.is_empty() {
         bail!("no artifacts to verify");
@@ -162,6 +167,57 @@ pub fn verify(out: &mut impl Write, project: &Project, named: &[PathBuf]) -> any
     }
     if refused > 0 {
         bail!("{refused} of {} artifact(s) would be refused", files.len());
+    }
+    Ok(())
+}
+
+/// `retort bundle -o FILE [--key KEY]`.
+pub(super) async fn bundle(
+    ctx: &super::Ctx,
+    out: &mut impl Write,
+    output: PathBuf,
+    key: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let [db] = ctx.project.databases.as_slice() else {
+        bail!("a bundle holds one database's migrations: choose one with -d NAME");
+    };
+    let key = key
+        .map(|k| crate::trust::signing::read_private_key(&k))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let runner = ctx.runner()?;
+    let migrations = runner.load(db).await?;
+    let ordered: Vec<_> = migrations
+        .graph
+        .order()
+        .iter()
+        .filter_map(|id| migrations.get(id))
+        .map(|a| (a.bundle_entry(), a.bytes.as_slice()))
+        .collect();
+    let manifest = crate::trust::bundle::write(&output, &db.name, &ordered, key.as_ref())
+        .map_err(anyhow::Error::msg)?;
+    writeln!(
+        out,
+        "{}: bundled {} migration(s) into {}{}",
+        db.name,
+        manifest.migrations.len(),
+        output.display(),
+        match &key {
+            Some(k) => format!(
+                ", signed by {}",
+                crate::trust::signing::key_id(k.public_key().key_data())
+            ),
+            None => " (unsigned: pass --key to sign it)".into(),
+        }
+    )?;
+    for m in &manifest.migrations {
+        writeln!(
+            out,
+            "  {}  sha256 {}  {}",
+            m.id,
+            &m.digest[..16],
+            m.description
+        )?;
     }
     Ok(())
 }

@@ -141,6 +141,10 @@ pub struct Overrides {
     pub require_signatures: bool,
     /// `--bundle FILE`: run the one selected database from a bundle.
     pub bundle: Option<PathBuf>,
+    /// The command needs the migrations directories but no database (`build`, `new`,
+    /// `sign`…): database URLs are neither required nor expanded, so an unset `${VAR}` in
+    /// one is no error.
+    pub offline: bool,
 }
 
 /// Reads trusted keys: a key line itself, or a file of them (relative to `root`).
@@ -275,7 +279,11 @@ pub fn resolve(
                         continue;
                     }
                 };
-                let url = interpolate(&db.url, env, &mut problems);
+                let url = if overrides.offline {
+                    String::new()
+                } else {
+                    interpolate(&db.url, env, &mut problems)
+                };
                 let migrations =
                     root.join(db.migrations.unwrap_or_else(|| PathBuf::from("migrations")));
                 let lock_timeout = overrides
@@ -384,7 +392,7 @@ pub fn resolve(
             ));
         }
     }
-    for db in &databases {
+    for db in databases.iter().filter(|_| !overrides.offline) {
         if db.url.is_empty() {
             problems.push(format!(
                 "database `{}` has no URL: pass --database-url, set DATABASE_URL, or write a retort.toml",

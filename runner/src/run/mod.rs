@@ -124,6 +124,16 @@ pub enum Error {
     /// A target that names revisions was given for several databases.
     #[error("`{0}` names revisions of one database: choose it with -d NAME")]
     TargetNeedsOneDatabase(String),
+    /// Another tool's history cannot be adopted (`stamp --adopt`).
+    #[error("database `{database}`: cannot adopt the {tool} history: {reason}")]
+    Adopt {
+        /// The database.
+        database: String,
+        /// The tool (`sqlx`, `diesel`, …).
+        tool: &'static str,
+        /// Why not.
+        reason: String,
+    },
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
     #[error(
         "database `{database}`: {revision} was left {state} by an earlier run that failed; \
@@ -1396,4 +1406,91 @@ fn order_databases(dbs: &[DatabaseConfig], loaded: &[Migrations]) -> Result<Vec<
         }
     }
     Ok(order)
+}
+
+impl Migrations {
+    /// Every loaded revision id, in file order.
+    pub fn ids(&self) -> Vec<String> {
+        self.artifacts.iter().map(|a| a.info.id.clone()).collect()
+    }
+}
+
+/// One current revision of a database (a tip of what is applied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentRevision {
+    /// The revision.
+    pub revision: String,
+    /// Its description, as recorded when it was applied.
+    pub description: String,
+    /// Whether it is a head of the graph (nothing is pending after it).
+    pub head: bool,
+}
+
+/// The history another tool recorded, mapped onto this project's revisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adoption {
+    /// Every version the tool recorded as applied, as Retort revision ids, oldest first.
+    pub versions: Vec<String>,
+    /// The newest of them: the revision to stamp.
+    pub newest: String,
+}
+
+impl Runner {
+    /// The database's current revisions: the tips of what is applied, plus applied revisions
+    /// the migrations directory no longer has. Empty at base. Read-only.
+    pub async fn current(&self, db: &DatabaseConfig) -> Result<Vec<CurrentRevision>, Error> {
+        let history = self.history(db).await?;
+        let applied = applied_set(&history);
+        let migrations = self.load(db).await?;
+        let mut tips = migrations.graph.tips(&applied);
+        tips.extend(
+            applied
+                .iter()
+                .filter(|r| !migrations.graph.contains(r))
+                .cloned(),
+        );
+        let heads = migrations.graph.heads();
+        Ok(tips
+            .into_iter()
+            .map(|revision| CurrentRevision {
+                description: history
+                    .iter()
+                    .find(|r| r.revision == revision)
+                    .map(|r| r.description.clone())
+                    .unwrap_or_default(),
+                head: heads.contains(&revision),
+                revision,
+            })
+            .collect())
+    }
+
+    /// Reads `tool`'s history table in this database and checks that every version it
+    /// applied is a revision here (imported with `retort import --from TOOL` and built), so
+    /// `stamp` can adopt the newest. Read-only.
+    pub async fn adopt(
+        &self,
+        db: &DatabaseConfig,
+        tool: crate::build::import::Tool,
+    ) -> Result<Adoption, Error> {
+        let versions = self.tool_versions(db, tool).await?;
+        let migrations = self.load(db).await?;
+        let fail = |reason: String| Error::Adopt {
+            database: db.name.clone(),
+            tool: tool.name(),
+            reason,
+        };
+        let Some(newest) = versions.last().cloned() else {
+            return Err(fail(
+                "it recorded no applied migration in this database".into(),
+            ));
+        };
+        if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
+            return Err(fail(format!(
+                "it applied version {unknown}, which is not a revision here: run \
+                 `retort import --from {}` on its directory and `retort build` first",
+                tool.name()
+            )));
+        }
+        Ok(Adoption { versions, newest })
+    }
 }

@@ -1,0 +1,195 @@
+//! The command line's types: global options and one variant per command (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Database migrations as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "retort", version, about, long_about = None)]
+pub struct Cli {
+    /// The project file (default: ./retort.toml, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://PATH, postgres://…, mysql://…) for a single-database project.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// Act on this database of the project only (repeatable).
+    #[arg(short = 'd', long = "database", global = true, value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Seconds to wait for another runner's migration lock.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// How to group migrations into transactions (PostgreSQL, SQLite): `per-migration`
+    /// (default) or `single` (the whole run commits once).
+    #[arg(long, global = true, value_name = "MODE")]
+    pub transaction: Option<crate::project::TransactionMode>,
+    /// Trust this public key file (OpenSSH `ssh-ed25519 …` lines), besides `[trust] keys`
+    /// (repeatable).
+    #[arg(long = "trusted-key", global = true, value_name = "FILE")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Refuse any artifact not signed by a trusted key, whatever retort.toml says.
+    #[arg(long, global = true)]
+    pub require_signatures: bool,
+    /// Take the migrations from this bundle (made by `retort bundle`) instead of the
+    /// migrations directory.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Print less on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Retort's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold a new migration after the current head.
+    New {
+        /// What the migration does, e.g. "add email to users".
+        description: String,
+        /// The migration's language: rust (a crate), python, js, or sql (an up/down pair).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::build::scaffold::Lang,
+    },
+    /// Compile every migration crate whose sources changed to a component (wasm32-wasip2).
+    Build {
+        /// Rebuild every artifact, even those whose sources did not change (their digests may
+        /// change: applied ones then need `retort accept-rebuild`).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Apply migrations up to TARGET (default: head).
+    Upgrade {
+        /// `head`, `heads`, a revision (or unique prefix), `+N`, `REV+N`, `LABEL@head`,
+        /// `LABEL@+N`.
+        #[arg(allow_hyphen_values = true)]
+        target: Option<String>,
+        /// Print the plan without running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revert migrations down to TARGET.
+    Downgrade {
+        /// `base` (revert everything), a revision (or unique prefix) to keep, `-N`, `REV-N`,
+        /// `LABEL@base`, `LABEL@-N`.
+        #[arg(allow_hyphen_values = true)]
+        target: String,
+        /// Print the plan without running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the database's current revision(s). Read-only.
+    Current,
+    /// Draw the revision graph with what is applied (`*`), pending (`o`) or unfinished (`!`).
+    /// Read-only.
+    History {
+        /// Also list each applied revision's time, runner, duration, digest, signer and notes.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// List the heads of the revision graph. Read-only.
+    Heads,
+    /// List where the graph branches, and the branch labels. Read-only.
+    Branches,
+    /// Show one revision: parents, children, labels, dependencies, artifact. Read-only.
+    Show {
+        /// A revision id or unique prefix.
+        revision: String,
+    },
+    /// Scaffold a migration that merges several heads.
+    Merge {
+        /// The revisions to merge (ids or unique prefixes).
+        #[arg(required = true, num_args = 2..)]
+        revisions: Vec<String>,
+        /// What the merge is for.
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Record TARGET as the current revision without running migrations (adopting a
+    /// database migrated by other means; `stamp base` forgets everything).
+    Stamp {
+        /// Any upgrade or downgrade target.
+        #[arg(allow_hyphen_values = true, required_unless_present = "adopt")]
+        target: Option<String>,
+        /// Adopt a database migrated by TOOL: read TOOL's history table and stamp the newest
+        /// version it applied (after `retort import --from TOOL`).
+        #[arg(long, value_name = "TOOL", conflicts_with = "target")]
+        adopt: Option<crate::build::import::Tool>,
+    },
+    /// Convert another tool's migrations directory into SQL migrations of this project,
+    /// chained after the current head.
+    Import {
+        /// The tool that wrote DIR.
+        #[arg(long, value_name = "TOOL")]
+        from: crate::build::import::Tool,
+        /// Its migrations directory.
+        dir: PathBuf,
+    },
+    /// Show every revision as applied or pending. Read-only.
+    Status,
+    /// Make an Ed25519 signing key: PATH (private, mode 600) and PATH.pub (public, for
+    /// `[trust] keys`). The same format as `ssh-keygen -t ed25519`.
+    Keygen {
+        /// Where to write the private key.
+        path: PathBuf,
+        /// A name for the key, stored in the public key (e.g. release@example.com).
+        #[arg(long, default_value = "retort-release")]
+        comment: String,
+    },
+    /// Sign artifacts with a private key (the signature goes inside the file; its digest
+    /// does not change). Default: every artifact of the selected databases.
+    Sign {
+        /// The private key (from `retort keygen` or `ssh-keygen -t ed25519`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Artifacts to sign.
+        artifacts: Vec<PathBuf>,
+    },
+    /// Check artifacts' signatures against the trusted keys, without a database. Default:
+    /// every artifact of the selected databases, under each database's policy.
+    Verify {
+        /// Artifacts to check (then a signature by a trusted key is required).
+        artifacts: Vec<PathBuf>,
+    },
+    /// Pack one database's migrations into one file (a tar with a manifest), signed with
+    /// `--key`, for `retort --bundle FILE upgrade` on a host without the source.
+    Bundle {
+        /// The bundle to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Sign the bundle and every artifact in it with this private key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Accept a deliberate rebuild of applied migrations: record the digest of the artifact
+    /// now in the directory (logged in the history row's notes).
+    AcceptRebuild {
+        /// The applied revisions whose new artifact to accept.
+        #[arg(required = true)]
+        revisions: Vec<String>,
+    },
+    /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional).
+    #[command(group = clap::ArgGroup::new("resolution").required(true))]
+    Resolve {
+        /// The unfinished revision.
+        revision: String,
+        /// Its changes are in the database: mark it applied.
+        #[arg(long, group = "resolution")]
+        applied: bool,
+        /// Its changes are not in the database: forget it.
+        #[arg(long, group = "resolution")]
+        rolled_back: bool,
+        /// Compensate: run its downgrade, then forget it.
+        #[arg(long, group = "resolution")]
+        downgrade: bool,
+    },
+}

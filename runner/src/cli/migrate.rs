@@ -1,0 +1,137 @@
+//! Commands that change databases: upgrade, downgrade, stamp, resolve, accept-rebuild.
+
+use std::io::Write;
+
+use anyhow::bail;
+
+use super::Ctx;
+use super::print::finish;
+use crate::build::import::Tool;
+use crate::core::Direction;
+use crate::core::plan::Target;
+use crate::run::Resolution;
+
+/// `retort upgrade [TARGET]` and `retort downgrade TARGET` (`--dry-run`: plan only).
+pub(super) async fn migrate(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    direction: Direction,
+    target: &str,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let outcome = ctx
+        .runner()?
+        .migrate_project(
+            &ctx.project.databases,
+            &ctx.project.others,
+            direction,
+            &Target::parse(target),
+            dry_run,
+        )
+        .await?;
+    finish(out, &ctx.project.databases, outcome, direction)
+}
+
+/// `retort stamp TARGET | --adopt TOOL`.
+pub(super) async fn stamp(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    target: Option<String>,
+    adopt: Option<Tool>,
+) -> anyhow::Result<()> {
+    let runner = ctx.runner()?;
+    let db = ctx.one_database()?;
+    let target = match (target, adopt) {
+        (Some(t), _) => t,
+        (None, Some(tool)) => {
+            let adopted = runner.adopt(db, tool).await?;
+            writeln!(
+                out,
+                "{}: {} applied {} migration(s), the newest {}",
+                db.name,
+                tool.name(),
+                adopted.versions.len(),
+                adopted.newest
+            )?;
+            adopted.newest
+        }
+        (None, None) => bail!("name a target or --adopt TOOL"),
+    };
+    let report = runner.stamp(db, &Target::parse(&target)).await?;
+    let at = if report.current.is_empty() {
+        "base".to_string()
+    } else {
+        report.current.join(", ")
+    };
+    writeln!(
+        out,
+        "{}: stamped {} revision(s) without running them; now at {at}",
+        db.name,
+        report.steps.len()
+    )?;
+    for step in &report.steps {
+        let verb = if step.direction == Direction::Upgrade {
+            "recorded"
+        } else {
+            "forgot"
+        };
+        writeln!(out, "  {verb} {}  {}", step.revision, step.description)?;
+    }
+    Ok(())
+}
+
+/// `retort resolve REV --applied | --rolled-back | --downgrade`.
+pub(super) async fn resolve(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    revision: String,
+    applied: bool,
+    downgrade: bool,
+) -> anyhow::Result<()> {
+    let runner = ctx.runner()?;
+    let db = ctx.one_database()?;
+    let resolution = match (applied, downgrade) {
+        (true, _) => Resolution::Applied,
+        (_, true) => Resolution::Downgrade,
+        _ => Resolution::RolledBack,
+    };
+    let was = runner.resolve(db, &revision, resolution).await?;
+    let now = match resolution {
+        Resolution::Applied => "applied",
+        Resolution::RolledBack => "not applied (row removed)",
+        Resolution::Downgrade => "compensated by its downgrade and not applied",
+    };
+    writeln!(
+        out,
+        "{}: {revision} was {}, now {now}",
+        db.name,
+        was.as_str()
+    )?;
+    Ok(())
+}
+
+/// `retort accept-rebuild REV…`.
+pub(super) async fn accept_rebuild(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    revisions: Vec<String>,
+) -> anyhow::Result<()> {
+    let db = ctx.one_database()?;
+    let runner = ctx.runner()?;
+    let accepted = runner.accept_rebuild(db, &revisions).await?;
+    if accepted.is_empty() {
+        writeln!(
+            out,
+            "{}: nothing to accept: the artifacts match history",
+            db.name
+        )?;
+    }
+    for (id, old, new) in accepted {
+        writeln!(
+            out,
+            "{}: {id}: accepted sha256 {new} (replaces {old}; noted in retort_history)",
+            db.name
+        )?;
+    }
+    Ok(())
+}
