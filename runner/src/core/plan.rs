@@ -63,6 +63,32 @@ pub enum Target {
     },
 }
 
+impl std::fmt::Display for BranchPoint {
+    /// As written after `LABEL@`: `head`, `base`, `+N`, `-N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BranchPoint::Head => f.write_str("head"),
+            BranchPoint::Base => f.write_str("base"),
+            BranchPoint::Relative(n) => write!(f, "{n:+}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    /// As the user writes it; [`Target::parse`] reads it back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Head => f.write_str("head"),
+            Target::Heads => f.write_str("heads"),
+            Target::Base => f.write_str("base"),
+            Target::Revision(r) => f.write_str(r),
+            Target::Relative(n) => write!(f, "{n:+}"),
+            Target::RevisionRelative { raw, .. } => f.write_str(raw),
+            Target::Label { label, point } => write!(f, "{label}@{point}"),
+        }
+    }
+}
+
 fn signed(s: &str) -> Option<i64> {
     let (sign, digits) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
@@ -377,14 +403,7 @@ pub fn upgrade(
                 *n,
                 &format!("{label}@current"),
             ),
-            _ => Err(wrong(&format!(
-                "{label}@{}",
-                if *point == BranchPoint::Base {
-                    "base".into()
-                } else {
-                    format!("{point:?}")
-                }
-            ))),
+            _ => Err(wrong(&target.to_string())),
         },
     }
 }
@@ -507,8 +526,19 @@ pub fn stamp(
             point: BranchPoint::Relative(n),
             ..
         } => *n < 0,
+        // A revision that is applied is a target below the tips; one that is not, above.
         Target::Revision(prefix) => applied.contains(&resolve_revision(graph, prefix)?),
-        _ => false,
+        Target::RevisionRelative {
+            raw,
+            revision,
+            delta,
+        } => applied.contains(&resolve_relative(graph, raw, revision, *delta)?),
+        Target::Head
+        | Target::Heads
+        | Target::Label {
+            point: BranchPoint::Head,
+            ..
+        } => false,
     };
     if downward {
         downgrade(graph, applied, target)
@@ -744,6 +774,38 @@ mod tests {
     }
 
     #[test]
+    fn targets_display_as_written() {
+        for s in [
+            "head",
+            "heads",
+            "base",
+            "abc",
+            "+2",
+            "-1",
+            "abc+1",
+            "abc-2",
+            "audit@head",
+            "audit@base",
+            "audit@-2",
+            "audit@+1",
+        ] {
+            assert_eq!(Target::parse(s).to_string(), s);
+            assert_eq!(
+                Target::parse(&Target::parse(s).to_string()),
+                Target::parse(s)
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_direction_errors_name_the_target_as_written() {
+        let g = branches();
+        let e = upgrade(&g, &set(&[]), &Target::parse("left@-2")).unwrap_err();
+        assert!(e.to_string().contains("left@-2"), "{e}");
+        assert!(!e.to_string().contains("Relative"), "{e}");
+    }
+
+    #[test]
     fn stamp_goes_either_way() {
         let g = linear();
         assert_eq!(
@@ -757,5 +819,25 @@ mod tests {
             ids(&stamp(&g, &set(&["a1"]), &Target::Base).unwrap()),
             ["a1"]
         );
+    }
+
+    #[test]
+    fn stamp_rev_minus_n_goes_down_and_rev_plus_n_goes_up() {
+        let g = linear();
+        let all = set(&["a1", "b2", "c3"]);
+        // `c3-1` is b2: forget c3.
+        let s = stamp(&g, &all, &Target::parse("c3-1")).unwrap();
+        assert_eq!(ids(&s), ["c3"]);
+        assert_eq!(s[0].direction, Direction::Downgrade);
+        let s = stamp(&g, &all, &Target::parse("c3-2")).unwrap();
+        assert_eq!(ids(&s), ["c3", "b2"]);
+        // `a1+1` is b2: record a1 and b2 on an empty database.
+        let s = stamp(&g, &set(&[]), &Target::parse("a1+1")).unwrap();
+        assert_eq!(ids(&s), ["a1", "b2"]);
+        assert_eq!(s[0].direction, Direction::Upgrade);
+        // `c3-1` on a database at a1 is above it: record b2.
+        let s = stamp(&g, &set(&["a1"]), &Target::parse("c3-1")).unwrap();
+        assert_eq!(ids(&s), ["b2"]);
+        assert_eq!(s[0].direction, Direction::Upgrade);
     }
 }

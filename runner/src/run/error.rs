@@ -1,0 +1,286 @@
+//! The library's error: one enum whose messages name the database, the revision and the
+//! statement, with a stable [`ErrorKind`] to match on and a [`FailureState`] after a failed
+//! migration.
+
+use crate::core::Direction;
+use crate::core::graph::GraphError;
+use crate::core::plan::PlanError;
+use crate::db::{self, DbError, RowState};
+use crate::source::artifact::ArtifactError;
+
+/// Why a command failed. Messages name the database, the revision and the statement.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The project's configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::project::ConfigError),
+    /// The migrations could not be loaded.
+    #[error("database `{database}`")]
+    Artifact {
+        /// The database.
+        database: String,
+        /// The cause.
+        source: ArtifactError,
+    },
+    /// The migrations do not form a graph.
+    #[error("database `{database}`: the migrations in {dir} do not form a revision graph:\n  {}",
+        .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Graph {
+        /// The database.
+        database: String,
+        /// The migrations directory.
+        dir: String,
+        /// Every problem.
+        problems: Vec<GraphError>,
+    },
+    /// No plan exists.
+    #[error("database `{database}`")]
+    Plan {
+        /// The database.
+        database: String,
+        /// The cause.
+        source: PlanError,
+    },
+    /// The database failed outside a migration.
+    #[error("database `{database}`")]
+    Db {
+        /// The database.
+        database: String,
+        /// The cause.
+        source: DbError,
+    },
+    /// A migration failed; `state` says what that left.
+    #[error("database `{database}`: {direction} of {revision} ({description}) failed: {cause}{}\n  {state}",
+        .statement.as_deref().map(|s| format!("\n  failed statement: {}", db::truncate(s, 300))).unwrap_or_default())]
+    Migration {
+        /// The database.
+        database: String,
+        /// The revision.
+        revision: String,
+        /// Its description.
+        description: String,
+        /// `upgrade` or `downgrade`.
+        direction: &'static str,
+        /// What went wrong.
+        cause: String,
+        /// The statement that failed, when the failure was a statement's.
+        statement: Option<String>,
+        /// What state the database is in now.
+        state: FailureState,
+    },
+    /// Applied revisions whose artifact changed since they were applied.
+    #[error("database `{database}`: {} changed since {} applied:{}\n  \
+             A migration must not change once applied: restore the artifact that was applied \
+             (`retort show REV` prints the recorded digest), or, if the change is a deliberate \
+             rebuild of the same source (a new toolchain), accept it with \
+             `retort -d {database} accept-rebuild {}`",
+        if .changed.len() == 1 { "a migration" } else { "migrations" },
+        if .changed.len() == 1 { "it was" } else { "they were" },
+        .changed.iter().map(|c| format!(
+            "\n  {}\n    applied:  sha256 {} at {}\n    now:      sha256 {} in {}",
+            c.revision, c.recorded, c.applied, c.actual, c.file)).collect::<String>(),
+        .changed.iter().map(|c| c.revision.as_str()).collect::<Vec<_>>().join(" "))]
+    Changed {
+        /// The database.
+        database: String,
+        /// Every changed revision.
+        changed: Vec<Changed>,
+    },
+    /// A cross-database requirement cannot be met.
+    #[error(
+        "database `{database}`: {revision} requires `{required_database}` at {required_revision}, {reason}"
+    )]
+    CrossDatabase {
+        /// The database of the requiring migration.
+        database: String,
+        /// The requiring revision.
+        revision: String,
+        /// The database it requires.
+        required_database: String,
+        /// The revision it requires there.
+        required_revision: String,
+        /// Why that cannot be.
+        reason: String,
+    },
+    /// A directory capability is not granted, or its changes could not be published.
+    #[error("database `{database}`: {message}")]
+    Capability {
+        /// The database.
+        database: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Databases require each other in a cycle.
+    #[error("the databases' requirements form a cycle: {}", .0.join(" → "))]
+    DatabaseCycle(Vec<String>),
+    /// A target that names revisions was given for several databases.
+    #[error("`{0}` names revisions of one database: choose it with -d NAME")]
+    TargetNeedsOneDatabase(String),
+    /// Another tool's history cannot be adopted (`stamp --adopt`).
+    #[error("database `{database}`: cannot adopt the {tool} history: {reason}")]
+    Adopt {
+        /// The database.
+        database: String,
+        /// The tool (`sqlx`, `diesel`, …).
+        tool: &'static str,
+        /// Why not.
+        reason: String,
+    },
+    /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
+    #[error(
+        "database `{database}`: {revision} was left {state} by an earlier run that failed; \
+             check the schema, then run `retort resolve {revision} --applied` or \
+             `retort resolve {revision} --rolled-back`"
+    )]
+    Unfinished {
+        /// The database.
+        database: String,
+        /// The revision.
+        revision: String,
+        /// `upgrading` or `downgrading`.
+        state: &'static str,
+    },
+}
+
+/// An applied revision whose artifact is not the one that was applied.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    /// The revision.
+    pub revision: String,
+    /// The digest recorded when it was applied.
+    pub recorded: String,
+    /// When and by whom it was applied.
+    pub applied: String,
+    /// The artifact now offered for it.
+    pub file: String,
+    /// That artifact's digest.
+    pub actual: String,
+}
+
+/// The state a failed migration left its database in. Printed after the failure, so each
+/// case says only what is true.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureState {
+    /// The migration's transaction was rolled back: the database is at its previous revision.
+    RolledBack,
+    /// The run's single transaction (`--transaction single`) was rolled back: the database is
+    /// at the revision it had before the run.
+    RunRolledBack,
+    /// The rollback failed too (its message); closing the connection discards the
+    /// transaction.
+    RollbackFailed(String),
+    /// The migration ran outside one transaction and left an unfinished history row:
+    /// statements that committed implicitly may have run (`retort resolve` settles it).
+    Unfinished {
+        /// The revision.
+        revision: String,
+        /// The direction it was running in.
+        direction: Direction,
+    },
+}
+
+impl std::fmt::Display for FailureState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureState::RolledBack => f.write_str(
+                "the transaction was rolled back: the database is still at its previous revision",
+            ),
+            FailureState::RunRolledBack => f.write_str(
+                "the run's single transaction was rolled back: the database is at the revision \
+                 it had before this run",
+            ),
+            FailureState::RollbackFailed(e) => write!(
+                f,
+                "the rollback failed too ({e}); closing the connection discards the transaction"
+            ),
+            FailureState::Unfinished {
+                revision,
+                direction,
+            } => write!(
+                f,
+                "{revision} left `{}` in retort_history: statements that committed implicitly \
+                 (DDL) may have run. Inspect the schema, then run `retort resolve {revision} \
+                 --applied` or `retort resolve {revision} --rolled-back`",
+                match direction {
+                    Direction::Upgrade => RowState::Upgrading.as_str(),
+                    Direction::Downgrade => RowState::Downgrading.as_str(),
+                }
+            ),
+        }
+    }
+}
+
+/// What kind of failure an [`Error`] is: stable across releases, for applications to match
+/// on (the messages are for people and may change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The project's configuration is invalid (`retort.toml`, environment, options).
+    Config,
+    /// An artifact could not be loaded or was refused (not a migration, unsigned where
+    /// signatures are required, tampered, untrusted).
+    Artifact,
+    /// The migrations do not form a revision graph.
+    Graph,
+    /// The target cannot be reached from the database's current state.
+    Plan,
+    /// The database could not be reached, or a statement Retort itself ran failed.
+    Database,
+    /// Another runner held the migration lock past the lock timeout.
+    LockTimeout,
+    /// A migration failed; [`FailureState`] says what state it left.
+    Migration,
+    /// An applied migration's artifact changed since it was applied.
+    Changed,
+    /// A cross-database requirement cannot be met, or databases require each other in a
+    /// cycle.
+    Requirement,
+    /// A directory capability is not granted, or its changes could not be published.
+    Capability,
+    /// An earlier run left a migration unfinished (`retort resolve`).
+    Unfinished,
+    /// Another tool's history cannot be adopted.
+    Adopt,
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::Config,
+            Error::Artifact { .. } => ErrorKind::Artifact,
+            Error::Graph { .. } => ErrorKind::Graph,
+            Error::Plan { .. } | Error::TargetNeedsOneDatabase(_) => ErrorKind::Plan,
+            Error::Db {
+                source: DbError::LockTimeout { .. },
+                ..
+            } => ErrorKind::LockTimeout,
+            Error::Db { .. } => ErrorKind::Database,
+            Error::Migration { .. } => ErrorKind::Migration,
+            Error::Changed { .. } => ErrorKind::Changed,
+            Error::CrossDatabase { .. } | Error::DatabaseCycle(_) => ErrorKind::Requirement,
+            Error::Capability { .. } => ErrorKind::Capability,
+            Error::Unfinished { .. } => ErrorKind::Unfinished,
+            Error::Adopt { .. } => ErrorKind::Adopt,
+        }
+    }
+
+    /// The database the failure concerns, when it concerns one.
+    pub fn database(&self) -> Option<&str> {
+        match self {
+            Error::Artifact { database, .. }
+            | Error::Graph { database, .. }
+            | Error::Plan { database, .. }
+            | Error::Db { database, .. }
+            | Error::Migration { database, .. }
+            | Error::Changed { database, .. }
+            | Error::CrossDatabase { database, .. }
+            | Error::Capability { database, .. }
+            | Error::Unfinished { database, .. }
+            | Error::Adopt { database, .. } => Some(database),
+            Error::Config(_) | Error::DatabaseCycle(_) | Error::TargetNeedsOneDatabase(_) => None,
+        }
+    }
+}

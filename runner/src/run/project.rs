@@ -1,0 +1,182 @@
+//! Several databases in one run: their order, and the cross-database requirement check.
+
+use std::collections::BTreeSet;
+
+use super::{Error, Migrations, ProjectOutcome, Runner, applied_set};
+use crate::core::Direction;
+use crate::core::plan::Target;
+use crate::project::DatabaseConfig;
+
+impl Runner {
+    /// Moves every database of `selected` to `target`: databases another one requires go
+    /// first on the way up and last on the way down, and the whole run is refused before
+    /// anything runs if a cross-database requirement would not hold afterwards. `others`
+    /// are the project's unselected databases, read (never changed) to check requirements.
+    pub async fn migrate_project(
+        &self,
+        selected: &[DatabaseConfig],
+        others: &[DatabaseConfig],
+        direction: Direction,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<ProjectOutcome, Error> {
+        if selected.len() > 1 && !matches!(target, Target::Head | Target::Heads | Target::Base) {
+            return Err(Error::TargetNeedsOneDatabase(target.to_string()));
+        }
+        let mut loaded = Vec::new();
+        for db in selected {
+            let migrations = self.load(db).await?;
+            // Every database's applied artifacts are checked before any database is touched.
+            self.check_integrity(db, &migrations, &self.history(db).await?)?;
+            loaded.push(self.with_stored_artifacts(db, migrations).await?);
+        }
+        let mut order = order_databases(selected, &loaded)?;
+        if direction == Direction::Downgrade {
+            order.reverse();
+        }
+        self.check_requirements(selected, others, &loaded, direction, target)
+            .await?;
+
+        let mut outcome = ProjectOutcome::default();
+        let mut remaining: Vec<usize> = order.clone();
+        while !remaining.is_empty() {
+            let i = remaining.remove(0);
+            match self
+                .migrate_loaded(&selected[i], &loaded[i], direction, target, dry_run)
+                .await
+            {
+                Ok(report) => outcome.reports.push(report),
+                Err(e) => {
+                    outcome.failed = Some((selected[i].name.clone(), e));
+                    outcome.untouched = remaining
+                        .iter()
+                        .map(|&j| selected[j].name.clone())
+                        .collect();
+                    break;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Simulates every selected database's plan and checks each applied-afterwards
+    /// revision's `requires` against the other databases' applied-afterwards sets.
+    async fn check_requirements(
+        &self,
+        selected: &[DatabaseConfig],
+        others: &[DatabaseConfig],
+        loaded: &[Migrations],
+        direction: Direction,
+        target: &Target,
+    ) -> Result<(), Error> {
+        // Going down, an unselected database's applied migrations may require what this run
+        // removes: check them too (their artifacts say what they require).
+        let mut other_loaded = Vec::new();
+        if direction == Direction::Downgrade {
+            for other in others {
+                other_loaded.push(self.load(other).await?);
+            }
+        }
+        let any = loaded
+            .iter()
+            .chain(&other_loaded)
+            .any(|m| m.artifacts.iter().any(|a| !a.info.requires.is_empty()));
+        if !any {
+            return Ok(());
+        }
+        let mut after: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for (db, migrations) in selected.iter().zip(loaded) {
+            let history = self.history(db).await?;
+            let mut applied = applied_set(&history);
+            for step in self.plan(db, migrations, &history, direction, target)? {
+                match step.direction {
+                    Direction::Upgrade => applied.insert(step.revision),
+                    Direction::Downgrade => applied.remove(&step.revision),
+                };
+            }
+            after.insert(db.name.clone(), applied);
+        }
+        for (db, _) in others.iter().zip(&other_loaded) {
+            after.insert(db.name.clone(), applied_set(&self.history(db).await?));
+        }
+        for (db, migrations) in selected
+            .iter()
+            .zip(loaded)
+            .chain(others.iter().zip(&other_loaded))
+        {
+            for revision in &after[&db.name] {
+                let Some(artifact) = migrations.get(revision) else {
+                    continue;
+                };
+                for req in &artifact.info.requires {
+                    let fail = |reason: String| Error::CrossDatabase {
+                        database: db.name.clone(),
+                        revision: revision.clone(),
+                        required_database: req.database.clone(),
+                        required_revision: req.revision.clone(),
+                        reason,
+                    };
+                    let state = match after.get(&req.database) {
+                        Some(state) => state.clone(),
+                        None => match others.iter().find(|o| o.name == req.database) {
+                            Some(other) => applied_set(&self.history(other).await?),
+                            None => {
+                                return Err(fail("but the project has no such database".into()));
+                            }
+                        },
+                    };
+                    if !state.contains(&req.revision) {
+                        return Err(fail(match direction {
+                            Direction::Upgrade => "which would not be applied there after this run; \
+                                                   include that database in the run (or upgrade it first)"
+                                .into(),
+                            Direction::Downgrade => format!(
+                                "which this downgrade would revert; downgrade `{}` first, or both together",
+                                db.name
+                            ),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Orders databases so that those required by another's migrations come first; otherwise
+/// the project's declared order.
+fn order_databases(dbs: &[DatabaseConfig], loaded: &[Migrations]) -> Result<Vec<usize>, Error> {
+    let index = |name: &str| dbs.iter().position(|d| d.name == name);
+    let mut before: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); dbs.len()];
+    for (i, migrations) in loaded.iter().enumerate() {
+        for artifact in &migrations.artifacts {
+            for req in &artifact.info.requires {
+                if let Some(j) = index(&req.database)
+                    && j != i
+                {
+                    before[i].insert(j);
+                }
+            }
+        }
+    }
+    let mut order = Vec::new();
+    let mut done = vec![false; dbs.len()];
+    while order.len() < dbs.len() {
+        let next = (0..dbs.len()).find(|&i| !done[i] && before[i].iter().all(|&j| done[j]));
+        match next {
+            Some(i) => {
+                done[i] = true;
+                order.push(i);
+            }
+            None => {
+                return Err(Error::DatabaseCycle(
+                    (0..dbs.len())
+                        .filter(|&i| !done[i])
+                        .map(|i| dbs[i].name.clone())
+                        .collect(),
+                ));
+            }
+        }
+    }
+    Ok(order)
+}

@@ -1,0 +1,95 @@
+//! What a run did, for printing and for applications: reports, status lines, outcomes.
+
+use std::time::Duration;
+
+use super::Error;
+use crate::core::Direction;
+use crate::db::RowState;
+
+/// One migration that ran.
+#[derive(Clone, Debug)]
+pub struct Ran {
+    /// The revision.
+    pub revision: String,
+    /// Its description.
+    pub description: String,
+    /// Upgrade or downgrade.
+    pub direction: Direction,
+    /// How long it took, including recording it.
+    pub duration: Duration,
+}
+
+/// What `upgrade`/`downgrade` did (or, with `dry_run`, would do) to one database.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The database.
+    pub database: String,
+    /// The steps, in order.
+    pub steps: Vec<Ran>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// The database's current revisions afterwards.
+    pub current: Vec<String>,
+}
+
+/// The state of one revision, for `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevisionState {
+    /// Applied.
+    Applied,
+    /// Not applied.
+    Pending,
+    /// An earlier run failed half-way (see [`Error::Unfinished`]).
+    Unfinished(RowState),
+    /// Applied, but no artifact in the directory defines it.
+    AppliedWithoutArtifact,
+    /// Applied, but the artifact now offered for it is not the one applied (its recorded
+    /// digest is given).
+    Changed(String),
+}
+
+/// One line of `status`.
+#[derive(Clone, Debug)]
+pub struct StatusLine {
+    /// The revision.
+    pub revision: String,
+    /// Its description.
+    pub description: String,
+    /// Its state.
+    pub state: RevisionState,
+    /// For an unfinished revision: the statements it completed before it stopped.
+    pub journal: Option<String>,
+}
+
+/// How `retort resolve` settles an unfinished revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Its changes are in place: record it as applied.
+    Applied,
+    /// Its changes are not in place: forget the row.
+    RolledBack,
+    /// Run its downgrade to undo what it did, then forget the row.
+    Downgrade,
+}
+
+/// What a project-wide run did, database by database.
+#[derive(Debug, Default)]
+pub struct ProjectOutcome {
+    /// The databases that finished, in run order.
+    pub reports: Vec<Report>,
+    /// The database that failed, with why.
+    pub failed: Option<(String, Error)>,
+    /// The databases not touched because of the failure.
+    pub untouched: Vec<String>,
+}
+
+/// One current revision of a database (a tip of what is applied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentRevision {
+    /// The revision.
+    pub revision: String,
+    /// Its description, as recorded when it was applied.
+    pub description: String,
+    /// Whether it is a head of the graph (nothing is pending after it).
+    pub head: bool,
+}

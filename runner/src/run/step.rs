@@ -1,0 +1,327 @@
+//! One migration, applied and recorded by its [`Protocol`].
+
+use std::time::Instant;
+
+use super::{Error, FailureState, Ran, Runner};
+use crate::core::Direction;
+use crate::core::observe::Event;
+use crate::db::{self, Backend, DbError, HistoryRow, RowState};
+use crate::host::capability::{self, Staged};
+use crate::host::sandbox::CallOutcome;
+use crate::project::DatabaseConfig;
+use crate::source::artifact::Artifact;
+
+/// How one migration is applied and recorded, chosen per step from the dialect, the
+/// migration's `transactional` flag and the run's transaction mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Protocol {
+    /// The migration and its history row commit in one transaction of their own, or nothing
+    /// does (PostgreSQL, SQLite).
+    Atomic,
+    /// Inside the run's single transaction (`--transaction single`): the run commits or rolls
+    /// back as a whole; the runner opens and closes the group.
+    Grouped,
+    /// A pending `upgrading`/`downgrading` row is committed first, every completed statement
+    /// is journaled in it, and the row is completed after (MySQL/MariaDB, whose DDL commits
+    /// implicitly, or a migration declared `transactional: false`). With `transaction`, the
+    /// migration's statements still run in a transaction, as far as the dialect keeps one.
+    Journaled {
+        /// Whether a transaction is opened around the migration.
+        transaction: bool,
+    },
+}
+
+impl Protocol {
+    /// The protocol for a migration that is (or is not) `transactional`, on a dialect whose DDL
+    /// does (or does not) commit implicitly, in a run that does (or does not) group its
+    /// migrations into one transaction.
+    pub(super) fn choose(ddl_commits_implicitly: bool, transactional: bool, single: bool) -> Self {
+        if ddl_commits_implicitly || !transactional {
+            Protocol::Journaled {
+                transaction: transactional,
+            }
+        } else if single {
+            Protocol::Grouped
+        } else {
+            Protocol::Atomic
+        }
+    }
+
+    fn journaled(self) -> bool {
+        matches!(self, Protocol::Journaled { .. })
+    }
+
+    /// Whether this step opens and commits a transaction of its own.
+    fn owns_transaction(self) -> bool {
+        matches!(
+            self,
+            Protocol::Atomic | Protocol::Journaled { transaction: true }
+        )
+    }
+
+    /// Whether the migration's statements run inside a transaction (its own or the group's).
+    fn in_transaction(self) -> bool {
+        !matches!(self, Protocol::Journaled { transaction: false })
+    }
+
+    /// Before the migration runs: write the pending row, open the transaction.
+    async fn before(
+        self,
+        backend: &mut dyn Backend,
+        artifact: &Artifact,
+        row: &HistoryRow,
+        direction: Direction,
+    ) -> Result<(), DbError> {
+        if self.journaled() {
+            match direction {
+                Direction::Upgrade => {
+                    backend
+                        .store_artifact(&artifact.digest, &artifact.bytes)
+                        .await?;
+                    backend
+                        .insert_history(&HistoryRow {
+                            state: RowState::Upgrading,
+                            ..row.clone()
+                        })
+                        .await?;
+                }
+                Direction::Downgrade => {
+                    backend
+                        .update_history(&row.revision, RowState::Downgrading, 0)
+                        .await?
+                }
+            }
+        }
+        if self.owns_transaction() {
+            backend.begin().await?;
+        }
+        Ok(())
+    }
+
+    /// After the migration succeeded: record it and commit.
+    async fn after(
+        self,
+        backend: &mut dyn Backend,
+        artifact: &Artifact,
+        row: &HistoryRow,
+        direction: Direction,
+    ) -> Result<(), DbError> {
+        match (direction, self.journaled()) {
+            (Direction::Upgrade, false) => {
+                backend
+                    .store_artifact(&artifact.digest, &artifact.bytes)
+                    .await?;
+                backend.insert_history(row).await?;
+            }
+            (Direction::Upgrade, true) => {
+                if self.owns_transaction() {
+                    backend.commit().await?;
+                }
+                return backend
+                    .update_history(&row.revision, RowState::Applied, row.duration_ms)
+                    .await;
+            }
+            (Direction::Downgrade, _) => backend.delete_history(&row.revision).await?,
+        }
+        if self.owns_transaction() {
+            backend.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// After the migration failed: roll back what can be, and say what state that leaves.
+    async fn abandon(
+        self,
+        backend: &mut dyn Backend,
+        revision: &str,
+        direction: Direction,
+    ) -> FailureState {
+        if self.journaled() {
+            if self.in_transaction() {
+                let _ = backend.rollback().await;
+            }
+            return FailureState::Unfinished {
+                revision: revision.to_string(),
+                direction,
+            };
+        }
+        match backend.rollback().await {
+            Ok(()) if self == Protocol::Grouped => FailureState::RunRolledBack,
+            Ok(()) => FailureState::RolledBack,
+            Err(e) => FailureState::RollbackFailed(e.to_string()),
+        }
+    }
+}
+
+/// The history row a step writes.
+fn history_row(artifact: &Artifact) -> HistoryRow {
+    let info = &artifact.info;
+    HistoryRow {
+        revision: info.id.clone(),
+        parents: info.parents.clone(),
+        description: info.description.clone(),
+        digest: artifact.digest.clone(),
+        state: RowState::Applied,
+        applied_at: db::now_rfc3339(),
+        applied_by: db::runner_identity(),
+        duration_ms: 0,
+        journal: None,
+        signer: artifact.signer.clone(),
+        notes: None,
+    }
+}
+
+impl Runner {
+    /// Runs one migration by `protocol` and records it: stage its capabilities, write what
+    /// comes before, call it in the sandbox, then record and commit (and publish its file
+    /// changes), or roll back and say what state that left.
+    pub(super) async fn run_step(
+        &self,
+        mut backend: Box<dyn Backend>,
+        db: &DatabaseConfig,
+        artifact: &Artifact,
+        direction: Direction,
+        protocol: Protocol,
+    ) -> (Box<dyn Backend>, Result<Ran, Error>) {
+        let info = &artifact.info;
+        let started = Instant::now();
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let capability_error = |message| Error::Capability {
+            database: db.name.clone(),
+            message,
+        };
+        let staged = match capability::stage(&db.name, &db.capabilities, info) {
+            Ok(staged) => staged,
+            Err(message) => return (backend, Err(capability_error(message))),
+        };
+        self.observer.event(&Event::StepStarted {
+            database: &db.name,
+            revision: &info.id,
+            description: &info.description,
+            direction,
+        });
+        let mut row = history_row(artifact);
+        if let Err(e) = protocol
+            .before(backend.as_mut(), artifact, &row, direction)
+            .await
+        {
+            capability::discard(staged);
+            let _ = backend.rollback().await;
+            return (backend, Err(wrap(e)));
+        }
+
+        let (mut backend, called) = self
+            .sandbox
+            .call(
+                &artifact.prepared,
+                &info.id,
+                direction,
+                backend,
+                self.observer.clone(),
+                protocol.journaled(),
+                &staged,
+            )
+            .await;
+        let cause = match called.outcome {
+            CallOutcome::Ok => None,
+            CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
+            CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
+        };
+        if let Some(cause) = cause {
+            // The migration's file changes are thrown away with its transaction.
+            capability::discard(staged);
+            let state = protocol
+                .abandon(backend.as_mut(), &info.id, direction)
+                .await;
+            let error = Error::Migration {
+                database: db.name.clone(),
+                revision: info.id.clone(),
+                description: info.description.clone(),
+                direction: direction.name(),
+                cause,
+                statement: called.failed_statement,
+                state,
+            };
+            return (backend, Err(error));
+        }
+
+        let duration = started.elapsed();
+        row.duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = protocol
+            .after(backend.as_mut(), artifact, &row, direction)
+            .await
+        {
+            capability::discard(staged);
+            let _ = backend.rollback().await;
+            return (backend, Err(wrap(e)));
+        }
+        if let Err(message) = publish(staged, direction, &info.id) {
+            return (backend, Err(capability_error(message)));
+        }
+        self.observer.event(&Event::StepFinished {
+            database: &db.name,
+            revision: &info.id,
+            direction,
+            duration,
+        });
+        let ran = Ran {
+            revision: info.id.clone(),
+            description: info.description.clone(),
+            direction,
+            duration,
+        };
+        (backend, Ok(ran))
+    }
+}
+
+/// Publishes a committed migration's file changes.
+fn publish(staged: Vec<Staged>, direction: Direction, revision: &str) -> Result<(), String> {
+    capability::publish(staged).map_err(|message| {
+        format!(
+            "{message}; the database committed {} {revision}, so the directory must be fixed by hand",
+            direction.name(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Protocol;
+
+    #[test]
+    fn the_protocol_follows_dialect_flag_and_mode() {
+        // PostgreSQL/SQLite: atomic, or grouped in a single-transaction run.
+        assert_eq!(Protocol::choose(false, true, false), Protocol::Atomic);
+        assert_eq!(Protocol::choose(false, true, true), Protocol::Grouped);
+        // A non-transactional migration is journaled everywhere, with no transaction, and
+        // closes a group.
+        for single in [false, true] {
+            assert_eq!(
+                Protocol::choose(false, false, single),
+                Protocol::Journaled { transaction: false }
+            );
+            assert_eq!(
+                Protocol::choose(true, false, single),
+                Protocol::Journaled { transaction: false }
+            );
+            // MySQL/MariaDB: journaled, statements in a transaction up to the next DDL.
+            assert_eq!(
+                Protocol::choose(true, true, single),
+                Protocol::Journaled { transaction: true }
+            );
+        }
+    }
+
+    #[test]
+    fn only_atomic_and_transactional_journaled_steps_own_a_transaction() {
+        assert!(Protocol::Atomic.owns_transaction());
+        assert!(!Protocol::Grouped.owns_transaction());
+        assert!(Protocol::Journaled { transaction: true }.owns_transaction());
+        assert!(!Protocol::Journaled { transaction: false }.owns_transaction());
+        assert!(Protocol::Grouped.in_transaction());
+        assert!(!Protocol::Journaled { transaction: false }.in_transaction());
+    }
+}
