@@ -218,32 +218,23 @@ fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
 }
 
 /// Resolves the project from `retort.toml` (if present), the environment and `overrides`.
+/// Every problem is reported at once.
 pub fn resolve(
     cwd: &Path,
     overrides: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Project, ConfigError> {
-    let explicit = overrides.config.is_some();
     let path = overrides
         .config
         .clone()
         .unwrap_or_else(|| cwd.join("retort.toml"));
     let shown = path.display().to_string();
-    let lock_timeout = overrides.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
-    let mut problems = Vec::new();
-    let root = path
-        .parent()
-        .map(Path::to_path_buf)
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| cwd.to_path_buf());
-    let root = if root.is_absolute() {
-        root
-    } else {
-        cwd.join(root)
+    let fail = |problems| ConfigError {
+        path: shown.clone(),
+        problems,
     };
-
-    let mut databases = Vec::new();
-    let mut limits = crate::core::Limits::default();
+    let root = project_root(cwd, &path);
+    let mut problems = Vec::new();
     let mut keys = read_keys(
         overrides
             .trusted_keys
@@ -251,155 +242,51 @@ pub fn resolve(
             .map(|p| (p.display().to_string(), cwd.join(p))),
         &mut problems,
     );
-    match std::fs::read_to_string(&path) {
+    let mut limits = crate::core::Limits::default();
+    let databases = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError {
-                path: shown.clone(),
-                problems: vec![e.to_string().trim().replace('\n', "\n  ")],
-            })?;
-            if let Some(t) = file.limits.timeout_secs {
-                limits.timeout = Duration::from_secs(t);
-            }
-            if let Some(m) = file.limits.memory_mib {
-                limits.memory_bytes = m << 20;
-            }
-            if let Some(n) = file.limits.max_open_rows {
-                limits.max_open_rows = n;
-            }
+            let file: FileConfig = toml::from_str(&text)
+                .map_err(|e| fail(vec![e.to_string().trim().replace('\n', "\n  ")]))?;
+            file.limits.apply(&mut limits);
             keys.extend(read_keys(
                 file.trust.keys.iter().map(|k| (k.clone(), root.join(k))),
                 &mut problems,
             ));
             let default_required = file.trust.require_signatures.unwrap_or(false);
+            let mut databases = Vec::new();
             for (name, value) in file.databases {
-                let db: FileDatabase = match value.try_into() {
-                    Ok(db) => db,
+                match value.try_into::<FileDatabase>() {
+                    Ok(db) => databases.push(db.resolve(
+                        name,
+                        &root,
+                        overrides,
+                        env,
+                        default_required,
+                        &mut problems,
+                    )),
                     Err(e) => {
-                        problems.push(format!("[databases.{name}]: {}", e.to_string().trim()));
-                        continue;
+                        problems.push(format!("[databases.{name}]: {}", e.to_string().trim()))
                     }
-                };
-                let url = if overrides.offline {
-                    String::new()
-                } else {
-                    interpolate(&db.url, env, &mut problems)
-                };
-                let migrations =
-                    root.join(db.migrations.unwrap_or_else(|| PathBuf::from("migrations")));
-                let lock_timeout = overrides
-                    .lock_timeout
-                    .or(db.lock_timeout_secs.map(Duration::from_secs))
-                    .unwrap_or(DEFAULT_LOCK_TIMEOUT);
-                let transaction = overrides.transaction.or(db.transaction).unwrap_or_default();
-                let capabilities = db
-                    .capabilities
-                    .into_iter()
-                    .map(|(k, v)| (k, root.join(v)))
-                    .collect();
-                let required = db.require_signatures.unwrap_or(default_required);
-                databases.push(DatabaseConfig {
-                    name,
-                    url,
-                    migrations,
-                    lock_timeout,
-                    transaction,
-                    capabilities,
-                    trust: std::sync::Arc::new(crate::trust::signing::Trust {
-                        keys: Vec::new(),
-                        required,
-                    }),
-                    bundle: None,
-                    session: db.session,
-                });
+                }
             }
             if databases.is_empty() && problems.is_empty() {
                 problems.push("no [databases.NAME] table: name at least one database".into());
             }
+            databases
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            databases.push(DatabaseConfig {
-                name: DEFAULT_DATABASE.into(),
-                url: String::new(),
-                migrations: cwd.join("migrations"),
-                lock_timeout,
-                transaction: overrides.transaction.unwrap_or_default(),
-                capabilities: Default::default(),
-                trust: Default::default(),
-                bundle: None,
-                session: Vec::new(),
-            });
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && overrides.config.is_none() => {
+            vec![DatabaseConfig::without_file(cwd, overrides)]
         }
-        Err(e) => {
-            return Err(ConfigError {
-                path: shown,
-                problems: vec![format!("cannot read: {e}")],
-            });
-        }
-    }
-
-    for wanted in &overrides.databases {
-        if !databases.iter().any(|d| &d.name == wanted) {
-            problems.push(format!(
-                "no database named `{wanted}` (the project has: {})",
-                databases
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
-    let mut others = Vec::new();
-    if !overrides.databases.is_empty() {
-        let (chosen, rest): (Vec<_>, Vec<_>) = databases
-            .into_iter()
-            .partition(|d| overrides.databases.contains(&d.name));
-        databases = chosen;
-        others = rest;
-    }
-    if let Some(url) = &overrides.database_url {
-        if databases.len() == 1 {
-            databases[0].url = url.clone();
-        } else if problems.is_empty() {
-            problems.push(format!(
-                "--database-url/DATABASE_URL names one database but the project has {}: choose one with -d NAME",
-                databases.len()
-            ));
-        }
-    }
-    if let Some(bundle) = &overrides.bundle {
-        if databases.len() == 1 {
-            databases[0].bundle = Some(cwd.join(bundle));
-        } else if problems.is_empty() {
-            problems.push(format!(
-                "--bundle holds the migrations of one database but {} are selected: choose one with -d NAME",
-                databases.len()
-            ));
-        }
-    }
-    // Every database shares the project's trusted keys; `--require-signatures` makes every
-    // selected one require them.
+        Err(e) => return Err(fail(vec![format!("cannot read: {e}")])),
+    };
+    let (mut databases, mut others) = select(databases, &overrides.databases, &mut problems);
+    apply_overrides(&mut databases, cwd, overrides, &mut problems);
     for db in databases.iter_mut().chain(others.iter_mut()) {
-        let required = db.trust.required || overrides.require_signatures;
-        db.trust = std::sync::Arc::new(crate::trust::signing::Trust {
-            keys: keys.clone(),
-            required,
-        });
-        if required && keys.is_empty() {
-            problems.push(format!(
-                "database `{}` requires signatures but no key is trusted: list public keys under [trust] keys, or pass --trusted-key FILE",
-                db.name
-            ));
-        }
+        trust(db, &keys, overrides.require_signatures, &mut problems);
     }
-    for db in databases.iter().filter(|_| !overrides.offline) {
-        if db.url.is_empty() {
-            problems.push(format!(
-                "database `{}` has no URL: pass --database-url, set DATABASE_URL, or write a retort.toml",
-                db.name
-            ));
-        } else {
-            check_url(&db.name, &db.url, &mut problems);
+    if !overrides.offline {
+        for db in &databases {
+            check_database_url(db, &mut problems);
         }
     }
     if problems.is_empty() {
@@ -410,10 +297,187 @@ pub fn resolve(
             limits,
         })
     } else {
-        Err(ConfigError {
-            path: shown,
-            problems,
-        })
+        Err(fail(problems))
+    }
+}
+
+/// The directory of `retort.toml` (the working directory when it has none), absolute.
+fn project_root(cwd: &Path, config: &Path) -> PathBuf {
+    let root = config
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| cwd.to_path_buf());
+    if root.is_absolute() {
+        root
+    } else {
+        cwd.join(root)
+    }
+}
+
+impl FileLimits {
+    fn apply(&self, limits: &mut crate::core::Limits) {
+        if let Some(t) = self.timeout_secs {
+            limits.timeout = Duration::from_secs(t);
+        }
+        if let Some(m) = self.memory_mib {
+            limits.memory_bytes = m << 20;
+        }
+        if let Some(n) = self.max_open_rows {
+            limits.max_open_rows = n;
+        }
+    }
+}
+
+impl FileDatabase {
+    /// `[databases.NAME]` resolved against the project root, the environment and the
+    /// command line (whose settings win). Trusted keys are added later, once all are read.
+    fn resolve(
+        self,
+        name: String,
+        root: &Path,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        default_required: bool,
+        problems: &mut Vec<String>,
+    ) -> DatabaseConfig {
+        // Commands that need no database neither need nor expand a URL.
+        let url = if overrides.offline {
+            String::new()
+        } else {
+            interpolate(&self.url, env, problems)
+        };
+        DatabaseConfig {
+            name,
+            url,
+            migrations: root.join(
+                self.migrations
+                    .unwrap_or_else(|| PathBuf::from("migrations")),
+            ),
+            lock_timeout: overrides
+                .lock_timeout
+                .or(self.lock_timeout_secs.map(Duration::from_secs))
+                .unwrap_or(DEFAULT_LOCK_TIMEOUT),
+            transaction: overrides
+                .transaction
+                .or(self.transaction)
+                .unwrap_or_default(),
+            capabilities: self
+                .capabilities
+                .into_iter()
+                .map(|(k, v)| (k, root.join(v)))
+                .collect(),
+            trust: std::sync::Arc::new(crate::trust::signing::Trust {
+                keys: Vec::new(),
+                required: self.require_signatures.unwrap_or(default_required),
+            }),
+            bundle: None,
+            session: self.session,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The one database of a project without `retort.toml`: `./migrations`, and the URL from
+    /// the command line or `DATABASE_URL` (applied later).
+    fn without_file(cwd: &Path, overrides: &Overrides) -> Self {
+        DatabaseConfig {
+            name: DEFAULT_DATABASE.into(),
+            url: String::new(),
+            migrations: cwd.join("migrations"),
+            lock_timeout: overrides.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT),
+            transaction: overrides.transaction.unwrap_or_default(),
+            capabilities: Default::default(),
+            trust: Default::default(),
+            bundle: None,
+            session: Vec::new(),
+        }
+    }
+}
+
+/// Splits the databases into those chosen with `-d` (all when none is) and the others.
+fn select(
+    databases: Vec<DatabaseConfig>,
+    wanted: &[String],
+    problems: &mut Vec<String>,
+) -> (Vec<DatabaseConfig>, Vec<DatabaseConfig>) {
+    for name in wanted {
+        if !databases.iter().any(|d| &d.name == name) {
+            problems.push(format!(
+                "no database named `{name}` (the project has: {})",
+                databases
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    if wanted.is_empty() {
+        return (databases, Vec::new());
+    }
+    databases
+        .into_iter()
+        .partition(|d| wanted.contains(&d.name))
+}
+
+/// `--database-url`/`DATABASE_URL` and `--bundle`, which name one database.
+fn apply_overrides(
+    databases: &mut [DatabaseConfig],
+    cwd: &Path,
+    overrides: &Overrides,
+    problems: &mut Vec<String>,
+) {
+    let n = databases.len();
+    if let Some(url) = &overrides.database_url {
+        match databases {
+            [db] => db.url = url.clone(),
+            _ if problems.is_empty() => problems.push(format!(
+                "--database-url/DATABASE_URL names one database but the project has {n}: choose one with -d NAME"
+            )),
+            _ => {}
+        }
+    }
+    if let Some(bundle) = &overrides.bundle {
+        match databases {
+            [db] => db.bundle = Some(cwd.join(bundle)),
+            _ if problems.is_empty() => problems.push(format!(
+                "--bundle holds the migrations of one database but {n} are selected: choose one with -d NAME"
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// Every database shares the project's trusted keys; `--require-signatures` makes every
+/// one require them.
+fn trust(
+    db: &mut DatabaseConfig,
+    keys: &[crate::trust::signing::TrustedKey],
+    require_signatures: bool,
+    problems: &mut Vec<String>,
+) {
+    let required = db.trust.required || require_signatures;
+    db.trust = std::sync::Arc::new(crate::trust::signing::Trust {
+        keys: keys.to_vec(),
+        required,
+    });
+    if required && keys.is_empty() {
+        problems.push(format!(
+            "database `{}` requires signatures but no key is trusted: list public keys under [trust] keys, or pass --trusted-key FILE",
+            db.name
+        ));
+    }
+}
+
+fn check_database_url(db: &DatabaseConfig, problems: &mut Vec<String>) {
+    if db.url.is_empty() {
+        problems.push(format!(
+            "database `{}` has no URL: pass --database-url, set DATABASE_URL, or write a retort.toml",
+            db.name
+        ));
+    } else {
+        check_url(&db.name, &db.url, problems);
     }
 }
 
@@ -461,6 +525,21 @@ mod tests {
         let names: Vec<_> = p.databases.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["catalog", "monitoring"]);
         assert_eq!(p.databases[0].migrations, dir.path().join("m/catalog"));
+        assert_eq!(p.databases[1].migrations, dir.path().join("migrations"));
+    }
+
+    #[test]
+    fn offline_commands_expand_and_check_no_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = write(
+            dir.path(),
+            "[databases.a]\nurl = \"${MISSING}\"\n[databases.b]\nurl = \"${ALSO_MISSING}\"\n",
+        );
+        assert!(resolve(dir.path(), &o, &env).is_err());
+        o.offline = true;
+        let p = resolve(dir.path(), &o, &env).unwrap();
+        assert_eq!(p.databases.len(), 2);
+        assert!(p.databases.iter().all(|d| d.url.is_empty()));
         assert_eq!(p.databases[1].migrations, dir.path().join("migrations"));
     }
 
