@@ -13,7 +13,6 @@
 //! native code, so the directory is created private (0700) and entries are written atomically
 //! (temporary file + rename): never point it at a directory others can write.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
@@ -42,12 +41,9 @@ impl CompileCache {
                     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/retort"))
                 })
         };
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        env!("CARGO_PKG_VERSION").hash(&mut hasher);
         CompileCache {
             dir,
-            engine_key: format!("{:016x}", hasher.finish()),
+            engine_key: engine_key(engine),
         }
     }
 
@@ -83,6 +79,29 @@ impl CompileCache {
     }
 }
 
+/// The engine part of a cache file name: SHA-256 of wasmtime's compatibility hash and
+/// Retort's version. A stable hash on purpose: `DefaultHasher` may change between Rust
+/// releases, which would silently orphan every cache entry.
+fn engine_key(engine: &Engine) -> String {
+    use sha2::Digest;
+    use std::hash::Hash;
+    /// Feeds `Hash` input to SHA-256 (wasmtime exposes its settings only as `impl Hash`).
+    struct Sha(sha2::Sha256);
+    impl std::hash::Hasher for Sha {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0 // unused: the digest is read from the inner SHA-256
+        }
+    }
+    let mut sha = Sha(sha2::Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut sha);
+    sha.0.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let digest = sha.0.finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn store(path: &Path, compiled: &[u8]) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
@@ -100,5 +119,17 @@ fn store(path: &Path, compiled: &[u8]) {
     ));
     if std::fs::write(&tmp, compiled).is_ok() && std::fs::rename(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_engine_key_is_stable_within_a_process_and_hex() {
+        let engine = wasmtime::Engine::default();
+        let key = super::engine_key(&engine);
+        assert_eq!(key, super::engine_key(&engine));
+        assert_eq!(key.len(), 16);
+        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }
