@@ -17,7 +17,7 @@ wasmtime::component::bindgen!({
 
 use crate::core::CursorId;
 
-pub use retort::migration::types::{
+pub use self::retort::migration::types::{
     Column, DatabaseError, Date, Datetime, Dialect, Error as GuestError, Time, Value,
 };
 

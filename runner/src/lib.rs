@@ -1,19 +1,94 @@
-//! Retort: database migrations as sandboxed WebAssembly components.
+//! Retort: database migrations as sandboxed WebAssembly components, for SQLite, PostgreSQL
+//! and MySQL/MariaDB.
 //!
-//! A migration is a component targeting `retort:migration@0.1.0` (see `wit/`). The runner
-//! loads components ([`source`]), builds their revision graph and plans a move ([`core`]), and
-//! [`run`]s it against a [`db`] session with each migration in the wasm [`host`]'s sandbox.
-//! The layout and its import rules are in `docs/architecture.md`.
+//! A migration is a wasm component (`retort:migration@0.1.0`, see `wit/`) that exports
+//! `upgrade` and `downgrade` and reaches its database only through the transaction Retort
+//! lends it. This crate is the host: it loads a project's migrations, checks their digests and
+//! signatures, plans a move through the revision graph, and runs each migration in a fresh
+//! sandbox with its history row in the same transaction (where the dialect allows). The
+//! `retort` binary is a thin client of the API below.
+//!
+//! # Migrating an application's database at start-up
+//!
+//! ```
+//! use std::sync::Arc;
+//! use retort::{Project, Runner, Silent, Target};
+//!
+//! # let tmp = std::env::temp_dir().join(format!("retort-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&tmp).unwrap();
+//! # let db_file = tmp.join("app.db");
+//! # let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/catalog");
+//! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! # runtime.block_on(async {
+//! // One database and its directory of built migrations (`retort build` writes them).
+//! let url = format!("sqlite://{}", db_file.display());
+//! let project = Project::from_url(&url, migrations)?;
+//! let runner = Runner::new(Arc::new(Silent), project.limits)?;
+//!
+//! let reports = runner.upgrade(&project, &Target::Head).await?;
+//! assert_eq!(reports[0].steps.len(), 3);
+//! println!("{}", reports[0]); // "default: ran 3 migrations; now at 20261122090200"
+//!
+//! // Running again has nothing to do.
+//! let again = runner.upgrade(&project, &Target::Head).await?;
+//! assert!(again[0].steps.is_empty());
+//!
+//! // Errors have a stable kind to match on.
+//! let err = runner
+//!     .upgrade(&project, &Target::parse("no-such-revision"))
+//!     .await
+//!     .unwrap_err();
+//! assert_eq!(err.kind(), retort::ErrorKind::Plan);
+//! # Ok::<(), retort::Error>(())
+//! # }).unwrap();
+//! # std::fs::remove_dir_all(&tmp).ok();
+//! ```
+//!
+//! # The API
+//! - [`Project`] — the databases to migrate: [`Project::load`] reads `retort.toml`,
+//!   [`Project::from_url`] makes a project of one database.
+//! - [`Runner`] — the wasm engine and the operations: [`Runner::upgrade`],
+//!   [`Runner::downgrade`], [`Runner::status`], [`Runner::history`], [`Runner::current`],
+//!   [`Runner::stamp`], [`Runner::resolve`]; [`Runner::migrate_project`] with a dry run.
+//! - [`Target`] — where to go: `head`, `base`, a revision, `+N`, `REV-N`, `LABEL@head`…
+//! - [`Report`], [`StatusLine`], [`HistoryRow`] — what happened and what is there.
+//! - [`Observer`] and [`Event`] — progress, guest logs and output while a run works.
+//! - [`Error`] and [`ErrorKind`] — one error type; after a failed migration,
+//!   [`FailureState`] says what state the database is in.
+//!
+//! The modules below are the implementation, documented for contributors (the layout and its
+//! import rules are in `docs/architecture.md`); only the items re-exported here are the API
+//! an application should rely on.
 #![deny(missing_docs)]
 
+#[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings;
+#[doc(hidden)]
 pub mod build;
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
 pub mod core;
+#[doc(hidden)]
 pub mod db;
+#[doc(hidden)]
 pub mod host;
+#[doc(hidden)]
 pub mod project;
+#[doc(hidden)]
 pub mod run;
+#[doc(hidden)]
 pub mod source;
+#[doc(hidden)]
 pub mod trust;
+
+pub use crate::core::observe::{Event, Level, Observer, Silent};
+pub use crate::core::plan::{BranchPoint, Target};
+pub use crate::core::{Direction, Limits};
+pub use crate::db::{HistoryRow, RowState};
+pub use crate::project::{ConfigError, DatabaseConfig, Project, TransactionMode};
+pub use crate::run::{
+    CurrentRevision, Error, ErrorKind, FailureState, Migrations, ProjectOutcome, Ran, Report,
+    Resolution, RevisionState, Runner, StatusLine,
+};

@@ -1,4 +1,4 @@
-//! The command line, a thin client of the library: clap types ([`args`]), one file per
+//! The command line, a thin client of the library: clap types (`args.rs`), one file per
 //! command group, and printing. No migration logic lives here.
 //!
 //! Exit codes: 0 success, 1 a failure (bad input, failed migration, refused artifact,
@@ -37,8 +37,9 @@ struct Ctx {
 
 impl Ctx {
     /// The runner (its wasm engine) for this project's limits.
+    #[allow(clippy::needless_question_mark)] // converts the library error to anyhow
     fn runner(&self) -> anyhow::Result<Runner> {
-        Runner::new(self.observer.clone(), self.project.limits)
+        Ok(Runner::new(self.observer.clone(), self.project.limits)?)
     }
 
     /// The one selected database, for commands that act on one.

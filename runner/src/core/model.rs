@@ -9,6 +9,12 @@ pub enum Direction {
     Downgrade,
 }
 
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Direction {
     /// `upgrade` or `downgrade`.
     pub fn name(self) -> &'static str {

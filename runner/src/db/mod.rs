@@ -120,6 +120,12 @@ pub enum RowState {
     Downgrading,
 }
 
+impl std::fmt::Display for RowState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl RowState {
     /// The word stored in the `state` column.
     pub fn as_str(self) -> &'static str {

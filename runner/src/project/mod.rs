@@ -69,6 +69,51 @@ pub struct Project {
     pub limits: crate::core::Limits,
 }
 
+impl Project {
+    /// Reads the project file at `path` (`retort.toml`), expanding `${VAR}` from the process
+    /// environment. Relative paths in it are relative to its directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Project, ConfigError> {
+        let path = path.as_ref();
+        let cwd = std::env::current_dir().map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            problems: vec![format!("cannot read the working directory: {e}")],
+        })?;
+        let overrides = Overrides {
+            config: Some(path.to_path_buf()),
+            ..Overrides::default()
+        };
+        resolve(&cwd, &overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// A project of one database, named `default`: its URL (`sqlite://PATH`, `postgres://…`,
+    /// `mysql://…`) and its migrations directory, with default settings (no signatures
+    /// required, a 60 s lock timeout, default limits). The fields are public: change any.
+    pub fn from_url(url: &str, migrations: impl Into<PathBuf>) -> Result<Project, ConfigError> {
+        let mut problems = Vec::new();
+        check_url(DEFAULT_DATABASE, url, &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError {
+                path: "the database URL".into(),
+                problems,
+            });
+        }
+        let migrations = migrations.into();
+        let root = migrations
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut db = DatabaseConfig::without_file(&root, &Overrides::default());
+        db.url = url.to_string();
+        db.migrations = migrations;
+        Ok(Project {
+            root,
+            databases: vec![db],
+            others: Vec::new(),
+            limits: crate::core::Limits::default(),
+        })
+    }
+}
+
 /// Everything wrong with a configuration, reported together.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .problems.iter().map(|p| format!("{}: {p}", .path)).collect::<Vec<_>>().join("\n"))]

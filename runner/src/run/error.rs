@@ -15,6 +15,9 @@ pub enum Error {
     /// The project's configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::project::ConfigError),
+    /// The wasm engine could not start.
+    #[error("cannot start the wasm engine: {0}")]
+    Engine(String),
     /// The migrations could not be loaded.
     #[error("database `{database}`")]
     Artifact {
@@ -219,6 +222,8 @@ impl std::fmt::Display for FailureState {
 pub enum ErrorKind {
     /// The project's configuration is invalid (`retort.toml`, environment, options).
     Config,
+    /// The wasm engine could not start.
+    Engine,
     /// An artifact could not be loaded or was refused (not a migration, unsigned where
     /// signatures are required, tampered, untrusted).
     Artifact,
@@ -250,6 +255,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Config(_) => ErrorKind::Config,
+            Error::Engine(_) => ErrorKind::Engine,
             Error::Artifact { .. } => ErrorKind::Artifact,
             Error::Graph { .. } => ErrorKind::Graph,
             Error::Plan { .. } | Error::TargetNeedsOneDatabase(_) => ErrorKind::Plan,
@@ -280,7 +286,10 @@ impl Error {
             | Error::Capability { database, .. }
             | Error::Unfinished { database, .. }
             | Error::Adopt { database, .. } => Some(database),
-            Error::Config(_) | Error::DatabaseCycle(_) | Error::TargetNeedsOneDatabase(_) => None,
+            Error::Config(_)
+            | Error::Engine(_)
+            | Error::DatabaseCycle(_)
+            | Error::TargetNeedsOneDatabase(_) => None,
         }
     }
 }

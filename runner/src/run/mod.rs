@@ -65,11 +65,48 @@ fn applied_set(history: &[HistoryRow]) -> BTreeSet<String> {
 }
 
 impl Runner {
-    /// Builds the wasm engine once.
-    pub fn new(observer: Arc<dyn Observer>, limits: crate::core::Limits) -> anyhow::Result<Self> {
-        let sandbox = Sandbox::new(limits)
-            .map_err(|e| anyhow::anyhow!("cannot start the wasm engine: {e:#}"))?;
+    /// Builds the wasm engine once; every migration then runs under `limits` and reports
+    /// to `observer` (use [`crate::Silent`] to ignore events).
+    pub fn new(observer: Arc<dyn Observer>, limits: crate::core::Limits) -> Result<Self, Error> {
+        let sandbox = Sandbox::new(limits).map_err(|e| Error::Engine(format!("{e:#}")))?;
         Ok(Runner { sandbox, observer })
+    }
+
+    /// Upgrades every selected database of `project` to `target` (`Target::Head` for all
+    /// that is pending), in dependency order, and returns what each did. The first failure
+    /// stops the run and is returned; databases after it are not touched.
+    pub async fn upgrade(
+        &self,
+        project: &crate::project::Project,
+        target: &Target,
+    ) -> Result<Vec<Report>, Error> {
+        self.migrate_project(
+            &project.databases,
+            &project.others,
+            Direction::Upgrade,
+            target,
+            false,
+        )
+        .await?
+        .into_result()
+    }
+
+    /// Downgrades every selected database of `project` to `target` (`Target::Base` reverts
+    /// everything), in reverse dependency order, like [`Runner::upgrade`].
+    pub async fn downgrade(
+        &self,
+        project: &crate::project::Project,
+        target: &Target,
+    ) -> Result<Vec<Report>, Error> {
+        self.migrate_project(
+            &project.databases,
+            &project.others,
+            Direction::Downgrade,
+            target,
+            false,
+        )
+        .await?
+        .into_result()
     }
 
     fn graph_of(&self, db: &DatabaseConfig, artifacts: Vec<Artifact>) -> Result<Migrations, Error> {

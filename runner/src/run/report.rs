@@ -72,6 +72,66 @@ pub enum Resolution {
     Downgrade,
 }
 
+impl ProjectOutcome {
+    /// The reports, or the failure (dropping which databases were untouched).
+    pub fn into_result(self) -> Result<Vec<Report>, Error> {
+        match self.failed {
+            Some((_, error)) => Err(error),
+            None => Ok(self.reports),
+        }
+    }
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} ({}) in {:.1} ms",
+            self.direction,
+            self.revision,
+            self.description,
+            self.duration.as_secs_f64() * 1000.0
+        )
+    }
+}
+
+impl std::fmt::Display for Report {
+    /// One line: the database, how many migrations ran (or would), and where it is now.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.steps.len();
+        let verb = if self.dry_run { "would run" } else { "ran" };
+        write!(
+            f,
+            "{}: {verb} {n} migration{}",
+            self.database,
+            if n == 1 { "" } else { "s" }
+        )?;
+        if !self.dry_run {
+            match self.current.as_slice() {
+                [] => write!(f, "; now at base")?,
+                current => write!(f, "; now at {}", current.join(", "))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for RevisionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RevisionState::Applied => f.write_str("applied"),
+            RevisionState::Pending => f.write_str("pending"),
+            RevisionState::Unfinished(state) => write!(f, "unfinished ({state})"),
+            RevisionState::AppliedWithoutArtifact => {
+                f.write_str("applied (no artifact in the directory)")
+            }
+            RevisionState::Changed(recorded) => {
+                write!(f, "changed since applied (applied sha256 {recorded})")
+            }
+        }
+    }
+}
+
 /// What a project-wide run did, database by database.
 #[derive(Debug, Default)]
 pub struct ProjectOutcome {
