@@ -4,6 +4,7 @@
 //! `RETORT_TEST_MYSQL_URL` are set (or `CI=true`, where a missing server fails the run);
 //! otherwise their tests show as ignored with the reason. Each test gets its own database.
 
+mod api;
 mod cli;
 mod common;
 mod conformance;
@@ -16,6 +17,7 @@ mod trust;
 macro_rules! dialect_suite {
     ($module:ident, $dialect:expr, $($cfg:meta, $reason:literal)? $(; $($extra:ident),*)?) => {
         mod $module {
+            use crate::api;
             use crate::common::Dialect;
             use crate::scenarios;
             use crate::conformance;
@@ -70,6 +72,7 @@ macro_rules! dialect_suite {
             case!(sql, session_setup_runs_before_migrations);
             case!(sql, import_from_dbmate_and_adopt_its_database);
             case!(sql, new_sql_migration_round_trip);
+            case!(api, library_api_upgrade_status_failure_downgrade);
             case!(conformance, conformance_rust);
             case!(polyglot conformance, conformance_python);
             case!(polyglot conformance, conformance_javascript);
