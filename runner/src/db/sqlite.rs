@@ -220,11 +220,7 @@ impl SqliteBackend {
         if access == Access::ReadWrite {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         } else if path != ":memory:" && !std::path::Path::new(path).exists() {
-            return Err(DbError::Connect {
-                url: url.into(),
-                message: "the database file does not exist (read-only commands never create it)"
-                    .into(),
-            });
+            return Err(DbError::MissingFile(url.into()));
         }
         let conn = Connection::open_with_flags(path, flags).map_err(|e| DbError::Connect {
             url: url.into(),

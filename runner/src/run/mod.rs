@@ -276,11 +276,8 @@ impl Runner {
         };
         let mut backend = match db::connect(&db.url, Access::ReadOnly).await {
             Ok(b) => b,
-            Err(DbError::Connect { message, .. })
-                if message.contains("does not exist") && db.url.starts_with("sqlite:") =>
-            {
-                return Ok(Vec::new());
-            }
+            // A database that was never migrated has no history.
+            Err(DbError::MissingFile(_)) => return Ok(Vec::new()),
             Err(e) => return Err(wrap(e)),
         };
         let rows = backend.history().await;
