@@ -39,7 +39,9 @@ pub enum DbError {
     },
     /// A read-only command found no SQLite database file (it never creates one): the
     /// database has no history yet.
-    #[error("cannot open {0}: the database file does not exist (read-only commands never create it)")]
+    #[error(
+        "cannot open {0}: the database file does not exist (read-only commands never create it)"
+    )]
     MissingFile(String),
     /// A statement Retort itself ran failed.
     #[error("{doing} failed: {message}{}\n  statement: {}", code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(), truncate(statement, 300))]

@@ -80,15 +80,7 @@ impl Runner {
         project: &crate::project::Project,
         target: &Target,
     ) -> Result<Vec<Report>, Error> {
-        self.migrate_project(
-            &project.databases,
-            &project.others,
-            Direction::Upgrade,
-            target,
-            false,
-        )
-        .await?
-        .into_result()
+        self.run_project(project, Direction::Upgrade, target).await
     }
 
     /// Downgrades every selected database of `project` to `target` (`Target::Base` reverts
@@ -98,10 +90,20 @@ impl Runner {
         project: &crate::project::Project,
         target: &Target,
     ) -> Result<Vec<Report>, Error> {
+        self.run_project(project, Direction::Downgrade, target)
+            .await
+    }
+
+    async fn run_project(
+        &self,
+        project: &crate::project::Project,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<Report>, Error> {
         self.migrate_project(
             &project.databases,
             &project.others,
-            Direction::Downgrade,
+            direction,
             target,
             false,
         )
