@@ -46,7 +46,9 @@
 //!
 //! # The API
 //! - [`Project`] — the databases to migrate: [`Project::load`] reads `retort.toml`,
-//!   [`Project::from_url`] makes a project of one database.
+//!   [`Project::from_url`] makes a project of one database, [`Project::from_embedded`] one
+//!   whose migrations [`embed!`] compiled into the application; [`Project::trust`] adds
+//!   trusted keys and can require signatures.
 //! - [`Runner`] — the wasm engine and the operations: [`Runner::upgrade`],
 //!   [`Runner::downgrade`], [`Runner::status`], [`Runner::history`], [`Runner::current`],
 //!   [`Runner::stamp`], [`Runner::resolve`]; [`Runner::migrate_project`] with a dry run.
@@ -60,6 +62,9 @@
 //! import rules are in `docs/architecture.md`); only the items re-exported here are the API
 //! an application should rely on.
 #![deny(missing_docs)]
+
+// `retort::embed!` expands to `::retort::…` paths; this makes them resolve inside the crate too.
+extern crate self as retort;
 
 #[doc(hidden)]
 #[allow(missing_docs)]
@@ -85,10 +90,11 @@ pub mod trust;
 
 pub use crate::core::observe::{Event, Level, Observer, Silent};
 pub use crate::core::plan::{BranchPoint, Target};
-pub use crate::core::{Direction, Limits};
+pub use crate::core::{Direction, Embedded, Limits};
 pub use crate::db::{HistoryRow, RowState};
 pub use crate::project::{ConfigError, DatabaseConfig, Project, TransactionMode};
 pub use crate::run::{
     CurrentRevision, Error, ErrorKind, FailureState, Migrations, ProjectOutcome, Ran, Report,
     Resolution, RevisionState, Runner, StatusLine,
 };
+pub use retort_macros::embed;

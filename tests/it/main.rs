@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod common;
 mod conformance;
+mod embedded;
 mod sandbox;
 mod scenarios;
 mod sql;
@@ -21,6 +22,7 @@ macro_rules! dialect_suite {
             use crate::common::Dialect;
             use crate::scenarios;
             use crate::conformance;
+            use crate::embedded;
             use crate::sql;
             use crate::trust;
 
@@ -73,6 +75,8 @@ macro_rules! dialect_suite {
             case!(sql, import_from_dbmate_and_adopt_its_database);
             case!(sql, new_sql_migration_round_trip);
             case!(api, library_api_upgrade_status_failure_downgrade);
+            case!(embedded, embedded_app_migrates_its_database_at_start_up);
+            case!(embedded, embedded_migrations_signed_by_an_untrusted_key_are_refused);
             case!(conformance, conformance_rust);
             case!(polyglot conformance, conformance_python);
             case!(polyglot conformance, conformance_javascript);

@@ -10,4 +10,4 @@ mod model;
 pub mod observe;
 pub mod plan;
 
-pub use model::{CursorId, Direction, Limits};
+pub use model::{CursorId, Direction, Embedded, Limits};

@@ -48,3 +48,14 @@ impl Default for Limits {
 
 /// Identifies an open cursor of a database connection.
 pub type CursorId = u32;
+
+/// Artifacts embedded in the binary: `(file name, bytes)` pairs, made by
+/// `retort::embed!` from a migrations directory at compile time. They pass the same
+/// checks as files: the signature policy, the file-name rule, the graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Embedded {
+    /// The directory they were read from, for messages.
+    pub dir: &'static str,
+    /// Each artifact's file name and bytes.
+    pub files: &'static [(&'static str, &'static [u8])],
+}

@@ -36,6 +36,9 @@ pub struct DatabaseConfig {
     pub trust: std::sync::Arc<crate::trust::signing::Trust>,
     /// Run from this bundle instead of the migrations directory.
     pub bundle: Option<PathBuf>,
+    /// Run from migrations embedded in the application (`retort::embed!`) instead of the
+    /// migrations directory or a bundle.
+    pub embedded: Option<crate::core::Embedded>,
     /// Statements run on the migrating connection before any migration (e.g.
     /// `SET FOREIGN_KEY_CHECKS = 0`, `PRAGMA foreign_keys = ON`).
     pub session: Vec<String>,
@@ -70,6 +73,37 @@ pub struct Project {
 }
 
 impl Project {
+    /// A project of one database, named `default`, whose migrations are embedded in the
+    /// application (`retort::embed!`), with default settings like [`Project::from_url`].
+    pub fn from_embedded(
+        url: &str,
+        migrations: crate::core::Embedded,
+    ) -> Result<Project, ConfigError> {
+        let mut project = Project::from_url(url, migrations.dir)?;
+        project.databases[0].embedded = Some(migrations);
+        Ok(project)
+    }
+
+    /// Trusts the OpenSSH Ed25519 public keys in `keys` (lines of `ssh-ed25519 AAAA… name`,
+    /// as `retort keygen` writes them), besides those already trusted, and, with `required`,
+    /// makes every database refuse an artifact no trusted key signed.
+    pub fn trust(&mut self, keys: &str, required: bool) -> Result<(), ConfigError> {
+        let parsed =
+            crate::trust::signing::parse_public_keys(keys, "trusted keys").map_err(|e| {
+                ConfigError {
+                    path: "trusted keys".into(),
+                    problems: vec![e],
+                }
+            })?;
+        for db in self.databases.iter_mut().chain(self.others.iter_mut()) {
+            let mut trust = (*db.trust).clone();
+            trust.keys.extend(parsed.iter().cloned());
+            trust.required |= required;
+            db.trust = std::sync::Arc::new(trust);
+        }
+        Ok(())
+    }
+
     /// Reads the project file at `path` (`retort.toml`), expanding `${VAR}` from the process
     /// environment. Relative paths in it are relative to its directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Project, ConfigError> {
@@ -417,6 +451,7 @@ impl FileDatabase {
                 required: self.require_signatures.unwrap_or(default_required),
             }),
             bundle: None,
+            embedded: None,
             session: self.session,
         }
     }
@@ -435,6 +470,7 @@ impl DatabaseConfig {
             capabilities: Default::default(),
             trust: Default::default(),
             bundle: None,
+            embedded: None,
             session: Vec::new(),
         }
     }

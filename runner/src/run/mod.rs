@@ -26,7 +26,9 @@ use crate::core::plan::{self, Step, Target};
 use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
 use crate::host::sandbox::Sandbox;
 use crate::project::{DatabaseConfig, TransactionMode};
-use crate::source::artifact::{self, Artifact, ArtifactError, Source};
+use crate::source::{
+    self, Artifact, ArtifactError, BundleFile, Directory, Expected, MigrationSource, Stored,
+};
 
 pub use error::{Changed, Error, ErrorKind, FailureState};
 pub use maintenance::Adoption;
@@ -126,54 +128,46 @@ impl Runner {
         Ok(Migrations { artifacts, graph })
     }
 
-    /// Loads and validates the migrations of `db` (from its directory, or its bundle),
-    /// refusing any the signature policy refuses, without touching the database.
-    pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
-        let source = Source {
-            database: &db.name,
-            trust: &db.trust,
-        };
-        let artifacts = match &db.bundle {
-            Some(bundle) => self.load_bundle(db, bundle, source).await,
-            None => {
-                artifact::load_dir(&self.sandbox, &db.migrations, source, self.observer.clone())
-                    .await
-            }
+    /// Where `db`'s migrations come from: embedded in the application, a bundle, or its
+    /// migrations directory.
+    pub fn source_of(db: &DatabaseConfig) -> Box<dyn MigrationSource> {
+        match (&db.embedded, &db.bundle) {
+            (Some(embedded), _) => Box::new(*embedded),
+            (None, Some(bundle)) => Box::new(BundleFile(bundle.clone())),
+            (None, None) => Box::new(Directory(db.migrations.clone())),
         }
-        .map_err(|source| Error::Artifact {
-            database: db.name.clone(),
-            source,
-        })?;
+    }
+
+    /// Loads and validates the migrations of `db` (from [`Runner::source_of`]), refusing any
+    /// the signature policy refuses, without touching the database.
+    pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
+        let artifacts = self.load_from(db, Self::source_of(db).as_ref()).await?;
         self.graph_of(db, artifacts)
     }
 
-    async fn load_bundle(
+    async fn load_from(
         &self,
         db: &DatabaseConfig,
-        bundle: &std::path::Path,
-        source: Source<'_>,
-    ) -> Result<Vec<Artifact>, ArtifactError> {
-        let shown = bundle.display().to_string();
-        let refused = |reason: String| ArtifactError::Refused {
-            path: shown.clone(),
-            reason,
-        };
-        let opened = crate::trust::bundle::read(bundle, &db.trust, &db.name).map_err(refused)?;
-        if opened.manifest.database != db.name && db.name != crate::project::DEFAULT_DATABASE {
-            return Err(refused(format!(
-                "it holds the migrations of database `{}`, not of `{}`",
-                opened.manifest.database, db.name
-            )));
-        }
-        let mut artifacts = Vec::new();
-        for (file, bytes) in opened.files {
-            let path = std::path::PathBuf::from(format!("{shown}!/{file}"));
-            artifacts.push(
-                artifact::load_bytes(&self.sandbox, &path, bytes, source, self.observer.clone())
-                    .await?,
-            );
-        }
-        Ok(artifacts)
+        from: &dyn MigrationSource,
+    ) -> Result<Vec<Artifact>, Error> {
+        source::load(
+            &self.sandbox,
+            from,
+            &db.name,
+            &db.trust,
+            self.observer.clone(),
+        )
+        .await
+        .map_err(|e| match e {
+            ArtifactError::Database(source) => Error::Db {
+                database: db.name.clone(),
+                source,
+            },
+            source => Error::Artifact {
+                database: db.name.clone(),
+                source,
+            },
+        })
     }
 
     /// Compares every applied revision's recorded digest with the artifact about to be
@@ -207,66 +201,36 @@ impl Runner {
         }
     }
 
-    /// Adds, from `retort_artifacts`, the applied revisions the migrations directory lacks,
-    /// so a database can be downgraded after its newer migrations' source is gone. Read-only.
+    /// Adds, from `retort_artifacts`, the applied revisions the migrations source lacks, so
+    /// a database can be downgraded after its newer migrations' source is gone. Read-only.
     pub async fn with_stored_artifacts(
         &self,
         db: &DatabaseConfig,
         migrations: Migrations,
     ) -> Result<Migrations, Error> {
-        let history = self.history(db).await?;
-        let missing: Vec<&HistoryRow> = history
-            .iter()
+        let wanted: Vec<Expected> = self
+            .history(db)
+            .await?
+            .into_iter()
             .filter(|r| !migrations.graph.contains(&r.revision))
+            .map(|r| Expected {
+                revision: r.revision,
+                digest: r.digest,
+            })
             .collect();
-        if missing.is_empty() {
+        if wanted.is_empty() {
             return Ok(migrations);
         }
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
-        let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
-        let mut artifacts = migrations.artifacts;
-        for row in missing {
-            let bytes = match backend.load_artifact(&row.digest).await {
-                Ok(Some(bytes)) => bytes,
-                Ok(None) => continue, // the plan reports it as applied but missing
-                Err(e) => {
-                    backend.close().await;
-                    return Err(wrap(e));
-                }
-            };
-            let artifact = artifact::from_database(
-                &self.sandbox,
-                Source {
-                    database: &db.name,
-                    trust: &db.trust,
-                },
-                &row.revision,
-                &row.digest,
-                bytes,
-                self.observer.clone(),
-            )
-            .await;
-            match artifact {
-                Ok(a) => {
-                    self.observer.event(&Event::StoredArtifact {
-                        database: &db.name,
-                        revision: &row.revision,
-                    });
-                    artifacts.push(a);
-                }
-                Err(source) => {
-                    backend.close().await;
-                    return Err(Error::Artifact {
-                        database: db.name.clone(),
-                        source,
-                    });
-                }
-            }
+        let url = db.url.clone();
+        let stored = self.load_from(db, &Stored { url, wanted }).await?;
+        for artifact in &stored {
+            self.observer.event(&Event::StoredArtifact {
+                database: &db.name,
+                revision: &artifact.info.id,
+            });
         }
-        backend.close().await;
+        let mut artifacts = migrations.artifacts;
+        artifacts.extend(stored);
         self.graph_of(db, artifacts)
     }
 

@@ -1,6 +1,8 @@
-//! Migration artifacts: the `*.wasm` component files of a migrations directory.
+//! A loaded migration artifact, and the checks every source's bytes pass to become one.
 
 use std::path::{Path, PathBuf};
+
+use super::Offered;
 use std::sync::Arc;
 
 use crate::bindings::MigrationInfo;
@@ -44,7 +46,7 @@ impl Artifact {
     }
 }
 
-/// Why a migrations directory could not be loaded.
+/// Why a source's migrations could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArtifactError {
@@ -76,6 +78,9 @@ pub enum ArtifactError {
         /// Why.
         reason: String,
     },
+    /// Stored copies could not be read from the database.
+    #[error(transparent)]
+    Database(#[from] crate::db::DbError),
     /// The metadata is unusable.
     #[error("{path}: bad metadata: {message}")]
     Metadata {
@@ -86,27 +91,26 @@ pub enum ArtifactError {
     },
 }
 
-/// SHA-256 of an artifact without its signature section, lowercase hex. Pinned: stored
-/// digests must stay comparable forever.
+/// SHA-256 of `bytes`, lowercase hex (of the whole input: callers strip signatures first).
 pub fn digest(bytes: &[u8]) -> String {
     signing::digest(bytes)
 }
 
-/// Where artifacts come from and what they must satisfy.
+/// The database an artifact is loaded for, and its trust policy.
 #[derive(Clone, Copy)]
-pub struct Source<'a> {
-    /// The database they are loaded for (for messages).
+pub struct Policy<'a> {
+    /// The database's name in the project.
     pub database: &'a str,
-    /// The signature policy.
+    /// Its trusted keys and whether it requires signatures.
     pub trust: &'a Trust,
 }
 
-/// Checks the signature policy before anything else is done with the bytes; returns the
-/// digest and the signer to record.
+/// Applies the trust policy to an artifact's bytes: its digest (without the signature) and
+/// the key id of a trusted signer, or why it is refused.
 pub fn admit(
     shown: &str,
     bytes: &[u8],
-    source: Source<'_>,
+    policy: Policy<'_>,
 ) -> Result<(String, Option<String>), ArtifactError> {
     let refused = |reason: String| ArtifactError::Refused {
         path: shown.to_string(),
@@ -114,13 +118,13 @@ pub fn admit(
     };
     match signing::split(bytes) {
         Ok(split) => {
-            let signer = source
+            let signer = policy
                 .trust
-                .admit(&split, source.database)
+                .admit(&split, policy.database)
                 .map_err(refused)?;
             Ok((split.digest(), signer))
         }
-        Err(e) if source.trust.required => {
+        Err(e) if policy.trust.required => {
             Err(refused(format!("cannot look for its signature: {e}")))
         }
         // Not WebAssembly: compiling it says so in detail.
@@ -128,225 +132,179 @@ pub fn admit(
     }
 }
 
-/// Loads one artifact: reads, checks its signature, digests, compiles and asks it for its
-/// metadata.
-pub async fn load(
-    sandbox: &Sandbox,
-    path: &Path,
-    source: Source<'_>,
-    observer: Arc<dyn Observer>,
-) -> Result<Artifact, ArtifactError> {
-    let compiled = compile(sandbox, path, source)?;
-    describe(sandbox, path, compiled, observer).await
-}
-
-/// Loads an artifact held in memory (from a bundle); `path` is shown in messages and its
-/// file name must name the revision, as in a directory.
-pub async fn load_bytes(
-    sandbox: &Sandbox,
-    path: &Path,
-    bytes: Vec<u8>,
-    source: Source<'_>,
-    observer: Arc<dyn Observer>,
-) -> Result<Artifact, ArtifactError> {
-    let compiled = compile_bytes(sandbox, &path.display().to_string(), bytes, source)?;
-    describe(sandbox, path, compiled, observer).await
-}
-
-/// An artifact stored in the database (`retort_artifacts`), used when the migrations
-/// directory no longer has it: its digest must match the one recorded when it was applied,
-/// it must pass the signature policy, and it must say it is `revision`.
-pub async fn from_database(
-    sandbox: &Sandbox,
-    source: Source<'_>,
-    revision: &str,
-    digest: &str,
-    bytes: Vec<u8>,
-    observer: Arc<dyn Observer>,
-) -> Result<Artifact, ArtifactError> {
-    let shown = format!("{}:retort_artifacts/{digest}", source.database);
-    let (actual, signer) = admit(&shown, &bytes, source)?;
-    if actual != digest {
-        return Err(ArtifactError::Metadata {
-            path: shown,
-            message: format!(
-                "the stored bytes hash to {actual}, not to the recorded {digest}: refusing them"
-            ),
-        });
-    }
-    let prepared = sandbox.prepare(&shown, digest, &bytes)?;
-    let info = sandbox.metadata(&prepared, observer).await?;
-    if info.id != revision {
-        return Err(ArtifactError::Metadata {
-            path: shown,
-            message: format!(
-                "the stored artifact says it is {}, but history recorded it for {revision}",
-                info.id
-            ),
-        });
-    }
-    Ok(Artifact {
-        path: PathBuf::from(shown),
-        digest: digest.to_string(),
-        signer,
-        bytes: Arc::new(bytes),
-        info,
-        prepared,
-    })
-}
-
-/// An artifact's bytes, digest, signer and compiled component.
-struct Compiled {
-    bytes: Vec<u8>,
+/// An admitted, compiled artifact whose metadata is not read yet.
+pub(super) struct Compiled {
+    offered: Offered,
     digest: String,
     signer: Option<String>,
     prepared: Prepared,
 }
 
-/// Reads, checks, digests and compiles (CPU-bound: run several at once).
-fn compile(sandbox: &Sandbox, path: &Path, source: Source<'_>) -> Result<Compiled, ArtifactError> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ArtifactError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    compile_bytes(sandbox, &shown, bytes, source)
-}
-
-fn compile_bytes(
+fn compile(
     sandbox: &Sandbox,
-    shown: &str,
-    bytes: Vec<u8>,
-    source: Source<'_>,
+    offered: Offered,
+    policy: Policy<'_>,
 ) -> Result<Compiled, ArtifactError> {
-    let (digest, signer) = admit(shown, &bytes, source)?;
-    let prepared = sandbox.prepare(shown, &digest, &bytes)?;
+    let (digest, signer) = admit(&offered.name, &offered.bytes, policy)?;
+    if let Some(expected) = &offered.expected
+        && expected.digest != digest
+    {
+        return Err(ArtifactError::Metadata {
+            path: offered.name.clone(),
+            message: format!(
+                "the stored bytes hash to {digest}, not to the recorded {}: refusing them",
+                expected.digest
+            ),
+        });
+    }
+    let prepared = sandbox.prepare(&offered.name, &digest, &offered.bytes)?;
     Ok(Compiled {
-        bytes,
+        offered,
         digest,
         signer,
         prepared,
     })
 }
 
-async fn describe(
+/// Admits and compiles every offered artifact, on every core (cached components load in well
+/// under a millisecond each), before the first migration runs. Results keep the input order.
+pub(super) fn compile_all(
     sandbox: &Sandbox,
-    path: &Path,
-    compiled: Compiled,
-    observer: Arc<dyn Observer>,
-) -> Result<Artifact, ArtifactError> {
-    let shown = path.display().to_string();
-    let info = sandbox.metadata(&compiled.prepared, observer).await?;
-    check_metadata(&shown, path, &info)?;
-    Ok(Artifact {
-        path: path.to_path_buf(),
-        digest: compiled.digest,
-        signer: compiled.signer,
-        bytes: Arc::new(compiled.bytes),
-        info,
-        prepared: compiled.prepared,
-    })
-}
-
-fn check_metadata(shown: &str, path: &Path, info: &MigrationInfo) -> Result<(), ArtifactError> {
-    let bad = |message: String| {
-        Err(ArtifactError::Metadata {
-            path: shown.to_string(),
-            message,
-        })
-    };
-    let valid_id = |id: &str| {
-        !id.is_empty()
-            && id.len() <= 128
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if !valid_id(&info.id) {
-        return bad(format!(
-            "id `{}` must be 1–128 characters of A–Z, a–z, 0–9, `-` and `_`",
-            info.id
-        ));
-    }
-    if let Some(p) = info.parents.iter().find(|p| !valid_id(p)) {
-        return bad(format!("parent `{p}` is not a valid revision id"));
-    }
-    if info.parents.contains(&info.id) {
-        return bad(format!("revision {} names itself as a parent", info.id));
-    }
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let file_id = stem.split_once('_').map_or(stem, |(id, _)| id);
-    if file_id != info.id {
-        return bad(format!(
-            "the file name says revision `{file_id}` but the migration says `{}`; name the file `{}_<description>.wasm`",
-            info.id, info.id
-        ));
-    }
-    Ok(())
-}
-
-/// Loads every `*.wasm` in `dir`, in file-name order. A missing directory holds nothing.
-pub async fn load_dir(
-    sandbox: &Sandbox,
-    dir: &Path,
-    source: Source<'_>,
-    observer: Arc<dyn Observer>,
-) -> Result<Vec<Artifact>, ArtifactError> {
-    let mut paths = Vec::new();
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.map_err(|source| ArtifactError::Directory {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
-                    paths.push(path);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(ArtifactError::Directory {
-                path: dir.display().to_string(),
-                source,
-            });
-        }
-    }
-    paths.sort();
-    // Compile on every core before the first migration runs; cached components load in
-    // well under a millisecond each.
+    offered: Vec<Offered>,
+    policy: Policy<'_>,
+) -> Vec<Result<Compiled, ArtifactError>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(paths.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut compiled: Vec<Option<Result<Compiled, ArtifactError>>> =
-        (0..paths.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
+        .min(offered.len().max(1));
+    let queue = std::sync::Mutex::new(offered.into_iter().enumerate());
+    let mut results: Vec<(usize, Result<Compiled, ArtifactError>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { break };
-                        done.push((i, compile(sandbox, path, source)));
+                        let next = queue.lock().map(|mut q| q.next()).ok().flatten();
+                        let Some((i, offered)) = next else { break };
+                        done.push((i, compile(sandbox, offered, policy)));
                     }
                     done
                 })
             })
             .collect();
-        for worker in workers {
-            for (i, result) in worker.join().expect("a compile worker panicked") {
-                compiled[i] = Some(result);
-            }
-        }
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a compile worker panicked"))
+            .collect()
     });
-    let mut artifacts = Vec::with_capacity(paths.len());
-    for (path, result) in paths.iter().zip(compiled) {
-        let compiled = result.expect("every path was compiled")?;
-        artifacts.push(describe(sandbox, path, compiled, observer.clone()).await?);
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Reads a compiled artifact's metadata and checks it: a valid id and parents, and the
+/// revision its name (or, for a stored copy, history) says it is.
+pub(super) async fn describe(
+    sandbox: &Sandbox,
+    compiled: Compiled,
+    observer: Arc<dyn Observer>,
+) -> Result<Artifact, ArtifactError> {
+    let Compiled {
+        offered,
+        digest,
+        signer,
+        prepared,
+    } = compiled;
+    let info = sandbox.metadata(&prepared, observer).await?;
+    let path = PathBuf::from(&offered.name);
+    match &offered.expected {
+        Some(expected) if info.id != expected.revision => {
+            return Err(ArtifactError::Metadata {
+                path: offered.name,
+                message: format!(
+                    "the stored artifact says it is {}, but history recorded it for {}",
+                    info.id, expected.revision
+                ),
+            });
+        }
+        Some(_) => check_ids(&offered.name, &info)?,
+        None => {
+            check_ids(&offered.name, &info)?;
+            check_file_name(&offered.name, &path, &info)?;
+        }
     }
-    Ok(artifacts)
+    Ok(Artifact {
+        path,
+        digest,
+        signer,
+        bytes: Arc::new(offered.bytes),
+        info,
+        prepared,
+    })
+}
+
+fn bad(shown: &str, message: String) -> Result<(), ArtifactError> {
+    Err(ArtifactError::Metadata {
+        path: shown.to_string(),
+        message,
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn check_ids(shown: &str, info: &MigrationInfo) -> Result<(), ArtifactError> {
+    if !valid_id(&info.id) {
+        return bad(
+            shown,
+            format!(
+                "id `{}` must be 1–128 characters of A–Z, a–z, 0–9, `-` and `_`",
+                info.id
+            ),
+        );
+    }
+    if let Some(p) = info.parents.iter().find(|p| !valid_id(p)) {
+        return bad(shown, format!("parent `{p}` is not a valid revision id"));
+    }
+    if info.parents.contains(&info.id) {
+        return bad(
+            shown,
+            format!("revision {} names itself as a parent", info.id),
+        );
+    }
+    Ok(())
+}
+
+/// `<id>_<slug>.wasm`: a file cannot pass for another revision.
+fn check_file_name(shown: &str, path: &Path, info: &MigrationInfo) -> Result<(), ArtifactError> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let file_id = stem.split_once('_').map_or(stem, |(id, _)| id);
+    if file_id != info.id {
+        return bad(
+            shown,
+            format!(
+                "the file name says revision `{file_id}` but the migration says `{}`; name the file `{}_<description>.wasm`",
+                info.id, info.id
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_id;
+
+    #[test]
+    fn revision_ids_are_short_plain_words() {
+        for ok in ["20260101000000", "a", "rev-1_b", &"x".repeat(128)] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "é", "a.b", &"x".repeat(129)] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
 }
