@@ -598,6 +598,8 @@ pub fn build(
             dir.display()
         );
     }
+    let target_dir = guest_target_dir(target_dir, &dir);
+    let mut built = build_scripts(&dir, &scripts, &target_dir, quiet, force)?;
     let mut fingerprints = Vec::new();
     for (crate_dir, _) in &crates {
         fingerprints.push(source_fingerprint(crate_dir)?);
@@ -611,74 +613,130 @@ pub fn build(
         .iter()
         .map(|m| force || !up_to_date(&dir.join(&m.stem), &m.fingerprint()))
         .collect();
-    let kept = |stem_path: &Path| -> anyhow::Result<Built> {
-        let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
-        let bytes = std::fs::read(&artifact)?;
-        Ok(Built {
-            crate_dir: stem_path.to_path_buf(),
-            size: bytes.len() as u64,
-            digest: crate::source::artifact::digest(&bytes),
-            artifact,
-            rebuilt: false,
-        })
-    };
     let any_rust = stale.iter().any(|s| *s);
     let any_sql = sql_stale.iter().any(|s| *s);
+    if any_rust || any_sql {
+        ensure_target()?;
+    }
+    let flags = remap_flags(root, &target_dir);
+    let output = |name: &str| {
+        target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{name}.wasm"))
+    };
+    if any_rust {
+        cargo_build(&dir.join("Cargo.toml"), &target_dir, &flags, quiet).with_context(|| {
+            format!("cargo build of the migrations in {} failed", dir.display())
+        })?;
+    }
+    for (((crate_dir, name), fingerprint), stale) in crates.iter().zip(&fingerprints).zip(&stale) {
+        built.push(if *stale {
+            pin(crate_dir, &output(name), fingerprint)?
+        } else {
+            kept(crate_dir)?
+        });
+    }
+    if any_sql {
+        build_sql(&dir, &sql, &sql_stale, &target_dir, &flags, quiet)?;
+    }
+    for (m, stale) in sql.iter().zip(&sql_stale) {
+        let stem_path = dir.join(&m.stem);
+        built.push(if *stale {
+            pin(
+                &stem_path,
+                &output(&m.crate_name(&dir_key(&dir))),
+                &m.fingerprint(),
+            )?
+        } else {
+            kept(&stem_path)?
+        });
+    }
+    Ok(built)
+}
+
+/// `target_dir`, else `$CARGO_TARGET_DIR`, else `<dir>/target`.
+fn guest_target_dir(target_dir: Option<&Path>, dir: &Path) -> PathBuf {
+    target_dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| dir.join("target"))
+}
+
+/// An artifact kept as it is: its sources did not change.
+fn kept(stem_path: &Path) -> anyhow::Result<Built> {
+    let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
+    let bytes =
+        std::fs::read(&artifact).with_context(|| format!("cannot read {}", artifact.display()))?;
+    Ok(Built {
+        crate_dir: stem_path.to_path_buf(),
+        size: bytes.len() as u64,
+        digest: crate::source::artifact::digest(&bytes),
+        artifact,
+        rebuilt: false,
+    })
+}
+
+/// Writes `<stem>.wasm` from a freshly built component, pinned to its sources by their
+/// fingerprint (custom section [`SOURCE_SECTION`]).
+fn pin(stem_path: &Path, produced: &Path, fingerprint: &str) -> anyhow::Result<Built> {
+    let mut bytes = std::fs::read(produced)
+        .with_context(|| format!("the build did not produce {}", produced.display()))?;
+    crate::trust::signing::append_custom_section(
+        &mut bytes,
+        SOURCE_SECTION,
+        fingerprint.as_bytes(),
+    );
+    let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
+    std::fs::write(&artifact, &bytes)
+        .with_context(|| format!("cannot write {}", artifact.display()))?;
+    Ok(Built {
+        crate_dir: stem_path.to_path_buf(),
+        size: bytes.len() as u64,
+        digest: crate::source::artifact::digest(&bytes),
+        artifact,
+        rebuilt: true,
+    })
+}
+
+/// Python and JavaScript migrations, each built by its language's tool in a work directory
+/// of this migrations directory's own.
+fn build_scripts(
+    dir: &Path,
+    scripts: &[ScriptGuest],
+    target_dir: &Path,
+    quiet: bool,
+    force: bool,
+) -> anyhow::Result<Vec<Built>> {
+    let work = target_dir.join("retort-guests").join(dir_key(dir));
+    let mut tools = std::collections::BTreeMap::new();
     let mut built = Vec::new();
-    if !scripts.is_empty() {
-        let work = target_dir
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| dir.join("target"))
-            .join("retort-guests")
-            .join(dir_key(&dir));
-        let mut tools = std::collections::BTreeMap::new();
-        for guest in &scripts {
-            let stem_path = dir.join(&guest.stem);
-            let (tool, version) = match tools.get(&guest.language.name()) {
-                Some(t) => Clone::clone(t),
-                None => {
-                    let t = guest.language.tool()?;
-                    tools.insert(guest.language.name(), t.clone());
-                    t
-                }
-            };
-            let fingerprint = guest.fingerprint(&version)?;
-            if !force && up_to_date(&stem_path, &fingerprint) {
-                built.push(kept(&stem_path)?);
-                continue;
+    for guest in scripts {
+        let stem_path = dir.join(&guest.stem);
+        let (tool, version) = match tools.get(&guest.language.name()) {
+            Some(t) => Clone::clone(t),
+            None => {
+                let t = guest.language.tool()?;
+                tools.insert(guest.language.name(), t.clone());
+                t
             }
-            let out = work.join(format!("{}.wasm", guest.stem));
-            std::fs::create_dir_all(&work)?;
-            guest.build(&tool, &work, &out, quiet)?;
-            let mut bytes = std::fs::read(&out)?;
-            crate::trust::signing::append_custom_section(
-                &mut bytes,
-                SOURCE_SECTION,
-                fingerprint.as_bytes(),
-            );
-            let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
-            std::fs::write(&artifact, &bytes)
-                .with_context(|| format!("cannot write {}", artifact.display()))?;
-            built.push(Built {
-                crate_dir: stem_path,
-                size: bytes.len() as u64,
-                digest: crate::source::artifact::digest(&bytes),
-                artifact,
-                rebuilt: true,
-            });
+        };
+        let fingerprint = guest.fingerprint(&version)?;
+        if !force && up_to_date(&stem_path, &fingerprint) {
+            built.push(kept(&stem_path)?);
+            continue;
         }
+        let out = work.join(format!("{}.wasm", guest.stem));
+        std::fs::create_dir_all(&work)?;
+        guest.build(&tool, &work, &out, quiet)?;
+        built.push(pin(&stem_path, &out, &fingerprint)?);
     }
-    if !any_rust && !any_sql {
-        for (d, _) in &crates {
-            built.push(kept(d)?);
-        }
-        for m in &sql {
-            built.push(kept(&dir.join(&m.stem))?);
-        }
-        return Ok(built);
-    }
-    ensure_target()?;
+    Ok(built)
+}
+
+/// Paths remapped so an artifact does not depend on where the project, cargo's registry and
+/// the target directory sit on this machine.
+fn remap_flags(root: &Path, target_dir: &Path) -> Vec<String> {
     let project = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut flags = vec![format!(
         "--remap-path-prefix={}=/project",
@@ -690,98 +748,53 @@ pub fn build(
     {
         flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
     }
-    let target_dir = target_dir
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| dir.join("target"));
     flags.push(format!(
         "--remap-path-prefix={}=/target",
         target_dir.display()
     ));
-    let output = |name: &str| {
-        target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{name}.wasm"))
-    };
-    let write = |stem_path: &Path, name: &str, fingerprint: &str| -> anyhow::Result<Built> {
-        let out = output(name);
-        let mut bytes = std::fs::read(&out)
-            .with_context(|| format!("cargo did not produce {}", out.display()))?;
-        crate::trust::signing::append_custom_section(
-            &mut bytes,
-            SOURCE_SECTION,
-            fingerprint.as_bytes(),
-        );
-        let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
-        std::fs::write(&artifact, &bytes)
-            .with_context(|| format!("cannot write {}", artifact.display()))?;
-        Ok(Built {
-            crate_dir: stem_path.to_path_buf(),
-            size: bytes.len() as u64,
-            digest: crate::source::artifact::digest(&bytes),
-            artifact,
-            rebuilt: true,
-        })
-    };
+    flags
+}
 
-    if any_rust {
-        cargo_build(&dir.join("Cargo.toml"), &target_dir, &flags, quiet).with_context(|| {
-            format!("cargo build of the migrations in {} failed", dir.display())
-        })?;
-    }
-    for (((crate_dir, name), fingerprint), stale) in crates.iter().zip(&fingerprints).zip(&stale) {
-        built.push(if *stale {
-            write(crate_dir, name, fingerprint)?
-        } else {
-            kept(crate_dir)?
-        });
-    }
-
-    if any_sql {
-        // SQL migrations become generated crates, built in a workspace of their own under the
-        // target directory with the migrations workspace's SDK and lock file.
-        let sdk = sdk_dependency(&dir)?;
-        // One work directory per migrations directory: builds of several projects may share
-        // the target directory (and cargo's lock) at the same time.
-        let work = target_dir.join("retort-sql").join(dir_key(&dir));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work)
-            .with_context(|| format!("cannot create {}", work.display()))?;
-        let mut members = Vec::new();
-        for (m, stale) in sql.iter().zip(&sql_stale) {
-            if *stale {
-                m.generate(&work.join(&m.stem), &sdk, &dir_key(&dir))?;
-                members.push(format!("{:?}", m.stem));
-            }
+/// SQL migrations become generated crates, built in a workspace of their own under the target
+/// directory with the migrations workspace's SDK and lock file.
+fn build_sql(
+    dir: &Path,
+    sql: &[SqlMigration],
+    stale: &[bool],
+    target_dir: &Path,
+    flags: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let sdk = sdk_dependency(dir)?;
+    // One work directory per migrations directory: builds of several projects may share the
+    // target directory (and cargo's lock) at the same time.
+    let work = target_dir.join("retort-sql").join(dir_key(dir));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let mut members = Vec::new();
+    for (m, stale) in sql.iter().zip(stale) {
+        if *stale {
+            m.generate(&work.join(&m.stem), &sdk, &dir_key(dir))?;
+            members.push(format!("{:?}", m.stem));
         }
-        std::fs::write(
-            work.join("Cargo.toml"),
-            format!(
-                "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n\
-                 [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
-                members.join(", ")
-            ),
-        )?;
-        if dir.join("Cargo.lock").is_file() {
-            std::fs::copy(dir.join("Cargo.lock"), work.join("Cargo.lock"))?;
-        }
-        cargo_build(&work.join("Cargo.toml"), &target_dir, &flags, quiet).with_context(|| {
-            format!(
-                "cargo build of the SQL migrations in {} failed",
-                dir.display()
-            )
-        })?;
     }
-    for (m, stale) in sql.iter().zip(&sql_stale) {
-        let stem_path = dir.join(&m.stem);
-        built.push(if *stale {
-            write(&stem_path, &m.crate_name(&dir_key(&dir)), &m.fingerprint())?
-        } else {
-            kept(&stem_path)?
-        });
+    std::fs::write(
+        work.join("Cargo.toml"),
+        format!(
+            "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n\
+             [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
+            members.join(", ")
+        ),
+    )?;
+    if dir.join("Cargo.lock").is_file() {
+        std::fs::copy(dir.join("Cargo.lock"), work.join("Cargo.lock"))?;
     }
-    Ok(built)
+    cargo_build(&work.join("Cargo.toml"), target_dir, flags, quiet).with_context(|| {
+        format!(
+            "cargo build of the SQL migrations in {} failed",
+            dir.display()
+        )
+    })
 }
 
 /// A short name for a migrations directory, for its work directories.

@@ -10,6 +10,11 @@
 //! | dbmate | `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` | `-- migrate:up transaction:false` |
 //! | flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` | `V….sql.conf`: `executeInTransaction=false` |
 
+mod dbmate;
+mod diesel;
+mod flyway;
+mod sqlx;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -112,213 +117,14 @@ fn sort_numeric(migrations: &mut [Imported]) {
     });
 }
 
-/// Reads a directory of `tool`'s migrations.
+/// Reads a directory of `tool`'s migrations, in the tool's order.
 pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
     let mut report = Report::default();
     match tool {
-        Tool::Sqlx | Tool::GolangMigrate => {
-            for path in entries(dir)? {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                if path.is_dir() || !name.ends_with(".sql") {
-                    continue;
-                }
-                if name.ends_with(".down.sql") {
-                    continue; // read with its up file
-                }
-                let Some((version, rest)) = numeric_prefix(&name) else {
-                    report
-                        .skipped
-                        .push((path.clone(), "no numeric version prefix".into()));
-                    continue;
-                };
-                let (desc, down_path) = match rest.strip_suffix(".up.sql") {
-                    Some(d) => (d, Some(dir.join(format!("{version}_{d}.down.sql")))),
-                    None if tool == Tool::Sqlx => (rest.trim_end_matches(".sql"), None),
-                    None => {
-                        report
-                            .skipped
-                            .push((path.clone(), "not a .up.sql/.down.sql file".into()));
-                        continue;
-                    }
-                };
-                let up = read(&path)?;
-                let mut sources = vec![path.clone()];
-                let down = match down_path.filter(|p| p.is_file()) {
-                    Some(p) => {
-                        sources.push(p.clone());
-                        read(&p)?
-                    }
-                    None => String::new(),
-                };
-                let transactional = !(tool == Tool::Sqlx
-                    && up
-                        .lines()
-                        .next()
-                        .is_some_and(|l| l.trim() == "-- no-transaction"));
-                report.migrations.push(Imported {
-                    id: id_of(version),
-                    version: version.to_string(),
-                    description: words(desc),
-                    up,
-                    down,
-                    transactional,
-                    sources,
-                });
-            }
-        }
-        Tool::Diesel => {
-            for path in entries(dir)? {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                if !path.is_dir() || !path.join("up.sql").is_file() {
-                    continue;
-                }
-                // `2024-01-15-093000_create_users` (or `00000000000000_diesel_initial_setup`).
-                let (stamp, rest) = match name.split_once('_') {
-                    Some((s, r)) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => (s, r),
-                    _ => {
-                        report
-                            .skipped
-                            .push((path.clone(), "no timestamp prefix".into()));
-                        continue;
-                    }
-                };
-                let version: String = stamp.chars().filter(char::is_ascii_digit).collect();
-                let up = read(&path.join("up.sql"))?;
-                let down = if path.join("down.sql").is_file() {
-                    read(&path.join("down.sql"))?
-                } else {
-                    String::new()
-                };
-                let transactional = match std::fs::read_to_string(path.join("metadata.toml")) {
-                    Ok(text) => {
-                        let doc: toml::Table = toml::from_str(&text).with_context(|| {
-                            format!("{} is not valid TOML", path.join("metadata.toml").display())
-                        })?;
-                        doc.get("run_in_transaction")
-                            .and_then(toml::Value::as_bool)
-                            .unwrap_or(true)
-                    }
-                    Err(_) => true,
-                };
-                report.migrations.push(Imported {
-                    id: id_of(&version),
-                    version,
-                    description: words(rest),
-                    up,
-                    down,
-                    transactional,
-                    sources: vec![path.clone()],
-                });
-            }
-        }
-        Tool::Dbmate => {
-            for path in entries(dir)? {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let Some(stem) = name.strip_suffix(".sql") else {
-                    continue;
-                };
-                let Some((version, rest)) = numeric_prefix(stem) else {
-                    report
-                        .skipped
-                        .push((path.clone(), "no numeric version prefix".into()));
-                    continue;
-                };
-                let text = read(&path)?;
-                let (up, down, transactional) =
-                    dbmate_sections(&text).with_context(|| format!("{}", path.display()))?;
-                report.migrations.push(Imported {
-                    id: id_of(version),
-                    version: version.to_string(),
-                    description: words(rest),
-                    up,
-                    down,
-                    transactional,
-                    sources: vec![path.clone()],
-                });
-            }
-        }
-        Tool::Flyway => {
-            let mut undo = std::collections::BTreeMap::new();
-            let mut versioned = Vec::new();
-            for path in entries(dir)? {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let Some(stem) = name.strip_suffix(".sql") else {
-                    continue;
-                };
-                let Some((head, desc)) = stem.split_once("__") else {
-                    report
-                        .skipped
-                        .push((path.clone(), "not V<version>__<description>.sql".into()));
-                    continue;
-                };
-                match head.split_at(1) {
-                    ("V", version) if !version.is_empty() => {
-                        versioned.push((version.to_string(), desc.to_string(), path.clone()))
-                    }
-                    ("U", version) if !version.is_empty() => {
-                        undo.insert(version.to_string(), path.clone());
-                    }
-                    ("R", _) => report.skipped.push((
-                        path.clone(),
-                        "a repeatable migration: Retort migrations run once; rewrite it as a \
-                         versioned migration holding the definition"
-                            .into(),
-                    )),
-                    _ => report
-                        .skipped
-                        .push((path.clone(), "not a V, U or R migration".into())),
-                }
-            }
-            for (version, desc, path) in versioned {
-                let up = read(&path)?;
-                let mut sources = vec![path.clone()];
-                let down = match undo.remove(&version) {
-                    Some(u) => {
-                        sources.push(u.clone());
-                        read(&u)?
-                    }
-                    None => String::new(),
-                };
-                let conf = PathBuf::from(format!("{}.conf", path.display()));
-                let transactional = match std::fs::read_to_string(&conf) {
-                    Ok(text) => !text.lines().any(|l| {
-                        let l = l.replace(' ', "");
-                        l.eq_ignore_ascii_case("executeInTransaction=false")
-                    }),
-                    Err(_) => true,
-                };
-                report.migrations.push(Imported {
-                    id: id_of(&version),
-                    version,
-                    description: words(&desc),
-                    up,
-                    down,
-                    transactional,
-                    sources,
-                });
-            }
-            for (_, path) in undo {
-                report
-                    .skipped
-                    .push((path, "an undo migration without its versioned one".into()));
-            }
-        }
+        Tool::Sqlx | Tool::GolangMigrate => sqlx::read_dir(tool, dir, &mut report)?,
+        Tool::Diesel => diesel::read_dir(dir, &mut report)?,
+        Tool::Dbmate => dbmate::read_dir(dir, &mut report)?,
+        Tool::Flyway => flyway::read_dir(dir, &mut report)?,
     }
     sort_numeric(&mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -332,41 +138,6 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         }
     }
     Ok(report)
-}
-
-/// Splits a dbmate file into (up, down, transactional).
-fn dbmate_sections(text: &str) -> anyhow::Result<(String, String, bool)> {
-    let mut up = String::new();
-    let mut down = String::new();
-    let mut transactional = true;
-    let mut section = None;
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(opts) = t.strip_prefix("-- migrate:up") {
-            section = Some(true);
-            transactional = !opts.split_whitespace().any(|o| o == "transaction:false");
-            continue;
-        }
-        if t.starts_with("-- migrate:down") {
-            section = Some(false);
-            continue;
-        }
-        match section {
-            Some(true) => {
-                up.push_str(line);
-                up.push('\n');
-            }
-            Some(false) => {
-                down.push_str(line);
-                down.push('\n');
-            }
-            None => {}
-        }
-    }
-    if section.is_none() {
-        bail!("no `-- migrate:up` section");
-    }
-    Ok((up, down, transactional))
 }
 
 /// Writes the migrations into `into` as Retort SQL migrations chained in order after

@@ -1,0 +1,60 @@
+//! Importing diesel (`<yyyy-mm-dd-hhmmss>_<name>/up.sql`, `down.sql`; `metadata.toml`:
+//! `run_in_transaction = false`).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{Imported, Report, entries, id_of, read, words};
+
+/// Adds the migrations of `dir` to `report`.
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    for path in entries(dir)? {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if !path.is_dir() || !path.join("up.sql").is_file() {
+            continue;
+        }
+        // `2024-01-15-093000_create_users` (or `00000000000000_diesel_initial_setup`).
+        let (stamp, rest) = match name.split_once('_') {
+            Some((s, r)) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => (s, r),
+            _ => {
+                report
+                    .skipped
+                    .push((path.clone(), "no timestamp prefix".into()));
+                continue;
+            }
+        };
+        let version: String = stamp.chars().filter(char::is_ascii_digit).collect();
+        let up = read(&path.join("up.sql"))?;
+        let down = if path.join("down.sql").is_file() {
+            read(&path.join("down.sql"))?
+        } else {
+            String::new()
+        };
+        let transactional = match std::fs::read_to_string(path.join("metadata.toml")) {
+            Ok(text) => {
+                let doc: toml::Table = toml::from_str(&text).with_context(|| {
+                    format!("{} is not valid TOML", path.join("metadata.toml").display())
+                })?;
+                doc.get("run_in_transaction")
+                    .and_then(toml::Value::as_bool)
+                    .unwrap_or(true)
+            }
+            Err(_) => true,
+        };
+        report.migrations.push(Imported {
+            id: id_of(&version),
+            version,
+            description: words(rest),
+            up,
+            down,
+            transactional,
+            sources: vec![path.clone()],
+        });
+    }
+    Ok(())
+}
