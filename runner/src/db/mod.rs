@@ -5,6 +5,7 @@
 //! rewriting and value mapping of its dialect. Everything that differs between SQLite,
 //! PostgreSQL and MySQL lives behind this trait.
 
+mod history;
 mod mysql;
 pub mod placeholders;
 mod postgres;
@@ -182,10 +183,22 @@ pub struct HistoryRow {
 }
 
 pub use crate::core::CursorId;
+pub use history::HistoryStore;
 
-/// A connection to one database being migrated.
+/// The migration lock, held on the connection a migration never sees.
 #[async_trait]
-pub trait Backend: Send {
+pub trait Lock: Send {
+    /// Takes the migration lock, waiting at most `wait`.
+    async fn lock(&mut self, wait: Duration) -> Result<(), DbError>;
+    /// Releases the migration lock.
+    async fn unlock(&mut self) -> Result<(), DbError>;
+}
+
+/// A connection as Retort itself uses it: its dialect, transactions, and two primitives for
+/// its own statements (placeholders `$1`, `$2`, … on every dialect), on which the
+/// bookkeeping of [`HistoryStore`] is written once.
+#[async_trait]
+pub trait Session: Send {
     /// The dialect, as the guest sees it.
     fn dialect(&self) -> Dialect;
 
@@ -195,76 +208,6 @@ pub trait Backend: Send {
         false
     }
 
-    /// Takes the migration lock, waiting at most `wait`.
-    async fn lock(&mut self, wait: Duration) -> Result<(), DbError>;
-    /// Releases the migration lock.
-    async fn unlock(&mut self) -> Result<(), DbError>;
-
-    /// Whether the history tables exist. Never creates anything.
-    async fn has_history(&mut self) -> Result<bool, DbError>;
-    /// Creates the history tables if they do not exist.
-    async fn create_history(&mut self) -> Result<(), DbError>;
-    /// Every history row, oldest first; empty when the tables do not exist.
-    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError>;
-    /// Adds a history row (inside the current transaction, if any).
-    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError>;
-    /// Changes the state (and duration) of a history row.
-    async fn update_history(
-        &mut self,
-        revision: &str,
-        state: RowState,
-        duration_ms: i64,
-    ) -> Result<(), DbError>;
-    /// Records that an applied revision's artifact was deliberately rebuilt: its new digest
-    /// and signer, and a note saying who accepted it and what it replaced.
-    async fn replace_digest(
-        &mut self,
-        revision: &str,
-        digest: &str,
-        signer: Option<&str>,
-        note: &str,
-    ) -> Result<(), DbError>;
-    /// Removes a history row (a downgrade).
-    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError>;
-    /// Stores one part of a packed artifact, unless already stored.
-    async fn store_artifact_part(
-        &mut self,
-        digest: &str,
-        part: i32,
-        bytes: &[u8],
-    ) -> Result<(), DbError>;
-    /// The stored parts of a packed artifact, in order (none when not stored).
-    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError>;
-
-    /// Stores an artifact's bytes under its digest, unless already stored: zlib-compressed
-    /// and cut into parts of at most [`ARTIFACT_PART`] bytes, so that a Python or JavaScript
-    /// component (~20 MB) fits MariaDB's default 16 MiB `max_allowed_packet`.
-    async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
-        let packed = pack(bytes);
-        for (i, chunk) in packed.chunks(ARTIFACT_PART).enumerate() {
-            let part = i32::try_from(i).unwrap_or(i32::MAX);
-            self.store_artifact_part(digest, part, chunk).await?;
-        }
-        Ok(())
-    }
-
-    /// The stored bytes of an applied artifact, if the database has them. (Callers check
-    /// them against the recorded digest.)
-    async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let parts = self.load_artifact_parts(digest).await?;
-        if parts.is_empty() {
-            return Ok(None);
-        }
-        unpack(&parts.concat())
-            .map(Some)
-            .map_err(|e| DbError::Statement {
-                doing: format!("unpacking stored artifact {digest}"),
-                statement: String::new(),
-                code: None,
-                message: e.to_string(),
-            })
-    }
-
     /// Opens a transaction.
     async fn begin(&mut self) -> Result<(), DbError>;
     /// Commits the open transaction.
@@ -272,6 +215,34 @@ pub trait Backend: Send {
     /// Rolls the open transaction back (a no-op without one).
     async fn rollback(&mut self) -> Result<(), DbError>;
 
+    /// Runs one of Retort's own statements (without parameters: possibly several,
+    /// separated by `;`); returns the rows affected. `doing` names it in errors.
+    async fn host_execute(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, DbError>;
+    /// Runs one of Retort's own queries and returns all its rows.
+    async fn host_query(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError>;
+
+    /// Appends `entry` to the journal of `revision`'s history row, durably and outside the
+    /// migration's transaction.
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError>;
+
+    /// Closes the connection.
+    async fn close(self: Box<Self>);
+}
+
+/// A migration's SQL: what the transaction handle lent to a guest reaches. Database errors
+/// are values the guest may handle ([`SqlFailure::Guest`]); a broken connection is fatal.
+#[async_trait]
+pub trait GuestSql: Send {
     /// Runs a guest statement; returns rows affected.
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure>;
     /// Runs a guest statement once per parameter set; returns the total rows affected.
@@ -288,13 +259,33 @@ pub trait Backend: Send {
     async fn close_cursor(&mut self, cursor: CursorId);
     /// Closes every open cursor (before a commit or rollback).
     async fn close_all_cursors(&mut self);
+}
 
-    /// Appends `entry` to the journal of `revision`'s history row, durably and outside the
-    /// migration's transaction.
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError>;
+/// A connection to one database being migrated: one implementation per dialect. The lock,
+/// Retort's session and the guest's SQL are separate traits; the bookkeeping
+/// ([`HistoryStore`]) is written once on top of [`Session`].
+pub trait Backend: Lock + Session + GuestSql {}
 
-    /// Closes the connection.
-    async fn close(self: Box<Self>);
+impl<T: Lock + Session + GuestSql + ?Sized> Backend for T {}
+
+/// A guest-side failure of one of Retort's own statements, as a [`DbError`] naming what
+/// Retort was doing.
+pub fn host_failure(doing: &str, statement: &str, failure: SqlFailure) -> DbError {
+    match failure {
+        SqlFailure::Fatal(e) => e,
+        SqlFailure::Guest(e) => DbError::Statement {
+            doing: doing.into(),
+            statement: statement.into(),
+            code: match &e {
+                GuestError::Database(d) => d.code.clone(),
+                _ => None,
+            },
+            message: match &e {
+                GuestError::Database(d) => d.message.clone(),
+                other => crate::bindings::describe(other),
+            },
+        },
+    }
 }
 
 /// What a command intends to do with the database, which decides whether a missing SQLite
@@ -348,56 +339,6 @@ pub fn runner_identity() -> String {
 /// Now, as stored in history tables: RFC 3339 in UTC with microseconds.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-/// A `retort_history` row as the drivers read it.
-type RawHistoryRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-fn history_row(raw: RawHistoryRow) -> Result<HistoryRow, DbError> {
-    let (
-        revision,
-        parents,
-        description,
-        digest,
-        state,
-        applied_at,
-        applied_by,
-        duration_ms,
-        journal,
-        signer,
-        notes,
-    ) = raw;
-    let state = RowState::parse(&state).ok_or_else(|| DbError::Statement {
-        doing: format!("reading retort_history row {revision}"),
-        statement: String::new(),
-        code: None,
-        message: format!("unknown state `{state}`"),
-    })?;
-    Ok(HistoryRow {
-        revision,
-        parents: parents.split_whitespace().map(str::to_string).collect(),
-        description,
-        digest,
-        state,
-        applied_at,
-        applied_by,
-        duration_ms,
-        journal,
-        signer,
-        notes,
-    })
 }
 
 /// Maps a sqlx error from a guest statement: database errors are values the guest may

@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    ARTIFACTS_TABLE, Backend, CursorId, DbError, HISTORY_TABLE, HistoryRow, RowState, SqlFailure,
-    plain_decimal, sqlx_db_error, sqlx_failure,
+    CursorId, DbError, GuestSql, Lock, Session, SqlFailure, plain_decimal, sqlx_db_error,
+    sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
 
@@ -166,6 +166,30 @@ async fn open(url: &str) -> Result<MySqlConnection, DbError> {
     Ok(conn)
 }
 
+/// Runs one of Retort's own statements on `conn` (`$N` placeholders).
+async fn host_execute(
+    conn: &mut MySqlConnection,
+    doing: &str,
+    sql: &str,
+    params: &[Value],
+) -> Result<u64, DbError> {
+    let done = if params.is_empty() {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *conn)
+            .await
+    } else {
+        let rewritten = rewrite(sql, Dialect::Mysql, params.len())
+            .map_err(|m| super::host_failure(doing, sql, GuestError::InvalidStatement(m).into()))?;
+        let args =
+            arguments(params, &rewritten.order).map_err(|f| super::host_failure(doing, sql, f))?;
+        sqlx::query_with(AssertSqlSafe(rewritten.sql), args)
+            .execute(&mut *conn)
+            .await
+    };
+    done.map(|r| r.rows_affected())
+        .map_err(|e| sqlx_db_error(doing, sql, e))
+}
+
 impl MySqlBackend {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         Ok(MySqlBackend {
@@ -195,15 +219,7 @@ impl MySqlBackend {
 }
 
 #[async_trait]
-impl Backend for MySqlBackend {
-    fn dialect(&self) -> Dialect {
-        Dialect::Mysql
-    }
-
-    fn ddl_commits_implicitly(&self) -> bool {
-        true
-    }
-
+impl Lock for MySqlBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
         let name = self.lock_name().await?;
         let sql = "SELECT GET_LOCK(?, ?)";
@@ -241,174 +257,16 @@ impl Backend for MySqlBackend {
             .map(|_| ())
             .map_err(|e| sqlx_db_error("releasing the migration lock", sql, e))
     }
+}
 
-    async fn has_history(&mut self) -> Result<bool, DbError> {
-        let sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?";
-        let n: i64 = sqlx::query_scalar(sql)
-            .bind(HISTORY_TABLE)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("looking for retort_history", sql, e))?;
-        Ok(n > 0)
+#[async_trait]
+impl Session for MySqlBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
     }
 
-    async fn create_history(&mut self) -> Result<(), DbError> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-                revision VARCHAR(255) NOT NULL PRIMARY KEY,
-                parents TEXT NOT NULL,
-                description TEXT NOT NULL,
-                digest CHAR(64) NOT NULL,
-                state VARCHAR(20) NOT NULL,
-                applied_at VARCHAR(40) NOT NULL,
-                applied_by TEXT NOT NULL,
-                duration_ms BIGINT NOT NULL,
-                journal LONGTEXT,
-                signer TEXT,
-                notes LONGTEXT
-            );
-            CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
-                digest CHAR(64) NOT NULL,
-                part INT NOT NULL,
-                bytes LONGBLOB NOT NULL,
-                stored_at VARCHAR(40) NOT NULL,
-                PRIMARY KEY (digest, part)
-            );"
-        );
-        self.run("creating the history tables", &sql).await
-    }
-
-    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError> {
-        if !self.has_history().await? {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal, signer, notes
-             FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
-        );
-        let rows: Vec<super::RawHistoryRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
-        rows.into_iter().map(super::history_row).collect()
-    }
-
-    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms, signer)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(&row.revision)
-            .bind(row.parents.join(" "))
-            .bind(&row.description)
-            .bind(&row.digest)
-            .bind(row.state.as_str())
-            .bind(&row.applied_at)
-            .bind(&row.applied_by)
-            .bind(row.duration_ms)
-            .bind(&row.signer)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("recording the revision in retort_history", &sql, e))
-    }
-
-    async fn update_history(
-        &mut self,
-        revision: &str,
-        state: RowState,
-        duration_ms: i64,
-    ) -> Result<(), DbError> {
-        let sql =
-            format!("UPDATE {HISTORY_TABLE} SET state = ?, duration_ms = ? WHERE revision = ?");
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(state.as_str())
-            .bind(duration_ms)
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("updating retort_history", &sql, e))
-    }
-
-    async fn replace_digest(
-        &mut self,
-        revision: &str,
-        digest: &str,
-        signer: Option<&str>,
-        note: &str,
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {HISTORY_TABLE} SET digest = ?, signer = ?,
-                 notes = CONCAT_WS(CHAR(10), notes, ?)
-             WHERE revision = ?"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(digest)
-            .bind(signer)
-            .bind(note)
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("recording the accepted rebuild in retort_history", &sql, e))
-    }
-
-    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {HISTORY_TABLE} WHERE revision = ?");
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("removing the revision from retort_history", &sql, e))
-    }
-
-    async fn store_artifact_part(
-        &mut self,
-        digest: &str,
-        part: i32,
-        bytes: &[u8],
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT IGNORE INTO {ARTIFACTS_TABLE} (digest, part, bytes, stored_at) VALUES (?, ?, ?, ?)"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(digest)
-            .bind(part)
-            .bind(bytes)
-            .bind(super::now_rfc3339())
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
-    }
-
-    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ? ORDER BY part");
-        sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql.clone()))
-            .bind(digest)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("reading a stored artifact", &sql, e))
-    }
-
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        if self.journal_conn.is_none() {
-            self.journal_conn = Some(open(&self.url).await?);
-        }
-        let conn = self.journal_conn.as_mut().expect("opened above");
-        let sql = format!(
-            "UPDATE {HISTORY_TABLE} SET journal = CONCAT(COALESCE(journal, ''), ?) WHERE revision = ?"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(entry)
-            .bind(revision)
-            .execute(conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("writing the journal", &sql, e))
+    fn ddl_commits_implicitly(&self) -> bool {
+        true
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -425,6 +283,60 @@ impl Backend for MySqlBackend {
         self.run("rolling back", "ROLLBACK").await
     }
 
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        // Its own autocommit connection: the entry must survive the migration's transaction.
+        if self.journal_conn.is_none() {
+            self.journal_conn = Some(open(&self.url).await?);
+        }
+        let conn = self.journal_conn.as_mut().expect("opened above");
+        let sql = super::history::journal_sql(Dialect::Mysql);
+        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
+        host_execute(conn, "writing the journal", &sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    async fn close(self: Box<Self>) {
+        let this = *self;
+        drop(this.cursors);
+        if let Some(journal) = this.journal_conn {
+            let _ = journal.close().await;
+        }
+        let _ = this.conn.close().await;
+    }
+
+    async fn host_execute(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, DbError> {
+        host_execute(&mut self.conn, doing, sql, params).await
+    }
+
+    async fn host_query(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        let rewritten = rewrite(sql, Dialect::Mysql, params.len())
+            .map_err(|m| super::host_failure(doing, sql, GuestError::InvalidStatement(m).into()))?;
+        let args =
+            arguments(params, &rewritten.order).map_err(|f| super::host_failure(doing, sql, f))?;
+        let rows = sqlx::query_with(AssertSqlSafe(rewritten.sql), args)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error(doing, sql, e))?;
+        rows.iter()
+            .map(read_row)
+            .collect::<Result<_, _>>()
+            .map_err(|f| super::host_failure(doing, sql, f))
+    }
+}
+
+#[async_trait]
+impl GuestSql for MySqlBackend {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
         if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
@@ -564,14 +476,5 @@ impl Backend for MySqlBackend {
 
     async fn close_all_cursors(&mut self) {
         self.cursors.clear();
-    }
-
-    async fn close(self: Box<Self>) {
-        let this = *self;
-        drop(this.cursors);
-        if let Some(journal) = this.journal_conn {
-            let _ = journal.close().await;
-        }
-        let _ = this.conn.close().await;
     }
 }

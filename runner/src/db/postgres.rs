@@ -17,8 +17,8 @@ use sqlx::{
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    ARTIFACTS_TABLE, Backend, CursorId, DbError, HISTORY_TABLE, HistoryRow, RowState, SqlFailure,
-    plain_decimal, sqlx_db_error, sqlx_failure,
+    CursorId, DbError, GuestSql, Lock, Session, SqlFailure, plain_decimal, sqlx_db_error,
+    sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
 
@@ -441,11 +441,7 @@ impl PgBackend {
 }
 
 #[async_trait]
-impl Backend for PgBackend {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
+impl Lock for PgBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
         let started = Instant::now();
         loop {
@@ -488,170 +484,12 @@ impl Backend for PgBackend {
                 )
             })
     }
+}
 
-    async fn has_history(&mut self) -> Result<bool, DbError> {
-        let sql = "SELECT to_regclass($1) IS NOT NULL";
-        sqlx::query_scalar(sql)
-            .bind(HISTORY_TABLE)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("looking for retort_history", sql, e))
-    }
-
-    async fn create_history(&mut self) -> Result<(), DbError> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-                revision TEXT NOT NULL PRIMARY KEY,
-                parents TEXT NOT NULL,
-                description TEXT NOT NULL,
-                digest TEXT NOT NULL,
-                state TEXT NOT NULL,
-                applied_at TEXT NOT NULL,
-                applied_by TEXT NOT NULL,
-                duration_ms BIGINT NOT NULL,
-                journal TEXT,
-                signer TEXT,
-                notes TEXT
-            );
-            CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
-                digest TEXT NOT NULL,
-                part INTEGER NOT NULL,
-                bytes BYTEA NOT NULL,
-                stored_at TEXT NOT NULL,
-                PRIMARY KEY (digest, part)
-            );"
-        );
-        self.run("creating the history tables", &sql).await
-    }
-
-    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError> {
-        if !self.has_history().await? {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal, signer, notes
-             FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
-        );
-        let rows: Vec<super::RawHistoryRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("reading retort_history", &sql, e))?;
-        rows.into_iter().map(super::history_row).collect()
-    }
-
-    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms, signer)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(&row.revision)
-            .bind(row.parents.join(" "))
-            .bind(&row.description)
-            .bind(&row.digest)
-            .bind(row.state.as_str())
-            .bind(&row.applied_at)
-            .bind(&row.applied_by)
-            .bind(row.duration_ms)
-            .bind(&row.signer)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("recording the revision in retort_history", &sql, e))
-    }
-
-    async fn update_history(
-        &mut self,
-        revision: &str,
-        state: RowState,
-        duration_ms: i64,
-    ) -> Result<(), DbError> {
-        let sql =
-            format!("UPDATE {HISTORY_TABLE} SET state = $1, duration_ms = $2 WHERE revision = $3");
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(state.as_str())
-            .bind(duration_ms)
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("updating retort_history", &sql, e))
-    }
-
-    async fn replace_digest(
-        &mut self,
-        revision: &str,
-        digest: &str,
-        signer: Option<&str>,
-        note: &str,
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {HISTORY_TABLE} SET digest = $1, signer = $2,
-                 notes = CASE WHEN notes IS NULL THEN $3 ELSE notes || chr(10) || $3 END
-             WHERE revision = $4"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(digest)
-            .bind(signer)
-            .bind(note)
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("recording the accepted rebuild in retort_history", &sql, e))
-    }
-
-    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {HISTORY_TABLE} WHERE revision = $1");
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("removing the revision from retort_history", &sql, e))
-    }
-
-    async fn store_artifact_part(
-        &mut self,
-        digest: &str,
-        part: i32,
-        bytes: &[u8],
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {ARTIFACTS_TABLE} (digest, part, bytes, stored_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (digest, part) DO NOTHING"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(digest)
-            .bind(part)
-            .bind(bytes)
-            .bind(super::now_rfc3339())
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("storing the artifact", &sql, e))
-    }
-
-    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = $1 ORDER BY part");
-        sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql.clone()))
-            .bind(digest)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("reading a stored artifact", &sql, e))
-    }
-
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {HISTORY_TABLE} SET journal = COALESCE(journal, '') || $1 WHERE revision = $2"
-        );
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(entry)
-            .bind(revision)
-            .execute(&mut self.conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| sqlx_db_error("writing the journal", &sql, e))
+#[async_trait]
+impl Session for PgBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -673,6 +511,58 @@ impl Backend for PgBackend {
         self.run("rolling back", "ROLLBACK").await
     }
 
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        let sql = super::history::journal_sql(self.dialect());
+        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
+        self.host_execute("writing the journal", &sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.conn.close().await;
+    }
+
+    async fn host_execute(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, DbError> {
+        let done = if params.is_empty() {
+            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .execute(&mut self.conn)
+                .await
+        } else {
+            let args = arguments(params).map_err(|f| super::host_failure(doing, sql, f))?;
+            sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+                .execute(&mut self.conn)
+                .await
+        };
+        done.map(|r| r.rows_affected())
+            .map_err(|e| sqlx_db_error(doing, sql, e))
+    }
+
+    async fn host_query(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        let args = arguments(params).map_err(|f| super::host_failure(doing, sql, f))?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error(doing, sql, e))?;
+        rows.iter()
+            .map(read_row)
+            .collect::<Result<_, _>>()
+            .map_err(|f| super::host_failure(doing, sql, f))
+    }
+}
+
+#[async_trait]
+impl GuestSql for PgBackend {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
         if params.is_empty() {
             // The simple protocol: a statement may hold several statements (a script).
@@ -804,9 +694,5 @@ impl Backend for PgBackend {
         for name in names {
             self.close_cursor_named(&name).await;
         }
-    }
-
-    async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
     }
 }

@@ -9,10 +9,7 @@ use rusqlite::{Connection, OpenFlags, ffi};
 
 use super::placeholders::rewrite;
 use super::values::{self, kind};
-use super::{
-    ARTIFACTS_TABLE, Access, Backend, CursorId, DbError, HISTORY_TABLE, HistoryRow, RowState,
-    SqlFailure,
-};
+use super::{Access, CursorId, DbError, GuestSql, Lock, Session, SqlFailure};
 use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
 
 /// How long a statement waits for another connection's lock before SQLITE_BUSY.
@@ -270,11 +267,7 @@ impl Drop for SqliteBackend {
 }
 
 #[async_trait]
-impl Backend for SqliteBackend {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
+impl Lock for SqliteBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
         // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
         // keeps the lock the first write transaction takes. The OS drops it if we die.
@@ -323,180 +316,12 @@ impl Backend for SqliteBackend {
             "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;",
         )
     }
+}
 
-    async fn has_history(&mut self) -> Result<bool, DbError> {
-        let sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1";
-        let n: i64 = self
-            .conn
-            .query_row(sql, [HISTORY_TABLE], |r| r.get(0))
-            .map_err(|e| db_error("looking for retort_history", sql, e))?;
-        Ok(n > 0)
-    }
-
-    async fn create_history(&mut self) -> Result<(), DbError> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-                revision TEXT NOT NULL PRIMARY KEY,
-                parents TEXT NOT NULL,
-                description TEXT NOT NULL,
-                digest TEXT NOT NULL,
-                state TEXT NOT NULL,
-                applied_at TEXT NOT NULL,
-                applied_by TEXT NOT NULL,
-                duration_ms INTEGER NOT NULL,
-                journal TEXT,
-                signer TEXT,
-                notes TEXT
-            );
-            CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
-                digest TEXT NOT NULL,
-                part INTEGER NOT NULL,
-                bytes BLOB NOT NULL,
-                stored_at TEXT NOT NULL,
-                PRIMARY KEY (digest, part)
-            );"
-        );
-        self.run("creating the history tables", &sql)
-    }
-
-    async fn history(&mut self) -> Result<Vec<HistoryRow>, DbError> {
-        if !self.has_history().await? {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT revision, parents, description, digest, state, applied_at, applied_by, duration_ms, journal, signer, notes
-             FROM {HISTORY_TABLE} ORDER BY applied_at, revision"
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(|e| db_error("reading retort_history", &sql, e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| db_error("reading retort_history", &sql, e))?;
-        rows.into_iter().map(super::history_row).collect()
-    }
-
-    async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, applied_at, applied_by, duration_ms, signer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        );
-        self.conn
-            .execute(
-                &sql,
-                rusqlite::params![
-                    row.revision,
-                    row.parents.join(" "),
-                    row.description,
-                    row.digest,
-                    row.state.as_str(),
-                    row.applied_at,
-                    row.applied_by,
-                    row.duration_ms,
-                    row.signer
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| db_error("recording the revision in retort_history", &sql, e))
-    }
-
-    async fn update_history(
-        &mut self,
-        revision: &str,
-        state: RowState,
-        duration_ms: i64,
-    ) -> Result<(), DbError> {
-        let sql =
-            format!("UPDATE {HISTORY_TABLE} SET state = ?1, duration_ms = ?2 WHERE revision = ?3");
-        self.conn
-            .execute(
-                &sql,
-                rusqlite::params![state.as_str(), duration_ms, revision],
-            )
-            .map(|_| ())
-            .map_err(|e| db_error("updating retort_history", &sql, e))
-    }
-
-    async fn replace_digest(
-        &mut self,
-        revision: &str,
-        digest: &str,
-        signer: Option<&str>,
-        note: &str,
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {HISTORY_TABLE} SET digest = ?1, signer = ?2,
-                 notes = CASE WHEN notes IS NULL THEN ?3 ELSE notes || char(10) || ?3 END
-             WHERE revision = ?4"
-        );
-        self.conn
-            .execute(&sql, rusqlite::params![digest, signer, note, revision])
-            .map(|_| ())
-            .map_err(|e| db_error("recording the accepted rebuild in retort_history", &sql, e))
-    }
-
-    async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {HISTORY_TABLE} WHERE revision = ?1");
-        self.conn
-            .execute(&sql, [revision])
-            .map(|_| ())
-            .map_err(|e| db_error("removing the revision from retort_history", &sql, e))
-    }
-
-    async fn store_artifact_part(
-        &mut self,
-        digest: &str,
-        part: i32,
-        bytes: &[u8],
-    ) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {ARTIFACTS_TABLE} (digest, part, bytes, stored_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (digest, part) DO NOTHING"
-        );
-        self.conn
-            .execute(
-                &sql,
-                rusqlite::params![digest, part, bytes, super::now_rfc3339()],
-            )
-            .map(|_| ())
-            .map_err(|e| db_error("storing the artifact", &sql, e))
-    }
-
-    async fn load_artifact_parts(&mut self, digest: &str) -> Result<Vec<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = ?1 ORDER BY part");
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(|e| db_error("reading a stored artifact", &sql, e))?;
-        stmt.query_map([digest], |r| r.get::<_, Vec<u8>>(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| db_error("reading a stored artifact", &sql, e))
-    }
-
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {HISTORY_TABLE} SET journal = COALESCE(journal, '') || ?1 WHERE revision = ?2"
-        );
-        self.conn
-            .execute(&sql, [entry, revision])
-            .map(|_| ())
-            .map_err(|e| db_error("writing the journal", &sql, e))
+#[async_trait]
+impl Session for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -520,6 +345,79 @@ impl Backend for SqliteBackend {
         self.run("rolling back", "ROLLBACK")
     }
 
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        let sql = super::history::journal_sql(self.dialect());
+        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
+        self.host_execute("writing the journal", &sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    async fn close(mut self: Box<Self>) {
+        self.cursors.clear();
+    }
+
+    async fn host_execute(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, DbError> {
+        if params.is_empty() {
+            let before = self.conn.total_changes();
+            self.run(doing, sql)?;
+            return Ok(self.conn.total_changes().saturating_sub(before));
+        }
+        let failed = |f| super::host_failure(doing, sql, f);
+        let rewritten = self.prepare_guest(sql, params.len()).map_err(failed)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&rewritten)
+            .map_err(|e| db_error(doing, sql, e))?;
+        Self::bind(&mut stmt, params).map_err(failed)?;
+        stmt.raw_execute()
+            .map(|n| n as u64)
+            .map_err(|e| db_error(doing, sql, e))
+    }
+
+    async fn host_query(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        let failed = |f| super::host_failure(doing, sql, f);
+        let rewritten = self.prepare_guest(sql, params.len()).map_err(failed)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&rewritten)
+            .map_err(|e| db_error(doing, sql, e))?;
+        Self::bind(&mut stmt, params).map_err(failed)?;
+        let decls: Vec<Decl> = stmt
+            .columns()
+            .iter()
+            .map(|c| Decl::of(c.decl_type()))
+            .collect();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| db_error(doing, sql, e))? {
+            let mut values = Vec::with_capacity(decls.len());
+            for (i, decl) in decls.iter().enumerate() {
+                let raw = row.get_ref(i).map_err(|e| db_error(doing, sql, e))?;
+                values.push(decl.read(raw).map_err(|m| {
+                    failed(SqlFailure::Guest(GuestError::Conversion(format!(
+                        "column {i}: {m}"
+                    ))))
+                })?);
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl GuestSql for SqliteBackend {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
         if params.is_empty() {
             // Without parameters a statement may hold several statements (a script).
@@ -616,10 +514,6 @@ impl Backend for SqliteBackend {
     }
 
     async fn close_all_cursors(&mut self) {
-        self.cursors.clear();
-    }
-
-    async fn close(mut self: Box<Self>) {
         self.cursors.clear();
     }
 }

@@ -7,6 +7,7 @@ use super::step::Protocol;
 use super::{CurrentRevision, Error, Ran, Report, Resolution, Runner, applied_set};
 use crate::core::Direction;
 use crate::core::plan::{self, PlanError, Target};
+use crate::db::HistoryStore;
 use crate::db::{self, Access, DbError, HistoryRow, RowState};
 use crate::project::DatabaseConfig;
 use crate::source::artifact::ArtifactError;
@@ -189,44 +190,28 @@ impl Runner {
             source,
         };
         let sql = crate::build::import::applied_versions_sql(tool);
+        let doing = format!("reading the {} history table", tool.name());
         let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
-        let read = async {
-            let (cursor, _) = backend.open_cursor(sql, &[]).await?;
-            let mut out = Vec::new();
-            loop {
-                let rows = backend.fetch(cursor, 1000).await?;
-                if rows.is_empty() {
-                    break;
-                }
-                for row in rows {
-                    out.push(match row.into_iter().next() {
-                        Some(crate::bindings::Value::Text(t)) => t,
-                        Some(crate::bindings::Value::Integer(i)) => i.to_string(),
-                        Some(crate::bindings::Value::Decimal(d)) => d,
-                        other => format!("{other:?}"),
-                    });
-                }
-            }
-            backend.close_cursor(cursor).await;
-            Ok::<_, db::SqlFailure>(out)
-        }
-        .await;
+        let rows = backend.host_query(&doing, sql, &[]).await;
         backend.close().await;
-        read.map_err(|failure| {
-            wrap(DbError::Statement {
-                doing: format!("reading the {} history table", tool.name()),
-                statement: sql.into(),
-                code: None,
-                message: match failure {
-                    db::SqlFailure::Guest(e) => crate::bindings::describe(&e),
-                    db::SqlFailure::Fatal(e) => e.to_string(),
-                },
-            })
-        })
-        .map(|versions| {
+        let versions = rows
+            .map_err(wrap)?
+            .into_iter()
+            .map(|row| match row.into_iter().next() {
+                Some(crate::bindings::Value::Text(t)) => Ok(t),
+                Some(crate::bindings::Value::Integer(i)) => Ok(i.to_string()),
+                Some(crate::bindings::Value::Decimal(d)) => Ok(d),
+                _ => Err(wrap(DbError::Statement {
+                    doing: doing.clone(),
+                    statement: sql.into(),
+                    code: None,
+                    message: "a version is neither text nor a number".into(),
+                })),
+            });
+        versions.collect::<Result<Vec<_>, _>>().map(|versions| {
             versions
                 .iter()
-                .map(|v| v.trim().replace(['.', '_'], "-"))
+                .map(|v| crate::build::import::id_of(v.trim()))
                 .collect()
         })
     }

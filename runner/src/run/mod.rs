@@ -23,6 +23,7 @@ use crate::core::Direction;
 use crate::core::graph::{Graph, Node};
 use crate::core::observe::{Event, Observer};
 use crate::core::plan::{self, Step, Target};
+use crate::db::HistoryStore;
 use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
 use crate::host::sandbox::Sandbox;
 use crate::project::{DatabaseConfig, TransactionMode};
@@ -388,19 +389,11 @@ impl Runner {
             return Err(wrap(e));
         }
         for sql in &db.session {
-            if let Err(failure) = backend.execute(sql, &[]).await {
-                let message = match failure {
-                    db::SqlFailure::Guest(e) => crate::bindings::describe(&e),
-                    db::SqlFailure::Fatal(e) => e.to_string(),
-                };
+            let doing = "running the session setup (retort.toml `session`)";
+            if let Err(e) = backend.host_execute(doing, sql, &[]).await {
                 let _ = backend.unlock().await;
                 backend.close().await;
-                return Err(wrap(DbError::Statement {
-                    doing: "running the session setup (retort.toml `session`)".into(),
-                    statement: sql.clone(),
-                    code: None,
-                    message,
-                }));
+                return Err(wrap(e));
             }
         }
         let (mut backend, result) = f(backend).await;

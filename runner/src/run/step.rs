@@ -5,6 +5,7 @@ use std::time::Instant;
 use super::{Error, FailureState, Ran, Runner};
 use crate::core::Direction;
 use crate::core::observe::Event;
+use crate::db::HistoryStore;
 use crate::db::{self, Backend, DbError, HistoryRow, RowState};
 use crate::host::capability::{self, Staged};
 use crate::host::sandbox::CallOutcome;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{ArtifactError, Expected, MigrationSource, Offered};
+use crate::db::HistoryStore;
 use crate::db::{self, Access, Backend};
 use crate::trust::signing::Trust;
 

@@ -79,7 +79,9 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn id_of(version: &str) -> String {
+/// The Retort revision id of a tool's version (`.` and `_` become `-`): the one mapping used
+/// both when importing files and when adopting the tool's history table.
+pub fn id_of(version: &str) -> String {
     version.replace(['.', '_'], "-")
 }
 
