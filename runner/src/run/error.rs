@@ -146,20 +146,7 @@ pub enum Error {
     },
 }
 
-/// An applied revision whose artifact is not the one that was applied.
-#[derive(Clone, Debug)]
-pub struct Changed {
-    /// The revision.
-    pub revision: String,
-    /// The digest recorded when it was applied.
-    pub recorded: String,
-    /// When and by whom it was applied.
-    pub applied: String,
-    /// The artifact now offered for it.
-    pub file: String,
-    /// That artifact's digest.
-    pub actual: String,
-}
+pub use crate::core::checks::Changed;
 
 /// The state a failed migration left its database in. Printed after the failure, so each
 /// case says only what is true.

@@ -179,19 +179,26 @@ impl Runner {
         migrations: &Migrations,
         history: &[HistoryRow],
     ) -> Result<(), Error> {
-        let changed: Vec<Changed> = history
+        use crate::core::checks::{Offered, Recorded};
+        let files: std::collections::BTreeMap<&str, (String, &str)> = migrations
+            .artifacts
             .iter()
-            .filter_map(|row| {
-                let a = migrations.get(&row.revision)?;
-                (a.digest != row.digest).then(|| Changed {
-                    revision: row.revision.clone(),
-                    recorded: row.digest.clone(),
-                    applied: format!("{} by {}", row.applied_at, row.applied_by),
-                    file: a.path.display().to_string(),
-                    actual: a.digest.clone(),
-                })
+            .map(|a| {
+                let file = a.path.display().to_string();
+                (a.info.id.as_str(), (file, a.digest.as_str()))
             })
             .collect();
+        let recorded = history.iter().map(|row| Recorded {
+            revision: &row.revision,
+            digest: &row.digest,
+            applied_at: &row.applied_at,
+            applied_by: &row.applied_by,
+        });
+        let changed = crate::core::checks::changed(recorded, |revision| {
+            files
+                .get(revision)
+                .map(|(file, digest)| Offered { file, digest })
+        });
         if changed.is_empty() {
             Ok(())
         } else {

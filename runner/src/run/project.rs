@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{Error, Migrations, ProjectOutcome, Runner, applied_set};
 use crate::core::Direction;
+use crate::core::checks::{self, Requirement, Unmet};
 use crate::core::plan::Target;
 use crate::project::DatabaseConfig;
 
@@ -99,6 +100,7 @@ impl Runner {
         for (db, _) in others.iter().zip(&other_loaded) {
             after.insert(db.name.clone(), applied_set(&self.history(db).await?));
         }
+        let mut requirements = Vec::new();
         for (db, migrations) in selected
             .iter()
             .zip(loaded)
@@ -108,36 +110,43 @@ impl Runner {
                 let Some(artifact) = migrations.get(revision) else {
                     continue;
                 };
-                for req in &artifact.info.requires {
-                    let fail = |reason: String| Error::CrossDatabase {
-                        database: db.name.clone(),
-                        revision: revision.clone(),
-                        required_database: req.database.clone(),
-                        required_revision: req.revision.clone(),
-                        reason,
-                    };
-                    let state = match after.get(&req.database) {
-                        Some(state) => state.clone(),
-                        None => match others.iter().find(|o| o.name == req.database) {
-                            Some(other) => applied_set(&self.history(other).await?),
-                            None => {
-                                return Err(fail("but the project has no such database".into()));
-                            }
-                        },
-                    };
-                    if !state.contains(&req.revision) {
-                        return Err(fail(match direction {
-                            Direction::Upgrade => "which would not be applied there after this run; \
-                                                   include that database in the run (or upgrade it first)"
-                                .into(),
-                            Direction::Downgrade => format!(
-                                "which this downgrade would revert; downgrade `{}` first, or both together",
-                                db.name
-                            ),
-                        }));
-                    }
-                }
+                requirements.extend(artifact.info.requires.iter().map(|req| Requirement {
+                    database: db.name.clone(),
+                    revision: revision.clone(),
+                    required_database: req.database.clone(),
+                    required_revision: req.revision.clone(),
+                }));
             }
+        }
+        // Required databases outside the run keep what they have applied.
+        for req in &requirements {
+            if !after.contains_key(&req.required_database)
+                && let Some(other) = others.iter().find(|o| o.name == req.required_database)
+            {
+                let applied = applied_set(&self.history(other).await?);
+                after.insert(other.name.clone(), applied);
+            }
+        }
+        if let Some((req, unmet)) = checks::first_unmet(&requirements, &after) {
+            let reason = match (unmet, direction) {
+                (Unmet::NoSuchDatabase, _) => "but the project has no such database".into(),
+                (Unmet::NotApplied, Direction::Upgrade) => {
+                    "which would not be applied there after this run; include that database in \
+                     the run (or upgrade it first)"
+                        .into()
+                }
+                (Unmet::NotApplied, Direction::Downgrade) => format!(
+                    "which this downgrade would revert; downgrade `{}` first, or both together",
+                    req.database
+                ),
+            };
+            return Err(Error::CrossDatabase {
+                database: req.database.clone(),
+                revision: req.revision.clone(),
+                required_database: req.required_database.clone(),
+                required_revision: req.required_revision.clone(),
+                reason,
+            });
         }
         Ok(())
     }
@@ -159,24 +168,7 @@ fn order_databases(dbs: &[DatabaseConfig], loaded: &[Migrations]) -> Result<Vec<
             }
         }
     }
-    let mut order = Vec::new();
-    let mut done = vec![false; dbs.len()];
-    while order.len() < dbs.len() {
-        let next = (0..dbs.len()).find(|&i| !done[i] && before[i].iter().all(|&j| done[j]));
-        match next {
-            Some(i) => {
-                done[i] = true;
-                order.push(i);
-            }
-            None => {
-                return Err(Error::DatabaseCycle(
-                    (0..dbs.len())
-                        .filter(|&i| !done[i])
-                        .map(|i| dbs[i].name.clone())
-                        .collect(),
-                ));
-            }
-        }
-    }
-    Ok(order)
+    checks::order(&before).map_err(|cycle| {
+        Error::DatabaseCycle(cycle.into_iter().map(|i| dbs[i].name.clone()).collect())
+    })
 }
