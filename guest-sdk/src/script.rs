@@ -310,3 +310,43 @@ mod tests {
         assert!(split("/* abc", Dialect::Mysql).is_err());
     }
 }
+
+/// The cases every SDK's splitter must agree on (`tests/conformance/script_split.json`; the
+/// Python helper's `split_script` is checked against the same file).
+#[cfg(test)]
+mod shared_cases {
+    use super::split;
+    use crate::Dialect;
+
+    #[test]
+    fn every_shared_case() {
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/conformance/script_split.json"))
+                .expect("valid JSON");
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let dialect = match case["dialect"].as_str().unwrap() {
+                "sqlite" => Dialect::Sqlite,
+                "postgres" => Dialect::Postgres,
+                _ => Dialect::Mysql,
+            };
+            let got = split(case["script"].as_str().unwrap(), dialect);
+            match case.get("error").and_then(|e| e.as_str()) {
+                Some(error) => {
+                    let e = got.expect_err(name);
+                    assert!(e.contains(error), "{name}: {e}");
+                }
+                None => {
+                    let want: Vec<&str> = case["statements"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap())
+                        .collect();
+                    assert_eq!(got.expect(name), want, "{name}");
+                }
+            }
+        }
+    }
+}

@@ -156,3 +156,30 @@ pub fn conformance_javascript(dialect: Dialect) {
         "20261104000200",
     );
 }
+
+/// The Python helper's `Tx.script` splits scripts exactly as the Rust SDK's `script::split`:
+/// both are checked against `tests/conformance/script_split.json` (the Rust side in
+/// `guest-sdk`'s unit tests, the Python side here, with plain `python3`).
+#[test]
+fn python_helper_splits_scripts_like_the_rust_sdk() {
+    let repo = crate::common::repo();
+    let run = std::process::Command::new("python3")
+        .arg(repo.join("tests/conformance/check_python_split.py"))
+        .arg(repo.join("guest-sdk/python/retort_guest.py"))
+        .arg(repo.join("tests/conformance/script_split.json"))
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED python_helper_splits_scripts_like_the_rust_sdk: no python3 ({e})");
+            return;
+        }
+        Err(e) => panic!("python3 is needed in CI: {e}"),
+    };
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(" passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
