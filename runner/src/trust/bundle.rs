@@ -169,28 +169,12 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
         }
     }
     let manifest_bytes = manifest_bytes.ok_or_else(|| format!("no {MANIFEST}: not a bundle"))?;
-    let signer = match signature {
-        Some(sig) => match signing::check_signature(&sig, &manifest_bytes, trust)
-            .map_err(|e| format!("its manifest signature is bad: {e}"))?
-        {
-            Verdict::Signed {
-                key_id,
-                trusted: Some(_),
-            } => Some(key_id),
-            Verdict::Signed { key_id, .. } if trust.required => {
-                return Err(format!(
-                    "it is signed by {key_id}, which is not a trusted key of this project ([trust] keys)"
-                ));
-            }
-            _ => None,
-        },
-        None if trust.required => {
-            return Err(format!(
-                "it is not signed, and database `{database}` requires signatures"
-            ));
-        }
-        None => None,
+    let verdict = match signature {
+        Some(sig) => signing::check_signature(&sig, &manifest_bytes, trust)
+            .map_err(|e| format!("its manifest signature is bad: {e}"))?,
+        None => Verdict::Unsigned,
     };
+    let signer = trust.decide(verdict, database)?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| format!("its manifest is unreadable: {e}"))?;
     if manifest.format != FORMAT {

@@ -75,15 +75,20 @@ fn leb_u32(bytes: &[u8], at: &mut usize) -> Result<u32, String> {
     Err(format!("length too long at byte {at}"))
 }
 
-/// Walks the top-level sections of a WebAssembly binary (module or component: both frame
-/// sections as id, LEB128 size, payload) and finds the signature section.
-pub fn split(bytes: &[u8]) -> Result<Split<'_>, String> {
+/// One top-level section of a WebAssembly binary: its bytes' range and, for a custom
+/// section, its name and payload.
+struct Section<'a> {
+    range: Range<usize>,
+    custom: Option<(&'a [u8], &'a [u8])>,
+}
+
+/// The top-level sections of a WebAssembly binary (module or component), in order; the one
+/// walk over the section headers that [`split`] and [`custom_section`] share.
+fn sections(bytes: &[u8]) -> Result<Vec<Section<'_>>, String> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err("not a WebAssembly binary".into());
     }
-    let mut kept: Vec<Range<usize>> = Vec::with_capacity(8);
-    kept.push(0..8);
-    let mut signature = None;
+    let mut out = Vec::new();
     let mut at = 8;
     while at < bytes.len() {
         let start = at;
@@ -94,29 +99,45 @@ pub fn split(bytes: &[u8]) -> Result<Split<'_>, String> {
             .checked_add(size)
             .filter(|&e| e <= bytes.len())
             .ok_or_else(|| format!("section at byte {start} runs past the end of the file"))?;
-        let mut is_signature = false;
-        if id == 0 {
+        let custom = if id == 0 {
             let mut name_at = at;
             let len = leb_u32(bytes, &mut name_at)? as usize;
             let name_end = name_at
                 .checked_add(len)
                 .filter(|&e| e <= end)
                 .ok_or_else(|| format!("custom section name at byte {start} is malformed"))?;
-            if &bytes[name_at..name_end] == SECTION.as_bytes() {
+            Some((&bytes[name_at..name_end], &bytes[name_end..end]))
+        } else {
+            None
+        };
+        out.push(Section {
+            range: start..end,
+            custom,
+        });
+        at = end;
+    }
+    Ok(out)
+}
+
+/// Walks the top-level sections of a WebAssembly binary (module or component: both frame
+/// sections as id, LEB128 size, payload) and finds the signature section.
+pub fn split(bytes: &[u8]) -> Result<Split<'_>, String> {
+    let mut kept: Vec<Range<usize>> = Vec::with_capacity(8);
+    kept.push(0..8);
+    let mut signature = None;
+    for section in sections(bytes)? {
+        match section.custom {
+            Some((name, payload)) if name == SECTION.as_bytes() => {
                 if signature.is_some() {
                     return Err(format!("more than one `{SECTION}` section"));
                 }
-                signature = Some(&bytes[name_end..end]);
-                is_signature = true;
+                signature = Some(payload);
             }
+            _ => match kept.last_mut() {
+                Some(last) if last.end == section.range.start => last.end = section.range.end,
+                _ => kept.push(section.range),
+            },
         }
-        if !is_signature {
-            match kept.last_mut() {
-                Some(last) if last.end == start => last.end = end,
-                _ => kept.push(start..end),
-            }
-        }
-        at = end;
     }
     Ok(Split {
         bytes,
@@ -127,26 +148,13 @@ pub fn split(bytes: &[u8]) -> Result<Split<'_>, String> {
 
 /// The payload of the first top-level custom section called `name`, if any.
 pub fn custom_section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return None;
-    }
-    let mut at = 8;
-    while at < bytes.len() {
-        let id = bytes[at];
-        at += 1;
-        let size = leb_u32(bytes, &mut at).ok()? as usize;
-        let end = at.checked_add(size).filter(|&e| e <= bytes.len())?;
-        if id == 0 {
-            let mut name_at = at;
-            let len = leb_u32(bytes, &mut name_at).ok()? as usize;
-            let name_end = name_at.checked_add(len).filter(|&e| e <= end)?;
-            if &bytes[name_at..name_end] == name.as_bytes() {
-                return Some(&bytes[name_end..end]);
-            }
-        }
-        at = end;
-    }
-    None
+    sections(bytes)
+        .ok()?
+        .into_iter()
+        .find_map(|s| match s.custom {
+            Some((n, payload)) if n == name.as_bytes() => Some(payload),
+            _ => None,
+        })
 }
 
 /// Appends a custom section `name` with `payload` to a WebAssembly binary.
@@ -288,32 +296,25 @@ pub struct Trust {
 impl Trust {
     /// Decides whether an artifact may run. `Ok` carries the signer to record.
     pub fn admit(&self, split: &Split<'_>, database: &str) -> Result<Option<String>, String> {
-        match verify_artifact(split, self)? {
+        self.decide(verify_artifact(split, self)?, database)
+    }
+
+    /// The policy applied to a signature check's verdict, for an artifact or a bundle
+    /// manifest of database `database`: a trusted signer is recorded; an untrusted or missing
+    /// signature is refused where signatures are required, and otherwise runs unrecorded.
+    pub fn decide(&self, verdict: Verdict, database: &str) -> Result<Option<String>, String> {
+        match verdict {
             Verdict::Signed {
                 key_id,
                 trusted: Some(_),
             } => Ok(Some(key_id)),
-            Verdict::Signed {
-                key_id,
-                trusted: None,
-            } => {
-                if self.required {
-                    Err(format!(
-                        "it is signed by {key_id}, which is not a trusted key of this project ([trust] keys)"
-                    ))
-                } else {
-                    Ok(None)
-                }
-            }
-            Verdict::Unsigned => {
-                if self.required {
-                    Err(format!(
-                        "it is not signed, and database `{database}` requires signatures (require_signatures)"
-                    ))
-                } else {
-                    Ok(None)
-                }
-            }
+            Verdict::Signed { key_id, .. } if self.required => Err(format!(
+                "it is signed by {key_id}, which is not a trusted key of this project ([trust] keys)"
+            )),
+            Verdict::Unsigned if self.required => Err(format!(
+                "it is not signed, and database `{database}` requires signatures (require_signatures)"
+            )),
+            Verdict::Signed { .. } | Verdict::Unsigned => Ok(None),
         }
     }
 }
