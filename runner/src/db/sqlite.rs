@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ffi};
+use tokio::sync::oneshot;
 
 use super::placeholders::rewrite;
 use super::values::{self, kind};
@@ -187,25 +188,56 @@ fn db_error(doing: &str, statement: &str, e: rusqlite::Error) -> DbError {
 /// boxed, so moving a `Cursor` or the backend does not move what is borrowed; (3) the backend
 /// closes every cursor before it drops or hands out its connection (`cursors` is declared
 /// before `conn` in `SqliteBackend`, and `close`/`Drop` clear it first).
-struct Cursor {
-    rows: rusqlite::Rows<'static>,
-    #[allow(dead_code)]
-    stmt: Box<rusqlite::Statement<'static>>,
+/// A guest's open query. Its rows are read with `Statement::raw_query`, which keeps the
+/// statement's position between batches as long as the `Rows` it returns are not dropped
+/// (dropping them resets the statement): each batch `forget`s them instead, which is sound —
+/// `Rows` owns nothing — and marks the cursor done once SQLite says it is exhausted (it then
+/// resets the statement itself, so it must not be read again).
+struct OpenCursor<'c> {
+    stmt: rusqlite::Statement<'c>,
     decls: Vec<Decl>,
+    done: bool,
 }
 
-/// A connection to an SQLite file.
-pub struct SqliteBackend {
-    cursors: HashMap<CursorId, Cursor>,
+/// The connection and its open cursors, owned by the backend's own thread. The statements
+/// borrow the connection, a local of that thread: no self-reference, no erased lifetime.
+struct Worker<'c> {
+    conn: &'c Connection,
+    cursors: HashMap<CursorId, OpenCursor<'c>>,
     next_cursor: CursorId,
     in_transaction: bool,
-    conn: Box<Connection>,
 }
 
-// SAFETY: `Connection` is `Send`; the statements in `cursors` borrow only this backend's own
-// boxed connection and move together with it. The backend is used from one thread at a time
-// (it is `Send`, not `Sync`), which is all rusqlite requires.
-unsafe impl Send for SqliteBackend {}
+/// A unit of work for the connection's thread.
+type Job = Box<dyn for<'c> FnOnce(&mut Worker<'c>) + Send>;
+
+fn serve(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, closed: oneshot::Sender<()>) {
+    {
+        let mut worker = Worker {
+            conn: &conn,
+            cursors: HashMap::new(),
+            next_cursor: 1,
+            in_transaction: false,
+        };
+        while let Ok(job) = jobs.recv() {
+            job(&mut worker);
+        }
+        // The statements go before the connection they borrow.
+    }
+    drop(conn);
+    let _ = closed.send(());
+}
+
+/// A connection to an SQLite file, served by a thread of its own: rusqlite's calls block,
+/// so they run there while the async caller awaits their answer.
+pub struct SqliteBackend {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    closed: Option<oneshot::Receiver<()>>,
+}
+
+fn worker_gone() -> DbError {
+    DbError::Lost("the SQLite connection's thread stopped".into())
+}
 
 impl SqliteBackend {
     pub fn connect(url: &str, access: Access) -> Result<Self, DbError> {
@@ -219,25 +251,56 @@ impl SqliteBackend {
         } else if path != ":memory:" && !std::path::Path::new(path).exists() {
             return Err(DbError::MissingFile(url.into()));
         }
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| DbError::Connect {
+        let failed = |e: rusqlite::Error| DbError::Connect {
             url: url.into(),
             message: e.to_string(),
-        })?;
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(failed)?;
         conn.set_prepared_statement_cache_capacity(64);
         // Readers wait for a migrating process's exclusive lock rather than fail at once.
-        conn.busy_timeout(BUSY_TIMEOUT)
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let (closed_tx, closed) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("retort-sqlite".into())
+            .spawn(move || serve(conn, receiver, closed_tx))
             .map_err(|e| DbError::Connect {
                 url: url.into(),
-                message: e.to_string(),
+                message: format!("cannot start the connection's thread: {e}"),
             })?;
         Ok(SqliteBackend {
-            cursors: HashMap::new(),
-            next_cursor: 1,
-            in_transaction: false,
-            conn: Box::new(conn),
+            jobs: Some(jobs),
+            closed: Some(closed),
         })
     }
 
+    /// Runs `f` on the connection's thread and waits for its answer.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl for<'c> FnOnce(&mut Worker<'c>) -> T + Send + 'static,
+    ) -> Result<T, DbError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |worker| {
+            let _ = tx.send(f(worker));
+        });
+        self.jobs
+            .as_ref()
+            .ok_or_else(worker_gone)?
+            .send(job)
+            .map_err(|_| worker_gone())?;
+        rx.await.map_err(|_| worker_gone())
+    }
+
+    /// [`Self::call`] for guest requests, whose failures are [`SqlFailure`]s.
+    async fn guest<T: Send + 'static>(
+        &self,
+        f: impl for<'c> FnOnce(&mut Worker<'c>) -> Result<T, SqlFailure> + Send + 'static,
+    ) -> Result<T, SqlFailure> {
+        self.call(f).await.map_err(SqlFailure::Fatal)?
+    }
+}
+
+impl Worker<'_> {
     fn run(&self, doing: &str, sql: &str) -> Result<(), DbError> {
         self.conn
             .execute_batch(sql)
@@ -253,27 +316,16 @@ impl SqliteBackend {
         Ok(())
     }
 
-    fn prepare_guest(&self, sql: &str, params: usize) -> Result<String, SqlFailure> {
+    fn rewrite(sql: &str, params: usize) -> Result<String, SqlFailure> {
         let rewritten =
             rewrite(sql, Dialect::Sqlite, params).map_err(GuestError::InvalidStatement)?;
         Ok(rewritten.sql)
     }
-}
 
-impl Drop for SqliteBackend {
-    fn drop(&mut self) {
-        self.cursors.clear();
-    }
-}
-
-#[async_trait]
-impl Lock for SqliteBackend {
-    async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
-        // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
-        // keeps the lock the first write transaction takes. The OS drops it if we die.
-        // SQLite returns BUSY without waiting when waiting could deadlock (another connection
-        // holds a pending lock), so retry here until the deadline rather than trusting the
-        // busy handler alone.
+    /// Takes the exclusive lock, retrying until `wait` has passed: SQLite returns BUSY
+    /// without waiting when waiting could deadlock (another connection holds a pending
+    /// lock), so the busy handler alone is not enough. `Ok(false)` is a timeout.
+    fn lock(&self, wait: Duration) -> Result<bool, DbError> {
         let started = std::time::Instant::now();
         // Exclusive mode is switched on inside the transaction: set before it, a failed
         // attempt would keep the shared lock it took and deadlock the other waiters.
@@ -288,7 +340,7 @@ impl Lock for SqliteBackend {
                     self.conn
                         .busy_timeout(BUSY_TIMEOUT)
                         .map_err(|e| db_error("setting busy_timeout", "", e))?;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(rusqlite::Error::SqliteFailure(c, _))
                     if c.code == ffi::ErrorCode::DatabaseBusy =>
@@ -297,145 +349,34 @@ impl Lock for SqliteBackend {
                         let _ = self.conn.execute_batch("ROLLBACK");
                     }
                     if started.elapsed() >= wait {
-                        return Err(DbError::LockTimeout {
-                            waited: started.elapsed(),
-                            holder: "; another process has the SQLite file open for writing".into(),
-                        });
+                        return Ok(false);
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // This thread serves only this connection: waiting here blocks nobody.
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => return Err(db_error("locking the database", sql, e)),
             }
         }
     }
 
-    async fn unlock(&mut self) -> Result<(), DbError> {
-        // Leaving exclusive mode releases the lock at the next access.
-        self.run(
-            "unlocking the database",
-            "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;",
-        )
-    }
-}
-
-#[async_trait]
-impl Session for SqliteBackend {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
-    async fn begin(&mut self) -> Result<(), DbError> {
-        self.run("beginning a transaction", "BEGIN")?;
-        self.in_transaction = true;
-        Ok(())
-    }
-
-    async fn commit(&mut self) -> Result<(), DbError> {
-        self.cursors.clear();
-        self.in_transaction = false;
-        self.run("committing", "COMMIT")
-    }
-
-    async fn rollback(&mut self) -> Result<(), DbError> {
-        self.cursors.clear();
-        if !self.in_transaction && self.conn.is_autocommit() {
-            return Ok(());
-        }
-        self.in_transaction = false;
-        self.run("rolling back", "ROLLBACK")
-    }
-
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        let sql = super::history::journal_sql(self.dialect());
-        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
-        self.host_execute("writing the journal", &sql, &params)
-            .await
-            .map(|_| ())
-    }
-
-    async fn close(mut self: Box<Self>) {
-        self.cursors.clear();
-    }
-
-    async fn host_execute(
-        &mut self,
-        doing: &str,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<u64, DbError> {
-        if params.is_empty() {
-            let before = self.conn.total_changes();
-            self.run(doing, sql)?;
-            return Ok(self.conn.total_changes().saturating_sub(before));
-        }
-        let failed = |f| super::host_failure(doing, sql, f);
-        let rewritten = self.prepare_guest(sql, params.len()).map_err(failed)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(&rewritten)
-            .map_err(|e| db_error(doing, sql, e))?;
-        Self::bind(&mut stmt, params).map_err(failed)?;
-        stmt.raw_execute()
-            .map(|n| n as u64)
-            .map_err(|e| db_error(doing, sql, e))
-    }
-
-    async fn host_query(
-        &mut self,
-        doing: &str,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<Vec<Vec<Value>>, DbError> {
-        let failed = |f| super::host_failure(doing, sql, f);
-        let rewritten = self.prepare_guest(sql, params.len()).map_err(failed)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(&rewritten)
-            .map_err(|e| db_error(doing, sql, e))?;
-        Self::bind(&mut stmt, params).map_err(failed)?;
-        let decls: Vec<Decl> = stmt
-            .columns()
-            .iter()
-            .map(|c| Decl::of(c.decl_type()))
-            .collect();
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| db_error(doing, sql, e))? {
-            let mut values = Vec::with_capacity(decls.len());
-            for (i, decl) in decls.iter().enumerate() {
-                let raw = row.get_ref(i).map_err(|e| db_error(doing, sql, e))?;
-                values.push(decl.read(raw).map_err(|m| {
-                    failed(SqlFailure::Guest(GuestError::Conversion(format!(
-                        "column {i}: {m}"
-                    ))))
-                })?);
-            }
-            out.push(values);
-        }
-        Ok(out)
-    }
-}
-
-#[async_trait]
-impl GuestSql for SqliteBackend {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
         if params.is_empty() {
             // Without parameters a statement may hold several statements (a script).
             let before = self.conn.total_changes();
             self.conn.execute_batch(sql).map_err(guest_error)?;
             return Ok(self.conn.total_changes().saturating_sub(before));
         }
-        let rewritten = self.prepare_guest(sql, params.len())?;
+        let rewritten = Self::rewrite(sql, params.len())?;
         let mut stmt = self.conn.prepare_cached(&rewritten).map_err(guest_error)?;
         Self::bind(&mut stmt, params)?;
         Ok(stmt.raw_execute().map_err(guest_error)? as u64)
     }
 
-    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
+    fn execute_batch(&self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
         let Some(first) = sets.first() else {
             return Ok(0);
         };
-        let rewritten = self.prepare_guest(sql, first.len())?;
+        let rewritten = Self::rewrite(sql, first.len())?;
         let mut stmt = self.conn.prepare_cached(&rewritten).map_err(guest_error)?;
         let mut total = 0u64;
         for (n, params) in sets.iter().enumerate() {
@@ -453,16 +394,35 @@ impl GuestSql for SqliteBackend {
         Ok(total)
     }
 
-    async fn open_cursor(
+    fn host_query(
+        &self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        let failed = |f| super::host_failure(doing, sql, f);
+        let rewritten = Self::rewrite(sql, params.len()).map_err(failed)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&rewritten)
+            .map_err(|e| db_error(doing, sql, e))?;
+        Self::bind(&mut stmt, params).map_err(failed)?;
+        let decls = decls(&stmt);
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| db_error(doing, sql, e))? {
+            out.push(read_row(row, &decls).map_err(failed)?);
+        }
+        Ok(out)
+    }
+
+    fn open_cursor(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
-        let rewritten = self.prepare_guest(sql, params.len())?;
-        let stmt = self.conn.prepare(&rewritten).map_err(guest_error)?;
-        // SAFETY: see `Cursor`.
-        let mut stmt: Box<rusqlite::Statement<'static>> =
-            unsafe { std::mem::transmute::<Box<rusqlite::Statement<'_>>, _>(Box::new(stmt)) };
+        let rewritten = Self::rewrite(sql, params.len())?;
+        let mut stmt = self.conn.prepare(&rewritten).map_err(guest_error)?;
         Self::bind(&mut stmt, params)?;
         let columns: Vec<Column> = stmt
             .columns()
@@ -472,49 +432,215 @@ impl GuestSql for SqliteBackend {
                 type_name: c.decl_type().unwrap_or("").to_ascii_uppercase(),
             })
             .collect();
-        let decls = stmt
-            .columns()
-            .iter()
-            .map(|c| Decl::of(c.decl_type()))
-            .collect();
-        let rows = stmt.raw_query();
-        // SAFETY: see `Cursor`.
-        let rows: rusqlite::Rows<'static> = unsafe { std::mem::transmute(rows) };
+        let decls = decls(&stmt);
         let id = self.next_cursor;
         self.next_cursor += 1;
-        self.cursors.insert(id, Cursor { rows, stmt, decls });
+        self.cursors.insert(
+            id,
+            OpenCursor {
+                stmt,
+                decls,
+                done: false,
+            },
+        );
         Ok((id, columns))
     }
 
-    async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {
+    fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {
         let c = self
             .cursors
             .get_mut(&cursor)
             .ok_or_else(|| GuestError::ClosedHandle("the rows were closed".into()))?;
         let mut out = Vec::with_capacity(max.min(4096) as usize);
-        while out.len() < max as usize {
-            let Some(row) = c.rows.next().map_err(guest_error)? else {
-                break;
-            };
-            let mut values = Vec::with_capacity(c.decls.len());
-            for (i, decl) in c.decls.iter().enumerate() {
-                let v = row.get_ref(i).map_err(guest_error)?;
-                values.push(
-                    decl.read(v)
-                        .map_err(|m| GuestError::Conversion(format!("column {i}: {m}")))?,
-                );
-            }
-            out.push(values);
+        if c.done {
+            return Ok(out);
         }
-        Ok(out)
+        let mut rows = c.stmt.raw_query();
+        let read = (|| {
+            while out.len() < max as usize {
+                match rows.next().map_err(guest_error)? {
+                    Some(row) => out.push(read_row(row, &c.decls)?),
+                    None => return Ok(true),
+                }
+            }
+            Ok::<_, SqlFailure>(false)
+        })();
+        match read {
+            // Exhausted (SQLite reset the statement) or failed: never read it again.
+            Ok(true) | Err(_) => c.done = true,
+            // More to come: keep the statement where it is (see `OpenCursor`).
+            Ok(false) => std::mem::forget(rows),
+        }
+        read.map(|_| out)
+    }
+}
+
+fn decls(stmt: &rusqlite::Statement<'_>) -> Vec<Decl> {
+    stmt.columns()
+        .iter()
+        .map(|c| Decl::of(c.decl_type()))
+        .collect()
+}
+
+fn read_row(row: &rusqlite::Row<'_>, decls: &[Decl]) -> Result<Vec<Value>, SqlFailure> {
+    let mut values = Vec::with_capacity(decls.len());
+    for (i, decl) in decls.iter().enumerate() {
+        let v = row.get_ref(i).map_err(guest_error)?;
+        values.push(
+            decl.read(v)
+                .map_err(|m| GuestError::Conversion(format!("column {i}: {m}")))?,
+        );
+    }
+    Ok(values)
+}
+
+#[async_trait]
+impl Lock for SqliteBackend {
+    async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
+        // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
+        // keeps the lock the first write transaction takes. The OS drops it if we die.
+        let started = std::time::Instant::now();
+        if self.call(move |w| w.lock(wait)).await?? {
+            Ok(())
+        } else {
+            Err(DbError::LockTimeout {
+                waited: started.elapsed(),
+                holder: "; another process has the SQLite file open for writing".into(),
+            })
+        }
+    }
+
+    async fn unlock(&mut self) -> Result<(), DbError> {
+        // Leaving exclusive mode releases the lock at the next access.
+        self.call(|w| {
+            w.run(
+                "unlocking the database",
+                "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;",
+            )
+        })
+        .await?
+    }
+}
+
+#[async_trait]
+impl Session for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.call(|w| {
+            w.run("beginning a transaction", "BEGIN")?;
+            w.in_transaction = true;
+            Ok(())
+        })
+        .await?
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        self.call(|w| {
+            w.cursors.clear();
+            w.in_transaction = false;
+            w.run("committing", "COMMIT")
+        })
+        .await?
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        self.call(|w| {
+            w.cursors.clear();
+            if !w.in_transaction && w.conn.is_autocommit() {
+                return Ok(());
+            }
+            w.in_transaction = false;
+            w.run("rolling back", "ROLLBACK")
+        })
+        .await?
+    }
+
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        let sql = super::history::journal_sql(self.dialect());
+        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
+        self.host_execute("writing the journal", &sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    async fn close(mut self: Box<Self>) {
+        // The thread drops the statements, then the connection (releasing its locks), then
+        // says so: a caller that connects again next finds the file unlocked.
+        self.jobs = None;
+        if let Some(closed) = self.closed.take() {
+            let _ = closed.await;
+        }
+    }
+
+    async fn host_execute(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, DbError> {
+        let (doing, sql, params) = (doing.to_string(), sql.to_string(), params.to_vec());
+        self.call(move |w| {
+            if params.is_empty() {
+                let before = w.conn.total_changes();
+                w.run(&doing, &sql)?;
+                return Ok(w.conn.total_changes().saturating_sub(before));
+            }
+            w.execute(&sql, &params)
+                .map_err(|f| super::host_failure(&doing, &sql, f))
+        })
+        .await?
+    }
+
+    async fn host_query(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        let (doing, sql, params) = (doing.to_string(), sql.to_string(), params.to_vec());
+        self.call(move |w| w.host_query(&doing, &sql, &params))
+            .await?
+    }
+}
+
+#[async_trait]
+impl GuestSql for SqliteBackend {
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        self.guest(move |w| w.execute(&sql, &params)).await
+    }
+
+    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
+        let (sql, sets) = (sql.to_string(), sets.to_vec());
+        self.guest(move |w| w.execute_batch(&sql, &sets)).await
+    }
+
+    async fn open_cursor(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        self.guest(move |w| w.open_cursor(&sql, &params)).await
+    }
+
+    async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {
+        self.guest(move |w| w.fetch(cursor, max)).await
     }
 
     async fn close_cursor(&mut self, cursor: CursorId) {
-        self.cursors.remove(&cursor);
+        let _ = self
+            .call(move |w| {
+                w.cursors.remove(&cursor);
+            })
+            .await;
     }
 
     async fn close_all_cursors(&mut self) {
-        self.cursors.clear();
+        let _ = self.call(|w| w.cursors.clear()).await;
     }
 }
 
