@@ -552,6 +552,13 @@ pub fn failure_reports_done_failed_untouched(dialect: Dialect) {
         assert!(err.contains(line), "missing `{line}` in:\n{err}");
     }
     assert_eq!(dbs[0].count("SELECT COUNT(*) FROM items"), 2500);
+    // b: its first migration is applied and the failed one changed no row (its upper-cased
+    // codes were rolled back; on MariaDB the unfinished row is explained, not applied).
+    assert_items_intact(&dbs[1]);
+    assert_eq!(
+        dbs[1].strings("SELECT revision FROM retort_history WHERE state = 'applied'"),
+        ["20260201000000"]
+    );
     assert_eq!(dbs[2].tables(), Vec::<String>::new(), "c was not touched");
 }
 
@@ -639,10 +646,16 @@ pub fn sigkill_while_holding_the_lock_does_not_block(dialect: Dialect) {
         .output()
         .unwrap();
     let waited = started.elapsed();
+    // A lock the dead runner still held would end in a lock timeout after 20 s: the next
+    // runner must neither time out nor take that long (its own migration takes ~3 s).
     assert!(
-        !stderr(&out).contains("waiting for the migration lock"),
+        !stderr(&out).contains("timed out after"),
         "the dead runner's lock blocked: {}",
         stderr(&out)
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(20),
+        "the next runner waited {waited:?}, as long as the lock timeout"
     );
     match dialect {
         Dialect::Mysql => {

@@ -827,3 +827,65 @@ fn cargo_build(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_artifact_is_pinned_to_its_sources_and_kept_while_they_do_not_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let produced = dir.path().join("produced.wasm");
+        std::fs::write(&produced, b"\0asm\x0d\x00\x01\x00").unwrap();
+        let stem = dir.path().join("20260101000000_a");
+        let built = pin(&stem, &produced, "fingerprint-1").unwrap();
+        assert!(built.rebuilt);
+        assert_eq!(built.artifact, dir.path().join("20260101000000_a.wasm"));
+        assert!(up_to_date(&stem, "fingerprint-1"));
+        assert!(!up_to_date(&stem, "fingerprint-2"));
+        let kept = kept(&stem).unwrap();
+        assert!(!kept.rebuilt);
+        assert_eq!(kept.digest, built.digest);
+        assert_eq!(kept.size, built.size);
+        assert!(pin(&stem, &dir.path().join("nothing.wasm"), "f").is_err());
+    }
+
+    #[test]
+    fn migrations_without_an_artifact_are_unbuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert!(unbuilt(&root.join("missing")).unwrap().is_empty());
+        std::fs::create_dir(root.join("20260101000000_crate")).unwrap();
+        std::fs::write(
+            root.join("20260101000000_crate/Cargo.toml"),
+            "[package]\nname = \"m-20260101000000\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("20260101000100_sql.up.sql"),
+            "CREATE TABLE t (x INT);\n",
+        )
+        .unwrap();
+        let mut found = unbuilt(root).unwrap();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                root.join("20260101000000_crate"),
+                root.join("20260101000100_sql")
+            ]
+        );
+        std::fs::write(root.join("20260101000100_sql.wasm"), b"\0asm").unwrap();
+        assert_eq!(unbuilt(root).unwrap(), [root.join("20260101000000_crate")]);
+    }
+
+    #[test]
+    fn paths_are_remapped_for_reproducible_artifacts() {
+        let flags = remap_flags(Path::new("/nonexistent/project"), Path::new("/t"));
+        assert_eq!(
+            flags[0],
+            "--remap-path-prefix=/nonexistent/project=/project"
+        );
+        assert_eq!(flags.last().unwrap(), "--remap-path-prefix=/t=/target");
+    }
+}

@@ -574,3 +574,42 @@ fn trap_message(e: &wasmtime::Error, stderr: &str) -> String {
     }
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(bytes: &[u8]) -> String {
+        let sandbox = Sandbox::new(Limits::default()).unwrap();
+        let digest = crate::trust::signing::digest(bytes);
+        match sandbox.prepare("m.wasm", &digest, bytes) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_migration_component_is_refused_with_the_reason() {
+        assert!(
+            refusal(b"hello")
+                .contains("m.wasm: not a Retort migration component: it is not WebAssembly")
+        );
+        assert!(refusal(b"\0asm\x01\0\0\0").contains("core WebAssembly module, not a component"));
+        // A valid component that exports nothing is not a migration.
+        let e = refusal(b"\0asm\x0d\x00\x01\x00");
+        assert!(
+            e.contains("does not export the retort:migration@0.1.0 `migration` world"),
+            "{e}"
+        );
+        // A truncated component fails to compile, and says so.
+        assert!(refusal(b"\0asm\x0d\x00\x01\x00\x01").contains("m.wasm"));
+    }
+
+    #[test]
+    fn default_limits_are_generous_but_finite() {
+        let limits = Limits::default();
+        assert_eq!(limits.timeout, std::time::Duration::from_secs(3600));
+        assert_eq!(limits.memory_bytes, 512 << 20);
+        assert_eq!(limits.max_open_rows, 64);
+    }
+}

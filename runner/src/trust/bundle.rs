@@ -212,3 +212,108 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
         files: ordered,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::trust::signing::{self, Trust};
+
+    /// A WebAssembly header and a custom section holding `marker`, so a test can find the
+    /// artifact's bytes inside the archive.
+    fn artifact(marker: &str) -> Vec<u8> {
+        let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+        signing::append_custom_section(&mut bytes, "marker", marker.as_bytes());
+        bytes
+    }
+
+    fn entry(id: &str, bytes: &[u8]) -> Entry {
+        Entry {
+            id: id.into(),
+            parents: vec![],
+            description: format!("migration {id}"),
+            file: format!("{id}_m.wasm"),
+            digest: signing::split(bytes).unwrap().digest(),
+        }
+    }
+
+    fn new_key() -> (ssh_key::PrivateKey, Trust) {
+        let (private, public) = signing::generate("test").unwrap();
+        let key = ssh_key::PrivateKey::from_openssh(&private).unwrap();
+        let trust = Trust {
+            keys: signing::parse_public_keys(&public, "test").unwrap(),
+            required: true,
+        };
+        (key, trust)
+    }
+
+    fn write_two(dir: &Path, key: Option<&ssh_key::PrivateKey>) -> (PathBuf, Vec<Vec<u8>>) {
+        let (a, b) = (artifact("MARKER-A"), artifact("MARKER-B"));
+        let out = dir.join("release.bundle");
+        write(
+            &out,
+            "catalog",
+            &[(entry("1", &a), &a[..]), (entry("2", &b), &b[..])],
+            key,
+        )
+        .unwrap();
+        (out, vec![a, b])
+    }
+
+    #[test]
+    fn an_unsigned_bundle_round_trips_and_is_refused_where_signatures_are_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, artifacts) = write_two(dir.path(), None);
+        let opened = read(&path, &Trust::default(), "catalog").unwrap();
+        assert_eq!(opened.signer, None);
+        assert_eq!(opened.manifest.database, "catalog");
+        let files: Vec<_> = opened.files.iter().map(|(f, b)| (f.as_str(), b)).collect();
+        assert_eq!(
+            files,
+            [("1_m.wasm", &artifacts[0]), ("2_m.wasm", &artifacts[1])]
+        );
+        let required = new_key().1;
+        let e = read(&path, &required, "catalog").unwrap_err();
+        assert!(e.contains("not signed"), "{e}");
+    }
+
+    #[test]
+    fn a_signed_bundle_names_its_signer_and_refuses_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, trust) = new_key();
+        let (path, _) = write_two(dir.path(), Some(&key));
+        let opened = read(&path, &trust, "catalog").unwrap();
+        let id = signing::key_id(key.public_key().key_data());
+        assert_eq!(opened.signer.as_deref(), Some(id.as_str()));
+        // Every artifact inside is signed too, and keeps its digest.
+        for ((_, bytes), entry) in opened.files.iter().zip(&opened.manifest.migrations) {
+            let split = signing::split(bytes).unwrap();
+            assert!(split.signature.is_some());
+            assert_eq!(split.digest(), entry.digest);
+        }
+        let e = read(&path, &new_key().1, "catalog").unwrap_err();
+        assert!(e.contains("not a trusted key"), "{e}");
+    }
+
+    #[test]
+    fn an_altered_bundle_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write_two(dir.path(), None);
+        let mut archive = std::fs::read(&path).unwrap();
+        let at = archive
+            .windows(8)
+            .position(|w| w == b"MARKER-B")
+            .expect("the artifact is stored as it is");
+        archive[at + 7] = b'C';
+        std::fs::write(&path, &archive).unwrap();
+        let e = read(&path, &Trust::default(), "catalog").unwrap_err();
+        assert!(e.contains("2_m.wasm hashes to"), "{e}");
+        assert!(e.contains("the bundle was altered"), "{e}");
+
+        let e = read(&dir.path().join("missing"), &Trust::default(), "catalog").unwrap_err();
+        assert!(e.contains("cannot open it"), "{e}");
+        std::fs::write(&path, b"not a tar at all, and longer than a block? no").unwrap();
+        assert!(read(&path, &Trust::default(), "catalog").is_err());
+    }
+}
