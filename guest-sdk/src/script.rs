@@ -54,35 +54,15 @@ pub fn split(script: &str, dialect: Dialect) -> std::result::Result<Vec<String>,
             }
         }
         at_line_start = false;
+        if let Some(end) = retort_sql::skip_opaque(script, i, lexical(dialect)) {
+            i = end?;
+            continue;
+        }
         match c {
             b'\n' => {
                 at_line_start = true;
                 i += 1;
             }
-            b'\'' | b'"' | b'`' => {
-                let backslash = dialect == Dialect::Mysql && c != b'`';
-                i = skip_quoted(b, i, c, backslash).ok_or_else(|| {
-                    format!("unterminated {} starting at byte {i}", quote_name(c))
-                })?;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => i = skip_line(b, i),
-            b'#' if dialect == Dialect::Mysql => i = skip_line(b, i),
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = script[i + 2..]
-                    .find("*/")
-                    .map(|n| i + 2 + n + 2)
-                    .ok_or_else(|| format!("unterminated /* comment starting at byte {i}"))?;
-            }
-            b'$' if dialect == Dialect::Postgres => match dollar_tag(&script[i..]) {
-                Some(tag) => {
-                    let body = i + tag.len();
-                    i = script[body..]
-                        .find(tag)
-                        .map(|n| body + n + tag.len())
-                        .ok_or_else(|| format!("unterminated {tag} body starting at byte {i}"))?;
-                }
-                None => i += 1,
-            },
             _ if script[i..].starts_with(delimiter.as_str())
                 && (depth == 0 || delimiter != ";") =>
             {
@@ -122,6 +102,15 @@ pub fn split(script: &str, dialect: Dialect) -> std::result::Result<Vec<String>,
     Ok(out)
 }
 
+/// The lexical rules of `dialect`, for [`retort_sql::skip_opaque`].
+fn lexical(dialect: Dialect) -> retort_sql::Dialect {
+    match dialect {
+        Dialect::Sqlite => retort_sql::Dialect::Sqlite,
+        Dialect::Postgres => retort_sql::Dialect::Postgres,
+        Dialect::Mysql => retort_sql::Dialect::Mysql,
+    }
+}
+
 /// Splits `script` and runs each statement; a failure names the statement's position.
 pub fn run(tx: &Tx, script: &str) -> Result<()> {
     let statements = split(script, tx.dialect()).map_err(crate::Error::migration)?;
@@ -148,50 +137,11 @@ fn next_word(s: &str) -> String {
         .to_ascii_uppercase()
 }
 
-fn quote_name(c: u8) -> &'static str {
-    match c {
-        b'\'' => "string",
-        b'"' => "quoted identifier",
-        _ => "backquoted identifier",
-    }
-}
-
-/// The index after the closing quote (a doubled quote is an escaped one).
-fn skip_quoted(b: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usize> {
-    let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if backslash => i += 2,
-            c if c == quote => {
-                if b.get(i + 1) == Some(&quote) {
-                    i += 2;
-                } else {
-                    return Some(i + 1);
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    None
-}
-
 fn skip_line(b: &[u8], start: usize) -> usize {
     b[start..]
         .iter()
         .position(|&c| c == b'\n')
         .map_or(b.len(), |n| start + n)
-}
-
-/// `$tag$` at the start of `s`, if it opens a dollar-quoted string (not a `$1` parameter).
-fn dollar_tag(s: &str) -> Option<&str> {
-    let rest = &s[1..];
-    let end = rest.find('$')?;
-    let tag = &rest[..end];
-    let valid = tag
-        .chars()
-        .enumerate()
-        .all(|(n, c)| c == '_' || c.is_ascii_alphabetic() || (n > 0 && c.is_ascii_digit()));
-    valid.then(|| &s[..end + 2])
 }
 
 /// The text from its first significant character (leading comments and blanks dropped, so

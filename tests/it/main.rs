@@ -5,6 +5,7 @@
 //! otherwise their tests show as ignored with the reason. Each test gets its own database.
 
 mod api;
+mod backend;
 mod cli;
 mod common;
 mod conformance;
@@ -19,6 +20,7 @@ macro_rules! dialect_suite {
     ($module:ident, $dialect:expr, $($cfg:meta, $reason:literal)? $(; $($extra:ident),*)?) => {
         mod $module {
             use crate::api;
+            use crate::backend;
             use crate::common::Dialect;
             use crate::scenarios;
             use crate::conformance;
@@ -75,6 +77,7 @@ macro_rules! dialect_suite {
             case!(sql, import_from_dbmate_and_adopt_its_database);
             case!(sql, new_sql_migration_round_trip);
             case!(api, library_api_upgrade_status_failure_downgrade);
+            case!(backend, backend_contract);
             case!(embedded, embedded_app_migrates_its_database_at_start_up);
             case!(embedded, embedded_migrations_signed_by_an_untrusted_key_are_refused);
             case!(conformance, conformance_rust);

@@ -1,7 +1,8 @@
 //! One placeholder syntax for every dialect: `$1`, `$2`, … (PostgreSQL's own).
 //!
 //! The statement is scanned once, skipping string literals, quoted identifiers, comments and
-//! PostgreSQL dollar-quoted bodies, and rewritten for the driver: SQLite binds `?NNN` by
+//! PostgreSQL dollar-quoted bodies (the lexing shared with the guest SDK: `retort-sql`), and
+//! rewritten for the driver: SQLite binds `?NNN` by
 //! number, MySQL binds `?` by position (so parameters are reordered and repeated to match).
 
 use crate::bindings::Dialect;
@@ -26,19 +27,13 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
     let mut i = 0;
     let mut copied = 0;
     while i < bytes.len() {
+        // Literals, identifiers, comments, dollar bodies: no placeholder inside. What never
+        // ends runs to the end of the text (the database reports the syntax error).
+        if let Some(end) = retort_sql::skip_opaque(sql, i, lexical(dialect)) {
+            i = end.unwrap_or(bytes.len()).max(i + 1);
+            continue;
+        }
         match bytes[i] {
-            b'\'' | b'"' | b'`' => i = skip_quoted(bytes, i, dialect),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = memchr(bytes, i, b'\n').map_or(bytes.len(), |e| e + 1);
-            }
-            b'#' if dialect == Dialect::Mysql => {
-                i = memchr(bytes, i, b'\n').map_or(bytes.len(), |e| e + 1);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = sql[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |e| i + 2 + e + 2);
-            }
             b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let start = i;
                 i += 1;
@@ -68,7 +63,6 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
                 }
                 copied = i;
             }
-            b'$' if dialect == Dialect::Postgres => i = skip_dollar_quoted(sql, i),
             _ => i += 1,
         }
     }
@@ -86,53 +80,13 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
     Ok(Rewritten { sql: out, order })
 }
 
-fn memchr(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| from + p)
-}
-
-/// Skips a quoted literal or identifier starting at `start`; a doubled quote escapes itself,
-/// and in MySQL a backslash escapes the next byte inside string literals.
-fn skip_quoted(bytes: &[u8], start: usize, dialect: Dialect) -> usize {
-    let quote = bytes[start];
-    let mut i = start + 1;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'\\' && dialect == Dialect::Mysql && quote != b'`' {
-            i += 2;
-            continue;
-        }
-        if b == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
+/// The lexical rules of `dialect`, for [`retort_sql::skip_opaque`].
+fn lexical(dialect: Dialect) -> retort_sql::Dialect {
+    match dialect {
+        Dialect::Sqlite => retort_sql::Dialect::Sqlite,
+        Dialect::Postgres => retort_sql::Dialect::Postgres,
+        Dialect::Mysql => retort_sql::Dialect::Mysql,
     }
-    bytes.len()
-}
-
-/// Skips `$tag$ … $tag$` (PostgreSQL); a `$` that does not open a tag is one byte.
-fn skip_dollar_quoted(sql: &str, start: usize) -> usize {
-    let rest = &sql[start + 1..];
-    let tag_len = rest
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
-    if rest.as_bytes().get(tag_len) != Some(&b'$')
-        || rest.as_bytes().first().is_some_and(u8::is_ascii_digit)
-    {
-        return start + 1;
-    }
-    let tag = &sql[start..start + tag_len + 2];
-    let body = start + tag.len();
-    sql[body..]
-        .find(tag)
-        .map_or(sql.len(), |e| body + e + tag.len())
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! The SQL lexing Retort's host and its guest SDK share.
+//!
+//! Two scanners look for something in SQL text while skipping what is not SQL code: the
+//! host's placeholder rewriting (`$1` outside literals) and the SDK's script splitting (`;`
+//! outside literals). Both ask [`skip_opaque`] where the literal, quoted identifier, comment
+//! or PostgreSQL dollar-quoted body starting at a position ends, so they cannot disagree
+//! about what a statement contains. (The Python helper's splitter is a line-for-line port,
+//! checked against the same cases.)
+#![deny(missing_docs)]
+
+/// The dialect whose lexical rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL: dollar-quoted bodies.
+    Postgres,
+    /// MySQL/MariaDB: `#` comments, backslash escapes in string literals.
+    Mysql,
+}
+
+/// If a string literal, quoted identifier, comment or (PostgreSQL) dollar-quoted body starts
+/// at byte `at` of `sql`: `Some(Ok(end))`, the byte just after it (for a `--`/`#` comment,
+/// the line's `\n`, which is left to the caller); `Some(Err(message))` when it never ends.
+/// `None` when SQL code starts there.
+///
+/// ```
+/// use retort_sql::{Dialect, skip_opaque};
+/// let sql = "SELECT 'a;b', $1 -- c\n";
+/// assert_eq!(skip_opaque(sql, 7, Dialect::Sqlite), Some(Ok(12)));
+/// assert_eq!(skip_opaque(sql, 14, Dialect::Sqlite), None); // `$1`
+/// assert_eq!(skip_opaque(sql, 17, Dialect::Sqlite), Some(Ok(21)));
+/// ```
+pub fn skip_opaque(sql: &str, at: usize, dialect: Dialect) -> Option<Result<usize, String>> {
+    let b = sql.as_bytes();
+    let c = *b.get(at)?;
+    match c {
+        b'\'' | b'"' | b'`' => {
+            let backslash = dialect == Dialect::Mysql && c != b'`';
+            Some(
+                skip_quoted(b, at, c, backslash)
+                    .ok_or_else(|| format!("unterminated {} starting at byte {at}", quote_name(c))),
+            )
+        }
+        b'-' if b.get(at + 1) == Some(&b'-') => Some(Ok(line_end(b, at))),
+        b'#' if dialect == Dialect::Mysql => Some(Ok(line_end(b, at))),
+        b'/' if b.get(at + 1) == Some(&b'*') => Some(
+            sql[at + 2..]
+                .find("*/")
+                .map(|n| at + 2 + n + 2)
+                .ok_or_else(|| format!("unterminated /* comment starting at byte {at}")),
+        ),
+        b'$' if dialect == Dialect::Postgres => {
+            let tag = dollar_tag(&sql[at..])?;
+            let body = at + tag.len();
+            Some(
+                sql[body..]
+                    .find(tag)
+                    .map(|n| body + n + tag.len())
+                    .ok_or_else(|| format!("unterminated {tag} body starting at byte {at}")),
+            )
+        }
+        _ => None,
+    }
+}
+
+fn quote_name(c: u8) -> &'static str {
+    match c {
+        b'\'' => "string",
+        b'"' => "quoted identifier",
+        _ => "backquoted identifier",
+    }
+}
+
+/// The index after the closing quote (a doubled quote is an escaped one).
+fn skip_quoted(b: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usize> {
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if backslash => i += 2,
+            c if c == quote => {
+                if b.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return Some(i + 1);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The index of the `\n` ending the line that contains `start` (or the end of the text).
+fn line_end(b: &[u8], start: usize) -> usize {
+    b[start..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| start + n)
+}
+
+/// `$tag$` at the start of `s`, if it opens a dollar-quoted string (not a `$1` parameter).
+fn dollar_tag(s: &str) -> Option<&str> {
+    let rest = s.get(1..)?;
+    let end = rest.find('$')?;
+    let tag = &rest[..end];
+    let valid = tag
+        .chars()
+        .enumerate()
+        .all(|(n, c)| c == '_' || c.is_ascii_alphabetic() || (n > 0 && c.is_ascii_digit()));
+    valid.then(|| &s[..end + 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_identifiers_end_at_their_closing_quote() {
+        let sql = "'it''s' \"a\"\"b\" `c`";
+        assert_eq!(skip_opaque(sql, 0, Dialect::Sqlite), Some(Ok(7)));
+        assert_eq!(skip_opaque(sql, 8, Dialect::Sqlite), Some(Ok(14)));
+        assert_eq!(skip_opaque(sql, 15, Dialect::Mysql), Some(Ok(18)));
+        // A backslash escapes in MySQL string literals only.
+        assert_eq!(skip_opaque(r"'a\'b' x", 0, Dialect::Mysql), Some(Ok(6)));
+        assert_eq!(skip_opaque(r"'a\'b' x", 0, Dialect::Postgres), Some(Ok(4)));
+    }
+
+    #[test]
+    fn comments_end_at_the_line_or_their_closing_mark() {
+        assert_eq!(skip_opaque("-- x\ny", 0, Dialect::Sqlite), Some(Ok(4)));
+        assert_eq!(skip_opaque("# x\ny", 0, Dialect::Mysql), Some(Ok(3)));
+        assert_eq!(skip_opaque("# x\ny", 0, Dialect::Postgres), None);
+        assert_eq!(skip_opaque("/* a */b", 0, Dialect::Sqlite), Some(Ok(7)));
+        assert_eq!(skip_opaque("- 1", 0, Dialect::Sqlite), None);
+    }
+
+    #[test]
+    fn dollar_bodies_are_postgres_only_and_parameters_are_code() {
+        let sql = "$$ a; $$ $f$ $$ $f$ $1";
+        assert_eq!(skip_opaque(sql, 0, Dialect::Postgres), Some(Ok(8)));
+        assert_eq!(skip_opaque(sql, 9, Dialect::Postgres), Some(Ok(19)));
+        assert_eq!(skip_opaque(sql, 20, Dialect::Postgres), None);
+        assert_eq!(skip_opaque(sql, 0, Dialect::Sqlite), None);
+        assert_eq!(skip_opaque("$", 0, Dialect::Postgres), None);
+    }
+
+    #[test]
+    fn what_never_ends_is_an_error() {
+        for (sql, d, message) in [
+            ("'abc", Dialect::Sqlite, "unterminated string"),
+            ("\"abc", Dialect::Sqlite, "unterminated quoted identifier"),
+            ("`abc", Dialect::Mysql, "unterminated backquoted identifier"),
+            ("/* abc", Dialect::Mysql, "unterminated /* comment"),
+            ("$$ abc", Dialect::Postgres, "unterminated $$ body"),
+        ] {
+            let e = skip_opaque(sql, 0, d).unwrap().unwrap_err();
+            assert!(e.contains(message), "{sql}: {e}");
+        }
+        assert_eq!(skip_opaque("", 0, Dialect::Sqlite), None);
+        assert_eq!(skip_opaque("x", 5, Dialect::Sqlite), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! The database layer's contract, run directly (no wasm, no binary) on every engine: the lock,
+//! the bookkeeping store written once for all dialects, and a guest's SQL (a cursor streaming
+//! while the same transaction writes).
+
+use retort::bindings::Value;
+use retort::db::{self, Access, HistoryStore};
+use retort::{HistoryRow, RowState};
+
+use crate::common::{Dialect, TestDb};
+
+fn row(revision: &str, state: RowState) -> HistoryRow {
+    HistoryRow {
+        revision: revision.into(),
+        parents: vec!["p1".into(), "p2".into()],
+        description: "a migration: with ünïcode".into(),
+        digest: "ab".repeat(32),
+        state,
+        applied_at: db::now_rfc3339(),
+        applied_by: db::runner_identity(),
+        duration_ms: 42,
+        journal: None,
+        signer: Some("SHA256:key".into()),
+        notes: None,
+    }
+}
+
+pub fn backend_contract(dialect: Dialect) {
+    let test = TestDb::new(dialect, "backend");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut b = db::connect(&test.url, Access::ReadWrite).await.unwrap();
+        b.lock(std::time::Duration::from_secs(5)).await.unwrap();
+        assert!(!b.has_history().await.unwrap());
+        assert!(b.history().await.unwrap().is_empty(), "no tables: no rows");
+        b.create_history().await.unwrap();
+        b.create_history().await.unwrap(); // idempotent
+        assert!(b.has_history().await.unwrap());
+
+        // History rows: insert, update, replace the digest twice (notes accumulate), journal.
+        b.insert_history(&row("r1", RowState::Applied))
+            .await
+            .unwrap();
+        b.insert_history(&row("r2", RowState::Upgrading))
+            .await
+            .unwrap();
+        b.journal("r2", "CREATE TABLE t → 0 row(s)\n")
+            .await
+            .unwrap();
+        b.journal("r2", "INSERT INTO t ×3 → 3 row(s)\n")
+            .await
+            .unwrap();
+        b.update_history("r2", RowState::Applied, 7).await.unwrap();
+        b.replace_digest("r1", &"cd".repeat(32), None, "first note")
+            .await
+            .unwrap();
+        b.replace_digest("r1", &"ef".repeat(32), Some("SHA256:other"), "second note")
+            .await
+            .unwrap();
+        let rows = b.history().await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let r1 = rows.iter().find(|r| r.revision == "r1").unwrap();
+        assert_eq!(r1.parents, ["p1", "p2"]);
+        assert_eq!(r1.description, "a migration: with ünïcode");
+        assert_eq!(r1.digest, "ef".repeat(32));
+        assert_eq!(r1.signer.as_deref(), Some("SHA256:other"));
+        assert_eq!(r1.notes.as_deref(), Some("first note\nsecond note"));
+        let r2 = rows.iter().find(|r| r.revision == "r2").unwrap();
+        assert_eq!(r2.state, RowState::Applied);
+        assert_eq!(r2.duration_ms, 7);
+        assert_eq!(
+            r2.journal.as_deref(),
+            Some("CREATE TABLE t → 0 row(s)\nINSERT INTO t ×3 → 3 row(s)\n")
+        );
+        b.delete_history("r2").await.unwrap();
+        assert_eq!(b.history().await.unwrap().len(), 1);
+
+        // Artifacts: stored once by digest, in several parts when large, read back exactly.
+        // Incompressible (xorshift) bytes: 9 MB stays over two 4 MiB parts after zlib.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let big: Vec<u8> = (0..9_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        b.store_artifact("big", &big).await.unwrap();
+        b.store_artifact("big", &big).await.unwrap(); // already stored: no error, no copy
+        assert_eq!(
+            b.load_artifact("big").await.unwrap().as_deref(),
+            Some(&big[..])
+        );
+        assert_eq!(b.load_artifact("missing").await.unwrap(), None);
+
+        // A guest's SQL: stream a query in batches while updating the rows it reads.
+        b.begin().await.unwrap();
+        b.execute(
+            "CREATE TABLE contract (id INTEGER PRIMARY KEY, n INTEGER)",
+            &[],
+        )
+        .await
+        .unwrap();
+        let sets: Vec<Vec<Value>> = (1..=2500)
+            .map(|i| vec![Value::Integer(i), Value::Integer(i * 10)])
+            .collect();
+        assert_eq!(
+            b.execute_batch("INSERT INTO contract (id, n) VALUES ($1, $2)", &sets)
+                .await
+                .unwrap(),
+            2500
+        );
+        let (cursor, columns) = b
+            .open_cursor("SELECT id, n FROM contract ORDER BY id", &[])
+            .await
+            .unwrap();
+        assert_eq!(columns.len(), 2);
+        let mut seen = 0i64;
+        loop {
+            let batch = b.fetch(cursor, 1000).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            for values in batch {
+                seen += 1;
+                assert_eq!(values, [Value::Integer(seen), Value::Integer(seen * 10)]);
+                if seen % 500 == 0 {
+                    b.execute(
+                        "UPDATE contract SET n = $1 WHERE id = $2",
+                        &[Value::Integer(-1), Value::Integer(seen)],
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+        assert_eq!(seen, 2500);
+        b.close_cursor(cursor).await;
+        // A closed cursor is a value error, not a crash.
+        assert!(b.fetch(cursor, 10).await.is_err());
+        // A failing guest statement is a value the guest may handle.
+        assert!(matches!(
+            b.execute("INSERT INTO contract (id, n) VALUES (1, 1)", &[])
+                .await,
+            Err(db::SqlFailure::Guest(_))
+        ));
+        b.rollback().await.unwrap();
+        b.unlock().await.unwrap();
+        b.close().await;
+    });
+    // The history and artifacts were committed outside the rolled-back transaction.
+    assert_eq!(test.strings("SELECT revision FROM retort_history"), ["r1"]);
+    assert_eq!(
+        test.count("SELECT COUNT(*) FROM retort_artifacts WHERE digest = 'big'"),
+        3,
+        "9 MB in parts of at most 4 MiB"
+    );
+}
