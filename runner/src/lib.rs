@@ -50,8 +50,8 @@
 //!   whose migrations [`embed!`] compiled into the application; [`Project::trust`] adds
 //!   trusted keys and can require signatures.
 //! - [`Runner`] — the wasm engine and the operations: [`Runner::upgrade`],
-//!   [`Runner::downgrade`], [`Runner::status`], [`Runner::history`], [`Runner::current`],
-//!   [`Runner::stamp`], [`Runner::resolve`]; [`Runner::migrate_project`] with a dry run.
+//!   [`Runner::downgrade`], [`Runner::plan`] (a dry run), [`Runner::status`],
+//!   [`Runner::history`], [`Runner::current`], [`Runner::stamp`], [`Runner::resolve`].
 //! - [`Target`] — where to go: `head`, `base`, a revision, `+N`, `REV-N`, `LABEL@head`…
 //! - [`Report`], [`StatusLine`], [`HistoryRow`] — what happened and what is there.
 //! - [`Observer`] and [`Event`] — progress, guest logs and output while a run works.

@@ -50,6 +50,19 @@ pub fn library_api_upgrade_status_failure_downgrade(dialect: Dialect) {
     let database = &project.databases[0];
     // The database checks use runtimes of their own: each library call gets one here.
     let rt = runtime();
+    // The plan runs and creates nothing.
+    let planned = rt
+        .block_on(runner.plan(&project, Direction::Upgrade, &Target::Head))
+        .unwrap();
+    assert!(planned[0].dry_run);
+    let planned: Vec<_> = planned[0]
+        .steps
+        .iter()
+        .map(|s| s.revision.as_str())
+        .collect();
+    assert_eq!(planned, ["20260201000000", "20260201000100"]);
+    assert!(db.tables().is_empty(), "planning created something");
+
     // Only the first migration: `fail_midway` fails half-way through its update.
     let reports = rt
         .block_on(runner.upgrade(&project, &Target::parse("20260201000000")))

@@ -97,6 +97,20 @@ impl Runner {
             .await
     }
 
+    /// What [`Runner::upgrade`] or [`Runner::downgrade`] would do to each selected database of
+    /// `project`: the steps, in order, in reports marked `dry_run`. Runs nothing and creates
+    /// nothing (not even the history tables or an SQLite file).
+    pub async fn plan(
+        &self,
+        project: &crate::project::Project,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<Vec<Report>, Error> {
+        self.migrate_project(&project.databases, &project.others, direction, target, true)
+            .await?
+            .into_result()
+    }
+
     async fn run_project(
         &self,
         project: &crate::project::Project,
@@ -330,7 +344,7 @@ impl Runner {
     ) -> Result<Report, Error> {
         if dry_run {
             let history = self.history(db).await?;
-            let steps = self.plan(db, migrations, &history, direction, target)?;
+            let steps = self.plan_steps(db, migrations, &history, direction, target)?;
             let current = migrations.graph.tips(&applied_set(&history));
             return Ok(Report {
                 database: db.name.clone(),
@@ -360,7 +374,7 @@ impl Runner {
             .into_iter()
             .filter(|r| r.state == RowState::Applied)
             .collect();
-        for step in self.plan(db, migrations, &history, direction, target)? {
+        for step in self.plan_steps(db, migrations, &history, direction, target)? {
             if let Some(artifact) = migrations.get(&step.revision) {
                 crate::host::capability::check(&db.name, &db.capabilities, &artifact.info)
                     .map_err(|message| Error::Capability {
@@ -413,7 +427,7 @@ impl Runner {
         Ok(value)
     }
 
-    fn plan(
+    fn plan_steps(
         &self,
         db: &DatabaseConfig,
         migrations: &Migrations,
@@ -453,7 +467,7 @@ impl Runner {
         };
         let prepared = async {
             let history = backend.history().await.map_err(wrap)?;
-            let steps = self.plan(db, migrations, &history, direction, target)?;
+            let steps = self.plan_steps(db, migrations, &history, direction, target)?;
             if !steps.is_empty() {
                 backend.create_history().await.map_err(wrap)?;
             }

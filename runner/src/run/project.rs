@@ -89,7 +89,7 @@ impl Runner {
         for (db, migrations) in selected.iter().zip(loaded) {
             let history = self.history(db).await?;
             let mut applied = applied_set(&history);
-            for step in self.plan(db, migrations, &history, direction, target)? {
+            for step in self.plan_steps(db, migrations, &history, direction, target)? {
                 match step.direction {
                     Direction::Upgrade => applied.insert(step.revision),
                     Direction::Downgrade => applied.remove(&step.revision),
