@@ -100,7 +100,7 @@ pub fn backend_contract(dialect: Dialect) {
         b.begin().await.unwrap();
         b.execute(
             "CREATE TABLE contract (id INTEGER PRIMARY KEY, n INTEGER)",
-            &[],
+            vec![],
         )
         .await
         .unwrap();
@@ -108,13 +108,13 @@ pub fn backend_contract(dialect: Dialect) {
             .map(|i| vec![Value::Integer(i), Value::Integer(i * 10)])
             .collect();
         assert_eq!(
-            b.execute_batch("INSERT INTO contract (id, n) VALUES ($1, $2)", &sets)
+            b.execute_batch("INSERT INTO contract (id, n) VALUES ($1, $2)", sets)
                 .await
                 .unwrap(),
             2500
         );
         let (cursor, columns) = b
-            .open_cursor("SELECT id, n FROM contract ORDER BY id", &[])
+            .open_cursor("SELECT id, n FROM contract ORDER BY id", vec![])
             .await
             .unwrap();
         assert_eq!(columns.len(), 2);
@@ -130,7 +130,7 @@ pub fn backend_contract(dialect: Dialect) {
                 if seen % 500 == 0 {
                     b.execute(
                         "UPDATE contract SET n = $1 WHERE id = $2",
-                        &[Value::Integer(-1), Value::Integer(seen)],
+                        vec![Value::Integer(-1), Value::Integer(seen)],
                     )
                     .await
                     .unwrap();
@@ -143,7 +143,7 @@ pub fn backend_contract(dialect: Dialect) {
         assert!(b.fetch(cursor, 10).await.is_err());
         // A failing guest statement is a value the guest may handle.
         assert!(matches!(
-            b.execute("INSERT INTO contract (id, n) VALUES (1, 1)", &[])
+            b.execute("INSERT INTO contract (id, n) VALUES (1, 1)", vec![])
                 .await,
             Err(db::SqlFailure::Guest(_))
         ));

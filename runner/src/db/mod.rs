@@ -243,15 +243,16 @@ pub trait Session: Send {
 /// are values the guest may handle ([`SqlFailure::Guest`]); a broken connection is fatal.
 #[async_trait]
 pub trait GuestSql: Send {
-    /// Runs a guest statement; returns rows affected.
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure>;
+    /// Runs a guest statement; returns rows affected. (Parameters are owned: a backend may
+    /// hand them to another thread without copying them.)
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure>;
     /// Runs a guest statement once per parameter set; returns the total rows affected.
-    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure>;
+    async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure>;
     /// Opens a streaming query.
     async fn open_cursor(
         &mut self,
         sql: &str,
-        params: &[Value],
+        params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure>;
     /// Up to `max` further rows of a cursor; empty when exhausted.
     async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure>;

@@ -337,7 +337,8 @@ impl Session for MySqlBackend {
 
 #[async_trait]
 impl GuestSql for MySqlBackend {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+        let params = &params[..];
         if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
             return sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
@@ -358,7 +359,8 @@ impl GuestSql for MySqlBackend {
         .map_err(sqlx_failure)
     }
 
-    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
+    async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {
+        let sets = &sets[..];
         let Some(first) = sets.first() else {
             return Ok(0);
         };
@@ -389,8 +391,9 @@ impl GuestSql for MySqlBackend {
     async fn open_cursor(
         &mut self,
         sql: &str,
-        params: &[Value],
+        params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        let params = &params[..];
         let rewritten =
             rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
         let args = arguments(params, &rewritten.order)?;

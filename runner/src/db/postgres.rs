@@ -563,7 +563,8 @@ impl Session for PgBackend {
 
 #[async_trait]
 impl GuestSql for PgBackend {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+        let params = &params[..];
         if params.is_empty() {
             // The simple protocol: a statement may hold several statements (a script).
             return sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
@@ -580,7 +581,8 @@ impl GuestSql for PgBackend {
             .map_err(sqlx_failure)
     }
 
-    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
+    async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {
+        let sets = &sets[..];
         let Some(first) = sets.first() else {
             return Ok(0);
         };
@@ -627,8 +629,9 @@ impl GuestSql for PgBackend {
     async fn open_cursor(
         &mut self,
         sql: &str,
-        params: &[Value],
+        params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        let params = &params[..];
         rewrite(sql, Dialect::Postgres, params.len()).map_err(GuestError::InvalidStatement)?;
         let statement = (&mut self.conn)
             .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())

@@ -219,13 +219,45 @@ fn serve(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, closed: oneshot
             next_cursor: 1,
             in_transaction: false,
         };
-        while let Ok(job) = jobs.recv() {
+        while let Some(job) = next_job(&jobs) {
             job(&mut worker);
         }
         // The statements go before the connection they borrow.
     }
     drop(conn);
     let _ = closed.send(());
+}
+
+/// How long either side of the hand-off spins before it sleeps. A guest's statements and
+/// its own code alternate, so the next request (or answer) usually arrives within
+/// microseconds: spinning that long keeps a row-by-row data migration at rusqlite's speed,
+/// where waking a sleeping thread costs ~10 µs per call (measured in BENCHMARKS.md).
+const SPIN: Duration = Duration::from_micros(200);
+
+/// [`SPIN`], or nothing on a single core, where spinning would only delay the other side.
+fn spin() -> Duration {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if cores > 1 { SPIN } else { Duration::ZERO }
+}
+
+/// The next job, spinning briefly before sleeping; `None` once the backend is gone.
+fn next_job(jobs: &std::sync::mpsc::Receiver<Job>) -> Option<Job> {
+    let started = std::time::Instant::now();
+    for turn in 0u32.. {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            // Reading the clock costs more than a turn: look at it every 64 turns.
+            Err(std::sync::mpsc::TryRecvError::Empty)
+                if turn % 64 != 0 || started.elapsed() < spin() =>
+            {
+                std::hint::spin_loop();
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => break,
+        }
+    }
+    jobs.recv().ok()
 }
 
 /// A connection to an SQLite file, served by a thread of its own: rusqlite's calls block,
@@ -279,7 +311,7 @@ impl SqliteBackend {
         &self,
         f: impl for<'c> FnOnce(&mut Worker<'c>) -> T + Send + 'static,
     ) -> Result<T, DbError> {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         let job: Job = Box::new(move |worker| {
             let _ = tx.send(f(worker));
         });
@@ -288,6 +320,21 @@ impl SqliteBackend {
             .ok_or_else(worker_gone)?
             .send(job)
             .map_err(|_| worker_gone())?;
+        // Most answers come within microseconds: spin for them before yielding to the
+        // runtime (see `SPIN`).
+        let started = std::time::Instant::now();
+        for turn in 0u32.. {
+            match rx.try_recv() {
+                Ok(answer) => return Ok(answer),
+                Err(oneshot::error::TryRecvError::Closed) => return Err(worker_gone()),
+                Err(oneshot::error::TryRecvError::Empty)
+                    if turn % 64 != 0 || started.elapsed() < spin() =>
+                {
+                    std::hint::spin_loop()
+                }
+                Err(oneshot::error::TryRecvError::Empty) => break,
+            }
+        }
         rx.await.map_err(|_| worker_gone())
     }
 
@@ -608,22 +655,22 @@ impl Session for SqliteBackend {
 
 #[async_trait]
 impl GuestSql for SqliteBackend {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
-        let (sql, params) = (sql.to_string(), params.to_vec());
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+        let sql = sql.to_string();
         self.guest(move |w| w.execute(&sql, &params)).await
     }
 
-    async fn execute_batch(&mut self, sql: &str, sets: &[Vec<Value>]) -> Result<u64, SqlFailure> {
-        let (sql, sets) = (sql.to_string(), sets.to_vec());
+    async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {
+        let sql = sql.to_string();
         self.guest(move |w| w.execute_batch(&sql, &sets)).await
     }
 
     async fn open_cursor(
         &mut self,
         sql: &str,
-        params: &[Value],
+        params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
-        let (sql, params) = (sql.to_string(), params.to_vec());
+        let sql = sql.to_string();
         self.guest(move |w| w.open_cursor(&sql, &params)).await
     }
 

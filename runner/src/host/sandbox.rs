@@ -223,7 +223,7 @@ impl sql::HostTransaction for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        let r = self.db()?.execute(&statement, &params).await;
+        let r = self.db()?.execute(&statement, params).await;
         if let Ok(rows) = &r {
             self.journal(&statement, 1, *rows).await?;
         }
@@ -236,9 +236,10 @@ impl sql::HostTransaction for HostState {
         statement: String,
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        let r = self.db()?.execute_batch(&statement, &param_sets).await;
+        let sets = param_sets.len();
+        let r = self.db()?.execute_batch(&statement, param_sets).await;
         if let Ok(rows) = &r {
-            self.journal(&statement, param_sets.len(), *rows).await?;
+            self.journal(&statement, sets, *rows).await?;
         }
         self.lift(&statement, r)
     }
@@ -256,7 +257,7 @@ impl sql::HostTransaction for HostState {
                 self.max_open_rows
             ));
         }
-        let r = self.db()?.open_cursor(&statement, &params).await;
+        let r = self.db()?.open_cursor(&statement, params).await;
         match self.lift(&statement, r)? {
             Ok((cursor, columns)) => {
                 self.open_rows += 1;
