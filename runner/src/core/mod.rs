@@ -11,4 +11,4 @@ mod model;
 pub mod observe;
 pub mod plan;
 
-pub use model::{CursorId, Direction, Embedded, Limits};
+pub use model::{CursorId, DEFAULT_DATABASE, Direction, Embedded, Limits};

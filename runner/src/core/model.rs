@@ -46,6 +46,9 @@ impl Default for Limits {
     }
 }
 
+/// Name of the database of a project without `retort.toml` (a URL and a directory).
+pub const DEFAULT_DATABASE: &str = "default";
+
 /// Identifies an open cursor of a database connection.
 pub type CursorId = u32;
 

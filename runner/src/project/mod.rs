@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Name used for the database of a project without `retort.toml`.
-pub const DEFAULT_DATABASE: &str = "default";
+pub use crate::core::DEFAULT_DATABASE;
 
 /// One database of the project, fully resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]

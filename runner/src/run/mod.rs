@@ -54,6 +54,11 @@ impl Migrations {
 }
 
 /// Runs commands against the databases of a project.
+///
+/// A migration's wasm code runs inside the futures these methods return, between their await
+/// points (SQLite's own calls run on a thread per connection): drive them on a runtime of
+/// their own — the CLI and `examples/embedded_app.rs` use a current-thread runtime — rather
+/// than on a runtime whose other tasks must not wait for a data migration.
 pub struct Runner {
     sandbox: Sandbox,
     observer: Arc<dyn Observer>,

@@ -25,7 +25,7 @@ impl MigrationSource for BundleFile {
             reason,
         };
         let opened = crate::trust::bundle::read(&self.0, trust, database).map_err(refused)?;
-        if opened.manifest.database != database && database != crate::project::DEFAULT_DATABASE {
+        if opened.manifest.database != database && database != crate::core::DEFAULT_DATABASE {
             return Err(refused(format!(
                 "it holds the migrations of database `{}`, not of `{database}`",
                 opened.manifest.database

@@ -5,7 +5,8 @@
 //! parallel), metadata.
 //!
 //! Owns: turning offered bytes into loaded [`Artifact`]s. May import `core`, `bindings`,
-//! `db` (stored copies), `host` and `trust`; must not import `run`, `build` or `cli`.
+//! `db` (stored copies), `host` and `trust`; must not import `project`, `run`, `build` or
+//! `cli`.
 
 pub mod artifact;
 mod bundle;
