@@ -9,6 +9,7 @@ mod backend;
 mod cli;
 mod common;
 mod conformance;
+mod containment;
 mod embedded;
 mod sandbox;
 mod scenarios;
@@ -24,6 +25,7 @@ macro_rules! dialect_suite {
             use crate::common::Dialect;
             use crate::scenarios;
             use crate::conformance;
+            use crate::containment;
             use crate::embedded;
             use crate::sql;
             use crate::trust;
@@ -78,6 +80,7 @@ macro_rules! dialect_suite {
             case!(sql, new_sql_migration_round_trip);
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);
+            case!(containment, hostile_session_settings_do_not_change_batched_values);
             case!(embedded, embedded_app_migrates_its_database_at_start_up);
             case!(embedded, embedded_migrations_signed_by_an_untrusted_key_are_refused);
             case!(conformance, conformance_rust);

@@ -159,6 +159,27 @@ mod batch {
     /// Parameter sets per round trip.
     pub const CHUNK: usize = 1000;
 
+    /// The session settings [`literal`]'s output is read back exactly under, with the value
+    /// forced when one differs. `standard_conforming_strings` decides what a backslash in a
+    /// quoted literal means (off, a value could end its literal and run as SQL);
+    /// `client_encoding` how the script's UTF-8 bytes are read; `DateStyle` how date input is
+    /// read. Other settings (TimeZone, IntervalStyle, extra_float_digits, bytea_output) change
+    /// output, not how these literals are read: every timestamptz literal carries its offset.
+    pub const LITERAL_SETTINGS: [(&str, &str); 3] = [
+        ("standard_conforming_strings", "on"),
+        ("client_encoding", "UTF8"),
+        ("DateStyle", "ISO, MDY"),
+    ];
+
+    /// Whether `current`, the value of `name`, reads [`literal`]'s output exactly.
+    pub fn setting_ok(name: &str, current: &str) -> bool {
+        match name {
+            "DateStyle" => current.trim_start().to_ascii_uppercase().starts_with("ISO"),
+            "client_encoding" => matches!(current.to_ascii_uppercase().as_str(), "UTF8" | "UTF-8"),
+            _ => current.eq_ignore_ascii_case("on"),
+        }
+    }
+
     fn type_of(value: &Value) -> Option<&'static str> {
         Some(match value {
             Value::Null => return None,
@@ -219,8 +240,8 @@ mod batch {
         out.push('\'');
     }
 
-    /// A literal that PostgreSQL reads back as exactly `value` (with
-    /// `standard_conforming_strings = on`).
+    /// A literal that PostgreSQL reads back as exactly `value` under
+    /// [`LITERAL_SETTINGS`].
     pub fn literal(value: &Value, out: &mut String) -> Result<(), String> {
         use std::fmt::Write;
         match value {
@@ -326,6 +347,17 @@ mod batch {
         use super::*;
 
         #[test]
+        fn only_settings_that_read_literals_exactly_are_accepted() {
+            assert!(setting_ok("standard_conforming_strings", "on"));
+            assert!(!setting_ok("standard_conforming_strings", "off"));
+            assert!(setting_ok("client_encoding", "UTF8"));
+            assert!(!setting_ok("client_encoding", "LATIN1"));
+            assert!(setting_ok("DateStyle", "ISO, DMY"));
+            assert!(!setting_ok("DateStyle", "SQL, DMY"));
+            assert!(!setting_ok("DateStyle", "German"));
+        }
+
+        #[test]
         fn literals_are_quoted_exactly() {
             let mut s = String::new();
             literal(&Value::Text("it's \\ fine".into()), &mut s).unwrap();
@@ -375,9 +407,6 @@ mod batch {
 /// A connection to a PostgreSQL database.
 pub struct PgBackend {
     conn: PgConnection,
-    /// Whether batches may be sent as one `PREPARE`/`EXECUTE …` script (needs
-    /// `standard_conforming_strings`, so that quoting literals is exact).
-    pipelined_batches: bool,
     next_batch: u64,
     /// Open cursors by id; `None` once exhausted (and closed on the server).
     cursors: HashMap<CursorId, Option<String>>,
@@ -391,20 +420,77 @@ impl PgBackend {
             url: super::redact(url),
             message: e.to_string(),
         };
-        let mut conn = PgConnection::connect(url).await.map_err(connect_error)?;
-        let conforming: String =
-            sqlx::query_scalar("SELECT current_setting('standard_conforming_strings')")
-                .fetch_one(&mut conn)
-                .await
-                .map_err(connect_error)?;
+        let conn = PgConnection::connect(url).await.map_err(connect_error)?;
         Ok(PgBackend {
             conn,
-            pipelined_batches: conforming == "on",
             next_batch: 1,
             cursors: HashMap::new(),
             next_cursor: 1,
             in_transaction: false,
         })
+    }
+
+    /// Sends a batch as `PREPARE`/`EXECUTE …` scripts of quoted literals (one round trip per
+    /// [`batch::CHUNK`] sets). Literals are read back exactly only under the settings
+    /// [`batch::LITERAL_SETTINGS`] names, and a migration may change any of them (`SET
+    /// standard_conforming_strings = off` would make a row value executable SQL): so they are
+    /// read before every chunk, forced where they differ, and put back after it.
+    async fn pipelined_batch(
+        &mut self,
+        sql: &str,
+        sets: &[Vec<Value>],
+        types: &[&str],
+    ) -> Result<u64, SqlFailure> {
+        let mut total = 0;
+        for chunk in sets.chunks(batch::CHUNK) {
+            let name = format!("retort_batch_{}", self.next_batch);
+            self.next_batch += 1;
+            let script = batch::script(&name, types, sql, chunk).map_err(GuestError::Conversion)?;
+            let changed = self.force_literal_settings().await?;
+            let sent = sqlx::raw_sql(AssertSqlSafe(script))
+                .execute(&mut self.conn)
+                .await
+                .map_err(sqlx_failure);
+            // Put the migration's own settings back (in a failed transaction this fails, and
+            // the rollback restores them anyway).
+            for (setting, previous) in changed {
+                let _ = sqlx::query("SELECT set_config($1, $2, false)")
+                    .bind(setting)
+                    .bind(previous)
+                    .execute(&mut self.conn)
+                    .await;
+            }
+            total += sent?.rows_affected();
+        }
+        Ok(total)
+    }
+
+    /// Makes the session read literals as [`batch::script`] writes them; returns the settings
+    /// it changed, with their previous values.
+    async fn force_literal_settings(&mut self) -> Result<Vec<(&'static str, String)>, SqlFailure> {
+        let sql = batch::LITERAL_SETTINGS
+            .iter()
+            .map(|(name, _)| format!("current_setting('{name}')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {sql}")))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(sqlx_failure)?;
+        let mut changed = Vec::new();
+        for (i, (name, wanted)) in batch::LITERAL_SETTINGS.iter().enumerate() {
+            let current: String = row.try_get(i).map_err(sqlx_failure)?;
+            if !batch::setting_ok(name, &current) {
+                sqlx::query("SELECT set_config($1, $2, false)")
+                    .bind(*name)
+                    .bind(*wanted)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(sqlx_failure)?;
+                changed.push((*name, current));
+            }
+        }
+        Ok(changed)
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -597,23 +683,10 @@ impl GuestSql for PgBackend {
                 .into());
             }
         }
-        if self.pipelined_batches
-            && sets.len() > 1
+        if sets.len() > 1
             && let Some(types) = batch::parameter_types(sql, sets)
         {
-            let mut total = 0;
-            for chunk in sets.chunks(batch::CHUNK) {
-                let name = format!("retort_batch_{}", self.next_batch);
-                self.next_batch += 1;
-                let script =
-                    batch::script(&name, &types, sql, chunk).map_err(GuestError::Conversion)?;
-                total += sqlx::raw_sql(AssertSqlSafe(script))
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(sqlx_failure)?
-                    .rows_affected();
-            }
-            return Ok(total);
+            return self.pipelined_batch(sql, sets, &types).await;
         }
         let mut total = 0;
         for params in sets {
