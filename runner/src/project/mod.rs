@@ -251,7 +251,8 @@ fn read_keys(
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Expands `${VAR}` and `${VAR:-default}` with `env`; unknown variables are problems.
+/// Expands `${VAR}` and `${VAR:-default}` with `env`; a default may itself hold `${…}`
+/// (`${A:-sqlite://${HOME}/x}`). Unknown variables and unbalanced braces are problems.
 pub fn interpolate(
     s: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -262,7 +263,7 @@ pub fn interpolate(
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
+        let Some(end) = closing_brace(after) else {
             problems.push(format!("unclosed `${{` in `{s}`"));
             return out;
         };
@@ -273,7 +274,7 @@ pub fn interpolate(
         };
         match (env(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
-            (None, Some(d)) => out.push_str(d),
+            (None, Some(d)) => out.push_str(&interpolate(d, env, problems)),
             (None, None) => problems.push(format!(
                 "environment variable {name} is not set (used in `{s}`)"
             )),
@@ -282,6 +283,26 @@ pub fn interpolate(
     }
     out.push_str(rest);
     out
+}
+
+/// The index of the `}` closing a `${`, counting nested `${ … }`.
+fn closing_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if b.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
@@ -325,7 +346,7 @@ pub fn resolve(
         Ok(text) => {
             let file: FileConfig = toml::from_str(&text)
                 .map_err(|e| fail(vec![e.to_string().trim().replace('\n', "\n  ")]))?;
-            file.limits.apply(&mut limits);
+            file.limits.apply(&mut limits, &mut problems);
             keys.extend(read_keys(
                 file.trust.keys.iter().map(|k| (k.clone(), root.join(k))),
                 &mut problems,
@@ -394,15 +415,28 @@ fn project_root(cwd: &Path, config: &Path) -> PathBuf {
 }
 
 impl FileLimits {
-    fn apply(&self, limits: &mut crate::core::Limits) {
-        if let Some(t) = self.timeout_secs {
-            limits.timeout = Duration::from_secs(t);
+    /// The largest memory a wasm32 migration can have: 4 GiB.
+    const MAX_MEMORY_MIB: usize = 4096;
+
+    fn apply(&self, limits: &mut crate::core::Limits, problems: &mut Vec<String>) {
+        match self.timeout_secs {
+            Some(0) => problems.push("[limits] timeout_secs must be at least 1".into()),
+            Some(t) => limits.timeout = Duration::from_secs(t),
+            None => {}
         }
-        if let Some(m) = self.memory_mib {
-            limits.memory_bytes = m << 20;
+        match self.memory_mib {
+            Some(m) if m == 0 || m > Self::MAX_MEMORY_MIB => problems.push(format!(
+                "[limits] memory_mib = {m}: it must be 1 to {} (a wasm32 migration's memory \
+                 ends at 4 GiB)",
+                Self::MAX_MEMORY_MIB
+            )),
+            Some(m) => limits.memory_bytes = m << 20,
+            None => {}
         }
-        if let Some(n) = self.max_open_rows {
-            limits.max_open_rows = n;
+        match self.max_open_rows {
+            Some(0) => problems.push("[limits] max_open_rows must be at least 1".into()),
+            Some(n) => limits.max_open_rows = n,
+            None => {}
         }
     }
 }
@@ -425,6 +459,7 @@ impl FileDatabase {
         } else {
             interpolate(&self.url, env, problems)
         };
+        let capabilities = capability_dirs(&name, root, self.capabilities, problems);
         DatabaseConfig {
             name,
             url,
@@ -440,11 +475,7 @@ impl FileDatabase {
                 .transaction
                 .or(self.transaction)
                 .unwrap_or_default(),
-            capabilities: self
-                .capabilities
-                .into_iter()
-                .map(|(k, v)| (k, root.join(v)))
-                .collect(),
+            capabilities,
             trust: std::sync::Arc::new(crate::trust::signing::Trust {
                 keys: Vec::new(),
                 required: self.require_signatures.unwrap_or(default_required),
@@ -454,6 +485,31 @@ impl FileDatabase {
             session: self.session,
         }
     }
+}
+
+/// `[databases.NAME.capabilities]` resolved against the project root. The whole file system is
+/// refused as a capability.
+fn capability_dirs(
+    database: &str,
+    root: &Path,
+    declared: std::collections::BTreeMap<String, PathBuf>,
+    problems: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, PathBuf> {
+    declared
+        .into_iter()
+        .map(|(name, dir)| {
+            let dir = root.join(dir);
+            let is_root = |d: &Path| d.parent().is_none();
+            if is_root(&dir) || dir.canonicalize().is_ok_and(|d| is_root(&d)) {
+                problems.push(format!(
+                    "[databases.{database}.capabilities] {name} = {}: a capability cannot be the \
+                     whole file system; grant the one directory its migrations edit",
+                    dir.display()
+                ));
+            }
+            (name, dir)
+        })
+        .collect()
 }
 
 impl DatabaseConfig {
@@ -606,6 +662,91 @@ mod tests {
         assert_eq!(names, ["catalog", "monitoring"]);
         assert_eq!(p.databases[0].migrations, dir.path().join("m/catalog"));
         assert_eq!(p.databases[1].migrations, dir.path().join("migrations"));
+    }
+
+    #[test]
+    fn defaults_may_hold_variables_and_braces_must_balance() {
+        let env = |name: &str| match name {
+            "HOME" => Some("/home/me".to_string()),
+            "SET" => Some("postgres://h/db".to_string()),
+            _ => None,
+        };
+        let mut problems = Vec::new();
+        assert_eq!(
+            interpolate("${A:-sqlite://${HOME}/x.db}", &env, &mut problems),
+            "sqlite:///home/me/x.db"
+        );
+        assert_eq!(
+            interpolate("${SET:-sqlite://${NOPE}/x}", &env, &mut problems),
+            "postgres://h/db",
+            "a default that is not used is not expanded"
+        );
+        assert_eq!(
+            interpolate("a${A:-b${B:-c}d}e", &env, &mut problems),
+            "abcde"
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        interpolate("${A:-${NOPE}}", &env, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("NOPE is not set"), "{problems:?}");
+        interpolate("${A:-${HOME}", &env, &mut problems);
+        assert!(problems[1].contains("unclosed"), "{problems:?}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_problems_not_wrapped_values() {
+        let dir = tempfile::tempdir().unwrap();
+        for (limits, message) in [
+            (
+                "memory_mib = 17592186044416",
+                "memory_mib = 17592186044416: it must be 1 to 4096",
+            ),
+            ("memory_mib = 0", "memory_mib = 0"),
+            ("timeout_secs = 0", "timeout_secs must be at least 1"),
+            ("max_open_rows = 0", "max_open_rows must be at least 1"),
+        ] {
+            let o = write(
+                dir.path(),
+                &format!("[databases.a]\nurl = \"sqlite://a.db\"\n[limits]\n{limits}\n"),
+            );
+            let err = resolve(dir.path(), &o, &env).unwrap_err().to_string();
+            assert!(err.contains(message), "{limits}: {err}");
+        }
+        let o = write(
+            dir.path(),
+            "[databases.a]\nurl = \"sqlite://a.db\"\n[limits]\nmemory_mib = 4096\n",
+        );
+        assert_eq!(
+            resolve(dir.path(), &o, &env).unwrap().limits.memory_bytes,
+            4096 << 20
+        );
+    }
+
+    #[test]
+    fn the_whole_file_system_is_no_capability() {
+        let dir = tempfile::tempdir().unwrap();
+        for root in ["/", "/.", "/tmp/.."] {
+            let o = write(
+                dir.path(),
+                &format!(
+                    "[databases.a]\nurl = \"sqlite://a.db\"\n[databases.a.capabilities]\nall = \"{root}\"\n"
+                ),
+            );
+            let err = resolve(dir.path(), &o, &env).unwrap_err().to_string();
+            assert!(
+                err.contains("cannot be the whole file system"),
+                "{root}: {err}"
+            );
+        }
+        let o = write(
+            dir.path(),
+            "[databases.a]\nurl = \"sqlite://a.db\"\n[databases.a.capabilities]\nconfig = \"config\"\n",
+        );
+        let p = resolve(dir.path(), &o, &env).unwrap();
+        assert_eq!(
+            p.databases[0].capabilities["config"],
+            dir.path().join("config")
+        );
     }
 
     #[test]
