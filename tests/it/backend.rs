@@ -2,7 +2,7 @@
 //! the bookkeeping store written once for all dialects, and a guest's SQL (a cursor streaming
 //! while the same transaction writes).
 
-use retort::bindings::Value;
+use retort::bindings::{GuestError, Value};
 use retort::db::{self, Access, HistoryStore};
 use retort::{HistoryRow, RowState};
 
@@ -158,4 +158,61 @@ pub fn backend_contract(dialect: Dialect) {
         3,
         "9 MB in parts of at most 4 MiB"
     );
+}
+
+/// SQLite: a migration's statements cannot reach other files (ATTACH, VACUUM INTO) or change
+/// the connection's safety or Retort's lock (pragmas outside the allow list); Retort's own
+/// statements (the lock's `PRAGMA locking_mode`) still can.
+#[test]
+fn sqlite_guest_sql_cannot_reach_files_or_change_safety() {
+    let test = TestDb::new(Dialect::Sqlite, "sqlitepolicy");
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside.db");
+    let copy = dir.path().join("copy.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut b = db::connect(&test.url, Access::ReadWrite).await.unwrap();
+        b.lock(std::time::Duration::from_secs(5)).await.unwrap();
+        b.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)", vec![])
+            .await
+            .unwrap();
+        let refused = [
+            format!("ATTACH DATABASE '{}' AS x", outside.display()),
+            format!("VACUUM INTO '{}'", copy.display()),
+            "PRAGMA writable_schema = 1".to_string(),
+            "PRAGMA journal_mode = OFF".to_string(),
+            "PRAGMA locking_mode = NORMAL".to_string(),
+            "PRAGMA foreign_keys = OFF".to_string(),
+            "PRAGMA temp_store_directory = '/tmp'".to_string(),
+            "SELECT 1; DETACH DATABASE main".to_string(),
+        ];
+        for sql in &refused {
+            match b.execute(sql, vec![]).await {
+                Err(db::SqlFailure::Guest(GuestError::Database(e))) => {
+                    assert!(
+                        e.message.contains("a migration may"),
+                        "{sql}: {}",
+                        e.message
+                    )
+                }
+                other => panic!("{sql} was not refused: {other:?}"),
+            }
+        }
+        // What a schema migration needs still works, also through a cursor.
+        b.execute("PRAGMA defer_foreign_keys = ON", vec![])
+            .await
+            .unwrap();
+        let (cursor, _) = b.open_cursor("PRAGMA table_info(t)", vec![]).await.unwrap();
+        assert_eq!(b.fetch(cursor, 10).await.unwrap().len(), 2);
+        b.close_cursor(cursor).await;
+        // Retort's own statements are not a migration's: unlocking uses PRAGMA locking_mode.
+        b.unlock().await.unwrap();
+        b.close().await;
+    });
+    assert!(!outside.exists(), "ATTACH created a file");
+    assert!(!copy.exists(), "VACUUM INTO wrote a copy");
+    assert_eq!(test.tables(), ["t"]);
 }

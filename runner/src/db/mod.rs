@@ -10,6 +10,7 @@ mod mysql;
 pub mod placeholders;
 mod postgres;
 mod sqlite;
+mod sqlite_policy;
 pub(crate) mod values;
 
 use std::time::Duration;

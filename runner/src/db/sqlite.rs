@@ -9,6 +9,7 @@ use rusqlite::{Connection, OpenFlags, ffi};
 use tokio::sync::oneshot;
 
 use super::placeholders::rewrite;
+use super::sqlite_policy::Policy;
 use super::values::{self, kind};
 use super::{Access, CursorId, DbError, GuestSql, Lock, Session, SqlFailure};
 use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
@@ -203,6 +204,8 @@ struct OpenCursor<'c> {
 /// borrow the connection, a local of that thread: no self-reference, no erased lifetime.
 struct Worker<'c> {
     conn: &'c Connection,
+    /// What a guest's statements may do (the authorizer reads it).
+    policy: Policy,
     cursors: HashMap<CursorId, OpenCursor<'c>>,
     next_cursor: CursorId,
     in_transaction: bool,
@@ -211,10 +214,16 @@ struct Worker<'c> {
 /// A unit of work for the connection's thread.
 type Job = Box<dyn for<'c> FnOnce(&mut Worker<'c>) + Send>;
 
-fn serve(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, closed: oneshot::Sender<()>) {
+fn serve(
+    conn: Connection,
+    policy: Policy,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    closed: oneshot::Sender<()>,
+) {
     {
         let mut worker = Worker {
             conn: &conn,
+            policy,
             cursors: HashMap::new(),
             next_cursor: 1,
             in_transaction: false,
@@ -291,11 +300,17 @@ impl SqliteBackend {
         conn.set_prepared_statement_cache_capacity(64);
         // Readers wait for a migrating process's exclusive lock rather than fail at once.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        let policy = Policy::default();
+        let authorizer = policy.clone();
+        conn.authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+            authorizer.authorize(ctx)
+        }))
+        .map_err(failed)?;
         let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
         let (closed_tx, closed) = oneshot::channel();
         std::thread::Builder::new()
             .name("retort-sqlite".into())
-            .spawn(move || serve(conn, receiver, closed_tx))
+            .spawn(move || serve(conn, policy, receiver, closed_tx))
             .map_err(|e| DbError::Connect {
                 url: url.into(),
                 message: format!("cannot start the connection's thread: {e}"),
@@ -348,6 +363,23 @@ impl SqliteBackend {
 }
 
 impl Worker<'_> {
+    /// Runs a guest's request under the guest's rules ([`Policy`]); a statement the policy
+    /// refused fails with the reason.
+    fn as_guest<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, SqlFailure>,
+    ) -> Result<T, SqlFailure> {
+        let policy = self.policy.clone();
+        let (out, refused) = policy.as_guest(|| f(self));
+        match (out, refused) {
+            (Err(SqlFailure::Guest(GuestError::Database(mut e))), Some(reason)) => {
+                e.message = format!("{reason} ({})", e.message);
+                Err(SqlFailure::Guest(GuestError::Database(e)))
+            }
+            (out, _) => out,
+        }
+    }
+
     fn run(&self, doing: &str, sql: &str) -> Result<(), DbError> {
         self.conn
             .execute_batch(sql)
@@ -657,12 +689,14 @@ impl Session for SqliteBackend {
 impl GuestSql for SqliteBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
         let sql = sql.to_string();
-        self.guest(move |w| w.execute(&sql, &params)).await
+        self.guest(move |w| w.as_guest(|w| w.execute(&sql, &params)))
+            .await
     }
 
     async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {
         let sql = sql.to_string();
-        self.guest(move |w| w.execute_batch(&sql, &sets)).await
+        self.guest(move |w| w.as_guest(|w| w.execute_batch(&sql, &sets)))
+            .await
     }
 
     async fn open_cursor(
@@ -671,7 +705,8 @@ impl GuestSql for SqliteBackend {
         params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
         let sql = sql.to_string();
-        self.guest(move |w| w.open_cursor(&sql, &params)).await
+        self.guest(move |w| w.as_guest(|w| w.open_cursor(&sql, &params)))
+            .await
     }
 
     async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {

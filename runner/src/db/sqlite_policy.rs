@@ -1,0 +1,151 @@
+//! What a migration's SQL may do on SQLite beyond its database: SQLite's authorizer, active
+//! only while a guest's statement is prepared (Retort's own statements — the lock's
+//! `PRAGMA locking_mode`, the bookkeeping — are not a guest's).
+//!
+//! Refused: `ATTACH`/`DETACH` (and so `VACUUM INTO`, which attaches its target), which reach
+//! any file the process can; every `PRAGMA` but the list below, since pragmas change safety
+//! (`journal_mode`, `synchronous`), the lock (`locking_mode`), the schema's integrity
+//! (`writable_schema`, `schema_version`) or where files go (`temp_store_directory`).
+//! Extension loading is off in the connection already.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+
+/// Pragmas a migration may read and, where the second field says so, set (or call with a
+/// table argument): introspection, and settings that only affect its own statements.
+const PRAGMAS: &[(&str, bool)] = &[
+    ("application_id", true),
+    ("automatic_index", true),
+    ("cache_size", true),
+    ("case_sensitive_like", true),
+    ("collation_list", false),
+    ("compile_options", false),
+    ("data_version", false),
+    ("database_list", false),
+    ("defer_foreign_keys", true),
+    ("encoding", false),
+    ("foreign_key_check", true),
+    ("foreign_key_list", true),
+    ("foreign_keys", false),
+    ("freelist_count", false),
+    ("function_list", false),
+    ("ignore_check_constraints", true),
+    ("index_info", true),
+    ("index_list", true),
+    ("index_xinfo", true),
+    ("integrity_check", true),
+    ("legacy_alter_table", true),
+    ("module_list", false),
+    ("optimize", true),
+    ("page_count", false),
+    ("page_size", false),
+    ("pragma_list", false),
+    ("quick_check", true),
+    ("recursive_triggers", true),
+    ("reverse_unordered_selects", true),
+    ("schema_version", false),
+    ("table_info", true),
+    ("table_list", true),
+    ("table_xinfo", true),
+    ("user_version", true),
+];
+
+/// Whether the statement being prepared is a guest's, and why the last one was refused.
+#[derive(Clone, Default)]
+pub(super) struct Policy {
+    guest: Arc<AtomicBool>,
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+impl Policy {
+    /// Runs `f` with the guest's rules on; returns what it returned and, if the policy refused
+    /// something meanwhile, why.
+    pub(super) fn as_guest<T>(&self, f: impl FnOnce() -> T) -> (T, Option<String>) {
+        self.take_refusal();
+        self.guest.store(true, Ordering::SeqCst);
+        let out = f();
+        self.guest.store(false, Ordering::SeqCst);
+        (out, self.take_refusal())
+    }
+
+    fn take_refusal(&self) -> Option<String> {
+        self.refused.lock().ok().and_then(|mut r| r.take())
+    }
+
+    /// The authorizer callback.
+    pub(super) fn authorize(&self, ctx: AuthContext<'_>) -> Authorization {
+        if !self.guest.load(Ordering::SeqCst) {
+            return Authorization::Allow;
+        }
+        let refusal = match ctx.action {
+            AuthAction::Attach { filename } => Some(format!(
+                "a migration may not attach another database file (`{filename}`): ATTACH and \
+                 VACUUM INTO reach files outside the sandbox"
+            )),
+            AuthAction::Detach { database_name } => Some(format!(
+                "a migration may not detach databases (`{database_name}`)"
+            )),
+            AuthAction::Pragma {
+                pragma_name,
+                pragma_value,
+            } => pragma_refusal(pragma_name, pragma_value),
+            _ => None,
+        };
+        match refusal {
+            None => Authorization::Allow,
+            Some(reason) => {
+                if let Ok(mut r) = self.refused.lock() {
+                    *r = Some(reason);
+                }
+                Authorization::Deny
+            }
+        }
+    }
+}
+
+fn pragma_refusal(name: &str, value: Option<&str>) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    match PRAGMAS.iter().find(|(p, _)| *p == lower) {
+        Some((_, true)) => None,
+        Some((_, false)) if value.is_none() => None,
+        Some(_) => Some(format!(
+            "a migration may read PRAGMA {lower} but not set it"
+        )),
+        None => Some(format!(
+            "a migration may not use PRAGMA {lower}: it changes the database's safety, \
+             Retort's lock or files outside the migration (see docs/decisions.md for the \
+             pragmas allowed)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pragmas_are_an_allow_list() {
+        assert_eq!(pragma_refusal("table_info", Some("t")), None);
+        assert_eq!(pragma_refusal("USER_VERSION", Some("3")), None);
+        assert_eq!(pragma_refusal("foreign_keys", None), None);
+        assert!(
+            pragma_refusal("foreign_keys", Some("OFF"))
+                .unwrap()
+                .contains("not set it")
+        );
+        for denied in [
+            "writable_schema",
+            "journal_mode",
+            "locking_mode",
+            "query_only",
+            "synchronous",
+            "temp_store_directory",
+            "mmap_size",
+        ] {
+            assert!(pragma_refusal(denied, Some("1")).is_some(), "{denied}");
+            assert!(pragma_refusal(denied, None).is_some(), "{denied}");
+        }
+    }
+}
