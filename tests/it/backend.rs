@@ -160,8 +160,9 @@ pub fn backend_contract(dialect: Dialect) {
     );
 }
 
-/// SQLite: a migration's statements cannot reach other files (ATTACH, VACUUM INTO) or change
-/// the connection's safety or Retort's lock (pragmas outside the allow list); Retort's own
+/// SQLite: a migration's statements cannot reach other files (ATTACH, VACUUM INTO), change
+/// the connection's safety or Retort's lock (pragmas outside the allow list) or end the
+/// transaction Retort lent them; Retort's own
 /// statements (the lock's `PRAGMA locking_mode`) still can.
 #[test]
 fn sqlite_guest_sql_cannot_reach_files_or_change_safety() {
@@ -208,6 +209,39 @@ fn sqlite_guest_sql_cannot_reach_files_or_change_safety() {
         let (cursor, _) = b.open_cursor("PRAGMA table_info(t)", vec![]).await.unwrap();
         assert_eq!(b.fetch(cursor, 10).await.unwrap().len(), 2);
         b.close_cursor(cursor).await;
+        // The transaction Retort lends is not the migration's to end: COMMIT, END, ROLLBACK
+        // and BEGIN are refused inside it, savepoints nest; its rollback undoes everything.
+        b.begin().await.unwrap();
+        b.execute(
+            "INSERT INTO t (id, x) VALUES (1, 'kept only if committed')",
+            vec![],
+        )
+        .await
+        .unwrap();
+        for sql in ["COMMIT", "END", "ROLLBACK", "BEGIN", "SELECT 1; COMMIT"] {
+            match b.execute(sql, vec![]).await {
+                Err(db::SqlFailure::Guest(GuestError::Database(e))) => assert!(
+                    e.message.contains("may not begin, commit or roll back"),
+                    "{sql}: {}",
+                    e.message
+                ),
+                other => panic!("{sql} was not refused: {other:?}"),
+            }
+        }
+        b.execute(
+            "SAVEPOINT s; INSERT INTO t (id, x) VALUES (2, 'y'); RELEASE s",
+            vec![],
+        )
+        .await
+        .unwrap();
+        b.rollback().await.unwrap();
+        // Outside a lent transaction (a non-transactional migration) the migration decides.
+        b.execute(
+            "BEGIN; INSERT INTO t (id, x) VALUES (3, 'z'); COMMIT",
+            vec![],
+        )
+        .await
+        .unwrap();
         // Retort's own statements are not a migration's: unlocking uses PRAGMA locking_mode.
         b.unlock().await.unwrap();
         b.close().await;
@@ -215,4 +249,9 @@ fn sqlite_guest_sql_cannot_reach_files_or_change_safety() {
     assert!(!outside.exists(), "ATTACH created a file");
     assert!(!copy.exists(), "VACUUM INTO wrote a copy");
     assert_eq!(test.tables(), ["t"]);
+    assert_eq!(
+        test.strings("SELECT x FROM t ORDER BY id"),
+        ["z"],
+        "the refused COMMIT committed nothing; the rollback undid rows 1 and 2"
+    );
 }

@@ -370,7 +370,8 @@ impl Worker<'_> {
         f: impl FnOnce(&mut Self) -> Result<T, SqlFailure>,
     ) -> Result<T, SqlFailure> {
         let policy = self.policy.clone();
-        let (out, refused) = policy.as_guest(|| f(self));
+        let in_transaction = self.in_transaction;
+        let (out, refused) = policy.as_guest(in_transaction, || f(self));
         match (out, refused) {
             (Err(SqlFailure::Guest(GuestError::Database(mut e))), Some(reason)) => {
                 e.message = format!("{reason} ({})", e.message);

@@ -6,7 +6,9 @@
 //! any file the process can; every `PRAGMA` but the list below, since pragmas change safety
 //! (`journal_mode`, `synchronous`), the lock (`locking_mode`), the schema's integrity
 //! (`writable_schema`, `schema_version`) or where files go (`temp_store_directory`).
-//! Extension loading is off in the connection already.
+//! Transaction control (`BEGIN`, `COMMIT`, `END`, `ROLLBACK`) is refused while the migration runs
+//! in the transaction Retort opened for it: ending it would commit the migration's work without
+//! its history row. Extension loading is off in the connection already.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,14 +58,22 @@ const PRAGMAS: &[(&str, bool)] = &[
 #[derive(Clone, Default)]
 pub(super) struct Policy {
     guest: Arc<AtomicBool>,
+    /// Whether the guest runs inside the transaction Retort opened (then it may not end it).
+    lent_transaction: Arc<AtomicBool>,
     refused: Arc<Mutex<Option<String>>>,
 }
 
 impl Policy {
     /// Runs `f` with the guest's rules on; returns what it returned and, if the policy refused
     /// something meanwhile, why.
-    pub(super) fn as_guest<T>(&self, f: impl FnOnce() -> T) -> (T, Option<String>) {
+    pub(super) fn as_guest<T>(
+        &self,
+        in_transaction: bool,
+        f: impl FnOnce() -> T,
+    ) -> (T, Option<String>) {
         self.take_refusal();
+        self.lent_transaction
+            .store(in_transaction, Ordering::SeqCst);
         self.guest.store(true, Ordering::SeqCst);
         let out = f();
         self.guest.store(false, Ordering::SeqCst);
@@ -91,6 +101,15 @@ impl Policy {
                 pragma_name,
                 pragma_value,
             } => pragma_refusal(pragma_name, pragma_value),
+            // BEGIN, COMMIT/END, ROLLBACK: the migration and its history row must commit
+            // together, so the transaction Retort lent is not the migration's to end.
+            // (Savepoints nest inside it and stay allowed.)
+            AuthAction::Transaction { .. } if self.lent_transaction.load(Ordering::SeqCst) => Some(
+                "a migration may not begin, commit or roll back the transaction Retort runs \
+                     it in (it commits with the history row); use SAVEPOINT for nested work, or \
+                     declare the migration `transactional: false`"
+                    .into(),
+            ),
             _ => None,
         };
         match refusal {
