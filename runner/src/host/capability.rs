@@ -56,13 +56,65 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             copy_dir(&src, &dst)?;
-        } else {
+        } else if kind.is_file() {
             std::fs::copy(&src, &dst)?;
+        } else {
+            // A link could lead the migration (or the publish) out of the granted directory.
+            return Err(std::io::Error::other(format!(
+                "{} is not a regular file or directory (a symbolic link or a special file): \
+                 a capability grants plain files only",
+                src.display()
+            )));
         }
     }
     Ok(())
+}
+
+/// Checks what a migration left in its staged copies before its transaction commits: only
+/// directories and regular files, each with one link. A symbolic link (say to
+/// `../../etc/passwd`), a hard link or a special file would make the publish copy something
+/// from outside the granted directory, so the migration fails instead.
+pub fn verify(staged: &[Staged]) -> Result<(), String> {
+    fn walk(dir: &Path, name: &str) -> Result<(), String> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read the staged `{name}` ({}): {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+            let shown = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            if meta.is_dir() {
+                walk(&path, name)?;
+            } else if !meta.is_file() {
+                return Err(format!(
+                    "the migration left `{shown}` in capability `{name}`, which is not a regular \
+                     file or directory (a symbolic link or a special file): refused"
+                ));
+            } else if links(&meta) > 1 {
+                return Err(format!(
+                    "the migration left `{shown}` in capability `{name}` as a hard link: refused"
+                ));
+            }
+        }
+        Ok(())
+    }
+    staged.iter().try_for_each(|s| walk(&s.staging, &s.name))
+}
+
+#[cfg(unix)]
+fn links(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::nlink(meta)
+}
+
+#[cfg(not(unix))]
+fn links(_meta: &std::fs::Metadata) -> u64 {
+    1
 }
 
 /// Stages a copy of every capability the migration declares.
@@ -153,6 +205,51 @@ pub fn discard(staged: Vec<Staged>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn staged(dir: &Path) -> Vec<Staged> {
+        vec![Staged {
+            name: "config".into(),
+            target: dir.join("unused"),
+            staging: dir.to_path_buf(),
+        }]
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_special_files_left_by_a_migration_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/ok.ini"), "x").unwrap();
+        assert_eq!(verify(&staged(dir.path())), Ok(()));
+
+        std::os::unix::fs::symlink("../../../../etc/passwd", dir.path().join("sub/leak")).unwrap();
+        let e = verify(&staged(dir.path())).unwrap_err();
+        assert!(e.contains("`leak`") && e.contains("symbolic link"), "{e}");
+        std::fs::remove_file(dir.path().join("sub/leak")).unwrap();
+
+        std::fs::hard_link(dir.path().join("sub/ok.ini"), dir.path().join("twin.ini")).unwrap();
+        let e = verify(&staged(dir.path())).unwrap_err();
+        assert!(e.contains("hard link"), "{e}");
+        std::fs::remove_file(dir.path().join("twin.ini")).unwrap();
+
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
+        let e = verify(&staged(dir.path())).unwrap_err();
+        assert!(e.contains("`sock`"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_granted_directory_holding_a_link_is_not_staged() {
+        let target = tempfile::tempdir().unwrap();
+        std::fs::write(target.path().join("a.ini"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", target.path().join("etc")).unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let e = copy_dir(target.path(), &staging.path().join("copy")).unwrap_err();
+        assert!(
+            e.to_string().contains("not a regular file or directory"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn sync_replaces_adds_and_removes() {

@@ -227,7 +227,8 @@ impl Runner {
             )
             .await;
         let cause = match called.outcome {
-            CallOutcome::Ok => None,
+            // What it left in its capabilities is checked before anything commits.
+            CallOutcome::Ok => capability::verify(&staged).err(),
             CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
             CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
         };
