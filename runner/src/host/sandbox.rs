@@ -21,6 +21,13 @@ use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
 use crate::db::{Backend, SqlFailure};
 
+/// How much a migration's `report.log` messages may hold in all, per call; a single message
+/// is cut at [`LOG_MESSAGE`]. Past the limit the operator is told once that the rest was
+/// dropped: a migration cannot flood the terminal or the log.
+const LOG_CAPACITY: usize = 1 << 20;
+/// The longest single `report.log` message passed on.
+const LOG_MESSAGE: usize = 16 << 10;
+
 /// How much a migration may print to stdout and stderr each before writes fail.
 const OUTPUT_CAPACITY: usize = 1 << 20;
 
@@ -41,6 +48,8 @@ pub struct HostState {
     /// Whether completed statements are journaled in the history row (migrations that run
     /// outside one transaction).
     journal: bool,
+    /// Bytes of `report.log` messages passed on so far in this call (see [`LOG_CAPACITY`]).
+    logged: usize,
 }
 
 /// How often the epoch advances: the deadline's resolution.
@@ -122,6 +131,7 @@ impl HostState {
             open_rows: 0,
             max_open_rows: limits.max_open_rows,
             journal: false,
+            logged: 0,
         })
     }
 
@@ -306,11 +316,31 @@ impl report::Host for HostState {
             report::Level::Warn => Level::Warn,
             report::Level::Error => Level::Error,
         };
+        if self.logged >= LOG_CAPACITY {
+            return Ok(());
+        }
+        let mut message = message;
+        if message.len() > LOG_MESSAGE {
+            let mut cut = LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("… (message cut at 16 KiB)");
+        }
+        self.logged += message.len();
         self.observer.event(&Event::GuestLog {
             revision: &self.revision,
             level,
             message: &message,
         });
+        if self.logged >= LOG_CAPACITY {
+            self.observer.event(&Event::GuestLog {
+                revision: &self.revision,
+                level: Level::Warn,
+                message: "the migration logged 1 MiB: its further log messages are dropped",
+            });
+        }
         Ok(())
     }
 
@@ -604,6 +634,51 @@ mod tests {
         );
         // A truncated component fails to compile, and says so.
         assert!(refusal(b"\0asm\x0d\x00\x01\x00\x01").contains("m.wasm"));
+    }
+
+    /// Counts the log messages and bytes an observer receives.
+    #[derive(Default)]
+    struct Counted(std::sync::Mutex<(usize, usize, Vec<String>)>);
+
+    impl Observer for Counted {
+        fn event(&self, event: &Event<'_>) {
+            if let Event::GuestLog { message, .. } = event {
+                let mut c = self.0.lock().unwrap();
+                c.0 += 1;
+                c.1 += message.len();
+                // The end of each message: where a cut says so.
+                let tail: Vec<char> = message.chars().rev().take(80).collect();
+                c.2.push(tail.into_iter().rev().collect());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_log_flood_is_cut_and_said_so() {
+        use report::Host as _;
+        let seen = Arc::new(Counted::default());
+        let mut state = HostState::new("r1", None, seen.clone(), &Limits::default(), &[]).unwrap();
+        state
+            .log(report::Level::Info, "é".repeat(20_000))
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            state
+                .log(report::Level::Info, "x".repeat(10_000))
+                .await
+                .unwrap();
+        }
+        let (count, bytes, messages) = &*seen.0.lock().unwrap();
+        assert!(messages[0].ends_with("é… (message cut at 16 KiB)"), "{}", messages[0]);
+        assert!(
+            *bytes < LOG_CAPACITY + LOG_MESSAGE + 200,
+            "{bytes} bytes passed on"
+        );
+        assert!(*count < 120, "{count} messages passed on");
+        assert_eq!(
+            messages.last().unwrap(),
+            "the migration logged 1 MiB: its further log messages are dropped"
+        );
     }
 
     #[test]
