@@ -669,7 +669,11 @@ mod tests {
                 .unwrap();
         }
         let (count, bytes, messages) = &*seen.0.lock().unwrap();
-        assert!(messages[0].ends_with("é… (message cut at 16 KiB)"), "{}", messages[0]);
+        assert!(
+            messages[0].ends_with("é… (message cut at 16 KiB)"),
+            "{}",
+            messages[0]
+        );
         assert!(
             *bytes < LOG_CAPACITY + LOG_MESSAGE + 200,
             "{bytes} bytes passed on"
