@@ -76,15 +76,11 @@ impl Protocol {
         if self.journaled() {
             match direction {
                 Direction::Upgrade => {
-                    backend
-                        .store_artifact(&artifact.digest, &artifact.bytes)
-                        .await?;
-                    backend
-                        .insert_history(&HistoryRow {
-                            state: RowState::Upgrading,
-                            ..row.clone()
-                        })
-                        .await?;
+                    let pending = HistoryRow {
+                        state: RowState::Upgrading,
+                        ..row.clone()
+                    };
+                    record(backend, artifact, &pending).await?;
                 }
                 Direction::Downgrade => {
                     backend
@@ -108,12 +104,7 @@ impl Protocol {
         direction: Direction,
     ) -> Result<(), DbError> {
         match (direction, self.journaled()) {
-            (Direction::Upgrade, false) => {
-                backend
-                    .store_artifact(&artifact.digest, &artifact.bytes)
-                    .await?;
-                backend.insert_history(row).await?;
-            }
+            (Direction::Upgrade, false) => record(backend, artifact, row).await?,
             (Direction::Upgrade, true) => {
                 if self.owns_transaction() {
                     backend.commit().await?;
@@ -152,6 +143,18 @@ impl Protocol {
             Err(e) => FailureState::RollbackFailed(e.to_string()),
         }
     }
+}
+
+/// Stores the artifact (so a downgrade outlives its source) and writes its history row.
+async fn record(
+    backend: &mut dyn Backend,
+    artifact: &Artifact,
+    row: &HistoryRow,
+) -> Result<(), DbError> {
+    backend
+        .store_artifact(&artifact.digest, &artifact.bytes)
+        .await?;
+    backend.insert_history(row).await
 }
 
 /// The history row a step writes.

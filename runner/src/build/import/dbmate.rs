@@ -5,16 +5,12 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{Imported, Report, entries, id_of, numeric_prefix, read, words};
+use super::{Imported, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     for path in entries(dir)? {
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&path);
         let Some(stem) = name.strip_suffix(".sql") else {
             continue;
         };

@@ -3,18 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Imported, Report, entries, id_of, read, words};
+use super::{Imported, Report, entries, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` to `report`.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let mut undo = std::collections::BTreeMap::new();
     let mut versioned = Vec::new();
     for path in entries(dir)? {
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&path);
         let Some(stem) = name.strip_suffix(".sql") else {
             continue;
         };

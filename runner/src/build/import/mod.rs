@@ -89,6 +89,14 @@ fn words(name: &str) -> String {
     name.replace(['_', '-'], " ").trim().to_string()
 }
 
+/// The file name of `path` (lossily, for matching the tools' naming rules).
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?

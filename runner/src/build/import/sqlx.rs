@@ -3,16 +3,12 @@
 
 use std::path::Path;
 
-use super::{Imported, Report, Tool, entries, id_of, numeric_prefix, read, words};
+use super::{Imported, Report, Tool, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
 pub(super) fn read_dir(tool: Tool, dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     for path in entries(dir)? {
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&path);
         if path.is_dir() || !name.ends_with(".sql") {
             continue;
         }
