@@ -1,4 +1,6 @@
-//! The SQL lexing Retort's host and its guest SDK share.
+//! The SQL lexing Retort's host and its guest SDK share: where opaque text ends
+//! ([`skip_opaque`]), how a script splits into statements ([`split`]), and which statements
+//! control the transaction ([`transaction_control`]).
 //!
 //! Two scanners look for something in SQL text while skipping what is not SQL code: the
 //! host's placeholder rewriting (`$1` outside literals) and the SDK's script splitting (`;`
@@ -7,6 +9,12 @@
 //! about what a statement contains. (The Python helper's splitter is a line-for-line port,
 //! checked against the same cases.)
 #![deny(missing_docs)]
+
+mod control;
+mod split;
+
+pub use control::{may_commit_implicitly, transaction_control, unwrap_transaction};
+pub use split::split;
 
 /// The dialect whose lexical rules apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

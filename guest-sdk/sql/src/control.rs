@@ -1,0 +1,338 @@
+//! Which statements take the transaction out of Retort's hands.
+
+use crate::Dialect;
+
+/// The first statement of `sql` (a statement or a script) that begins, ends or abandons a
+/// transaction, or switches autocommit on, in `dialect`: what a migration may not send
+/// inside the transaction Retort lent it, since its work would then commit without its
+/// history row (or not roll back with it). `ROLLBACK TO [SAVEPOINT]`, `SAVEPOINT` and
+/// `RELEASE` stay allowed: they nest inside the transaction. Routine bodies (a procedure that
+/// commits when called) are not statements of the script. `Err` when the text does not lex.
+///
+/// ```
+/// use retort_sql::{Dialect, transaction_control};
+/// assert_eq!(transaction_control("UPDATE t SET a = 1; COMMIT", Dialect::Postgres), Ok(Some("COMMIT".into())));
+/// assert_eq!(transaction_control("ROLLBACK TO SAVEPOINT s", Dialect::Postgres), Ok(None));
+/// assert_eq!(transaction_control("SET autocommit = 1", Dialect::Mysql), Ok(Some("SET autocommit = 1".into())));
+/// ```
+pub fn transaction_control(sql: &str, dialect: Dialect) -> Result<Option<String>, String> {
+    for statement in crate::split(sql, dialect)? {
+        if controls(&words(&statement, dialect), dialect) {
+            return Ok(Some(statement));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `sql` (a statement or a script) may commit implicitly on MySQL/MariaDB: any
+/// statement but plain DML, queries and session variables (`CREATE TEMPORARY TABLE` and
+/// `DROP TEMPORARY TABLE` do not commit). Conservative: `CALL` and `EXECUTE` count, since the
+/// procedure or prepared statement they run may be DDL. Text that does not lex counts too.
+///
+/// ```
+/// use retort_sql::may_commit_implicitly;
+/// assert!(may_commit_implicitly("INSERT INTO t VALUES (1); ALTER TABLE t ADD c INT"));
+/// assert!(!may_commit_implicitly("UPDATE t SET a = 1; CREATE TEMPORARY TABLE x (a INT)"));
+/// ```
+pub fn may_commit_implicitly(sql: &str) -> bool {
+    let Ok(statements) = crate::split(sql, Dialect::Mysql) else {
+        return true;
+    };
+    statements.iter().any(|statement| {
+        let w = words(statement, Dialect::Mysql);
+        let word = |n: usize| w.get(n).map_or("", String::as_str);
+        !matches!(
+            (word(0), word(1)),
+            (
+                "SELECT"
+                    | "INSERT"
+                    | "UPDATE"
+                    | "DELETE"
+                    | "REPLACE"
+                    | "WITH"
+                    | "VALUES"
+                    | "TABLE"
+                    | "SET"
+                    | "DO"
+                    | "SHOW"
+                    | "EXPLAIN"
+                    | "DESCRIBE"
+                    | "DESC"
+                    | "SAVEPOINT"
+                    | "RELEASE"
+                    | "ROLLBACK"
+                    | "HANDLER"
+                    | "PREPARE"
+                    | "DEALLOCATE"
+                    | "SIGNAL"
+                    | "GET",
+                _
+            ) | ("CREATE" | "DROP", "TEMPORARY")
+        )
+    })
+}
+
+/// A script's statements without the `BEGIN;` … `COMMIT;` pair that wraps all of them, if
+/// one does (as in many imported `.up.sql` files): their authors meant "run this as one
+/// transaction", which is what Retort does. `true` when the pair was dropped. A script with
+/// other transaction control inside is left as it is (and refused when it runs).
+///
+/// ```
+/// use retort_sql::{Dialect, split, unwrap_transaction};
+/// let script = split("BEGIN;\nCREATE TABLE t (a INT);\nCOMMIT;\n", Dialect::Postgres).unwrap();
+/// assert_eq!(unwrap_transaction(script, Dialect::Postgres), (vec!["CREATE TABLE t (a INT)".to_string()], true));
+/// ```
+pub fn unwrap_transaction(statements: Vec<String>, dialect: Dialect) -> (Vec<String>, bool) {
+    let opens = |s: &str| {
+        let w = words(s, dialect);
+        let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        matches!(
+            w.as_slice(),
+            ["BEGIN"] | ["BEGIN", "WORK" | "TRANSACTION"] | ["START", "TRANSACTION"]
+        )
+    };
+    let closes = |s: &str| {
+        let w = words(s, dialect);
+        let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            ["COMMIT"] | ["COMMIT", "WORK" | "TRANSACTION"] => true,
+            ["END"] | ["END", "WORK" | "TRANSACTION"] => dialect != Dialect::Mysql,
+            _ => false,
+        }
+    };
+    let n = statements.len();
+    let wrapped = n >= 2
+        && opens(&statements[0])
+        && closes(&statements[n - 1])
+        && !statements[1..n - 1]
+            .iter()
+            .any(|s| controls(&words(s, dialect), dialect));
+    if !wrapped {
+        return (statements, false);
+    }
+    let mut inner = statements;
+    inner.pop();
+    inner.remove(0);
+    (inner, true)
+}
+
+/// The statement's words (outside literals and comments), upper-cased.
+fn words(statement: &str, dialect: Dialect) -> Vec<String> {
+    let b = statement.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(end) = crate::skip_opaque(statement, i, dialect) {
+            i = end.unwrap_or(b.len());
+            continue;
+        }
+        let c = b[i];
+        if c.is_ascii_alphabetic() || c == b'_' || c == b'@' {
+            let end = statement[i..]
+                .find(|ch: char| {
+                    !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '@' || ch == '.')
+                })
+                .map_or(b.len(), |n| i + n);
+            out.push(statement[i..end].to_ascii_uppercase());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn controls(w: &[String], dialect: Dialect) -> bool {
+    let word = |n: usize| w.get(n).map_or("", String::as_str);
+    match (word(0), dialect) {
+        // `BEGIN NOT ATOMIC … END` is a MariaDB compound statement: it controls the
+        // transaction only if it commits or rolls back inside.
+        ("BEGIN", Dialect::Mysql) if word(1) == "NOT" && word(2) == "ATOMIC" => w[3..]
+            .iter()
+            .any(|x| matches!(x.as_str(), "COMMIT" | "ROLLBACK" | "AUTOCOMMIT")),
+        ("BEGIN" | "COMMIT", _) => true,
+        ("START", _) => word(1) == "TRANSACTION",
+        ("ROLLBACK", _) => word(1) != "TO" && !(word(1) == "WORK" && word(2) == "TO"),
+        ("END" | "ABORT", Dialect::Postgres | Dialect::Sqlite) => true,
+        // Two-phase commit.
+        ("PREPARE", Dialect::Postgres) => word(1) == "TRANSACTION",
+        ("XA", Dialect::Mysql) => true,
+        // `SET autocommit = 1`, `SET @@session.autocommit = 1`, `SET a = 1, autocommit = 1`.
+        ("SET", Dialect::Mysql) => w.iter().any(|x| {
+            x.trim_start_matches('@')
+                .rsplit('.')
+                .next()
+                .is_some_and(|name| name == "AUTOCOMMIT")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(sql: &str, dialect: Dialect) -> Option<String> {
+        transaction_control(sql, dialect).unwrap()
+    }
+
+    #[test]
+    fn transaction_statements_are_found_anywhere_in_a_script() {
+        for d in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
+            assert_eq!(
+                refused("BEGIN;\nCREATE TABLE t (a INT);\nCOMMIT;", d),
+                Some("BEGIN".into())
+            );
+            assert_eq!(
+                refused("INSERT INTO t VALUES (1); commit work", d),
+                Some("commit work".into())
+            );
+            assert_eq!(
+                refused("start transaction read write", d),
+                Some("start transaction read write".into())
+            );
+            assert!(refused("ROLLBACK", d).is_some());
+            assert_eq!(
+                refused(
+                    "ROLLBACK TO SAVEPOINT a; SAVEPOINT b; RELEASE SAVEPOINT b",
+                    d
+                ),
+                None
+            );
+            assert_eq!(refused("ROLLBACK WORK TO a", d), None);
+            // Literals, identifiers and comments are not statements.
+            assert_eq!(
+                refused("INSERT INTO t VALUES ('; COMMIT'); -- COMMIT\n", d),
+                None
+            );
+            assert_eq!(refused("SELECT 1 AS \"commit\"", d), None);
+            assert_eq!(refused("UPDATE t SET started = 1", d), None);
+        }
+        assert!(refused("END", Dialect::Postgres).is_some());
+        assert!(refused("abort", Dialect::Postgres).is_some());
+        assert!(refused("PREPARE TRANSACTION 'x'", Dialect::Postgres).is_some());
+        assert_eq!(
+            refused("PREPARE p (int) AS SELECT $1", Dialect::Postgres),
+            None
+        );
+        assert!(refused("XA START 'x'", Dialect::Mysql).is_some());
+    }
+
+    #[test]
+    fn routine_bodies_are_not_statements_of_the_script() {
+        let pg = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n\
+                  CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$;";
+        assert_eq!(refused(pg, Dialect::Postgres), None);
+        let my = "CREATE PROCEDURE p() BEGIN UPDATE t SET a = 1; COMMIT; END;\n\
+                  CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = 1; END";
+        assert_eq!(refused(my, Dialect::Mysql), None);
+        let lite = "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = 1; END;";
+        assert_eq!(refused(lite, Dialect::Sqlite), None);
+    }
+
+    #[test]
+    fn a_wrapping_pair_is_dropped_only_when_it_wraps_everything() {
+        let unwrap = |sql: &str, d| unwrap_transaction(crate::split(sql, d).unwrap(), d);
+        let (inner, dropped) = unwrap(
+            "-- header\nBEGIN;\nCREATE TABLE t (a INT);\nINSERT INTO t VALUES (1);\nCOMMIT;\n-- end\n",
+            Dialect::Sqlite,
+        );
+        assert!(dropped);
+        assert_eq!(
+            inner,
+            ["CREATE TABLE t (a INT)", "INSERT INTO t VALUES (1)"]
+        );
+        assert!(
+            unwrap(
+                "START TRANSACTION; UPDATE t SET a = 1; COMMIT WORK;",
+                Dialect::Mysql
+            )
+            .1
+        );
+        assert!(
+            unwrap(
+                "BEGIN TRANSACTION; UPDATE t SET a = 1; END TRANSACTION;",
+                Dialect::Sqlite
+            )
+            .1
+        );
+        // Not a wrapping pair: left alone (and refused when run).
+        assert!(
+            !unwrap(
+                "BEGIN; UPDATE t SET a = 1; COMMIT; BEGIN; UPDATE t SET a = 2; COMMIT;",
+                Dialect::Postgres
+            )
+            .1
+        );
+        assert!(!unwrap("UPDATE t SET a = 1; COMMIT;", Dialect::Postgres).1);
+        assert!(!unwrap("BEGIN; UPDATE t SET a = 1;", Dialect::Postgres).1);
+        assert!(!unwrap("BEGIN; UPDATE t SET a = 1; ROLLBACK;", Dialect::Postgres).1);
+        assert!(
+            !unwrap(
+                "BEGIN ISOLATION LEVEL SERIALIZABLE; UPDATE t SET a = 1; COMMIT;",
+                Dialect::Postgres
+            )
+            .1
+        );
+        assert_eq!(unwrap("BEGIN; COMMIT;", Dialect::Postgres), (vec![], true));
+    }
+
+    #[test]
+    fn what_may_commit_implicitly_on_mysql() {
+        for sql in [
+            "CREATE TABLE t (a INT)",
+            "ALTER TABLE t ADD b INT",
+            "DROP TABLE t",
+            "TRUNCATE t",
+            "RENAME TABLE a TO b",
+            "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1",
+            "LOCK TABLES t WRITE",
+            "CALL p()",
+            "EXECUTE s",
+            "SELECT 'unterminated",
+        ] {
+            assert!(may_commit_implicitly(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO t VALUES ('CREATE TABLE')",
+            "UPDATE t SET a = 1 -- DROP TABLE t",
+            "CREATE TEMPORARY TABLE x (a INT)",
+            "DROP TEMPORARY TABLE x",
+            "SELECT 1; SET @a = 1",
+            "",
+        ] {
+            assert!(!may_commit_implicitly(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn mysql_autocommit_and_compound_statements() {
+        for sql in [
+            "SET autocommit = 1",
+            "SET @@autocommit := 1",
+            "set session autocommit=ON",
+            "SET @@SESSION.autocommit = 1",
+            "SET sql_mode = '', autocommit = 1",
+        ] {
+            assert!(refused(sql, Dialect::Mysql).is_some(), "{sql}");
+        }
+        assert_eq!(
+            refused("SET @autocommit_note = 'autocommit'", Dialect::Mysql),
+            None
+        );
+        assert_eq!(refused("SET FOREIGN_KEY_CHECKS = 0", Dialect::Mysql), None);
+        assert!(
+            refused(
+                "BEGIN NOT ATOMIC UPDATE t SET a = 1; COMMIT; END",
+                Dialect::Mysql
+            )
+            .is_some()
+        );
+        assert_eq!(
+            refused("BEGIN NOT ATOMIC UPDATE t SET a = 1; END", Dialect::Mysql),
+            None
+        );
+        // MySQL has no END statement of its own.
+        assert_eq!(refused("END", Dialect::Mysql), None);
+    }
+}
