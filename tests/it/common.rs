@@ -442,3 +442,95 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A database account without the privileges that reach the server's files or programs,
+/// allowed to do what migrations do in one test database; dropped with the test.
+pub struct Account {
+    /// Connects to the test database as the account.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+    dialect: Dialect,
+    /// The test database's URL as its owner, and the server's (for dropping the account).
+    owner: (String, String),
+}
+
+impl TestDb {
+    /// A restricted account for this PostgreSQL or MySQL test database.
+    pub fn restricted_account(&self) -> Account {
+        let (base, db) = self.admin.clone().expect("a server database");
+        let name = format!("low_{db}");
+        let with_user = |url: &str| {
+            let (scheme, rest) = url.split_once("://").expect("a URL");
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://{name}@{host}")
+        };
+        match self.dialect {
+            Dialect::Postgres => {
+                Self::on(&base, self.dialect, &format!("CREATE ROLE {name} LOGIN"));
+                self.execute(&format!("GRANT CREATE, USAGE ON SCHEMA public TO {name}"));
+            }
+            Dialect::Mysql => {
+                for host in ["%", "localhost", "127.0.0.1"] {
+                    Self::on(
+                        &base,
+                        self.dialect,
+                        &format!(
+                            "CREATE USER '{name}'@'{host}'; GRANT ALL PRIVILEGES ON {db}.* TO '{name}'@'{host}'"
+                        ),
+                    );
+                }
+            }
+            Dialect::Sqlite => panic!("SQLite has no accounts"),
+        }
+        Account {
+            url: with_user(&self.url),
+            name,
+            dialect: self.dialect,
+            owner: (self.url.clone(), base),
+        }
+    }
+
+    fn on(url: &str, dialect: Dialect, sql: &str) {
+        let sql = sql.to_string();
+        runtime().block_on(async move {
+            let done = if dialect == Dialect::Postgres {
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                    .execute(&mut c)
+                    .await
+                    .map(|_| ())
+            } else {
+                let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                    .execute(&mut c)
+                    .await
+                    .map(|_| ())
+            };
+            done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let (db, base) = &self.owner;
+        let name = &self.name;
+        let attempt = |url: &str, sql: String| {
+            let url = url.to_string();
+            let dialect = self.dialect;
+            let _ = std::panic::catch_unwind(move || TestDb::on(&url, dialect, &sql));
+        };
+        match self.dialect {
+            Dialect::Postgres => {
+                attempt(db, format!("DROP OWNED BY {name}"));
+                attempt(base, format!("DROP ROLE IF EXISTS {name}"));
+            }
+            _ => {
+                for host in ["%", "localhost", "127.0.0.1"] {
+                    attempt(base, format!("DROP USER IF EXISTS '{name}'@'{host}'"));
+                }
+            }
+        }
+    }
+}

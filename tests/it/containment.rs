@@ -1,7 +1,7 @@
 //! What a migration's SQL cannot do to the host or to its neighbours (issue 13): each test a
 //! hostile migration, checked against the database itself.
 
-use crate::common::{Dialect, Project, TestDb};
+use crate::common::{Dialect, Project, TestDb, stderr, stdout};
 
 /// A migration turns `standard_conforming_strings` off (and `DateStyle` to `SQL, DMY`) and
 /// then copies rows with `execute-batch`: the batch's literals are still read exactly, so a row
@@ -39,4 +39,483 @@ pub fn hostile_session_settings_do_not_change_batched_values(dialect: Dialect) {
         );
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM hs_dst"), 5);
+}
+
+/// The scripted hostile migration (`tests/guests/20261202000000_hostile_script`).
+const HOSTILE: &str = "20261202000000";
+
+/// An SQL string literal for `dialect`.
+fn lit(dialect: Dialect, s: &str) -> String {
+    let s = s.replace('\'', "''");
+    match dialect {
+        Dialect::Mysql => format!("'{}'", s.replace('\\', "\\\\")),
+        _ => format!("'{s}'"),
+    }
+}
+
+/// Writes the hostile migration's steps into `db` (see the fixture for the kinds).
+fn script(db: &TestDb, up: &[(&str, &str)]) {
+    db.execute(
+        "CREATE TABLE hostile_script (n INTEGER PRIMARY KEY, kind VARCHAR(10) NOT NULL, arg TEXT NOT NULL);\
+         CREATE TABLE hostile_script_down (n INTEGER PRIMARY KEY, kind VARCHAR(10) NOT NULL, arg TEXT NOT NULL)",
+    );
+    for (n, (kind, arg)) in up.iter().enumerate() {
+        db.execute(&format!(
+            "INSERT INTO hostile_script (n, kind, arg) VALUES ({n}, {}, {})",
+            lit(db.dialect, kind),
+            lit(db.dialect, arg)
+        ));
+    }
+}
+
+/// The hostile migration's history row state, if it has one.
+fn hostile_state(db: &TestDb) -> Option<String> {
+    if !db.tables().contains(&"retort_history".to_string()) {
+        return None;
+    }
+    db.strings(&format!(
+        "SELECT state FROM retort_history WHERE revision = '{HOSTILE}'"
+    ))
+    .into_iter()
+    .next()
+}
+
+/// The failed run left nothing applied: on PostgreSQL and SQLite no history row (and the
+/// message says it rolled back); on MySQL/MariaDB the pending `upgrading` row (and the
+/// message does not say it rolled back).
+fn assert_not_applied(db: &TestDb, err: &str) {
+    match db.dialect {
+        Dialect::Mysql => {
+            assert_eq!(hostile_state(db).as_deref(), Some("upgrading"), "{err}");
+            assert!(!err.contains("still at its previous revision"), "{err}");
+        }
+        _ => {
+            assert_eq!(hostile_state(db), None, "{err}");
+            assert!(err.contains("rolled back"), "{err}");
+        }
+    }
+}
+
+fn upgrade_fails(project: &Project, db: &TestDb) -> String {
+    let out = project.run(db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(HOSTILE),
+        "the error names the migration: {err}"
+    );
+    err
+}
+
+/// `COMMIT` (even one the migration catches the error of) is refused before it reaches the
+/// database: the work before it is rolled back with the rest, and the message names the
+/// statement. MySQL: the DDL had committed implicitly, the row written after it did not.
+pub fn transaction_control_is_refused_and_nothing_is_lost(dialect: Dialect) {
+    for control in ["COMMIT", "ROLLBACK", "BEGIN", "START TRANSACTION"] {
+        let db = TestDb::new(dialect, "txcontrol");
+        script(
+            &db,
+            &[
+                ("sql", "CREATE TABLE tc_a (a INTEGER)"),
+                ("sql", "INSERT INTO tc_a VALUES (1)"),
+                ("try", control),
+                ("sql", "CREATE TABLE tc_b (a INTEGER)"),
+            ],
+        );
+        let project = Project::with_fixtures(&[HOSTILE]);
+        let err = upgrade_fails(&project, &db);
+        assert!(
+            err.contains(&format!("the migration sent `{control}`")),
+            "{err}"
+        );
+        assert!(!db.tables().contains(&"tc_b".to_string()), "{err}");
+        if dialect == Dialect::Mysql {
+            assert_eq!(db.count("SELECT COUNT(*) FROM tc_a"), 0, "{err}");
+        } else {
+            assert!(!db.tables().contains(&"tc_a".to_string()), "{err}");
+        }
+        assert_not_applied(&db, &err);
+    }
+}
+
+/// A failure after DDL rolls back the rows written since (MySQL re-opens a transaction after
+/// every implicit commit) instead of leaving them committed one by one; the journal says so.
+pub fn rows_written_after_ddl_roll_back_with_the_failure(dialect: Dialect) {
+    let db = TestDb::new(dialect, "afterddl");
+    let mut steps = vec![("sql", "CREATE TABLE m3 (a INTEGER)")];
+    steps.extend(std::iter::repeat_n(
+        ("sql", "INSERT INTO m3 VALUES (1)"),
+        20,
+    ));
+    steps.push(("fail", "after the rows"));
+    script(&db, &steps);
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let err = upgrade_fails(&project, &db);
+    assert!(err.contains("failing on purpose: after the rows"), "{err}");
+    if dialect == Dialect::Mysql {
+        assert_eq!(db.count("SELECT COUNT(*) FROM m3"), 0, "{err}");
+        let journal = db.strings(&format!(
+            "SELECT journal FROM retort_history WHERE revision = '{HOSTILE}'"
+        ));
+        assert!(journal[0].starts_with("CREATE TABLE m3"), "{journal:?}");
+        assert!(
+            journal[0].trim_end().ends_with(
+                "-- failed: rolled back the statements after the last one that committed (DDL, or a query opened on MySQL)"
+            ),
+            "{journal:?}"
+        );
+    } else {
+        assert!(!db.tables().contains(&"m3".to_string()), "{err}");
+    }
+    assert_not_applied(&db, &err);
+}
+
+/// Forging, rewriting, hiding or watching Retort's bookkeeping is refused and rolled back:
+/// the history stays exactly as Retort wrote it, and a run never reports a migration it did
+/// not record.
+pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
+    let fake = "INSERT INTO retort_history (revision, parents, description, digest, state, \
+                applied_at, applied_by, duration_ms) VALUES ('99999999999999', '', 'forged', \
+                'aa', 'applied', '2026-01-01T00:00:00Z', 'x', 0)";
+    let digest = format!(
+        "UPDATE retort_history SET digest = '{}' WHERE revision = '20260501000000'",
+        "a".repeat(64)
+    );
+    let trigger = match dialect {
+        Dialect::Postgres => {
+            "CREATE FUNCTION forge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.notes := 'forged'; RETURN NEW; END $$;\
+             CREATE TRIGGER forge BEFORE INSERT ON retort_history FOR EACH ROW EXECUTE FUNCTION forge()"
+        }
+        Dialect::Mysql => {
+            "CREATE TRIGGER forge BEFORE INSERT ON retort_history FOR EACH ROW SET NEW.notes = 'forged'"
+        }
+        Dialect::Sqlite => {
+            "CREATE TEMP TRIGGER forge AFTER INSERT ON retort_history BEGIN UPDATE retort_history SET notes = 'forged'; END"
+        }
+    };
+    let shadow = match dialect {
+        Dialect::Postgres => "CREATE TEMP TABLE retort_history (LIKE public.retort_history)",
+        Dialect::Mysql => "CREATE TEMPORARY TABLE retort_history (revision VARCHAR(255))",
+        Dialect::Sqlite => "CREATE TEMP TABLE retort_history (revision TEXT)",
+    };
+    for (attack, sql) in [
+        ("forge", fake),
+        ("digest", &digest),
+        ("trigger", trigger),
+        ("shadow", shadow),
+    ] {
+        let db = TestDb::new(dialect, "forge");
+        script(
+            &db,
+            &[
+                ("sql", sql),
+                ("sql", "CREATE TABLE after_attack (a INTEGER)"),
+            ],
+        );
+        let project = Project::with_fixtures(&["20260501000000", HOSTILE]);
+        let out = project.run(&db, &["upgrade", "heads"]);
+        let err = stderr(&out);
+        let forged = db.count(
+            "SELECT COUNT(*) FROM retort_history WHERE revision = '99999999999999' OR notes = 'forged'",
+        );
+        assert_eq!(forged, 0, "{attack}: {err}");
+        let root =
+            db.strings("SELECT digest FROM retort_history WHERE revision = '20260501000000'");
+        assert_eq!(root.len(), 1, "{attack}: {err}");
+        assert_ne!(root[0], "a".repeat(64), "{attack}: {err}");
+        if out.status.success() {
+            // Only where the attack was harmless (a shadow that qualified names ignore): the
+            // migration is recorded in the real table.
+            assert_eq!(attack, "shadow", "{err}");
+            assert_eq!(hostile_state(&db).as_deref(), Some("applied"), "{err}");
+        } else {
+            assert!(
+                err.contains("bookkeeping") || err.contains("Retort alone"),
+                "{attack}: {err}"
+            );
+            assert!(
+                !db.tables().contains(&"after_attack".to_string()) || dialect == Dialect::Mysql
+            );
+            assert_not_applied(&db, &err);
+        }
+        if dialect == Dialect::Mysql && attack == "trigger" {
+            // The trigger committed with its DDL: every later run refuses to write through it.
+            let again = project.run(&db, &["resolve", HOSTILE, "--rolled-back"]);
+            let again_err = stderr(&again);
+            let next = project.run(&db, &["upgrade", "heads"]);
+            let next_err = stderr(&next);
+            assert!(
+                !next.status.success() && next_err.contains("has a trigger (`forge`)"),
+                "{again_err}\n{next_err}"
+            );
+        }
+    }
+}
+
+/// Redirecting the session (MySQL `USE`, PostgreSQL `search_path` to a schema with its own
+/// `retort_history`) does not move the bookkeeping: the migration is recorded where Retort
+/// keeps it.
+pub fn redirecting_the_session_does_not_move_the_bookkeeping(dialect: Dialect) {
+    let db = TestDb::new(dialect, "redirect");
+    let other = format!("{}_other", db.url.rsplit('/').next().unwrap_or("x"));
+    let steps: Vec<(&str, String)> = match dialect {
+        Dialect::Sqlite => return,
+        Dialect::Mysql => vec![
+            ("sql", format!("CREATE DATABASE IF NOT EXISTS {other}")),
+            ("sql", format!("USE {other}")),
+            (
+                "sql",
+                "CREATE TABLE retort_history (revision VARCHAR(255))".into(),
+            ),
+        ],
+        Dialect::Postgres => vec![
+            ("sql", "CREATE SCHEMA other".into()),
+            ("sql", "SET search_path = other".into()),
+            ("sql", "CREATE TABLE retort_history (revision TEXT)".into()),
+        ],
+    };
+    let steps: Vec<(&str, &str)> = steps.iter().map(|(k, a)| (*k, a.as_str())).collect();
+    script(&db, &steps);
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let out = project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        hostile_state(&db).as_deref(),
+        Some("applied"),
+        "{}",
+        stderr(&out)
+    );
+    let history = project.run_ok(&db, &["history"]);
+    assert!(stdout(&history).contains(HOSTILE), "{}", stdout(&history));
+    if dialect == Dialect::Mysql {
+        db.execute(&format!("DROP DATABASE {other}"));
+    }
+}
+
+/// The run lock lives where a migration cannot release it: after the migration's
+/// `pg_advisory_unlock_all()` / `RELEASE_ALL_LOCKS()` (or SQLite's `locking_mode`, refused),
+/// a second runner still waits, and times out, while the first finishes.
+pub fn the_lock_cannot_be_released_by_the_migration(dialect: Dialect) {
+    let db = TestDb::new(dialect, "unlock");
+    let release = match dialect {
+        Dialect::Postgres => "SELECT pg_advisory_unlock_all()",
+        Dialect::Mysql => "SELECT RELEASE_ALL_LOCKS()",
+        Dialect::Sqlite => {
+            // SQLite's lock is the file's, kept by `locking_mode = EXCLUSIVE`: changing the
+            // pragma is refused.
+            script(&db, &[("sql", "PRAGMA locking_mode = NORMAL")]);
+            let project = Project::with_fixtures(&[HOSTILE]);
+            let err = upgrade_fails(&project, &db);
+            assert!(err.contains("may not use PRAGMA locking_mode"), "{err}");
+            assert_not_applied(&db, &err);
+            return;
+        }
+    };
+    script(&db, &[("try", release), ("sleep", "4000")]);
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .current_dir(project.dir.path())
+        .env("DATABASE_URL", &db.url)
+        .arg("upgrade")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the first runner");
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let second = project.run(&db, &["upgrade", "--lock-timeout", "1"]);
+    let second_err = stderr(&second);
+    let first = first.wait_with_output().expect("the first runner");
+    let first_err = stderr(&first);
+    assert!(first.status.success(), "{first_err}");
+    assert_eq!(second.status.code(), Some(1), "{second_err}");
+    assert!(
+        second_err.contains("waiting for the migration lock"),
+        "{second_err}"
+    );
+    assert_eq!(hostile_state(&db).as_deref(), Some("applied"));
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM retort_history WHERE revision = '{HOSTILE}'"
+        )),
+        1
+    );
+}
+
+/// PostgreSQL: a migration that kills the lock's connection (as a superuser can) stops the run
+/// before it commits: another runner may already be migrating.
+pub fn a_lost_lock_stops_the_run(dialect: Dialect) {
+    let db = TestDb::new(dialect, "lostlock");
+    script(
+        &db,
+        &[
+            (
+                "sql",
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND pid <> pg_backend_pid() \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ),
+            ("sql", "CREATE TABLE after_kill (a INTEGER)"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let err = upgrade_fails(&project, &db);
+    assert!(err.contains("lost the migration lock"), "{err}");
+    assert!(!db.tables().contains(&"after_kill".to_string()), "{err}");
+    assert_not_applied(&db, &err);
+}
+
+/// The deadline holds while a migration waits in the database (a long statement is
+/// cancelled) or in a WASI sleep: the run stops soon after the limit, rolls back, says which
+/// limit, and leaves the lock free.
+pub fn the_deadline_holds_inside_host_calls(dialect: Dialect) {
+    let long = match dialect {
+        Dialect::Postgres => "SELECT pg_sleep(60)",
+        Dialect::Mysql => "SELECT SLEEP(60)",
+        // Counts forever, in constant memory.
+        Dialect::Sqlite => {
+            "CREATE TABLE cnt AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+             SELECT count(*) AS n FROM c"
+        }
+    };
+    for (kind, arg) in [("sql", long), ("sleep", "60000")] {
+        let db = TestDb::new(dialect, "deadline");
+        script(
+            &db,
+            &[("sql", "CREATE TABLE before_wait (a INTEGER)"), (kind, arg)],
+        );
+        let project = Project::with_fixtures(&[HOSTILE]);
+        std::fs::write(
+            project.dir.path().join("retort.toml"),
+            "[limits]\ntimeout_secs = 2\n\n[databases.main]\nurl = \"sqlite://unused.db\"\n",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = upgrade_fails(&project, &db);
+        // Far below the 60 s the migration asked for: the deadline, not the wait, ended it.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{kind}: {err}"
+        );
+        assert!(
+            err.contains("ran past its time limit of 2 s (limits.timeout_secs)"),
+            "{kind}: {err}"
+        );
+        if dialect != Dialect::Mysql {
+            assert!(!db.tables().contains(&"before_wait".to_string()), "{err}");
+        }
+        assert_not_applied(&db, &err);
+        project.run_ok(&db, &["status"]);
+    }
+}
+
+/// A migration printing more than the 1 MiB kept is not failed for it (a Rust guest panics
+/// on a failed write): the rest is dropped, and the operator is told how much.
+pub fn a_flood_of_output_is_cut_not_fatal(dialect: Dialect) {
+    let db = TestDb::new(dialect, "flood");
+    script(&db, &[("print", "3145728")]);
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let out = project.run_ok(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("more bytes to stdout, past the 1 MiB kept: dropped"),
+        "{}",
+        &err[err.len().saturating_sub(500)..]
+    );
+    assert!(err.len() < 3 << 20, "{} bytes reached stderr", err.len());
+    assert_eq!(hostile_state(&db).as_deref(), Some("applied"));
+}
+
+/// Migrations that run as an account whose SQL reaches the server's files or programs are
+/// warned about on every run, or refused with `require_unprivileged`; with `migration_url`
+/// they run as a restricted account (no warning, the server's files out of reach) while the
+/// lock and the bookkeeping stay right.
+pub fn privileged_accounts_are_warned_about_or_refused(dialect: Dialect) {
+    let config = |project: &Project, extra: &str| {
+        std::fs::write(
+            project.dir.path().join("retort.toml"),
+            format!("[databases.main]\nurl = \"sqlite://unused.db\"\n{extra}"),
+        )
+        .unwrap()
+    };
+    let db = TestDb::new(dialect, "privileged");
+    script(&db, &[("sql", "CREATE TABLE made (a INTEGER)")]);
+    let project = Project::with_fixtures(&[HOSTILE]);
+    if dialect == Dialect::Sqlite {
+        let out = project.run_ok(&db, &["upgrade"]);
+        assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
+        return;
+    }
+    config(&project, "require_unprivileged = true\n");
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let account = match dialect {
+        Dialect::Postgres => "PostgreSQL superuser `postgres`",
+        _ => "with FILE and SUPER",
+    };
+    assert!(
+        err.contains(account) && err.contains("`require_unprivileged` refuses that"),
+        "{err}"
+    );
+    let tables = db.tables();
+    assert!(
+        !tables.contains(&"made".to_string()) && !tables.contains(&"retort_history".to_string())
+    );
+
+    config(&project, "");
+    let out = project.run_ok(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: [main] migrations run as") && err.contains(account),
+        "{err}"
+    );
+
+    // A restricted account: the server's files are out of its reach.
+    let low_db = TestDb::new(dialect, "restricted");
+    let low = low_db.restricted_account();
+    let file = std::env::temp_dir().join(format!("retort-outfile-{}", std::process::id()));
+    let attack = match dialect {
+        Dialect::Postgres => "COPY (SELECT 1) TO PROGRAM 'true'".to_string(),
+        _ => format!("SELECT 1 INTO OUTFILE '{}'", file.display()),
+    };
+    script(
+        &low_db,
+        &[("sql", &attack), ("sql", "CREATE TABLE low (a INTEGER)")],
+    );
+    if dialect == Dialect::Postgres {
+        low_db.execute(&format!(
+            "GRANT SELECT ON hostile_script, hostile_script_down TO {}",
+            low.name
+        ));
+    }
+    let low_project = Project::with_fixtures(&[HOSTILE]);
+    config(
+        &low_project,
+        &format!(
+            "migration_url = \"{}\"\nrequire_unprivileged = true\n",
+            low.url
+        ),
+    );
+    let err = upgrade_fails(&low_project, &low_db);
+    let denied = match dialect {
+        Dialect::Postgres => {
+            "must be superuser or have privileges of the pg_execute_server_program role"
+        }
+        _ => "Access denied",
+    };
+    assert!(err.contains(denied) && err.contains(&attack), "{err}");
+    assert!(!err.contains("warning:"), "{err}");
+    assert!(!file.exists());
+    if dialect == Dialect::Mysql {
+        low_project.run_ok(&low_db, &["resolve", HOSTILE, "--rolled-back"]);
+    }
+    low_db.execute("DELETE FROM hostile_script");
+    low_db.execute("INSERT INTO hostile_script (n, kind, arg) VALUES (0, 'sql', 'CREATE TABLE low (a INTEGER)')");
+    let out = low_project.run_ok(&low_db, &["upgrade"]);
+    assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
+    assert_eq!(hostile_state(&low_db).as_deref(), Some("applied"));
+    if dialect == Dialect::Postgres {
+        assert_eq!(
+            low_db.strings("SELECT tableowner::text FROM pg_tables WHERE tablename = 'low'"),
+            std::slice::from_ref(&low.name)
+        );
+    }
 }

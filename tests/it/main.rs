@@ -81,6 +81,13 @@ macro_rules! dialect_suite {
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);
             case!(containment, hostile_session_settings_do_not_change_batched_values);
+            case!(containment, transaction_control_is_refused_and_nothing_is_lost);
+            case!(containment, rows_written_after_ddl_roll_back_with_the_failure);
+            case!(containment, bookkeeping_cannot_be_forged_hidden_or_replaced);
+            case!(containment, redirecting_the_session_does_not_move_the_bookkeeping);
+            case!(containment, the_lock_cannot_be_released_by_the_migration);
+            case!(containment, the_deadline_holds_inside_host_calls);
+            case!(containment, privileged_accounts_are_warned_about_or_refused);
             case!(embedded, embedded_app_migrates_its_database_at_start_up);
             case!(embedded, embedded_migrations_signed_by_an_untrusted_key_are_refused);
             case!(conformance, conformance_rust);
@@ -111,3 +118,25 @@ dialect_suite!(
     "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run";
     killed_at_any_moment_loses_nothing
 );
+
+// Engine-specific hostile migrations.
+mod hostile_once {
+    use crate::common::Dialect;
+    use crate::containment;
+
+    /// Output capture does not depend on the engine.
+    #[test]
+    fn a_flood_of_output_is_cut_not_fatal() {
+        containment::a_flood_of_output_is_cut_not_fatal(Dialect::Sqlite);
+    }
+
+    /// Only PostgreSQL's migration account can kill the lock's connection from SQL here.
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_a_lost_lock_stops_the_run() {
+        containment::a_lost_lock_stops_the_run(Dialect::Postgres);
+    }
+}

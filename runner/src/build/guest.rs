@@ -87,6 +87,18 @@ pub struct SqlMigration {
     pub down: String,
 }
 
+/// Whether `script` is wrapped in a `BEGIN;` … `COMMIT;` pair that running it drops
+/// ([`retort_sql::unwrap_transaction`]), under any dialect's lexical rules.
+pub fn wrapped_in_transaction(script: &str) -> bool {
+    use retort_sql::Dialect;
+    [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite]
+        .into_iter()
+        .any(|d| {
+            retort_sql::split(script, d)
+                .is_ok_and(|statements| retort_sql::unwrap_transaction(statements, d).1)
+        })
+}
+
 /// Version of the code generated for SQL migrations; part of their fingerprint.
 const SQL_GENERATOR: &str = "retort-sql/1";
 
@@ -638,6 +650,20 @@ pub fn build(
         });
     }
     if any_sql {
+        if !quiet {
+            for (m, _) in sql.iter().zip(&sql_stale).filter(|(_, stale)| **stale) {
+                for (script, kind) in [(&m.up, "up"), (&m.down, "down")] {
+                    if wrapped_in_transaction(script) {
+                        eprintln!(
+                            "note: {}.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it \
+                             runs: Retort runs each migration in one transaction, with its \
+                             history row",
+                            m.stem
+                        );
+                    }
+                }
+            }
+        }
         build_sql(&dir, &sql, &sql_stale, &target_dir, &flags, quiet)?;
     }
     for (m, stale) in sql.iter().zip(&sql_stale) {

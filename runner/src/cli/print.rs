@@ -54,6 +54,9 @@ impl Observer for StderrObserver {
                 stream,
                 line,
             } => writeln!(err, "  [{revision}] {stream}: {line}"),
+            Event::Warning { database, message } => {
+                writeln!(err, "warning: [{database}] {message}")
+            }
             Event::Progress {
                 revision,
                 done,

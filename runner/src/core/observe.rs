@@ -83,6 +83,14 @@ pub enum Event<'a> {
         /// The database's name in the project.
         database: &'a str,
     },
+    /// Something the operator should know before migrations run, e.g. that they run with
+    /// privileges that reach the database server's files.
+    Warning {
+        /// The database's name in the project.
+        database: &'a str,
+        /// What to know.
+        message: &'a str,
+    },
 }
 
 /// Receives events. Implementations must be cheap: events arrive from inside guest calls.

@@ -66,8 +66,33 @@ fn types(dialect: Dialect) -> Types {
     }
 }
 
+/// The bookkeeping tables' names, qualified by the schema (PostgreSQL), database (MySQL) or
+/// `main` (SQLite) the connection resolved before any migration ran: a temporary table, a
+/// `search_path` or a `USE` a migration sets cannot redirect Retort's own statements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tables {
+    /// `retort_history`, qualified.
+    pub history: String,
+    /// `retort_artifacts`, qualified.
+    pub artifacts: String,
+    /// The schema (database, on MySQL) they are in, unquoted.
+    pub schema: String,
+}
+
+impl Tables {
+    /// Both tables under `prefix` (an already quoted schema followed by `.`, or empty) of
+    /// `schema` (unquoted).
+    pub fn under(prefix: &str, schema: &str) -> Self {
+        Tables {
+            history: format!("{prefix}{HISTORY_TABLE}"),
+            artifacts: format!("{prefix}{ARTIFACTS_TABLE}"),
+            schema: schema.to_string(),
+        }
+    }
+}
+
 /// `CREATE TABLE IF NOT EXISTS` for both tables.
-pub(super) fn create_sql(dialect: Dialect) -> String {
+pub(super) fn create_sql(dialect: Dialect, tables: &Tables) -> String {
     let Types {
         key,
         digest,
@@ -78,8 +103,11 @@ pub(super) fn create_sql(dialect: Dialect) -> String {
         int,
         blob,
     } = types(dialect);
+    let Tables {
+        history, artifacts, ..
+    } = tables;
     format!(
-        "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
+        "CREATE TABLE IF NOT EXISTS {history} (
             revision {key} NOT NULL PRIMARY KEY,
             parents TEXT NOT NULL,
             description TEXT NOT NULL,
@@ -92,7 +120,7 @@ pub(super) fn create_sql(dialect: Dialect) -> String {
             signer TEXT,
             notes {long}
         );
-        CREATE TABLE IF NOT EXISTS {ARTIFACTS_TABLE} (
+        CREATE TABLE IF NOT EXISTS {artifacts} (
             digest {digest} NOT NULL,
             part {int} NOT NULL,
             bytes {blob} NOT NULL,
@@ -110,15 +138,15 @@ fn concat(dialect: Dialect, a: &str, b: &str) -> String {
     }
 }
 
-/// Appends `entry` (a `$N`) to the journal of a history row: the statement every dialect's
-/// journal connection runs.
-pub(super) fn journal_sql(dialect: Dialect) -> String {
+/// Appends `entry` (a `$N`) to the journal of a history row.
+fn journal_sql(dialect: Dialect, history: &str) -> String {
     format!(
-        "UPDATE {HISTORY_TABLE} SET journal = {} WHERE revision = $2",
+        "UPDATE {history} SET journal = {} WHERE revision = $2",
         concat(dialect, "COALESCE(journal, '')", "$1")
     )
 }
 
+/// Whether the history table exists: `$1` is its qualified name (PostgreSQL) or its bare name.
 fn has_history_sql(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Postgres => "SELECT CASE WHEN to_regclass($1) IS NULL THEN 0 ELSE 1 END",
@@ -126,21 +154,23 @@ fn has_history_sql(dialect: Dialect) -> &'static str {
             "SELECT COUNT(*) FROM information_schema.tables \
              WHERE table_schema = DATABASE() AND table_name = $1"
         }
-        Dialect::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
-    }
-}
-
-fn store_part_sql(dialect: Dialect) -> String {
-    let columns = "(digest, part, bytes, stored_at) VALUES ($1, $2, $3, $4)";
-    match dialect {
-        Dialect::Mysql => format!("INSERT IGNORE INTO {ARTIFACTS_TABLE} {columns}"),
-        Dialect::Postgres | Dialect::Sqlite => {
-            format!("INSERT INTO {ARTIFACTS_TABLE} {columns} ON CONFLICT (digest, part) DO NOTHING")
+        Dialect::Sqlite => {
+            "SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = $1"
         }
     }
 }
 
-fn replace_digest_sql(dialect: Dialect) -> String {
+fn store_part_sql(dialect: Dialect, artifacts: &str) -> String {
+    let columns = "(digest, part, bytes, stored_at) VALUES ($1, $2, $3, $4)";
+    match dialect {
+        Dialect::Mysql => format!("INSERT IGNORE INTO {artifacts} {columns}"),
+        Dialect::Postgres | Dialect::Sqlite => {
+            format!("INSERT INTO {artifacts} {columns} ON CONFLICT (digest, part) DO NOTHING")
+        }
+    }
+}
+
+fn replace_digest_sql(dialect: Dialect, history: &str) -> String {
     let notes = match dialect {
         Dialect::Mysql => "CONCAT_WS(CHAR(10), notes, $3)".to_string(),
         Dialect::Postgres | Dialect::Sqlite => {
@@ -152,9 +182,7 @@ fn replace_digest_sql(dialect: Dialect) -> String {
             format!("CASE WHEN notes IS NULL THEN $3 ELSE notes || {newline} || $3 END")
         }
     };
-    format!(
-        "UPDATE {HISTORY_TABLE} SET digest = $1, signer = $2, notes = {notes} WHERE revision = $4"
-    )
+    format!("UPDATE {history} SET digest = $1, signer = $2, notes = {notes} WHERE revision = $4")
 }
 
 const HISTORY_COLUMNS: &str = "revision, parents, description, digest, state, applied_at, \
@@ -222,16 +250,129 @@ fn history_row(values: Vec<Value>) -> Result<HistoryRow, DbError> {
     })
 }
 
+/// The catalog facts about the bookkeeping tables that a migration could change to forge or
+/// hide what Retort records: triggers, rules, row security and column definitions. `$1` and
+/// `$2` are the tables' qualified (PostgreSQL) or bare names, `$3` the database (MySQL:
+/// the migration's `USE` changes `DATABASE()`).
+fn catalog_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => {
+            "SELECT c.relname::text, c.relkind::text,
+                    (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+                    (SELECT count(*) FROM pg_rewrite r WHERE r.ev_class = c.oid),
+                    (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
+                    c.relrowsecurity, c.relforcerowsecurity,
+                    (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                || ' ' || a.attnotnull::text || ' '
+                                || coalesce(pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY a.attnum)
+                       FROM pg_attribute a
+                       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+               FROM pg_class c WHERE c.oid IN (to_regclass($1), to_regclass($2)) ORDER BY 1"
+        }
+        Dialect::Mysql => {
+            "SELECT 'trigger', trigger_name, event_object_table FROM information_schema.triggers
+              WHERE event_object_schema = $3 AND event_object_table IN ($1, $2)
+             UNION ALL
+             SELECT 'column', table_name, CONCAT_WS(' ', column_name, column_type, is_nullable,
+                    COALESCE(column_default, '-'), ordinal_position)
+               FROM information_schema.columns
+              WHERE table_schema = $3 AND table_name IN ($1, $2)
+             ORDER BY 1, 2, 3"
+        }
+        Dialect::Sqlite => {
+            "SELECT 'main', type, name, COALESCE(sql, '') FROM main.sqlite_master
+              WHERE tbl_name IN ($1, $2) OR name IN ($1, $2)
+             UNION ALL
+             SELECT 'temp', type, name, COALESCE(sql, '') FROM temp.sqlite_master
+              WHERE tbl_name IN ($1, $2) OR name IN ($1, $2)
+             ORDER BY 1, 2, 3"
+        }
+    }
+}
+
+/// What [`catalog_sql`]'s rows show that must never be there, whoever put it there (a
+/// MySQL trigger a migration created commits with its DDL, so it is refused on every later
+/// run too): a trigger, rule or row security on the bookkeeping tables, or a temporary
+/// object shadowing them.
+fn tampered_catalog(dialect: Dialect, rows: &[Vec<Value>]) -> Option<String> {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::Text(s)) => s.clone(),
+        _ => String::new(),
+    };
+    for row in rows {
+        let problem = match dialect {
+            Dialect::Postgres => {
+                let count = |i: usize| row.get(i).and_then(integer).unwrap_or(0);
+                let flag = |i: usize| matches!(row.get(i), Some(Value::Boolean(true)));
+                let table = text(row.first());
+                if count(2) > 0 {
+                    Some(format!("{table} has a trigger"))
+                } else if count(3) > 0 {
+                    Some(format!("{table} has a rule"))
+                } else if count(4) > 0 || flag(5) || flag(6) {
+                    Some(format!("{table} has row-level security"))
+                } else {
+                    None
+                }
+            }
+            Dialect::Mysql => (text(row.first()) == "trigger").then(|| {
+                format!(
+                    "{} has a trigger (`{}`)",
+                    text(row.get(2)),
+                    text(row.get(1))
+                )
+            }),
+            Dialect::Sqlite => {
+                let (schema, kind, name) = (text(row.first()), text(row.get(1)), text(row.get(2)));
+                if kind == "trigger" {
+                    Some(format!("a trigger (`{name}`) is defined on them"))
+                } else if schema == "temp" {
+                    Some(format!("a temporary {kind} `{name}` shadows them"))
+                } else {
+                    None
+                }
+            }
+        };
+        if problem.is_some() {
+            return problem;
+        }
+    }
+    None
+}
+
+/// A bookkeeping write must change exactly one row: anything else means the tables are not
+/// what Retort created (a migration hid, replaced or emptied them).
+fn exactly_one(doing: &str, statement: &str, affected: u64) -> Result<(), DbError> {
+    // MySQL counts a row whose new values equal its old ones as unchanged (0).
+    if affected == 1 {
+        return Ok(());
+    }
+    Err(DbError::Statement {
+        doing: doing.into(),
+        statement: statement.into(),
+        code: None,
+        message: format!(
+            "changed {affected} rows where exactly one was expected: the bookkeeping tables are \
+             not as Retort left them"
+        ),
+    })
+}
+
 /// The bookkeeping tables of a database, for any [`Session`].
 #[async_trait]
 pub trait HistoryStore: Session {
     /// Whether the history tables exist. Never creates anything.
     async fn has_history(&mut self) -> Result<bool, DbError> {
+        let name = match self.dialect() {
+            Dialect::Postgres => self.tables().history.clone(),
+            Dialect::Mysql | Dialect::Sqlite => HISTORY_TABLE.to_string(),
+        };
         let rows = self
             .host_query(
                 "looking for retort_history",
                 has_history_sql(self.dialect()),
-                &[text(HISTORY_TABLE)],
+                &[text(&name)],
             )
             .await?;
         Ok(rows
@@ -243,7 +384,7 @@ pub trait HistoryStore: Session {
 
     /// Creates the history tables if they do not exist.
     async fn create_history(&mut self) -> Result<(), DbError> {
-        let sql = create_sql(self.dialect());
+        let sql = create_sql(self.dialect(), self.tables());
         self.host_execute("creating the history tables", &sql, &[])
             .await
             .map(|_| ())
@@ -254,8 +395,10 @@ pub trait HistoryStore: Session {
         if !self.has_history().await? {
             return Ok(Vec::new());
         }
-        let sql =
-            format!("SELECT {HISTORY_COLUMNS} FROM {HISTORY_TABLE} ORDER BY applied_at, revision");
+        let sql = format!(
+            "SELECT {HISTORY_COLUMNS} FROM {} ORDER BY applied_at, revision",
+            self.tables().history
+        );
         let rows = self.host_query("reading retort_history", &sql, &[]).await?;
         rows.into_iter().map(history_row).collect()
     }
@@ -263,9 +406,10 @@ pub trait HistoryStore: Session {
     /// Adds a history row (inside the current transaction, if any).
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
         let sql = format!(
-            "INSERT INTO {HISTORY_TABLE} (revision, parents, description, digest, state, \
+            "INSERT INTO {} (revision, parents, description, digest, state, \
              applied_at, applied_by, duration_ms, signer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            self.tables().history
         );
         let params = [
             text(&row.revision),
@@ -278,9 +422,9 @@ pub trait HistoryStore: Session {
             Value::Integer(row.duration_ms),
             optional(row.signer.as_deref()),
         ];
-        self.host_execute("recording the revision in retort_history", &sql, &params)
-            .await
-            .map(|_| ())
+        let doing = "recording the revision in retort_history";
+        let n = self.host_execute(doing, &sql, &params).await?;
+        exactly_one(doing, &sql, n)
     }
 
     /// Changes the state (and duration) of a history row.
@@ -290,16 +434,18 @@ pub trait HistoryStore: Session {
         state: RowState,
         duration_ms: i64,
     ) -> Result<(), DbError> {
-        let sql =
-            format!("UPDATE {HISTORY_TABLE} SET state = $1, duration_ms = $2 WHERE revision = $3");
+        let sql = format!(
+            "UPDATE {} SET state = $1, duration_ms = $2 WHERE revision = $3",
+            self.tables().history
+        );
         let params = [
             text(state.as_str()),
             Value::Integer(duration_ms),
             text(revision),
         ];
-        self.host_execute("updating retort_history", &sql, &params)
-            .await
-            .map(|_| ())
+        let doing = "updating retort_history";
+        let n = self.host_execute(doing, &sql, &params).await?;
+        exactly_one(doing, &sql, n)
     }
 
     /// Records that an applied revision's artifact was deliberately rebuilt: its new digest
@@ -311,34 +457,37 @@ pub trait HistoryStore: Session {
         signer: Option<&str>,
         note: &str,
     ) -> Result<(), DbError> {
-        let sql = replace_digest_sql(self.dialect());
+        let sql = replace_digest_sql(self.dialect(), &self.tables().history);
         let params = [text(digest), optional(signer), text(note), text(revision)];
-        self.host_execute(
-            "recording the accepted rebuild in retort_history",
-            &sql,
-            &params,
-        )
-        .await
-        .map(|_| ())
+        let doing = "recording the accepted rebuild in retort_history";
+        let n = self.host_execute(doing, &sql, &params).await?;
+        exactly_one(doing, &sql, n)
     }
 
     /// Removes a history row (a downgrade).
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {HISTORY_TABLE} WHERE revision = $1");
-        self.host_execute(
-            "removing the revision from retort_history",
-            &sql,
-            &[text(revision)],
-        )
-        .await
-        .map(|_| ())
+        let sql = format!("DELETE FROM {} WHERE revision = $1", self.tables().history);
+        let doing = "removing the revision from retort_history";
+        let n = self.host_execute(doing, &sql, &[text(revision)]).await?;
+        exactly_one(doing, &sql, n)
+    }
+
+    /// Appends `entry` to the journal of `revision`'s history row, durably: outside the
+    /// migration's transaction where the dialect keeps one open across DDL (MySQL's own
+    /// statements run on a connection of their own).
+    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
+        let sql = journal_sql(self.dialect(), &self.tables().history);
+        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
+        let doing = "writing the journal";
+        let n = self.host_execute(doing, &sql, &params).await?;
+        exactly_one(doing, &sql, n)
     }
 
     /// Stores an artifact's bytes under its digest, unless already stored: zlib-compressed
     /// and cut into parts of at most [`ARTIFACT_PART`] bytes, so that a Python or JavaScript
     /// component (~20 MB) fits MariaDB's default 16 MiB `max_allowed_packet`.
     async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
-        let sql = store_part_sql(self.dialect());
+        let sql = store_part_sql(self.dialect(), &self.tables().artifacts);
         let packed = pack(bytes);
         for (i, chunk) in packed.chunks(ARTIFACT_PART).enumerate() {
             let params = [
@@ -356,7 +505,10 @@ pub trait HistoryStore: Session {
     /// The stored bytes of an applied artifact, if the database has them. (Callers check
     /// them against the recorded digest.)
     async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let sql = format!("SELECT bytes FROM {ARTIFACTS_TABLE} WHERE digest = $1 ORDER BY part");
+        let sql = format!(
+            "SELECT bytes FROM {} WHERE digest = $1 ORDER BY part",
+            self.tables().artifacts
+        );
         let rows = self
             .host_query("reading a stored artifact", &sql, &[text(digest)])
             .await?;
@@ -384,6 +536,80 @@ pub trait HistoryStore: Session {
             message: e.to_string(),
         })
     }
+
+    /// A digest of everything in the bookkeeping tables a migration must not change: every
+    /// history row but its journal (which Retort itself appends to while a migration runs),
+    /// every stored artifact part's key and size (its bytes are checked against the recorded
+    /// digest when read), and the tables' triggers, rules, row security and columns. Taken
+    /// before a migration runs and compared before it commits, with `view` saying through
+    /// which connection the tables are read (see [`View`]).
+    async fn bookkeeping_fingerprint(&mut self, view: View) -> Result<String, DbError> {
+        use sha2::Digest;
+        let doing = "checking that the migration left Retort's bookkeeping alone";
+        let dialect = self.dialect();
+        let Tables {
+            history,
+            artifacts,
+            schema,
+        } = self.tables().clone();
+        let names = match dialect {
+            Dialect::Postgres => vec![text(&history), text(&artifacts)],
+            Dialect::Mysql => vec![text(HISTORY_TABLE), text(ARTIFACTS_TABLE), text(&schema)],
+            Dialect::Sqlite => vec![text(HISTORY_TABLE), text(ARTIFACTS_TABLE)],
+        };
+        let size = match dialect {
+            Dialect::Mysql => "LENGTH(bytes)",
+            Dialect::Postgres | Dialect::Sqlite => "octet_length(bytes)",
+        };
+        let queries = [
+            (catalog_sql(dialect).to_string(), &names[..]),
+            (
+                format!(
+                    "SELECT revision, parents, description, digest, state, applied_at, \
+                     applied_by, duration_ms, signer, notes FROM {history} ORDER BY revision"
+                ),
+                &[][..],
+            ),
+            (
+                format!("SELECT digest, part, {size} FROM {artifacts} ORDER BY digest, part"),
+                &[][..],
+            ),
+        ];
+        let mut hash = sha2::Sha256::new();
+        for (n, (sql, params)) in queries.iter().enumerate() {
+            let rows = match view {
+                View::Own => self.host_query(doing, sql, params).await,
+                View::Migration => self.host_query_as_migration(doing, sql, params).await,
+            }?;
+            if n == 0
+                && let Some(problem) = tampered_catalog(dialect, &rows)
+            {
+                return Err(DbError::Statement {
+                    doing: doing.into(),
+                    statement: sql.clone(),
+                    code: None,
+                    message: format!(
+                        "{problem}: Retort's bookkeeping tables must have none (drop it; only \
+                         Retort writes them)"
+                    ),
+                });
+            }
+            hash.update(format!("{rows:?}").as_bytes());
+            hash.update(b"\x1e");
+        }
+        Ok(format!("{:x}", hash.finalize()))
+    }
+}
+
+/// Through which connection [`HistoryStore::bookkeeping_fingerprint`] reads: where Retort's
+/// own statements run on a connection of their own (MySQL), the migration's connection sees
+/// what it wrote but has not committed, and a temporary table it made to shadow the real one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Retort's own connection.
+    Own,
+    /// The connection the migration's statements run on.
+    Migration,
 }
 
 impl<T: Session + ?Sized> HistoryStore for T {}
@@ -394,33 +620,44 @@ mod tests {
 
     #[test]
     fn the_tables_keep_each_dialects_column_types() {
-        let my = create_sql(Dialect::Mysql);
+        let my = create_sql(Dialect::Mysql, &Tables::under("", ""));
         assert!(
             my.contains("revision VARCHAR(255) NOT NULL PRIMARY KEY"),
             "{my}"
         );
         assert!(my.contains("bytes LONGBLOB NOT NULL"), "{my}");
-        let pg = create_sql(Dialect::Postgres);
+        let pg = create_sql(Dialect::Postgres, &Tables::under("\"public\".", "public"));
+        assert!(
+            pg.contains("CREATE TABLE IF NOT EXISTS \"public\".retort_history"),
+            "{pg}"
+        );
         assert!(pg.contains("bytes BYTEA NOT NULL"), "{pg}");
         assert!(pg.contains("duration_ms BIGINT NOT NULL"), "{pg}");
-        let lite = create_sql(Dialect::Sqlite);
+        let lite = create_sql(Dialect::Sqlite, &Tables::under("main.", "main"));
         assert!(lite.contains("duration_ms INTEGER NOT NULL"), "{lite}");
     }
 
     #[test]
     fn only_the_spellings_differ() {
-        assert!(store_part_sql(Dialect::Mysql).starts_with("INSERT IGNORE INTO"));
-        assert!(store_part_sql(Dialect::Sqlite).ends_with("ON CONFLICT (digest, part) DO NOTHING"));
-        assert_eq!(
-            journal_sql(Dialect::Mysql),
-            "UPDATE retort_history SET journal = CONCAT(COALESCE(journal, ''), $1) WHERE revision = $2"
+        let t = Tables::under("`db`.", "db");
+        assert!(
+            store_part_sql(Dialect::Mysql, &t.artifacts)
+                .starts_with("INSERT IGNORE INTO `db`.retort_artifacts")
+        );
+        assert!(
+            store_part_sql(Dialect::Sqlite, "main.retort_artifacts")
+                .ends_with("ON CONFLICT (digest, part) DO NOTHING")
         );
         assert_eq!(
-            journal_sql(Dialect::Postgres),
-            "UPDATE retort_history SET journal = COALESCE(journal, '') || $1 WHERE revision = $2"
+            journal_sql(Dialect::Mysql, &t.history),
+            "UPDATE `db`.retort_history SET journal = CONCAT(COALESCE(journal, ''), $1) WHERE revision = $2"
         );
-        assert!(replace_digest_sql(Dialect::Postgres).contains("chr(10)"));
-        assert!(replace_digest_sql(Dialect::Mysql).contains("CONCAT_WS(CHAR(10), notes, $3)"));
+        assert_eq!(
+            journal_sql(Dialect::Postgres, "\"public\".retort_history"),
+            "UPDATE \"public\".retort_history SET journal = COALESCE(journal, '') || $1 WHERE revision = $2"
+        );
+        assert!(replace_digest_sql(Dialect::Postgres, "h").contains("chr(10)"));
+        assert!(replace_digest_sql(Dialect::Mysql, "h").contains("CONCAT_WS(CHAR(10), notes, $3)"));
     }
 
     #[test]

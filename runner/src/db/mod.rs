@@ -68,6 +68,16 @@ pub enum DbError {
     /// The connection broke while a guest was running a statement.
     #[error("lost the database connection: {0}")]
     Lost(String),
+    /// A migration changed Retort's bookkeeping tables (caught before it could commit).
+    #[error(
+        "the migration changed Retort's bookkeeping (the rows, triggers, rules or columns of \
+         retort_history or retort_artifacts, or a table shadowing them); only Retort writes them"
+    )]
+    Bookkeeping,
+    /// The run lock was lost while migrations ran (its connection died or was killed):
+    /// another runner may be migrating the same database, so nothing more is committed.
+    #[error("lost the migration lock ({0}); nothing further was committed")]
+    LockLost(String),
 }
 
 /// The largest part of a stored artifact.
@@ -184,15 +194,30 @@ pub struct HistoryRow {
 }
 
 pub use crate::core::CursorId;
-pub use history::HistoryStore;
+pub use history::{HistoryStore, Tables, View};
 
-/// The migration lock, held on the connection a migration never sees.
+/// The migration lock, held where a migration's statements cannot release it: on a
+/// connection of its own (PostgreSQL, MySQL), or as SQLite's exclusive file lock, whose
+/// pragma a migration may not change.
 #[async_trait]
 pub trait Lock: Send {
     /// Takes the migration lock, waiting at most `wait`.
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError>;
     /// Releases the migration lock.
     async fn unlock(&mut self) -> Result<(), DbError>;
+    /// Fails with [`DbError::LockLost`] when the lock taken is no longer held (checked
+    /// before every commit).
+    async fn check_lock(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+}
+
+/// Stops the statement a migration's connection is running, from outside the call that
+/// runs it: how a deadline holds while the migration waits in the database.
+#[async_trait]
+pub trait Interrupt: Send + Sync {
+    /// Asks the database to stop the running statement (a no-op when none runs).
+    async fn interrupt(&self);
 }
 
 /// A connection as Retort itself uses it: its dialect, transactions, and two primitives for
@@ -232,9 +257,48 @@ pub trait Session: Send {
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, DbError>;
 
-    /// Appends `entry` to the journal of `revision`'s history row, durably and outside the
-    /// migration's transaction.
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError>;
+    /// The bookkeeping tables, qualified as resolved when the connection opened.
+    fn tables(&self) -> &Tables;
+
+    /// Whether the transaction Retort opened is still open on the migration's connection
+    /// (checked before it commits). Where a statement could end it unseen — MySQL's dynamic
+    /// SQL, `PREPARE s FROM @sql`, may switch autocommit on — the dialect checks.
+    async fn transaction_intact(&mut self) -> Result<bool, DbError> {
+        Ok(true)
+    }
+
+    /// The account migrations' statements run as, if it may reach the server's files or
+    /// programs (a PostgreSQL superuser or member of `pg_execute_server_program`,
+    /// `pg_read_server_files`, `pg_write_server_files`; a MySQL account with `FILE` or
+    /// `SUPER`): what a migration's SQL can do beyond the database. `None` where it cannot.
+    async fn privileged_account(&mut self) -> Result<Option<String>, DbError> {
+        Ok(None)
+    }
+
+    /// Where statements a migration sends can commit before Retort does (MySQL's implicit
+    /// commits), the backend checks the bookkeeping against `expected`
+    /// ([`HistoryStore::bookkeeping_fingerprint`]) before sending one, so a change is refused
+    /// while it can still be rolled back. `None` stops the watch.
+    fn watch_bookkeeping(&mut self, expected: Option<String>) {
+        let _ = expected;
+    }
+
+    /// Runs a session setup statement (`retort.toml` `session`) where the migration's
+    /// statements run, and on every connection opened for them later.
+    async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
+        self.host_execute(doing, sql, &[]).await.map(|_| ())
+    }
+
+    /// [`Session::host_query`] on the connection the migration's statements run on, where
+    /// that is not Retort's own (MySQL): what the migration sees of the bookkeeping.
+    async fn host_query_as_migration(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        self.host_query(doing, sql, params).await
+    }
 
     /// Closes the connection.
     async fn close(self: Box<Self>);
@@ -261,6 +325,8 @@ pub trait GuestSql: Send {
     async fn close_cursor(&mut self, cursor: CursorId);
     /// Closes every open cursor (before a commit or rollback).
     async fn close_all_cursors(&mut self);
+    /// A handle that stops the statement this connection runs, usable while it runs.
+    fn interrupter(&self) -> Box<dyn Interrupt>;
 }
 
 /// A connection to one database being migrated: one implementation per dialect. The lock,
@@ -302,11 +368,32 @@ pub enum Access {
 
 /// Connects to `url` (`sqlite://PATH`, `postgres://…`, `mysql://…`/`mariadb://…`).
 pub async fn connect(url: &str, access: Access) -> Result<Box<dyn Backend>, DbError> {
+    connect_as(url, None, access).await
+}
+
+/// Connects to `url`, with the migrations' statements running as `migration_url`'s account
+/// when one is given (PostgreSQL, MySQL): the lock (and on MySQL the bookkeeping) stay on
+/// `url`'s.
+pub async fn connect_as(
+    url: &str,
+    migration_url: Option<&str>,
+    access: Access,
+) -> Result<Box<dyn Backend>, DbError> {
     let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    let migrations = migration_url.unwrap_or(url);
     match scheme {
+        "sqlite" if migration_url.is_some() => Err(DbError::Connect {
+            url: redact(url),
+            message: "`migration_url` applies to PostgreSQL and MySQL: SQLite has no accounts"
+                .into(),
+        }),
         "sqlite" => Ok(Box::new(sqlite::SqliteBackend::connect(url, access)?)),
-        "postgres" | "postgresql" => Ok(Box::new(postgres::PgBackend::connect(url).await?)),
-        "mysql" | "mariadb" => Ok(Box::new(mysql::MySqlBackend::connect(url).await?)),
+        "postgres" | "postgresql" => Ok(Box::new(
+            postgres::PgBackend::connect(url, migrations).await?,
+        )),
+        "mysql" | "mariadb" => Ok(Box::new(
+            mysql::MySqlBackend::connect(url, migrations).await?,
+        )),
         _ => Err(DbError::UnsupportedUrl(redact(url))),
     }
 }

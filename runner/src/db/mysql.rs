@@ -1,14 +1,22 @@
 //! MySQL and MariaDB through sqlx.
 //!
 //! DDL commits implicitly here, so the executor records a pending history row before a
-//! migration and completes it after (see `docs/failure-states.md`).
+//! migration and completes it after (see `docs/failure-states.md`). Retort's own statements
+//! (the lock, the bookkeeping, the journal) run on a connection of their own, which no
+//! migration statement reaches: a migration's `USE other_db`, temporary table or
+//! `RELEASE_ALL_LOCKS()` cannot redirect or release them. The migration's connection runs
+//! with `autocommit = 0` while it is lent, so after each statement that commits implicitly
+//! (DDL) the next one opens a new transaction: DML is atomic up to the next DDL, never one
+//! commit per row. Opening a streaming query also commits (see below), since its reader sees
+//! only committed rows.
 //!
 //! Streaming queries: a MySQL connection cannot run a statement while a result is being
 //! streamed on it, and sqlx has no server-side cursors. A guest query therefore streams on a
 //! second, read-only connection opened for that query, inside `START TRANSACTION WITH
 //! CONSISTENT SNAPSHOT`, and hands rows over a bounded channel. It sees what was committed
-//! when the query started — including the migration's own DDL, which MySQL has committed —
-//! but not the migration's uncommitted DML. See `docs/values.md#mysql-streaming`.
+//! when the query started; so that this includes everything the migration wrote, opening a
+//! query commits the migration's statements so far (like DDL does): a query is a commit
+//! point on MySQL. See `docs/values.md#mysql-streaming`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,7 +33,7 @@ use tokio::sync::mpsc;
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    CursorId, DbError, GuestSql, Lock, Session, SqlFailure, plain_decimal, sqlx_db_error,
+    CursorId, DbError, GuestSql, Lock, Session, SqlFailure, Tables, plain_decimal, sqlx_db_error,
     sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
@@ -133,15 +141,30 @@ impl Drop for Cursor {
     }
 }
 
-/// A connection to a MySQL or MariaDB database.
+/// A connection to a MySQL or MariaDB database: the migration's, and Retort's own.
 pub struct MySqlBackend {
+    /// The connection the migration's statements run on.
     conn: MySqlConnection,
-    /// A second, autocommit connection for the journal: the migration's own connection is
-    /// inside its transaction, and a journal entry must survive that transaction's rollback.
-    journal_conn: Option<MySqlConnection>,
+    /// `CONNECTION_ID()` of `conn`, to stop its statement at the deadline.
+    conn_id: u64,
+    /// Retort's own autocommit connection: the lock, the bookkeeping and the journal (which
+    /// must survive the migration's rollback).
+    own: MySqlConnection,
+    /// The lock's name, resolved on `own` when connecting.
+    lock_name: String,
+    /// The session setup (`retort.toml` `session`), run on every connection that runs
+    /// migration statements (the streaming readers too).
+    setup: Vec<String>,
+    tables: Tables,
+    /// The URL migration statements connect with (readers, the interrupter).
     url: String,
     cursors: HashMap<CursorId, Cursor>,
     next_cursor: CursorId,
+    /// Whether a migration's transaction is open on `conn`.
+    in_transaction: bool,
+    /// The bookkeeping's fingerprint while a migration runs: checked before each statement
+    /// that may commit implicitly (see [`Session::watch_bookkeeping`]).
+    watched: Option<String>,
 }
 
 async fn open(url: &str) -> Result<MySqlConnection, DbError> {
@@ -190,15 +213,77 @@ async fn host_execute(
         .map_err(|e| sqlx_db_error(doing, sql, e))
 }
 
+/// Quotes a MySQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 impl MySqlBackend {
-    pub async fn connect(url: &str) -> Result<Self, DbError> {
+    /// Connects migrations as `migrations`' account; the lock and the bookkeeping use `url`'s.
+    pub async fn connect(url: &str, migrations: &str) -> Result<Self, DbError> {
+        let mut conn = open(migrations).await?;
+        let mut own = open(url).await?;
+        let sql = "SELECT CONNECTION_ID()";
+        let conn_id: u64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading the connection id", sql, e))?;
+        let sql = "SELECT DATABASE()";
+        let database: Option<String> = sqlx::query_scalar(sql)
+            .fetch_one(&mut own)
+            .await
+            .map_err(|e| sqlx_db_error("reading the database name", sql, e))?;
+        let prefix = database
+            .as_deref()
+            .map(|d| format!("{}.", quote_ident(d)))
+            .unwrap_or_default();
         Ok(MySqlBackend {
-            conn: open(url).await?,
-            journal_conn: None,
-            url: url.to_string(),
+            conn,
+            conn_id,
+            own,
+            lock_name: format!("retort:{}", database.clone().unwrap_or_default()),
+            setup: Vec::new(),
+            tables: Tables::under(&prefix, database.as_deref().unwrap_or_default()),
+            url: migrations.to_string(),
             cursors: HashMap::new(),
             next_cursor: 1,
+            in_transaction: false,
+            watched: None,
         })
+    }
+
+    /// Refuses `sql`, before it is sent, if it may commit implicitly (or `always`) while the
+    /// migration has changed the bookkeeping: refused now, the change still rolls back.
+    async fn check_before_commit(&mut self, sql: &str, always: bool) -> Result<(), SqlFailure> {
+        let Some(expected) = self.watched.clone() else {
+            return Ok(());
+        };
+        if !always && !retort_sql::may_commit_implicitly(sql) {
+            return Ok(());
+        }
+        let now = super::HistoryStore::bookkeeping_fingerprint(self, super::View::Migration)
+            .await
+            .map_err(SqlFailure::Fatal)?;
+        if now == expected {
+            Ok(())
+        } else {
+            Err(SqlFailure::Fatal(DbError::Bookkeeping))
+        }
+    }
+
+    /// A new connection for migration statements (a streaming reader), set up as the
+    /// migration's connection is.
+    async fn open_for_migration(&self) -> Result<MySqlConnection, DbError> {
+        let mut conn = open(&self.url).await?;
+        for sql in &self.setup {
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| {
+                    sqlx_db_error("running the session setup (retort.toml `session`)", sql, e)
+                })?;
+        }
+        Ok(conn)
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -208,25 +293,16 @@ impl MySqlBackend {
             .map(|_| ())
             .map_err(|e| sqlx_db_error(doing, sql, e))
     }
-
-    async fn lock_name(&mut self) -> Result<String, DbError> {
-        let sql = "SELECT CONCAT('retort:', COALESCE(DATABASE(), ''))";
-        sqlx::query_scalar(sql)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error("naming the lock", sql, e))
-    }
 }
 
 #[async_trait]
 impl Lock for MySqlBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
-        let name = self.lock_name().await?;
         let sql = "SELECT GET_LOCK(?, ?)";
         let got: Option<i64> = sqlx::query_scalar(sql)
-            .bind(&name)
+            .bind(&self.lock_name)
             .bind(wait.as_secs_f64())
-            .fetch_one(&mut self.conn)
+            .fetch_one(&mut self.own)
             .await
             .map_err(|e| sqlx_db_error("taking the migration lock", sql, e))?;
         if got == Some(1) {
@@ -234,8 +310,8 @@ impl Lock for MySqlBackend {
         }
         let holder_sql = "SELECT IS_USED_LOCK(?)";
         let holder: Option<i64> = sqlx::query_scalar(holder_sql)
-            .bind(&name)
-            .fetch_one(&mut self.conn)
+            .bind(&self.lock_name)
+            .fetch_one(&mut self.own)
             .await
             .unwrap_or(None);
         let holder = holder
@@ -248,14 +324,46 @@ impl Lock for MySqlBackend {
     }
 
     async fn unlock(&mut self) -> Result<(), DbError> {
-        let name = self.lock_name().await?;
         let sql = "SELECT RELEASE_LOCK(?)";
         sqlx::query(sql)
-            .bind(name)
-            .execute(&mut self.conn)
+            .bind(&self.lock_name)
+            .execute(&mut self.own)
             .await
             .map(|_| ())
             .map_err(|e| sqlx_db_error("releasing the migration lock", sql, e))
+    }
+
+    async fn check_lock(&mut self) -> Result<(), DbError> {
+        let sql = "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), 0)";
+        let held: Result<i64, _> = sqlx::query_scalar(sql)
+            .bind(&self.lock_name)
+            .fetch_one(&mut self.own)
+            .await;
+        match held {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(DbError::LockLost(format!(
+                "`{}` is no longer held by Retort's connection",
+                self.lock_name
+            ))),
+            Err(e) => Err(DbError::LockLost(format!("its connection failed: {e}"))),
+        }
+    }
+}
+
+/// `KILL QUERY` on the migration's connection, from a connection of its own.
+struct MySqlInterrupt {
+    url: String,
+    id: u64,
+}
+
+#[async_trait]
+impl super::Interrupt for MySqlInterrupt {
+    async fn interrupt(&self) {
+        if let Ok(mut conn) = open(&self.url).await {
+            let kill = format!("KILL QUERY {}", self.id);
+            let _ = sqlx::raw_sql(AssertSqlSafe(kill)).execute(&mut conn).await;
+            let _ = conn.close().await;
+        }
     }
 }
 
@@ -270,38 +378,72 @@ impl Session for MySqlBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.run("beginning a transaction", "BEGIN").await
+        // With autocommit off, the statement after an implicit commit opens the next
+        // transaction itself.
+        self.run("beginning a transaction", "SET autocommit = 0; BEGIN")
+            .await?;
+        self.in_transaction = true;
+        Ok(())
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
         self.cursors.clear();
-        self.run("committing", "COMMIT").await
+        self.in_transaction = false;
+        self.run("committing", "COMMIT; SET autocommit = 1").await
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.cursors.clear();
-        self.run("rolling back", "ROLLBACK").await
+        self.in_transaction = false;
+        self.run("rolling back", "ROLLBACK; SET autocommit = 1")
+            .await
     }
 
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        // Its own autocommit connection: the entry must survive the migration's transaction.
-        if self.journal_conn.is_none() {
-            self.journal_conn = Some(open(&self.url).await?);
-        }
-        let conn = self.journal_conn.as_mut().expect("opened above");
-        let sql = super::history::journal_sql(Dialect::Mysql);
-        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
-        host_execute(conn, "writing the journal", &sql, &params)
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    fn watch_bookkeeping(&mut self, expected: Option<String>) {
+        self.watched = expected;
+    }
+
+    async fn privileged_account(&mut self) -> Result<Option<String>, DbError> {
+        let sql = "SELECT CURRENT_USER(), COALESCE(GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE), '')
+                     FROM information_schema.USER_PRIVILEGES
+                    WHERE GRANTEE = CONCAT(CHAR(39), SUBSTRING_INDEX(CURRENT_USER(), '@', 1), CHAR(39), '@',
+                                           CHAR(39), SUBSTRING_INDEX(CURRENT_USER(), '@', -1), CHAR(39))
+                      AND PRIVILEGE_TYPE IN ('FILE', 'SUPER')";
+        let (user, privileges): (String, String) = sqlx::query_as(sql)
+            .fetch_one(&mut self.conn)
             .await
-            .map(|_| ())
+            .map_err(|e| sqlx_db_error("reading the account's privileges", sql, e))?;
+        Ok((!privileges.is_empty()).then(|| {
+            format!(
+                "MySQL account `{user}` with {}",
+                privileges.replace(',', " and ")
+            )
+        }))
+    }
+
+    async fn transaction_intact(&mut self) -> Result<bool, DbError> {
+        let sql = "SELECT @@autocommit";
+        let autocommit: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("checking the transaction", sql, e))?;
+        Ok(autocommit == 0)
+    }
+
+    async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
+        self.run(doing, sql).await?;
+        self.setup.push(sql.to_string());
+        Ok(())
     }
 
     async fn close(self: Box<Self>) {
         let this = *self;
         drop(this.cursors);
-        if let Some(journal) = this.journal_conn {
-            let _ = journal.close().await;
-        }
+        let _ = this.own.close().await;
         let _ = this.conn.close().await;
     }
 
@@ -311,7 +453,7 @@ impl Session for MySqlBackend {
         sql: &str,
         params: &[Value],
     ) -> Result<u64, DbError> {
-        host_execute(&mut self.conn, doing, sql, params).await
+        host_execute(&mut self.own, doing, sql, params).await
     }
 
     async fn host_query(
@@ -320,24 +462,44 @@ impl Session for MySqlBackend {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        let rewritten = rewrite(sql, Dialect::Mysql, params.len())
-            .map_err(|m| super::host_failure(doing, sql, GuestError::InvalidStatement(m).into()))?;
-        let args =
-            arguments(params, &rewritten.order).map_err(|f| super::host_failure(doing, sql, f))?;
-        let rows = sqlx::query_with(AssertSqlSafe(rewritten.sql), args)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error(doing, sql, e))?;
-        rows.iter()
-            .map(read_row)
-            .collect::<Result<_, _>>()
-            .map_err(|f| super::host_failure(doing, sql, f))
+        host_query(&mut self.own, doing, sql, params).await
     }
+
+    async fn host_query_as_migration(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        host_query(&mut self.conn, doing, sql, params).await
+    }
+}
+
+/// Runs one of Retort's own queries on `conn` (`$N` placeholders).
+async fn host_query(
+    conn: &mut MySqlConnection,
+    doing: &str,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Vec<Value>>, DbError> {
+    let rewritten = rewrite(sql, Dialect::Mysql, params.len())
+        .map_err(|m| super::host_failure(doing, sql, GuestError::InvalidStatement(m).into()))?;
+    let args =
+        arguments(params, &rewritten.order).map_err(|f| super::host_failure(doing, sql, f))?;
+    let rows = sqlx::query_with(AssertSqlSafe(rewritten.sql), args)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| sqlx_db_error(doing, sql, e))?;
+    rows.iter()
+        .map(read_row)
+        .collect::<Result<_, _>>()
+        .map_err(|f| super::host_failure(doing, sql, f))
 }
 
 #[async_trait]
 impl GuestSql for MySqlBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+        self.check_before_commit(sql, false).await?;
         let params = &params[..];
         if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
@@ -364,6 +526,7 @@ impl GuestSql for MySqlBackend {
         let Some(first) = sets.first() else {
             return Ok(0);
         };
+        self.check_before_commit(sql, false).await?;
         let rewritten =
             rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
         let mut total = 0;
@@ -397,7 +560,16 @@ impl GuestSql for MySqlBackend {
         let rewritten =
             rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
         let args = arguments(params, &rewritten.order)?;
-        let mut reader = open(&self.url).await.map_err(SqlFailure::Fatal)?;
+        // The reader sees what is committed: commit the migration's statements so far (the
+        // next one opens a new transaction), so it reads what the migration wrote.
+        if self.in_transaction {
+            self.check_before_commit(sql, true).await?;
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut self.conn)
+                .await
+                .map_err(sqlx_failure)?;
+        }
+        let mut reader = self.open_for_migration().await.map_err(SqlFailure::Fatal)?;
         sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             .execute(&mut reader)
             .await
@@ -479,5 +651,12 @@ impl GuestSql for MySqlBackend {
 
     async fn close_all_cursors(&mut self) {
         self.cursors.clear();
+    }
+
+    fn interrupter(&self) -> Box<dyn super::Interrupt> {
+        Box::new(MySqlInterrupt {
+            url: self.url.clone(),
+            id: self.conn_id,
+        })
     }
 }

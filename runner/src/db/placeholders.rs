@@ -81,7 +81,7 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
 }
 
 /// The lexical rules of `dialect`, for [`retort_sql::skip_opaque`].
-fn lexical(dialect: Dialect) -> retort_sql::Dialect {
+pub(crate) fn lexical(dialect: Dialect) -> retort_sql::Dialect {
     match dialect {
         Dialect::Sqlite => retort_sql::Dialect::Sqlite,
         Dialect::Postgres => retort_sql::Dialect::Postgres,

@@ -17,7 +17,7 @@ use sqlx::{
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
-    CursorId, DbError, GuestSql, Lock, Session, SqlFailure, plain_decimal, sqlx_db_error,
+    CursorId, DbError, GuestSql, Lock, Session, SqlFailure, Tables, plain_decimal, sqlx_db_error,
     sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
@@ -404,9 +404,20 @@ mod batch {
     }
 }
 
-/// A connection to a PostgreSQL database.
+/// A connection to a PostgreSQL database: the migration's, and the lock's.
 pub struct PgBackend {
+    /// The connection migrations and Retort's bookkeeping run on (in one transaction).
     conn: PgConnection,
+    /// The connection that holds the run lock, which no migration statement reaches: a
+    /// migration's `pg_advisory_unlock_all()` frees nothing.
+    lock_conn: Option<PgConnection>,
+    /// The owner's URL: the lock's connection.
+    url: String,
+    /// The URL migrations connect with (the owner's, or a restricted account's).
+    migration_url: String,
+    /// The migration connection's backend pid, to cancel its statement at the deadline.
+    pid: i32,
+    tables: Tables,
     next_batch: u64,
     /// Open cursors by id; `None` once exhausted (and closed on the server).
     cursors: HashMap<CursorId, Option<String>>,
@@ -415,14 +426,30 @@ pub struct PgBackend {
 }
 
 impl PgBackend {
-    pub async fn connect(url: &str) -> Result<Self, DbError> {
+    /// Connects migrations as `migrations`' account; the lock is taken as `url`'s.
+    pub async fn connect(url: &str, migrations: &str) -> Result<Self, DbError> {
         let connect_error = |e: sqlx::Error| DbError::Connect {
-            url: super::redact(url),
+            url: super::redact(migrations),
             message: e.to_string(),
         };
-        let conn = PgConnection::connect(url).await.map_err(connect_error)?;
+        let mut conn = PgConnection::connect(migrations)
+            .await
+            .map_err(connect_error)?;
+        // Resolved before any migration runs: a temporary table or `search_path` it sets
+        // later cannot redirect the bookkeeping.
+        let sql = "SELECT pg_backend_pid(), coalesce(current_schema(), 'public'), \
+                   coalesce(quote_ident(current_schema()), 'public')";
+        let (pid, raw, schema): (i32, String, String) = sqlx::query_as(sql)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading the session's schema", sql, e))?;
         Ok(PgBackend {
             conn,
+            lock_conn: None,
+            url: url.to_string(),
+            migration_url: migrations.to_string(),
+            pid,
+            tables: Tables::under(&format!("{schema}."), &raw),
             next_batch: 1,
             cursors: HashMap::new(),
             next_cursor: 1,
@@ -501,52 +528,42 @@ impl PgBackend {
             .map_err(|e| sqlx_db_error(doing, sql, e))
     }
 
-    async fn lock_holder(&mut self) -> String {
-        let sql = "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'),
-                          coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'), '')
-                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                   WHERE l.locktype = 'advisory' AND l.granted
-                     AND l.classid = ($1 >> 32)::int::oid AND l.objid = ($1 & 4294967295)::bigint::oid
-                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
-        match sqlx::query_as::<_, (i32, String, String, String)>(sql)
-            .bind(LOCK_KEY)
-            .fetch_optional(&mut self.conn)
-            .await
-        {
-            Ok(Some((pid, app, addr, since))) => {
-                format!("; held by backend pid {pid} ({app} from {addr}, connected {since})")
-            }
-            _ => String::new(),
-        }
-    }
-
     async fn close_cursor_named(&mut self, name: &str) {
         // A failed transaction already closed it; nothing to report.
         let _ = self.run("closing a cursor", &format!("CLOSE {name}")).await;
     }
 }
 
+const LOCK_SQL: &str = "SELECT pg_try_advisory_lock($1)";
+const HELD_SQL: &str = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+       AND pid = pg_backend_pid() AND classid = ($1 >> 32)::int::oid
+       AND objid = ($1 & 4294967295)::bigint::oid AND objsubid = 1";
+
 #[async_trait]
 impl Lock for PgBackend {
     async fn lock(&mut self, wait: Duration) -> Result<(), DbError> {
         let started = Instant::now();
-        loop {
-            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(LOCK_KEY)
-                .fetch_one(&mut self.conn)
+        if self.lock_conn.is_none() {
+            let conn = PgConnection::connect(&self.url)
                 .await
-                .map_err(|e| {
-                    sqlx_db_error(
-                        "taking the migration lock",
-                        "SELECT pg_try_advisory_lock($1)",
-                        e,
-                    )
+                .map_err(|e| DbError::Connect {
+                    url: super::redact(&self.url),
+                    message: e.to_string(),
                 })?;
+            self.lock_conn = Some(conn);
+        }
+        let conn = self.lock_conn.as_mut().expect("opened above");
+        loop {
+            let got: bool = sqlx::query_scalar(LOCK_SQL)
+                .bind(LOCK_KEY)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| sqlx_db_error("taking the migration lock", LOCK_SQL, e))?;
             if got {
                 return Ok(());
             }
             if started.elapsed() >= wait {
-                let holder = self.lock_holder().await;
+                let holder = lock_holder(conn).await;
                 return Err(DbError::LockTimeout {
                     waited: started.elapsed(),
                     holder,
@@ -557,18 +574,75 @@ impl Lock for PgBackend {
     }
 
     async fn unlock(&mut self) -> Result<(), DbError> {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
+        let Some(mut conn) = self.lock_conn.take() else {
+            return Ok(());
+        };
+        let sql = "SELECT pg_advisory_unlock($1)";
+        let done = sqlx::query(sql)
             .bind(LOCK_KEY)
-            .execute(&mut self.conn)
+            .execute(&mut conn)
             .await
             .map(|_| ())
-            .map_err(|e| {
-                sqlx_db_error(
-                    "releasing the migration lock",
-                    "SELECT pg_advisory_unlock($1)",
-                    e,
-                )
-            })
+            .map_err(|e| sqlx_db_error("releasing the migration lock", sql, e));
+        let _ = conn.close().await;
+        done
+    }
+
+    async fn check_lock(&mut self) -> Result<(), DbError> {
+        let Some(conn) = self.lock_conn.as_mut() else {
+            return Ok(());
+        };
+        let held: Result<i64, _> = sqlx::query_scalar(HELD_SQL)
+            .bind(LOCK_KEY)
+            .fetch_one(conn)
+            .await;
+        match held {
+            Ok(1..) => Ok(()),
+            Ok(_) => Err(DbError::LockLost(
+                "the advisory lock is no longer held".into(),
+            )),
+            Err(e) => Err(DbError::LockLost(format!("its connection failed: {e}"))),
+        }
+    }
+}
+
+/// Who holds the lock, for the timeout message.
+async fn lock_holder(conn: &mut PgConnection) -> String {
+    let sql =
+        "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'),
+                      coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'), '')
+               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE l.locktype = 'advisory' AND l.granted
+                 AND l.classid = ($1 >> 32)::int::oid AND l.objid = ($1 & 4294967295)::bigint::oid
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    match sqlx::query_as::<_, (i32, String, String, String)>(sql)
+        .bind(LOCK_KEY)
+        .fetch_optional(conn)
+        .await
+    {
+        Ok(Some((pid, app, addr, since))) => {
+            format!("; held by backend pid {pid} ({app} from {addr}, connected {since})")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Cancels the statement a migration's connection runs, from a connection of its own.
+struct PgInterrupt {
+    url: String,
+    pid: i32,
+}
+
+#[async_trait]
+impl super::Interrupt for PgInterrupt {
+    async fn interrupt(&self) {
+        if let Ok(mut conn) = PgConnection::connect(&self.url).await {
+            let _ = sqlx::query("SELECT pg_cancel_backend($1)")
+                .bind(self.pid)
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
     }
 }
 
@@ -597,16 +671,46 @@ impl Session for PgBackend {
         self.run("rolling back", "ROLLBACK").await
     }
 
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        let sql = super::history::journal_sql(self.dialect());
-        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
-        self.host_execute("writing the journal", &sql, &params)
-            .await
-            .map(|_| ())
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    async fn privileged_account(&mut self) -> Result<Option<String>, DbError> {
+        // `session_user`: a migration's `RESET ROLE` returns to it, whatever the session
+        // setup's `SET ROLE` chose.
+        let sql = "SELECT session_user::text, r.rolsuper,
+                          pg_has_role(session_user, 'pg_execute_server_program', 'MEMBER'),
+                          pg_has_role(session_user, 'pg_read_server_files', 'MEMBER'),
+                          pg_has_role(session_user, 'pg_write_server_files', 'MEMBER')
+                     FROM pg_roles r WHERE r.rolname = session_user";
+        let (user, superuser, program, read, write): (String, bool, bool, bool, bool) =
+            sqlx::query_as(sql)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| sqlx_db_error("reading the account's privileges", sql, e))?;
+        if superuser {
+            return Ok(Some(format!("PostgreSQL superuser `{user}`")));
+        }
+        let mut may = Vec::new();
+        for (granted, what) in [
+            (program, "run server programs"),
+            (read, "read server files"),
+            (write, "write server files"),
+        ] {
+            if granted {
+                may.push(what);
+            }
+        }
+        Ok((!may.is_empty())
+            .then(|| format!("PostgreSQL role `{user}`, which may {}", may.join(", "))))
     }
 
     async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
+        let this = *self;
+        if let Some(lock) = this.lock_conn {
+            let _ = lock.close().await;
+        }
+        let _ = this.conn.close().await;
     }
 
     async fn host_execute(
@@ -770,5 +874,12 @@ impl GuestSql for PgBackend {
         for name in names {
             self.close_cursor_named(&name).await;
         }
+    }
+
+    fn interrupter(&self) -> Box<dyn super::Interrupt> {
+        Box::new(PgInterrupt {
+            url: self.migration_url.clone(),
+            pid: self.pid,
+        })
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use super::placeholders::rewrite;
 use super::sqlite_policy::Policy;
 use super::values::{self, kind};
-use super::{Access, CursorId, DbError, GuestSql, Lock, Session, SqlFailure};
+use super::{Access, CursorId, DbError, GuestSql, Lock, Session, SqlFailure, Tables};
 use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
 
 /// How long a statement waits for another connection's lock before SQLITE_BUSY.
@@ -272,6 +272,8 @@ fn next_job(jobs: &std::sync::mpsc::Receiver<Job>) -> Option<Job> {
 /// A connection to an SQLite file, served by a thread of its own: rusqlite's calls block,
 /// so they run there while the async caller awaits their answer.
 pub struct SqliteBackend {
+    tables: Tables,
+    interrupt: std::sync::Arc<rusqlite::InterruptHandle>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     closed: Option<oneshot::Receiver<()>>,
 }
@@ -306,6 +308,7 @@ impl SqliteBackend {
             authorizer.authorize(ctx)
         }))
         .map_err(failed)?;
+        let interrupt = std::sync::Arc::new(conn.get_interrupt_handle());
         let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
         let (closed_tx, closed) = oneshot::channel();
         std::thread::Builder::new()
@@ -316,6 +319,8 @@ impl SqliteBackend {
                 message: format!("cannot start the connection's thread: {e}"),
             })?;
         Ok(SqliteBackend {
+            tables: Tables::under("main.", "main"),
+            interrupt,
             jobs: Some(jobs),
             closed: Some(closed),
         })
@@ -629,7 +634,10 @@ impl Session for SqliteBackend {
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.call(|w| {
             w.cursors.clear();
-            if !w.in_transaction && w.conn.is_autocommit() {
+            // No transaction left: SQLite rolled it back itself (an interrupted statement,
+            // a full disk), since a migration may not commit it.
+            if w.conn.is_autocommit() {
+                w.in_transaction = false;
                 return Ok(());
             }
             w.in_transaction = false;
@@ -638,12 +646,12 @@ impl Session for SqliteBackend {
         .await?
     }
 
-    async fn journal(&mut self, revision: &str, entry: &str) -> Result<(), DbError> {
-        let sql = super::history::journal_sql(self.dialect());
-        let params = [Value::Text(entry.into()), Value::Text(revision.into())];
-        self.host_execute("writing the journal", &sql, &params)
-            .await
-            .map(|_| ())
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    async fn transaction_intact(&mut self) -> Result<bool, DbError> {
+        self.call(|w| !w.conn.is_autocommit()).await
     }
 
     async fn close(mut self: Box<Self>) {
@@ -724,6 +732,20 @@ impl GuestSql for SqliteBackend {
 
     async fn close_all_cursors(&mut self) {
         let _ = self.call(|w| w.cursors.clear()).await;
+    }
+
+    fn interrupter(&self) -> Box<dyn super::Interrupt> {
+        Box::new(SqliteInterrupt(self.interrupt.clone()))
+    }
+}
+
+/// `sqlite3_interrupt` on the migration's connection.
+struct SqliteInterrupt(std::sync::Arc<rusqlite::InterruptHandle>);
+
+#[async_trait]
+impl super::Interrupt for SqliteInterrupt {
+    async fn interrupt(&self) {
+        self.0.interrupt();
     }
 }
 

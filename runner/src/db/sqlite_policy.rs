@@ -6,6 +6,9 @@
 //! any file the process can; every `PRAGMA` but the list below, since pragmas change safety
 //! (`journal_mode`, `synchronous`), the lock (`locking_mode`), the schema's integrity
 //! (`writable_schema`, `schema_version`) or where files go (`temp_store_directory`).
+//! Writes to, and DDL on, Retort's bookkeeping tables (`retort_history`, `retort_artifacts`),
+//! and temporary tables or views that would shadow them, are refused: a migration could
+//! otherwise forge, hide or replace what Retort records.
 //! Transaction control (`BEGIN`, `COMMIT`, `END`, `ROLLBACK`) is refused while the migration runs
 //! in the transaction Retort opened for it: ending it would commit the migration's work without
 //! its history row. Extension loading is off in the connection already.
@@ -110,7 +113,7 @@ impl Policy {
                      declare the migration `transactional: false`"
                     .into(),
             ),
-            _ => None,
+            action => bookkeeping_refusal(&action),
         };
         match refusal {
             None => Authorization::Allow,
@@ -122,6 +125,50 @@ impl Policy {
             }
         }
     }
+}
+
+/// Whether `name` is one of Retort's bookkeeping tables.
+fn is_bookkeeping(name: &str) -> bool {
+    [super::HISTORY_TABLE, super::ARTIFACTS_TABLE]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Refuses any write to, change of, or shadow over Retort's bookkeeping tables: the rows a
+/// migration could forge (a fake applied revision, a replaced artifact), the triggers that
+/// could forge them later, and a temporary table or view of the same name that would hide them.
+/// Reading them stays allowed.
+fn bookkeeping_refusal(action: &AuthAction<'_>) -> Option<String> {
+    let (verb, name) = match *action {
+        AuthAction::Insert { table_name } => ("insert into", table_name),
+        AuthAction::Update { table_name, .. } => ("update", table_name),
+        AuthAction::Delete { table_name } => ("delete from", table_name),
+        AuthAction::DropTable { table_name } | AuthAction::DropTempTable { table_name } => {
+            ("drop", table_name)
+        }
+        AuthAction::AlterTable { table_name, .. } => ("alter", table_name),
+        AuthAction::CreateTrigger { table_name, .. }
+        | AuthAction::CreateTempTrigger { table_name, .. } => ("add a trigger to", table_name),
+        AuthAction::DropTrigger { table_name, .. }
+        | AuthAction::DropTempTrigger { table_name, .. } => ("drop a trigger of", table_name),
+        AuthAction::CreateIndex { table_name, .. }
+        | AuthAction::CreateTempIndex { table_name, .. }
+        | AuthAction::DropIndex { table_name, .. }
+        | AuthAction::DropTempIndex { table_name, .. } => ("index", table_name),
+        AuthAction::CreateTable { table_name } | AuthAction::CreateTempTable { table_name } => {
+            ("create a table named", table_name)
+        }
+        AuthAction::CreateView { view_name } | AuthAction::CreateTempView { view_name } => {
+            ("create a view named", view_name)
+        }
+        AuthAction::CreateVtable { table_name, .. } => ("create a virtual table named", table_name),
+        _ => return None,
+    };
+    is_bookkeeping(name).then(|| {
+        format!(
+            "a migration may not {verb} {name}: Retort's bookkeeping is written by Retort alone"
+        )
+    })
 }
 
 fn pragma_refusal(name: &str, value: Option<&str>) -> Option<String> {
@@ -143,6 +190,44 @@ fn pragma_refusal(name: &str, value: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bookkeeping_tables_are_read_only_to_a_migration() {
+        let refused = |action: AuthAction<'_>| bookkeeping_refusal(&action);
+        assert!(
+            refused(AuthAction::Insert {
+                table_name: "retort_history"
+            })
+            .unwrap()
+            .contains("may not insert into retort_history")
+        );
+        assert!(
+            refused(AuthAction::CreateTempTable {
+                table_name: "RETORT_HISTORY"
+            })
+            .is_some()
+        );
+        assert!(
+            refused(AuthAction::CreateTempTrigger {
+                trigger_name: "t",
+                table_name: "retort_artifacts"
+            })
+            .is_some()
+        );
+        assert!(
+            refused(AuthAction::Read {
+                table_name: "retort_history",
+                column_name: "digest"
+            })
+            .is_none()
+        );
+        assert!(
+            refused(AuthAction::Insert {
+                table_name: "users"
+            })
+            .is_none()
+        );
+    }
 
     #[test]
     fn pragmas_are_an_allow_list() {

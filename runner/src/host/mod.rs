@@ -7,4 +7,5 @@
 
 pub mod cache;
 pub mod capability;
+mod output;
 pub mod sandbox;

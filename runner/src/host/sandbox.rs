@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::retort::migration::{report, sql, types};
@@ -19,7 +18,8 @@ use crate::bindings::{
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
-use crate::db::{Backend, SqlFailure};
+use crate::db::{Backend, HistoryStore, SqlFailure};
+use crate::host::output::CappedPipe;
 
 /// How much a migration's `report.log` messages may hold in all, per call; a single message
 /// is cut at [`LOG_MESSAGE`]. Past the limit the operator is told once that the rest was
@@ -28,7 +28,8 @@ const LOG_CAPACITY: usize = 1 << 20;
 /// The longest single `report.log` message passed on.
 const LOG_MESSAGE: usize = 16 << 10;
 
-/// How much a migration may print to stdout and stderr each before writes fail.
+/// How much of what a migration prints to stdout and stderr is kept, each; the rest is
+/// dropped (and counted), never a failed write.
 const OUTPUT_CAPACITY: usize = 1 << 20;
 
 /// Everything a store holds for one call into a migration.
@@ -38,16 +39,15 @@ pub struct HostState {
     db: Option<Box<dyn Backend>>,
     revision: String,
     observer: Arc<dyn Observer>,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: CappedPipe,
+    stderr: CappedPipe,
     /// The last statement that returned an error to the guest, for the failure report.
     failed_statement: Option<String>,
     limits: Limiter,
     open_rows: usize,
     max_open_rows: usize,
-    /// Whether completed statements are journaled in the history row (migrations that run
-    /// outside one transaction).
-    journal: bool,
+    /// How the step lends the database (journal, transaction).
+    mode: Lending,
     /// Bytes of `report.log` messages passed on so far in this call (see [`LOG_CAPACITY`]).
     logged: usize,
 }
@@ -97,8 +97,8 @@ impl HostState {
         limits: &Limits,
         dirs: &[crate::host::capability::Staged],
     ) -> wasmtime::Result<Self> {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stdout = CappedPipe::new(OUTPUT_CAPACITY);
+        let stderr = CappedPipe::new(OUTPUT_CAPACITY);
         let mut builder = WasiCtxBuilder::new();
         builder
             .stdout(stdout.clone())
@@ -130,7 +130,7 @@ impl HostState {
             },
             open_rows: 0,
             max_open_rows: limits.max_open_rows,
-            journal: false,
+            mode: Lending::default(),
             logged: 0,
         })
     }
@@ -144,23 +144,32 @@ impl HostState {
     /// Forwards what the guest printed to the observer.
     fn flush_output(&self) {
         for (pipe, stream) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
-            let bytes = pipe.contents();
-            if !bytes.is_empty() {
-                let text = String::from_utf8_lossy(&bytes);
-                for line in text.lines() {
-                    self.observer.event(&Event::GuestOutput {
-                        revision: &self.revision,
-                        stream,
-                        line,
-                    });
-                }
+            let (bytes, dropped) = pipe.contents();
+            let text = String::from_utf8_lossy(&bytes);
+            for line in text.lines() {
+                self.observer.event(&Event::GuestOutput {
+                    revision: &self.revision,
+                    stream,
+                    line,
+                });
+            }
+            if dropped > 0 {
+                let line = format!(
+                    "(the migration printed {dropped} more bytes to {stream}, past the {} MiB kept: dropped)",
+                    OUTPUT_CAPACITY >> 20
+                );
+                self.observer.event(&Event::GuestOutput {
+                    revision: &self.revision,
+                    stream,
+                    line: &line,
+                });
             }
         }
     }
 
     /// What the guest wrote to stderr, for trap messages (a Rust panic prints there).
     fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
+        String::from_utf8_lossy(&self.stderr.contents().0)
             .trim()
             .to_string()
     }
@@ -178,7 +187,7 @@ impl WasiView for HostState {
 impl HostState {
     /// Records a completed statement in the history row's journal.
     async fn journal(&mut self, statement: &str, sets: usize, rows: u64) -> wasmtime::Result<()> {
-        if !self.journal {
+        if !self.mode.journal {
             return Ok(());
         }
         let times = if sets == 1 {
@@ -218,6 +227,39 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// Traps on a statement that would begin, end or abandon the transaction Retort lent the
+    /// migration: its work would commit without its history row. A trap, not an error value,
+    /// so the migration cannot carry on as if it had not tried.
+    fn refuse_transaction_control(&mut self, statement: &str) -> wasmtime::Result<()> {
+        if !self.mode.in_transaction {
+            return Ok(());
+        }
+        let dialect = crate::db::placeholders::lexical(self.db()?.dialect());
+        let Ok(Some(control)) = retort_sql::transaction_control(statement, dialect) else {
+            return Ok(());
+        };
+        self.failed_statement = Some(statement.to_string());
+        Err(wasmtime::format_err!(
+            "the migration sent `{}`, which would take the transaction Retort runs it in out \
+             of Retort's hands (its work would commit without its history row); Retort commits \
+             or rolls back a migration itself. Use SAVEPOINT for nested work, or declare the \
+             migration `transactional: false`",
+            crate::db::truncate(&control, 120)
+        ))
+    }
+}
+
+/// How a step lends the database to a migration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lending {
+    /// Completed statements are journaled in the history row (migrations that run outside
+    /// one transaction).
+    pub journal: bool,
+    /// The migration runs inside a transaction Retort opened: it may not end it.
+    pub in_transaction: bool,
+}
+
 impl types::Host for HostState {}
 
 impl sql::Host for HostState {}
@@ -233,6 +275,7 @@ impl sql::HostTransaction for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
+        self.refuse_transaction_control(&statement)?;
         let r = self.db()?.execute(&statement, params).await;
         if let Ok(rows) = &r {
             self.journal(&statement, 1, *rows).await?;
@@ -246,6 +289,7 @@ impl sql::HostTransaction for HostState {
         statement: String,
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
+        self.refuse_transaction_control(&statement)?;
         let sets = param_sets.len();
         let r = self.db()?.execute_batch(&statement, param_sets).await;
         if let Ok(rows) = &r {
@@ -267,6 +311,7 @@ impl sql::HostTransaction for HostState {
                 self.max_open_rows
             ));
         }
+        self.refuse_transaction_control(&statement)?;
         let r = self.db()?.open_cursor(&statement, params).await;
         match self.lift(&statement, r)? {
             Ok((cursor, columns)) => {
@@ -521,9 +566,10 @@ impl Sandbox {
         direction: Direction,
         db: Box<dyn Backend>,
         observer: Arc<dyn Observer>,
-        journal: bool,
+        mode: Lending,
         dirs: &[crate::host::capability::Staged],
     ) -> (Box<dyn Backend>, Called) {
+        let interrupter = db.interrupter();
         // Granting the staged directories fails only if they vanished; then the guest never
         // runs and the backend comes back untouched.
         let state = match HostState::new(revision, None, observer, &self.limits, dirs) {
@@ -546,29 +592,30 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, self.limits.timeout);
-        store.data_mut().journal = journal;
-        let result = async {
-            let instance = prepared.pre.instantiate_async(&mut store).await?;
-            let tx = store.data_mut().table.push(TxHandle)?;
-            let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
-            match direction {
-                Direction::Upgrade => instance.call_upgrade(&mut store, borrowed).await,
-                Direction::Downgrade => instance.call_downgrade(&mut store, borrowed).await,
-            }
-        }
-        .await;
+        store.data_mut().mode = mode;
+        let (result, overdue) = self
+            .run_until_deadline(&mut store, prepared, direction, interrupter)
+            .await;
         let state = store.data();
         state.flush_output();
         let outcome = match result {
-            Ok(Ok(())) => CallOutcome::Ok,
-            Ok(Err(e)) => CallOutcome::Failed(e),
-            Err(e) if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) => {
-                CallOutcome::Trapped(format!(
-                    "the migration ran past its time limit of {} s (limits.timeout_secs) and was stopped",
-                    self.limits.timeout.as_secs_f64()
-                ))
+            Ok(Ok(())) if !overdue => CallOutcome::Ok,
+            Ok(Err(e)) if !overdue => CallOutcome::Failed(e),
+            Err(e)
+                if !overdue
+                    && e.downcast_ref::<wasmtime::Trap>() != Some(&wasmtime::Trap::Interrupt) =>
+            {
+                CallOutcome::Trapped(trap_message(&e, &state.stderr_text()))
             }
-            Err(e) => CallOutcome::Trapped(trap_message(&e, &state.stderr_text())),
+            _ => CallOutcome::Trapped(format!(
+                "the migration ran past its time limit of {} s (limits.timeout_secs) and was stopped{}",
+                self.limits.timeout.as_secs_f64(),
+                if overdue {
+                    " while it waited in a host call (its statement was cancelled)"
+                } else {
+                    ""
+                }
+            )),
         };
         let mut state = store.into_data();
         let mut db = state
@@ -585,6 +632,46 @@ impl Sandbox {
         )
     }
 }
+
+impl Sandbox {
+    /// Runs the export, holding the deadline inside host calls too: epoch interruption stops
+    /// guest code, but not a guest waiting in the database or in a WASI sleep. At the
+    /// deadline the database is asked to stop the running statement (the statement then
+    /// fails and the guest traps at its next instruction); a call still waiting after
+    /// [`GRACE`] is dropped. The flag says whether the deadline was reached.
+    async fn run_until_deadline(
+        &self,
+        store: &mut Store<HostState>,
+        prepared: &Prepared,
+        direction: Direction,
+        interrupter: Box<dyn crate::db::Interrupt>,
+    ) -> (wasmtime::Result<Result<(), GuestError>>, bool) {
+        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        let call = async {
+            let instance = prepared.pre.instantiate_async(&mut *store).await?;
+            let tx = store.data_mut().table.push(TxHandle)?;
+            let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
+            match direction {
+                Direction::Upgrade => instance.call_upgrade(&mut *store, borrowed).await,
+                Direction::Downgrade => instance.call_downgrade(&mut *store, borrowed).await,
+            }
+        };
+        tokio::pin!(call);
+        tokio::select! {
+            result = &mut call => (result, false),
+            () = tokio::time::sleep_until(deadline) => {
+                interrupter.interrupt().await;
+                match tokio::time::timeout(GRACE, &mut call).await {
+                    Ok(result) => (result, true),
+                    Err(_) => (Err(wasmtime::Trap::Interrupt.into()), true),
+                }
+            }
+        }
+    }
+}
+
+/// How long a call may go on after its deadline once its statement was cancelled.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A trap's message with the guest's panic message, if it printed one.
 fn trap_message(e: &wasmtime::Error, stderr: &str) -> String {

@@ -41,6 +41,12 @@ pub struct DatabaseConfig {
     /// Statements run on the migrating connection before any migration (e.g.
     /// `SET FOREIGN_KEY_CHECKS = 0`, `PRAGMA foreign_keys = ON`).
     pub session: Vec<String>,
+    /// The account migrations' statements run as (PostgreSQL, MySQL), when not `url`'s: a
+    /// restricted one, while the lock (and on MySQL the bookkeeping) stay with `url`'s.
+    pub migration_url: Option<String>,
+    /// Refuse to run migrations as an account whose SQL reaches the server's files or
+    /// programs (a PostgreSQL superuser, a MySQL account with `FILE` or `SUPER`).
+    pub require_unprivileged: bool,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -198,6 +204,9 @@ struct FileDatabase {
     require_signatures: Option<bool>,
     #[serde(default)]
     session: Vec<String>,
+    migration_url: Option<String>,
+    #[serde(default)]
+    require_unprivileged: bool,
 }
 
 /// What the command line says about the project.
@@ -460,6 +469,13 @@ impl FileDatabase {
             interpolate(&self.url, env, problems)
         };
         let capabilities = capability_dirs(&name, root, self.capabilities, problems);
+        // (A `migration_url` for an SQLite database is refused when connecting: the URL the
+        // run uses may still come from the command line.)
+        let migration_url = match self.migration_url {
+            Some(_) if overrides.offline => None,
+            Some(m) => Some(interpolate(&m, env, problems)),
+            None => None,
+        };
         DatabaseConfig {
             name,
             url,
@@ -483,6 +499,8 @@ impl FileDatabase {
             bundle: None,
             embedded: None,
             session: self.session,
+            migration_url,
+            require_unprivileged: self.require_unprivileged,
         }
     }
 }
@@ -527,6 +545,8 @@ impl DatabaseConfig {
             bundle: None,
             embedded: None,
             session: Vec::new(),
+            migration_url: None,
+            require_unprivileged: false,
         }
     }
 }

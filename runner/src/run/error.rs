@@ -130,6 +130,19 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+    /// The database account migrations run as is privileged, and the database requires it not
+    /// to be (`require_unprivileged`).
+    #[error(
+        "database `{database}`: migrations would run as {account}, whose SQL reaches the \
+         server's files or programs; `require_unprivileged` refuses that. Run them as a \
+         restricted account (`migration_url`, see docs/security.md)"
+    )]
+    Privileged {
+        /// The database.
+        database: String,
+        /// The account and what it may do.
+        account: String,
+    },
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
     #[error(
         "database `{database}`: {revision} was left {state} by an earlier run that failed; \
@@ -254,7 +267,7 @@ impl Error {
             Error::Migration { .. } => ErrorKind::Migration,
             Error::Changed { .. } => ErrorKind::Changed,
             Error::CrossDatabase { .. } | Error::DatabaseCycle(_) => ErrorKind::Requirement,
-            Error::Capability { .. } => ErrorKind::Capability,
+            Error::Capability { .. } | Error::Privileged { .. } => ErrorKind::Capability,
             Error::Unfinished { .. } => ErrorKind::Unfinished,
             Error::Adopt { .. } => ErrorKind::Adopt,
         }
@@ -271,6 +284,7 @@ impl Error {
             | Error::Changed { database, .. }
             | Error::CrossDatabase { database, .. }
             | Error::Capability { database, .. }
+            | Error::Privileged { database, .. }
             | Error::Unfinished { database, .. }
             | Error::Adopt { database, .. } => Some(database),
             Error::Config(_)

@@ -406,7 +406,7 @@ impl Runner {
             database: db.name.clone(),
             source,
         };
-        let mut backend = db::connect(&db.url, Access::ReadWrite)
+        let mut backend = db::connect_as(&db.url, db.migration_url.as_deref(), Access::ReadWrite)
             .await
             .map_err(wrap)?;
         self.observer.event(&Event::Waiting { database: &db.name });
@@ -416,11 +416,16 @@ impl Runner {
         }
         for sql in &db.session {
             let doing = "running the session setup (retort.toml `session`)";
-            if let Err(e) = backend.host_execute(doing, sql, &[]).await {
+            if let Err(e) = backend.setup(doing, sql).await {
                 let _ = backend.unlock().await;
                 backend.close().await;
                 return Err(wrap(e));
             }
+        }
+        if let Err(e) = self.check_account(backend.as_mut(), db).await {
+            let _ = backend.unlock().await;
+            backend.close().await;
+            return Err(e);
         }
         let (mut backend, result) = f(backend).await;
         // A failed release is reported only if nothing else failed; closing the connection
@@ -430,6 +435,42 @@ impl Runner {
         let value = result?;
         unlocked.map_err(wrap)?;
         Ok(value)
+    }
+
+    /// Warns, on every run, when migrations run as an account whose SQL reaches the server's
+    /// files or programs, or refuses to run them (`require_unprivileged`).
+    async fn check_account(
+        &self,
+        backend: &mut dyn Backend,
+        db: &DatabaseConfig,
+    ) -> Result<(), Error> {
+        let account = backend
+            .privileged_account()
+            .await
+            .map_err(|source| Error::Db {
+                database: db.name.clone(),
+                source,
+            })?;
+        let Some(account) = account else {
+            return Ok(());
+        };
+        if db.require_unprivileged {
+            return Err(Error::Privileged {
+                database: db.name.clone(),
+                account,
+            });
+        }
+        let message = format!(
+            "migrations run as {account}: their SQL can reach the database server's files or \
+             programs (COPY … PROGRAM, pg_read_file, INTO OUTFILE, LOAD_FILE). Run them as a \
+             restricted account (`migration_url`), or set `require_unprivileged = true` to \
+             refuse this; see docs/security.md"
+        );
+        self.observer.event(&Event::Warning {
+            database: &db.name,
+            message: &message,
+        });
+        Ok(())
     }
 
     fn plan_steps(
@@ -475,6 +516,12 @@ impl Runner {
             let steps = self.plan_steps(db, migrations, &history, direction, target)?;
             if !steps.is_empty() {
                 backend.create_history().await.map_err(wrap)?;
+                // Refuses tables a trigger or rule would write through, before Retort's
+                // first write of the run.
+                backend
+                    .bookkeeping_fingerprint(crate::db::View::Own)
+                    .await
+                    .map_err(wrap)?;
             }
             Ok::<_, Error>((history, steps))
         }

@@ -6,9 +6,9 @@ use super::{Error, FailureState, Ran, Runner};
 use crate::core::Direction;
 use crate::core::observe::Event;
 use crate::db::HistoryStore;
-use crate::db::{self, Backend, DbError, HistoryRow, RowState};
+use crate::db::{self, Backend, DbError, HistoryRow, RowState, View};
 use crate::host::capability::{self, Staged};
-use crate::host::sandbox::CallOutcome;
+use crate::host::sandbox::{CallOutcome, Lending};
 use crate::project::DatabaseConfig;
 use crate::source::artifact::Artifact;
 
@@ -129,8 +129,15 @@ impl Protocol {
         direction: Direction,
     ) -> FailureState {
         if self.journaled() {
-            if self.in_transaction() {
-                let _ = backend.rollback().await;
+            if self.in_transaction() && backend.rollback().await.is_ok() {
+                // Say in the journal what the rollback undid, so the row explains itself.
+                let _ = backend
+                    .journal(
+                        revision,
+                        "-- failed: rolled back the statements after the last one that \
+                         committed (DDL, or a query opened on MySQL)\n",
+                    )
+                    .await;
             }
             return FailureState::Unfinished {
                 revision: revision.to_string(),
@@ -208,14 +215,24 @@ impl Runner {
             direction,
         });
         let mut row = history_row(artifact);
-        if let Err(e) = protocol
+        let before = match protocol
             .before(backend.as_mut(), artifact, &row, direction)
             .await
         {
-            capability::discard(staged);
-            let _ = backend.rollback().await;
-            return (backend, Err(wrap(e)));
-        }
+            Ok(()) => backend.bookkeeping_fingerprint(View::Own).await,
+            Err(e) => Err(e),
+        };
+        let before = match before {
+            Ok(fingerprint) => {
+                backend.watch_bookkeeping(Some(fingerprint.clone()));
+                fingerprint
+            }
+            Err(e) => {
+                capability::discard(staged);
+                let _ = backend.rollback().await;
+                return (backend, Err(wrap(e)));
+            }
+        };
 
         let (mut backend, called) = self
             .sandbox
@@ -225,13 +242,22 @@ impl Runner {
                 direction,
                 backend,
                 self.observer.clone(),
-                protocol.journaled(),
+                Lending {
+                    journal: protocol.journaled(),
+                    in_transaction: protocol.in_transaction(),
+                },
                 &staged,
             )
             .await;
+        backend.watch_bookkeeping(None);
         let cause = match called.outcome {
-            // What it left in its capabilities is checked before anything commits.
-            CallOutcome::Ok => capability::verify(&staged).err(),
+            // What it left behind is checked before anything commits.
+            CallOutcome::Ok => match capability::verify(&staged) {
+                Err(message) => Some(message),
+                Ok(()) => left_intact(backend.as_mut(), &before, protocol.in_transaction())
+                    .await
+                    .err(),
+            },
             CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
             CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
         };
@@ -280,6 +306,39 @@ impl Runner {
         };
         (backend, Ok(ran))
     }
+}
+
+/// Checks, before a migration commits, that it left its transaction open (when it was lent
+/// one) and Retort's bookkeeping as it was, and that the run still holds its lock; the
+/// reason otherwise.
+async fn left_intact(
+    backend: &mut dyn Backend,
+    before: &str,
+    in_transaction: bool,
+) -> Result<(), String> {
+    if in_transaction {
+        match backend.transaction_intact().await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(
+                    "the migration ended the transaction Retort ran it in (or switched \
+                     autocommit on), so part of its work may have committed on its own"
+                        .into(),
+                );
+            }
+            Err(e) => return Err(format!("its transaction could not be checked: {e}")),
+        }
+    }
+    match backend.bookkeeping_fingerprint(View::Migration).await {
+        Ok(after) if after == before => {}
+        Ok(_) => return Err(DbError::Bookkeeping.to_string()),
+        Err(e) => {
+            return Err(format!(
+                "Retort's bookkeeping could not be checked after the migration: {e}"
+            ));
+        }
+    }
+    backend.check_lock().await.map_err(|e| e.to_string())
 }
 
 /// Publishes a committed migration's file changes.
