@@ -300,14 +300,25 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     std::fs::write(
         &up,
         format!(
-            "{header}CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(200));\n\
-             INSERT INTO notes (id, body) VALUES (1, 'semi; colon');\n"
+            "{header}BEGIN;\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(200));\n\
+             INSERT INTO notes (id, body) VALUES (1, 'semi; colon');\nCOMMIT;\n"
         ),
     )
     .unwrap();
     let down = up.to_string_lossy().replace(".up.sql", ".down.sql");
-    std::fs::write(&down, "DROP TABLE notes;\n").unwrap();
-    project.run_ok(&db, &["build", "-q"]);
+    std::fs::write(&down, "START TRANSACTION;\nDROP TABLE notes;\nCOMMIT;\n").unwrap();
+    // Scripts wrapped in their own transaction (as other tools' histories often are) run as
+    // one Retort transaction: the pair is dropped, and the build says so.
+    let out = project.run_ok(&db, &["build"]);
+    for kind in ["up", "down"] {
+        assert!(
+            stderr(&out).contains(&format!(
+                "create_notes.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it runs"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
     project.run_ok(&db, &["upgrade"]);
     assert_eq!(db.strings("SELECT body FROM notes"), ["semi; colon"]);
     // A second build keeps the artifact: its sources did not change.

@@ -34,6 +34,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Query results (`rows` handles) a migration may hold open at once.
     pub max_open_rows: usize,
+    /// Bytes of files a migration may leave in its staged capability directories, all
+    /// together: more is refused before its commit (and never published).
+    pub staged_bytes: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             timeout: std::time::Duration::from_secs(3600),
             memory_bytes: 512 << 20,
             max_open_rows: 64,
+            staged_bytes: 1 << 30,
         }
     }
 }

@@ -250,8 +250,8 @@ fn history_row(values: Vec<Value>) -> Result<HistoryRow, DbError> {
     })
 }
 
-/// The catalog facts about the bookkeeping tables that a migration could change to forge or
-/// hide what Retort records: triggers, rules, row security and column definitions. `$1` and
+/// The catalog facts about the bookkeeping tables that would let anyone forge or hide what
+/// Retort records through its own writes: triggers, rules, row security. `$1` and
 /// `$2` are the tables' qualified (PostgreSQL) or bare names, `$3` the database (MySQL:
 /// the migration's `USE` changes `DATABASE()`).
 fn catalog_sql(dialect: Dialect) -> &'static str {
@@ -261,24 +261,12 @@ fn catalog_sql(dialect: Dialect) -> &'static str {
                     (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
                     (SELECT count(*) FROM pg_rewrite r WHERE r.ev_class = c.oid),
                     (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
-                    c.relrowsecurity, c.relforcerowsecurity,
-                    (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-                                || ' ' || a.attnotnull::text || ' '
-                                || coalesce(pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY a.attnum)
-                       FROM pg_attribute a
-                       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+                    c.relrowsecurity, c.relforcerowsecurity
                FROM pg_class c WHERE c.oid IN (to_regclass($1), to_regclass($2)) ORDER BY 1"
         }
         Dialect::Mysql => {
             "SELECT 'trigger', trigger_name, event_object_table FROM information_schema.triggers
-              WHERE event_object_schema = $3 AND event_object_table IN ($1, $2)
-             UNION ALL
-             SELECT 'column', table_name, CONCAT_WS(' ', column_name, column_type, is_nullable,
-                    COALESCE(column_default, '-'), ordinal_position)
-               FROM information_schema.columns
-              WHERE table_schema = $3 AND table_name IN ($1, $2)
-             ORDER BY 1, 2, 3"
+              WHERE event_object_schema = $3 AND event_object_table IN ($1, $2)"
         }
         Dialect::Sqlite => {
             "SELECT 'main', type, name, COALESCE(sql, '') FROM main.sqlite_master
@@ -339,6 +327,38 @@ fn tampered_catalog(dialect: Dialect, rows: &[Vec<Value>]) -> Option<String> {
         }
     }
     None
+}
+
+/// A query for one digest of the bookkeeping tables' contents, computed by the server: every
+/// history row but its journal, and every artifact part's key and size. `None` on SQLite, whose
+/// authorizer refuses a migration's writes to them outright.
+fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Option<String> {
+    match dialect {
+        // A row's text form tells NULL (nothing) from '' (`""`).
+        Dialect::Postgres => Some(format!(
+            "SELECT encode(sha256(convert_to(
+                 coalesce((SELECT string_agg((revision, parents, description, digest, state,
+                                              applied_at, applied_by, duration_ms, signer, notes)::text,
+                                             chr(30) ORDER BY revision) FROM {history}), '')
+                 || chr(29) ||
+                 coalesce((SELECT string_agg((digest, part, octet_length(bytes))::text, chr(30)
+                                             ORDER BY digest, part) FROM {artifacts}), ''),
+                 'UTF8')), 'hex')"
+        )),
+        // `group_concat_max_len` is raised on every connection Retort opens; a migration that
+        // lowers it on its own only makes its fingerprint differ (and be refused).
+        Dialect::Mysql => Some(format!(
+            "SELECT SHA2(CONCAT(
+                 COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(CHAR(31), revision, parents, description,
+                              digest, state, applied_at, applied_by, duration_ms,
+                              COALESCE(signer, CHAR(0)), COALESCE(notes, CHAR(0)))
+                           ORDER BY revision SEPARATOR 0x1e) FROM {history}), ''),
+                 CHAR(29),
+                 COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(CHAR(31), digest, part, LENGTH(bytes))
+                           ORDER BY digest, part SEPARATOR 0x1e) FROM {artifacts}), '')), 256)"
+        )),
+        Dialect::Sqlite => None,
+    }
 }
 
 /// A bookkeeping write must change exactly one row: anything else means the tables are not
@@ -539,13 +559,32 @@ pub trait HistoryStore: Session {
 
     /// A digest of everything in the bookkeeping tables a migration must not change: every
     /// history row but its journal (which Retort itself appends to while a migration runs),
-    /// every stored artifact part's key and size (its bytes are checked against the recorded
-    /// digest when read), and the tables' triggers, rules, row security and columns. Taken
-    /// before a migration runs and compared before it commits, with `view` saying through
-    /// which connection the tables are read (see [`View`]).
+    /// and every stored artifact part's key and size (its bytes are checked against the
+    /// recorded digest when read), computed by the server. Taken before a migration runs and
+    /// compared before it commits, with `view` saying through which connection the tables are
+    /// read (see [`View`]). Empty on SQLite, whose authorizer refuses a migration's writes to
+    /// them outright.
     async fn bookkeeping_fingerprint(&mut self, view: View) -> Result<String, DbError> {
-        use sha2::Digest;
         let doing = "checking that the migration left Retort's bookkeeping alone";
+        let Tables {
+            history, artifacts, ..
+        } = self.tables().clone();
+        let Some(sql) = contents_digest_sql(self.dialect(), &history, &artifacts) else {
+            return Ok(String::new());
+        };
+        let rows = match view {
+            View::Own => self.host_query(doing, &sql, &[]).await,
+            View::Migration => self.host_query_as_migration(doing, &sql, &[]).await,
+        }?;
+        Ok(format!("{rows:?}"))
+    }
+
+    /// Refuses bookkeeping tables that Retort's own writes would go through something else
+    /// on: a trigger, rule or row-security policy on them, or (SQLite) a temporary object
+    /// shadowing them — whoever made it, and whenever (a MySQL trigger a migration created
+    /// commits with its DDL, so every later run is refused too).
+    async fn check_bookkeeping_catalog(&mut self, view: View) -> Result<(), DbError> {
+        let doing = "checking Retort's bookkeeping tables";
         let dialect = self.dialect();
         let Tables {
             history,
@@ -557,47 +596,23 @@ pub trait HistoryStore: Session {
             Dialect::Mysql => vec![text(HISTORY_TABLE), text(ARTIFACTS_TABLE), text(&schema)],
             Dialect::Sqlite => vec![text(HISTORY_TABLE), text(ARTIFACTS_TABLE)],
         };
-        let size = match dialect {
-            Dialect::Mysql => "LENGTH(bytes)",
-            Dialect::Postgres | Dialect::Sqlite => "octet_length(bytes)",
-        };
-        let queries = [
-            (catalog_sql(dialect).to_string(), &names[..]),
-            (
-                format!(
-                    "SELECT revision, parents, description, digest, state, applied_at, \
-                     applied_by, duration_ms, signer, notes FROM {history} ORDER BY revision"
+        let sql = catalog_sql(dialect);
+        let rows = match view {
+            View::Own => self.host_query(doing, sql, &names).await,
+            View::Migration => self.host_query_as_migration(doing, sql, &names).await,
+        }?;
+        match tampered_catalog(dialect, &rows) {
+            None => Ok(()),
+            Some(problem) => Err(DbError::Statement {
+                doing: doing.into(),
+                statement: sql.into(),
+                code: None,
+                message: format!(
+                    "{problem}: Retort's bookkeeping tables must have none (drop it; only \
+                     Retort writes them)"
                 ),
-                &[][..],
-            ),
-            (
-                format!("SELECT digest, part, {size} FROM {artifacts} ORDER BY digest, part"),
-                &[][..],
-            ),
-        ];
-        let mut hash = sha2::Sha256::new();
-        for (n, (sql, params)) in queries.iter().enumerate() {
-            let rows = match view {
-                View::Own => self.host_query(doing, sql, params).await,
-                View::Migration => self.host_query_as_migration(doing, sql, params).await,
-            }?;
-            if n == 0
-                && let Some(problem) = tampered_catalog(dialect, &rows)
-            {
-                return Err(DbError::Statement {
-                    doing: doing.into(),
-                    statement: sql.clone(),
-                    code: None,
-                    message: format!(
-                        "{problem}: Retort's bookkeeping tables must have none (drop it; only \
-                         Retort writes them)"
-                    ),
-                });
-            }
-            hash.update(format!("{rows:?}").as_bytes());
-            hash.update(b"\x1e");
+            }),
         }
-        Ok(format!("{:x}", hash.finalize()))
     }
 }
 

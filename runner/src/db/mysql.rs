@@ -175,14 +175,15 @@ async fn open(url: &str) -> Result<MySqlConnection, DbError> {
             url: super::redact(&url),
             message: e.to_string(),
         })?;
-    // Instants (`timestamptz`) travel in UTC.
-    sqlx::raw_sql("SET time_zone = '+00:00'")
+    // Instants (`timestamptz`) travel in UTC; the bookkeeping digest concatenates the whole
+    // history (see `db/history.rs`), which must not be cut at the default 1 MiB.
+    sqlx::raw_sql("SET time_zone = '+00:00', group_concat_max_len = 1073741824")
         .execute(&mut conn)
         .await
         .map_err(|e| {
             sqlx_db_error(
                 "setting the session time zone",
-                "SET time_zone = '+00:00'",
+                "SET time_zone = '+00:00', group_concat_max_len = 1073741824",
                 e,
             )
         })?;

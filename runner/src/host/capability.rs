@@ -74,37 +74,50 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Checks what a migration left in its staged copies before its transaction commits: only
-/// directories and regular files, each with one link. A symbolic link (say to
-/// `../../etc/passwd`), a hard link or a special file would make the publish copy something
-/// from outside the granted directory, so the migration fails instead.
-pub fn verify(staged: &[Staged]) -> Result<(), String> {
-    fn walk(dir: &Path, name: &str) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read the staged `{name}` ({}): {e}", dir.display()))?;
-        for entry in entries {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            let meta = std::fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
-            let shown = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            if meta.is_dir() {
-                walk(&path, name)?;
-            } else if !meta.is_file() {
-                return Err(format!(
-                    "the migration left `{shown}` in capability `{name}`, which is not a regular \
+/// directories and regular files, each with one link, of at most `max_bytes` in all. A
+/// symbolic link (say to `../../etc/passwd`), a hard link or a special file would make the
+/// publish copy something from outside the granted directory, and a huge tree would fill the
+/// project's disk, so the migration fails instead.
+pub fn verify(staged: &[Staged], max_bytes: u64) -> Result<(), String> {
+    let mut total = 0u64;
+    staged
+        .iter()
+        .try_for_each(|s| walk(&s.staging, &s.name, &mut total, max_bytes))
+}
+
+fn walk(dir: &Path, name: &str, total: &mut u64, max_bytes: u64) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read the staged `{name}` ({}): {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+        let shown = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        if meta.is_dir() {
+            walk(&path, name, total, max_bytes)?;
+        } else if !meta.is_file() {
+            return Err(format!(
+                "the migration left `{shown}` in capability `{name}`, which is not a regular \
                      file or directory (a symbolic link or a special file): refused"
-                ));
-            } else if links(&meta) > 1 {
-                return Err(format!(
-                    "the migration left `{shown}` in capability `{name}` as a hard link: refused"
-                ));
-            }
+            ));
+        } else if links(&meta) > 1 {
+            return Err(format!(
+                "the migration left `{shown}` in capability `{name}` as a hard link: refused"
+            ));
         }
-        Ok(())
+        *total = total.saturating_add(meta.len());
+        if *total > max_bytes {
+            return Err(format!(
+                "the migration left more than {} MiB of files in its capabilities \
+                     (limits.capability_mib): refused",
+                max_bytes >> 20
+            ));
+        }
     }
-    staged.iter().try_for_each(|s| walk(&s.staging, &s.name))
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -220,21 +233,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/ok.ini"), "x").unwrap();
-        assert_eq!(verify(&staged(dir.path())), Ok(()));
+        assert_eq!(verify(&staged(dir.path()), u64::MAX), Ok(()));
 
         std::os::unix::fs::symlink("../../../../etc/passwd", dir.path().join("sub/leak")).unwrap();
-        let e = verify(&staged(dir.path())).unwrap_err();
+        let e = verify(&staged(dir.path()), u64::MAX).unwrap_err();
         assert!(e.contains("`leak`") && e.contains("symbolic link"), "{e}");
         std::fs::remove_file(dir.path().join("sub/leak")).unwrap();
 
         std::fs::hard_link(dir.path().join("sub/ok.ini"), dir.path().join("twin.ini")).unwrap();
-        let e = verify(&staged(dir.path())).unwrap_err();
+        let e = verify(&staged(dir.path()), u64::MAX).unwrap_err();
         assert!(e.contains("hard link"), "{e}");
         std::fs::remove_file(dir.path().join("twin.ini")).unwrap();
 
         let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
-        let e = verify(&staged(dir.path())).unwrap_err();
+        let e = verify(&staged(dir.path()), u64::MAX).unwrap_err();
         assert!(e.contains("`sock`"), "{e}");
+    }
+
+    #[test]
+    fn more_than_the_staged_size_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("a.bin"), vec![0u8; 600 << 10]).unwrap();
+        std::fs::write(dir.path().join("sub/b.bin"), vec![0u8; 600 << 10]).unwrap();
+        assert_eq!(verify(&staged(dir.path()), 2 << 20), Ok(()));
+        let e = verify(&staged(dir.path()), 1 << 20).unwrap_err();
+        assert!(
+            e.contains("more than 1 MiB of files in its capabilities (limits.capability_mib)"),
+            "{e}"
+        );
     }
 
     #[cfg(unix)]

@@ -532,6 +532,11 @@ impl Sandbox {
         store.epoch_deadline_trap();
     }
 
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Calls `metadata`.
     pub async fn metadata(
         &self,

@@ -190,6 +190,7 @@ struct FileLimits {
     timeout_secs: Option<u64>,
     memory_mib: Option<usize>,
     max_open_rows: Option<usize>,
+    capability_mib: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -445,6 +446,13 @@ impl FileLimits {
         match self.max_open_rows {
             Some(0) => problems.push("[limits] max_open_rows must be at least 1".into()),
             Some(n) => limits.max_open_rows = n,
+            None => {}
+        }
+        match self.capability_mib {
+            Some(m) if m == 0 || m > 1 << 20 => problems.push(format!(
+                "[limits] capability_mib = {m}: it must be 1 to 1048576 (1 TiB)"
+            )),
+            Some(m) => limits.staged_bytes = m << 20,
             None => {}
         }
     }

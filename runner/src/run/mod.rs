@@ -519,7 +519,7 @@ impl Runner {
                 // Refuses tables a trigger or rule would write through, before Retort's
                 // first write of the run.
                 backend
-                    .bookkeeping_fingerprint(crate::db::View::Own)
+                    .check_bookkeeping_catalog(crate::db::View::Own)
                     .await
                     .map_err(wrap)?;
             }

@@ -252,12 +252,14 @@ impl Runner {
         backend.watch_bookkeeping(None);
         let cause = match called.outcome {
             // What it left behind is checked before anything commits.
-            CallOutcome::Ok => match capability::verify(&staged) {
-                Err(message) => Some(message),
-                Ok(()) => left_intact(backend.as_mut(), &before, protocol.in_transaction())
-                    .await
-                    .err(),
-            },
+            CallOutcome::Ok => {
+                match capability::verify(&staged, self.sandbox.limits().staged_bytes) {
+                    Err(message) => Some(message),
+                    Ok(()) => left_intact(backend.as_mut(), &before, protocol.in_transaction())
+                        .await
+                        .err(),
+                }
+            }
             CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
             CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
         };
@@ -328,6 +330,9 @@ async fn left_intact(
             }
             Err(e) => return Err(format!("its transaction could not be checked: {e}")),
         }
+    }
+    if let Err(e) = backend.check_bookkeeping_catalog(View::Migration).await {
+        return Err(e.to_string());
     }
     match backend.bookkeeping_fingerprint(View::Migration).await {
         Ok(after) if after == before => {}
