@@ -215,18 +215,8 @@ impl Runner {
             direction,
         });
         let mut row = history_row(artifact);
-        let before = match protocol
-            .before(backend.as_mut(), artifact, &row, direction)
-            .await
-        {
-            Ok(()) => backend.bookkeeping_fingerprint(View::Own).await,
-            Err(e) => Err(e),
-        };
-        let before = match before {
-            Ok(fingerprint) => {
-                backend.watch_bookkeeping(Some(fingerprint.clone()));
-                fingerprint
-            }
+        let before = match prepare(backend.as_mut(), protocol, artifact, &row, direction).await {
+            Ok(fingerprint) => fingerprint,
             Err(e) => {
                 capability::discard(staged);
                 let _ = backend.rollback().await;
@@ -250,34 +240,23 @@ impl Runner {
             )
             .await;
         backend.watch_bookkeeping(None);
-        let cause = match called.outcome {
-            // What it left behind is checked before anything commits.
-            CallOutcome::Ok => {
-                match capability::verify(&staged, self.sandbox.limits().staged_bytes) {
-                    Err(message) => Some(message),
-                    Ok(()) => left_intact(backend.as_mut(), &before, protocol.in_transaction())
-                        .await
-                        .err(),
-                }
-            }
-            CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
-            CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
-        };
+        let cause = self
+            .judge(backend.as_mut(), called.outcome, &staged, &before, protocol)
+            .await;
         if let Some(cause) = cause {
             // The migration's file changes are thrown away with its transaction.
             capability::discard(staged);
             let state = protocol
                 .abandon(backend.as_mut(), &info.id, direction)
                 .await;
-            let error = Error::Migration {
-                database: db.name.clone(),
-                revision: info.id.clone(),
-                description: info.description.clone(),
-                direction: direction.name(),
+            let error = failed(
+                db,
+                artifact,
+                direction,
                 cause,
-                statement: called.failed_statement,
+                called.failed_statement,
                 state,
-            };
+            );
             return (backend, Err(error));
         }
 
@@ -300,14 +279,82 @@ impl Runner {
             direction,
             duration,
         });
-        let ran = Ran {
-            revision: info.id.clone(),
-            description: info.description.clone(),
+        (backend, Ok(Ran::new(artifact, direction, duration)))
+    }
+}
+
+impl Runner {
+    /// Why a called migration must not commit, if it must not: it failed, or what it left
+    /// behind (files, its transaction, the bookkeeping, the lock) is not as it must be.
+    async fn judge(
+        &self,
+        backend: &mut dyn Backend,
+        outcome: CallOutcome,
+        staged: &[Staged],
+        before: &str,
+        protocol: Protocol,
+    ) -> Option<String> {
+        match outcome {
+            CallOutcome::Ok => {
+                if let Err(message) = capability::verify(staged, self.sandbox.limits().staged_bytes)
+                {
+                    return Some(message);
+                }
+                left_intact(backend, before, protocol.in_transaction())
+                    .await
+                    .err()
+            }
+            CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
+            CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
+        }
+    }
+}
+
+impl Ran {
+    /// A step that ran `artifact` in `direction` for `duration`.
+    fn new(artifact: &Artifact, direction: Direction, duration: std::time::Duration) -> Self {
+        Ran {
+            revision: artifact.info.id.clone(),
+            description: artifact.info.description.clone(),
             direction,
             duration,
-        };
-        (backend, Ok(ran))
+        }
     }
+}
+
+/// The error of a migration that failed, with the state its failure left.
+fn failed(
+    db: &DatabaseConfig,
+    artifact: &Artifact,
+    direction: Direction,
+    cause: String,
+    statement: Option<String>,
+    state: FailureState,
+) -> Error {
+    Error::Migration {
+        database: db.name.clone(),
+        revision: artifact.info.id.clone(),
+        description: artifact.info.description.clone(),
+        direction: direction.name(),
+        cause,
+        statement,
+        state,
+    }
+}
+
+/// Writes what comes before a migration (its protocol's pending row, its transaction) and
+/// returns the bookkeeping's fingerprint, which the backend then watches while it runs.
+async fn prepare(
+    backend: &mut dyn Backend,
+    protocol: Protocol,
+    artifact: &Artifact,
+    row: &HistoryRow,
+    direction: Direction,
+) -> Result<String, DbError> {
+    protocol.before(backend, artifact, row, direction).await?;
+    let fingerprint = backend.bookkeeping_fingerprint(View::Own).await?;
+    backend.watch_bookkeeping(Some(fingerprint.clone()));
+    Ok(fingerprint)
 }
 
 /// Checks, before a migration commits, that it left its transaction open (when it was lent
