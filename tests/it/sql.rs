@@ -307,6 +307,15 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     .unwrap();
     let down = up.to_string_lossy().replace(".up.sql", ".down.sql");
     std::fs::write(&down, "START TRANSACTION;\nDROP TABLE notes;\nCOMMIT;\n").unwrap();
+    // Forgetting the build is an error, not "nothing to do".
+    let out = project.run(&db, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("_create_notes has no artifact; run `retort build` first"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!db.tables().contains(&"retort_history".to_string()));
     // Scripts wrapped in their own transaction (as other tools' histories often are) run as
     // one Retort transaction: the pair is dropped, and the build says so.
     let out = project.run_ok(&db, &["build"]);
@@ -330,4 +339,20 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     );
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"notes".to_string()));
+    // An edited migration is not upgraded from its old artifact.
+    let edited = std::fs::read_to_string(&up)
+        .unwrap()
+        .replace("'semi; colon'", "'edited'");
+    std::fs::write(&up, edited).unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("_create_notes changed since its artifact was built"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!db.tables().contains(&"notes".to_string()));
+    project.run_ok(&db, &["build", "-q"]);
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.strings("SELECT body FROM notes"), ["edited"]);
 }

@@ -578,6 +578,60 @@ pub fn unbuilt(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// Why a migration's artifact is not what its sources would build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Staleness {
+    /// It has sources and no artifact.
+    Unbuilt,
+    /// Its artifact records a fingerprint of other sources: they changed since the build.
+    Changed,
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Staleness::Unbuilt => "has no artifact",
+            Staleness::Changed => "changed since its artifact was built",
+        })
+    }
+}
+
+/// The migrations of `dir` whose artifact would not be what their sources build: unbuilt
+/// ones ([`unbuilt`]), and Rust crates and SQL pairs whose artifact records another source
+/// fingerprint. (Python and JavaScript fingerprints include their tool's version, which only
+/// a build asks for, so only their missing artifacts are found; an artifact without a
+/// fingerprint, built before Retort recorded one, is taken as it is.)
+pub fn stale(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Staleness)>> {
+    let mut out: Vec<(PathBuf, Staleness)> = unbuilt(dir)?
+        .into_iter()
+        .map(|p| (p, Staleness::Unbuilt))
+        .collect();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut built: Vec<(PathBuf, String)> = Vec::new();
+    for (crate_dir, _) in crates(dir)? {
+        let fingerprint = source_fingerprint(&crate_dir)?;
+        built.push((crate_dir, fingerprint));
+    }
+    for m in sql_migrations(dir)? {
+        let fingerprint = m.fingerprint();
+        built.push((dir.join(&m.stem), fingerprint));
+    }
+    for (stem, fingerprint) in built {
+        let artifact = PathBuf::from(format!("{}.wasm", stem.display()));
+        let Ok(bytes) = std::fs::read(&artifact) else {
+            continue; // unbuilt, listed above
+        };
+        let recorded = crate::trust::signing::custom_section(&bytes, SOURCE_SECTION);
+        if recorded.is_some_and(|r| r != fingerprint.as_bytes()) {
+            out.push((stem, Staleness::Changed));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Builds every crate of `dir` (a cargo workspace) in release mode for `wasm32-wasip2` and
 /// writes `<crate dir>.wasm` beside each crate.
 ///
@@ -903,6 +957,33 @@ mod tests {
         );
         std::fs::write(root.join("20260101000100_sql.wasm"), b"\0asm").unwrap();
         assert_eq!(unbuilt(root).unwrap(), [root.join("20260101000000_crate")]);
+    }
+
+    #[test]
+    fn artifacts_of_edited_sources_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let up = root.join("20260101000100_sql.up.sql");
+        std::fs::write(&up, "CREATE TABLE t (x INT);\n").unwrap();
+        assert_eq!(
+            stale(root).unwrap(),
+            [(root.join("20260101000100_sql"), Staleness::Unbuilt)]
+        );
+        let m = &sql_migrations(root).unwrap()[0];
+        let produced = root.join("produced.wasm");
+        std::fs::write(&produced, b"\0asm\x0d\x00\x01\x00").unwrap();
+        pin(&root.join(&m.stem), &produced, &m.fingerprint()).unwrap();
+        assert!(stale(root).unwrap().is_empty());
+        std::fs::write(&up, "CREATE TABLE t (x INT, y INT);\n").unwrap();
+        let found = stale(root).unwrap();
+        assert_eq!(
+            found,
+            [(root.join("20260101000100_sql"), Staleness::Changed)]
+        );
+        assert_eq!(
+            found[0].1.to_string(),
+            "changed since its artifact was built"
+        );
     }
 
     #[test]

@@ -130,6 +130,18 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+    /// Migrations in the directory are not built, or changed since they were: upgrading would
+    /// skip them or run their old artifact.
+    #[error(
+        "database `{database}`: {}; run `retort build` first",
+        .stale.join("; ")
+    )]
+    Unbuilt {
+        /// The database.
+        database: String,
+        /// Each migration and why, e.g. `migrations/2026…_add.up.sql has no artifact`.
+        stale: Vec<String>,
+    },
     /// The database account migrations run as is privileged, and the database requires it not
     /// to be (`require_unprivileged`).
     #[error(
@@ -256,7 +268,7 @@ impl Error {
         match self {
             Error::Config(_) => ErrorKind::Config,
             Error::Engine(_) => ErrorKind::Engine,
-            Error::Artifact { .. } => ErrorKind::Artifact,
+            Error::Artifact { .. } | Error::Unbuilt { .. } => ErrorKind::Artifact,
             Error::Graph { .. } => ErrorKind::Graph,
             Error::Plan { .. } | Error::TargetNeedsOneDatabase(_) => ErrorKind::Plan,
             Error::Db {
@@ -285,6 +297,7 @@ impl Error {
             | Error::CrossDatabase { database, .. }
             | Error::Capability { database, .. }
             | Error::Privileged { database, .. }
+            | Error::Unbuilt { database, .. }
             | Error::Unfinished { database, .. }
             | Error::Adopt { database, .. } => Some(database),
             Error::Config(_)

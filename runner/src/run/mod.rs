@@ -334,6 +334,7 @@ impl Runner {
         dry_run: bool,
     ) -> Result<Report, Error> {
         // Refuse bad artifacts before the database is touched.
+        check_built(db, direction)?;
         let migrations = self.load(db).await?;
         self.migrate_loaded(db, &migrations, direction, target, dry_run)
             .await
@@ -586,6 +587,33 @@ impl Runner {
             }),
         )
     }
+}
+
+/// Refuses an upgrade from a migrations directory whose sources are not built, or changed
+/// since they were: it would skip the new migrations ("nothing to do") or run the old
+/// artifact of an edited one. (Bundles and embedded migrations have no sources here.)
+pub(super) fn check_built(db: &DatabaseConfig, direction: Direction) -> Result<(), Error> {
+    if direction != Direction::Upgrade || db.embedded.is_some() || db.bundle.is_some() {
+        return Ok(());
+    }
+    let shown = |p: &std::path::Path| {
+        let base = db.migrations.parent().unwrap_or(&db.migrations);
+        p.strip_prefix(base).unwrap_or(p).display().to_string()
+    };
+    let stale = match crate::build::guest::stale(&db.migrations) {
+        Ok(stale) => stale
+            .iter()
+            .map(|(path, why)| format!("{} {why}", shown(path)))
+            .collect::<Vec<_>>(),
+        Err(e) => vec![format!("its sources cannot be read: {e:#}")],
+    };
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Unbuilt {
+        database: db.name.clone(),
+        stale,
+    })
 }
 
 impl Migrations {

@@ -26,6 +26,7 @@ impl Runner {
         }
         let mut loaded = Vec::new();
         for db in selected {
+            super::check_built(db, direction)?;
             let migrations = self.load(db).await?;
             // Every database's applied artifacts are checked before any database is touched.
             self.check_integrity(db, &migrations, &self.history(db).await?)?;
