@@ -113,7 +113,23 @@ fn numeric_prefix(name: &str) -> Option<(&str, &str)> {
     (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).then_some((v, rest))
 }
 
-/// Sorts by numeric version (then text), as the tools do.
+/// Puts `migrations` in the order `tool` applies them, which is not the same for all:
+/// diesel sorts by its version *string* (the directory name up to the first `_`, dashes
+/// removed: `2024-01-16_120000_x` has version `20240116`, which sorts after
+/// `20240115093000`), dbmate by file name (so `10_b.sql` comes before `1_a.sql`), and sqlx,
+/// golang-migrate and Flyway by numeric version (Flyway part by part: `1.10` after `1.9`).
+fn sort_as(tool: Tool, migrations: &mut [Imported]) {
+    match tool {
+        Tool::Diesel => migrations.sort_by(|a, b| a.version.cmp(&b.version)),
+        Tool::Dbmate => {
+            let name = |m: &Imported| m.sources.first().map(|p| file_name(p)).unwrap_or_default();
+            migrations.sort_by_key(name);
+        }
+        Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway => sort_numeric(migrations),
+    }
+}
+
+/// Sorts by numeric version (then text).
 fn sort_numeric(migrations: &mut [Imported]) {
     migrations.sort_by(|a, b| {
         let key = |v: &str| -> Vec<u128> {
@@ -136,7 +152,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Dbmate => dbmate::read_dir(dir, &mut report)?,
         Tool::Flyway => flyway::read_dir(dir, &mut report)?,
     }
-    sort_numeric(&mut report.migrations);
+    sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
     for m in &report.migrations {
         if !seen.insert(m.id.clone()) {
@@ -313,6 +329,38 @@ mod tests {
                 ("20240301000000".into(), false, false)
             ]
         );
+    }
+
+    #[test]
+    fn diesel_orders_by_version_string_and_dbmate_by_file_name() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                ("2024-01-16_120000_short_version/up.sql", "SELECT 3;"),
+                ("2024-01-15-093000_second/up.sql", "SELECT 2;"),
+                ("2023-12-01-120000_first/up.sql", "SELECT 1;"),
+            ],
+        );
+        let r = read_dir(Tool::Diesel, d.path()).unwrap();
+        let versions: Vec<&str> = r.migrations.iter().map(|m| m.version.as_str()).collect();
+        // Numerically `20240116` would come first, as a root; diesel runs it last.
+        assert_eq!(versions, ["20231201120000", "20240115093000", "20240116"]);
+        assert_eq!(r.migrations[2].description, "120000 short version");
+
+        let d = tempfile::tempdir().unwrap();
+        let dbmate = |sql: &str| format!("-- migrate:up\n{sql}\n-- migrate:down\n");
+        files(
+            d.path(),
+            &[
+                ("1_a.sql", &dbmate("SELECT 1;")),
+                ("10_b.sql", &dbmate("SELECT 10;")),
+                ("2_c.sql", &dbmate("SELECT 2;")),
+            ],
+        );
+        let r = read_dir(Tool::Dbmate, d.path()).unwrap();
+        let versions: Vec<&str> = r.migrations.iter().map(|m| m.version.as_str()).collect();
+        assert_eq!(versions, ["10", "1", "2"]);
     }
 
     #[test]
