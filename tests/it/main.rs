@@ -140,3 +140,13 @@ mod hostile_once {
         containment::a_lost_lock_stops_the_run(Dialect::Postgres);
     }
 }
+
+mod portable {
+    use crate::scenarios;
+
+    /// Building does not depend on the database or the engine.
+    #[test]
+    fn a_scaffolded_project_builds_anywhere() {
+        scenarios::a_scaffolded_project_builds_anywhere();
+    }
+}

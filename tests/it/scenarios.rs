@@ -1070,3 +1070,66 @@ pub fn downgrade_without_source_uses_stored_artifacts(dialect: Dialect) {
         );
     }
 }
+
+/// A project made by `retort new` carries no path to this checkout: moved elsewhere, with the
+/// SDK copy `retort build` keeps in `.retort/sdk` deleted, it rebuilds every artifact byte for
+/// byte.
+pub fn a_scaffolded_project_builds_anywhere() {
+    let original = scaffolded_project();
+    let manifest = std::fs::read_to_string(original.join("migrations/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("retort-guest = { path = \".retort/sdk/retort-guest\" }"),
+        "{manifest}"
+    );
+    assert!(original.join("migrations/.retort/sdk/STAMP").is_file());
+    let moved = tempfile::Builder::new()
+        .prefix("retort-moved-")
+        .tempdir()
+        .unwrap();
+    copy_tree(original, moved.path());
+    std::fs::remove_dir_all(moved.path().join("migrations/.retort")).unwrap();
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .current_dir(moved.path())
+        .env("CARGO_TARGET_DIR", crate::common::guest_target())
+        .env_remove("DATABASE_URL")
+        .args(["build", "--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut compared = 0;
+    for entry in std::fs::read_dir(original.join("migrations"))
+        .unwrap()
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let rebuilt = moved.path().join("migrations").join(entry.file_name());
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                std::fs::read(&rebuilt).unwrap(),
+                "{} differs after the move",
+                entry.file_name().to_string_lossy()
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2);
+    assert_eq!(
+        std::fs::read_to_string(moved.path().join("migrations/.retort/.gitignore")).unwrap(),
+        "# Build output of `retort build`.\n*\n"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}

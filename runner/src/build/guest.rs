@@ -664,6 +664,9 @@ pub fn build(
             dir.display()
         );
     }
+    if crate::build::sdk::vendored(&dir) {
+        crate::build::sdk::materialize(&dir)?;
+    }
     let target_dir = guest_target_dir(target_dir, &dir);
     let mut built = build_scripts(&dir, &scripts, &target_dir, quiet, force)?;
     let mut fingerprints = Vec::new();

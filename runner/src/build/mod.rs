@@ -6,3 +6,4 @@
 pub mod guest;
 pub mod import;
 pub mod scaffold;
+pub mod sdk;

@@ -52,42 +52,10 @@ pub fn new_id(dir: &Path, taken: &[String]) -> String {
     }
 }
 
-/// The dependency line for `retort-guest` in a new migrations workspace: the SDK next to this
-/// runner's sources when it exists (a checkout), else the published version.
-fn guest_dependency(dir: &Path) -> String {
-    let sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
-    match sdk.canonicalize() {
-        Ok(sdk) => {
-            let rel = pathdiff(&sdk, dir).unwrap_or(sdk);
-            format!(
-                "retort-guest = {{ path = {:?} }}",
-                rel.display().to_string()
-            )
-        }
-        Err(_) => format!("retort-guest = \"{}\"", env!("CARGO_PKG_VERSION")),
-    }
-}
-
-fn pathdiff(target: &Path, base: &Path) -> Option<PathBuf> {
-    let base = base.canonicalize().ok()?;
-    let mut common = 0;
-    let t: Vec<_> = target.components().collect();
-    let b: Vec<_> = base.components().collect();
-    while common < t.len() && common < b.len() && t[common] == b[common] {
-        common += 1;
-    }
-    let mut out = PathBuf::new();
-    for _ in common..b.len() {
-        out.push("..");
-    }
-    for c in &t[common..] {
-        out.push(c);
-    }
-    Some(out)
-}
-
-/// The workspace manifest of a migrations directory.
-pub fn workspace_manifest(dir: &Path) -> String {
+/// The workspace manifest of a new migrations directory: its crates build against the SDK
+/// copy `retort build` keeps in `.retort/sdk` ([`crate::build::sdk`]), so the project builds
+/// wherever it is, with only the `retort` binary.
+pub fn workspace_manifest() -> String {
     format!(
         "# Migrations: one crate per migration, built to wasm32-wasip2 components by `retort build`,\n\
          # which writes each artifact beside its crate as `<crate dir>.wasm`.\n\
@@ -95,7 +63,7 @@ pub fn workspace_manifest(dir: &Path) -> String {
          [workspace.package]\nedition = \"2024\"\npublish = false\n\n\
          [workspace.dependencies]\n{}\n\n\
          [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
-        guest_dependency(dir)
+        crate::build::sdk::DEPENDENCY
     )
 }
 
@@ -226,7 +194,7 @@ pub fn scaffold_sql(
 ) -> std::io::Result<Scaffolded> {
     std::fs::create_dir_all(dir)?;
     if !dir.join("Cargo.toml").exists() {
-        std::fs::write(dir.join("Cargo.toml"), workspace_manifest(dir))?;
+        std::fs::write(dir.join("Cargo.toml"), workspace_manifest())?;
     }
     let (id, stem) = new_stem(dir, description, taken);
     let header = format!(
@@ -261,7 +229,7 @@ pub fn scaffold(
 ) -> std::io::Result<Scaffolded> {
     std::fs::create_dir_all(dir)?;
     if !dir.join("Cargo.toml").exists() {
-        std::fs::write(dir.join("Cargo.toml"), workspace_manifest(dir))?;
+        std::fs::write(dir.join("Cargo.toml"), workspace_manifest())?;
     }
     let id = new_id(dir, taken);
     let slug = slug(description);

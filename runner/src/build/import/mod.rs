@@ -177,7 +177,7 @@ pub fn write(
     if !into.join("Cargo.toml").exists() {
         std::fs::write(
             into.join("Cargo.toml"),
-            crate::build::scaffold::workspace_manifest(into),
+            crate::build::scaffold::workspace_manifest(),
         )?;
     }
     let mut written = Vec::new();
