@@ -38,6 +38,7 @@ import dataclasses
 import datetime
 import decimal
 import json
+import re
 import traceback
 import typing
 import uuid
@@ -47,7 +48,7 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import report, sql, types
 
-__all__ = ["Migration", "Tx", "Rows", "Json", "Dialect", "MigrationError", "export", "log", "warn", "progress", "split_script"]
+__all__ = ["Migration", "Tx", "Rows", "Json", "Dialect", "MigrationError", "export", "log", "warn", "progress", "split_script", "unwrap_transaction"]
 
 Dialect = types.Dialect
 T = TypeVar("T")
@@ -256,13 +257,54 @@ class Tx:
             statements = split_script(sql_text, self.dialect)
         except ValueError as e:
             raise MigrationError(str(e)) from None
-        for statement in statements:
+        # Retort runs the script in one transaction already: a pair wrapping it is dropped.
+        for statement in unwrap_transaction(statements, self.dialect):
             self.execute(statement)
 
 
 def _dialect_name(dialect: Any) -> str:
     """``"sqlite"``, ``"postgres"`` or ``"mysql"`` for a :class:`Dialect` or such a name."""
     return str(getattr(dialect, "name", dialect)).lower()
+
+
+def _bare_words(statement: str) -> List[str]:
+    """The upper-cased words of a statement without literals (``[]`` if it has any): enough to
+    tell a bare ``BEGIN``/``COMMIT`` from anything else. Comments are dropped."""
+    text = re.sub(r"/\*.*?\*/", " ", statement, flags=re.S)
+    text = re.sub(r"(--|#)[^\n]*", " ", text)
+    if any(q in text for q in "'\"`$"):
+        return []
+    return [w.upper() for w in re.findall(r"[A-Za-z_]+", text)]
+
+
+def _controls(words: List[str], mysql: bool) -> bool:
+    """Whether a statement's words begin, end or abandon a transaction (as the host's
+    ``retort_sql::transaction_control`` sees it, for the statements a wrapped script holds)."""
+    first = words[0] if words else ""
+    second = words[1] if len(words) > 1 else ""
+    if first in ("BEGIN", "COMMIT"):
+        return True
+    if first == "START":
+        return second == "TRANSACTION"
+    if first == "ROLLBACK":
+        return second != "TO" and not (second == "WORK" and words[2:3] == ["TO"])
+    return first in ("END", "ABORT") and not mysql
+
+
+def unwrap_transaction(statements: List[str], dialect: Any) -> List[str]:
+    """``statements`` without the ``BEGIN;`` … ``COMMIT;`` pair that wraps all of them, if one
+    does (a port of ``retort_sql::unwrap_transaction``, checked against the same cases)."""
+    mysql = _dialect_name(dialect) == "mysql"
+    if len(statements) < 2:
+        return statements
+    first, last = _bare_words(statements[0]), _bare_words(statements[-1])
+    opens = first in (["BEGIN"], ["BEGIN", "WORK"], ["BEGIN", "TRANSACTION"], ["START", "TRANSACTION"])
+    closes = last in (["COMMIT"], ["COMMIT", "WORK"], ["COMMIT", "TRANSACTION"]) or (
+        not mysql and last in (["END"], ["END", "WORK"], ["END", "TRANSACTION"]))
+    inner = statements[1:-1]
+    if opens and closes and not any(_controls(_bare_words(s) or ["?"], mysql) for s in inner):
+        return inner
+    return statements
 
 
 def split_script(script: str, dialect: Any) -> List[str]:

@@ -71,7 +71,15 @@ mod shared_cases {
                         .iter()
                         .map(|s| s.as_str().unwrap())
                         .collect();
-                    assert_eq!(got.expect(name), want, "{name}");
+                    let got = got.expect(name);
+                    assert_eq!(got, want, "{name}");
+                    if let Some(unwrapped) = case.get("unwrapped").and_then(|u| u.as_array()) {
+                        let unwrapped: Vec<&str> =
+                            unwrapped.iter().map(|s| s.as_str().unwrap()).collect();
+                        let (inner, _) =
+                            retort_sql::unwrap_transaction(got, super::lexical(dialect));
+                        assert_eq!(inner, unwrapped, "{name}: unwrapped");
+                    }
                 }
             }
         }

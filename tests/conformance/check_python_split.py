@@ -1,4 +1,5 @@
-"""Checks the Python helper's split_script against the cases shared with the Rust SDK.
+"""Checks the Python helper's split_script (and unwrap_transaction) against the cases shared
+with the Rust SDK.
 
 usage: python3 check_python_split.py HELPER CASES    (prints "N passed, M failed")
 
@@ -40,6 +41,10 @@ for case in json.load(open(sys.argv[2], encoding="utf-8")):
         got = helper.split_script(case["script"], case["dialect"])
         ok = "error" not in case and got == case["statements"]
         detail = got
+        if ok and "unwrapped" in case:
+            inner = helper.unwrap_transaction(got, case["dialect"])
+            ok = inner == case["unwrapped"]
+            detail = f"unwrapped: {inner!r}"
     except ValueError as e:
         ok = "error" in case and case["error"] in str(e)
         detail = f"ValueError: {e}"
