@@ -356,3 +356,88 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     project.run_ok(&db, &["upgrade"]);
     assert_eq!(db.strings("SELECT body FROM notes"), ["edited"]);
 }
+
+/// goose: a directory of annotated files imports in goose's order, and `stamp --adopt goose`
+/// reads `goose_db_version` as goose does (a version's newest row says whether it is applied:
+/// version 2 was rolled back and re-applied, version 3 applied and rolled back).
+pub fn import_from_goose_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "goose");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("db/goose");
+    std::fs::create_dir_all(&source).unwrap();
+    let drop_index = match dialect {
+        Dialect::Mysql => "DROP INDEX gusers_by_name ON gusers;",
+        _ => "DROP INDEX gusers_by_name;",
+    };
+    for (name, text) in [
+        (
+            "00001_create_users.sql",
+            "-- +goose Up\nCREATE TABLE gusers (id INTEGER PRIMARY KEY, name VARCHAR(50));\n\
+             -- +goose Down\nDROP TABLE gusers;\n"
+                .to_string(),
+        ),
+        (
+            "00002_seed.sql",
+            "-- +goose Up\n-- +goose StatementBegin\nINSERT INTO gusers (id, name) VALUES (1, 'ada');\n\
+             -- +goose StatementEnd\n-- +goose Down\nDELETE FROM gusers;\n"
+                .to_string(),
+        ),
+        (
+            "00003_index.sql",
+            format!(
+                "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX gusers_by_name ON gusers (name);\n\
+                 -- +goose Down\n{drop_index}\n"
+            ),
+        ),
+    ] {
+        std::fs::write(source.join(name), text).unwrap();
+    }
+    // What goose did to this database.
+    db.execute("CREATE TABLE gusers (id INTEGER PRIMARY KEY, name VARCHAR(50))");
+    db.execute("INSERT INTO gusers (id, name) VALUES (1, 'ada')");
+    db.execute(
+        "CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id BIGINT NOT NULL, \
+         is_applied BOOLEAN NOT NULL, tstamp VARCHAR(40))",
+    );
+    for (id, version, applied) in [
+        (1, 0, true),
+        (2, 1, true),
+        (3, 2, true),
+        (4, 2, false),
+        (5, 2, true),
+        (6, 3, true),
+        (7, 3, false),
+    ] {
+        db.execute(&format!(
+            "INSERT INTO goose_db_version (id, version_id, is_applied) VALUES ({id}, {version}, {})",
+            if applied { "TRUE" } else { "FALSE" }
+        ));
+    }
+
+    let out = project.run_ok(&db, &["import", "--from", "goose", "db/goose"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 3, "{text}");
+    assert!(text.contains("(no transaction)"), "{text}");
+    project.run_ok(&db, &["build", "-q"]);
+    let out = project.run_ok(&db, &["stamp", "--adopt", "goose"]);
+    assert!(stdout(&out).contains("the newest 2"), "{}", stdout(&out));
+    let out = project.run_ok(&db, &["upgrade"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("upgraded 1 migration") && text.contains("↑ 3 "),
+        "only the migration goose had rolled back runs: {text}"
+    );
+    let indexes = match dialect {
+        Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'gusers_by_name'",
+        Dialect::Mysql => {
+            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND index_name = 'gusers_by_name'"
+        }
+        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'gusers_by_name'",
+    };
+    assert_eq!(db.count(indexes), 1);
+    assert_eq!(db.strings("SELECT name FROM gusers"), ["ada"]);
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(!db.tables().contains(&"gusers".to_string()));
+}

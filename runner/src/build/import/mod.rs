@@ -9,10 +9,12 @@
 //! | golang-migrate | `<version>_<title>.up.sql`, `.down.sql` | none (runs in a transaction) |
 //! | dbmate | `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` | `-- migrate:up transaction:false` |
 //! | flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` | `V….sql.conf`: `executeInTransaction=false` |
+//! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
 
 mod dbmate;
 mod diesel;
 mod flyway;
+mod goose;
 mod sqlx;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ pub enum Tool {
     Dbmate,
     /// Flyway (versioned and undo migrations).
     Flyway,
+    /// goose (SQL migrations).
+    Goose,
 }
 
 impl Tool {
@@ -43,6 +47,7 @@ impl Tool {
             Tool::GolangMigrate => "golang-migrate",
             Tool::Dbmate => "dbmate",
             Tool::Flyway => "flyway",
+            Tool::Goose => "goose",
         }
     }
 }
@@ -125,7 +130,7 @@ fn sort_as(tool: Tool, migrations: &mut [Imported]) {
             let name = |m: &Imported| m.sources.first().map(|p| file_name(p)).unwrap_or_default();
             migrations.sort_by_key(name);
         }
-        Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway => sort_numeric(migrations),
+        Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose => sort_numeric(migrations),
     }
 }
 
@@ -151,6 +156,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Diesel => diesel::read_dir(dir, &mut report)?,
         Tool::Dbmate => dbmate::read_dir(dir, &mut report)?,
         Tool::Flyway => flyway::read_dir(dir, &mut report)?,
+        Tool::Goose => goose::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -234,6 +240,13 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
         Tool::Dbmate => "SELECT version FROM schema_migrations ORDER BY version",
         Tool::Flyway => {
             "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank"
+        }
+        // goose appends a row per apply and per rollback; a version's newest row says whether
+        // it is applied. Version 0 is the row goose writes when it creates the table.
+        Tool::Goose => {
+            "SELECT g.version_id FROM goose_db_version g WHERE g.version_id > 0 AND g.is_applied \
+             AND g.id = (SELECT MAX(h.id) FROM goose_db_version h WHERE h.version_id = g.version_id) \
+             ORDER BY g.version_id"
         }
     }
 }
@@ -361,6 +374,55 @@ mod tests {
         let r = read_dir(Tool::Dbmate, d.path()).unwrap();
         let versions: Vec<&str> = r.migrations.iter().map(|m| m.version.as_str()).collect();
         assert_eq!(versions, ["10", "1", "2"]);
+    }
+
+    #[test]
+    fn goose_sections_statement_blocks_and_no_transaction() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                (
+                    "00002_add_function.sql",
+                    "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END $$ LANGUAGE plpgsql;\n-- +goose StatementEnd\n\n-- +goose Down\nDROP FUNCTION f();\n",
+                ),
+                (
+                    "00001_create_users.sql",
+                    "-- a comment before the first section\n-- +goose Up\nCREATE TABLE users (id INT);\n-- +goose Down\nDROP TABLE users;\n",
+                ),
+                (
+                    "00010_index.sql",
+                    "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON users (id);\n-- +goose Down\nDROP INDEX i;\n",
+                ),
+                ("00003_seed.go", "package migrations"),
+            ],
+        );
+        let r = read_dir(Tool::Goose, d.path()).unwrap();
+        assert_eq!(
+            summary(&r),
+            [
+                ("1".into(), true, false),
+                ("2".into(), true, false),
+                ("10".into(), false, false)
+            ]
+        );
+        assert_eq!(r.migrations[0].up, "CREATE TABLE users (id INT);\n");
+        assert!(
+            !r.migrations[1].up.contains("+goose"),
+            "{}",
+            r.migrations[1].up
+        );
+        assert_eq!(r.migrations[1].down, "DROP FUNCTION f();\n");
+        assert_eq!(r.skipped.len(), 1);
+        assert!(r.skipped[0].1.contains("Go migration"));
+
+        std::fs::write(
+            d.path().join("00011_env.sql"),
+            "-- +goose ENVSUB ON\n-- +goose Up\nSELECT '${X}';\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", read_dir(Tool::Goose, d.path()).unwrap_err());
+        assert!(e.contains("00011_env.sql") && e.contains("ENVSUB"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,90 @@
+//! Importing goose (`<version>_<name>.sql` with `-- +goose Up` / `-- +goose Down`,
+//! `-- +goose StatementBegin` / `StatementEnd` around statements that hold `;`, and
+//! `-- +goose NO TRANSACTION`). Go migrations (`.go`) are listed as skipped: their code is not
+//! SQL. A file using `-- +goose ENVSUB ON` is refused: goose substitutes environment variables
+//! into it when it runs, and a Retort migration sees no environment.
+//!
+//! The annotations themselves are dropped: Retort's splitter keeps what `StatementBegin`
+//! protects in goose — dollar-quoted bodies and `BEGIN … END` routine bodies — whole by itself.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::{Imported, Report, entries, file_name, id_of, numeric_prefix, read, words};
+
+/// Adds the migrations of `dir` to `report`.
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    for path in entries(dir)? {
+        let name = file_name(&path);
+        if name.ends_with(".go") && numeric_prefix(&name).is_some() {
+            report.skipped.push((
+                path.clone(),
+                "a Go migration: rewrite it as SQL or as a Rust migration".into(),
+            ));
+            continue;
+        }
+        let Some(stem) = name.strip_suffix(".sql") else {
+            continue;
+        };
+        let Some((version, rest)) = numeric_prefix(stem) else {
+            report
+                .skipped
+                .push((path.clone(), "no numeric version prefix".into()));
+            continue;
+        };
+        let text = read(&path)?;
+        let (up, down, transactional) =
+            sections(&text).with_context(|| format!("{}", path.display()))?;
+        // goose compares versions as integers: `00001` is version 1.
+        let version = version.trim_start_matches('0');
+        let version = if version.is_empty() { "0" } else { version };
+        report.migrations.push(Imported {
+            id: id_of(version),
+            version: version.to_string(),
+            description: words(rest),
+            up,
+            down,
+            transactional,
+            sources: vec![path.clone()],
+        });
+    }
+    Ok(())
+}
+
+/// Splits a goose file into (up, down, transactional).
+fn sections(text: &str) -> anyhow::Result<(String, String, bool)> {
+    let mut up = String::new();
+    let mut down = String::new();
+    let mut transactional = true;
+    let mut section = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(annotation) = t.strip_prefix("-- +goose") {
+            let annotation = annotation.trim().to_ascii_uppercase();
+            match annotation.as_str() {
+                "UP" => section = Some(true),
+                "DOWN" => section = Some(false),
+                "NO TRANSACTION" => transactional = false,
+                "STATEMENTBEGIN" | "STATEMENTEND" | "ENVSUB OFF" => {}
+                "ENVSUB ON" => bail!(
+                    "it uses `-- +goose ENVSUB ON`: goose substitutes environment variables \
+                     into it, and a Retort migration sees no environment; expand them first"
+                ),
+                other => bail!("unknown goose annotation `-- +goose {other}`"),
+            }
+            continue;
+        }
+        let out = match section {
+            Some(true) => &mut up,
+            Some(false) => &mut down,
+            None => continue,
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    if section.is_none() {
+        bail!("no `-- +goose Up` section");
+    }
+    Ok((up, down, transactional))
+}
