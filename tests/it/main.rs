@@ -78,6 +78,7 @@ macro_rules! dialect_suite {
             case!(sql, session_setup_runs_before_migrations);
             case!(sql, import_from_dbmate_and_adopt_its_database);
             case!(sql, import_from_goose_and_adopt_its_database);
+            case!(sql, import_from_refinery_and_adopt_its_database);
             case!(sql, new_sql_migration_round_trip);
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);

@@ -441,3 +441,66 @@ pub fn import_from_goose_and_adopt_its_database(dialect: Dialect) {
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"gusers".to_string()));
 }
+
+/// refinery: `V`/`U` files (in subdirectories too) import in version order, the
+/// `-- refinery:noTransaction` marker is kept, and `stamp --adopt refinery` reads
+/// `refinery_schema_history`. refinery has no downs: the import says so.
+pub fn import_from_refinery_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "refinery");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("db/refinery");
+    std::fs::create_dir_all(source.join("later")).unwrap();
+    for (name, text) in [
+        (
+            "V1__create_items.sql",
+            "CREATE TABLE ritems (id INTEGER PRIMARY KEY, name VARCHAR(50));",
+        ),
+        (
+            "later/U2__seed.sql",
+            "INSERT INTO ritems (id, name) VALUES (1, 'bolt');",
+        ),
+        (
+            "V10__index.sql",
+            "-- refinery:noTransaction\nCREATE INDEX ritems_by_name ON ritems (name);",
+        ),
+    ] {
+        std::fs::write(source.join(name), text).unwrap();
+    }
+    db.execute("CREATE TABLE ritems (id INTEGER PRIMARY KEY, name VARCHAR(50))");
+    db.execute("INSERT INTO ritems (id, name) VALUES (1, 'bolt')");
+    db.execute(
+        "CREATE TABLE refinery_schema_history (version INTEGER PRIMARY KEY, name VARCHAR(255), \
+         applied_on VARCHAR(255), checksum VARCHAR(255))",
+    );
+    db.execute("INSERT INTO refinery_schema_history (version, name) VALUES (1, 'create_items'), (2, 'seed')");
+
+    let out = project.run_ok(&db, &["import", "--from", "refinery", "db/refinery"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 3, "{text}");
+    assert_eq!(
+        text.matches("its downgrade is a recorded no-op").count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(text.matches("(no transaction)").count(), 1, "{text}");
+    project.run_ok(&db, &["build", "-q"]);
+    let out = project.run_ok(&db, &["stamp", "--adopt", "refinery"]);
+    assert!(stdout(&out).contains("the newest 2"), "{}", stdout(&out));
+    let out = project.run_ok(&db, &["upgrade"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("upgraded 1 migration") && text.contains("↑ 10 "),
+        "only the migration refinery had not applied runs: {text}"
+    );
+    assert_eq!(db.strings("SELECT name FROM ritems"), ["bolt"]);
+    let indexes = match dialect {
+        Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'ritems_by_name'",
+        Dialect::Mysql => {
+            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND index_name = 'ritems_by_name'"
+        }
+        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ritems_by_name'",
+    };
+    assert_eq!(db.count(indexes), 1);
+}

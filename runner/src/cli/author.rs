@@ -156,7 +156,7 @@ pub(super) async fn import(
     for (m, path) in report.migrations.iter().zip(&written) {
         writeln!(
             out,
-            "imported {} -> {}{}",
+            "imported {} -> {}{}{}",
             m.sources
                 .iter()
                 .map(|s| s.display().to_string())
@@ -167,6 +167,11 @@ pub(super) async fn import(
                 ""
             } else {
                 "  (no transaction)"
+            },
+            if m.down.trim().is_empty() {
+                "  (no down script: its downgrade is a recorded no-op)"
+            } else {
+                ""
             }
         )?;
     }

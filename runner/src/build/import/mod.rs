@@ -9,12 +9,14 @@
 //! | golang-migrate | `<version>_<title>.up.sql`, `.down.sql` | none (runs in a transaction) |
 //! | dbmate | `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` | `-- migrate:up transaction:false` |
 //! | flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` | `V….sql.conf`: `executeInTransaction=false` |
+//! | refinery | `V<version>__<name>.sql`, `U…` (unversioned), subdirectories too; no downs | a line `-- refinery:noTransaction` |
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
 
 mod dbmate;
 mod diesel;
 mod flyway;
 mod goose;
+mod refinery;
 mod sqlx;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,8 @@ pub enum Tool {
     Flyway,
     /// goose (SQL migrations).
     Goose,
+    /// refinery (SQL migrations).
+    Refinery,
 }
 
 impl Tool {
@@ -48,6 +52,7 @@ impl Tool {
             Tool::Dbmate => "dbmate",
             Tool::Flyway => "flyway",
             Tool::Goose => "goose",
+            Tool::Refinery => "refinery",
         }
     }
 }
@@ -130,7 +135,9 @@ fn sort_as(tool: Tool, migrations: &mut [Imported]) {
             let name = |m: &Imported| m.sources.first().map(|p| file_name(p)).unwrap_or_default();
             migrations.sort_by_key(name);
         }
-        Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose => sort_numeric(migrations),
+        Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose | Tool::Refinery => {
+            sort_numeric(migrations)
+        }
     }
 }
 
@@ -157,6 +164,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Dbmate => dbmate::read_dir(dir, &mut report)?,
         Tool::Flyway => flyway::read_dir(dir, &mut report)?,
         Tool::Goose => goose::read_dir(dir, &mut report)?,
+        Tool::Refinery => refinery::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -241,6 +249,7 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
         Tool::Flyway => {
             "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank"
         }
+        Tool::Refinery => "SELECT version FROM refinery_schema_history ORDER BY version",
         // goose appends a row per apply and per rollback; a version's newest row says whether
         // it is applied. Version 0 is the row goose writes when it creates the table.
         Tool::Goose => {
