@@ -504,3 +504,64 @@ pub fn import_from_refinery_and_adopt_its_database(dialect: Dialect) {
     };
     assert_eq!(db.count(indexes), 1);
 }
+
+/// Prisma: `<timestamp>_<name>/migration.sql` directories import in name order; `stamp --adopt
+/// prisma` takes the migrations `_prisma_migrations` finished and did not mark rolled back.
+pub fn import_from_prisma_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "prisma");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("prisma/migrations");
+    for (name, sql) in [
+        (
+            "20240101000000_init",
+            "CREATE TABLE pusers (id INTEGER PRIMARY KEY, email VARCHAR(80));",
+        ),
+        (
+            "20240201000000_seed",
+            "INSERT INTO pusers (id, email) VALUES (1, 'a@example.com');",
+        ),
+        (
+            "20240301000000_index",
+            "CREATE UNIQUE INDEX pusers_email ON pusers (email);",
+        ),
+    ] {
+        std::fs::create_dir_all(source.join(name)).unwrap();
+        std::fs::write(source.join(name).join("migration.sql"), sql).unwrap();
+    }
+    std::fs::write(
+        source.join("migration_lock.toml"),
+        "provider = \"postgresql\"\n",
+    )
+    .unwrap();
+    db.execute("CREATE TABLE pusers (id INTEGER PRIMARY KEY, email VARCHAR(80))");
+    db.execute("INSERT INTO pusers (id, email) VALUES (1, 'a@example.com')");
+    db.execute(
+        "CREATE TABLE _prisma_migrations (id VARCHAR(36) PRIMARY KEY, migration_name VARCHAR(255) NOT NULL, \
+         finished_at VARCHAR(40), rolled_back_at VARCHAR(40))",
+    );
+    // The index migration failed once (rolled back) and never finished since.
+    db.execute(
+        "INSERT INTO _prisma_migrations (id, migration_name, finished_at, rolled_back_at) VALUES \
+         ('a', '20240101000000_init', '2024-01-01', NULL), \
+         ('b', '20240201000000_seed', '2024-02-01', NULL), \
+         ('c', '20240301000000_index', NULL, '2024-03-01')",
+    );
+    let out = project.run_ok(&db, &["import", "--from", "prisma", "prisma/migrations"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 3, "{text}");
+    project.run_ok(&db, &["build", "-q"]);
+    let out = project.run_ok(&db, &["stamp", "--adopt", "prisma"]);
+    assert!(
+        stdout(&out).contains("the newest 20240201000000-seed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = project.run_ok(&db, &["upgrade"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("upgraded 1 migration") && text.contains("20240301000000-index"),
+        "{text}"
+    );
+    assert_eq!(db.strings("SELECT email FROM pusers"), ["a@example.com"]);
+}

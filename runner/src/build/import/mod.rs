@@ -10,12 +10,14 @@
 //! | dbmate | `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` | `-- migrate:up transaction:false` |
 //! | flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` | `V….sql.conf`: `executeInTransaction=false` |
 //! | refinery | `V<version>__<name>.sql`, `U…` (unversioned), subdirectories too; no downs | a line `-- refinery:noTransaction` |
+//! | prisma | `<timestamp>_<name>/migration.sql`, by directory name; no downs | none |
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
 
 mod dbmate;
 mod diesel;
 mod flyway;
 mod goose;
+mod prisma;
 mod refinery;
 mod sqlx;
 
@@ -40,6 +42,8 @@ pub enum Tool {
     Goose,
     /// refinery (SQL migrations).
     Refinery,
+    /// Prisma Migrate.
+    Prisma,
 }
 
 impl Tool {
@@ -53,6 +57,7 @@ impl Tool {
             Tool::Flyway => "flyway",
             Tool::Goose => "goose",
             Tool::Refinery => "refinery",
+            Tool::Prisma => "prisma",
         }
     }
 }
@@ -126,11 +131,13 @@ fn numeric_prefix(name: &str) -> Option<(&str, &str)> {
 /// Puts `migrations` in the order `tool` applies them, which is not the same for all:
 /// diesel sorts by its version *string* (the directory name up to the first `_`, dashes
 /// removed: `2024-01-16_120000_x` has version `20240116`, which sorts after
-/// `20240115093000`), dbmate by file name (so `10_b.sql` comes before `1_a.sql`), and sqlx,
-/// golang-migrate and Flyway by numeric version (Flyway part by part: `1.10` after `1.9`).
+/// `20240115093000`), Prisma by directory name, dbmate by file name (so `10_b.sql` comes
+/// before `1_a.sql`), and sqlx, golang-migrate, Flyway, goose and refinery by numeric version
+/// (Flyway part by part: `1.10` after `1.9`).
 fn sort_as(tool: Tool, migrations: &mut [Imported]) {
     match tool {
-        Tool::Diesel => migrations.sort_by(|a, b| a.version.cmp(&b.version)),
+        // Prisma: by directory name, which is its version.
+        Tool::Diesel | Tool::Prisma => migrations.sort_by(|a, b| a.version.cmp(&b.version)),
         Tool::Dbmate => {
             let name = |m: &Imported| m.sources.first().map(|p| file_name(p)).unwrap_or_default();
             migrations.sort_by_key(name);
@@ -165,6 +172,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Flyway => flyway::read_dir(dir, &mut report)?,
         Tool::Goose => goose::read_dir(dir, &mut report)?,
         Tool::Refinery => refinery::read_dir(dir, &mut report)?,
+        Tool::Prisma => prisma::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -250,6 +258,11 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
             "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank"
         }
         Tool::Refinery => "SELECT version FROM refinery_schema_history ORDER BY version",
+        // A migration Prisma finished and did not mark rolled back (`migrate resolve`).
+        Tool::Prisma => {
+            "SELECT migration_name FROM _prisma_migrations \
+             WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name"
+        }
         // goose appends a row per apply and per rollback; a version's newest row says whether
         // it is applied. Version 0 is the row goose writes when it creates the table.
         Tool::Goose => {
