@@ -80,6 +80,7 @@ macro_rules! dialect_suite {
             case!(sql, import_from_goose_and_adopt_its_database);
             case!(sql, import_from_refinery_and_adopt_its_database);
             case!(sql, import_from_prisma_and_adopt_its_database);
+            case!(sql, import_from_atlas_and_adopt_its_database);
             case!(sql, new_sql_migration_round_trip);
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);

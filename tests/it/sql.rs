@@ -565,3 +565,83 @@ pub fn import_from_prisma_and_adopt_its_database(dialect: Dialect) {
     );
     assert_eq!(db.strings("SELECT email FROM pusers"), ["a@example.com"]);
 }
+
+/// Atlas: the directory is verified against `atlas.sum` before anything is imported (an edited
+/// file is refused, named), `-- atlas:txmode none` is kept, and `stamp --adopt atlas` reads
+/// `atlas_schema_revisions` (revisions whose every statement was applied).
+pub fn import_from_atlas_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "atlas");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("atlas");
+    std::fs::create_dir_all(&source).unwrap();
+    let index = "-- atlas:txmode none\n\nCREATE INDEX ausers_by_name ON ausers (name);\n";
+    for (name, text) in [
+        (
+            "20240101000000_create_users.sql",
+            "CREATE TABLE ausers (id INTEGER PRIMARY KEY, name VARCHAR(50));\n",
+        ),
+        (
+            "20240102000000_seed.sql",
+            "INSERT INTO ausers (id, name) VALUES (1, 'ada');\n",
+        ),
+        ("20240103000000_index.sql", index),
+        (
+            "atlas.sum",
+            "h1:NVhPpJPA1EG+yyIzaz1GhsTELDMqL98QhZqBxLsMFZM=\n\
+             20240101000000_create_users.sql h1:/D8g7lUpQwg2QoLYs8J6bEMsVuCnTphQHFnvhY4AweQ=\n\
+             20240102000000_seed.sql h1:YtJdPJwHxM52NfWZp+MAWBAS35JzptZ+lNnarO97Qdo=\n\
+             20240103000000_index.sql h1:iF2M0KmyOC6M8XP7KdHmgXqZbXaKXxa1thErReWwOLY=\n",
+        ),
+    ] {
+        std::fs::write(source.join(name), text).unwrap();
+    }
+    // An edited migration is refused before anything is written.
+    std::fs::write(
+        source.join("20240102000000_seed.sql"),
+        "INSERT INTO ausers VALUES (2, 'eve');\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["import", "--from", "atlas", "atlas"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not match it (from `20240102000000_seed.sql` on)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!project.migrations().exists());
+    std::fs::write(
+        source.join("20240102000000_seed.sql"),
+        "INSERT INTO ausers (id, name) VALUES (1, 'ada');\n",
+    )
+    .unwrap();
+
+    db.execute("CREATE TABLE ausers (id INTEGER PRIMARY KEY, name VARCHAR(50))");
+    db.execute("INSERT INTO ausers (id, name) VALUES (1, 'ada')");
+    db.execute(
+        "CREATE TABLE atlas_schema_revisions (version VARCHAR(255) PRIMARY KEY, description VARCHAR(255), \
+         applied BIGINT NOT NULL, total BIGINT NOT NULL)",
+    );
+    db.execute(
+        "INSERT INTO atlas_schema_revisions (version, description, applied, total) VALUES \
+         ('20240101000000', 'create_users', 1, 1), ('20240102000000', 'seed', 1, 1)",
+    );
+    let out = project.run_ok(&db, &["import", "--from", "atlas", "atlas"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 3, "{text}");
+    assert_eq!(text.matches("(no transaction)").count(), 1, "{text}");
+    project.run_ok(&db, &["build", "-q"]);
+    let out = project.run_ok(&db, &["stamp", "--adopt", "atlas"]);
+    assert!(
+        stdout(&out).contains("the newest 20240102000000"),
+        "{}",
+        stdout(&out)
+    );
+    let out = project.run_ok(&db, &["upgrade"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("upgraded 1 migration") && text.contains("20240103000000"),
+        "{text}"
+    );
+    assert_eq!(db.strings("SELECT name FROM ausers"), ["ada"]);
+}

@@ -10,9 +10,11 @@
 //! | dbmate | `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` | `-- migrate:up transaction:false` |
 //! | flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` | `V….sql.conf`: `executeInTransaction=false` |
 //! | refinery | `V<version>__<name>.sql`, `U…` (unversioned), subdirectories too; no downs | a line `-- refinery:noTransaction` |
+//! | atlas | `<version>_<name>.sql`, by file name, verified against `atlas.sum`; no downs | `-- atlas:txmode none` |
 //! | prisma | `<timestamp>_<name>/migration.sql`, by directory name; no downs | none |
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
 
+mod atlas;
 mod dbmate;
 mod diesel;
 mod flyway;
@@ -44,6 +46,8 @@ pub enum Tool {
     Refinery,
     /// Prisma Migrate.
     Prisma,
+    /// Atlas (versioned migrations).
+    Atlas,
 }
 
 impl Tool {
@@ -58,6 +62,7 @@ impl Tool {
             Tool::Goose => "goose",
             Tool::Refinery => "refinery",
             Tool::Prisma => "prisma",
+            Tool::Atlas => "atlas",
         }
     }
 }
@@ -131,14 +136,14 @@ fn numeric_prefix(name: &str) -> Option<(&str, &str)> {
 /// Puts `migrations` in the order `tool` applies them, which is not the same for all:
 /// diesel sorts by its version *string* (the directory name up to the first `_`, dashes
 /// removed: `2024-01-16_120000_x` has version `20240116`, which sorts after
-/// `20240115093000`), Prisma by directory name, dbmate by file name (so `10_b.sql` comes
+/// `20240115093000`), Prisma by directory name, dbmate and Atlas by file name (so `10_b.sql` comes
 /// before `1_a.sql`), and sqlx, golang-migrate, Flyway, goose and refinery by numeric version
 /// (Flyway part by part: `1.10` after `1.9`).
 fn sort_as(tool: Tool, migrations: &mut [Imported]) {
     match tool {
         // Prisma: by directory name, which is its version.
         Tool::Diesel | Tool::Prisma => migrations.sort_by(|a, b| a.version.cmp(&b.version)),
-        Tool::Dbmate => {
+        Tool::Dbmate | Tool::Atlas => {
             let name = |m: &Imported| m.sources.first().map(|p| file_name(p)).unwrap_or_default();
             migrations.sort_by_key(name);
         }
@@ -173,6 +178,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Goose => goose::read_dir(dir, &mut report)?,
         Tool::Refinery => refinery::read_dir(dir, &mut report)?,
         Tool::Prisma => prisma::read_dir(dir, &mut report)?,
+        Tool::Atlas => atlas::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -258,6 +264,10 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
             "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank"
         }
         Tool::Refinery => "SELECT version FROM refinery_schema_history ORDER BY version",
+        // A revision Atlas applied every statement of (the table in the connected schema).
+        Tool::Atlas => {
+            "SELECT version FROM atlas_schema_revisions WHERE applied = total ORDER BY version"
+        }
         // A migration Prisma finished and did not mark rolled back (`migrate resolve`).
         Tool::Prisma => {
             "SELECT migration_name FROM _prisma_migrations \
