@@ -81,6 +81,7 @@ macro_rules! dialect_suite {
             case!(sql, import_from_refinery_and_adopt_its_database);
             case!(sql, import_from_prisma_and_adopt_its_database);
             case!(sql, import_from_atlas_and_adopt_its_database);
+            case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, new_sql_migration_round_trip);
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);

@@ -645,3 +645,84 @@ pub fn import_from_atlas_and_adopt_its_database(dialect: Dialect) {
     );
     assert_eq!(db.strings("SELECT name FROM ausers"), ["ada"]);
 }
+
+/// Per-dialect SQL: a `.mysql.down.sql` wins over the generic down on MySQL (whose
+/// `DROP INDEX` needs `ON table`), and a migration marked `-- retort: dialect = postgres` runs
+/// there and is a recorded no-op elsewhere: one history on every engine.
+pub fn per_dialect_sql_files_and_dialect_only_migrations(dialect: Dialect) {
+    let db = TestDb::new(dialect, "perdialect");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    project.run_ok(&db, &["new", "--lang", "sql", "indexed things"]);
+    let up = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".up.sql"))
+        .expect("an .up.sql file");
+    let stem = up
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".up.sql", "");
+    let id = stem[..14].to_string();
+    let header = std::fs::read_to_string(&up).unwrap();
+    std::fs::write(
+        &up,
+        format!(
+            "{header}CREATE TABLE things (id INTEGER PRIMARY KEY, name VARCHAR(50));\n\
+             CREATE INDEX things_by_name ON things (name);\n"
+        ),
+    )
+    .unwrap();
+    let dir = project.migrations();
+    std::fs::write(
+        dir.join(format!("{stem}.down.sql")),
+        "DROP INDEX things_by_name;\nDROP TABLE things;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{stem}.mysql.down.sql")),
+        "DROP INDEX things_by_name ON things;\nDROP TABLE things;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("20990101000000_pg_schema.up.sql"),
+        format!(
+            "-- retort: parents = {id}\n-- retort: dialect = postgres\nCREATE SCHEMA only_pg_things;\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("20990101000000_pg_schema.down.sql"),
+        "DROP SCHEMA only_pg_things;\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["build", "-q"]);
+    let out = project.run_ok(&db, &["upgrade"]);
+    assert!(
+        stdout(&out).contains("upgraded 2 migrations"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM retort_history WHERE state = 'applied'"),
+        2
+    );
+    assert!(db.tables().contains(&"things".to_string()));
+    if dialect == Dialect::Postgres {
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'only_pg_things'"),
+            1
+        );
+    } else {
+        assert!(
+            stderr(&out).contains("written for postgres only: nothing to do on this database"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(!db.tables().contains(&"things".to_string()));
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}

@@ -85,7 +85,16 @@ pub struct SqlMigration {
     pub up: String,
     /// The downgrade script (empty when there is no down file: a no-op).
     pub down: String,
+    /// Scripts for one dialect (`<stem>.<dialect>.up.sql` / `.down.sql`), which win over the
+    /// generic ones there: dialect name → (up, down), an absent file keeping the generic one.
+    pub variants: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+    /// `-- retort: dialect = NAME`: the migration runs only there; elsewhere it is a recorded
+    /// no-op (so one history serves every engine).
+    pub only: Option<String>,
 }
+
+/// The dialects a SQL migration's file names and `dialect` header may name.
+pub const SQL_DIALECTS: [&str; 3] = ["postgres", "mysql", "sqlite"];
 
 /// Whether `script` is wrapped in a `BEGIN;` … `COMMIT;` pair that running it drops
 /// ([`retort_sql::unwrap_transaction`]), under any dialect's lexical rules.
@@ -114,6 +123,8 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
         labels: Vec::new(),
         up: up.to_string(),
         down: down.to_string(),
+        variants: Default::default(),
+        only: None,
     };
     let list = |v: &str| -> Vec<String> {
         v.split([' ', ','])
@@ -139,6 +150,16 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
         match key.trim() {
             "parents" => m.parents = list(value),
             "description" => m.description = value.to_string(),
+            "dialect" => {
+                if !SQL_DIALECTS.contains(&value) {
+                    bail!(
+                        "{shown}, line {}: dialect must be one of {}, not `{value}`",
+                        n + 1,
+                        SQL_DIALECTS.join(", ")
+                    );
+                }
+                m.only = Some(value.to_string());
+            }
             "labels" => m.labels = list(value),
             "transaction" => {
                 m.transactional = match value {
@@ -151,7 +172,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 }
             }
             other => bail!(
-                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels)",
+                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, dialect)",
                 n + 1
             ),
         }
@@ -167,12 +188,22 @@ pub fn sql_migrations(dir: &Path) -> anyhow::Result<Vec<SqlMigration>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
     };
+    let mut variants = Vec::new();
     for entry in entries {
         let path = entry?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let Some(stem) = name.as_deref().and_then(|n| n.strip_suffix(".up.sql")) else {
+            if let Some(v) = name.as_deref().and_then(|n| n.strip_suffix(".down.sql"))
+                && let Some((base, dialect)) = dialect_variant(v)
+            {
+                variants.push((base.to_string(), dialect, false, path.clone()));
+            }
             continue;
         };
+        if let Some((base, dialect)) = dialect_variant(stem) {
+            variants.push((base.to_string(), dialect, true, path.clone()));
+            continue;
+        }
         let up = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let down_path = dir.join(format!("{stem}.down.sql"));
@@ -185,19 +216,97 @@ pub fn sql_migrations(dir: &Path) -> anyhow::Result<Vec<SqlMigration>> {
         };
         out.push(parse_sql(stem, &up, &down, &path.display().to_string())?);
     }
+    for (base, dialect, is_up, path) in variants {
+        let Some(m) = out.iter_mut().find(|m| m.stem == base) else {
+            bail!(
+                "{}: a {dialect} script needs the generic {base}.up.sql beside it (it holds the \
+                 migration's header; mark it `-- retort: dialect = {dialect}` if the migration is \
+                 for {dialect} only)",
+                path.display()
+            );
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let entry = m.variants.entry(dialect.to_string()).or_default();
+        if is_up {
+            entry.0 = Some(text);
+        } else {
+            entry.1 = Some(text);
+        }
+    }
     out.sort_by(|a, b| a.stem.cmp(&b.stem));
     Ok(out)
+}
+
+/// `<stem>.<dialect>` → (stem, dialect) for a dialect-specific script's name.
+fn dialect_variant(name: &str) -> Option<(&str, &'static str)> {
+    let (base, suffix) = name.rsplit_once('.')?;
+    SQL_DIALECTS
+        .iter()
+        .find(|d| **d == suffix)
+        .map(|d| (base, *d))
 }
 
 impl SqlMigration {
     fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
-        for part in [SQL_GENERATOR, &self.up, &self.down] {
+        let mut parts: Vec<&str> = vec![SQL_GENERATOR, &self.up, &self.down];
+        // Only what a migration has: one without variants keeps the fingerprint it always had.
+        for (dialect, (up, down)) in &self.variants {
+            parts.extend([
+                dialect.as_str(),
+                up.as_deref().unwrap_or("-"),
+                down.as_deref().unwrap_or("-"),
+            ]);
+        }
+        if let Some(only) = &self.only {
+            parts.extend(["only", only.as_str()]);
+        }
+        for part in parts {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
         crate::trust::signing::hex(&hash.finalize())
+    }
+
+    /// The generated body of `upgrade` (or `downgrade`): the generic script, or (with dialect
+    /// scripts or a `dialect` header) the one for the dialect it runs on. A migration without
+    /// either generates exactly the code it always did, so its artifact never changes.
+    fn body(&self, up: bool) -> String {
+        let file = if up { "up" } else { "down" };
+        if self.variants.is_empty() && self.only.is_none() {
+            return format!("retort_guest::script::run(tx, include_str!(\"{file}.sql\"))");
+        }
+        let variant = |d: &str| match d {
+            "postgres" => "Postgres",
+            "mysql" => "Mysql",
+            _ => "Sqlite",
+        };
+        let guard = match &self.only {
+            Some(only) => format!(
+                "if tx.dialect() != retort_guest::Dialect::{} {{ retort_guest::log({:?}); \
+                 return Ok(()); }}\n        ",
+                variant(only),
+                format!("written for {only} only: nothing to do on this database")
+            ),
+            None => String::new(),
+        };
+        let arms: String = self
+            .variants
+            .iter()
+            .filter(|(_, (u, d))| if up { u.is_some() } else { d.is_some() })
+            .map(|(dialect, _)| {
+                format!(
+                    "retort_guest::Dialect::{} => include_str!(\"{file}.{dialect}.sql\"), ",
+                    variant(dialect)
+                )
+            })
+            .collect();
+        format!(
+            "{guard}let script = match tx.dialect() {{ {arms}_ => include_str!(\"{file}.sql\") }};\n        \
+             retort_guest::script::run(tx, script)"
+        )
     }
 
     /// The generated crate's name: unique per migrations directory (`key`), since several
@@ -230,6 +339,14 @@ impl SqlMigration {
         )?;
         std::fs::write(dir.join("src/up.sql"), &self.up)?;
         std::fs::write(dir.join("src/down.sql"), &self.down)?;
+        for (dialect, (up, down)) in &self.variants {
+            if let Some(up) = up {
+                std::fs::write(dir.join(format!("src/up.{dialect}.sql")), up)?;
+            }
+            if let Some(down) = down {
+                std::fs::write(dir.join(format!("src/down.{dialect}.sql")), down)?;
+            }
+        }
         let list = |v: &[String]| {
             v.iter()
                 .map(|p| format!("{p:?}"))
@@ -243,12 +360,14 @@ impl SqlMigration {
                  struct Sql;\n\
                  impl retort_guest::Migration for Sql {{\n\
                  \x20   fn upgrade(tx: &retort_guest::Tx) -> retort_guest::Result<()> {{\n\
-                 \x20       retort_guest::script::run(tx, include_str!(\"up.sql\"))\n    }}\n\
+                 \x20       {upgrade}\n    }}\n\
                  \x20   fn downgrade(tx: &retort_guest::Tx) -> retort_guest::Result<()> {{\n\
-                 \x20       retort_guest::script::run(tx, include_str!(\"down.sql\"))\n    }}\n}}\n\
+                 \x20       {downgrade}\n    }}\n}}\n\
                  retort_guest::export!(Sql, id: {id:?}, parents: [{parents}], description: {description:?},\n\
                  \x20   transactional: {transactional}, branch_labels: [{labels}]);\n",
                 stem = self.stem,
+                upgrade = self.body(true),
+                downgrade = self.body(false),
                 id = self.id,
                 parents = list(&self.parents),
                 description = self.description,
@@ -960,6 +1079,54 @@ mod tests {
         );
         std::fs::write(root.join("20260101000100_sql.wasm"), b"\0asm").unwrap();
         assert_eq!(unbuilt(root).unwrap(), [root.join("20260101000000_crate")]);
+    }
+
+    #[test]
+    fn dialect_scripts_join_their_generic_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("20260101000100_x.up.sql"),
+            "-- retort: parents = none\nSELECT 1;\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("20260101000100_x.mysql.down.sql"), "SELECT 2;\n").unwrap();
+        let plain = sql_migrations(root).unwrap();
+        assert_eq!(
+            plain.len(),
+            1,
+            "a dialect file is not a migration of its own"
+        );
+        assert_eq!(
+            plain[0].variants["mysql"],
+            (None, Some("SELECT 2;\n".to_string()))
+        );
+        assert!(
+            plain[0]
+                .body(false)
+                .contains("Dialect::Mysql => include_str!(\"down.mysql.sql\")")
+        );
+        assert_eq!(
+            plain[0].body(true),
+            "let script = match tx.dialect() { _ => include_str!(\"up.sql\") };\n        retort_guest::script::run(tx, script)"
+        );
+        std::fs::write(root.join("20260101000200_y.postgres.up.sql"), "SELECT 3;\n").unwrap();
+        let e = sql_migrations(root).unwrap_err().to_string();
+        assert!(
+            e.contains("needs the generic 20260101000200_y.up.sql"),
+            "{e}"
+        );
+        std::fs::remove_file(root.join("20260101000200_y.postgres.up.sql")).unwrap();
+        std::fs::write(
+            root.join("20260101000300_z.up.sql"),
+            "-- retort: dialect = oracle\n",
+        )
+        .unwrap();
+        let e = sql_migrations(root).unwrap_err().to_string();
+        assert!(
+            e.contains("dialect must be one of postgres, mysql, sqlite, not `oracle`"),
+            "{e}"
+        );
     }
 
     #[test]
