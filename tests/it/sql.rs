@@ -227,15 +227,7 @@ pub fn import_from_dbmate_and_adopt_its_database(dialect: Dialect) {
         db.count("SELECT COUNT(*) FROM users WHERE updated_at IS NOT NULL"),
         1
     );
-    let indexes = match dialect {
-        Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'users_by_name'",
-        Dialect::Mysql => {
-            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND index_name = 'users_by_name'"
-        }
-        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'users_by_name'",
-    };
-    assert_eq!(db.count(indexes), 1);
+    assert_eq!(index_count(&db, "users_by_name"), 1);
 
     // Down to base: the index migration had no down section (a recorded no-op).
     project.run_ok(&db, &["downgrade", "base"]);
@@ -419,24 +411,8 @@ pub fn import_from_goose_and_adopt_its_database(dialect: Dialect) {
     let text = stdout(&out);
     assert_eq!(text.matches("imported ").count(), 3, "{text}");
     assert!(text.contains("(no transaction)"), "{text}");
-    project.run_ok(&db, &["build", "-q"]);
-    let out = project.run_ok(&db, &["stamp", "--adopt", "goose"]);
-    assert!(stdout(&out).contains("the newest 2"), "{}", stdout(&out));
-    let out = project.run_ok(&db, &["upgrade"]);
-    let text = stdout(&out);
-    assert!(
-        text.contains("upgraded 1 migration") && text.contains("↑ 3 "),
-        "only the migration goose had rolled back runs: {text}"
-    );
-    let indexes = match dialect {
-        Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'gusers_by_name'",
-        Dialect::Mysql => {
-            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND index_name = 'gusers_by_name'"
-        }
-        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'gusers_by_name'",
-    };
-    assert_eq!(db.count(indexes), 1);
+    adopt_then_upgrade_one(&project, &db, "goose", "2", "↑ 3 ");
+    assert_eq!(index_count(&db, "gusers_by_name"), 1);
     assert_eq!(db.strings("SELECT name FROM gusers"), ["ada"]);
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"gusers".to_string()));
@@ -484,25 +460,9 @@ pub fn import_from_refinery_and_adopt_its_database(dialect: Dialect) {
         "{text}"
     );
     assert_eq!(text.matches("(no transaction)").count(), 1, "{text}");
-    project.run_ok(&db, &["build", "-q"]);
-    let out = project.run_ok(&db, &["stamp", "--adopt", "refinery"]);
-    assert!(stdout(&out).contains("the newest 2"), "{}", stdout(&out));
-    let out = project.run_ok(&db, &["upgrade"]);
-    let text = stdout(&out);
-    assert!(
-        text.contains("upgraded 1 migration") && text.contains("↑ 10 "),
-        "only the migration refinery had not applied runs: {text}"
-    );
+    adopt_then_upgrade_one(&project, &db, "refinery", "2", "↑ 10 ");
     assert_eq!(db.strings("SELECT name FROM ritems"), ["bolt"]);
-    let indexes = match dialect {
-        Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'ritems_by_name'",
-        Dialect::Mysql => {
-            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND index_name = 'ritems_by_name'"
-        }
-        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ritems_by_name'",
-    };
-    assert_eq!(db.count(indexes), 1);
+    assert_eq!(index_count(&db, "ritems_by_name"), 1);
 }
 
 /// Prisma: `<timestamp>_<name>/migration.sql` directories import in name order; `stamp --adopt
@@ -550,20 +510,15 @@ pub fn import_from_prisma_and_adopt_its_database(dialect: Dialect) {
     let out = project.run_ok(&db, &["import", "--from", "prisma", "prisma/migrations"]);
     let text = stdout(&out);
     assert_eq!(text.matches("imported ").count(), 3, "{text}");
-    project.run_ok(&db, &["build", "-q"]);
-    let out = project.run_ok(&db, &["stamp", "--adopt", "prisma"]);
-    assert!(
-        stdout(&out).contains("the newest 20240201000000-seed"),
-        "{}",
-        stdout(&out)
-    );
-    let out = project.run_ok(&db, &["upgrade"]);
-    let text = stdout(&out);
-    assert!(
-        text.contains("upgraded 1 migration") && text.contains("20240301000000-index"),
-        "{text}"
+    adopt_then_upgrade_one(
+        &project,
+        &db,
+        "prisma",
+        "20240201000000-seed",
+        "20240301000000-index",
     );
     assert_eq!(db.strings("SELECT email FROM pusers"), ["a@example.com"]);
+    assert_eq!(index_count(&db, "pusers_email"), 1);
 }
 
 /// Atlas: the directory is verified against `atlas.sum` before anything is imported (an edited
@@ -630,20 +585,9 @@ pub fn import_from_atlas_and_adopt_its_database(dialect: Dialect) {
     let text = stdout(&out);
     assert_eq!(text.matches("imported ").count(), 3, "{text}");
     assert_eq!(text.matches("(no transaction)").count(), 1, "{text}");
-    project.run_ok(&db, &["build", "-q"]);
-    let out = project.run_ok(&db, &["stamp", "--adopt", "atlas"]);
-    assert!(
-        stdout(&out).contains("the newest 20240102000000"),
-        "{}",
-        stdout(&out)
-    );
-    let out = project.run_ok(&db, &["upgrade"]);
-    let text = stdout(&out);
-    assert!(
-        text.contains("upgraded 1 migration") && text.contains("20240103000000"),
-        "{text}"
-    );
+    adopt_then_upgrade_one(&project, &db, "atlas", "20240102000000", "20240103000000");
     assert_eq!(db.strings("SELECT name FROM ausers"), ["ada"]);
+    assert_eq!(index_count(&db, "ausers_by_name"), 1);
 }
 
 /// Per-dialect SQL: a `.mysql.down.sql` wins over the generic down on MySQL (whose
@@ -725,4 +669,34 @@ pub fn per_dialect_sql_files_and_dialect_only_migrations(dialect: Dialect) {
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"things".to_string()));
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}
+
+/// Whether `db` has an index named `name`, by its engine's catalog.
+fn index_count(db: &TestDb, name: &str) -> i64 {
+    db.count(&match db.dialect {
+        Dialect::Postgres => format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname = '{name}'"),
+        Dialect::Mysql => format!(
+            "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND index_name = '{name}'"
+        ),
+        Dialect::Sqlite => format!("SELECT COUNT(*) FROM sqlite_master WHERE name = '{name}'"),
+    })
+}
+
+/// After an import: builds, adopts `tool`'s history (whose newest applied revision must be
+/// `newest`), and upgrades, which must run exactly the one migration `runs` names.
+fn adopt_then_upgrade_one(project: &Project, db: &TestDb, tool: &str, newest: &str, runs: &str) {
+    project.run_ok(db, &["build", "-q"]);
+    let out = project.run_ok(db, &["stamp", "--adopt", tool]);
+    assert!(
+        stdout(&out).contains(&format!("the newest {newest}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = project.run_ok(db, &["upgrade"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("upgraded 1 migration") && text.contains(runs),
+        "only the migration {tool} had not applied runs: {text}"
+    );
 }

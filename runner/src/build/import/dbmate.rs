@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{Imported, Report, entries, file_name, id_of, numeric_prefix, read, words};
+use super::{Imported, Line, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
@@ -38,35 +38,19 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
 
 /// Splits a dbmate file into (up, down, transactional).
 fn dbmate_sections(text: &str) -> anyhow::Result<(String, String, bool)> {
-    let mut up = String::new();
-    let mut down = String::new();
     let mut transactional = true;
-    let mut section = None;
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(opts) = t.strip_prefix("-- migrate:up") {
-            section = Some(true);
+    let found = super::sections(text, |t| {
+        Ok(if let Some(opts) = t.strip_prefix("-- migrate:up") {
             transactional = !opts.split_whitespace().any(|o| o == "transaction:false");
-            continue;
-        }
-        if t.starts_with("-- migrate:down") {
-            section = Some(false);
-            continue;
-        }
-        match section {
-            Some(true) => {
-                up.push_str(line);
-                up.push('\n');
-            }
-            Some(false) => {
-                down.push_str(line);
-                down.push('\n');
-            }
-            None => {}
-        }
-    }
-    if section.is_none() {
+            Line::Up
+        } else if t.starts_with("-- migrate:down") {
+            Line::Down
+        } else {
+            Line::Sql
+        })
+    })?;
+    let Some((up, down)) = found else {
         bail!("no `-- migrate:up` section");
-    }
+    };
     Ok((up, down, transactional))
 }

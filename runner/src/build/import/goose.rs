@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{Imported, Report, entries, file_name, id_of, numeric_prefix, read, words};
+use super::{Imported, Line, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
@@ -54,37 +54,28 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
 
 /// Splits a goose file into (up, down, transactional).
 fn sections(text: &str) -> anyhow::Result<(String, String, bool)> {
-    let mut up = String::new();
-    let mut down = String::new();
     let mut transactional = true;
-    let mut section = None;
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(annotation) = t.strip_prefix("-- +goose") {
-            let annotation = annotation.trim().to_ascii_uppercase();
-            match annotation.as_str() {
-                "UP" => section = Some(true),
-                "DOWN" => section = Some(false),
-                "NO TRANSACTION" => transactional = false,
-                "STATEMENTBEGIN" | "STATEMENTEND" | "ENVSUB OFF" => {}
-                "ENVSUB ON" => bail!(
-                    "it uses `-- +goose ENVSUB ON`: goose substitutes environment variables \
-                     into it, and a Retort migration sees no environment; expand them first"
-                ),
-                other => bail!("unknown goose annotation `-- +goose {other}`"),
-            }
-            continue;
-        }
-        let out = match section {
-            Some(true) => &mut up,
-            Some(false) => &mut down,
-            None => continue,
+    let found = super::sections(text, |t| {
+        let Some(annotation) = t.strip_prefix("-- +goose") else {
+            return Ok(Line::Sql);
         };
-        out.push_str(line);
-        out.push('\n');
-    }
-    if section.is_none() {
+        Ok(match annotation.trim().to_ascii_uppercase().as_str() {
+            "UP" => Line::Up,
+            "DOWN" => Line::Down,
+            "NO TRANSACTION" => {
+                transactional = false;
+                Line::Directive
+            }
+            "STATEMENTBEGIN" | "STATEMENTEND" | "ENVSUB OFF" => Line::Directive,
+            "ENVSUB ON" => bail!(
+                "it uses `-- +goose ENVSUB ON`: goose substitutes environment variables \
+                 into it, and a Retort migration sees no environment; expand them first"
+            ),
+            other => bail!("unknown goose annotation `-- +goose {other}`"),
+        })
+    })?;
+    let Some((up, down)) = found else {
         bail!("no `-- +goose Up` section");
-    }
+    };
     Ok((up, down, transactional))
 }

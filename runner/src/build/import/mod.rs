@@ -117,6 +117,49 @@ fn file_name(path: &Path) -> String {
         .into_owned()
 }
 
+/// What one line of a sectioned file (dbmate, goose) is.
+enum Line {
+    /// Starts the up section.
+    Up,
+    /// Starts the down section.
+    Down,
+    /// A directive of the tool's own, not SQL.
+    Directive,
+    /// SQL of the current section.
+    Sql,
+}
+
+/// The (up, down) sections of a file whose lines `classify` says what they are; `None` when
+/// it has no up section. SQL before the first section marker is dropped, as the tools do.
+fn sections(
+    text: &str,
+    mut classify: impl FnMut(&str) -> anyhow::Result<Line>,
+) -> anyhow::Result<Option<(String, String)>> {
+    let (mut up, mut down) = (String::new(), String::new());
+    let mut section = None;
+    for line in text.lines() {
+        let out = match classify(line.trim())? {
+            Line::Up => {
+                section = Some(true);
+                continue;
+            }
+            Line::Down => {
+                section = Some(false);
+                continue;
+            }
+            Line::Directive => continue,
+            Line::Sql => match section {
+                Some(true) => &mut up,
+                Some(false) => &mut down,
+                None => continue,
+            },
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(section.map(|_| (up, down)))
+}
+
 fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
