@@ -1,23 +1,28 @@
-//! Host bindings generated from `wit/0.1.0` (package `retort:migration@0.1.0`).
+//! Host bindings generated from `wit/0.1.0` and `wit/0.2.0` (package `retort:migration`).
+//!
+//! The host links the 0.2.0 `script-runtime` world: the 0.1.0 `sql` and `report` interfaces
+//! (which every 0.1.0 migration component imports) plus 0.2.0's `script` (which shared
+//! language runtimes import). Both kinds export the same `metadata`, `upgrade` and
+//! `downgrade`, so one linker and one set of typed exports serve both.
 //!
 //! The generated `Value`, `Error`, `Column` and `MigrationInfo` types are used throughout the
 //! runner, so rows go from the driver to the guest without an intermediate representation.
 
 wasmtime::component::bindgen!({
-    world: "migration",
-    path: "../wit/0.1.0",
+    world: "retort:migration/script-runtime@0.2.0",
+    path: ["../wit/0.1.0", "../wit/0.2.0"],
     imports: { default: async | trappable },
     exports: { default: async },
     additional_derives: [PartialEq],
     with: {
-        "retort:migration/sql.transaction": TxHandle,
-        "retort:migration/sql.rows": RowsHandle,
+        "retort:migration/sql@0.1.0.transaction": TxHandle,
+        "retort:migration/sql@0.1.0.rows": RowsHandle,
     },
 });
 
 use crate::core::CursorId;
 
-pub use self::retort::migration::types::{
+pub use self::retort::migration0_1_0::types::{
     Column, DatabaseError, Date, Datetime, Dialect, Error as GuestError, Time, Value,
 };
 

@@ -11,6 +11,7 @@ mod common;
 mod conformance;
 mod containment;
 mod embedded;
+mod runtime;
 mod sandbox;
 mod scenarios;
 mod sql;
@@ -27,6 +28,7 @@ macro_rules! dialect_suite {
             use crate::conformance;
             use crate::containment;
             use crate::embedded;
+            use crate::runtime;
             use crate::sql;
             use crate::trust;
 
@@ -83,6 +85,9 @@ macro_rules! dialect_suite {
             case!(sql, import_from_atlas_and_adopt_its_database);
             case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, new_sql_migration_round_trip);
+            case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);
+            case!(runtime, tampered_scripts_and_runtimes_are_refused);
+            case!(runtime, sql_artifacts_built_before_runtimes_still_run);
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);
             case!(containment, hostile_session_settings_do_not_change_batched_values);

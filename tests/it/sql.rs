@@ -299,15 +299,31 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     .unwrap();
     let down = up.to_string_lossy().replace(".up.sql", ".down.sql");
     std::fs::write(&down, "START TRANSACTION;\nDROP TABLE notes;\nCOMMIT;\n").unwrap();
-    // Forgetting the build is an error, not "nothing to do".
+    // A migration that needs a toolchain and has no artifact is refused, naming it, before
+    // the database is touched: forgetting the build is never "nothing to do".
+    let crate_dir = project.migrations().join("20990101000000_rust_crate");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        "[package]\nname = \"rust_crate\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
     let out = project.run(&db, &["upgrade"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("_create_notes has no artifact; run `retort build` first"),
+        stderr(&out)
+            .contains("20990101000000_rust_crate has no artifact; run `retort build` first"),
         "{}",
         stderr(&out)
     );
     assert!(!db.tables().contains(&"retort_history".to_string()));
+    std::fs::remove_dir_all(&crate_dir).unwrap();
+    // (The SQL migration beside it was built by that upgrade; build it again below.)
+    for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "wasm") {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
     // Scripts wrapped in their own transaction (as other tools' histories often are) run as
     // one Retort transaction: the pair is dropped, and the build says so.
     let out = project.run_ok(&db, &["build"]);
@@ -331,21 +347,33 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     );
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"notes".to_string()));
-    // An edited migration is not upgraded from its old artifact.
+    // An edited SQL migration is not upgraded from its old artifact: SQL needs no toolchain,
+    // so `upgrade` builds it first and says so.
     let edited = std::fs::read_to_string(&up)
         .unwrap()
         .replace("'semi; colon'", "'edited'");
     std::fs::write(&up, edited).unwrap();
-    let out = project.run(&db, &["upgrade"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = project.run_ok(&db, &["upgrade"]);
     assert!(
-        stderr(&out).contains("_create_notes changed since its artifact was built"),
+        stderr(&out).contains("_create_notes.wasm from its SQL scripts"),
         "{}",
         stderr(&out)
     );
-    assert!(!db.tables().contains(&"notes".to_string()));
-    project.run_ok(&db, &["build", "-q"]);
-    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.strings("SELECT body FROM notes"), ["edited"]);
+    project.run_ok(&db, &["downgrade", "base"]);
+    // A new SQL migration needs no `retort build` at all.
+    for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "wasm") {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    let out = project.run_ok(&db, &["upgrade"]);
+    assert!(
+        stderr(&out).contains("built migrations/") && stdout(&out).contains("upgraded 1 migration"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(db.strings("SELECT body FROM notes"), ["edited"]);
 }
 

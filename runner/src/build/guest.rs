@@ -108,7 +108,9 @@ pub fn wrapped_in_transaction(script: &str) -> bool {
         })
 }
 
-/// Version of the code generated for SQL migrations; part of their fingerprint.
+/// Part of a SQL migration's fingerprint. It names the generated crates SQL migrations were
+/// once compiled to; it stays as it was so that their artifacts, already applied somewhere,
+/// are kept byte for byte (and so keep their digests) while their scripts do not change.
 const SQL_GENERATOR: &str = "retort-sql/1";
 
 /// Parses an SQL migration's header.
@@ -270,149 +272,50 @@ impl SqlMigration {
         crate::trust::signing::hex(&hash.finalize())
     }
 
-    /// The generated body of `upgrade` (or `downgrade`): the generic script, or (with dialect
-    /// scripts or a `dialect` header) the one for the dialect it runs on. A migration without
-    /// either generates exactly the code it always did, so its artifact never changes.
-    fn body(&self, up: bool) -> String {
-        let file = if up { "up" } else { "down" };
-        if self.variants.is_empty() && self.only.is_none() {
-            return format!("retort_guest::script::run(tx, include_str!(\"{file}.sql\"))");
-        }
-        let variant = |d: &str| match d {
-            "postgres" => "Postgres",
-            "mysql" => "Mysql",
-            _ => "Sqlite",
-        };
-        let guard = match &self.only {
-            Some(only) => format!(
-                "if tx.dialect() != retort_guest::Dialect::{} {{ retort_guest::log({:?}); \
-                 return Ok(()); }}\n        ",
-                variant(only),
-                format!("written for {only} only: nothing to do on this database")
-            ),
-            None => String::new(),
-        };
-        let arms: String = self
-            .variants
-            .iter()
-            .filter(|(_, (u, d))| if up { u.is_some() } else { d.is_some() })
-            .map(|(dialect, _)| {
-                format!(
-                    "retort_guest::Dialect::{} => include_str!(\"{file}.{dialect}.sql\"), ",
-                    variant(dialect)
-                )
-            })
-            .collect();
-        format!(
-            "{guard}let script = match tx.dialect() {{ {arms}_ => include_str!(\"{file}.sql\") }};\n        \
-             retort_guest::script::run(tx, script)"
-        )
-    }
-
-    /// The generated crate's name: unique per migrations directory (`key`), since several
-    /// projects' builds may share a target directory.
-    fn crate_name(&self, key: &str) -> String {
-        let clean: String = self
-            .stem
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("sql_{key}_{clean}")
-    }
-
-    /// Writes the crate that embeds the scripts into `dir`.
-    fn generate(&self, dir: &Path, sdk: &str, key: &str) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir.join("src"))?;
-        std::fs::write(
-            dir.join("Cargo.toml"),
-            format!(
-                "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-                 [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nretort-guest = {sdk}\n",
-                self.crate_name(key)
-            ),
-        )?;
-        std::fs::write(dir.join("src/up.sql"), &self.up)?;
-        std::fs::write(dir.join("src/down.sql"), &self.down)?;
+    /// The migration as a script artifact on the SQL runtime this binary ships: its
+    /// header's metadata, its scripts (`up.sql`, `down.sql`, `up.<dialect>.sql`, …) and its
+    /// `dialect` setting.
+    pub fn script(&self) -> crate::host::runtime::Script {
+        use crate::host::runtime::{FORMAT, File, Metadata, Script, sql_runtime};
+        let mut files = vec![
+            File {
+                name: "up.sql".into(),
+                contents: self.up.clone(),
+            },
+            File {
+                name: "down.sql".into(),
+                contents: self.down.clone(),
+            },
+        ];
         for (dialect, (up, down)) in &self.variants {
-            if let Some(up) = up {
-                std::fs::write(dir.join(format!("src/up.{dialect}.sql")), up)?;
-            }
-            if let Some(down) = down {
-                std::fs::write(dir.join(format!("src/down.{dialect}.sql")), down)?;
+            for (kind, text) in [("up", up), ("down", down)] {
+                if let Some(text) = text {
+                    files.push(File {
+                        name: format!("{kind}.{dialect}.sql"),
+                        contents: text.clone(),
+                    });
+                }
             }
         }
-        let list = |v: &[String]| {
-            v.iter()
-                .map(|p| format!("{p:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        std::fs::write(
-            dir.join("src/lib.rs"),
-            format!(
-                "//! Generated by `retort build` from {stem}.up.sql / .down.sql.\n\
-                 struct Sql;\n\
-                 impl retort_guest::Migration for Sql {{\n\
-                 \x20   fn upgrade(tx: &retort_guest::Tx) -> retort_guest::Result<()> {{\n\
-                 \x20       {upgrade}\n    }}\n\
-                 \x20   fn downgrade(tx: &retort_guest::Tx) -> retort_guest::Result<()> {{\n\
-                 \x20       {downgrade}\n    }}\n}}\n\
-                 retort_guest::export!(Sql, id: {id:?}, parents: [{parents}], description: {description:?},\n\
-                 \x20   transactional: {transactional}, branch_labels: [{labels}]);\n",
-                stem = self.stem,
-                upgrade = self.body(true),
-                downgrade = self.body(false),
-                id = self.id,
-                parents = list(&self.parents),
-                description = self.description,
-                transactional = self.transactional,
-                labels = list(&self.labels),
-            ),
-        )?;
-        Ok(())
+        Script {
+            format: FORMAT,
+            runtime: sql_runtime(),
+            metadata: Metadata {
+                id: self.id.clone(),
+                parents: self.parents.clone(),
+                description: self.description.clone(),
+                transactional: self.transactional,
+                branch_labels: self.labels.clone(),
+                depends_on: Vec::new(),
+            },
+            files,
+            settings: self
+                .only
+                .iter()
+                .map(|d| ("dialect".to_string(), d.clone()))
+                .collect(),
+        }
     }
-}
-
-/// The `retort-guest` dependency of the migrations workspace `dir`, as a TOML inline value
-/// with any path made absolute: SQL migrations are built against the same SDK.
-fn sdk_dependency(dir: &Path) -> anyhow::Result<String> {
-    let manifest = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("cannot read {}", manifest.display()))?;
-    let doc: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
-    let dep = doc
-        .get("workspace")
-        .and_then(|w| w.get("dependencies"))
-        .and_then(|d| d.get("retort-guest"))
-        .with_context(|| {
-            format!(
-                "{} has no [workspace.dependencies] retort-guest: SQL migrations are built with it",
-                manifest.display()
-            )
-        })?;
-    Ok(match dep {
-        toml::Value::Table(t) => {
-            let mut t = t.clone();
-            if let Some(toml::Value::String(p)) = t.get("path") {
-                let abs = dir.join(p);
-                let abs = abs.canonicalize().unwrap_or(abs);
-                t.insert(
-                    "path".into(),
-                    toml::Value::String(abs.display().to_string()),
-                );
-            }
-            let fields: Vec<String> = t.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-            format!("{{ {} }}", fields.join(", "))
-        }
-        other => other.to_string(),
-    })
 }
 
 /// The WIT package every migration targets, embedded so that `retort build` needs no
@@ -751,8 +654,10 @@ pub fn stale(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Staleness)>> {
     Ok(out)
 }
 
-/// Builds every crate of `dir` (a cargo workspace) in release mode for `wasm32-wasip2` and
-/// writes `<crate dir>.wasm` beside each crate.
+/// Builds every migration of `dir`: each crate (a cargo workspace) in release mode for
+/// `wasm32-wasip2`, written to `<crate dir>.wasm` beside it; each SQL migration to a script
+/// artifact `<stem>.wasm` on the SQL runtime this binary ships (no toolchain, no cargo);
+/// each Python or JavaScript migration with its language's tool.
 ///
 /// Artifacts are pinned to their sources: each records a fingerprint of its crate's files
 /// (custom section [`SOURCE_SECTION`]), and an artifact whose sources did not change is kept
@@ -776,8 +681,8 @@ pub fn build(
     let crates = crates(&dir)?;
     let sql = sql_migrations(&dir)?;
     let scripts = script_guests(&dir)?;
-    // Rust crates and SQL migrations are built by cargo with the workspace's SDK.
-    if !dir.join("Cargo.toml").is_file() && (!crates.is_empty() || !sql.is_empty()) {
+    // Rust crates are built by cargo with the workspace's SDK; SQL needs no toolchain.
+    if !dir.join("Cargo.toml").is_file() && !crates.is_empty() {
         bail!(
             "{} has no Cargo.toml: it is not a migrations workspace (create one with `retort new`)",
             dir.display()
@@ -802,8 +707,7 @@ pub fn build(
         .map(|m| force || !up_to_date(&dir.join(&m.stem), &m.fingerprint()))
         .collect();
     let any_rust = stale.iter().any(|s| *s);
-    let any_sql = sql_stale.iter().any(|s| *s);
-    if any_rust || any_sql {
+    if any_rust {
         ensure_target()?;
     }
     let flags = remap_flags(root, &target_dir);
@@ -825,34 +729,53 @@ pub fn build(
             kept(crate_dir)?
         });
     }
-    if any_sql {
+    built.extend(write_sql(&dir, &sql, &sql_stale, quiet)?);
+    Ok(built)
+}
+
+/// Builds the SQL migrations of `dir` whose artifact is missing or older than their scripts
+/// (or all of them with `force`), and nothing else: script artifacts need no toolchain, so
+/// this is what `retort upgrade` does before it runs. Returns every SQL migration's artifact.
+pub fn build_sql(dir: &Path, quiet: bool, force: bool) -> anyhow::Result<Vec<Built>> {
+    let sql = sql_migrations(dir)?;
+    let stale: Vec<bool> = sql
+        .iter()
+        .map(|m| force || !up_to_date(&dir.join(&m.stem), &m.fingerprint()))
+        .collect();
+    write_sql(dir, &sql, &stale, quiet)
+}
+
+/// Writes the script artifacts of the `stale` SQL migrations, keeps the others.
+fn write_sql(
+    dir: &Path,
+    sql: &[SqlMigration],
+    stale: &[bool],
+    quiet: bool,
+) -> anyhow::Result<Vec<Built>> {
+    let mut built = Vec::new();
+    for (m, stale) in sql.iter().zip(stale) {
+        let stem_path = dir.join(&m.stem);
+        if !*stale {
+            built.push(kept(&stem_path)?);
+            continue;
+        }
         if !quiet {
-            for (m, _) in sql.iter().zip(&sql_stale).filter(|(_, stale)| **stale) {
-                for (script, kind) in [(&m.up, "up"), (&m.down, "down")] {
-                    if wrapped_in_transaction(script) {
-                        eprintln!(
-                            "note: {}.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it \
-                             runs: Retort runs each migration in one transaction, with its \
-                             history row",
-                            m.stem
-                        );
-                    }
+            for (script, kind) in [(&m.up, "up"), (&m.down, "down")] {
+                if wrapped_in_transaction(script) {
+                    eprintln!(
+                        "note: {}.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it \
+                         runs: Retort runs each migration in one transaction, with its \
+                         history row",
+                        m.stem
+                    );
                 }
             }
         }
-        build_sql(&dir, &sql, &sql_stale, &target_dir, &flags, quiet)?;
-    }
-    for (m, stale) in sql.iter().zip(&sql_stale) {
-        let stem_path = dir.join(&m.stem);
-        built.push(if *stale {
-            pin(
-                &stem_path,
-                &output(&m.crate_name(&dir_key(&dir))),
-                &m.fingerprint(),
-            )?
-        } else {
-            kept(&stem_path)?
-        });
+        built.push(write_pinned(
+            &stem_path,
+            m.script().encode(),
+            &m.fingerprint(),
+        )?);
     }
     Ok(built)
 }
@@ -882,8 +805,13 @@ fn kept(stem_path: &Path) -> anyhow::Result<Built> {
 /// Writes `<stem>.wasm` from a freshly built component, pinned to its sources by their
 /// fingerprint (custom section [`SOURCE_SECTION`]).
 fn pin(stem_path: &Path, produced: &Path, fingerprint: &str) -> anyhow::Result<Built> {
-    let mut bytes = std::fs::read(produced)
+    let bytes = std::fs::read(produced)
         .with_context(|| format!("the build did not produce {}", produced.display()))?;
+    write_pinned(stem_path, bytes, fingerprint)
+}
+
+/// Writes `<stem>.wasm` from an artifact's bytes, pinned to its sources' fingerprint.
+fn write_pinned(stem_path: &Path, mut bytes: Vec<u8>, fingerprint: &str) -> anyhow::Result<Built> {
     crate::trust::signing::append_custom_section(
         &mut bytes,
         SOURCE_SECTION,
@@ -955,48 +883,6 @@ fn remap_flags(root: &Path, target_dir: &Path) -> Vec<String> {
         target_dir.display()
     ));
     flags
-}
-
-/// SQL migrations become generated crates, built in a workspace of their own under the target
-/// directory with the migrations workspace's SDK and lock file.
-fn build_sql(
-    dir: &Path,
-    sql: &[SqlMigration],
-    stale: &[bool],
-    target_dir: &Path,
-    flags: &[String],
-    quiet: bool,
-) -> anyhow::Result<()> {
-    let sdk = sdk_dependency(dir)?;
-    // One work directory per migrations directory: builds of several projects may share the
-    // target directory (and cargo's lock) at the same time.
-    let work = target_dir.join("retort-sql").join(dir_key(dir));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    let mut members = Vec::new();
-    for (m, stale) in sql.iter().zip(stale) {
-        if *stale {
-            m.generate(&work.join(&m.stem), &sdk, &dir_key(dir))?;
-            members.push(format!("{:?}", m.stem));
-        }
-    }
-    std::fs::write(
-        work.join("Cargo.toml"),
-        format!(
-            "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n\
-             [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
-            members.join(", ")
-        ),
-    )?;
-    if dir.join("Cargo.lock").is_file() {
-        std::fs::copy(dir.join("Cargo.lock"), work.join("Cargo.lock"))?;
-    }
-    cargo_build(&work.join("Cargo.toml"), target_dir, flags, quiet).with_context(|| {
-        format!(
-            "cargo build of the SQL migrations in {} failed",
-            dir.display()
-        )
-    })
 }
 
 /// A short name for a migrations directory, for its work directories.
@@ -1101,15 +987,13 @@ mod tests {
             plain[0].variants["mysql"],
             (None, Some("SELECT 2;\n".to_string()))
         );
-        assert!(
-            plain[0]
-                .body(false)
-                .contains("Dialect::Mysql => include_str!(\"down.mysql.sql\")")
-        );
-        assert_eq!(
-            plain[0].body(true),
-            "let script = match tx.dialect() { _ => include_str!(\"up.sql\") };\n        retort_guest::script::run(tx, script)"
-        );
+        let names: Vec<String> = plain[0]
+            .script()
+            .files
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["up.sql", "down.sql", "down.mysql.sql"]);
         std::fs::write(root.join("20260101000200_y.postgres.up.sql"), "SELECT 3;\n").unwrap();
         let e = sql_migrations(root).unwrap_err().to_string();
         assert!(

@@ -45,6 +45,9 @@ impl Observer for StderrObserver {
                 };
                 writeln!(err, "  [{revision}] {level}: {message}")
             }
+            Event::Built { database, artifact } => {
+                writeln!(err, "[{database}] built {artifact} from its SQL scripts")
+            }
             Event::StoredArtifact { database, revision } => writeln!(
                 err,
                 "[{database}] {revision} is not in the migrations directory: using the copy stored in the database"

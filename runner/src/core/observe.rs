@@ -78,6 +78,14 @@ pub enum Event<'a> {
         /// The revision.
         revision: &'a str,
     },
+    /// A SQL migration's artifact was missing or older than its scripts, and was built before
+    /// the run (SQL needs no toolchain).
+    Built {
+        /// The database's name in the project.
+        database: &'a str,
+        /// The artifact written.
+        artifact: &'a str,
+    },
     /// Waiting for another process's migration lock.
     Waiting {
         /// The database's name in the project.

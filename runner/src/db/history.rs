@@ -522,6 +522,19 @@ pub trait HistoryStore: Session {
         Ok(())
     }
 
+    /// Whether bytes are stored under `digest` (an artifact, or a runtime script artifacts
+    /// share).
+    async fn has_artifact(&mut self, digest: &str) -> Result<bool, DbError> {
+        let sql = format!(
+            "SELECT part FROM {} WHERE digest = $1 AND part = 0",
+            self.tables().artifacts
+        );
+        let rows = self
+            .host_query("looking for a stored artifact", &sql, &[text(digest)])
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
     /// The stored bytes of an applied artifact, if the database has them. (Callers check
     /// them against the recorded digest.)
     async fn load_artifact(&mut self, digest: &str) -> Result<Option<Vec<u8>>, DbError> {

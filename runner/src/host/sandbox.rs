@@ -11,15 +11,17 @@ use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::retort::migration::{report, sql, types};
+use crate::bindings::retort::migration0_1_0::{report, sql, types};
+use crate::bindings::retort::migration0_2_0::script;
 use crate::bindings::{
-    Column, Dialect, GuestError, Migration, MigrationInfo, MigrationPre, RowsHandle, TxHandle,
-    Value,
+    Column, Dialect, GuestError, MigrationInfo, RowsHandle, ScriptRuntime, ScriptRuntimePre,
+    TxHandle, Value,
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
 use crate::db::{Backend, HistoryStore, SqlFailure};
 use crate::host::output::CappedPipe;
+use crate::host::runtime::{RuntimeRef, Script};
 
 /// How much a migration's `report.log` messages may hold in all, per call; a single message
 /// is cut at [`LOG_MESSAGE`]. Past the limit the operator is told once that the rest was
@@ -50,6 +52,9 @@ pub struct HostState {
     mode: Lending,
     /// Bytes of `report.log` messages passed on so far in this call (see [`LOG_CAPACITY`]).
     logged: usize,
+    /// The migration a shared runtime runs (`script.current`); `None` for a component that
+    /// is the migration itself.
+    script: Option<Arc<script::Migration>>,
 }
 
 /// How often the epoch advances: the deadline's resolution.
@@ -132,6 +137,7 @@ impl HostState {
             max_open_rows: limits.max_open_rows,
             mode: Lending::default(),
             logged: 0,
+            script: None,
         })
     }
 
@@ -263,6 +269,17 @@ pub struct Lending {
 impl types::Host for HostState {}
 
 impl sql::Host for HostState {}
+
+impl script::Host for HostState {
+    async fn current(&mut self) -> wasmtime::Result<script::Migration> {
+        match &self.script {
+            Some(script) => Ok(script::Migration::clone(script)),
+            None => Err(wasmtime::format_err!(
+                "the component asked for a script, but it is a migration of its own, not a runtime"
+            )),
+        }
+    }
+}
 
 impl sql::HostTransaction for HostState {
     async fn dialect(&mut self, _tx: Resource<TxHandle>) -> wasmtime::Result<Dialect> {
@@ -411,6 +428,14 @@ pub enum SandboxError {
         /// What is wrong.
         message: String,
     },
+    /// A script artifact's runtime is not one Retort can run.
+    #[error("refusing {path}: {message}")]
+    Runtime {
+        /// The artifact's path.
+        path: String,
+        /// Which runtime, and why.
+        message: String,
+    },
     /// The guest trapped (a panic, an exhausted limit, a host failure).
     #[error("the migration trapped: {message}")]
     Trap {
@@ -443,12 +468,24 @@ pub struct Sandbox {
     linker: Linker<HostState>,
     cache: crate::host::cache::CompileCache,
     limits: Limits,
+    /// Shared runtimes compiled in this process, by digest: every script migration of a
+    /// language instantiates the same one.
+    runtimes: std::sync::Mutex<std::collections::HashMap<String, ScriptRuntimePre<HostState>>>,
 }
 
 /// A compiled migration, ready to instantiate cheaply.
 #[derive(Clone)]
 pub struct Prepared {
-    pre: MigrationPre<HostState>,
+    pre: ScriptRuntimePre<HostState>,
+    /// For a script migration: the script its runtime runs, and which runtime.
+    script: Option<(Arc<script::Migration>, RuntimeRef)>,
+}
+
+impl Prepared {
+    /// The shared runtime a script migration runs on (`None`: the component is the migration).
+    pub fn runtime(&self) -> Option<&RuntimeRef> {
+        self.script.as_ref().map(|(_, r)| r)
+    }
 }
 
 impl Sandbox {
@@ -478,18 +515,20 @@ impl Sandbox {
             .map_err(|e| wasmtime::format_err!("cannot start the deadline thread: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Migration::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        ScriptRuntime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let cache = crate::host::cache::CompileCache::new(&engine);
         Ok(Sandbox {
             engine,
             linker,
             cache,
             limits,
+            runtimes: Default::default(),
         })
     }
 
     /// Compiles (or loads from the compile cache) a component whose SHA-256 is `digest` and
-    /// checks it targets the `migration` world. Safe to call from several threads at once.
+    /// checks it targets the `migration` world; for a script artifact, the runtime it names
+    /// (compiled once per process). Safe to call from several threads at once.
     pub fn prepare(
         &self,
         path: &str,
@@ -500,28 +539,67 @@ impl Sandbox {
             path: path.to_string(),
             message,
         };
+        if let Some(script) = Script::decode(bytes) {
+            let script = script.map_err(invalid)?;
+            let pre = self
+                .runtime(&script.runtime)
+                .map_err(|message| SandboxError::Runtime {
+                    path: path.to_string(),
+                    message,
+                })?;
+            return Ok(Prepared {
+                pre,
+                script: Some((Arc::new(script.to_guest()), script.runtime)),
+            });
+        }
+        let pre = self.program(digest, bytes).map_err(invalid)?;
+        Ok(Prepared { pre, script: None })
+    }
+
+    /// The compiled runtime `runtime`, if this binary ships (trusts) it.
+    fn runtime(&self, runtime: &RuntimeRef) -> Result<ScriptRuntimePre<HostState>, String> {
+        let mut runtimes = self
+            .runtimes
+            .lock()
+            .map_err(|_| "a compile thread panicked".to_string())?;
+        if let Some(pre) = runtimes.get(&runtime.digest) {
+            return Ok(pre.clone());
+        }
+        let Some(bytes) = crate::host::runtime::builtin(&runtime.digest) else {
+            return Err(format!(
+                "it runs on {runtime}, which this Retort does not ship; only runtimes it \
+                 ships are trusted (this one has {}): rebuild the migration with `retort build \
+                 --force`, or run it with the Retort version that built it",
+                crate::host::runtime::sql_runtime()
+            ));
+        };
+        let pre = self
+            .program(&runtime.digest, bytes)
+            .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
+        runtimes.insert(runtime.digest.clone(), pre.clone());
+        Ok(pre)
+    }
+
+    /// Compiles (or loads) a component and links it.
+    fn program(&self, digest: &str, bytes: &[u8]) -> Result<ScriptRuntimePre<HostState>, String> {
         if !wasmparser::Parser::is_component(bytes) {
-            return Err(invalid(if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(if wasmparser::Parser::is_core_wasm(bytes) {
                 "it is a core WebAssembly module, not a component (build for wasm32-wasip2)".into()
             } else {
                 "it is not WebAssembly".into()
-            }));
+            });
         }
         let (component, _cached) = self
             .cache
             .component(&self.engine, digest, bytes)
-            .map_err(|e| invalid(format!("{e:#}")))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            invalid(format!(
-                "it imports something Retort does not provide: {e:#}"
-            ))
-        })?;
-        let pre = MigrationPre::new(pre).map_err(|e| {
-            invalid(format!(
-                "it does not export the retort:migration@0.1.0 `migration` world: {e:#}"
-            ))
-        })?;
-        Ok(Prepared { pre })
+            .map_err(|e| format!("{e:#}"))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("it imports something Retort does not provide: {e:#}"))?;
+        ScriptRuntimePre::new(pre).map_err(|e| {
+            format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}")
+        })
     }
 
     /// Applies the memory limit and a deadline `timeout` from now to a fresh store.
@@ -549,6 +627,7 @@ impl Sandbox {
             }
         })?;
         let mut store = Store::new(&self.engine, state);
+        store.data_mut().script = prepared.script.as_ref().map(|(s, _)| s.clone());
         self.arm(&mut store, std::time::Duration::from_secs(10));
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
@@ -598,6 +677,7 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, self.limits.timeout);
         store.data_mut().mode = mode;
+        store.data_mut().script = prepared.script.as_ref().map(|(s, _)| s.clone());
         let (result, overdue) = self
             .run_until_deadline(&mut store, prepared, direction, interrupter)
             .await;

@@ -334,7 +334,7 @@ impl Runner {
         dry_run: bool,
     ) -> Result<Report, Error> {
         // Refuse bad artifacts before the database is touched.
-        check_built(db, direction)?;
+        check_built(db, direction, self.observer.as_ref())?;
         let migrations = self.load(db).await?;
         self.migrate_loaded(db, &migrations, direction, target, dry_run)
             .await
@@ -592,7 +592,15 @@ impl Runner {
 /// Refuses an upgrade from a migrations directory whose sources are not built, or changed
 /// since they were: it would skip the new migrations ("nothing to do") or run the old
 /// artifact of an edited one. (Bundles and embedded migrations have no sources here.)
-pub(super) fn check_built(db: &DatabaseConfig, direction: Direction) -> Result<(), Error> {
+/// Before an upgrade from a migrations directory: builds the SQL migrations whose artifact is
+/// missing or older than their scripts (that needs no toolchain), then refuses, naming them,
+/// while any other migration (Rust, Python, JavaScript) has no artifact or changed since it
+/// was built.
+pub(super) fn check_built(
+    db: &DatabaseConfig,
+    direction: Direction,
+    observer: &dyn crate::core::observe::Observer,
+) -> Result<(), Error> {
     if direction != Direction::Upgrade || db.embedded.is_some() || db.bundle.is_some() {
         return Ok(());
     }
@@ -600,6 +608,22 @@ pub(super) fn check_built(db: &DatabaseConfig, direction: Direction) -> Result<(
         let base = db.migrations.parent().unwrap_or(&db.migrations);
         p.strip_prefix(base).unwrap_or(p).display().to_string()
     };
+    match crate::build::guest::build_sql(&db.migrations, true, false) {
+        Ok(built) => {
+            for b in built.iter().filter(|b| b.rebuilt) {
+                observer.event(&crate::core::observe::Event::Built {
+                    database: &db.name,
+                    artifact: &shown(&b.artifact),
+                });
+            }
+        }
+        Err(e) => {
+            return Err(Error::Unbuilt {
+                database: db.name.clone(),
+                stale: vec![format!("its SQL migrations cannot be built: {e:#}")],
+            });
+        }
+    }
     let stale = match crate::build::guest::stale(&db.migrations) {
         Ok(stale) => stale
             .iter()

@@ -152,7 +152,8 @@ impl Protocol {
     }
 }
 
-/// Stores the artifact (so a downgrade outlives its source) and writes its history row.
+/// Stores the artifact (so a downgrade outlives its source) and, for a script migration, the
+/// runtime it runs on (once per database, by digest), and writes its history row.
 async fn record(
     backend: &mut dyn Backend,
     artifact: &Artifact,
@@ -161,6 +162,12 @@ async fn record(
     backend
         .store_artifact(&artifact.digest, &artifact.bytes)
         .await?;
+    if let Some(runtime) = artifact.prepared.runtime()
+        && let Some(bytes) = crate::host::runtime::builtin(&runtime.digest)
+        && !backend.has_artifact(&runtime.digest).await?
+    {
+        backend.store_artifact(&runtime.digest, bytes).await?;
+    }
     backend.insert_history(row).await
 }
 

@@ -1,9 +1,9 @@
 //! Bad input: a migration built against a newer, incompatible contract (a made-up
-//! retort:migration@0.2.0 whose functions changed shape).
+//! retort:migration@0.9.0 whose functions changed shape).
 
 wit_bindgen::generate!({
     inline: r#"
-        package retort:migration@0.2.0;
+        package retort:migration@0.9.0;
 
         interface sql {
             execute: func(statement: string) -> u64;

@@ -1,0 +1,252 @@
+//! Shared language runtimes, and the script artifacts that run on them.
+//!
+//! A SQL migration's artifact is not a program: it is an empty WebAssembly component whose
+//! custom section [`SCRIPT_SECTION`] holds the migration (its metadata, its files, its
+//! settings) and the name, version and SHA-256 of the runtime component it runs on
+//! (docs/artifacts.md). Being a component file, it is signed, digested, bundled and stored
+//! like any other artifact, and the signature covers the script, the metadata and the
+//! runtime's digest. At run time the host instantiates the runtime and hands it the migration
+//! through the 0.2.0 `script` interface.
+//!
+//! The SQL runtime (`guest-sdk/runtimes/sql`, built reproducibly to
+//! `guest-sdk/runtimes/sql.wasm`) ships inside this binary: SQL migrations need no toolchain
+//! to build or run. A runtime is trusted when its digest is one this binary ships
+//! ([`trusted`]); any other runtime is refused.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::MigrationInfo;
+
+/// The custom section of a script artifact that holds the migration (JSON).
+pub const SCRIPT_SECTION: &str = "retort-script";
+
+/// The version of the script artifact format written by this build.
+pub const FORMAT: u32 = 1;
+
+/// The SQL runtime component, as built from `guest-sdk/runtimes/sql` (see `build.sh` there).
+pub static SQL_RUNTIME: &[u8] = include_bytes!("../../../guest-sdk/runtimes/sql.wasm");
+
+/// The language name of SQL migrations in [`RuntimeRef::language`].
+pub const SQL: &str = "sql";
+
+/// The SQL runtime's version (its crate's version).
+pub const SQL_RUNTIME_VERSION: &str = "0.2.0";
+
+/// The runtime a script artifact runs on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeRef {
+    /// Its language: `sql`.
+    pub language: String,
+    /// Its version.
+    pub version: String,
+    /// SHA-256 of its component bytes, lowercase hex.
+    pub digest: String,
+}
+
+impl std::fmt::Display for RuntimeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} runtime {} ({})",
+            self.language,
+            self.version,
+            &self.digest[..self.digest.len().min(12)]
+        )
+    }
+}
+
+/// What a migration says about itself: [`MigrationInfo`] in the artifact's JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The revision id.
+    pub id: String,
+    /// Its parents.
+    pub parents: Vec<String>,
+    /// Its description.
+    pub description: String,
+    /// Whether it runs in a transaction.
+    pub transactional: bool,
+    /// Its branch labels.
+    #[serde(default)]
+    pub branch_labels: Vec<String>,
+    /// Revisions it depends on.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+/// One file of a script migration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct File {
+    /// Its name inside the migration (`up.sql`, `down.postgres.sql`, …).
+    pub name: String,
+    /// Its text.
+    pub contents: String,
+}
+
+/// A script migration: what [`SCRIPT_SECTION`] holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// The format version ([`FORMAT`]).
+    pub format: u32,
+    /// The runtime it runs on.
+    pub runtime: RuntimeRef,
+    /// What it says about itself.
+    pub metadata: Metadata,
+    /// Its files.
+    pub files: Vec<File>,
+    /// Runtime-specific settings (SQL: `dialect`).
+    #[serde(default)]
+    pub settings: Vec<(String, String)>,
+}
+
+/// The bytes of an empty component: the header of the component binary format.
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+impl Script {
+    /// The artifact's bytes: an empty component holding the migration in [`SCRIPT_SECTION`].
+    /// The same script always gives the same bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = COMPONENT_HEADER.to_vec();
+        let json = serde_json::to_vec(self).expect("a script serialises");
+        crate::trust::signing::append_custom_section(&mut bytes, SCRIPT_SECTION, &json);
+        bytes
+    }
+
+    /// The script inside an artifact: `None` for a component that is a program (it has no
+    /// [`SCRIPT_SECTION`]), an error for a script artifact that is malformed, holds code as
+    /// well, or was written by a newer Retort.
+    pub fn decode(bytes: &[u8]) -> Option<Result<Script, String>> {
+        let section = crate::trust::signing::custom_section(bytes, SCRIPT_SECTION)?;
+        Some(Self::decode_section(bytes, section))
+    }
+
+    fn decode_section(bytes: &[u8], section: &[u8]) -> Result<Script, String> {
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            match payload.map_err(|e| format!("it is not a valid component: {e}"))? {
+                wasmparser::Payload::Version { .. }
+                | wasmparser::Payload::CustomSection(_)
+                | wasmparser::Payload::End(_) => {}
+                _ => {
+                    return Err(format!(
+                        "it holds code as well as a `{SCRIPT_SECTION}` section: a script \
+                         artifact is the script only"
+                    ));
+                }
+            }
+        }
+        let script: Script = serde_json::from_slice(section)
+            .map_err(|e| format!("its `{SCRIPT_SECTION}` section is malformed: {e}"))?;
+        if script.format > FORMAT {
+            return Err(format!(
+                "it was written in script artifact format {}, newer than this Retort reads ({FORMAT}): upgrade Retort",
+                script.format
+            ));
+        }
+        Ok(script)
+    }
+
+    /// The migration as the 0.2.0 `script` interface hands it to the runtime.
+    pub fn to_guest(&self) -> crate::bindings::retort::migration0_2_0::script::Migration {
+        use crate::bindings::retort::migration0_2_0::script;
+        let m = &self.metadata;
+        script::Migration {
+            metadata: MigrationInfo {
+                id: m.id.clone(),
+                parents: m.parents.clone(),
+                description: m.description.clone(),
+                transactional: m.transactional,
+                branch_labels: m.branch_labels.clone(),
+                depends_on: m.depends_on.clone(),
+                requires: Vec::new(),
+                capabilities: Vec::new(),
+            },
+            files: self
+                .files
+                .iter()
+                .map(|f| script::File {
+                    name: f.name.clone(),
+                    contents: f.contents.clone(),
+                })
+                .collect(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+/// The runtime SQL migrations built by this binary run on.
+pub fn sql_runtime() -> RuntimeRef {
+    RuntimeRef {
+        language: SQL.to_string(),
+        version: SQL_RUNTIME_VERSION.to_string(),
+        digest: crate::trust::signing::digest(SQL_RUNTIME),
+    }
+}
+
+/// The bytes of a runtime this binary ships, by digest.
+pub fn builtin(digest: &str) -> Option<&'static [u8]> {
+    static SQL_DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL_DIGEST.get_or_init(|| crate::trust::signing::digest(SQL_RUNTIME));
+    (digest == sql).then_some(SQL_RUNTIME)
+}
+
+/// Whether a runtime with this digest may run: it is one this binary ships.
+pub fn trusted(digest: &str) -> bool {
+    builtin(digest).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script() -> Script {
+        Script {
+            format: FORMAT,
+            runtime: sql_runtime(),
+            metadata: Metadata {
+                id: "20260101000000".into(),
+                parents: vec![],
+                description: "create t".into(),
+                transactional: true,
+                branch_labels: vec![],
+                depends_on: vec![],
+            },
+            files: vec![File {
+                name: "up.sql".into(),
+                contents: "CREATE TABLE t (x INT);".into(),
+            }],
+            settings: vec![],
+        }
+    }
+
+    #[test]
+    fn a_script_artifact_is_an_empty_component_that_decodes_to_its_script() {
+        let bytes = script().encode();
+        assert!(wasmparser::Parser::is_component(&bytes));
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&bytes)
+            .expect("a valid component");
+        assert_eq!(Script::decode(&bytes), Some(Ok(script())));
+        assert_eq!(bytes, script().encode(), "deterministic");
+        assert!(bytes.len() < 1024, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn programs_are_not_scripts_and_mixed_or_newer_artifacts_are_refused() {
+        assert_eq!(Script::decode(SQL_RUNTIME), None);
+        let mut mixed = SQL_RUNTIME.to_vec();
+        let json = serde_json::to_vec(&script()).unwrap();
+        crate::trust::signing::append_custom_section(&mut mixed, SCRIPT_SECTION, &json);
+        let e = Script::decode(&mixed).unwrap().unwrap_err();
+        assert!(e.contains("holds code as well"), "{e}");
+        let mut newer = script();
+        newer.format = FORMAT + 1;
+        let e = Script::decode(&newer.encode()).unwrap().unwrap_err();
+        assert!(e.contains("newer than this Retort reads"), "{e}");
+    }
+
+    #[test]
+    fn only_shipped_runtimes_are_trusted() {
+        assert!(trusted(&sql_runtime().digest));
+        assert!(!trusted(&crate::trust::signing::digest(b"another runtime")));
+    }
+}

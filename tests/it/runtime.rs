@@ -1,0 +1,292 @@
+//! SQL migrations as script artifacts on the SQL runtime the `retort` binary ships: built with
+//! no toolchain, kilobytes each, the runtime stored once per database, downgrades from the
+//! stored copies, tampering refused, and SQL artifacts built before all this still running.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{Dialect, Project, TestDb, repo, stderr, stdout};
+
+/// A `PATH` without cargo, rustup or rustc on it: the system directories only.
+fn path_without_rust() -> String {
+    let path = "/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin";
+    for tool in ["cargo", "rustup", "rustc"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(
+            !found.status.success(),
+            "{tool} is on {path}: the test cannot hide it"
+        );
+    }
+    path.to_string()
+}
+
+/// `retort ARGS` with no Rust toolchain reachable.
+fn run_without_rust(project: &Project, db: &TestDb, args: &[&str]) -> std::process::Output {
+    project
+        .retort(db)
+        .args(args)
+        .env("PATH", path_without_rust())
+        .env_remove("CARGO")
+        .env_remove("RUSTUP_HOME")
+        .env_remove("CARGO_HOME")
+        .output()
+        .unwrap()
+}
+
+/// Writes a chain of `n` SQL migrations (a table and an index each, with a MySQL down script
+/// of their own: `DROP INDEX … ON …`) into the project.
+fn sql_chain(project: &Project, n: usize) {
+    for i in 0..n {
+        let id = 20260101000000u64 + i as u64;
+        let parents = if i == 0 {
+            "none".to_string()
+        } else {
+            (id - 1).to_string()
+        };
+        let stem = project.migrations().join(format!("{id}_t{i}"));
+        std::fs::write(
+            format!("{}.up.sql", stem.display()),
+            format!(
+                "-- retort: parents = {parents}\nCREATE TABLE t{i} (id INTEGER PRIMARY KEY, v VARCHAR(20));\n\
+                 CREATE INDEX t{i}_v ON t{i} (v);\nINSERT INTO t{i} (id, v) VALUES ({i}, 'semi;{i}');\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{}.down.sql", stem.display()),
+            format!("DROP INDEX t{i}_v;\nDROP TABLE t{i};\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{}.mysql.down.sql", stem.display()),
+            format!("DROP INDEX t{i}_v ON t{i};\nDROP TABLE t{i};\n"),
+        )
+        .unwrap();
+    }
+}
+
+fn artifacts(project: &Project) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn sql_runtime_digest() -> String {
+    retort::host::runtime::sql_runtime().digest
+}
+
+/// Build and run a SQL-only project with cargo, rustup and rustc absent; artifacts are
+/// kilobytes; the runtime is stored once in `retort_artifacts`; a downgrade with the sources
+/// and the build output deleted runs from the stored copies.
+pub fn sql_needs_no_toolchain_and_its_runtime_is_stored_once(dialect: Dialect) {
+    let db = TestDb::new(dialect, "sqlruntime");
+    let project = Project::empty();
+    sql_chain(&project, 5);
+    let out = run_without_rust(&project, &db, &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let built = artifacts(&project);
+    assert_eq!(built.len(), 5, "{}", stdout(&out));
+    for file in &built {
+        let size = std::fs::metadata(file).unwrap().len();
+        let stem = file.with_extension("");
+        let scripts: u64 = ["up.sql", "down.sql", "mysql.down.sql"]
+            .iter()
+            .filter_map(|k| std::fs::metadata(format!("{}.{k}", stem.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        assert!(
+            size <= 4096 + scripts,
+            "{}: {size} bytes for {scripts} bytes of scripts",
+            file.display()
+        );
+    }
+    let out = run_without_rust(&project, &db, &["upgrade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for i in 0..5 {
+        assert_eq!(
+            db.strings(&format!("SELECT v FROM t{i}")),
+            [format!("semi;{i}")]
+        );
+    }
+    // Five migrations and one runtime, each stored once.
+    let runtime = sql_runtime_digest();
+    assert_eq!(
+        db.count("SELECT COUNT(DISTINCT digest) FROM retort_artifacts"),
+        6
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM retort_artifacts WHERE digest = '{runtime}'"
+        )),
+        1
+    );
+    let length = match dialect {
+        Dialect::Postgres => "CAST(LENGTH(bytes) AS BIGINT)",
+        _ => "LENGTH(bytes)",
+    };
+    let stored = db.count(&format!(
+        "SELECT {length} FROM retort_artifacts WHERE digest = '{runtime}'"
+    ));
+    assert!(
+        stored > 1000 && (stored as usize) < retort::host::runtime::SQL_RUNTIME.len(),
+        "the runtime is stored compressed: {stored} bytes"
+    );
+    // A second upgrade with nothing to do stores nothing more.
+    let out = run_without_rust(&project, &db, &["upgrade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_artifacts"), 6);
+    // Sources and build output gone: the downgrade runs the stored copies on the runtime.
+    for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+    let out = run_without_rust(&project, &db, &["downgrade", "base"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("downgraded 5 migrations"),
+        "{}",
+        stdout(&out)
+    );
+    let tables = db.tables();
+    assert!(
+        (0..5).all(|i| !tables.contains(&format!("t{i}"))),
+        "{tables:?}"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}
+
+/// Rewrites the `retort-script` section of a script artifact through `edit`.
+fn edit_script(path: &Path, edit: impl FnOnce(&mut retort::host::runtime::Script)) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut script = retort::host::runtime::Script::decode(&bytes)
+        .expect("a script artifact")
+        .unwrap();
+    edit(&mut script);
+    // Still pinned to its sources, so `upgrade` does not rebuild it from them.
+    let mut edited = script.encode();
+    let source = retort::trust::signing::custom_section(&bytes, "retort-source").unwrap();
+    retort::trust::signing::append_custom_section(&mut edited, "retort-source", source);
+    std::fs::write(path, edited).unwrap();
+}
+
+/// A tampered script is refused against its signature; a script naming a runtime this binary
+/// does not ship is refused even when signed by a trusted key; neither touches the database.
+pub fn tampered_scripts_and_runtimes_are_refused(dialect: Dialect) {
+    let db = TestDb::new(dialect, "sqltamper");
+    let project = Project::empty();
+    sql_chain(&project, 1);
+    std::fs::write(
+        project.dir.path().join("retort.toml"),
+        "[databases.main]\nurl = \"sqlite://unused.db\"\nmigrations = \"migrations\"\n\
+         require_signatures = true\n\n[trust]\nkeys = [\"keys/release.pub\"]\n",
+    )
+    .unwrap();
+    let keygen = project
+        .retort(&db)
+        .args(["keygen", "keys/release", "--comment", "release"])
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    project.run_ok(&db, &["build", "-q"]);
+    let file = artifacts(&project).remove(0);
+    let sign = |project: &Project| {
+        let out = project
+            .retort(&db)
+            .args(["sign", "--key", "keys/release"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    sign(&project);
+    let signed = std::fs::read(&file).unwrap();
+    // The script edited after signing: the signature no longer matches.
+    let mut tampered = signed.clone();
+    let at = tampered
+        .windows(12)
+        .position(|w| w == b"CREATE TABLE")
+        .unwrap();
+    tampered[at..at + 6].copy_from_slice(b"CREATX");
+    std::fs::write(&file, &tampered).unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refusing") && stderr(&out).contains("signature"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(db.tables().is_empty(), "{:?}", db.tables());
+    // Another runtime (as if swapped for one of the author's own), then signed anew with the
+    // trusted key: the runtime is still not one Retort ships.
+    std::fs::write(&file, &signed).unwrap();
+    edit_script(&file, |s| {
+        s.runtime.digest = retort::trust::signing::digest(b"some other runtime");
+    });
+    sign(&project);
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("runs on the sql runtime 0.2.0")
+            && err.contains("which this Retort does not ship"),
+        "{err}"
+    );
+    assert!(db.tables().is_empty(), "{:?}", db.tables());
+}
+
+/// A SQL migration built before script artifacts (a generated Rust crate, 0.1.0 WIT) is kept
+/// byte for byte by `retort build` while its scripts do not change, upgrades and downgrades,
+/// and runs beside a new script artifact.
+pub fn sql_artifacts_built_before_runtimes_still_run(dialect: Dialect) {
+    let db = TestDb::new(dialect, "sqllegacy");
+    let project = Project::empty();
+    let legacy = repo().join("tests/legacy");
+    for name in [
+        "20260301000000_legacy_sql.up.sql",
+        "20260301000000_legacy_sql.down.sql",
+        "20260301000000_legacy_sql.wasm",
+    ] {
+        std::fs::copy(legacy.join(name), project.migrations().join(name)).unwrap();
+    }
+    std::fs::write(
+        project.migrations().join("20260301000100_after.up.sql"),
+        "-- retort: parents = 20260301000000\nINSERT INTO legacy (id, note) VALUES (2, 'from 0.2.0');\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.migrations().join("20260301000100_after.down.sql"),
+        "DELETE FROM legacy WHERE id = 2;\n",
+    )
+    .unwrap();
+    let before = std::fs::read(legacy.join("20260301000000_legacy_sql.wasm")).unwrap();
+    let out = run_without_rust(&project, &db, &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("unchanged migrations/20260301000000_legacy_sql.wasm"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read(project.migrations().join("20260301000000_legacy_sql.wasm")).unwrap(),
+        before,
+        "the old artifact is kept byte for byte"
+    );
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        db.strings("SELECT note FROM legacy ORDER BY id"),
+        ["from 0.1.0", "from 0.2.0"]
+    );
+    project.run_ok(&db, &["downgrade", "20260301000000"]);
+    assert_eq!(
+        db.strings("SELECT note FROM legacy ORDER BY id"),
+        ["from 0.1.0"]
+    );
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(!db.tables().contains(&"legacy".to_string()));
+}
