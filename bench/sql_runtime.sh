@@ -98,7 +98,12 @@ run() {
     local name=$1 url=$2 kind=$3 dir="$work/$1"
     gen "$dir" "$kind"
     printf '[databases.bench]\nurl = "%s"\nmigrations = "migrations"\n' "$url" > "$dir/retort.toml"
-    printf '[alembic]\nscript_location = %s/alembic\nsqlalchemy.url = %s\n' "$dir" "$url" > "$dir/alembic.ini"
+    local aurl
+    case "$url" in
+        sqlite://*) aurl="sqlite:///${url#sqlite://}" ;;
+        postgres://*) aurl="postgresql+psycopg2://${url#postgres://}" ;;
+    esac
+    printf '[alembic]\nscript_location = %s/alembic\nsqlalchemy.url = %s\n' "$dir" "$aurl" > "$dir/alembic.ini"
     cd "$dir"
     local t0 t1 build cold warm alembic
     t0=$(now); env PATH="$norust" "$retort" -q build; t1=$(now); build=$(elapsed "$t0" "$t1")

@@ -238,6 +238,21 @@ pub fn tampered_scripts_and_runtimes_are_refused(dialect: Dialect) {
         "{err}"
     );
     assert!(db.tables().is_empty(), "{:?}", db.tables());
+    // A script edited after its artifact was signed: `upgrade` does not rebuild it (that would
+    // drop the signature), it refuses, and the signed artifact stays as it was.
+    std::fs::write(&file, &signed).unwrap();
+    let up = file.with_extension("up.sql");
+    let script = std::fs::read_to_string(&up).unwrap();
+    std::fs::write(&up, format!("{script}CREATE TABLE extra (x INT);\n")).unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("changed since its artifact was built"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), signed);
+    assert!(db.tables().is_empty(), "{:?}", db.tables());
 }
 
 /// A SQL migration built before script artifacts (a generated Rust crate, 0.1.0 WIT) is kept

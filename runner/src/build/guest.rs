@@ -733,16 +733,26 @@ pub fn build(
     Ok(built)
 }
 
-/// Builds the SQL migrations of `dir` whose artifact is missing or older than their scripts
-/// (or all of them with `force`), and nothing else: script artifacts need no toolchain, so
-/// this is what `retort upgrade` does before it runs. Returns every SQL migration's artifact.
-pub fn build_sql(dir: &Path, quiet: bool, force: bool) -> anyhow::Result<Vec<Built>> {
+/// Builds the SQL migrations of `dir` whose artifact is missing or older than their scripts,
+/// and nothing else: script artifacts need no toolchain, so this is what `retort upgrade`
+/// does before it runs. A signed artifact is never replaced here (a build would drop its
+/// signature): it stays, and is reported stale. Returns the artifacts written.
+pub fn build_sql(dir: &Path) -> anyhow::Result<Vec<Built>> {
     let sql = sql_migrations(dir)?;
     let stale: Vec<bool> = sql
         .iter()
-        .map(|m| force || !up_to_date(&dir.join(&m.stem), &m.fingerprint()))
+        .map(|m| {
+            let stem = dir.join(&m.stem);
+            let signed = std::fs::read(format!("{}.wasm", stem.display())).is_ok_and(|b| {
+                crate::trust::signing::custom_section(&b, crate::trust::signing::SECTION).is_some()
+            });
+            !signed && !up_to_date(&stem, &m.fingerprint())
+        })
         .collect();
-    write_sql(dir, &sql, &stale, quiet)
+    Ok(write_sql(dir, &sql, &stale, true)?
+        .into_iter()
+        .filter(|b| b.rebuilt)
+        .collect())
 }
 
 /// Writes the script artifacts of the `stale` SQL migrations, keeps the others.

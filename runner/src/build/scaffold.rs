@@ -184,8 +184,8 @@ export const {{ metadata, upgrade, downgrade }} = defineMigration({{
 }
 
 /// Creates a plain SQL migration: `DIR/<id>_<slug>.up.sql` (with its `-- retort:` header)
-/// and `DIR/<id>_<slug>.down.sql`. `dir` gets a workspace manifest if it has none: SQL
-/// migrations are built with its `retort-guest` dependency.
+/// and `DIR/<id>_<slug>.down.sql`. No cargo workspace: SQL migrations run on the SQL runtime
+/// Retort ships.
 pub fn scaffold_sql(
     dir: &Path,
     description: &str,
@@ -193,9 +193,6 @@ pub fn scaffold_sql(
     taken: &[String],
 ) -> std::io::Result<Scaffolded> {
     std::fs::create_dir_all(dir)?;
-    if !dir.join("Cargo.toml").exists() {
-        std::fs::write(dir.join("Cargo.toml"), workspace_manifest())?;
-    }
     let (id, stem) = new_stem(dir, description, taken);
     let header = format!(
         "-- retort: parents = {}\n-- retort: description = {}\n\

@@ -180,7 +180,8 @@ pub(super) async fn import(
     }
     writeln!(
         out,
-        "next: `retort build`, then `retort stamp --adopt {}` on a database {} already migrated",
+        "next: `retort upgrade` (it builds SQL migrations itself; `retort build` to build them \
+         now), or `retort stamp --adopt {}` on a database {} already migrated",
         from.name(),
         from.name()
     )?;

@@ -608,9 +608,9 @@ pub(super) fn check_built(
         let base = db.migrations.parent().unwrap_or(&db.migrations);
         p.strip_prefix(base).unwrap_or(p).display().to_string()
     };
-    match crate::build::guest::build_sql(&db.migrations, true, false) {
+    match crate::build::guest::build_sql(&db.migrations) {
         Ok(built) => {
-            for b in built.iter().filter(|b| b.rebuilt) {
+            for b in &built {
                 observer.event(&crate::core::observe::Event::Built {
                     database: &db.name,
                     artifact: &shown(&b.artifact),

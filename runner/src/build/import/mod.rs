@@ -244,13 +244,8 @@ pub fn write(
     migrations: &[Imported],
     parent: Option<&str>,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    // SQL migrations need no cargo workspace: they run on the SQL runtime Retort ships.
     std::fs::create_dir_all(into).with_context(|| format!("cannot create {}", into.display()))?;
-    if !into.join("Cargo.toml").exists() {
-        std::fs::write(
-            into.join("Cargo.toml"),
-            crate::build::scaffold::workspace_manifest(),
-        )?;
-    }
     let mut written = Vec::new();
     let mut previous = parent.map(str::to_string);
     for m in migrations {
