@@ -11,14 +11,27 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$repo/target}"
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 toolchain="$(rustc --version)"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-flags="--remap-path-prefix=$repo=/retort"$'\x1f'"--remap-path-prefix=$cargo_home=/cargo"
-(cd "$here/sql" && CARGO_ENCODED_RUSTFLAGS="$flags" RUSTFLAGS= cargo build --quiet --locked \
-    --release --target wasm32-wasip2 --target-dir "$target/runtimes")
-built="$target/runtimes/wasm32-wasip2/release/retort_runtime_sql.wasm"
+# Built from a copy at a fixed path: cargo hashes a path dependency's location into its
+# symbols, which moves data in the output, so a build in another checkout would differ.
+work=/tmp/retort-runtime-build
+tree="$work/tree"
+rm -rf "$tree" && mkdir -p "$tree/guest-sdk/runtimes"
+cp -R "$repo/wit" "$tree/wit"
+cp -R "$repo/guest-sdk/sql" "$tree/guest-sdk/sql"
+cp -R "$here/sql" "$tree/guest-sdk/runtimes/sql"
+rm -rf "$tree/guest-sdk/sql/target" "$tree/guest-sdk/runtimes/sql/target"
+# retort-sql inherits its package fields from the repository's workspace.
+{
+    printf '[workspace]\nresolver = "3"\nmembers = ["guest-sdk/sql"]\n\n'
+    awk '/^\[workspace.package\]/ {on = 1; print; next} /^\[/ {on = 0} on' "$repo/Cargo.toml"
+} > "$tree/Cargo.toml"
+flags="--remap-path-prefix=$tree=/retort"$'\x1f'"--remap-path-prefix=$cargo_home=/cargo"
+(cd "$tree/guest-sdk/runtimes/sql" && CARGO_ENCODED_RUSTFLAGS="$flags" RUSTFLAGS= cargo build \
+    --quiet --locked --release --target wasm32-wasip2 --target-dir "$work/target")
+built="$work/target/wasm32-wasip2/release/retort_runtime_sql.wasm"
 if [ "${1:-}" = "--check" ]; then
     if [ "$toolchain" != "$(cat "$here/toolchain.txt")" ]; then
         echo "sql.wasm was built with $(cat "$here/toolchain.txt"), this is $toolchain: cannot compare" >&2
