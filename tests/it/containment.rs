@@ -198,20 +198,49 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
         Dialect::Mysql => "CREATE TEMPORARY TABLE retort_history (revision VARCHAR(255))",
         Dialect::Sqlite => "CREATE TEMP TABLE retort_history (revision TEXT)",
     };
-    for (attack, sql) in [
-        ("forge", fake),
-        ("digest", &digest),
-        ("trigger", trigger),
-        ("shadow", shadow),
-    ] {
-        let db = TestDb::new(dialect, "forge");
-        script(
-            &db,
-            &[
-                ("sql", sql),
-                ("sql", "CREATE TABLE after_attack (a INTEGER)"),
+    let truncate = match dialect {
+        Dialect::Sqlite => "DELETE FROM retort_artifacts",
+        _ => "TRUNCATE retort_artifacts",
+    };
+    let mut attacks: Vec<(&str, Vec<&str>)> = vec![
+        ("forge", vec![fake]),
+        ("digest", vec![&digest]),
+        (
+            "delete",
+            vec!["DELETE FROM retort_history WHERE revision = '20260501000000'"],
+        ),
+        ("truncate", vec![truncate]),
+        ("trigger", vec![trigger]),
+        ("shadow", vec![shadow]),
+    ];
+    attacks.push((
+        "rename",
+        vec![match dialect {
+            Dialect::Mysql => "RENAME TABLE retort_history TO gone",
+            _ => "ALTER TABLE retort_history RENAME TO gone",
+        }],
+    ));
+    if dialect == Dialect::Mysql {
+        // SQL built at run time cannot be checked before it commits: refused.
+        attacks.push((
+            "prepared",
+            vec![
+                "SET @q = CONCAT('TRUNCATE retort_', 'artifacts')",
+                "PREPARE s FROM @q",
+                "EXECUTE s",
             ],
-        );
+        ));
+    }
+    if dialect == Dialect::Postgres {
+        // The write counts PostgreSQL's check reads depend on `track_counts`: a superuser
+        // (as in these tests) switching it off is seen too.
+        attacks.push(("untracked", vec!["SET track_counts = off", fake]));
+    }
+    for (attack, sqls) in attacks {
+        let db = TestDb::new(dialect, "forge");
+        let mut steps: Vec<(&str, &str)> = sqls.iter().map(|sql| ("sql", *sql)).collect();
+        steps.push(("sql", "CREATE TABLE after_attack (a INTEGER)"));
+        script(&db, &steps);
         let project = Project::with_fixtures(&["20260501000000", HOSTILE]);
         let out = project.run(&db, &["upgrade", "heads"]);
         let err = stderr(&out);
@@ -223,6 +252,10 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
             db.strings("SELECT digest FROM retort_history WHERE revision = '20260501000000'");
         assert_eq!(root.len(), 1, "{attack}: {err}");
         assert_ne!(root[0], "a".repeat(64), "{attack}: {err}");
+        assert!(
+            db.count("SELECT COUNT(*) FROM retort_artifacts") >= 1,
+            "{attack}: the stored artifact is gone: {err}"
+        );
         if out.status.success() {
             // Only where the attack was harmless (a shadow that qualified names ignore): the
             // migration is recorded in the real table.
@@ -239,7 +272,19 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
             assert_not_applied(&db, &err);
         }
         if dialect == Dialect::Mysql && attack == "trigger" {
-            // The trigger committed with its DDL: every later run refuses to write through it.
+            // DDL naming the bookkeeping is refused before it is sent (it would commit at
+            // once): no trigger was made.
+            assert!(err.contains("names retort_history"), "{err}");
+            assert_eq!(
+                db.count(
+                    "SELECT COUNT(*) FROM information_schema.triggers \
+                     WHERE trigger_schema = DATABASE() AND trigger_name = 'forge'"
+                ),
+                0
+            );
+            // One made behind Retort's back (by hand) makes every run refuse to write
+            // through it.
+            db.execute(trigger);
             let again = project.run(&db, &["resolve", HOSTILE, "--rolled-back"]);
             let again_err = stderr(&again);
             let next = project.run(&db, &["upgrade", "heads"]);
@@ -252,8 +297,8 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
     }
 }
 
-/// Redirecting the session (MySQL `USE`, PostgreSQL `search_path` to a schema with its own
-/// `retort_history`) does not move the bookkeeping: the migration is recorded where Retort
+/// Redirecting the session (MySQL `USE` another database, PostgreSQL `search_path` to a schema
+/// with its own `retort_history`) does not move the bookkeeping: the migration is recorded where Retort
 /// keeps it.
 pub fn redirecting_the_session_does_not_move_the_bookkeeping(dialect: Dialect) {
     let db = TestDb::new(dialect, "redirect");
@@ -263,9 +308,11 @@ pub fn redirecting_the_session_does_not_move_the_bookkeeping(dialect: Dialect) {
         Dialect::Mysql => vec![
             ("sql", format!("CREATE DATABASE IF NOT EXISTS {other}")),
             ("sql", format!("USE {other}")),
+            // (A table of that name there is refused outright: DDL naming the bookkeeping
+            // is, on MySQL; see `bookkeeping_cannot_be_forged_hidden_or_replaced`.)
             (
                 "sql",
-                "CREATE TABLE retort_history (revision VARCHAR(255))".into(),
+                "CREATE TABLE elsewhere (revision VARCHAR(255))".into(),
             ),
         ],
         Dialect::Postgres => vec![

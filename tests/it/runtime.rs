@@ -292,7 +292,22 @@ pub fn sql_artifacts_built_before_runtimes_still_run(dialect: Dialect) {
         before,
         "the old artifact is kept byte for byte"
     );
-    project.run_ok(&db, &["upgrade"]);
+    // A script artifact built for a runtime this binary does not ship (another Retort
+    // version's), not yet applied: rebuilt, by `upgrade` itself, onto the shipped runtime.
+    let after = project.migrations().join("20260301000100_after.wasm");
+    edit_script(&after, |s| {
+        s.runtime.digest = retort::trust::signing::digest(b"an older runtime");
+    });
+    let out = project.run_ok(&db, &["upgrade"]);
+    assert!(
+        stderr(&out).contains("built migrations/20260301000100_after.wasm"),
+        "{}",
+        stderr(&out)
+    );
+    let rebuilt = retort::host::runtime::Script::decode(&std::fs::read(&after).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rebuilt.runtime.digest, sql_runtime_digest());
     assert_eq!(
         db.strings("SELECT note FROM legacy ORDER BY id"),
         ["from 0.1.0", "from 0.2.0"]

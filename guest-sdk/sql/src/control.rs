@@ -24,6 +24,64 @@ pub fn transaction_control(sql: &str, dialect: Dialect) -> Result<Option<String>
     Ok(None)
 }
 
+/// Why a migration may not send `sql` on MySQL/MariaDB, where DDL commits the moment it runs
+/// (so no check after it can roll it back): a statement that names one of `tables` (Retort's
+/// bookkeeping tables, anywhere in its text, quoted or not) and is not a read — `TRUNCATE`,
+/// `DROP`, `ALTER`, `RENAME`, a routine or event whose body does so; a `DROP DATABASE` or
+/// `DROP SCHEMA` naming `schema`; or SQL built at run time (`PREPARE`, `EXECUTE`, also inside
+/// a routine body), whose text cannot be seen before it runs. `None` when it may be sent.
+/// (Writes by plain DML are left to the bookkeeping digest, which refuses them while they can
+/// still roll back.)
+///
+/// ```
+/// use retort_sql::mysql_bookkeeping_refusal as refusal;
+/// let tables = ["retort_history", "retort_artifacts"];
+/// assert!(refusal("TRUNCATE `retort_artifacts`", &tables, "app").is_some());
+/// assert!(refusal("CREATE PROCEDURE p() PREPARE s FROM @q", &tables, "app").is_some());
+/// assert!(refusal("DROP DATABASE app", &tables, "app").is_some());
+/// assert!(refusal("SELECT * FROM retort_history", &tables, "app").is_none());
+/// assert!(refusal("CREATE TABLE orders (id INT)", &tables, "app").is_none());
+/// ```
+pub fn mysql_bookkeeping_refusal(sql: &str, tables: &[&str], schema: &str) -> Option<String> {
+    let statements = crate::split(sql, Dialect::Mysql).unwrap_or_else(|_| vec![sql.to_string()]);
+    for statement in statements {
+        let w = words(&statement, Dialect::Mysql);
+        let word = |n: usize| w.get(n).map_or("", String::as_str);
+        if w.iter().any(|x| x == "PREPARE" || x == "EXECUTE") {
+            return Some(format!(
+                "`{}` runs SQL built at run time (PREPARE/EXECUTE), which Retort cannot check \
+                 before it commits on MySQL/MariaDB",
+                crate::truncate_statement(&statement)
+            ));
+        }
+        let lower = statement.to_ascii_lowercase();
+        let read = matches!(
+            word(0),
+            "SELECT" | "WITH" | "TABLE" | "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN"
+        );
+        if !read
+            && let Some(table) = tables
+                .iter()
+                .find(|t| lower.contains(&t.to_ascii_lowercase()))
+        {
+            return Some(format!(
+                "`{}` names {table}, one of Retort's bookkeeping tables; only Retort writes them",
+                crate::truncate_statement(&statement)
+            ));
+        }
+        if word(0) == "DROP"
+            && matches!(word(1), "DATABASE" | "SCHEMA")
+            && lower.contains(&schema.to_ascii_lowercase())
+        {
+            return Some(format!(
+                "`{}` drops the database that holds Retort's bookkeeping",
+                crate::truncate_statement(&statement)
+            ));
+        }
+    }
+    None
+}
+
 /// Whether `sql` (a statement or a script) may commit implicitly on MySQL/MariaDB: any
 /// statement but plain DML, queries and session variables (`CREATE TEMPORARY TABLE` and
 /// `DROP TEMPORARY TABLE` do not commit). Conservative: `CALL` and `EXECUTE` count, since the

@@ -13,7 +13,17 @@
 mod control;
 mod split;
 
-pub use control::{may_commit_implicitly, transaction_control, unwrap_transaction};
+pub use control::{
+    may_commit_implicitly, mysql_bookkeeping_refusal, transaction_control, unwrap_transaction,
+};
+
+/// A statement shortened for a message: its first 120 characters.
+pub(crate) fn truncate_statement(statement: &str) -> String {
+    match statement.char_indices().nth(120) {
+        Some((end, _)) => format!("{}…", &statement[..end]),
+        None => statement.to_string(),
+    }
+}
 pub use split::split;
 
 /// The dialect whose lexical rules apply.

@@ -704,7 +704,7 @@ pub fn build(
         .collect();
     let sql_stale: Vec<bool> = sql
         .iter()
-        .map(|m| force || !up_to_date(&dir.join(&m.stem), &m.fingerprint()))
+        .map(|m| force || !sql_up_to_date(&dir.join(&m.stem), m))
         .collect();
     let any_rust = stale.iter().any(|s| *s);
     if any_rust {
@@ -746,13 +746,32 @@ pub fn build_sql(dir: &Path) -> anyhow::Result<Vec<Built>> {
             let signed = std::fs::read(format!("{}.wasm", stem.display())).is_ok_and(|b| {
                 crate::trust::signing::custom_section(&b, crate::trust::signing::SECTION).is_some()
             });
-            !signed && !up_to_date(&stem, &m.fingerprint())
+            !signed && !sql_up_to_date(&stem, m)
         })
         .collect();
     Ok(write_sql(dir, &sql, &stale, true)?
         .into_iter()
         .filter(|b| b.rebuilt)
         .collect())
+}
+
+/// Whether a SQL migration's artifact is what building it now would give: pinned to its
+/// scripts, and (a script artifact) on a runtime this binary ships — one built by another
+/// Retort version whose runtime differs is rebuilt (an applied one keeps running while the
+/// binary ships its runtime: docs/artifacts.md). Artifacts built before script artifacts
+/// existed are judged by their fingerprint alone.
+fn sql_up_to_date(stem_path: &Path, m: &SqlMigration) -> bool {
+    if !up_to_date(stem_path, &m.fingerprint()) {
+        return false;
+    }
+    let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
+    match std::fs::read(&artifact)
+        .ok()
+        .and_then(|b| crate::host::runtime::Script::decode(&b))
+    {
+        Some(Ok(script)) => crate::host::runtime::trusted(&script.runtime.digest),
+        _ => true,
+    }
 }
 
 /// Writes the script artifacts of the `stale` SQL migrations, keeps the others.

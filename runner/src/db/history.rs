@@ -361,6 +361,33 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
     }
 }
 
+/// PostgreSQL, inside the transaction a migration runs in: what the transaction itself did to
+/// the bookkeeping tables, in O(1) whatever the history's length — each table's oid (a table
+/// dropped and made anew, or renamed away, has another), its file node (`TRUNCATE` and
+/// rewriting `ALTER`s give a new one), and the transaction's own counts of rows it inserted,
+/// updated and deleted there (`COPY` and `INSERT … ON CONFLICT` included), plus
+/// `track_counts`, which those counts depend on (a superuser could switch it off). `$1`, `$2`:
+/// the qualified table names.
+const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('track_counts'),
+        t.oid, pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
+        pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid))
+    FROM (SELECT 1 AS k, to_regclass($1)::oid AS oid UNION ALL
+          SELECT 2, to_regclass($2)::oid) t
+    ORDER BY t.k";
+
+/// How [`HistoryStore::bookkeeping_fingerprint`] looks for a migration's writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// A digest of the tables' contents, computed by the server: every protocol, every
+    /// dialect, but it reads the whole history.
+    Contents,
+    /// The migration runs inside one transaction in which Retort writes nothing of its own
+    /// while it runs: on PostgreSQL the transaction's own write counts
+    /// ([`PG_TRANSACTION_WRITES_SQL`]) tell, without reading the history; elsewhere as
+    /// [`Watch::Contents`].
+    Transaction,
+}
+
 /// A bookkeeping write must change exactly one row: anything else means the tables are not
 /// what Retort created (a migration hid, replaced or emptied them).
 fn exactly_one(doing: &str, statement: &str, affected: u64) -> Result<(), DbError> {
@@ -575,19 +602,30 @@ pub trait HistoryStore: Session {
     /// and every stored artifact part's key and size (its bytes are checked against the
     /// recorded digest when read), computed by the server. Taken before a migration runs and
     /// compared before it commits, with `view` saying through which connection the tables are
-    /// read (see [`View`]). Empty on SQLite, whose authorizer refuses a migration's writes to
-    /// them outright.
-    async fn bookkeeping_fingerprint(&mut self, view: View) -> Result<String, DbError> {
+    /// read (see [`View`]) and `watch` how (see [`Watch`]). Empty on SQLite, whose authorizer
+    /// refuses a migration's writes to them outright.
+    async fn bookkeeping_fingerprint(
+        &mut self,
+        view: View,
+        watch: Watch,
+    ) -> Result<String, DbError> {
         let doing = "checking that the migration left Retort's bookkeeping alone";
         let Tables {
             history, artifacts, ..
         } = self.tables().clone();
-        let Some(sql) = contents_digest_sql(self.dialect(), &history, &artifacts) else {
-            return Ok(String::new());
+        let (sql, params) = match (self.dialect(), watch) {
+            (Dialect::Postgres, Watch::Transaction) => (
+                PG_TRANSACTION_WRITES_SQL.to_string(),
+                vec![text(&history), text(&artifacts)],
+            ),
+            (dialect, _) => match contents_digest_sql(dialect, &history, &artifacts) {
+                Some(sql) => (sql, Vec::new()),
+                None => return Ok(String::new()),
+            },
         };
         let rows = match view {
-            View::Own => self.host_query(doing, &sql, &[]).await,
-            View::Migration => self.host_query_as_migration(doing, &sql, &[]).await,
+            View::Own => self.host_query(doing, &sql, &params).await,
+            View::Migration => self.host_query_as_migration(doing, &sql, &params).await,
         }?;
         Ok(format!("{rows:?}"))
     }

@@ -194,7 +194,7 @@ pub struct HistoryRow {
 }
 
 pub use crate::core::CursorId;
-pub use history::{HistoryStore, Tables, View};
+pub use history::{HistoryStore, Tables, View, Watch};
 
 /// The migration lock, held where a migration's statements cannot release it: on a
 /// connection of its own (PostgreSQL, MySQL), or as SQLite's exclusive file lock, whose

@@ -253,6 +253,25 @@ impl MySqlBackend {
         })
     }
 
+    /// Refuses, before it is sent, a statement that would change the bookkeeping tables in a
+    /// way that commits at once (DDL on them, dynamic SQL): [`retort_sql::mysql_bookkeeping_refusal`].
+    fn refuse_bookkeeping_ddl(&self, sql: &str) -> Result<(), SqlFailure> {
+        let schema = &self.tables().schema;
+        match retort_sql::mysql_bookkeeping_refusal(
+            sql,
+            &[super::HISTORY_TABLE, super::ARTIFACTS_TABLE],
+            schema,
+        ) {
+            None => Ok(()),
+            Some(reason) => Err(SqlFailure::Fatal(DbError::Statement {
+                doing: "checking a migration's statement".into(),
+                statement: crate::db::truncate(sql, 200),
+                code: None,
+                message: format!("refused: {reason} (Retort's bookkeeping is off limits)"),
+            })),
+        }
+    }
+
     /// Refuses `sql`, before it is sent, if it may commit implicitly (or `always`) while the
     /// migration has changed the bookkeeping: refused now, the change still rolls back.
     async fn check_before_commit(&mut self, sql: &str, always: bool) -> Result<(), SqlFailure> {
@@ -262,9 +281,13 @@ impl MySqlBackend {
         if !always && !retort_sql::may_commit_implicitly(sql) {
             return Ok(());
         }
-        let now = super::HistoryStore::bookkeeping_fingerprint(self, super::View::Migration)
-            .await
-            .map_err(SqlFailure::Fatal)?;
+        let now = super::HistoryStore::bookkeeping_fingerprint(
+            self,
+            super::View::Migration,
+            super::Watch::Contents,
+        )
+        .await
+        .map_err(SqlFailure::Fatal)?;
         if now == expected {
             Ok(())
         } else {
@@ -500,6 +523,7 @@ async fn host_query(
 #[async_trait]
 impl GuestSql for MySqlBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+        self.refuse_bookkeeping_ddl(sql)?;
         self.check_before_commit(sql, false).await?;
         let params = &params[..];
         if params.is_empty() {
@@ -527,6 +551,7 @@ impl GuestSql for MySqlBackend {
         let Some(first) = sets.first() else {
             return Ok(0);
         };
+        self.refuse_bookkeeping_ddl(sql)?;
         self.check_before_commit(sql, false).await?;
         let rewritten =
             rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
@@ -557,6 +582,7 @@ impl GuestSql for MySqlBackend {
         sql: &str,
         params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
+        self.refuse_bookkeeping_ddl(sql)?;
         let params = &params[..];
         let rewritten =
             rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;

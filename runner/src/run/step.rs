@@ -6,7 +6,7 @@ use super::{Error, FailureState, Ran, Runner};
 use crate::core::Direction;
 use crate::core::observe::Event;
 use crate::db::HistoryStore;
-use crate::db::{self, Backend, DbError, HistoryRow, RowState, View};
+use crate::db::{self, Backend, DbError, HistoryRow, RowState, View, Watch};
 use crate::host::capability::{self, Staged};
 use crate::host::sandbox::{CallOutcome, Lending};
 use crate::project::DatabaseConfig;
@@ -63,6 +63,15 @@ impl Protocol {
     /// Whether the migration's statements run inside a transaction (its own or the group's).
     fn in_transaction(self) -> bool {
         !matches!(self, Protocol::Journaled { transaction: false })
+    }
+
+    /// How the bookkeeping is watched while the migration runs: its own transaction's writes
+    /// where it runs in one and Retort journals nothing meanwhile, else the tables' contents.
+    fn watch(self) -> Watch {
+        match self {
+            Protocol::Atomic | Protocol::Grouped => Watch::Transaction,
+            Protocol::Journaled { .. } => Watch::Contents,
+        }
     }
 
     /// Before the migration runs: write the pending row, open the transaction.
@@ -307,9 +316,7 @@ impl Runner {
                 {
                     return Some(message);
                 }
-                left_intact(backend, before, protocol.in_transaction())
-                    .await
-                    .err()
+                left_intact(backend, before, protocol).await.err()
             }
             CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
             CallOutcome::Trapped(message) => Some(format!("trap: {message}")),
@@ -359,7 +366,9 @@ async fn prepare(
     direction: Direction,
 ) -> Result<String, DbError> {
     protocol.before(backend, artifact, row, direction).await?;
-    let fingerprint = backend.bookkeeping_fingerprint(View::Own).await?;
+    let fingerprint = backend
+        .bookkeeping_fingerprint(View::Own, protocol.watch())
+        .await?;
     backend.watch_bookkeeping(Some(fingerprint.clone()));
     Ok(fingerprint)
 }
@@ -370,9 +379,9 @@ async fn prepare(
 async fn left_intact(
     backend: &mut dyn Backend,
     before: &str,
-    in_transaction: bool,
+    protocol: Protocol,
 ) -> Result<(), String> {
-    if in_transaction {
+    if protocol.in_transaction() {
         match backend.transaction_intact().await {
             Ok(true) => {}
             Ok(false) => {
@@ -388,7 +397,10 @@ async fn left_intact(
     if let Err(e) = backend.check_bookkeeping_catalog(View::Migration).await {
         return Err(e.to_string());
     }
-    match backend.bookkeeping_fingerprint(View::Migration).await {
+    match backend
+        .bookkeeping_fingerprint(View::Migration, protocol.watch())
+        .await
+    {
         Ok(after) if after == before => {}
         Ok(_) => return Err(DbError::Bookkeeping.to_string()),
         Err(e) => {
