@@ -44,10 +44,13 @@ pub fn polyglot() -> &'static Path {
         let dir = repo().join("tests/polyglot");
         let built = retort::build::guest::build(&dir, &repo(), Some(&guest_target()), true, false)
             .expect("building tests/polyglot (needs componentize-py and componentize-js)");
-        // Compile each (~15 MB) component once into the compile cache here, rather than in
+        // Compile each (~15 MB) runtime once into the compile cache here, rather than in
         // every `retort` process the three dialects' tests start at the same moment.
         let sandbox = retort::host::sandbox::Sandbox::new(retort::core::Limits::default())
             .expect("a wasm engine");
+        for entry in std::fs::read_dir(dir.join("runtimes")).expect("tests/polyglot/runtimes") {
+            sandbox.add_runtime(std::fs::read(entry.expect("an entry").path()).expect("a runtime"));
+        }
         for b in built {
             let bytes = std::fs::read(&b.artifact).expect("a built artifact");
             sandbox
@@ -148,9 +151,25 @@ impl Project {
         project
     }
 
+    /// Copies an artifact in, with the shared runtime it runs on when that is kept beside it
+    /// (`runtimes/`, as `retort build` writes it).
     pub fn add(&self, artifact: &Path) {
         let name = artifact.file_name().expect("a file name");
         std::fs::copy(artifact, self.migrations().join(name)).expect("copying an artifact");
+        let bytes = std::fs::read(artifact).expect("an artifact");
+        if let Some(Ok(script)) = retort::host::runtime::Script::decode(&bytes) {
+            let file = retort::host::runtime::file_name(&script.runtime);
+            let kept = artifact
+                .parent()
+                .expect("a dir")
+                .join("runtimes")
+                .join(&file);
+            if kept.is_file() {
+                std::fs::create_dir_all(self.migrations().join("runtimes")).expect("runtimes dir");
+                std::fs::copy(&kept, self.migrations().join("runtimes").join(file))
+                    .expect("copying a runtime");
+            }
+        }
     }
 
     pub fn migrations(&self) -> PathBuf {

@@ -320,3 +320,233 @@ pub fn sql_artifacts_built_before_runtimes_still_run(dialect: Dialect) {
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"legacy".to_string()));
 }
+
+/// Writes a Python or JavaScript migration `<id>_<slug>.<ext>` into the project.
+fn write_script(project: &Project, stem: &str, ext: &str, text: &str) -> PathBuf {
+    let path = project.migrations().join(format!("{stem}.{ext}"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const PY_ROOT: &str = r#"from retort_guest import Migration, Tx, export
+
+class Items(Migration):
+    id = "20260301000000"
+    parents = []
+    description = "python: items"
+
+    def upgrade(self, tx: Tx) -> None:
+        tx.execute("CREATE TABLE py_items (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL)")
+        tx.execute_batch("INSERT INTO py_items (id, name) VALUES ($1, $2)", [(i, f"item {i}") for i in range(1, 6)])
+
+    def downgrade(self, tx: Tx) -> None:
+        tx.execute("DROP TABLE py_items")
+
+WitWorld = export(Items)
+"#;
+
+const PY_CHILD: &str = r#"from dataclasses import dataclass
+from retort_guest import Migration, Tx, export
+
+@dataclass
+class Item:
+    id: int
+    name: str
+
+class Shout(Migration):
+    id = "20260301000100"
+    parents = ["20260301000000"]
+    description = "python: upper-case the names"
+
+    def upgrade(self, tx: Tx) -> None:
+        rows = list(tx.query(Item, "SELECT id, name FROM py_items ORDER BY id"))
+        tx.execute_batch("UPDATE py_items SET name = $1 WHERE id = $2", [(r.name.upper(), r.id) for r in rows])
+
+    def downgrade(self, tx: Tx) -> None:
+        tx.execute("UPDATE py_items SET name = LOWER(name)")
+
+WitWorld = export(Shout)
+"#;
+
+const JS_CHILD: &str = r#"import { defineMigration, log as say } from "./retort_guest.js";
+
+class Item {
+  constructor({ id, name }) { this.id = id; this.name = name; }
+}
+
+export const { metadata, upgrade, downgrade } = defineMigration({
+  id: "20260301000200",
+  parents: ["20260301000100"],
+  description: "javascript: copy the items",
+  upgrade(tx) {
+    tx.execute("CREATE TABLE js_items (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL)");
+    const rows = [...tx.query(Item, "SELECT id, name FROM py_items ORDER BY id")];
+    tx.executeBatch("INSERT INTO js_items (id, name) VALUES ($1, $2)", rows.map((r) => [r.id, `${r.name}!`]));
+    say(`copied ${rows.length} items`);
+  },
+  downgrade(tx) {
+    tx.execute("DROP TABLE js_items");
+  },
+});
+"#;
+
+const JS_GRANDCHILD: &str = r#"import * as retort from "./retort_guest.js";
+
+export const { metadata, upgrade, downgrade } = retort.defineMigration({
+  id: "20260301000300",
+  parents: ["20260301000200"],
+  description: "javascript: one more item",
+  upgrade(tx) { tx.execute("INSERT INTO js_items (id, name) VALUES (6, 'six')"); },
+  downgrade(tx) { tx.execute("DELETE FROM js_items WHERE id = 6"); },
+});
+"#;
+
+fn runtime_files(project: &Project) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(project.migrations().join("runtimes"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Python and JavaScript migrations are script artifacts of kilobytes on one shared runtime
+/// per language, kept once in the project and stored once per database; a tampered runtime
+/// is refused; a new migration is built by `upgrade` itself once its runtime is there; a
+/// downgrade with sources, artifacts and runtimes deleted runs from the stored copies.
+pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
+    crate::common::polyglot(); // builds both runtimes into this machine's cache, once
+    let db = TestDb::new(dialect, "scriptrt");
+    let project = Project::empty();
+    let sources = [
+        write_script(&project, "20260301000000_items", "py", PY_ROOT),
+        write_script(&project, "20260301000100_shout", "py", PY_CHILD),
+        write_script(&project, "20260301000200_copy", "js", JS_CHILD),
+    ];
+    project.run_ok(&db, &["build", "-q"]);
+    for source in &sources {
+        let artifact = source.with_extension("wasm");
+        let size = std::fs::metadata(&artifact).unwrap().len();
+        let script = std::fs::metadata(source).unwrap().len();
+        assert!(
+            size <= 50 * 1024 + script,
+            "{}: {size} bytes for a {script}-byte script",
+            artifact.display()
+        );
+    }
+    let runtimes = runtime_files(&project);
+    assert_eq!(runtimes.len(), 2, "{runtimes:?}");
+    assert!(runtimes[0].starts_with("javascript-") && runtimes[1].starts_with("python-"));
+
+    // A runtime whose bytes are not the ones the artifacts name is refused; nothing runs.
+    let python = project.migrations().join("runtimes").join(&runtimes[1]);
+    let original = std::fs::read(&python).unwrap();
+    let mut tampered = original.clone();
+    retort::trust::signing::append_custom_section(&mut tampered, "x", b"tampered");
+    std::fs::write(&python, &tampered).unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the python runtime 0.2.0")
+            && stderr(&out).contains("it was altered"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!db.tables().contains(&"py_items".to_string()));
+    std::fs::write(&python, &original).unwrap();
+
+    let out = project.run_ok(&db, &["upgrade"]);
+    assert!(stderr(&out).contains("copied 5 items"), "{}", stderr(&out));
+    assert_eq!(
+        db.strings("SELECT name FROM js_items ORDER BY id"),
+        ["ITEM 1!", "ITEM 2!", "ITEM 3!", "ITEM 4!", "ITEM 5!"]
+    );
+
+    // A new JavaScript migration needs no tool: its runtime is in the project.
+    write_script(&project, "20260301000300_six", "js", JS_GRANDCHILD);
+    let out = project
+        .retort(&db)
+        .arg("upgrade")
+        .env("RETORT_COMPONENTIZE_PY", "/nonexistent/componentize-py")
+        .env("RETORT_COMPONENTIZE_JS", "/nonexistent/cli.js")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("built migrations/20260301000300_six.wasm from its source"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        db.strings("SELECT name FROM js_items WHERE id = 6"),
+        ["six"]
+    );
+
+    // Four migrations and two runtimes, each stored once (a runtime in 4 MB parts).
+    assert_eq!(
+        db.count("SELECT COUNT(DISTINCT digest) FROM retort_artifacts"),
+        6
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM retort_artifacts WHERE part = 0"),
+        6
+    );
+    for file in &runtimes {
+        let digest = file
+            .split_once('-')
+            .unwrap()
+            .1
+            .trim_end_matches(".wasm")
+            .to_string();
+        assert_eq!(
+            db.count(&format!(
+                "SELECT COUNT(*) FROM retort_artifacts WHERE digest = '{digest}' AND part = 0"
+            )),
+            1,
+            "{file}"
+        );
+    }
+
+    // A bundle holds each runtime once, and runs with nothing else on another database.
+    project.run_ok(&db, &["bundle", "-o", "release.retort"]);
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(project.dir.path().join("release.retort"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let mut bundled: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix("runtimes/"))
+        .collect();
+    bundled.sort();
+    assert_eq!(bundled, runtimes, "{listing}");
+    let other = TestDb::new(dialect, "scriptrt2");
+    let host = Project::empty();
+    std::fs::copy(
+        project.dir.path().join("release.retort"),
+        host.dir.path().join("release.retort"),
+    )
+    .unwrap();
+    host.run_ok(&other, &["--bundle", "release.retort", "upgrade"]);
+    assert_eq!(other.count("SELECT COUNT(*) FROM js_items"), 6);
+
+    // Sources, artifacts and runtimes gone: the downgrade runs the stored copies.
+    std::fs::remove_dir_all(project.migrations()).unwrap();
+    std::fs::create_dir(project.migrations()).unwrap();
+    let out = project.run_ok(&db, &["downgrade", "base"]);
+    assert!(
+        stdout(&out).contains("downgraded 4 migrations"),
+        "{}",
+        stdout(&out)
+    );
+    let tables = db.tables();
+    assert!(
+        !tables.contains(&"py_items".to_string()) && !tables.contains(&"js_items".to_string()),
+        "{tables:?}"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}

@@ -355,7 +355,7 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     std::fs::write(&up, edited).unwrap();
     let out = project.run_ok(&db, &["upgrade"]);
     assert!(
-        stderr(&out).contains("_create_notes.wasm from its SQL scripts"),
+        stderr(&out).contains("_create_notes.wasm from its source"),
         "{}",
         stderr(&out)
     );

@@ -2,8 +2,8 @@
 //! application binary, for `retort::Project::from_embedded`. Use it through the `retort`
 //! crate, which re-exports it.
 //!
-//! The directory is relative to the calling crate's `Cargo.toml`; its `*.wasm` files are
-//! embedded with `include_bytes!`, so editing one rebuilds the application. A file *added* to
+//! The directory is relative to the calling crate's `Cargo.toml`; its `*.wasm` files (and
+//! those of its `runtimes/`, as `runtimes/<file>`) are embedded with `include_bytes!`, so editing one rebuilds the application. A file *added* to
 //! the directory is only seen after a rebuild of the calling crate: add
 //! `println!("cargo::rerun-if-changed=migrations");` to its build script (as with
 //! `sqlx::migrate!`). No dependency: the input is one string literal, the output a struct
@@ -52,11 +52,21 @@ fn expand(dir: &str) -> Result<TokenStream, String> {
             path.display()
         ));
     }
+    // The shared runtimes its Python and JavaScript migrations run on, as `runtimes/<file>`.
+    let runtimes = match path.join("runtimes").is_dir() {
+        true => artifacts(&path.join("runtimes"))?,
+        false => Vec::new(),
+    };
     let mut out = format!("::retort::Embedded {{ dir: {dir:?}, files: &[");
-    for file in files {
+    for (file, prefix) in files
+        .iter()
+        .map(|f| (f, ""))
+        .chain(runtimes.iter().map(|f| (f, "runtimes/")))
+    {
         let name = file
             .file_name()
             .and_then(|n| n.to_str())
+            .map(|n| format!("{prefix}{n}"))
             .ok_or_else(|| format!("retort::embed!: {} is not UTF-8", file.display()))?;
         let absolute = file
             .to_str()

@@ -5,6 +5,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::host::runtime::RuntimeRef;
+
 /// The target migrations are built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
@@ -300,14 +302,14 @@ impl SqlMigration {
         Script {
             format: FORMAT,
             runtime: sql_runtime(),
-            metadata: Metadata {
+            metadata: Some(Metadata {
                 id: self.id.clone(),
                 parents: self.parents.clone(),
                 description: self.description.clone(),
                 transactional: self.transactional,
                 branch_labels: self.labels.clone(),
                 depends_on: Vec::new(),
-            },
+            }),
             files,
             settings: self
                 .only
@@ -326,8 +328,8 @@ pub const PYTHON_HELPER: &str = include_str!("../../../guest-sdk/python/retort_g
 /// The JavaScript helper layer (`retort_guest.js`).
 pub const JS_HELPER: &str = include_str!("../../../guest-sdk/js/retort_guest.js");
 
-/// A migration written in a language whose tool builds the component from one source file:
-/// `<id>_<slug>.py` (componentize-py) or `<id>_<slug>.js` (componentize-js).
+/// A migration written in Python (`<id>_<slug>.py`) or JavaScript (`<id>_<slug>.js`): a
+/// script artifact on the language's shared runtime ([`crate::build::runtimes`]).
 #[derive(Clone, Debug)]
 pub struct ScriptGuest {
     /// `<id>_<slug>`.
@@ -341,9 +343,9 @@ pub struct ScriptGuest {
 /// A guest language other than Rust and SQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
-    /// Python, built with componentize-py.
+    /// Python, whose runtime is built with componentize-py.
     Python,
-    /// JavaScript, built with componentize-js.
+    /// JavaScript, whose runtime is built with componentize-js.
     JavaScript,
 }
 
@@ -355,15 +357,24 @@ impl Language {
         }
     }
 
-    fn helper(self) -> (&'static str, &'static str) {
+    /// The helper layer: its module file name and source.
+    pub(super) fn helper(self) -> (&'static str, &'static str) {
         match self {
             Language::Python => ("retort_guest.py", PYTHON_HELPER),
             Language::JavaScript => ("retort_guest.js", JS_HELPER),
         }
     }
 
-    /// The tool, and its version (part of the fingerprint).
-    fn tool(self) -> anyhow::Result<(Vec<std::ffi::OsString>, String)> {
+    /// The tool and version the runtime is built with.
+    pub(super) fn pinned_tool(self) -> &'static str {
+        match self {
+            Language::Python => "componentize-py 0.25.1",
+            Language::JavaScript => "componentize-js 0.23.0",
+        }
+    }
+
+    /// The tool as a command line, and the version it reports.
+    pub(super) fn tool(self) -> anyhow::Result<(Vec<std::ffi::OsString>, String)> {
         let (var, default, install) = match self {
             Language::Python => (
                 "RETORT_COMPONENTIZE_PY",
@@ -389,15 +400,16 @@ impl Language {
             .output()
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "{} migrations are built with {default}, which could not be run ({}: {e}); install it with {install}, or set {var}",
+                    "the shared {} runtime is built with {default}, which could not be run \
+                     ({}: {e}); install it with {install}, or set {var} (needed once per \
+                     machine, and only while the project's runtimes/ has no runtime built \
+                     from this Retort's sources)",
                     self.name(),
                     tool.to_string_lossy()
                 )
             })?;
-        Ok((
-            command,
-            String::from_utf8_lossy(&version.stdout).trim().to_string(),
-        ))
+        let reported = String::from_utf8_lossy(&version.stdout).trim().to_string();
+        Ok((command, format!("{default} {reported}")))
     }
 
     /// "Python" or "JavaScript".
@@ -409,7 +421,7 @@ impl Language {
     }
 }
 
-/// The `<id>_<slug>.py` migrations of `dir`, sorted.
+/// The `<id>_<slug>.py` and `<id>_<slug>.js` migrations of `dir`, sorted.
 pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -438,84 +450,62 @@ pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
 }
 
 impl ScriptGuest {
-    fn fingerprint(&self, tool_version: &str) -> anyhow::Result<String> {
+    /// SHA-256 over the runtime's source fingerprint and the migration's source: what its
+    /// artifact is built from (the runtime's bytes differ per machine; its sources do not).
+    fn fingerprint(&self) -> anyhow::Result<String> {
         use sha2::{Digest, Sha256};
         let source = std::fs::read(&self.source)
             .with_context(|| format!("cannot read {}", self.source.display()))?;
+        let runtime = crate::build::runtimes::source_fingerprint(self.language);
         let mut hash = Sha256::new();
-        let helper = self.language.helper().1;
-        for part in [
-            tool_version.as_bytes(),
-            WIT.as_bytes(),
-            helper.as_bytes(),
-            &source,
-        ] {
+        for part in [runtime.as_bytes(), &source] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part);
         }
         Ok(crate::trust::signing::hex(&hash.finalize()))
     }
 
-    /// Builds the component into `out` (the caller appends the fingerprint).
-    fn build(
-        &self,
-        tool: &[std::ffi::OsString],
-        work: &Path,
-        out: &Path,
-        quiet: bool,
-    ) -> anyhow::Result<()> {
-        let dir = work.join(&self.stem);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("wit"))?;
-        std::fs::create_dir_all(dir.join("app"))?;
-        std::fs::write(dir.join("wit/migration.wit"), WIT)?;
-        let (helper_name, helper) = self.language.helper();
-        std::fs::write(dir.join("app").join(helper_name), helper)?;
-        let module = dir
-            .join("app")
-            .join(format!("migration.{}", self.language.extension()));
-        std::fs::copy(&self.source, &module)
-            .with_context(|| format!("cannot read {}", self.source.display()))?;
-        if !quiet {
-            eprintln!(
-                "   Building {} ({})",
-                self.source.display(),
-                self.language.name()
-            );
-        }
-        let mut cmd = Command::new(&tool[0]);
-        cmd.args(&tool[1..]);
-        match self.language {
-            Language::Python => {
-                cmd.arg("-d")
-                    .arg(dir.join("wit"))
-                    .args(["-w", "migration", "componentize", "migration", "-p"])
-                    .arg(dir.join("app"))
-                    .arg("-o")
-                    .arg(out);
+    /// The migration as a script artifact on `runtime`: its source as `migration.py` (or
+    /// `.js`), the file name its tracebacks show, and no metadata (its code says it).
+    fn script(&self, runtime: RuntimeRef) -> anyhow::Result<crate::host::runtime::Script> {
+        use crate::host::runtime::{FORMAT, File, Script};
+        let contents = std::fs::read_to_string(&self.source)
+            .with_context(|| format!("cannot read {} (as UTF-8)", self.source.display()))?;
+        Ok(Script {
+            format: FORMAT,
+            runtime,
+            metadata: None,
+            files: vec![File {
+                name: format!("migration.{}", self.language.extension()),
+                contents,
+            }],
+            settings: vec![(
+                "source".to_string(),
+                format!("{}.{}", self.stem, self.language.extension()),
+            )],
+        })
+    }
+
+    /// Whether its artifact is what building it now gives: pinned to its source, on a
+    /// runtime the directory holds. An artifact that is a program of its own (built before
+    /// shared runtimes) is kept as it is: rebuilding it would change an applied digest.
+    fn up_to_date(&self, dir: &Path) -> anyhow::Result<bool> {
+        let stem_path = dir.join(&self.stem);
+        let Ok(bytes) = std::fs::read(format!("{}.wasm", stem_path.display())) else {
+            return Ok(false);
+        };
+        Ok(match crate::host::runtime::Script::decode(&bytes) {
+            None => true,
+            Some(Err(_)) => false,
+            Some(Ok(script)) => {
+                crate::trust::signing::custom_section(&bytes, SOURCE_SECTION)
+                    == Some(self.fingerprint()?.as_bytes())
+                    && dir
+                        .join(crate::host::runtime::RUNTIMES_DIR)
+                        .join(crate::host::runtime::file_name(&script.runtime))
+                        .is_file()
             }
-            Language::JavaScript => {
-                // http and fetch-event are not in the migration world; the host grants the
-                // rest of WASI nothing.
-                cmd.arg(&module)
-                    .arg("-w")
-                    .arg(dir.join("wit"))
-                    .args(["-n", "migration", "-d", "http", "-d", "fetch-event", "-o"])
-                    .arg(out);
-            }
-        }
-        let output = cmd
-            .output()
-            .with_context(|| format!("cannot run the {} build", self.language.name()))?;
-        if !output.status.success() || !out.is_file() {
-            bail!(
-                "building {} failed:\n{}{}",
-                self.source.display(),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(())
+        })
     }
 }
 
@@ -619,10 +609,10 @@ impl std::fmt::Display for Staleness {
 }
 
 /// The migrations of `dir` whose artifact would not be what their sources build: unbuilt
-/// ones ([`unbuilt`]), and Rust crates and SQL pairs whose artifact records another source
-/// fingerprint. (Python and JavaScript fingerprints include their tool's version, which only
-/// a build asks for, so only their missing artifacts are found; an artifact without a
-/// fingerprint, built before Retort recorded one, is taken as it is.)
+/// ones ([`unbuilt`]), and migrations whose artifact records another source fingerprint (a
+/// Python or JavaScript one also when the project lacks the runtime it names). An artifact
+/// without a fingerprint, built before Retort recorded one, is taken as it is; so is a Python
+/// or JavaScript program built before shared runtimes (`retort build --force` moves it).
 pub fn stale(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Staleness)>> {
     let mut out: Vec<(PathBuf, Staleness)> = unbuilt(dir)?
         .into_iter()
@@ -639,6 +629,12 @@ pub fn stale(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Staleness)>> {
     for m in sql_migrations(dir)? {
         let fingerprint = m.fingerprint();
         built.push((dir.join(&m.stem), fingerprint));
+    }
+    for guest in script_guests(dir)? {
+        let stem = dir.join(&guest.stem);
+        if !guest.up_to_date(dir)? && PathBuf::from(format!("{}.wasm", stem.display())).is_file() {
+            out.push((stem, Staleness::Changed));
+        }
     }
     for (stem, fingerprint) in built {
         let artifact = PathBuf::from(format!("{}.wasm", stem.display()));
@@ -692,7 +688,7 @@ pub fn build(
         crate::build::sdk::materialize(&dir)?;
     }
     let target_dir = guest_target_dir(target_dir, &dir);
-    let mut built = build_scripts(&dir, &scripts, &target_dir, quiet, force)?;
+    let mut built = build_scripts(&dir, &scripts, quiet, force, false)?;
     let mut fingerprints = Vec::new();
     for (crate_dir, _) in &crates {
         fingerprints.push(source_fingerprint(crate_dir)?);
@@ -733,11 +729,23 @@ pub fn build(
     Ok(built)
 }
 
-/// Builds the SQL migrations of `dir` whose artifact is missing or older than their scripts,
-/// and nothing else: script artifacts need no toolchain, so this is what `retort upgrade`
-/// does before it runs. A signed artifact is never replaced here (a build would drop its
-/// signature): it stays, and is reported stale. Returns the artifacts written.
-pub fn build_sql(dir: &Path) -> anyhow::Result<Vec<Built>> {
+/// Builds what needs no external tool, and nothing else: the SQL migrations of `dir` whose
+/// artifact is missing or older than their scripts, and the Python and JavaScript ones whose
+/// runtime the project already holds. This is what `retort upgrade` does before it runs. A
+/// signed artifact is never replaced here (a build would drop its signature): it stays, and
+/// is reported stale. Returns the artifacts written.
+pub fn build_offline(dir: &Path) -> anyhow::Result<Vec<Built>> {
+    let mut built = build_sql(dir)?;
+    built.extend(
+        build_scripts(dir, &script_guests(dir)?, true, false, true)?
+            .into_iter()
+            .filter(|b| b.rebuilt),
+    );
+    Ok(built)
+}
+
+/// The SQL half of [`build_offline`].
+fn build_sql(dir: &Path) -> anyhow::Result<Vec<Built>> {
     let sql = sql_migrations(dir)?;
     let stale: Vec<bool> = sql
         .iter()
@@ -858,37 +866,58 @@ fn write_pinned(stem_path: &Path, mut bytes: Vec<u8>, fingerprint: &str) -> anyh
     })
 }
 
-/// Python and JavaScript migrations, each built by its language's tool in a work directory
-/// of this migrations directory's own.
+/// Writes the script artifacts of the Python and JavaScript migrations whose artifact is not
+/// up to date (all with `force`), each on its language's shared runtime, which is built
+/// first where the project lacks it — unless `offline`, when only migrations whose runtime
+/// the project already holds are built (no tool runs) and signed artifacts are left alone.
 fn build_scripts(
     dir: &Path,
     scripts: &[ScriptGuest],
-    target_dir: &Path,
     quiet: bool,
     force: bool,
+    offline: bool,
 ) -> anyhow::Result<Vec<Built>> {
-    let work = target_dir.join("retort-guests").join(dir_key(dir));
-    let mut tools = std::collections::BTreeMap::new();
+    let mut runtimes: std::collections::BTreeMap<&str, Option<RuntimeRef>> = Default::default();
     let mut built = Vec::new();
     for guest in scripts {
         let stem_path = dir.join(&guest.stem);
-        let (tool, version) = match tools.get(&guest.language.name()) {
-            Some(t) => Clone::clone(t),
-            None => {
-                let t = guest.language.tool()?;
-                tools.insert(guest.language.name(), t.clone());
-                t
-            }
-        };
-        let fingerprint = guest.fingerprint(&version)?;
-        if !force && up_to_date(&stem_path, &fingerprint) {
+        let signed = std::fs::read(format!("{}.wasm", stem_path.display())).is_ok_and(|b| {
+            crate::trust::signing::custom_section(&b, crate::trust::signing::SECTION).is_some()
+        });
+        if !force && guest.up_to_date(dir)? {
             built.push(kept(&stem_path)?);
             continue;
         }
-        let out = work.join(format!("{}.wasm", guest.stem));
-        std::fs::create_dir_all(&work)?;
-        guest.build(&tool, &work, &out, quiet)?;
-        built.push(pin(&stem_path, &out, &fingerprint)?);
+        if offline && signed {
+            continue; // a build would drop its signature: reported stale instead
+        }
+        let language = guest.language;
+        let runtime = match runtimes.get(language.name()) {
+            Some(r) => r.clone(),
+            None => {
+                let r = if offline {
+                    crate::build::runtimes::find(dir, language)
+                } else {
+                    Some(crate::build::runtimes::ensure(dir, language, quiet)?)
+                };
+                runtimes.insert(language.name(), r.clone());
+                r
+            }
+        };
+        let Some(runtime) = runtime else { continue };
+        if !quiet {
+            eprintln!(
+                "   Writing {} ({})",
+                guest.source.display(),
+                language.name()
+            );
+        }
+        let script = guest.script(runtime)?;
+        built.push(write_pinned(
+            &stem_path,
+            script.encode(),
+            &guest.fingerprint()?,
+        )?);
     }
     Ok(built)
 }
@@ -912,13 +941,6 @@ fn remap_flags(root: &Path, target_dir: &Path) -> Vec<String> {
         target_dir.display()
     ));
     flags
-}
-
-/// A short name for a migrations directory, for its work directories.
-fn dir_key(dir: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    crate::trust::signing::hex(&Sha256::digest(dir.display().to_string().as_bytes()))[..16]
-        .to_string()
 }
 
 fn cargo_build(

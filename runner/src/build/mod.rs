@@ -5,5 +5,6 @@
 
 pub mod guest;
 pub mod import;
+pub mod runtimes;
 pub mod scaffold;
 pub mod sdk;

@@ -46,7 +46,7 @@ impl Observer for StderrObserver {
                 writeln!(err, "  [{revision}] {level}: {message}")
             }
             Event::Built { database, artifact } => {
-                writeln!(err, "[{database}] built {artifact} from its SQL scripts")
+                writeln!(err, "[{database}] built {artifact} from its source")
             }
             Event::StoredArtifact { database, revision } => writeln!(
                 err,

@@ -194,8 +194,21 @@ pub(super) async fn bundle(
         .filter_map(|id| migrations.get(id))
         .map(|a| (a.bundle_entry(), a.bytes.as_slice()))
         .collect();
-    let manifest = crate::trust::bundle::write(&output, &db.name, &ordered, key.as_ref())
-        .map_err(anyhow::Error::msg)?;
+    // Each shared runtime once; the SQL runtime ships in every Retort.
+    let mut runtimes: Vec<(String, &[u8])> = Vec::new();
+    for a in &migrations.artifacts {
+        if let (Some(runtime), Some(bytes)) = (a.prepared.runtime(), a.prepared.runtime_bytes())
+            && runtime.language != crate::host::runtime::SQL
+        {
+            let file = crate::host::runtime::file_name(runtime);
+            if !runtimes.iter().any(|(f, _)| *f == file) {
+                runtimes.push((file, bytes));
+            }
+        }
+    }
+    let manifest =
+        crate::trust::bundle::write(&output, &db.name, &ordered, &runtimes, key.as_ref())
+            .map_err(anyhow::Error::msg)?;
     writeln!(
         out,
         "{}: bundled {} migration(s) into {}{}",

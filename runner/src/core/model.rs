@@ -63,6 +63,7 @@ pub type CursorId = u32;
 pub struct Embedded {
     /// The directory they were read from, for messages.
     pub dir: &'static str,
-    /// Each artifact's file name and bytes.
+    /// Each artifact's file name and bytes; the shared runtimes its Python and JavaScript
+    /// migrations run on are named `runtimes/<language>-<digest>.wasm`.
     pub files: &'static [(&'static str, &'static [u8])],
 }

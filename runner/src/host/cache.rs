@@ -25,24 +25,24 @@ pub struct CompileCache {
     engine_key: String,
 }
 
+/// This machine's cache directory: `$RETORT_CACHE_DIR`, else `$XDG_CACHE_HOME/retort`, else
+/// `~/.cache/retort`; none with `RETORT_CACHE=off` or when no directory can be found.
+pub fn machine_dir() -> Option<PathBuf> {
+    if std::env::var("RETORT_CACHE").is_ok_and(|v| v == "off") {
+        return None;
+    }
+    std::env::var_os("RETORT_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("retort")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/retort")))
+}
+
 impl CompileCache {
     /// The cache for `engine` in the configured directory (none when disabled or when no
     /// directory can be found).
     pub fn new(engine: &Engine) -> Self {
-        let dir = if std::env::var("RETORT_CACHE").is_ok_and(|v| v == "off") {
-            None
-        } else {
-            std::env::var_os("RETORT_CACHE_DIR")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("retort"))
-                })
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/retort"))
-                })
-        };
         CompileCache {
-            dir,
+            dir: machine_dir(),
             engine_key: engine_key(engine),
         }
     }

@@ -29,13 +29,19 @@ pub static SQL_RUNTIME: &[u8] = include_bytes!("../../../guest-sdk/runtimes/sql.
 /// The language name of SQL migrations in [`RuntimeRef::language`].
 pub const SQL: &str = "sql";
 
+/// The language name of Python migrations in [`RuntimeRef::language`].
+pub const PYTHON: &str = "python";
+
+/// The language name of JavaScript migrations in [`RuntimeRef::language`].
+pub const JAVASCRIPT: &str = "javascript";
+
 /// The SQL runtime's version (its crate's version).
 pub const SQL_RUNTIME_VERSION: &str = "0.2.0";
 
 /// The runtime a script artifact runs on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeRef {
-    /// Its language: `sql`.
+    /// Its language: `sql`, `python` or `javascript`.
     pub language: String,
     /// Its version.
     pub version: String,
@@ -90,11 +96,15 @@ pub struct Script {
     pub format: u32,
     /// The runtime it runs on.
     pub runtime: RuntimeRef,
-    /// What it says about itself.
-    pub metadata: Metadata,
+    /// What it says about itself, when the artifact says it (SQL: from the script's header).
+    /// `None` for a Python or JavaScript migration, whose code says it: the runtime answers
+    /// `metadata` by running it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
     /// Its files.
     pub files: Vec<File>,
-    /// Runtime-specific settings (SQL: `dialect`).
+    /// Runtime-specific settings (SQL: `dialect`; Python and JavaScript: `source`, the file
+    /// name tracebacks show).
     #[serde(default)]
     pub settings: Vec<(String, String)>,
 }
@@ -148,9 +158,8 @@ impl Script {
     /// The migration as the 0.2.0 `script` interface hands it to the runtime.
     pub fn to_guest(&self) -> crate::bindings::retort::migration0_2_0::script::Migration {
         use crate::bindings::retort::migration0_2_0::script;
-        let m = &self.metadata;
-        script::Migration {
-            metadata: MigrationInfo {
+        let metadata = match &self.metadata {
+            Some(m) => MigrationInfo {
                 id: m.id.clone(),
                 parents: m.parents.clone(),
                 description: m.description.clone(),
@@ -160,6 +169,20 @@ impl Script {
                 requires: Vec::new(),
                 capabilities: Vec::new(),
             },
+            // The runtime reads it from the code; nothing in the record is meant.
+            None => MigrationInfo {
+                id: String::new(),
+                parents: Vec::new(),
+                description: String::new(),
+                transactional: true,
+                branch_labels: Vec::new(),
+                depends_on: Vec::new(),
+                requires: Vec::new(),
+                capabilities: Vec::new(),
+            },
+        };
+        script::Migration {
+            metadata,
             files: self
                 .files
                 .iter()
@@ -189,9 +212,21 @@ pub fn builtin(digest: &str) -> Option<&'static [u8]> {
     (digest == sql).then_some(SQL_RUNTIME)
 }
 
-/// Whether a runtime with this digest may run: it is one this binary ships.
+/// Whether a SQL runtime with this digest may run: it is one this binary ships. (Python and
+/// JavaScript runtimes are built per machine and travel with the migrations; they are
+/// trusted through the digest the migration's artifact names: docs/artifacts.md.)
 pub fn trusted(digest: &str) -> bool {
     builtin(digest).is_some()
+}
+
+/// The subdirectory of a migrations directory that holds the shared language runtimes its
+/// Python and JavaScript migrations run on, each once, as [`file_name`] names them.
+pub const RUNTIMES_DIR: &str = "runtimes";
+
+/// The file name a runtime is kept under in a project's `runtimes/` directory and in a
+/// bundle: `<language>-<digest>.wasm`.
+pub fn file_name(runtime: &RuntimeRef) -> String {
+    format!("{}-{}.wasm", runtime.language, runtime.digest)
 }
 
 #[cfg(test)]
@@ -202,14 +237,14 @@ mod tests {
         Script {
             format: FORMAT,
             runtime: sql_runtime(),
-            metadata: Metadata {
+            metadata: Some(Metadata {
                 id: "20260101000000".into(),
                 parents: vec![],
                 description: "create t".into(),
                 transactional: true,
                 branch_labels: vec![],
                 depends_on: vec![],
-            },
+            }),
             files: vec![File {
                 name: "up.sql".into(),
                 contents: "CREATE TABLE t (x INT);".into(),

@@ -471,20 +471,28 @@ pub struct Sandbox {
     /// Shared runtimes compiled in this process, by digest: every script migration of a
     /// language instantiates the same one.
     runtimes: std::sync::Mutex<std::collections::HashMap<String, ScriptRuntimePre<HostState>>>,
+    /// Runtimes the migrations' sources hold (Python and JavaScript: a project's
+    /// `runtimes/`, a bundle, `retort_artifacts`), by digest, for [`Sandbox::add_runtime`].
+    offered: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
 }
 
 /// A compiled migration, ready to instantiate cheaply.
 #[derive(Clone)]
 pub struct Prepared {
     pre: ScriptRuntimePre<HostState>,
-    /// For a script migration: the script its runtime runs, and which runtime.
-    script: Option<(Arc<script::Migration>, RuntimeRef)>,
+    /// For a script migration: the script its runtime runs, which runtime, and its bytes.
+    script: Option<(Arc<script::Migration>, RuntimeRef, Arc<[u8]>)>,
 }
 
 impl Prepared {
     /// The shared runtime a script migration runs on (`None`: the component is the migration).
     pub fn runtime(&self) -> Option<&RuntimeRef> {
-        self.script.as_ref().map(|(_, r)| r)
+        self.script.as_ref().map(|(_, r, _)| r)
+    }
+
+    /// The bytes of the runtime a script migration runs on.
+    pub fn runtime_bytes(&self) -> Option<&[u8]> {
+        self.script.as_ref().map(|(_, _, b)| &b[..])
     }
 }
 
@@ -523,6 +531,7 @@ impl Sandbox {
             cache,
             limits,
             runtimes: Default::default(),
+            offered: Default::default(),
         })
     }
 
@@ -541,43 +550,88 @@ impl Sandbox {
         };
         if let Some(script) = Script::decode(bytes) {
             let script = script.map_err(invalid)?;
-            let pre = self
-                .runtime(&script.runtime)
-                .map_err(|message| SandboxError::Runtime {
-                    path: path.to_string(),
-                    message,
-                })?;
+            let (pre, runtime) =
+                self.runtime(&script.runtime)
+                    .map_err(|message| SandboxError::Runtime {
+                        path: path.to_string(),
+                        message,
+                    })?;
             return Ok(Prepared {
                 pre,
-                script: Some((Arc::new(script.to_guest()), script.runtime)),
+                script: Some((Arc::new(script.to_guest()), script.runtime, runtime)),
             });
         }
         let pre = self.program(digest, bytes).map_err(invalid)?;
         Ok(Prepared { pre, script: None })
     }
 
-    /// The compiled runtime `runtime`, if this binary ships (trusts) it.
-    fn runtime(&self, runtime: &RuntimeRef) -> Result<ScriptRuntimePre<HostState>, String> {
+    /// Makes a runtime a migration source holds available to the script artifacts that name
+    /// its digest (which is all that makes it trusted: a signed artifact's signature covers
+    /// it). Returns that digest.
+    pub fn add_runtime(&self, bytes: Vec<u8>) -> String {
+        let digest = crate::trust::signing::digest(&bytes);
+        if let Ok(mut offered) = self.offered.lock() {
+            offered
+                .entry(digest.clone())
+                .or_insert_with(|| bytes.into());
+        }
+        digest
+    }
+
+    /// Whether the runtime with this digest is available: shipped, or added.
+    pub fn has_runtime(&self, digest: &str) -> bool {
+        crate::host::runtime::builtin(digest).is_some()
+            || self.offered.lock().is_ok_and(|o| o.contains_key(digest))
+    }
+
+    /// The compiled runtime `runtime` and its bytes: for SQL one this binary ships (trusts),
+    /// for another language one a source offered ([`Sandbox::add_runtime`]).
+    fn runtime(
+        &self,
+        runtime: &RuntimeRef,
+    ) -> Result<(ScriptRuntimePre<HostState>, Arc<[u8]>), String> {
+        let mut offered = self
+            .offered
+            .lock()
+            .map_err(|_| "a compile thread panicked".to_string())?;
+        let bytes: Arc<[u8]> = match crate::host::runtime::builtin(&runtime.digest) {
+            // Copied once per process, like an offered one.
+            Some(bytes) => offered
+                .entry(runtime.digest.clone())
+                .or_insert_with(|| bytes.into())
+                .clone(),
+            None if runtime.language == crate::host::runtime::SQL => {
+                return Err(format!(
+                    "it runs on {runtime}, which this Retort does not ship; only SQL runtimes \
+                     it ships are trusted (this one has {}): rebuild the migration with \
+                     `retort build --force`, or run it with the Retort version that built it",
+                    crate::host::runtime::sql_runtime()
+                ));
+            }
+            None => match offered.get(&runtime.digest) {
+                Some(bytes) => bytes.clone(),
+                None => {
+                    return Err(format!(
+                        "it runs on {runtime}, which its source does not hold: a project \
+                             keeps its runtimes in <migrations>/runtimes/ (`retort build` \
+                             writes them there), a bundle and the database keep theirs"
+                    ));
+                }
+            },
+        };
+        drop(offered);
         let mut runtimes = self
             .runtimes
             .lock()
             .map_err(|_| "a compile thread panicked".to_string())?;
         if let Some(pre) = runtimes.get(&runtime.digest) {
-            return Ok(pre.clone());
+            return Ok((pre.clone(), bytes));
         }
-        let Some(bytes) = crate::host::runtime::builtin(&runtime.digest) else {
-            return Err(format!(
-                "it runs on {runtime}, which this Retort does not ship; only runtimes it \
-                 ships are trusted (this one has {}): rebuild the migration with `retort build \
-                 --force`, or run it with the Retort version that built it",
-                crate::host::runtime::sql_runtime()
-            ));
-        };
         let pre = self
-            .program(&runtime.digest, bytes)
+            .program(&runtime.digest, &bytes)
             .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
         runtimes.insert(runtime.digest.clone(), pre.clone());
-        Ok(pre)
+        Ok((pre, bytes))
     }
 
     /// Compiles (or loads) a component and links it.
@@ -627,7 +681,7 @@ impl Sandbox {
             }
         })?;
         let mut store = Store::new(&self.engine, state);
-        store.data_mut().script = prepared.script.as_ref().map(|(s, _)| s.clone());
+        store.data_mut().script = prepared.script.as_ref().map(|(s, _, _)| s.clone());
         self.arm(&mut store, std::time::Duration::from_secs(10));
         let result = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
@@ -677,7 +731,7 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, self.limits.timeout);
         store.data_mut().mode = mode;
-        store.data_mut().script = prepared.script.as_ref().map(|(s, _)| s.clone());
+        store.data_mut().script = prepared.script.as_ref().map(|(s, _, _)| s.clone());
         let (result, overdue) = self
             .run_until_deadline(&mut store, prepared, direction, interrupter)
             .await;

@@ -608,7 +608,7 @@ pub(super) fn check_built(
         let base = db.migrations.parent().unwrap_or(&db.migrations);
         p.strip_prefix(base).unwrap_or(p).display().to_string()
     };
-    match crate::build::guest::build_sql(&db.migrations) {
+    match crate::build::guest::build_offline(&db.migrations) {
         Ok(built) => {
             for b in &built {
                 observer.event(&crate::core::observe::Event::Built {
@@ -620,7 +620,7 @@ pub(super) fn check_built(
         Err(e) => {
             return Err(Error::Unbuilt {
                 database: db.name.clone(),
-                stale: vec![format!("its SQL migrations cannot be built: {e:#}")],
+                stale: vec![format!("its migrations cannot be built: {e:#}")],
             });
         }
     }

@@ -172,7 +172,7 @@ async fn record(
         .store_artifact(&artifact.digest, &artifact.bytes)
         .await?;
     if let Some(runtime) = artifact.prepared.runtime()
-        && let Some(bytes) = crate::host::runtime::builtin(&runtime.digest)
+        && let Some(bytes) = artifact.prepared.runtime_bytes()
         && !backend.has_artifact(&runtime.digest).await?
     {
         backend.store_artifact(&runtime.digest, bytes).await?;

@@ -41,4 +41,13 @@ impl MigrationSource for BundleFile {
             })
             .collect())
     }
+
+    async fn runtime(&self, digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        crate::trust::bundle::read_runtime(&self.0, digest).map_err(|reason| {
+            ArtifactError::Refused {
+                path: self.describe(),
+                reason,
+            }
+        })
+    }
 }

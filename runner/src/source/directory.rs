@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use super::{ArtifactError, MigrationSource, Offered};
 use crate::trust::signing::Trust;
 
-/// The `*.wasm` files of a directory (not its subdirectories). A directory that does not
-/// exist holds no migrations.
+/// The `*.wasm` files of a directory (not its subdirectories), and the runtimes of its
+/// [`crate::host::runtime::RUNTIMES_DIR`] subdirectory. A directory that does not exist holds no migrations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directory(pub PathBuf);
 
@@ -46,5 +46,27 @@ impl MigrationSource for Directory {
             }
         }
         Ok(offered)
+    }
+
+    async fn runtime(&self, digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let dir = self.0.join(crate::host::runtime::RUNTIMES_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(None);
+        };
+        let suffix = format!("-{digest}.wasm");
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+            {
+                let bytes = std::fs::read(&path).map_err(|source| ArtifactError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                return Ok(Some(bytes));
+            }
+        }
+        Ok(None)
     }
 }

@@ -16,6 +16,7 @@ impl MigrationSource for Embedded {
         Ok(self
             .files
             .iter()
+            .filter(|(file, _)| !file.starts_with(RUNTIMES))
             .map(|(file, bytes)| Offered {
                 name: format!("{}/{file}", self.describe()),
                 bytes: bytes.to_vec(),
@@ -23,4 +24,17 @@ impl MigrationSource for Embedded {
             })
             .collect())
     }
+
+    async fn runtime(&self, digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let suffix = format!("-{digest}.wasm");
+        Ok(self
+            .files
+            .iter()
+            .find(|(file, _)| file.starts_with(RUNTIMES) && file.ends_with(&suffix))
+            .map(|(_, bytes)| bytes.to_vec()))
+    }
 }
+
+/// Where `retort::embed!` puts the runtimes of the directory's `runtimes/` in
+/// [`Embedded::files`].
+const RUNTIMES: &str = "runtimes/";

@@ -58,6 +58,13 @@ pub trait MigrationSource: Send + Sync {
     /// Every artifact the source holds for database `database`, whose trust policy is
     /// `trust` (a bundle checks its own manifest signature with it). Order does not matter.
     async fn offer(&self, database: &str, trust: &Trust) -> Result<Vec<Offered>, ArtifactError>;
+
+    /// The bytes of the shared language runtime whose SHA-256 is `digest`, if the source
+    /// holds it (a project's `runtimes/`, a bundle's, `retort_artifacts`). The caller checks
+    /// the digest.
+    async fn runtime(&self, _digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        Ok(None)
+    }
 }
 
 /// Loads every artifact `source` offers for `database`: each must pass the trust policy
@@ -72,6 +79,7 @@ pub async fn load(
 ) -> Result<Vec<Artifact>, ArtifactError> {
     let mut offered = source.offer(database, trust).await?;
     offered.sort_by(|a, b| a.name.cmp(&b.name));
+    add_runtimes(sandbox, source, &offered).await?;
     let policy = artifact::Policy { database, trust };
     let compiled = artifact::compile_all(sandbox, offered, policy);
     let mut artifacts = Vec::with_capacity(compiled.len());
@@ -79,4 +87,38 @@ pub async fn load(
         artifacts.push(artifact::describe(sandbox, compiled?, observer.clone()).await?);
     }
     Ok(artifacts)
+}
+
+/// Hands the sandbox the runtimes the offered script artifacts name that it does not have
+/// yet, from the source; one the source lacks is reported when its artifact is compiled, one
+/// whose bytes are not what its digest says is refused here.
+async fn add_runtimes(
+    sandbox: &Sandbox,
+    source: &dyn MigrationSource,
+    offered: &[Offered],
+) -> Result<(), ArtifactError> {
+    let mut wanted: Vec<crate::host::runtime::RuntimeRef> = offered
+        .iter()
+        .filter_map(|o| crate::host::runtime::Script::decode(&o.bytes)?.ok())
+        .map(|s| s.runtime)
+        .filter(|r| !sandbox.has_runtime(&r.digest))
+        .collect();
+    wanted.sort_by(|a, b| a.digest.cmp(&b.digest));
+    wanted.dedup_by(|a, b| a.digest == b.digest);
+    for runtime in wanted {
+        if let Some(bytes) = source.runtime(&runtime.digest).await? {
+            let actual = crate::trust::signing::digest(&bytes);
+            if actual != runtime.digest {
+                return Err(ArtifactError::Refused {
+                    path: source.describe(),
+                    reason: format!(
+                        "its copy of {runtime} hashes to {actual}: it was altered, and no \
+                         migration runs on it"
+                    ),
+                });
+            }
+            sandbox.add_runtime(bytes);
+        }
+    }
+    Ok(())
 }

@@ -31,6 +31,13 @@ impl MigrationSource for Stored {
         backend.close().await;
         read
     }
+
+    async fn runtime(&self, digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let mut backend = db::connect(&self.url, Access::ReadOnly).await?;
+        let read = backend.load_artifact(digest).await;
+        backend.close().await;
+        Ok(read?)
+    }
 }
 
 async fn read_all(

@@ -5,7 +5,9 @@
 //!   parents, description, file name and digest;
 //! - `retort-bundle.json.sig`, an SSHSIG of the manifest's bytes (namespace `retort`), when
 //!   the bundle was made with a key;
-//! - `migrations/<file>.wasm`, the artifacts (signed too, when made with a key).
+//! - `migrations/<file>.wasm`, the artifacts (signed too, when made with a key);
+//! - `runtimes/<language>-<digest>.wasm`, the shared Python and JavaScript runtimes the
+//!   artifacts run on, each once (trusted through the digest a signed artifact names).
 //!
 //! Reading a bundle checks the manifest's signature against the trust policy, that every
 //! listed artifact is present with the listed digest, and that nothing else is in it. Each
@@ -24,6 +26,8 @@ pub const MANIFEST: &str = "retort-bundle.json";
 pub const MANIFEST_SIGNATURE: &str = "retort-bundle.json.sig";
 /// The directory of the artifacts in the archive.
 pub const DIR: &str = "migrations/";
+/// The directory of the shared runtimes in the archive.
+pub const RUNTIMES: &str = "runtimes/";
 /// The manifest format this runner writes and reads.
 pub const FORMAT: &str = "retort-bundle/1";
 
@@ -41,6 +45,19 @@ pub struct Manifest {
     pub created_by: String,
     /// The migrations, in file order.
     pub migrations: Vec<Entry>,
+    /// The shared runtimes under `runtimes/` (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<RuntimeEntry>,
+}
+
+/// One shared runtime of a bundle.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeEntry {
+    /// Its file name under `runtimes/` (`<language>-<digest>.wasm`).
+    pub file: String,
+    /// SHA-256 of its bytes.
+    pub digest: String,
 }
 
 /// One migration of a bundle.
@@ -83,12 +100,13 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, name: &str, bytes: &[u8]) -> std:
 }
 
 /// Packs `artifacts` (one database's, in file order: each its manifest entry and its bytes)
-/// into a bundle at `out`. With `key`, every artifact is signed (replacing earlier
-/// signatures) and so is the manifest.
+/// and the shared `runtimes` they run on (file name and bytes) into a bundle at `out`. With
+/// `key`, every artifact is signed (replacing earlier signatures) and so is the manifest.
 pub fn write(
     out: &Path,
     database: &str,
     artifacts: &[(Entry, &[u8])],
+    runtimes: &[(String, &[u8])],
     key: Option<&ssh_key::PrivateKey>,
 ) -> Result<Manifest, String> {
     let mut manifest = Manifest {
@@ -97,6 +115,13 @@ pub fn write(
         created_at: crate::db::now_rfc3339(),
         created_by: crate::db::runner_identity(),
         migrations: Vec::new(),
+        runtimes: runtimes
+            .iter()
+            .map(|(file, bytes)| RuntimeEntry {
+                file: file.clone(),
+                digest: signing::digest(bytes),
+            })
+            .collect(),
     };
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
@@ -121,6 +146,9 @@ pub fn write(
     for (file, bytes) in &files {
         append(&mut builder, &format!("{DIR}{file}"), bytes).map_err(io)?;
     }
+    for (file, bytes) in runtimes {
+        append(&mut builder, &format!("{RUNTIMES}{file}"), bytes).map_err(io)?;
+    }
     let archive = builder.into_inner().map_err(io)?;
     let tmp = out.with_extension("partial");
     std::fs::write(&tmp, &archive).map_err(io)?;
@@ -136,6 +164,7 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
     let mut manifest_bytes = None;
     let mut signature = None;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut runtimes: Vec<(String, String)> = Vec::new();
     let entries = archive
         .entries()
         .map_err(|e| format!("not a bundle (tar): {e}"))?;
@@ -163,6 +192,10 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
                         && !files.iter().any(|(f, _)| f == file) =>
                 {
                     files.push((file.to_string(), bytes));
+                }
+                // Read on demand by `read_runtime`; checked against the manifest here.
+                _ if other.starts_with(RUNTIMES) => {
+                    runtimes.push((other[RUNTIMES.len()..].to_string(), signing::digest(&bytes)))
                 }
                 _ => return Err(format!("unexpected entry `{other}`")),
             },
@@ -206,11 +239,50 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
             "{extra} is in the bundle but not in its manifest: the bundle was altered"
         ));
     }
+    runtimes.sort();
+    let mut listed: Vec<(String, String)> = manifest
+        .runtimes
+        .iter()
+        .map(|r| (r.file.clone(), r.digest.clone()))
+        .collect();
+    listed.sort();
+    if runtimes != listed {
+        return Err(
+            "its runtimes/ are not the ones its manifest lists: the bundle was altered".into(),
+        );
+    }
     Ok(Opened {
         manifest,
         signer,
         files: ordered,
     })
+}
+
+/// The bytes of the runtime whose SHA-256 is `digest` in the bundle at `path`, if it holds
+/// one (the caller checks the digest; [`read`] checked the bundle's list of runtimes).
+pub fn read_runtime(path: &Path, digest: &str) -> Result<Option<Vec<u8>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    let mut archive = tar::Archive::new(file);
+    let suffix = format!("-{digest}.wasm");
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("not a bundle (tar): {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("not a bundle (tar): {e}"))?;
+        let name = entry
+            .path()
+            .map_err(|e| format!("bad entry name: {e}"))?
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with(RUNTIMES) && name.ends_with(&suffix) {
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -255,6 +327,7 @@ mod tests {
             &out,
             "catalog",
             &[(entry("1", &a), &a[..]), (entry("2", &b), &b[..])],
+            &[],
             key,
         )
         .unwrap();

@@ -1,0 +1,233 @@
+//! The shared Python and JavaScript runtimes (docs/artifacts.md).
+//!
+//! A runtime is built from sources this binary embeds (`guest-sdk/runtimes/<language>/`, the
+//! language's helper layer and both WIT packages) with the language's tool, once per machine:
+//! the build is kept in the machine's cache (`<cache>/runtimes/`). Each project keeps the
+//! runtimes its artifacts name in `<migrations>/runtimes/<language>-<digest>.wasm` (commit it
+//! with the artifacts): componentize-py and componentize-js do not build reproducibly, so a
+//! teammate's or CI's build of the same sources would have another digest. A runtime records
+//! the fingerprint of its sources (custom section [`SOURCE_SECTION`]); the project's runtime
+//! is reused while that fingerprint matches, so nobody needs the tool until the runtime's
+//! sources change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use super::guest::{Language, SOURCE_SECTION, WIT};
+use crate::host::runtime::{RUNTIMES_DIR, RuntimeRef};
+
+/// The 0.2.0 WIT package (the `script-runtime` world), embedded like [`WIT`].
+pub const RUNTIME_WIT: &str = include_str!("../../../wit/0.2.0/runtime.wit");
+
+/// The version of the Python and JavaScript runtimes this binary builds.
+pub const VERSION: &str = "0.2.0";
+
+const PYTHON_APP: &str = include_str!("../../../guest-sdk/runtimes/python/app.py");
+const JS_APP: &str = include_str!("../../../guest-sdk/runtimes/js/app.js");
+
+impl Language {
+    /// The runtime's language name ([`RuntimeRef::language`]).
+    pub fn runtime_language(self) -> &'static str {
+        match self {
+            Language::Python => crate::host::runtime::PYTHON,
+            Language::JavaScript => crate::host::runtime::JAVASCRIPT,
+        }
+    }
+
+    /// The runtime application: its module name and source.
+    fn app(self) -> (&'static str, &'static str) {
+        match self {
+            Language::Python => ("app.py", PYTHON_APP),
+            Language::JavaScript => ("app.js", JS_APP),
+        }
+    }
+}
+
+/// SHA-256 over what the runtime for `language` is built from: its version, the tool version
+/// it is built with, both WIT packages, the helper layer and the runtime application.
+pub fn source_fingerprint(language: Language) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in [
+        VERSION,
+        language.pinned_tool(),
+        WIT,
+        RUNTIME_WIT,
+        language.helper().1,
+        language.app().1,
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    crate::trust::signing::hex(&hash.finalize())
+}
+
+/// The runtime in `dir`'s `runtimes/` built from this binary's sources for `language`, if
+/// there is one: no tool is needed to build migrations on it.
+pub fn find(dir: &Path, language: Language) -> Option<RuntimeRef> {
+    let fingerprint = source_fingerprint(language);
+    let prefix = format!("{}-", language.runtime_language());
+    let entries = std::fs::read_dir(dir.join(RUNTIMES_DIR)).ok()?;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().find_map(|path| {
+        let bytes = std::fs::read(&path).ok()?;
+        let recorded = crate::trust::signing::custom_section(&bytes, SOURCE_SECTION)?;
+        let digest = crate::trust::signing::digest(&bytes);
+        let named = path.file_name()?.to_string_lossy().into_owned();
+        (recorded == fingerprint.as_bytes() && named == format!("{prefix}{digest}.wasm"))
+            .then(|| reference(language, digest))
+    })
+}
+
+fn reference(language: Language, digest: String) -> RuntimeRef {
+    RuntimeRef {
+        language: language.runtime_language().to_string(),
+        version: VERSION.to_string(),
+        digest,
+    }
+}
+
+/// The runtime `dir`'s `language` migrations build on: the project's own ([`find`]), else
+/// this machine's build of the same sources (copied into the project), else a fresh build
+/// with the language's tool (kept in the machine's cache and copied into the project).
+pub fn ensure(dir: &Path, language: Language, quiet: bool) -> anyhow::Result<RuntimeRef> {
+    if let Some(found) = find(dir, language) {
+        return Ok(found);
+    }
+    let fingerprint = source_fingerprint(language);
+    let name = format!("{}-{fingerprint}.wasm", language.runtime_language());
+    let cached = crate::host::cache::machine_dir().map(|d| d.join("runtimes").join(&name));
+    let bytes = match cached.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        Some(bytes)
+            if crate::trust::signing::custom_section(&bytes, SOURCE_SECTION)
+                == Some(fingerprint.as_bytes()) =>
+        {
+            bytes
+        }
+        _ => {
+            let bytes = build(language, &fingerprint, quiet)?;
+            if let Some(path) = &cached {
+                keep(path, &bytes);
+            }
+            bytes
+        }
+    };
+    let digest = crate::trust::signing::digest(&bytes);
+    let runtime = reference(language, digest);
+    let target = dir
+        .join(RUNTIMES_DIR)
+        .join(crate::host::runtime::file_name(&runtime));
+    std::fs::create_dir_all(dir.join(RUNTIMES_DIR))
+        .with_context(|| format!("cannot create {}", dir.join(RUNTIMES_DIR).display()))?;
+    std::fs::write(&target, &bytes)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(runtime)
+}
+
+/// Stores a built runtime in the machine's cache; failing to is not an error (the next
+/// build builds again).
+fn keep(path: &Path, bytes: &[u8]) {
+    if let Some(parent) = path.parent()
+        && std::fs::create_dir_all(parent).is_ok()
+    {
+        let tmp = path.with_extension(format!("partial-{}", std::process::id()));
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+}
+
+/// Builds the runtime for `language` with its tool, pinned to `fingerprint`.
+fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<Vec<u8>> {
+    let (tool, version) = language.tool()?;
+    if !quiet {
+        eprintln!(
+            "   Building the shared {} runtime {VERSION} with {version} (once per machine)",
+            language.name()
+        );
+        if !version.contains(
+            language
+                .pinned_tool()
+                .rsplit(' ')
+                .next()
+                .unwrap_or_default(),
+        ) {
+            eprintln!(
+                "note: Retort builds this runtime with {}; {version} may differ",
+                language.pinned_tool()
+            );
+        }
+    }
+    let work = tempfile::Builder::new()
+        .prefix("retort-runtime-")
+        .tempdir()
+        .context("cannot create a work directory")?;
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("wit/deps/migration"))?;
+    std::fs::create_dir_all(dir.join("app"))?;
+    std::fs::write(dir.join("wit/runtime.wit"), RUNTIME_WIT)?;
+    std::fs::write(dir.join("wit/deps/migration/migration.wit"), WIT)?;
+    let (helper_name, helper) = language.helper();
+    std::fs::write(dir.join("app").join(helper_name), helper)?;
+    let (app_name, app) = language.app();
+    std::fs::write(dir.join("app").join(app_name), app)?;
+    let out = dir.join("runtime.wasm");
+    let mut cmd = Command::new(&tool[0]);
+    cmd.args(&tool[1..]);
+    match language {
+        Language::Python => {
+            cmd.arg("-d")
+                .arg(dir.join("wit"))
+                .args(["-w", "script-runtime", "componentize", "app", "-p"])
+                .arg(dir.join("app"))
+                .arg("-o")
+                .arg(&out);
+        }
+        Language::JavaScript => {
+            // http and fetch-event are not in the world; the host grants the rest of WASI
+            // nothing.
+            cmd.arg(dir.join("app").join(app_name))
+                .arg("-w")
+                .arg(dir.join("wit"))
+                .args([
+                    "-n",
+                    "script-runtime",
+                    "-d",
+                    "http",
+                    "-d",
+                    "fetch-event",
+                    "-o",
+                ])
+                .arg(&out);
+        }
+    }
+    let output = cmd
+        .output()
+        .with_context(|| format!("cannot run the {} runtime build", language.name()))?;
+    if !output.status.success() || !out.is_file() {
+        bail!(
+            "building the shared {} runtime failed:\n{}{}",
+            language.name(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut bytes =
+        std::fs::read(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    crate::trust::signing::append_custom_section(
+        &mut bytes,
+        SOURCE_SECTION,
+        fingerprint.as_bytes(),
+    );
+    Ok(bytes)
+}
