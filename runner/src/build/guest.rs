@@ -369,7 +369,7 @@ impl Language {
     pub(super) fn pinned_tool(self) -> &'static str {
         match self {
             Language::Python => "componentize-py 0.25.1",
-            Language::JavaScript => "componentize-js 0.23.0",
+            Language::JavaScript => "componentize-js 0.19.3",
         }
     }
 
@@ -384,7 +384,7 @@ impl Language {
             Language::JavaScript => (
                 "RETORT_COMPONENTIZE_JS",
                 "componentize-js",
-                "`npm install @bytecodealliance/componentize-js@0.23.0` (then set RETORT_COMPONENTIZE_JS to its src/cli.js)",
+                "`npm install @bytecodealliance/componentize-js@0.19.3` (then set RETORT_COMPONENTIZE_JS to its src/cli.js)",
             ),
         };
         let tool = std::env::var_os(var).unwrap_or_else(|| default.into());
