@@ -6,9 +6,13 @@
 # The same batched data migration (bench/guests/data_batched, bench/polyglot/*) in Rust,
 # Python and JavaScript: artifact size, first compile (empty compile cache), warm start
 # (`retort heads`: load from the cache + instantiate + metadata), and a 100,000-row data
-# migration on SQLite and PostgreSQL. Needs componentize-py / componentize-js (see .ci/run;
-# RETORT_COMPONENTIZE_PY / RETORT_COMPONENTIZE_JS). BENCH_ROWS overrides the row count;
-# RETORT_BIN the runner (default: a release build).
+# migration on SQLite and PostgreSQL. Python and JavaScript are script artifacts on their
+# shared runtime (built once per machine into bench/polyglot/runtimes/), so "size" is the
+# artifact and "1st compile" compiles the runtime. Needs componentize-py / componentize-js
+# (see .ci/run; RETORT_COMPONENTIZE_PY / RETORT_COMPONENTIZE_JS). BENCH_ROWS overrides the row
+# count; RETORT_BIN the runner (default: a release build). BENCH_JS_RUNTIME=FILE adds a row
+# "javascript-alt": the same JavaScript artifact on another build of its runtime (e.g. one made
+# with another componentize-js), through bench/retarget_runtime.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -32,16 +36,24 @@ declare -A artifact=(
     [rust]=$root/bench/guests/data_batched.wasm
     [python]=$root/bench/polyglot/20270101000002_data_batched_py.wasm
     [javascript]=$root/bench/polyglot/20270101000002_data_batched_js.wasm
+    [javascript-alt]=$root/bench/polyglot/20270101000002_data_batched_js.wasm
 )
+languages="rust python javascript"
+[ -n "${BENCH_JS_RUNTIME:-}" ] && languages="$languages javascript-alt"
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 
 echo "machine: $(nproc) cores; $("$RETORT_BIN" --version); rows: $rows"
 printf '%-11s %12s %14s %12s %16s %16s\n' language "size (B)" "1st compile s" "warm start s" "SQLite rows/s" "PostgreSQL rows/s"
-for lang in rust python javascript; do
+for lang in $languages; do
     dir=$work/$lang/migrations
     mkdir -p "$dir"
     cp "${artifact[$lang]}" "$dir/20270101000002_data_batched.wasm"
+    if [ "$lang" = javascript-alt ]; then
+        python3 "$root/bench/retarget_runtime.py" "$dir/20270101000002_data_batched.wasm" "$BENCH_JS_RUNTIME" >/dev/null
+    elif [ "$lang" != rust ]; then
+        cp -R "$root/bench/polyglot/runtimes" "$dir/runtimes"
+    fi
     size=$(stat -c %s "${artifact[$lang]}")
     cache=$work/$lang/cache
     t=$(now); (cd "$work/$lang" && RETORT_CACHE_DIR=$cache "$RETORT_BIN" --database-url sqlite://x.db heads >/dev/null); first=$(since "$t")
@@ -65,7 +77,7 @@ PY
     # PostgreSQL
     pgrate=-
     if [ "${BENCH_PG:-on}" != off ]; then
-        name=bench_lang_$lang
+        name=bench_lang_${lang/-/_}
         psql -q "$pg" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
         url=${pg%/*}/$name
         psql -q "$url" -c "CREATE TABLE bulk (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, s VARCHAR(40) NOT NULL, a BIGINT, b VARCHAR(80))" \

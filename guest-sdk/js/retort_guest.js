@@ -1,4 +1,5 @@
-// Write Retort migrations in JavaScript (componentize-js).
+// Write Retort migrations in JavaScript (run by Retort's shared JavaScript runtime, built
+// with componentize-js).
 //
 // A migration is one file, `<id>_<slug>.js`, that imports this module and exports the three
 // functions `defineMigration` returns. It declares its own row classes: a frozen copy of the
@@ -34,6 +35,12 @@
 // (MariaDB's UUID and JSON).
 
 import { log as hostLog, progress as hostProgress } from "retort:migration/report@0.1.0";
+// Rows and parameter sets as one JSON string per call: the bindings lift and lower each
+// value variant slowly, the engine's JSON.parse/stringify are native (BENCHMARKS.md).
+import {
+  nextBatch as jsonNextBatch,
+  executeBatch as jsonExecuteBatch,
+} from "retort:migration/json-batches@0.2.0";
 
 /** Explicitly typed SQL values. */
 export const sql = {
@@ -113,30 +120,9 @@ function toValue(v) {
   throw new MigrationError(`cannot send ${Object.prototype.toString.call(v)} as an SQL value`);
 }
 
-function fromValue(v) {
-  switch (v.tag) {
-    case "null":
-      return null;
-    case "integer": {
-      const n = v.val;
-      return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
-    }
-    case "date":
-      return showDate(v.val);
-    case "time":
-      return showTime(v.val);
-    case "timestamp":
-      return `${showDate(v.val.date)}T${showTime(v.val.time)}`;
-    case "timestamptz":
-      return `${showDate(v.val.date)}T${showTime(v.val.time)}Z`;
-    case "json":
-      return JSON.parse(v.val);
-    case "bytes":
-      return Uint8Array.from(v.val);
-    default:
-      return v.val; // boolean, float, text, decimal, uuid
-  }
-}
+// Rows arrive through `json-batches` (host/json_batch.rs gives each value in the form the
+// mapping above documents: integers as numbers, or bigint beyond 2^53; decimals, dates, times,
+// timestamps and uuids as strings; timestamptz as `…Z`; JSON parsed; bytes as Uint8Array).
 
 const textOf = (v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v);
 
@@ -150,6 +136,34 @@ const coercions = {
 
 const params = (list) => (list ?? []).map(toValue);
 
+// A value of a `json-batches` row: the tagged forms are those plain JSON cannot carry.
+function untag(v) {
+  if (v === null || typeof v !== "object") return v;
+  if ("int" in v) return BigInt(v.int);
+  if ("json" in v) return v.json;
+  if ("bytes" in v) return Uint8Array.from(v.bytes);
+  if ("float" in v) return Number(v.float);
+  if ("json_text" in v) return JSON.parse(v.json_text);
+  return v;
+}
+
+// Whether a value maps to the same SQL value through JSON as through toValue: null, boolean,
+// string, a finite number that is a safe integer or not an integer.
+function plain(v) {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return true;
+    case "number":
+      return Number.isFinite(v) && (Number.isSafeInteger(v) || !Number.isInteger(v));
+    default:
+      return v === null;
+  }
+}
+
+const plainSet = (set) => Array.isArray(set) && set.every(plain);
+
 /** A streaming query result: iterate rows, or `.batches(n)` for arrays of rows. */
 export class Rows {
   constructor(rows, make, batchSize) {
@@ -161,7 +175,7 @@ export class Rows {
 
   /** Up to `max` further rows (the batch size by default); empty at the end. */
   nextBatch(max) {
-    const raw = this.rows.nextBatch(max ?? this.batchSize);
+    const raw = JSON.parse(jsonNextBatch(this.rows, max ?? this.batchSize));
     return raw.map((r) => this.make(this.columns, r));
   }
 
@@ -198,6 +212,9 @@ export class Tx {
   /** Runs one statement once per parameter set, in one host call; returns rows affected. */
   executeBatch(statement, sets) {
     if (sets.length === 0) return 0;
+    if (sets.every(plainSet)) {
+      return Number(jsonExecuteBatch(this.tx, statement, JSON.stringify(sets)));
+    }
     return Number(this.tx.executeBatch(statement, sets.map(params)));
   }
 
@@ -231,9 +248,10 @@ export class Tx {
   }
 }
 
+// A row of a `json-batches` batch as an object keyed by column name.
 function objectOf(cols, r) {
   const o = {};
-  for (let i = 0; i < cols.length; i++) o[cols[i]] = fromValue(r[i]);
+  for (let i = 0; i < cols.length; i++) o[cols[i]] = untag(r[i]);
   return o;
 }
 

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod capability;
+mod json_batch;
 mod output;
 pub mod runtime;
 pub mod sandbox;

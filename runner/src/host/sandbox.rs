@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::retort::migration0_1_0::{report, sql, types};
-use crate::bindings::retort::migration0_2_0::script;
+use crate::bindings::retort::migration0_2_0::{json_batches, script};
 use crate::bindings::{
     Column, Dialect, GuestError, MigrationInfo, RowsHandle, ScriptRuntime, ScriptRuntimePre,
     TxHandle, Value,
@@ -277,6 +277,34 @@ impl script::Host for HostState {
             None => Err(wasmtime::format_err!(
                 "the component asked for a script, but it is a migration of its own, not a runtime"
             )),
+        }
+    }
+}
+
+/// The same calls as `rows.next-batch` and `transaction.execute-batch`, with the values as
+/// JSON text (`host/json_batch.rs`).
+impl json_batches::Host for HostState {
+    async fn next_batch(
+        &mut self,
+        rows: Resource<RowsHandle>,
+        max: u32,
+    ) -> wasmtime::Result<Result<String, GuestError>> {
+        let batch = sql::HostRows::next_batch(self, rows, max).await?;
+        Ok(batch.map(|rows| crate::host::json_batch::encode(&rows)))
+    }
+
+    async fn execute_batch(
+        &mut self,
+        tx: Resource<TxHandle>,
+        statement: String,
+        param_sets: String,
+    ) -> wasmtime::Result<Result<u64, GuestError>> {
+        match crate::host::json_batch::decode(&param_sets) {
+            Ok(sets) => sql::HostTransaction::execute_batch(self, tx, statement, sets).await,
+            Err(e) => {
+                self.failed_statement = Some(statement);
+                Ok(Err(GuestError::Conversion(e)))
+            }
         }
     }
 }

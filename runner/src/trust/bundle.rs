@@ -335,6 +335,42 @@ mod tests {
     }
 
     #[test]
+    fn runtimes_travel_once_and_an_altered_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = artifact("MARKER-A");
+        let runtime = artifact("RUNTIME");
+        let digest = signing::digest(&runtime);
+        let file = format!("python-{digest}.wasm");
+        let out = dir.path().join("release.bundle");
+        let manifest = write(
+            &out,
+            "catalog",
+            &[(entry("1", &a), &a[..])],
+            &[(file.clone(), &runtime[..])],
+            None,
+        )
+        .unwrap();
+        assert_eq!(manifest.runtimes.len(), 1);
+        assert_eq!(manifest.runtimes[0].digest, digest);
+        read(&out, &Trust::default(), "catalog").unwrap();
+        assert_eq!(read_runtime(&out, &digest).unwrap(), Some(runtime.clone()));
+        assert_eq!(read_runtime(&out, &"0".repeat(64)).unwrap(), None);
+        // One byte of the runtime changed inside the archive.
+        let mut archive = std::fs::read(&out).unwrap();
+        let at = archive
+            .windows(7)
+            .position(|w| w == b"RUNTIME")
+            .expect("the runtime in the archive");
+        archive[at] ^= 0x20;
+        std::fs::write(&out, &archive).unwrap();
+        let e = read(&out, &Trust::default(), "catalog").unwrap_err();
+        assert!(
+            e.contains("runtimes/ are not the ones its manifest lists"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_unsigned_bundle_round_trips_and_is_refused_where_signatures_are_required() {
         let dir = tempfile::tempdir().unwrap();
         let (path, artifacts) = write_two(dir.path(), None);
