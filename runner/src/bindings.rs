@@ -1,15 +1,16 @@
 //! Host bindings generated from `wit/0.1.0` and `wit/0.2.0` (package `retort:migration`).
 //!
-//! The host links the 0.2.0 `script-runtime` world: the 0.1.0 `sql` and `report` interfaces
-//! (which every 0.1.0 migration component imports) plus 0.2.0's `script` (which shared
-//! language runtimes import). Both kinds export the same `metadata`, `upgrade` and
-//! `downgrade`, so one linker and one set of typed exports serve both.
+//! The host links the 0.2.0 `batched-script-runtime` world: the 0.1.0 `sql` and `report`
+//! interfaces (which every 0.1.0 migration component imports) plus 0.2.0's `script` (which
+//! shared language runtimes import) and `json-batches` (which the Python and JavaScript
+//! runtimes import). Every kind exports the same `metadata`, `upgrade` and `downgrade`, so one
+//! linker and one set of typed exports serve them all.
 //!
 //! The generated `Value`, `Error`, `Column` and `MigrationInfo` types are used throughout the
 //! runner, so rows go from the driver to the guest without an intermediate representation.
 
 wasmtime::component::bindgen!({
-    world: "retort:migration/script-runtime@0.2.0",
+    world: "retort:migration/batched-script-runtime@0.2.0",
     path: ["../wit/0.1.0", "../wit/0.2.0"],
     imports: { default: async | trappable },
     exports: { default: async },

@@ -426,6 +426,28 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
         write_script(&project, "20260301000100_shout", "py", PY_CHILD),
         write_script(&project, "20260301000200_copy", "js", JS_CHILD),
     ];
+    // Without the runtime in the project, nothing can build them without the tool: upgrade
+    // refuses, naming each, and touches nothing.
+    let out = project
+        .retort(&db)
+        .arg("upgrade")
+        .env("RETORT_COMPONENTIZE_PY", "/nonexistent/componentize-py")
+        .env("RETORT_COMPONENTIZE_JS", "/nonexistent/cli.js")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    for stem in [
+        "20260301000000_items",
+        "20260301000100_shout",
+        "20260301000200_copy",
+    ] {
+        assert!(
+            stderr(&out).contains(&format!("migrations/{stem} has no artifact")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(db.tables().is_empty(), "{:?}", db.tables());
     project.run_ok(&db, &["build", "-q"]);
     for source in &sources {
         let artifact = source.with_extension("wasm");

@@ -1,6 +1,6 @@
 """Retort's shared Python runtime: runs the Python migration the host hands it.
 
-Built once per machine by ``retort build`` with componentize-py (the ``script-runtime`` world of
+Built once per machine by ``retort build`` with componentize-py (the ``batched-script-runtime`` world of
 ``retort:migration@0.2.0``); every Python migration of a project is a small script artifact that
 names this runtime by digest. Each migration runs in a fresh instance: on its first call the
 runtime reads the migration (``script.current()``), executes ``migration.py`` as the module

@@ -188,7 +188,7 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
         Language::Python => {
             cmd.arg("-d")
                 .arg(dir.join("wit"))
-                .args(["-w", "script-runtime", "componentize", "app", "-p"])
+                .args(["-w", "batched-script-runtime", "componentize", "app", "-p"])
                 .arg(dir.join("app"))
                 .arg("-o")
                 .arg(&out);
@@ -201,7 +201,7 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
                 .arg(dir.join("wit"))
                 .args([
                     "-n",
-                    "script-runtime",
+                    "batched-script-runtime",
                     "-d",
                     "http",
                     "-d",

@@ -14,8 +14,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::bindings::retort::migration0_1_0::{report, sql, types};
 use crate::bindings::retort::migration0_2_0::{json_batches, script};
 use crate::bindings::{
-    Column, Dialect, GuestError, MigrationInfo, RowsHandle, ScriptRuntime, ScriptRuntimePre,
-    TxHandle, Value,
+    BatchedScriptRuntime, BatchedScriptRuntimePre, Column, Dialect, GuestError, MigrationInfo,
+    RowsHandle, TxHandle, Value,
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
@@ -498,7 +498,8 @@ pub struct Sandbox {
     limits: Limits,
     /// Shared runtimes compiled in this process, by digest: every script migration of a
     /// language instantiates the same one.
-    runtimes: std::sync::Mutex<std::collections::HashMap<String, ScriptRuntimePre<HostState>>>,
+    runtimes:
+        std::sync::Mutex<std::collections::HashMap<String, BatchedScriptRuntimePre<HostState>>>,
     /// Runtimes the migrations' sources hold (Python and JavaScript: a project's
     /// `runtimes/`, a bundle, `retort_artifacts`), by digest, for [`Sandbox::add_runtime`].
     offered: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
@@ -507,7 +508,7 @@ pub struct Sandbox {
 /// A compiled migration, ready to instantiate cheaply.
 #[derive(Clone)]
 pub struct Prepared {
-    pre: ScriptRuntimePre<HostState>,
+    pre: BatchedScriptRuntimePre<HostState>,
     /// For a script migration: the script its runtime runs, which runtime, and its bytes.
     script: Option<(Arc<script::Migration>, RuntimeRef, Arc<[u8]>)>,
 }
@@ -551,7 +552,7 @@ impl Sandbox {
             .map_err(|e| wasmtime::format_err!("cannot start the deadline thread: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        ScriptRuntime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        BatchedScriptRuntime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let cache = crate::host::cache::CompileCache::new(&engine);
         Ok(Sandbox {
             engine,
@@ -617,7 +618,7 @@ impl Sandbox {
     fn runtime(
         &self,
         runtime: &RuntimeRef,
-    ) -> Result<(ScriptRuntimePre<HostState>, Arc<[u8]>), String> {
+    ) -> Result<(BatchedScriptRuntimePre<HostState>, Arc<[u8]>), String> {
         let mut offered = self
             .offered
             .lock()
@@ -663,7 +664,11 @@ impl Sandbox {
     }
 
     /// Compiles (or loads) a component and links it.
-    fn program(&self, digest: &str, bytes: &[u8]) -> Result<ScriptRuntimePre<HostState>, String> {
+    fn program(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<BatchedScriptRuntimePre<HostState>, String> {
         if !wasmparser::Parser::is_component(bytes) {
             return Err(if wasmparser::Parser::is_core_wasm(bytes) {
                 "it is a core WebAssembly module, not a component (build for wasm32-wasip2)".into()
@@ -679,7 +684,7 @@ impl Sandbox {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("it imports something Retort does not provide: {e:#}"))?;
-        ScriptRuntimePre::new(pre).map_err(|e| {
+        BatchedScriptRuntimePre::new(pre).map_err(|e| {
             format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}")
         })
     }
