@@ -205,11 +205,28 @@ pub fn sql_runtime() -> RuntimeRef {
     }
 }
 
-/// The bytes of a runtime this binary ships, by digest.
+/// Earlier builds of the SQL runtime that migrations may have been applied on, kept so that
+/// their downgrades keep running after Retort is upgraded (docs/artifacts.md): new builds use
+/// [`SQL_RUNTIME`]. `sql-0.2.0-8f6d7470.wasm` is 0.2.0 as first released, before a
+/// `retort-sql` change moved its bytes.
+pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[include_bytes!(
+    "../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"
+)];
+
+/// The bytes of a runtime this binary ships, by digest: the SQL runtime, or one of its
+/// [`PAST_SQL_RUNTIMES`].
 pub fn builtin(digest: &str) -> Option<&'static [u8]> {
-    static SQL_DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL_DIGEST.get_or_init(|| crate::trust::signing::digest(SQL_RUNTIME));
-    (digest == sql).then_some(SQL_RUNTIME)
+    static DIGESTS: std::sync::OnceLock<Vec<(String, &'static [u8])>> = std::sync::OnceLock::new();
+    DIGESTS
+        .get_or_init(|| {
+            std::iter::once(SQL_RUNTIME)
+                .chain(PAST_SQL_RUNTIMES.iter().copied())
+                .map(|bytes| (crate::trust::signing::digest(bytes), bytes))
+                .collect()
+        })
+        .iter()
+        .find(|(d, _)| d == digest)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// Whether a SQL runtime with this digest may run: it is one this binary ships. (Python and
@@ -282,6 +299,10 @@ mod tests {
     #[test]
     fn only_shipped_runtimes_are_trusted() {
         assert!(trusted(&sql_runtime().digest));
+        // The past builds keep their digests (their file names say which).
+        assert!(trusted(
+            "8f6d7470b8fdf9320e5dee480eaed996e0d491c53d67d4f667ce6af927583fcd"
+        ));
         assert!(!trusted(&crate::trust::signing::digest(b"another runtime")));
     }
 }
