@@ -88,6 +88,7 @@ macro_rules! dialect_suite {
             case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);
             case!(runtime, tampered_scripts_and_runtimes_are_refused);
             case!(runtime, sql_artifacts_built_before_runtimes_still_run);
+            case!(runtime, sql_artifacts_on_an_earlier_sql_runtime_still_run);
             case!(polyglot runtime, python_and_javascript_run_on_shared_runtimes);
             case!(api, library_api_upgrade_status_failure_downgrade);
             case!(backend, backend_contract);

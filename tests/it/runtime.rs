@@ -572,3 +572,43 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }
+
+/// A SQL migration built on an earlier build of the SQL runtime (one a past Retort shipped)
+/// is kept as it is by `upgrade`, runs on that runtime, and downgrades from its stored copy.
+pub fn sql_artifacts_on_an_earlier_sql_runtime_still_run(dialect: Dialect) {
+    let past = retort::trust::signing::digest(retort::host::runtime::PAST_SQL_RUNTIMES[0]);
+    assert_ne!(past, sql_runtime_digest());
+    let db = TestDb::new(dialect, "pastrt");
+    let project = Project::empty();
+    sql_chain(&project, 2);
+    project.run_ok(&db, &["build", "-q"]);
+    for file in artifacts(&project) {
+        edit_script(&file, |s| s.runtime.digest = past.clone());
+    }
+    let before = artifacts(&project)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect::<Vec<_>>();
+    project.run_ok(&db, &["upgrade"]);
+    let after = artifacts(&project)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        before, after,
+        "upgrade rebuilt artifacts of a shipped runtime"
+    );
+    assert_eq!(db.strings("SELECT v FROM t1"), ["semi;1"]);
+    // The past runtime is what was stored, not the current one.
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM retort_artifacts WHERE digest = '{past}' AND part = 0"
+        )),
+        1
+    );
+    for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(!db.tables().contains(&"t0".to_string()));
+}
