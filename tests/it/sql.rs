@@ -446,6 +446,110 @@ pub fn import_from_goose_and_adopt_its_database(dialect: Dialect) {
     assert!(!db.tables().contains(&"gusers".to_string()));
 }
 
+/// popx: per-dialect files win over generic ones, versions order as strings (`9_…` after
+/// `2021…`), `.<dialect>.autocommit.` runs outside a transaction, a comment-only file is a
+/// recorded no-op, CockroachDB files are skipped, and `stamp --adopt popx` reads
+/// `schema_migration`. Then down to base and up again from the imported files alone.
+pub fn import_from_popx_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "popx");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("db/popx");
+    std::fs::create_dir_all(source.join("sql")).unwrap();
+    let users = "CREATE TABLE pusers (id INTEGER PRIMARY KEY, name VARCHAR(50));\n";
+    let lite_users = "CREATE TABLE pusers (id INTEGER PRIMARY KEY, name TEXT, lite INTEGER);\n";
+    for (name, text) in [
+        ("20210101000000000001_users.up.sql", users),
+        ("20210101000000000001_users.sqlite3.up.sql", lite_users),
+        (
+            "20210101000000000001_users.cockroach.up.sql",
+            "CREATE TABLE nope (id INT);\n",
+        ),
+        (
+            "20210101000000000001_users.down.sql",
+            "DROP TABLE pusers;\n",
+        ),
+        (
+            "sql/20210101000000000002_index.up.sql",
+            "CREATE INDEX pusers_by_name ON pusers (name);\n",
+        ),
+        (
+            "sql/20210101000000000002_index.postgres.autocommit.up.sql",
+            "CREATE INDEX CONCURRENTLY pusers_by_name ON pusers (name);\n",
+        ),
+        (
+            "sql/20210101000000000002_index.down.sql",
+            "DROP INDEX pusers_by_name;\n",
+        ),
+        (
+            "sql/20210101000000000002_index.mysql.down.sql",
+            "DROP INDEX pusers_by_name ON pusers;\n",
+        ),
+        (
+            "20210101000000000003_nothing.up.sql",
+            "-- nothing to do on this version\n",
+        ),
+        ("20210101000000000003_nothing.down.sql", ""),
+        (
+            "9_seed.up.sql",
+            "INSERT INTO pusers (id, name) VALUES (1, 'ada');\n",
+        ),
+        ("9_seed.down.sql", "DELETE FROM pusers;\n"),
+        ("README.md", "not a migration"),
+    ] {
+        std::fs::write(source.join(name), text).unwrap();
+    }
+    // What popx did to this database: the first three versions.
+    db.execute(
+        if dialect == Dialect::Sqlite {
+            lite_users
+        } else {
+            users
+        }
+        .trim(),
+    );
+    db.execute("CREATE INDEX pusers_by_name ON pusers (name)");
+    db.execute("CREATE TABLE schema_migration (version VARCHAR(48) NOT NULL, version_self INT NOT NULL DEFAULT 0)");
+    for v in [
+        "20210101000000000001",
+        "20210101000000000002",
+        "20210101000000000003",
+    ] {
+        db.execute(&format!(
+            "INSERT INTO schema_migration (version) VALUES ('{v}')"
+        ));
+    }
+
+    let out = project.run_ok(&db, &["import", "--from", "popx", "db/popx"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 4, "{text}");
+    assert!(text.contains("(no transaction)"), "{text}");
+    assert!(
+        text.contains("cockroach.up.sql") && text.contains("CockroachDB"),
+        "{text}"
+    );
+    adopt_then_upgrade_one(&project, &db, "popx", "20210101000000000003", "↑ 9 ");
+    assert_eq!(db.strings("SELECT name FROM pusers"), ["ada"]);
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(
+        !db.tables().contains(&"pusers".to_string()),
+        "{:?}",
+        db.tables()
+    );
+    // From the imported files alone: each dialect's own scripts.
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(index_count(&db, "pusers_by_name"), 1);
+    assert_eq!(db.strings("SELECT name FROM pusers"), ["ada"]);
+    if dialect == Dialect::Sqlite {
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM pragma_table_info('pusers') WHERE name = 'lite'"),
+            1
+        );
+    }
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert_eq!(index_count(&db, "pusers_by_name"), 0);
+}
+
 /// refinery: `V`/`U` files (in subdirectories too) import in version order, the
 /// `-- refinery:noTransaction` marker is kept, and `stamp --adopt refinery` reads
 /// `refinery_schema_history`. refinery has no downs: the import says so.

@@ -50,6 +50,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             down,
             transactional,
             sources: vec![path.clone()],
+            variants: Default::default(),
         });
     }
     Ok(())

@@ -64,6 +64,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             down,
             transactional,
             sources,
+            variants: Default::default(),
         });
     }
     for (_, path) in undo {

@@ -47,6 +47,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             down,
             transactional,
             sources: vec![path.clone()],
+            variants: Default::default(),
         });
     }
     Ok(())

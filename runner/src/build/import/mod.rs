@@ -13,12 +13,14 @@
 //! | atlas | `<version>_<name>.sql`, by file name, verified against `atlas.sum`; no downs | `-- atlas:txmode none` |
 //! | prisma | `<timestamp>_<name>/migration.sql`, by directory name; no downs | none |
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
+//! | popx | `<version>_<name>[.<dialect>].(up\|down).sql`, by version string, dialect files winning; subdirectories too | `.<dialect>.autocommit.` in the up file's name |
 
 mod atlas;
 mod dbmate;
 mod diesel;
 mod flyway;
 mod goose;
+mod popx;
 mod prisma;
 mod refinery;
 mod sqlx;
@@ -48,6 +50,8 @@ pub enum Tool {
     Prisma,
     /// Atlas (versioned migrations).
     Atlas,
+    /// popx (Ory's migrator: Kratos, Hydra, Keto).
+    Popx,
 }
 
 impl Tool {
@@ -63,6 +67,7 @@ impl Tool {
             Tool::Refinery => "refinery",
             Tool::Prisma => "prisma",
             Tool::Atlas => "atlas",
+            Tool::Popx => "popx",
         }
     }
 }
@@ -84,6 +89,10 @@ pub struct Imported {
     pub transactional: bool,
     /// The files it came from.
     pub sources: Vec<PathBuf>,
+    /// Scripts for one dialect (`postgres`, `mysql`, `sqlite`) that win over `up`/`down` there:
+    /// dialect → (up, down), an absent one keeping the generic script. Written as
+    /// `<stem>.<dialect>.up.sql` / `.down.sql`.
+    pub variants: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
 }
 
 /// What an import found besides migrations.
@@ -185,7 +194,10 @@ fn numeric_prefix(name: &str) -> Option<(&str, &str)> {
 fn sort_as(tool: Tool, migrations: &mut [Imported]) {
     match tool {
         // Prisma: by directory name, which is its version.
-        Tool::Diesel | Tool::Prisma => migrations.sort_by(|a, b| a.version.cmp(&b.version)),
+        // popx: by version string too (`migration_info.go`).
+        Tool::Diesel | Tool::Prisma | Tool::Popx => {
+            migrations.sort_by(|a, b| a.version.cmp(&b.version))
+        }
         Tool::Dbmate | Tool::Atlas => {
             let name = |m: &Imported| m.sources.first().map(|p| file_name(p)).unwrap_or_default();
             migrations.sort_by_key(name);
@@ -222,6 +234,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Refinery => refinery::read_dir(dir, &mut report)?,
         Tool::Prisma => prisma::read_dir(dir, &mut report)?,
         Tool::Atlas => atlas::read_dir(dir, &mut report)?,
+        Tool::Popx => popx::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -280,6 +293,17 @@ pub fn write(
         );
         std::fs::write(&up_path, format!("{header}{}", m.up))?;
         std::fs::write(&down_path, &m.down)?;
+        for (dialect, (up, down)) in &m.variants {
+            for (kind, text) in [("up", up), ("down", down)] {
+                if let Some(text) = text {
+                    let path = into.join(format!("{stem}.{dialect}.{kind}.sql"));
+                    if path.exists() {
+                        bail!("{} exists: not overwriting", path.display());
+                    }
+                    std::fs::write(&path, text)?;
+                }
+            }
+        }
         written.push(up_path);
         previous = Some(m.id.clone());
     }
@@ -311,6 +335,8 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
             "SELECT migration_name FROM _prisma_migrations \
              WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name"
         }
+        // popx's default table (pop's `schema_migration`); it records the versions it ran.
+        Tool::Popx => "SELECT version FROM schema_migration ORDER BY version",
         // goose appends a row per apply and per rollback; a version's newest row says whether
         // it is applied. Version 0 is the row goose writes when it creates the table.
         Tool::Goose => {

@@ -30,6 +30,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             down: String::new(),
             transactional: true,
             sources: vec![script],
+            variants: Default::default(),
         });
     }
     Ok(())

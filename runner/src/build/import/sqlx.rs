@@ -53,6 +53,7 @@ pub(super) fn read_dir(tool: Tool, dir: &Path, report: &mut Report) -> anyhow::R
             down,
             transactional,
             sources,
+            variants: Default::default(),
         });
     }
     Ok(())
