@@ -31,8 +31,10 @@
 // `sql.uuid("…")`, `sql.json(value)` for the rest. Rows decode integers to numbers (bigint
 // beyond 2^53), decimals, dates, times, timestamps and uuids to strings, timestamptz to an
 // RFC 3339 string in UTC, JSON to its value, bytes to Uint8Array. A row class may declare
-// `static types = { u: "uuid", j: "json" }` for columns the driver sends as text or bytes
-// (MariaDB's UUID and JSON).
+// `static types = { u: "uuid", j: "json", total: "integer" }` for columns the driver sends as
+// text or bytes (MariaDB's UUID and JSON), or that one engine sends as another kind than the
+// next (`integer`, `float`, `decimal`, `timestamp`, `timestamptz`, `date`: the lossless
+// conversions of docs/values.md, lossy ones refused).
 
 import { log as hostLog, progress as hostProgress } from "retort:migration/report@0.1.0";
 // Rows and parameter sets as one JSON string per call: the bindings lift and lower each
@@ -128,11 +130,87 @@ const textOf = (v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v
 
 // Declared column types (`static types = { u: "uuid", j: "json" }` on a row class) fix what
 // the wire cannot say: MariaDB sends UUID and JSON columns as text or bytes.
+// They also apply the lossless conversions of docs/values.md ("Decoding into a declared type"):
+// the same query gives decimals (strings) on one engine and numbers on another.
 const coercions = {
   uuid: (v) => String(textOf(v)).toLowerCase(),
   json: (v) => (typeof v === "string" || v instanceof Uint8Array ? JSON.parse(textOf(v)) : v),
   text: (v) => textOf(v),
+  integer: toInteger,
+  float: toFloat,
+  decimal: (v) => (typeof v === "number" ? plainNumber(v) : typeof v === "bigint" ? String(v) : v),
+  timestamp: (v) => (typeof v === "string" ? v.replace(/Z$/, "") : v),
+  timestamptz: (v) => {
+    if (typeof v === "string" && !v.endsWith("Z")) {
+      throw new TypeError(`expected timestamptz, found the timestamp ${v}, which has no zone to convert from`);
+    }
+    return v;
+  },
+  date: (v) => {
+    if (typeof v !== "string" || !v.includes("T")) return v;
+    const [day, time] = v.replace(/Z$/, "").split("T");
+    if (/^00:00:00(\.0+)?$/.test(time)) return day;
+    throw new TypeError(`expected date, found a timestamp at ${time}, not midnight`);
+  },
 };
+
+function toInteger(v) {
+  if (typeof v === "bigint") return v;
+  if (typeof v === "number") {
+    if (Number.isInteger(v) && Math.abs(v) <= 2 ** 53) return v;
+    throw new TypeError(`expected integer, found the float ${v}, which is not an integer it holds exactly`);
+  }
+  if (typeof v === "string") {
+    const m = /^([+-]?\d+)(?:\.(\d*))?$/.exec(v);
+    if (!m) throw new TypeError(`expected integer, found ${JSON.stringify(v)}`);
+    if (/[1-9]/.test(m[2] ?? "")) {
+      throw new TypeError(`expected integer, found the decimal ${v}, which has a fractional part`);
+    }
+    const n = BigInt(m[1]);
+    return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
+  }
+  return v;
+}
+
+function toFloat(v) {
+  if (typeof v === "bigint") {
+    if (BigInt(Number(v)) === v) return Number(v);
+    throw new TypeError(`expected float, found the integer ${v}, which a float does not hold exactly`);
+  }
+  if (typeof v === "string" && /^[+-]?\d+(\.\d*)?$/.test(v)) {
+    const f = Number(v);
+    if (Number.isFinite(f) && normalNumber(plainNumber(f)) === normalNumber(v)) return f;
+    throw new TypeError(`expected float, found the decimal ${v}, which a float does not hold as written`);
+  }
+  return v;
+}
+
+// A number's shortest form without an exponent (`1e-7` → `0.0000001`).
+function plainNumber(f) {
+  const s = String(f);
+  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
+  if (!m) return s;
+  const digits = m[2] + (m[3] ?? "");
+  const exp = Number(m[4]);
+  if (exp >= 0) {
+    const whole = digits.padEnd(exp + 1, "0");
+    return m[1] + whole.slice(0, exp + 1) + (digits.length > exp + 1 ? `.${digits.slice(exp + 1)}` : "");
+  }
+  return `${m[1]}0.${"0".repeat(-exp - 1)}${digits}`;
+}
+
+// A plain decimal numeral in one canonical form (`-012.50` → `-12.5`, `-0` → `0`).
+function normalNumber(s) {
+  let t = String(s);
+  const negative = t.startsWith("-");
+  t = t.replace(/^[+-]/, "");
+  let [whole, fraction = ""] = t.split(".");
+  whole = whole.replace(/^0+/, "");
+  fraction = fraction.replace(/0+$/, "");
+  if (!whole && !fraction) return "0";
+  const body = fraction ? `${whole || "0"}.${fraction}` : whole;
+  return negative ? `-${body}` : body;
+}
 
 const params = (list) => (list ?? []).map(toValue);
 
@@ -239,7 +317,13 @@ export class Tx {
         const o = objectOf(cols, r);
         for (const [name, type] of declared) {
           const c = coercions[type];
-          if (c && o[name] !== null && o[name] !== undefined) o[name] = c(o[name]);
+          if (c && o[name] !== null && o[name] !== undefined) {
+            try {
+              o[name] = c(o[name]);
+            } catch (e) {
+              throw new MigrationError(`${Row.name}.${name}: ${e.message}`);
+            }
+          }
         }
         return new Row(o);
       };

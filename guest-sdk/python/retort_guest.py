@@ -188,8 +188,64 @@ def _coercer(hint: Any) -> Optional[Callable[[Any], Any]]:
     if hint is Json:
         return lambda v: Json(json.loads(text(v))) if isinstance(v, (str, bytes, bytearray)) else Json(v)
     if hint is decimal.Decimal:
-        return lambda v: v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v))
+        return _to_decimal
+    if hint is int:
+        return _to_int
+    if hint is float:
+        return _to_float
+    if hint is datetime.date:
+        return _to_date
     return None
+
+
+# Lossless conversions into a declared field type (docs/values.md, "Decoding into a declared
+# type"): the same query gives decimals on one engine and integers or floats on another.
+_EXACT = 2 ** 53
+
+
+def _to_int(v: Any) -> Any:
+    if isinstance(v, decimal.Decimal):
+        if v.is_finite() and v == v.to_integral_value():
+            return int(v)
+        raise ValueError(f"expected integer, found the decimal {v}, which has a fractional part")
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) <= _EXACT:
+            return int(v)
+        raise ValueError(f"expected integer, found the float {v!r}, which is not an integer it holds exactly")
+    return v
+
+
+def _to_float(v: Any) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        if abs(v) <= _EXACT:
+            return float(v)
+        raise ValueError(f"expected float, found the integer {v}, which a float does not hold exactly")
+    if isinstance(v, decimal.Decimal):
+        f = float(v)
+        if v.is_finite() and decimal.Decimal(repr(f)) == v:
+            return f
+        raise ValueError(f"expected float, found the decimal {v}, which a float does not hold as written")
+    return v
+
+
+def _to_decimal(v: Any) -> Any:
+    if isinstance(v, decimal.Decimal):
+        return v
+    if isinstance(v, float):
+        if v != v or abs(v) == float("inf"):
+            raise ValueError(f"expected decimal, found the float {v!r}")
+        return decimal.Decimal(repr(v))
+    return decimal.Decimal(str(v)) if isinstance(v, int) else v
+
+
+def _to_date(v: Any) -> Any:
+    if isinstance(v, datetime.datetime):
+        if v.time() == datetime.time(0):
+            return v.date()
+        raise ValueError(f"expected date, found a timestamp at {v.time()}, not midnight")
+    return v
 
 
 def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]:
@@ -217,7 +273,12 @@ def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]
         for n in names:
             v = _from_value(by_name[n])
             c = coerce.get(n)
-            out[n] = c(v) if c is not None and v is not None else v
+            if c is not None and v is not None:
+                try:
+                    v = c(v)
+                except ValueError as e:
+                    raise MigrationError(f"{row.__name__}.{n}: {e}") from None
+            out[n] = v
         return row(**out)
 
     return make

@@ -93,9 +93,21 @@ tuple_from_row!(A, B, C, D, E, F, G, H);
 
 /// A Rust type a single SQL value decodes into.
 ///
-/// Decoding is strict about meaning and lenient about representation: `i64` accepts any
-/// integer column, `bool` also accepts the integers 0 and 1 (SQLite, MySQL `TINYINT`), `f64`
-/// accepts integers, and `String` accepts text, decimals, UUIDs and JSON.
+/// Decoding is strict about meaning and lenient about representation, so one row type
+/// decodes the same rows on every engine (`docs/values.md`, "Decoding into a declared
+/// type"). Lossless conversions are applied, lossy ones refused with the value:
+/// - integers (`i64`, narrower, `u64`) accept an integer, a decimal with no fractional part
+///   (`SUM()` on PostgreSQL and MySQL: `42`, `42.000`), and a float with an integral value
+///   within ±2^53 (`3.0`); `42.5`, `1e300` or an out-of-range value are refused;
+/// - `f64` accepts a float, an integer within ±2^53, and a decimal whose value the float
+///   holds as written (`0.1`, `12.50`; not `0.1000000000000000001`);
+/// - [`Decimal`] accepts a decimal, an integer and a finite float (its shortest form);
+/// - `bool` accepts a boolean and the integers 0 and 1 (SQLite, MySQL `TINYINT`);
+/// - [`DateTime`] (a timestamp) accepts a timestamp and a timestamptz as its UTC time (MariaDB
+///   sends `TIMESTAMP` columns as timestamptz; Retort's sessions run in UTC); a
+///   [`Timestamptz`] field refuses a timestamp, which has no zone to convert from;
+/// - [`Date`] accepts a date and a timestamp or timestamptz at exactly midnight;
+/// - `String` accepts text, decimals, UUIDs and JSON.
 pub trait FromValue: Sized {
     /// Converts the value, or says why it cannot.
     fn from_value(value: Value) -> core::result::Result<Self, String>;
@@ -138,26 +150,56 @@ impl<T: FromValue> FromValue for Option<T> {
     }
 }
 
-impl FromValue for i64 {
-    fn from_value(value: Value) -> core::result::Result<Self, String> {
-        match value {
-            Value::Integer(i) => Ok(i),
-            other => mismatch("integer", &other),
+/// An integral value of an integer, decimal or float, or why it has none (lossless only).
+fn integral(value: Value) -> core::result::Result<i128, String> {
+    match value {
+        Value::Integer(i) => Ok(i128::from(i)),
+        Value::Decimal(s) => {
+            let (sign, digits) = match s.strip_prefix('-') {
+                Some(rest) => (-1, rest),
+                None => (1, s.strip_prefix('+').unwrap_or(&s)),
+            };
+            let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+            let valid = !whole.is_empty()
+                && whole.bytes().all(|b| b.is_ascii_digit())
+                && fraction.bytes().all(|b| b.is_ascii_digit());
+            if !valid {
+                return Err(format!("expected integer, found the decimal {s:?}"));
+            }
+            if fraction.bytes().any(|b| b != b'0') {
+                return Err(format!(
+                    "expected integer, found the decimal {s}, which has a fractional part"
+                ));
+            }
+            whole
+                .parse::<i128>()
+                .map(|n| sign * n)
+                .map_err(|_| format!("the decimal {s} does not fit in a 128-bit integer"))
         }
+        Value::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT => {
+            Ok(f as i128)
+        }
+        Value::Float(f) => Err(format!(
+            "expected integer, found the float {f}, which is not an integer it holds exactly"
+        )),
+        other => mismatch("integer", &other),
     }
 }
 
-macro_rules! narrow_int {
+/// The largest integer every smaller one of which a float holds exactly: 2^53.
+const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
+
+macro_rules! int {
     ($($t:ty),*) => {$(
         impl FromValue for $t {
             fn from_value(value: Value) -> core::result::Result<Self, String> {
-                let wide = i64::from_value(value)?;
+                let wide = integral(value)?;
                 <$t>::try_from(wide).map_err(|_| format!("{wide} does not fit in {}", stringify!($t)))
             }
         }
     )*};
 }
-narrow_int!(i8, i16, i32, u8, u16, u32, u64);
+int!(i64, i8, i16, i32, u8, u16, u32, u64);
 
 impl FromValue for bool {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
@@ -174,10 +216,46 @@ impl FromValue for f64 {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
         match value {
             Value::Float(f) => Ok(f),
-            Value::Integer(i) => Ok(i as f64),
+            Value::Integer(i) if i.unsigned_abs() <= 1 << 53 => Ok(i as f64),
+            Value::Integer(i) => Err(format!(
+                "expected float, found the integer {i}, which a float does not hold exactly"
+            )),
+            Value::Decimal(s) => {
+                let f: f64 = s
+                    .parse()
+                    .map_err(|_| format!("expected float, found the decimal {s:?}"))?;
+                if f.is_finite() && same_number(&format!("{f}"), &s) {
+                    Ok(f)
+                } else {
+                    Err(format!(
+                        "expected float, found the decimal {s}, which a float does not hold as written"
+                    ))
+                }
+            }
             other => mismatch("float", &other),
         }
     }
+}
+
+/// Whether two plain decimal numerals (`-12.50`, `12.5`, `+0`) have the same value.
+fn same_number(a: &str, b: &str) -> bool {
+    fn normal(s: &str) -> String {
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let whole = whole.trim_start_matches('0');
+        let fraction = fraction.trim_end_matches('0');
+        let body = match (whole.is_empty(), fraction.is_empty()) {
+            (true, true) => return "0".into(),
+            (_, true) => whole.to_string(),
+            (true, false) => format!("0.{fraction}"),
+            (false, false) => format!("{whole}.{fraction}"),
+        };
+        if negative { format!("-{body}") } else { body }
+    }
+    normal(a) == normal(b)
 }
 
 impl FromValue for String {
@@ -203,6 +281,8 @@ impl FromValue for Decimal {
         match value {
             Value::Decimal(s) => Ok(Decimal(s)),
             Value::Integer(i) => Ok(Decimal(i.to_string())),
+            // Rust prints a float's shortest form without an exponent.
+            Value::Float(f) if f.is_finite() => Ok(Decimal(format!("{f}"))),
             other => mismatch("decimal", &other),
         }
     }
@@ -236,8 +316,14 @@ impl FromValue for Json {
 
 impl FromValue for Date {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
+        let found = kind(&value);
         match value {
             Value::Date(d) => Ok(d),
+            Value::Timestamp(t) | Value::Timestamptz(t) if midnight(&t.time) => Ok(t.date),
+            Value::Timestamp(t) | Value::Timestamptz(t) => Err(format!(
+                "expected date, found a {found} at {:02}:{:02}:{:02}, not midnight",
+                t.time.hour, t.time.minute, t.time.second
+            )),
             other => mismatch("date", &other),
         }
     }
@@ -255,7 +341,8 @@ impl FromValue for Time {
 impl FromValue for DateTime {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
         match value {
-            Value::Timestamp(t) => Ok(t),
+            // Its UTC time: Retort's sessions run in UTC, where MariaDB's TIMESTAMP is written.
+            Value::Timestamp(t) | Value::Timestamptz(t) => Ok(t),
             other => mismatch("timestamp", &other),
         }
     }
@@ -265,7 +352,125 @@ impl FromValue for Timestamptz {
     fn from_value(value: Value) -> core::result::Result<Self, String> {
         match value {
             Value::Timestamptz(t) => Ok(Timestamptz(t)),
+            Value::Timestamp(_) => Err(
+                "expected timestamptz, found a timestamp, which has no zone to convert from: \
+                 declare the field DateTime"
+                    .into(),
+            ),
             other => mismatch("timestamptz", &other),
         }
+    }
+}
+
+fn midnight(t: &Time) -> bool {
+    t.hour == 0 && t.minute == 0 && t.second == 0 && t.nanosecond == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt(h: u8) -> DateTime {
+        DateTime {
+            date: Date {
+                year: 2026,
+                month: 12,
+                day: 3,
+            },
+            time: Time {
+                hour: h,
+                minute: 0,
+                second: 0,
+                nanosecond: 0,
+            },
+        }
+    }
+
+    fn dec(s: &str) -> Value {
+        Value::Decimal(s.into())
+    }
+
+    #[test]
+    fn integers_accept_integral_decimals_and_floats_and_refuse_the_rest() {
+        assert_eq!(i64::from_value(dec("42")), Ok(42));
+        assert_eq!(i64::from_value(dec("-42.000")), Ok(-42));
+        assert_eq!(i32::from_value(Value::Float(3.0)), Ok(3));
+        assert_eq!(u64::from_value(dec("18446744073709551615")), Ok(u64::MAX));
+        assert!(
+            i64::from_value(dec("42.5"))
+                .unwrap_err()
+                .contains("fractional part")
+        );
+        assert!(
+            i64::from_value(dec("18446744073709551615"))
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        assert!(
+            i64::from_value(Value::Float(2.5))
+                .unwrap_err()
+                .contains("not an integer")
+        );
+        assert!(
+            i64::from_value(Value::Float(1e300))
+                .unwrap_err()
+                .contains("not an integer")
+        );
+        assert!(
+            u8::from_value(Value::Integer(300))
+                .unwrap_err()
+                .contains("does not fit in u8")
+        );
+        assert!(
+            i64::from_value(Value::Text("1".into()))
+                .unwrap_err()
+                .contains("found text")
+        );
+    }
+
+    #[test]
+    fn floats_accept_exact_integers_and_decimals_as_written() {
+        assert_eq!(f64::from_value(dec("0.1")), Ok(0.1));
+        assert_eq!(f64::from_value(dec("12.50")), Ok(12.5));
+        assert_eq!(f64::from_value(dec("-0.000")), Ok(-0.0));
+        assert_eq!(
+            f64::from_value(Value::Integer(1 << 53)),
+            Ok(9_007_199_254_740_992.0)
+        );
+        assert!(
+            f64::from_value(dec("0.1000000000000000001"))
+                .unwrap_err()
+                .contains("as written")
+        );
+        assert!(
+            f64::from_value(Value::Integer((1 << 53) + 1))
+                .unwrap_err()
+                .contains("exactly")
+        );
+        assert_eq!(
+            Decimal::from_value(Value::Float(0.1)),
+            Ok(Decimal("0.1".into()))
+        );
+        assert_eq!(
+            Decimal::from_value(Value::Integer(7)),
+            Ok(Decimal("7".into()))
+        );
+    }
+
+    #[test]
+    fn timestamps_convert_where_no_zone_or_time_is_lost() {
+        assert_eq!(DateTime::from_value(Value::Timestamptz(dt(9))), Ok(dt(9)));
+        assert!(
+            Timestamptz::from_value(Value::Timestamp(dt(9)))
+                .unwrap_err()
+                .contains("no zone")
+        );
+        assert_eq!(Date::from_value(Value::Timestamp(dt(0))), Ok(dt(0).date));
+        assert_eq!(Date::from_value(Value::Timestamptz(dt(0))), Ok(dt(0).date));
+        assert!(
+            Date::from_value(Value::Timestamp(dt(9)))
+                .unwrap_err()
+                .contains("timestamp at 09:00:00, not midnight")
+        );
     }
 }

@@ -59,6 +59,7 @@ macro_rules! dialect_suite {
 
             case!(demo_project_upgrades_and_downgrades);
             case!(values_round_trip_unchanged);
+            case!(one_row_type_decodes_every_engines_values);
             case!(constraint_violation_mid_data_migration_loses_nothing);
             case!(guest_panic_loses_nothing);
             case!(new_build_upgrade_downgrade_round_trip);
@@ -107,6 +108,7 @@ macro_rules! dialect_suite {
             case!(polyglot conformance, conformance_python);
             case!(polyglot conformance, conformance_javascript);
             case!(polyglot sql, four_languages_in_one_graph);
+            case!(polyglot scenarios, python_and_javascript_decode_every_engines_values);
             $($(case!($extra);)*)?
         }
     };

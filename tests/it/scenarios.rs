@@ -1133,3 +1133,53 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// One row type decodes what each engine sends for the same query (issue 15): `SUM()` and
+/// `AVG()` of a BIGINT as integer/float on SQLite and decimals elsewhere, a DECIMAL sum as a
+/// float on SQLite, MariaDB's TIMESTAMP as timestamptz; lossy decodes are refused, named.
+pub fn one_row_type_decodes_every_engines_values(dialect: Dialect) {
+    let db = TestDb::new(dialect, "portable");
+    let project = Project::with_fixtures(&["20261203000000"]);
+    project.run_ok(&db, &["upgrade"]);
+    let got = |k: &str| db.strings(&format!("SELECT v FROM pv_out WHERE k = '{k}'"));
+    assert_eq!(got("total"), ["6"]);
+    assert_eq!(got("average"), ["3"]);
+    assert_eq!(got("price_sum"), ["3.75"]);
+    assert_eq!(got("price_float"), ["3.75"]);
+    assert_eq!(got("stamped"), ["2026-12-03 00:00:00"]);
+    assert_eq!(got("day"), ["2026-12-03"]);
+    let lossy = got("lossy_int").remove(0);
+    assert!(lossy.contains("3.75"), "{lossy}");
+    let lossy = got("lossy_date").remove(0);
+    assert!(lossy.contains("10:30:00, not midnight"), "{lossy}");
+}
+
+/// The same portable-values row decoded by Python dataclass annotations and JavaScript
+/// `static types` on every engine: the conversions of docs/values.md, lossy ones refused.
+pub fn python_and_javascript_decode_every_engines_values(dialect: Dialect) {
+    let db = TestDb::new(dialect, "portablepj");
+    let project = Project::with_polyglot(&["20261203000000", "20261203000100", "20261203000200"]);
+    project.run_ok(&db, &["upgrade"]);
+    let got = |k: &str| db.strings(&format!("SELECT v FROM pv_out WHERE k = '{k}'"));
+    assert_eq!(got("py_total"), ["6"]);
+    assert_eq!(got("py_average"), ["3.0"]);
+    assert_eq!(got("py_price_sum"), ["3.75"]);
+    assert_eq!(got("py_price_float"), ["3.75"]);
+    assert_eq!(got("py_day"), ["datetime.date(2026, 12, 3)"]);
+    let lossy = got("py_lossy_int").remove(0);
+    assert!(
+        lossy.contains("Cents.cents") && lossy.contains("3.75"),
+        "{lossy}"
+    );
+    assert_eq!(got("js_total"), ["number:6"]);
+    assert_eq!(got("js_average"), ["number:3"]);
+    assert_eq!(got("js_price_sum"), ["string:3.75"]);
+    assert_eq!(got("js_price_float"), ["number:3.75"]);
+    assert_eq!(got("js_stamped"), ["2026-12-03T00:00:00"]);
+    assert_eq!(got("js_day"), ["2026-12-03"]);
+    let lossy = got("js_lossy_int").remove(0);
+    assert!(
+        lossy.contains("Cents.cents") && lossy.contains("3.75"),
+        "{lossy}"
+    );
+}
