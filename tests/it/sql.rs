@@ -550,6 +550,88 @@ pub fn import_from_popx_and_adopt_its_database(dialect: Dialect) {
     assert_eq!(index_count(&db, "pusers_by_name"), 0);
 }
 
+/// Liquibase formatted SQL: changesets in path and file order, `--rollback` lines and
+/// `/* liquibase rollback */` blocks as downs, `dbms:` per engine (a recorded no-op elsewhere),
+/// `runInTransaction:false`, files that are not formatted SQL skipped, and `stamp --adopt
+/// liquibase` reading `DATABASECHANGELOG`. Then down to base and up again.
+pub fn import_from_liquibase_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "liquibase");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("db/changelog");
+    std::fs::create_dir_all(source.join("later")).unwrap();
+    for (name, text) in [
+        (
+            "001_users.sql",
+            "--liquibase formatted sql\n\n--changeset ada:1\n\
+             CREATE TABLE lusers (id INTEGER PRIMARY KEY, name VARCHAR(50));\n\
+             --rollback DROP TABLE lusers;\n\n\
+             --changeset ada:2\nINSERT INTO lusers (id, name) VALUES (1, 'ada');\n\
+             --rollback DELETE FROM lusers;\n",
+        ),
+        (
+            "002_index.sql",
+            "-- liquibase formatted sql\n\
+             -- changeset bob:index-pg runInTransaction:false dbms:postgresql\n\
+             CREATE INDEX CONCURRENTLY lusers_by_name ON lusers (name);\n\
+             --rollback DROP INDEX lusers_by_name;\n\
+             -- changeset bob:index-lite dbms:sqlite\n\
+             CREATE INDEX lusers_by_name ON lusers (name);\n\
+             /* liquibase rollback\nDROP INDEX lusers_by_name;\n*/\n\
+             -- changeset bob:index-my dbms:mariadb,mysql\n\
+             CREATE INDEX lusers_by_name ON lusers (name);\n\
+             --rollback DROP INDEX lusers_by_name ON lusers;\n",
+        ),
+        (
+            "later/003_seed.sql",
+            "--liquibase formatted sql\n--changeset ada:seed-2\n\
+             INSERT INTO lusers (id, name) VALUES (2, 'bob');\n--rollback DELETE FROM lusers WHERE id = 2;\n",
+        ),
+        ("notes.sql", "SELECT 'not a changelog';\n"),
+    ] {
+        std::fs::write(source.join(name), text).unwrap();
+    }
+    // What Liquibase did to this database: the first two changesets and this engine's index.
+    db.execute("CREATE TABLE lusers (id INTEGER PRIMARY KEY, name VARCHAR(50))");
+    db.execute("INSERT INTO lusers (id, name) VALUES (1, 'ada')");
+    db.execute("CREATE INDEX lusers_by_name ON lusers (name)");
+    db.execute(
+        "CREATE TABLE DATABASECHANGELOG (ID VARCHAR(255) NOT NULL, AUTHOR VARCHAR(255) NOT NULL, \
+         FILENAME VARCHAR(255) NOT NULL, ORDEREXECUTED INTEGER NOT NULL, EXECTYPE VARCHAR(10) NOT NULL)",
+    );
+    let index = match dialect {
+        Dialect::Postgres => "index-pg",
+        Dialect::Mysql => "index-my",
+        Dialect::Sqlite => "index-lite",
+    };
+    for (n, id) in ["1", "2", index].iter().enumerate() {
+        db.execute(&format!(
+            "INSERT INTO DATABASECHANGELOG (ID, AUTHOR, FILENAME, ORDEREXECUTED, EXECTYPE) \
+             VALUES ('{id}', 'x', 'f', {n}, 'EXECUTED')"
+        ));
+    }
+
+    let out = project.run_ok(&db, &["import", "--from", "liquibase", "db/changelog"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 6, "{text}");
+    assert!(text.contains("(no transaction)"), "{text}");
+    assert!(text.contains("notes.sql") && text.contains("not Liquibase formatted SQL"), "{text}");
+    project.run_ok(&db, &["build", "-q"]);
+    let out = project.run_ok(&db, &["stamp", "--adopt", "liquibase"]);
+    assert!(stdout(&out).contains(&format!("the newest {index}")), "{}", stdout(&out));
+    let out = project.run_ok(&db, &["upgrade"]);
+    assert!(stdout(&out).contains("↑ seed-2 "), "{}", stdout(&out));
+    assert_eq!(db.strings("SELECT name FROM lusers ORDER BY id"), ["ada", "bob"]);
+    assert_eq!(index_count(&db, "lusers_by_name"), 1);
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(!db.tables().contains(&"lusers".to_string()), "{:?}", db.tables());
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(index_count(&db, "lusers_by_name"), 1);
+    assert_eq!(db.strings("SELECT name FROM lusers ORDER BY id"), ["ada", "bob"]);
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert_eq!(index_count(&db, "lusers_by_name"), 0);
+}
+
 /// refinery: `V`/`U` files (in subdirectories too) import in version order, the
 /// `-- refinery:noTransaction` marker is kept, and `stamp --adopt refinery` reads
 /// `refinery_schema_history`. refinery has no downs: the import says so.

@@ -13,6 +13,7 @@
 //! | atlas | `<version>_<name>.sql`, by file name, verified against `atlas.sum`; no downs | `-- atlas:txmode none` |
 //! | prisma | `<timestamp>_<name>/migration.sql`, by directory name; no downs | none |
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
+//! | liquibase | formatted SQL files (`--liquibase formatted sql`), by path, changesets in file order; `--rollback` lines and blocks are downs; `dbms:` limits engines | `runInTransaction:false` |
 //! | popx | `<version>_<name>[.<dialect>].(up\|down).sql`, by version string, dialect files winning; subdirectories too | `.<dialect>.autocommit.` in the up file's name |
 
 mod atlas;
@@ -20,6 +21,7 @@ mod dbmate;
 mod diesel;
 mod flyway;
 mod goose;
+mod liquibase;
 mod popx;
 mod prisma;
 mod refinery;
@@ -52,6 +54,8 @@ pub enum Tool {
     Atlas,
     /// popx (Ory's migrator: Kratos, Hydra, Keto).
     Popx,
+    /// Liquibase formatted SQL.
+    Liquibase,
 }
 
 impl Tool {
@@ -68,6 +72,7 @@ impl Tool {
             Tool::Prisma => "prisma",
             Tool::Atlas => "atlas",
             Tool::Popx => "popx",
+            Tool::Liquibase => "liquibase",
         }
     }
 }
@@ -108,10 +113,14 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// The Retort revision id of a tool's version (`.` and `_` become `-`): the one mapping used
-/// both when importing files and when adopting the tool's history table.
+/// The Retort revision id of a tool's version (`.`, `_` and anything else but ASCII letters,
+/// digits and `-` become `-`): the one mapping used both when importing files and when
+/// adopting the tool's history table.
 pub fn id_of(version: &str) -> String {
-    version.replace(['.', '_'], "-")
+    version
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 fn words(name: &str) -> String {
@@ -205,6 +214,8 @@ fn sort_as(tool: Tool, migrations: &mut [Imported]) {
         Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose | Tool::Refinery => {
             sort_numeric(migrations)
         }
+        // Liquibase: the changelog's order (files by path, changesets in file order), as read.
+        Tool::Liquibase => {}
     }
 }
 
@@ -235,6 +246,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Prisma => prisma::read_dir(dir, &mut report)?,
         Tool::Atlas => atlas::read_dir(dir, &mut report)?,
         Tool::Popx => popx::read_dir(dir, &mut report)?,
+        Tool::Liquibase => liquibase::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -334,6 +346,12 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
         Tool::Prisma => {
             "SELECT migration_name FROM _prisma_migrations \
              WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name"
+        }
+        // Changesets Liquibase ran or marked ran, in the order it did (unquoted: Liquibase
+        // creates it upper case on MySQL, PostgreSQL folds it to lower case).
+        Tool::Liquibase => {
+            "SELECT ID FROM DATABASECHANGELOG WHERE EXECTYPE IN ('EXECUTED', 'MARK_RAN', 'RERAN') \
+             ORDER BY ORDEREXECUTED"
         }
         // popx's default table (pop's `schema_migration`); it records the versions it ran.
         Tool::Popx => "SELECT version FROM schema_migration ORDER BY version",
