@@ -86,6 +86,7 @@ macro_rules! dialect_suite {
             case!(sql, import_from_atlas_and_adopt_its_database);
             case!(sql, import_from_popx_and_adopt_its_database);
             case!(sql, import_from_liquibase_and_adopt_its_database);
+            case!(sql, import_from_sqitch_and_adopt_its_database);
             case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, new_sql_migration_round_trip);
             case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);

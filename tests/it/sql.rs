@@ -615,21 +615,145 @@ pub fn import_from_liquibase_and_adopt_its_database(dialect: Dialect) {
     let text = stdout(&out);
     assert_eq!(text.matches("imported ").count(), 6, "{text}");
     assert!(text.contains("(no transaction)"), "{text}");
-    assert!(text.contains("notes.sql") && text.contains("not Liquibase formatted SQL"), "{text}");
+    assert!(
+        text.contains("notes.sql") && text.contains("not Liquibase formatted SQL"),
+        "{text}"
+    );
     project.run_ok(&db, &["build", "-q"]);
     let out = project.run_ok(&db, &["stamp", "--adopt", "liquibase"]);
-    assert!(stdout(&out).contains(&format!("the newest {index}")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("the newest {index}")),
+        "{}",
+        stdout(&out)
+    );
     let out = project.run_ok(&db, &["upgrade"]);
     assert!(stdout(&out).contains("↑ seed-2 "), "{}", stdout(&out));
-    assert_eq!(db.strings("SELECT name FROM lusers ORDER BY id"), ["ada", "bob"]);
+    assert_eq!(
+        db.strings("SELECT name FROM lusers ORDER BY id"),
+        ["ada", "bob"]
+    );
     assert_eq!(index_count(&db, "lusers_by_name"), 1);
     project.run_ok(&db, &["downgrade", "base"]);
-    assert!(!db.tables().contains(&"lusers".to_string()), "{:?}", db.tables());
+    assert!(
+        !db.tables().contains(&"lusers".to_string()),
+        "{:?}",
+        db.tables()
+    );
     project.run_ok(&db, &["upgrade"]);
     assert_eq!(index_count(&db, "lusers_by_name"), 1);
-    assert_eq!(db.strings("SELECT name FROM lusers ORDER BY id"), ["ada", "bob"]);
+    assert_eq!(
+        db.strings("SELECT name FROM lusers ORDER BY id"),
+        ["ada", "bob"]
+    );
     project.run_ok(&db, &["downgrade", "base"]);
     assert_eq!(index_count(&db, "lusers_by_name"), 0);
+}
+
+/// sqitch: the plan's order, `[dependencies]` as `depends-on`, `BEGIN; … COMMIT;` scripts in
+/// one transaction and others outside one, then up, down to base and up again; on PostgreSQL
+/// `stamp --adopt sqitch` reads the `sqitch.changes` registry.
+pub fn import_from_sqitch_and_adopt_its_database(dialect: Dialect) {
+    let db = TestDb::new(dialect, "sqitch");
+    let project = Project::empty();
+    std::fs::remove_dir(project.migrations()).unwrap();
+    let source = project.dir.path().join("db/sqitch");
+    for d in ["deploy", "revert", "verify"] {
+        std::fs::create_dir_all(source.join(d)).unwrap();
+    }
+    for (name, text) in [
+        (
+            "sqitch.plan",
+            "%syntax-version=1.0.0\n%project=flipr\n\n\
+             appschema 2013-12-30T23:19:45Z Marge <m@example.com> # Add the app table.\n\
+             users [appschema] 2013-12-30T23:20:41Z Marge <m@example.com> # Track users.\n\
+             @v1.0 2013-12-31T00:00:00Z Marge <m@example.com> # Tag v1.0.\n\
+             flips [users !legacy] 2014-01-01T00:00:00Z Marge <m@example.com> # Flips.\n",
+        ),
+        (
+            "deploy/appschema.sql",
+            "-- Deploy flipr:appschema\nBEGIN;\nCREATE TABLE sq_app (id INTEGER PRIMARY KEY);\nCOMMIT;\n",
+        ),
+        (
+            "revert/appschema.sql",
+            "BEGIN;\nDROP TABLE sq_app;\nCOMMIT;\n",
+        ),
+        (
+            "deploy/users.sql",
+            "BEGIN;\nCREATE TABLE sq_users (id INTEGER PRIMARY KEY, name VARCHAR(50));\n\
+             INSERT INTO sq_users (id, name) VALUES (1, 'ada');\nCOMMIT;\n",
+        ),
+        (
+            "revert/users.sql",
+            "BEGIN;\nDROP TABLE sq_users;\nCOMMIT;\n",
+        ),
+        (
+            "deploy/flips.sql",
+            "CREATE TABLE sq_flips (id INTEGER PRIMARY KEY);\n",
+        ),
+        ("revert/flips.sql", "DROP TABLE sq_flips;\n"),
+        ("verify/flips.sql", "SELECT id FROM sq_flips WHERE FALSE;\n"),
+    ] {
+        std::fs::write(source.join(name), text).unwrap();
+    }
+    let out = project.run_ok(&db, &["import", "--from", "sqitch", "db/sqitch"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 3, "{text}");
+    assert_eq!(text.matches("(no transaction)").count(), 1, "{text}");
+    let users = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy().ends_with(".up.sql") && p.to_string_lossy().contains("users_")
+        })
+        .expect("the users migration");
+    let header = std::fs::read_to_string(users).unwrap();
+    assert!(
+        header.contains("-- retort: depends-on = appschema"),
+        "{header}"
+    );
+    project.run_ok(&db, &["build", "-q"]);
+    if dialect == Dialect::Postgres {
+        // What sqitch did to this database: the first two changes, and its registry.
+        db.execute("CREATE TABLE sq_app (id INTEGER PRIMARY KEY)");
+        db.execute("CREATE TABLE sq_users (id INTEGER PRIMARY KEY, name VARCHAR(50))");
+        db.execute("INSERT INTO sq_users (id, name) VALUES (1, 'ada')");
+        db.execute("CREATE SCHEMA sqitch");
+        db.execute(
+            "CREATE TABLE sqitch.changes (change_id TEXT PRIMARY KEY, change TEXT NOT NULL, \
+             project TEXT NOT NULL, committed_at TIMESTAMPTZ NOT NULL)",
+        );
+        db.execute(
+            "INSERT INTO sqitch.changes VALUES ('a1', 'appschema', 'flipr', '2014-01-01 00:00:00Z'), \
+             ('b2', 'users', 'flipr', '2014-01-01 00:00:01Z')",
+        );
+        let out = project.run_ok(&db, &["stamp", "--adopt", "sqitch"]);
+        assert!(
+            stdout(&out).contains("the newest users"),
+            "{}",
+            stdout(&out)
+        );
+        let out = project.run_ok(&db, &["upgrade"]);
+        assert!(
+            stdout(&out).contains("upgraded 1 migration") && stdout(&out).contains("↑ flips "),
+            "{}",
+            stdout(&out)
+        );
+    } else {
+        project.run_ok(&db, &["upgrade"]);
+    }
+    assert_eq!(db.strings("SELECT name FROM sq_users"), ["ada"]);
+    assert!(db.tables().contains(&"sq_flips".to_string()));
+    project.run_ok(&db, &["downgrade", "base"]);
+    let tables = db.tables();
+    assert!(
+        !["sq_app", "sq_users", "sq_flips"]
+            .iter()
+            .any(|t| tables.contains(&t.to_string())),
+        "{tables:?}"
+    );
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.strings("SELECT name FROM sq_users"), ["ada"]);
 }
 
 /// refinery: `V`/`U` files (in subdirectories too) import in version order, the

@@ -68,7 +68,8 @@ fn up_to_date(crate_dir: &Path, fingerprint: &str) -> bool {
 /// Its metadata is a header of `-- retort: key = value` lines at the top of the up file:
 /// `parents` (space- or comma-separated ids; none makes a root), `description` (default: the
 /// slug), `transaction` (`true` by default; `false` for statements such as
-/// `CREATE INDEX CONCURRENTLY`), `labels` (branch labels).
+/// `CREATE INDEX CONCURRENTLY`), `labels` (branch labels), `depends-on` (revisions it needs
+/// besides its parents).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlMigration {
     /// `<id>_<slug>`: the artifact is `<stem>.wasm`.
@@ -83,6 +84,8 @@ pub struct SqlMigration {
     pub transactional: bool,
     /// Its branch labels.
     pub labels: Vec<String>,
+    /// Revisions it depends on besides its parents (`depends-on`).
+    pub depends_on: Vec<String>,
     /// The upgrade script.
     pub up: String,
     /// The downgrade script (empty when there is no down file: a no-op).
@@ -125,6 +128,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
         description: slug.replace('_', " "),
         transactional: true,
         labels: Vec::new(),
+        depends_on: Vec::new(),
         up: up.to_string(),
         down: down.to_string(),
         variants: Default::default(),
@@ -165,6 +169,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 m.only = Some(value.to_string());
             }
             "labels" => m.labels = list(value),
+            "depends-on" | "depends_on" => m.depends_on = list(value),
             "transaction" => {
                 m.transactional = match value {
                     "true" => true,
@@ -176,7 +181,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 }
             }
             other => bail!(
-                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, dialect)",
+                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect)",
                 n + 1
             ),
         }
@@ -308,7 +313,7 @@ impl SqlMigration {
                 description: self.description.clone(),
                 transactional: self.transactional,
                 branch_labels: self.labels.clone(),
-                depends_on: Vec::new(),
+                depends_on: self.depends_on.clone(),
             }),
             files,
             settings: self

@@ -51,6 +51,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             transactional,
             sources: vec![path.clone()],
             variants: Default::default(),
+            depends_on: Vec::new(),
         });
     }
     Ok(())

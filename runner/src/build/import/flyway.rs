@@ -65,6 +65,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             transactional,
             sources,
             variants: Default::default(),
+            depends_on: Vec::new(),
         });
     }
     for (_, path) in undo {

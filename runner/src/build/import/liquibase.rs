@@ -272,6 +272,7 @@ impl Changeset {
             transactional,
             sources: vec![path.to_path_buf()],
             variants: BTreeMap::new(),
+            depends_on: Vec::new(),
         };
         let (included, excluded): (Vec<&String>, Vec<&String>) =
             self.dbms.iter().partition(|d| !d.starts_with('!'));

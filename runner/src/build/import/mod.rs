@@ -14,6 +14,7 @@
 //! | prisma | `<timestamp>_<name>/migration.sql`, by directory name; no downs | none |
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
 //! | liquibase | formatted SQL files (`--liquibase formatted sql`), by path, changesets in file order; `--rollback` lines and blocks are downs; `dbms:` limits engines | `runInTransaction:false` |
+//! | sqitch | `sqitch.plan` (order; `[deps]` → `depends-on`), `deploy/<change>.sql`, `revert/<change>.sql` | a deploy script not wrapped in `BEGIN; … COMMIT;` |
 //! | popx | `<version>_<name>[.<dialect>].(up\|down).sql`, by version string, dialect files winning; subdirectories too | `.<dialect>.autocommit.` in the up file's name |
 
 mod atlas;
@@ -25,6 +26,7 @@ mod liquibase;
 mod popx;
 mod prisma;
 mod refinery;
+mod sqitch;
 mod sqlx;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +58,8 @@ pub enum Tool {
     Popx,
     /// Liquibase formatted SQL.
     Liquibase,
+    /// sqitch (`sqitch.plan`, `deploy/`, `revert/`).
+    Sqitch,
 }
 
 impl Tool {
@@ -73,6 +77,7 @@ impl Tool {
             Tool::Atlas => "atlas",
             Tool::Popx => "popx",
             Tool::Liquibase => "liquibase",
+            Tool::Sqitch => "sqitch",
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct Imported {
     /// dialect → (up, down), an absent one keeping the generic script. Written as
     /// `<stem>.<dialect>.up.sql` / `.down.sql`.
     pub variants: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Revision ids it depends on besides its parent (sqitch's `[dependencies]`).
+    pub depends_on: Vec<String>,
 }
 
 /// What an import found besides migrations.
@@ -214,8 +221,9 @@ fn sort_as(tool: Tool, migrations: &mut [Imported]) {
         Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose | Tool::Refinery => {
             sort_numeric(migrations)
         }
-        // Liquibase: the changelog's order (files by path, changesets in file order), as read.
-        Tool::Liquibase => {}
+        // Liquibase: the changelog's order (files by path, changesets in file order); sqitch:
+        // the plan's. Both as read.
+        Tool::Liquibase | Tool::Sqitch => {}
     }
 }
 
@@ -247,6 +255,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
         Tool::Atlas => atlas::read_dir(dir, &mut report)?,
         Tool::Popx => popx::read_dir(dir, &mut report)?,
         Tool::Liquibase => liquibase::read_dir(dir, &mut report)?,
+        Tool::Sqitch => sqitch::read_dir(dir, &mut report)?,
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -287,9 +296,14 @@ pub fn write(
                 bail!("{} exists: not overwriting", p.display());
             }
         }
+        let depends = if m.depends_on.is_empty() {
+            String::new()
+        } else {
+            format!("-- retort: depends-on = {}\n", m.depends_on.join(" "))
+        };
         let header = format!(
             "-- retort: parents = {}\n-- retort: description = {}\n-- retort: transaction = {}\n\
-             -- imported from {}\n",
+             {depends}-- imported from {}\n",
             previous.as_deref().unwrap_or("none"),
             m.description,
             m.transactional,
@@ -353,6 +367,9 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
             "SELECT ID FROM DATABASECHANGELOG WHERE EXECTYPE IN ('EXECUTED', 'MARK_RAN', 'RERAN') \
              ORDER BY ORDEREXECUTED"
         }
+        // sqitch's registry: a schema (PostgreSQL) or database (MySQL) `sqitch`. `c.change`:
+        // MySQL reserves CHANGE, but not after a qualifier.
+        Tool::Sqitch => "SELECT c.change FROM sqitch.changes c ORDER BY c.committed_at",
         // popx's default table (pop's `schema_migration`); it records the versions it ran.
         Tool::Popx => "SELECT version FROM schema_migration ORDER BY version",
         // goose appends a row per apply and per rollback; a version's newest row says whether

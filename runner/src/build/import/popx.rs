@@ -138,6 +138,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
                 transactional: true,
                 sources: Vec::new(),
                 variants: BTreeMap::new(),
+                depends_on: Vec::new(),
             });
         // One transaction mode per Retort migration: any `.autocommit` up file makes it run
         // outside a transaction on every dialect.

@@ -31,6 +31,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             transactional: true,
             sources: vec![script],
             variants: Default::default(),
+            depends_on: Vec::new(),
         });
     }
     Ok(())

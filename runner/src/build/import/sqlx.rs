@@ -54,6 +54,7 @@ pub(super) fn read_dir(tool: Tool, dir: &Path, report: &mut Report) -> anyhow::R
             transactional,
             sources,
             variants: Default::default(),
+            depends_on: Vec::new(),
         });
     }
     Ok(())
