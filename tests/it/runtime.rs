@@ -401,6 +401,17 @@ export const { metadata, upgrade, downgrade } = retort.defineMigration({
 });
 "#;
 
+/// `retort upgrade` on a machine without componentize-py or componentize-js.
+fn upgrade_without_guest_tools(project: &Project, db: &TestDb) -> std::process::Output {
+    project
+        .retort(db)
+        .arg("upgrade")
+        .env("RETORT_COMPONENTIZE_PY", "/nonexistent/componentize-py")
+        .env("RETORT_COMPONENTIZE_JS", "/nonexistent/cli.js")
+        .output()
+        .unwrap()
+}
+
 fn runtime_files(project: &Project) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(project.migrations().join("runtimes"))
         .map(|d| {
@@ -428,13 +439,7 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
     ];
     // Without the runtime in the project, nothing can build them without the tool: upgrade
     // refuses, naming each, and touches nothing.
-    let out = project
-        .retort(&db)
-        .arg("upgrade")
-        .env("RETORT_COMPONENTIZE_PY", "/nonexistent/componentize-py")
-        .env("RETORT_COMPONENTIZE_JS", "/nonexistent/cli.js")
-        .output()
-        .unwrap();
+    let out = upgrade_without_guest_tools(&project, &db);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     for stem in [
         "20260301000000_items",
@@ -489,13 +494,7 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
 
     // A new JavaScript migration needs no tool: its runtime is in the project.
     write_script(&project, "20260301000300_six", "js", JS_GRANDCHILD);
-    let out = project
-        .retort(&db)
-        .arg("upgrade")
-        .env("RETORT_COMPONENTIZE_PY", "/nonexistent/componentize-py")
-        .env("RETORT_COMPONENTIZE_JS", "/nonexistent/cli.js")
-        .output()
-        .unwrap();
+    let out = upgrade_without_guest_tools(&project, &db);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("built migrations/20260301000300_six.wasm from its source"),

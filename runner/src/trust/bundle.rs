@@ -156,18 +156,15 @@ pub fn write(
     Ok(manifest)
 }
 
-/// Reads and checks a bundle against `trust` (the manifest's signature and every digest).
-/// Errors say what is wrong; the caller names the file.
-pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String> {
+/// Every entry of the archive at `path`, as its name and bytes; one that is not a regular
+/// file is refused.
+fn entries(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
     let mut archive = tar::Archive::new(file);
-    let mut manifest_bytes = None;
-    let mut signature = None;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut runtimes: Vec<(String, String)> = Vec::new();
     let entries = archive
         .entries()
         .map_err(|e| format!("not a bundle (tar): {e}"))?;
+    let mut out = Vec::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("not a bundle (tar): {e}"))?;
         let name = entry
@@ -182,6 +179,19 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        out.push((name, bytes));
+    }
+    Ok(out)
+}
+
+/// Reads and checks a bundle against `trust` (the manifest's signature and every digest).
+/// Errors say what is wrong; the caller names the file.
+pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String> {
+    let mut manifest_bytes = None;
+    let mut signature = None;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut runtimes: Vec<(String, String)> = Vec::new();
+    for (name, bytes) in entries(path)? {
         match name.as_str() {
             MANIFEST => manifest_bytes = Some(bytes),
             MANIFEST_SIGNATURE => signature = Some(bytes),
@@ -261,28 +271,11 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
 /// The bytes of the runtime whose SHA-256 is `digest` in the bundle at `path`, if it holds
 /// one (the caller checks the digest; [`read`] checked the bundle's list of runtimes).
 pub fn read_runtime(path: &Path, digest: &str) -> Result<Option<Vec<u8>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    let mut archive = tar::Archive::new(file);
     let suffix = format!("-{digest}.wasm");
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("not a bundle (tar): {e}"))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| format!("not a bundle (tar): {e}"))?;
-        let name = entry
-            .path()
-            .map_err(|e| format!("bad entry name: {e}"))?
-            .to_string_lossy()
-            .into_owned();
-        if name.starts_with(RUNTIMES) && name.ends_with(&suffix) {
-            let mut bytes = Vec::new();
-            entry
-                .read_to_end(&mut bytes)
-                .map_err(|e| format!("cannot read `{name}`: {e}"))?;
-            return Ok(Some(bytes));
-        }
-    }
-    Ok(None)
+    Ok(entries(path)?
+        .into_iter()
+        .find(|(name, _)| name.starts_with(RUNTIMES) && name.ends_with(&suffix))
+        .map(|(_, bytes)| bytes))
 }
 
 #[cfg(test)]
