@@ -12,28 +12,16 @@
 //! `DATABASECHANGELOG` is adopted by changeset id.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::bail;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for path in super::entries(dir)? {
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if file_name(&path).ends_with(".sql") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Adds the changesets of `dir` (and its subdirectories) to `report`, in Liquibase's order.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let mut files = Vec::new();
-    walk(dir, &mut files)?;
-    for path in files {
+    let files = super::files_below(dir)?;
+    for path in files.into_iter().filter(|p| file_name(p).ends_with(".sql")) {
         let text = read(&path)?;
         if !is_formatted(&text) {
             report.skipped.push((

@@ -195,6 +195,21 @@ fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// Every file in `dir` and its subdirectories, in path order (each directory's entries
+/// sorted, subdirectories read where they sort): how refinery, popx and Liquibase's
+/// `includeAll` find their files.
+fn files_below(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in entries(dir)? {
+        if path.is_dir() {
+            out.extend(files_below(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
 /// `<version>_<rest>` → (version, rest) when the version is all digits.
 fn numeric_prefix(name: &str) -> Option<(&str, &str)> {
     let (v, rest) = name.split_once('_')?;

@@ -10,7 +10,7 @@
 //! not run on it); `.fizz` files are refused, fizz being a DSL of its own, not SQL.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::bail;
 
@@ -100,21 +100,9 @@ fn parse(file: &str) -> Result<Option<Name>, String> {
     }))
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for path in super::entries(dir)? {
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Adds the migrations of `dir` (and its subdirectories) to `report`.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let mut files = Vec::new();
-    walk(dir, &mut files)?;
+    let files = super::files_below(dir)?;
     let mut by_version: BTreeMap<String, Imported> = BTreeMap::new();
     for path in files {
         let name = match parse(&file_name(&path)) {

@@ -5,7 +5,7 @@
 //! lists them so. Versions are refinery's `i32`s, sorted numerically; `.rs` migrations are
 //! listed as skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -13,8 +13,7 @@ use super::{Imported, Report, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` (and its subdirectories) to `report`.
 pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let mut files = Vec::new();
-    walk(dir, &mut files)?;
+    let mut files = super::files_below(dir)?;
     files.sort();
     for path in files {
         let name = file_name(&path);
@@ -69,20 +68,6 @@ fn no_transaction(line: &str) -> bool {
     let rest = line.trim_start_matches('-');
     line.len() - rest.len() >= 2
         && rest.strip_prefix(' ').unwrap_or(rest) == "refinery:noTransaction"
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
