@@ -12,6 +12,7 @@ mod conformance;
 mod containment;
 mod embedded;
 mod fidelity;
+mod gate;
 mod runtime;
 mod sandbox;
 mod scenarios;
@@ -30,6 +31,7 @@ macro_rules! dialect_suite {
             use crate::containment;
             use crate::embedded;
             use crate::fidelity;
+            use crate::gate;
             use crate::runtime;
             use crate::sql;
             use crate::trust;
@@ -90,6 +92,7 @@ macro_rules! dialect_suite {
             case!(sql, import_from_liquibase_and_adopt_its_database);
             case!(sql, import_from_sqitch_and_adopt_its_database);
             case!(fidelity, imported_histories_match_the_engines_own_client);
+            case!(gate, check_is_the_ci_gate);
             case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, new_sql_migration_round_trip);
             case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);

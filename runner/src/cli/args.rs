@@ -44,6 +44,9 @@ pub struct Cli {
     /// Print less on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Print results as JSON on stdout (one document per command; see docs/json.md).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -135,7 +138,29 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Show every revision as applied or pending. Read-only.
-    Status,
+    Status {
+        /// Exit with 3 when a revision is pending, 4 when one is unfinished or changed since
+        /// it was applied (for scripts and CI).
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// The CI gate: one head, every artifact built, fresh and trusted, the databases'
+    /// applied revisions unchanged, and every migration round-tripped (upgrade, downgrade
+    /// back to the schema before it, upgrade again) on a scratch database. Exit code: the
+    /// sum of 4 (heads), 8 (artifacts), 16 (target database), 32 (round trip); 1 when the
+    /// check could not run.
+    Check {
+        /// Do not connect to the project's databases (skip comparing their history).
+        #[arg(long)]
+        offline: bool,
+        /// Skip the round trip.
+        #[arg(long)]
+        no_round_trip: bool,
+        /// Make scratch databases on this server instead of the database's own (a URL of the
+        /// same engine whose account may create databases; SQLite's are temporary files).
+        #[arg(long, value_name = "URL")]
+        scratch_url: Option<String>,
+    },
     /// Make an Ed25519 signing key: PATH (private, mode 600) and PATH.pub (public, for
     /// `[trust] keys`). The same format as `ssh-keygen -t ed25519`.
     Keygen {

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use anyhow::bail;
+use serde_json::json;
 
 use super::Ctx;
 use super::print::{description, labels_of};
@@ -12,8 +13,17 @@ use crate::run::RevisionState;
 /// `retort current`.
 pub(super) async fn current(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
+    let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let current = runner.current(db).await?;
+        if ctx.json {
+            let revisions: Vec<serde_json::Value> = current
+                .iter()
+                .map(|c| json!({"revision": c.revision, "description": c.description, "head": c.head}))
+                .collect();
+            documents.push(json!({"database": db.name, "current": revisions}));
+            continue;
+        }
         if current.is_empty() {
             writeln!(out, "{}: base (nothing applied)", db.name)?;
         }
@@ -22,15 +32,23 @@ pub(super) async fn current(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<(
             writeln!(out, "{}: {}{head}  {}", db.name, c.revision, c.description)?;
         }
     }
+    if ctx.json {
+        super::json::emit(out, "current", json!({ "databases": documents }))?;
+    }
     Ok(())
 }
 
 /// `retort history [-v]`.
 pub(super) async fn history(ctx: &Ctx, out: &mut impl Write, verbose: bool) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
+    let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let migrations = runner.load(db).await?;
         let history = runner.history(db).await?;
+        if ctx.json {
+            documents.push(history_json(db, &migrations, &history));
+            continue;
+        }
         writeln!(out, "{} ({}):", db.name, crate::db::redact(&db.url))?;
         let heads = migrations.graph.heads();
         for row in super::render::rows(&migrations.graph, |id| {
@@ -90,15 +108,34 @@ pub(super) async fn history(ctx: &Ctx, out: &mut impl Write, verbose: bool) -> a
             }
         }
     }
+    if ctx.json {
+        super::json::emit(out, "history", json!({ "databases": documents }))?;
+    }
     Ok(())
 }
 
 /// `retort heads`.
 pub(super) async fn heads(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
+    let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let migrations = runner.load(db).await?;
-        for head in migrations.graph.heads() {
+        let heads = migrations.graph.heads();
+        if ctx.json {
+            let heads: Vec<serde_json::Value> = heads
+                .iter()
+                .map(|h| {
+                    json!({
+                        "revision": h,
+                        "description": description(&migrations, h),
+                        "branch_labels": migrations.get(h).map(|a| a.info.branch_labels.clone()),
+                    })
+                })
+                .collect();
+            documents.push(json!({"database": db.name, "heads": heads}));
+            continue;
+        }
+        for head in heads {
             writeln!(
                 out,
                 "{}: {head}{}  {}",
@@ -107,6 +144,9 @@ pub(super) async fn heads(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()>
                 description(&migrations, &head)
             )?;
         }
+    }
+    if ctx.json {
+        super::json::emit(out, "heads", json!({ "databases": documents }))?;
     }
     Ok(())
 }
@@ -210,25 +250,38 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
     Ok(())
 }
 
-/// `retort status`.
-pub(super) async fn status(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()> {
+/// `retort status [--exit-code]`.
+pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
     let mut unfinished = Vec::new();
+    let mut documents = Vec::new();
+    let mut verdict = 0u8;
     for db in &ctx.project.databases {
         let lines = runner.status(db).await?;
         let pending = lines
             .iter()
             .filter(|l| l.state == RevisionState::Pending)
             .count();
+        let applied = lines
+            .iter()
+            .filter(|l| matches!(l.state, RevisionState::Applied | RevisionState::Changed(_)))
+            .count();
+        for l in &lines {
+            verdict = verdict.max(match &l.state {
+                RevisionState::Pending => 3,
+                RevisionState::Unfinished(_) | RevisionState::Changed(_) => 4,
+                _ => 0,
+            });
+        }
+        if ctx.json {
+            documents.push(status_json(db, &lines, applied, pending));
+            continue;
+        }
         writeln!(
             out,
-            "{} ({}): {} applied, {pending} pending",
+            "{} ({}): {applied} applied, {pending} pending",
             db.name,
             crate::db::redact(&db.url),
-            lines
-                .iter()
-                .filter(|l| matches!(l.state, RevisionState::Applied | RevisionState::Changed(_)))
-                .count()
         )?;
         for l in &lines {
             let state = match &l.state {
@@ -255,6 +308,9 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()
             }
         }
     }
+    if ctx.json {
+        super::json::emit(out, "status", serde_json::json!({ "databases": documents }))?;
+    }
     for (db, rev) in unfinished {
         writeln!(
             out,
@@ -265,5 +321,97 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()
                  retort -d {db} resolve {rev} --rolled-back  # its changes are not there"
         )?;
     }
+    if exit_code && verdict != 0 {
+        return Err(super::Exit(verdict).into());
+    }
     Ok(())
+}
+
+fn status_json(
+    db: &crate::project::DatabaseConfig,
+    lines: &[crate::run::StatusLine],
+    applied: usize,
+    pending: usize,
+) -> serde_json::Value {
+    let revisions: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| {
+            let (state, detail) = match &l.state {
+                RevisionState::Applied => ("applied", None),
+                RevisionState::Pending => ("pending", None),
+                RevisionState::Changed(recorded) => ("changed", Some(recorded.clone())),
+                RevisionState::AppliedWithoutArtifact => ("applied-without-artifact", None),
+                RevisionState::Unfinished(s) => ("unfinished", Some(s.as_str().to_string())),
+            };
+            serde_json::json!({
+                "revision": l.revision,
+                "description": l.description,
+                "state": state,
+                "applied_digest": if state == "changed" { detail.clone() } else { None },
+                "unfinished": if state == "unfinished" { detail } else { None },
+                "journal": l.journal.as_ref().map(|j| j.lines().collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "database": db.name,
+        "url": crate::db::redact(&db.url),
+        "applied": applied,
+        "pending": pending,
+        "revisions": revisions,
+    })
+}
+
+/// Every revision of the graph in order, with its history row when it has one, and the rows
+/// no artifact defines.
+fn history_json(
+    db: &crate::project::DatabaseConfig,
+    migrations: &crate::run::Migrations,
+    history: &[crate::db::HistoryRow],
+) -> serde_json::Value {
+    let row_json = |r: &crate::db::HistoryRow| {
+        json!({
+            "state": r.state.as_str(),
+            "applied_at": r.applied_at,
+            "applied_by": r.applied_by,
+            "duration_ms": r.duration_ms,
+            "digest": r.digest,
+            "signer": r.signer,
+            "notes": r.notes.as_ref().map(|n| n.lines().collect::<Vec<_>>()),
+        })
+    };
+    let heads = migrations.graph.heads();
+    let mut revisions: Vec<serde_json::Value> = migrations
+        .graph
+        .order()
+        .iter()
+        .map(|id| {
+            let a = migrations.get(id);
+            json!({
+                "revision": id,
+                "description": description(migrations, id),
+                "parents": a.map(|a| a.info.parents.clone()),
+                "branch_labels": a.map(|a| a.info.branch_labels.clone()),
+                "head": heads.contains(id),
+                "applied": history.iter().find(|r| &r.revision == id).map(row_json),
+            })
+        })
+        .collect();
+    for r in history
+        .iter()
+        .filter(|r| !migrations.graph.contains(&r.revision))
+    {
+        revisions.push(json!({
+            "revision": r.revision,
+            "description": r.description,
+            "parents": r.parents,
+            "artifact_missing": true,
+            "applied": row_json(r),
+        }));
+    }
+    json!({
+        "database": db.name,
+        "url": crate::db::redact(&db.url),
+        "revisions": revisions,
+    })
 }

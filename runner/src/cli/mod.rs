@@ -6,7 +6,9 @@
 
 mod args;
 mod author;
+mod check;
 mod inspect;
+mod json;
 mod migrate;
 mod print;
 mod render;
@@ -33,7 +35,21 @@ struct Ctx {
     project: Project,
     observer: Arc<dyn Observer>,
     quiet: bool,
+    json: bool,
 }
+
+/// A command's verdict as an exit code, after it printed its results (`check`, `status
+/// --exit-code`): not an error message.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 impl Ctx {
     /// The runner (its wasm engine) for this project's limits.
@@ -97,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         project,
         observer: Arc::new(print::StderrObserver { quiet: cli.quiet }),
         quiet: cli.quiet,
+        json: cli.json,
     };
     let out = &mut out;
     match cli.command {
@@ -128,7 +145,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Heads => inspect::heads(&ctx, out).await,
         Command::Branches => inspect::branches(&ctx, out).await,
         Command::Show { revision } => inspect::show(&ctx, out, revision).await,
-        Command::Status => inspect::status(&ctx, out).await,
+        Command::Status { exit_code } => inspect::status(&ctx, out, exit_code).await,
+        Command::Check {
+            offline,
+            no_round_trip,
+            scratch_url,
+        } => check::check(&ctx, out, offline, no_round_trip, scratch_url).await,
     }
 }
 
@@ -148,6 +170,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
             // A closed pipe (`retort history | head`) is not a failure.
             if e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()

@@ -10,5 +10,17 @@ pub mod graph;
 mod model;
 pub mod observe;
 pub mod plan;
+pub mod schema;
 
 pub use model::{CursorId, DEFAULT_DATABASE, Direction, Embedded, Limits};
+
+/// Shortens text for messages to one line of at most `max` characters, keeping its start.
+pub fn one_line(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}

@@ -9,6 +9,8 @@ mod history;
 mod mysql;
 pub mod placeholders;
 mod postgres;
+pub mod schema;
+pub mod scratch;
 mod sqlite;
 mod sqlite_policy;
 pub(crate) mod values;
@@ -102,13 +104,7 @@ pub fn unpack(packed: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// Shortens a statement for error messages, keeping its start.
 pub fn truncate(sql: &str, max: usize) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(max).collect();
-        format!("{cut}…")
-    }
+    crate::core::one_line(sql, max)
 }
 
 /// Why a guest's SQL request failed: a value the guest receives, or a fatal host failure

@@ -97,7 +97,7 @@ impl Project {
             crate::trust::signing::parse_public_keys(keys, "trusted keys").map_err(|e| {
                 ConfigError {
                     path: "trusted keys".into(),
-                    problems: vec![e],
+                    problems: vec![format!("trusted keys: {e}")],
                 }
             })?;
         for db in self.databases.iter_mut().chain(self.others.iter_mut()) {
@@ -115,7 +115,10 @@ impl Project {
         let path = path.as_ref();
         let cwd = std::env::current_dir().map_err(|e| ConfigError {
             path: path.display().to_string(),
-            problems: vec![format!("cannot read the working directory: {e}")],
+            problems: vec![format!(
+                "{}: cannot read the working directory: {e}",
+                path.display()
+            )],
         })?;
         let overrides = Overrides {
             config: Some(path.to_path_buf()),
@@ -155,11 +158,12 @@ impl Project {
 
 /// Everything wrong with a configuration, reported together.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", .problems.iter().map(|p| format!("{}: {p}", .path)).collect::<Vec<_>>().join("\n"))]
+#[error("{}", .problems.join("\n"))]
 pub struct ConfigError {
-    /// The configuration file (or `command line`).
+    /// The configuration file, when it is one; otherwise what was wrong (`command line`,
+    /// `trusted keys`, …).
     pub path: String,
-    /// One line per problem.
+    /// One line per problem, each starting with where it is (the file, an option).
     pub problems: Vec<String>,
 }
 
@@ -315,6 +319,23 @@ fn closing_brace(s: &str) -> Option<usize> {
     None
 }
 
+/// A relative SQLite path in `retort.toml` is relative to the file's directory, wherever
+/// Retort runs from (`--config ../retort.toml`); URLs from the command line stay relative to
+/// the working directory.
+fn anchor_sqlite(url: &str, root: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return url.to_string();
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    if path.is_empty() || path.starts_with('/') || path.starts_with(':') {
+        return url.to_string();
+    }
+    format!("sqlite://{}{query}", root.join(path).display())
+}
+
 fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
     let scheme = url.split_once("://").map(|(s, _)| s);
     match scheme {
@@ -338,24 +359,29 @@ pub fn resolve(
         .clone()
         .unwrap_or_else(|| cwd.join("retort.toml"));
     let shown = path.display().to_string();
-    let fail = |problems| ConfigError {
-        path: shown.clone(),
-        problems,
-    };
     let root = project_root(cwd, &path);
+    // Problems of the file are prefixed with its path at the end; the others name their
+    // source (an option, the environment) themselves.
     let mut problems = Vec::new();
+    let mut elsewhere = Vec::new();
     let mut keys = read_keys(
         overrides
             .trusted_keys
             .iter()
             .map(|p| (p.display().to_string(), cwd.join(p))),
-        &mut problems,
+        &mut elsewhere,
     );
     let mut limits = crate::core::Limits::default();
+    let mut from_file = true;
     let databases = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let file: FileConfig = toml::from_str(&text)
-                .map_err(|e| fail(vec![e.to_string().trim().replace('\n', "\n  ")]))?;
+            let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError {
+                path: shown.clone(),
+                problems: vec![format!(
+                    "{shown}: {}",
+                    e.to_string().trim().replace('\n', "\n  ")
+                )],
+            })?;
             file.limits.apply(&mut limits, &mut problems);
             keys.extend(read_keys(
                 file.trust.keys.iter().map(|k| (k.clone(), root.join(k))),
@@ -384,21 +410,48 @@ pub fn resolve(
             databases
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && overrides.config.is_none() => {
+            from_file = false;
             vec![DatabaseConfig::without_file(cwd, overrides)]
         }
-        Err(e) => return Err(fail(vec![format!("cannot read: {e}")])),
+        Err(e) => {
+            return Err(ConfigError {
+                path: shown.clone(),
+                problems: vec![format!("{shown}: cannot read: {e}")],
+            });
+        }
     };
-    let (mut databases, mut others) = select(databases, &overrides.databases, &mut problems);
-    apply_overrides(&mut databases, cwd, overrides, &mut problems);
+    let (mut databases, mut others) = select(databases, &overrides.databases, &mut elsewhere);
+    apply_overrides(&mut databases, cwd, overrides, &mut elsewhere);
     for db in databases.iter_mut().chain(others.iter_mut()) {
-        trust(db, &keys, overrides.require_signatures, &mut problems);
+        let sink = if from_file {
+            &mut problems
+        } else {
+            &mut elsewhere
+        };
+        trust(db, &keys, overrides.require_signatures, sink);
     }
     if !overrides.offline {
         for db in &databases {
-            check_database_url(db, &mut problems);
+            if overrides.database_url.is_some() {
+                let mut bad = Vec::new();
+                check_database_url(db, &mut bad);
+                elsewhere.extend(
+                    bad.into_iter()
+                        .map(|p| format!("--database-url/DATABASE_URL: {p}")),
+                );
+            } else if from_file {
+                check_database_url(db, &mut problems);
+            } else {
+                check_database_url(db, &mut elsewhere);
+            }
         }
     }
-    if problems.is_empty() {
+    let mut all: Vec<String> = problems
+        .into_iter()
+        .map(|p| format!("{shown}: {p}"))
+        .collect();
+    all.extend(elsewhere);
+    if all.is_empty() {
         Ok(Project {
             root,
             databases,
@@ -406,7 +459,14 @@ pub fn resolve(
             limits,
         })
     } else {
-        Err(fail(problems))
+        Err(ConfigError {
+            path: if from_file {
+                shown
+            } else {
+                "command line".into()
+            },
+            problems: all,
+        })
     }
 }
 
@@ -474,7 +534,7 @@ impl FileDatabase {
         let url = if overrides.offline {
             String::new()
         } else {
-            interpolate(&self.url, env, problems)
+            anchor_sqlite(&interpolate(&self.url, env, problems), root)
         };
         let capabilities = capability_dirs(&name, root, self.capabilities, problems);
         // (A `migration_url` for an SQLite database is refused when connecting: the URL the
@@ -659,6 +719,21 @@ mod tests {
     fn write(dir: &Path, text: &str) -> Overrides {
         std::fs::write(dir.join("retort.toml"), text).unwrap();
         Overrides::default()
+    }
+
+    #[test]
+    fn sqlite_paths_in_the_file_are_relative_to_it() {
+        let root = Path::new("/srv/app");
+        assert_eq!(
+            anchor_sqlite("sqlite://data/app.db?mode=rwc", root),
+            "sqlite:///srv/app/data/app.db?mode=rwc"
+        );
+        assert_eq!(anchor_sqlite("sqlite:///abs.db", root), "sqlite:///abs.db");
+        assert_eq!(
+            anchor_sqlite("sqlite://:memory:", root),
+            "sqlite://:memory:"
+        );
+        assert_eq!(anchor_sqlite("postgres://h/db", root), "postgres://h/db");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 // size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod check;
 mod error;
 mod maintenance;
 mod project;
@@ -31,6 +32,7 @@ use crate::source::{
     self, Artifact, ArtifactError, BundleFile, Directory, Expected, MigrationSource, Stored,
 };
 
+pub use check::{CheckOptions, DatabaseCheck, Finding, FindingKind, RoundTrip, RoundTripProblem};
 pub use error::{Changed, Error, ErrorKind, FailureState};
 pub use maintenance::Adoption;
 pub use report::{

@@ -1,0 +1,228 @@
+//! The CI gate: `retort check` (heads, artifacts, the target's history, the round trip on a
+//! scratch database), `status --exit-code`, and `--json` documents, parsed.
+
+use std::path::Path;
+
+use crate::common::{Dialect, Project, TestDb, stderr, stdout};
+
+/// Writes the SQL pair `ID_SLUG.{up,down}.sql` after `parent`.
+fn pair(dir: &Path, id: &str, parent: &str, up: &str, down: &str) {
+    let stem = format!("{id}_step");
+    std::fs::write(
+        dir.join(format!("{stem}.up.sql")),
+        format!("-- retort: parents = {parent}\n{up}"),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{stem}.down.sql")), down).unwrap();
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    let text = stdout(out);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Scratch databases `retort check` made on the server and did not drop.
+fn leftover_scratch(db: &TestDb) -> i64 {
+    match db.dialect {
+        Dialect::Postgres => {
+            db.count("SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'retort\\_default\\_%'")
+        }
+        Dialect::Mysql => db.count(
+            "SELECT COUNT(*) FROM information_schema.schemata \
+             WHERE schema_name LIKE 'retort\\_default\\_%'",
+        ),
+        Dialect::Sqlite => 0,
+    }
+}
+
+/// A history that round-trips passes; a downgrade that leaves an index behind, one that
+/// fails, several heads, an applied migration edited afterwards and an unbuilt one are each
+/// reported with their own exit bit, in text and JSON; the target database is only read.
+pub fn check_is_the_ci_gate(dialect: Dialect) {
+    let db = TestDb::new(dialect, "gate");
+    let project = Project::empty();
+    let dir = project.migrations();
+    pair(
+        &dir,
+        "20260101000000",
+        "none",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);\n\
+         CREATE INDEX items_by_name ON items (name);\n",
+        "DROP TABLE items;\n",
+    );
+    pair(
+        &dir,
+        "20260101000100",
+        "20260101000000",
+        "ALTER TABLE items ADD COLUMN price INTEGER DEFAULT 0;\n",
+        "ALTER TABLE items DROP COLUMN price;\n",
+    );
+    pair(
+        &dir,
+        "20260101000200",
+        "20260101000100",
+        "CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 10;\n",
+        "DROP VIEW cheap;\n",
+    );
+    let out = project.run(&db, &["--json", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["command"], "check");
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["databases"][0]["revisions"], 3);
+    assert_eq!(doc["databases"][0]["round_tripped"], 3);
+    assert_eq!(doc["databases"][0]["ok"], true);
+    // Checking reads the target and creates nothing there (not even an SQLite file).
+    match dialect {
+        Dialect::Sqlite => assert!(!db.sqlite_path().exists()),
+        _ => assert!(db.tables().is_empty(), "{:?}", db.tables()),
+    }
+    assert_eq!(leftover_scratch(&db), 0);
+
+    // A downgrade that forgets the index its upgrade made.
+    pair(
+        &dir,
+        "20260101000300",
+        "20260101000200",
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(20));\n\
+         CREATE INDEX items_by_price ON items (price);\n",
+        "DROP TABLE tags;\n",
+    );
+    let out = project.run(&db, &["check"]);
+    assert_eq!(out.status.code(), Some(32), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("20260101000300: the downgrade does not undo the upgrade"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ index ") && text.contains("items_by_price"),
+        "{text}"
+    );
+    let doc = json(&project.run(&db, &["--json", "check"]));
+    let finding = &doc["databases"][0]["findings"][0];
+    assert_eq!(finding["finding"], "round-trip");
+    assert_eq!(finding["revision"], "20260101000300");
+    assert_eq!(finding["exit_bit"], 32);
+    assert_eq!(finding["problem"]["problem"], "trace");
+    let differences = finding["problem"]["differences"].as_array().unwrap();
+    assert!(
+        differences
+            .iter()
+            .all(|d| d["change"] == "added"
+                && d["object"].as_str().unwrap().contains("items_by_price")),
+        "only the index is left behind: {differences:?}"
+    );
+    assert_eq!(doc["databases"][0]["round_tripped"], 3);
+    assert_eq!(leftover_scratch(&db), 0);
+
+    // Fixed; the next one's downgrade fails.
+    let stem = dir.join("20260101000300_step");
+    std::fs::write(
+        stem.with_extension("down.sql"),
+        "DROP INDEX items_by_price;\nDROP TABLE tags;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        stem.with_extension("mysql.down.sql"),
+        "DROP INDEX items_by_price ON items;\nDROP TABLE tags;\n",
+    )
+    .unwrap();
+    pair(
+        &dir,
+        "20260101000400",
+        "20260101000300",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY);\n",
+        "DROP TABLE no_such_table;\n",
+    );
+    let doc = json(&project.run(&db, &["--json", "check"]));
+    let finding = &doc["databases"][0]["findings"][0];
+    assert_eq!(finding["revision"], "20260101000400", "{doc}");
+    assert_eq!(finding["problem"]["problem"], "downgrade-failed");
+    assert!(
+        finding["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_table"),
+        "{doc}"
+    );
+    assert_eq!(doc["databases"][0]["round_tripped"], 4);
+    std::fs::write(
+        dir.join("20260101000400_step.down.sql"),
+        "DROP TABLE audit;\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["check"]);
+
+    // The target at an earlier revision: status says so with --exit-code, in JSON too.
+    project.run_ok(&db, &["upgrade", "20260101000100", "-q"]);
+    let out = project.run(&db, &["status", "--exit-code"]);
+    assert_eq!(out.status.code(), Some(3), "pending: {}", stdout(&out));
+    project.run_ok(&db, &["status"]);
+    let doc = json(&project.run_ok(&db, &["--json", "status"]));
+    assert_eq!(doc["databases"][0]["applied"], 2);
+    assert_eq!(doc["databases"][0]["pending"], 3);
+    assert_eq!(doc["databases"][0]["revisions"][2]["state"], "pending");
+    let doc = json(&project.run_ok(&db, &["--json", "current"]));
+    assert_eq!(
+        doc["databases"][0]["current"][0]["revision"],
+        "20260101000100"
+    );
+    assert_eq!(doc["databases"][0]["current"][0]["head"], false);
+    let doc = json(&project.run_ok(&db, &["--json", "history"]));
+    let revisions = doc["databases"][0]["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 5);
+    assert_eq!(revisions[0]["applied"]["state"], "applied");
+    assert!(revisions[2]["applied"].is_null());
+    assert_eq!(revisions[4]["head"], true);
+    let doc = json(&project.run_ok(&db, &["--json", "heads"]));
+    assert_eq!(
+        doc["databases"][0]["heads"][0]["revision"],
+        "20260101000400"
+    );
+
+    // An applied migration edited afterwards: the target's history disagrees.
+    let first = dir.join("20260101000000_step.up.sql");
+    let edited = std::fs::read_to_string(&first).unwrap() + "-- an afterthought\n";
+    std::fs::write(&first, edited).unwrap();
+    let out = project.run(&db, &["check", "--no-round-trip"]);
+    assert_eq!(out.status.code(), Some(16), "{}", stdout(&out));
+    assert!(stdout(&out).contains("20260101000000"), "{}", stdout(&out));
+    // --offline does not look at the target.
+    project.run_ok(&db, &["check", "--offline", "--no-round-trip"]);
+
+    // Two heads, and a Rust migration that was never built.
+    pair(
+        &dir,
+        "20260101000500",
+        "20260101000300",
+        "CREATE TABLE side (id INTEGER PRIMARY KEY);\n",
+        "DROP TABLE side;\n",
+    );
+    let crate_dir = dir.join("20260101000600_rust_crate");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        "[package]\nname = \"rust_crate\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["check", "--offline", "--no-round-trip"]);
+    assert_eq!(out.status.code(), Some(4 | 8), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("2 heads (20260101000400, 20260101000500)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("20260101000600_rust_crate has no artifact"),
+        "{text}"
+    );
+    let history = db.strings("SELECT revision FROM retort_history ORDER BY revision");
+    assert_eq!(
+        history,
+        ["20260101000000", "20260101000100"],
+        "check changed nothing"
+    );
+    assert_eq!(leftover_scratch(&db), 0);
+}
