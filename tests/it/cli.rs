@@ -401,3 +401,194 @@ fn offline_commands_need_no_database_url() {
         stderr(&out)
     );
 }
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"))
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = run_in(dir, args);
+    assert!(
+        out.status.success(),
+        "retort {}: {}{}",
+        args.join(" "),
+        crate::common::stdout(&out),
+        stderr(&out)
+    );
+    crate::common::stdout(&out)
+}
+
+/// The revision id `retort new` printed.
+fn made_id(printed: &str) -> String {
+    let at = printed.find("(revision ").expect("a revision id") + "(revision ".len();
+    printed[at..at + 14].to_string()
+}
+
+/// `init` makes a project; `new` runs several times without a build in between (the
+/// unbuilt Rust crate's id and parents are read from its source); `merge heads` merges every
+/// head in the project's language.
+#[test]
+fn init_new_twice_and_merge_heads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::write(root.join(".gitignore"), "/notes\n").unwrap();
+    let printed = ok_in(root, &["init"]);
+    assert!(printed.contains("created"), "{printed}");
+    let toml = std::fs::read_to_string(root.join("retort.toml")).unwrap();
+    assert!(toml.contains("url = \"sqlite://app.db\""), "{toml}");
+    assert!(root.join("migrations").is_dir());
+    let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(ignore.starts_with("/notes\n"), "kept: {ignore}");
+    for line in ["target/", "*.db", "*.db-wal"] {
+        assert!(ignore.lines().any(|l| l == line), "{line}: {ignore}");
+    }
+    let again = run_in(root, &["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+
+    let one = made_id(&ok_in(root, &["new", "--lang", "sql", "one"]));
+    let two = ok_in(root, &["new", "--lang", "rust", "two"]);
+    assert!(two.contains(&format!("parent {one}")), "{two}");
+    let two = made_id(&two);
+    let three = ok_in(root, &["new", "--lang", "sql", "three"]);
+    assert!(
+        three.contains(&format!("parent {two}")),
+        "the unbuilt crate is the head: {three}"
+    );
+    let three = made_id(&three);
+    // A sibling of `two`, written by hand: two heads.
+    let side = format!("{}9", &three[..13]);
+    std::fs::write(
+        root.join(format!("migrations/{side}_side.up.sql")),
+        format!("-- retort: parents = {one}\nSELECT 1;\n"),
+    )
+    .unwrap();
+    std::fs::write(root.join(format!("migrations/{side}_side.down.sql")), "").unwrap();
+    let refused = run_in(root, &["new", "--lang", "sql", "four"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("merge heads"),
+        "{}",
+        stderr(&refused)
+    );
+    let merged = ok_in(root, &["merge", "heads", "-m", "join"]);
+    assert!(
+        merged.contains(&format!("parents {three}, {side}"))
+            || merged.contains(&format!("parents {side}, {three}")),
+        "{merged}"
+    );
+    let up = std::fs::read_dir(root.join("migrations"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_join.up.sql"))
+        .expect("the merge is SQL, like the newest migration");
+    let header = std::fs::read_to_string(up).unwrap();
+    assert!(
+        header.contains(&format!("-- retort: parents = {three} {side}"))
+            || header.contains(&format!("-- retort: parents = {side} {three}")),
+        "{header}"
+    );
+    let nothing = run_in(root, &["merge", "heads", "-m", "again"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(
+        stderr(&nothing).contains("nothing to merge: the graph has one head"),
+        "{}",
+        stderr(&nothing)
+    );
+}
+
+/// An SQLite path in retort.toml is relative to the file, from wherever Retort runs; a bad
+/// `--database-url` is blamed on the option, not on the file; with no retort.toml none is
+/// named.
+#[test]
+fn paths_and_errors_name_their_real_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok_in(root, &["init", "--url", "sqlite://data/app.db"]);
+    std::fs::create_dir(root.join("data")).unwrap();
+    let id = made_id(&ok_in(root, &["new", "--lang", "sql", "notes"]));
+    let up = std::fs::read_dir(root.join("migrations"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".up.sql"))
+        .unwrap();
+    let header = std::fs::read_to_string(&up).unwrap();
+    std::fs::write(
+        &up,
+        format!("{header}CREATE TABLE notes (id INTEGER PRIMARY KEY);\n"),
+    )
+    .unwrap();
+    let sub = root.join("deploy/scripts");
+    std::fs::create_dir_all(&sub).unwrap();
+    ok_in(&sub, &["--config", "../../retort.toml", "upgrade"]);
+    assert!(root.join("data/app.db").is_file());
+    assert!(!sub.join("data").exists());
+    let current = ok_in(&sub, &["--config", "../../retort.toml", "current"]);
+    assert!(
+        current.contains(&format!("default: {id} (head)")),
+        "{current}"
+    );
+
+    let bad = run_in(root, &["--database-url", "http://nowhere", "status"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = stderr(&bad);
+    assert!(err.contains("--database-url/DATABASE_URL: "), "{err}");
+    assert!(!err.contains("retort.toml"), "{err}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bad = run_in(
+        elsewhere.path(),
+        &["--database-url", "http://nowhere", "status"],
+    );
+    let err = stderr(&bad);
+    assert!(err.contains("--database-url/DATABASE_URL: "), "{err}");
+    assert!(!err.contains("retort.toml"), "no file is named: {err}");
+}
+
+/// `show REV --artifact -o FILE` writes the artifact the database ran, from the database,
+/// after its source and artifact are gone.
+#[test]
+fn show_artifact_extracts_what_was_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok_in(root, &["init"]);
+    let printed = ok_in(root, &["new", "--lang", "sql", "notes"]);
+    let id = made_id(&printed);
+    ok_in(root, &["upgrade"]);
+    let artifact = std::fs::read_dir(root.join("migrations"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .unwrap();
+    let original = std::fs::read(&artifact).unwrap();
+    for entry in std::fs::read_dir(root.join("migrations"))
+        .unwrap()
+        .flatten()
+    {
+        if entry.path().is_file() {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    let printed = ok_in(
+        root,
+        &["show", &id[..10], "--artifact", "-o", "applied.wasm"],
+    );
+    assert!(
+        printed.contains(&format!("the artifact of {id}")),
+        "{printed}"
+    );
+    assert_eq!(std::fs::read(root.join("applied.wasm")).unwrap(), original);
+    let none = run_in(root, &["show", "20990101", "--artifact", "-o", "x.wasm"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stderr(&none).contains("is applied"), "{}", stderr(&none));
+    assert!(!root.join("x.wasm").exists());
+    let usage = run_in(root, &["show", &id, "--artifact"]);
+    assert_eq!(usage.status.code(), Some(2), "--artifact needs -o");
+}

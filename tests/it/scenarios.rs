@@ -206,11 +206,22 @@ pub fn guest_panic_loses_nothing(dialect: Dialect) {
     assert!(err.contains("upgrade of 20260201000200"), "{err}");
     assert!(err.contains("trap"), "{err}");
     assert!(
-        err.contains("guest bug: expected an item, found 0"),
-        "the panic message is reported: {err}"
+        err.contains("the migration panicked: guest bug: expected an item, found 0 (at "),
+        "the panic message comes first: {err}"
+    );
+    assert!(
+        !err.contains("<unknown>") && !err.contains("wasm backtrace"),
+        "no backtrace without -v: {err}"
     );
     assert_items_intact(&db);
     assert_failed_cleanly(&db, &project, "20260201000200");
+    let out = project.run(&db, &["upgrade", "-v"]);
+    let err = stderr(&out);
+    assert!(err.contains("wasm backtrace:"), "-v shows where: {err}");
+    assert!(
+        err.find("wasm backtrace:") < err.find("the migration panicked"),
+        "the backtrace is printed as it happens, the error at the end: {err}"
+    );
 }
 
 /// A project made the way a user makes one: `retort new` twice and `retort build`, once

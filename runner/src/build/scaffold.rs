@@ -299,9 +299,110 @@ retort_guest::export!({type_name}, id: "{id}", parents: [{parents_list}],
     })
 }
 
+/// The id and parents a scaffolded source declares (a Rust crate's `export!(…, id: "…",
+/// parents: […])`, a Python class's `id = "…"` / `parents = […]`, a JavaScript
+/// `defineMigration({ id: "…", parents: […] })`): what `retort new` needs of a migration not
+/// built yet. `None` when the source does not say it in that form.
+pub fn declared(source: &Path) -> Option<(String, Vec<String>)> {
+    let file = if source.is_dir() {
+        source.join("src/lib.rs")
+    } else {
+        source.to_path_buf()
+    };
+    let text = std::fs::read_to_string(file).ok()?;
+    let id = value_after(&text, "id", '"', '"')?;
+    let parents = value_after(&text, "parents", '[', ']')?
+        .split(',')
+        .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    Some((id, parents))
+}
+
+/// The text between `open` and `close` after the first `KEY:` or `KEY =` (as a whole word).
+fn value_after(text: &str, key: &str, open: char, close: char) -> Option<String> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find(key).map(|i| from + i) {
+        from = at + key.len();
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        let rest = text[from..].trim_start();
+        let Some(rest) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('=')) else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix(open) else {
+            continue;
+        };
+        return rest.find(close).map(|end| rest[..end].to_string());
+    }
+    None
+}
+
+/// The language of the newest migration in `dir` (by id): what `merge` scaffolds in by
+/// default. Rust when the directory holds none.
+pub fn project_language(dir: &Path) -> Lang {
+    let mut newest: Option<(String, Lang)> = None;
+    let mut consider = |stem: String, lang: Lang| {
+        if newest.as_ref().is_none_or(|(s, _)| stem > *s) {
+            newest = Some((stem, lang));
+        }
+    };
+    if !dir.is_dir() {
+        return Lang::Rust;
+    }
+    for (crate_dir, _) in crate::build::guest::crates(dir).unwrap_or_default() {
+        if let Some(name) = crate_dir.file_name() {
+            consider(name.to_string_lossy().into_owned(), Lang::Rust);
+        }
+    }
+    for m in crate::build::guest::sql_migrations(dir).unwrap_or_default() {
+        consider(m.stem, Lang::Sql);
+    }
+    for g in crate::build::guest::script_guests(dir).unwrap_or_default() {
+        let lang = match g.language {
+            crate::build::guest::Language::Python => Lang::Python,
+            crate::build::guest::Language::JavaScript => Lang::Js,
+        };
+        consider(g.stem, lang);
+    }
+    newest.map(|(_, lang)| lang).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_and_parents_are_read_from_every_scaffold() {
+        let dir = tempfile::tempdir().unwrap();
+        let parents = vec!["20260101000000".to_string(), "20260102000000".to_string()];
+        let rust = scaffold(dir.path(), "a crate", parents.clone(), &[]).unwrap();
+        assert_eq!(
+            declared(&rust.dir),
+            Some((rust.id.clone(), parents.clone()))
+        );
+        for lang in [Lang::Python, Lang::Js] {
+            let made = scaffold_script(
+                dir.path(),
+                lang,
+                "a script",
+                vec![],
+                std::slice::from_ref(&rust.id),
+            )
+            .unwrap();
+            assert_eq!(declared(&made.dir), Some((made.id, vec![])), "{lang:?}");
+        }
+        assert_eq!(
+            project_language(dir.path()),
+            Lang::Js,
+            "the newest is the JS one"
+        );
+        let sql = scaffold_sql(dir.path(), "sql", vec![], &[]).unwrap();
+        assert!(sql.id.len() >= 14);
+        assert_eq!(project_language(dir.path()), Lang::Sql);
+    }
 
     #[test]
     fn slugs() {

@@ -44,6 +44,10 @@ pub struct Cli {
     /// Print less on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Print more: a trapped migration's wasm backtrace; with `history`, each applied
+    /// revision's details.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// Print results as JSON on stdout (one document per command; see docs/json.md).
     #[arg(long, global = true)]
     pub json: bool,
@@ -55,6 +59,17 @@ pub struct Cli {
 /// Retort's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a project here: retort.toml (one database), the migrations directory, and
+    /// .gitignore lines for build output and SQLite files.
+    Init {
+        /// The database URL written to retort.toml (DATABASE_URL or --database-url still
+        /// override it).
+        #[arg(long, default_value = "sqlite://app.db", value_name = "URL")]
+        url: String,
+        /// The migrations directory, relative to retort.toml.
+        #[arg(long, default_value = "migrations", value_name = "DIR")]
+        migrations: PathBuf,
+    },
     /// Scaffold a new migration after the current head.
     New {
         /// What the migration does, e.g. "add email to users".
@@ -92,13 +107,10 @@ pub enum Command {
     },
     /// Show the database's current revision(s). Read-only.
     Current,
-    /// Draw the revision graph with what is applied (`*`), pending (`o`) or unfinished (`!`).
+    /// Draw the revision graph with what is applied (`*`), pending (`o`) or unfinished (`!`);
+    /// with `-v`, each applied revision's time, runner, duration, digest, signer and notes.
     /// Read-only.
-    History {
-        /// Also list each applied revision's time, runner, duration, digest, signer and notes.
-        #[arg(short, long)]
-        verbose: bool,
-    },
+    History,
     /// List the heads of the revision graph. Read-only.
     Heads,
     /// List where the graph branches, and the branch labels. Read-only.
@@ -107,15 +119,25 @@ pub enum Command {
     Show {
         /// A revision id or unique prefix.
         revision: String,
+        /// Write the artifact that was applied (from the database's `retort_artifacts`,
+        /// checked against its recorded digest) to `-o FILE`, even when its source is gone.
+        #[arg(long, requires = "output")]
+        artifact: bool,
+        /// Where `--artifact` writes.
+        #[arg(short, long, value_name = "FILE", requires = "artifact")]
+        output: Option<PathBuf>,
     },
-    /// Scaffold a migration that merges several heads.
+    /// Scaffold a migration that merges several heads (`merge heads` merges them all).
     Merge {
-        /// The revisions to merge (ids or unique prefixes).
-        #[arg(required = true, num_args = 2..)]
+        /// The revisions to merge (ids or unique prefixes), or `heads`.
+        #[arg(required = true, num_args = 1..)]
         revisions: Vec<String>,
         /// What the merge is for.
         #[arg(short, long)]
         message: String,
+        /// The merge's language (default: that of the newest migration).
+        #[arg(long, value_enum)]
+        lang: Option<crate::build::scaffold::Lang>,
     },
     /// Record TARGET as the current revision without running migrations (adopting a
     /// database migrated by other means; `stamp base` forgets everything).

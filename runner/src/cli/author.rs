@@ -10,6 +10,85 @@ use super::Ctx;
 use crate::build::import::Tool;
 use crate::build::scaffold::{self, Lang};
 
+/// What `retort init` adds to `.gitignore`: build output and SQLite files, never the
+/// artifacts (what `check` compares and a deploy applies).
+const IGNORED: &[&str] = &["target/", "*.db", "*.db-journal", "*.db-wal", "*.db-shm"];
+
+/// `retort init [--url URL] [--migrations DIR]`: writes `config` (refusing to replace one),
+/// the migrations directory and `.gitignore` lines beside it.
+pub(super) fn init(
+    out: &mut impl Write,
+    config: &std::path::Path,
+    url: &str,
+    migrations: &std::path::Path,
+) -> anyhow::Result<()> {
+    if config.exists() {
+        bail!(
+            "{} exists: this is a Retort project already (edit it, or `retort new \"…\"`)",
+            config.display()
+        );
+    }
+    let root = config.parent().unwrap_or(std::path::Path::new("."));
+    let dir = root.join(migrations);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    std::fs::write(
+        config,
+        format!(
+            "# A Retort project (see `retort --help`). Paths are relative to this file; \
+             ${{VAR}} and\n# ${{VAR:-default}} are expanded; DATABASE_URL or --database-url \
+             override the URL.\n[databases.default]\nurl = {}\nmigrations = {}\n",
+            toml_str(url),
+            toml_str(&migrations.to_string_lossy())
+        ),
+    )
+    .with_context(|| format!("cannot write {}", config.display()))?;
+    let gitignore = root.join(".gitignore");
+    let existing = std::fs::read_to_string(&gitignore).unwrap_or_default();
+    let missing: Vec<&str> = IGNORED
+        .iter()
+        .copied()
+        .filter(|line| !existing.lines().any(|l| l.trim() == *line))
+        .collect();
+    if !missing.is_empty() {
+        let mut text = existing.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# Retort: build output and SQLite files (artifacts are committed)\n");
+        for line in &missing {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&gitignore, text)
+            .with_context(|| format!("cannot write {}", gitignore.display()))?;
+    }
+    writeln!(
+        out,
+        "created {} (database `default`: {url})",
+        config.display()
+    )?;
+    writeln!(out, "created {}/", dir.display())?;
+    if !missing.is_empty() {
+        writeln!(
+            out,
+            "{} {}: {}",
+            if existing.is_empty() {
+                "created"
+            } else {
+                "updated"
+            },
+            gitignore.display(),
+            missing.join(" ")
+        )?;
+    }
+    writeln!(
+        out,
+        "next: `retort new \"create users\" --lang sql`, edit it, then `retort upgrade`"
+    )?;
+    Ok(())
+}
+
 /// `retort new DESCRIPTION [--lang LANG]`.
 pub(super) async fn new(
     ctx: &Ctx,
@@ -18,27 +97,14 @@ pub(super) async fn new(
     lang: Lang,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let runner = ctx.runner()?;
-    let unbuilt = crate::build::guest::unbuilt(&db.migrations)?;
-    if !unbuilt.is_empty() {
-        bail!(
-            "run `retort build` first: these migrations have no artifact yet, so their ids are unknown: {}",
-            unbuilt
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let migrations = runner.load(db).await?;
-    let heads = migrations.graph.heads();
+    let graph = graph_with_unbuilt(ctx, db).await?;
+    let (heads, taken) = (graph.heads(), graph.order().to_vec());
     if heads.len() > 1 {
         bail!(
-            "the graph has several heads ({}); merge them first",
+            "the graph has several heads ({}); merge them first (`retort merge heads -m MESSAGE`)",
             heads.join(", ")
         );
     }
-    let taken = migrations.ids();
     let made = match lang {
         Lang::Rust => scaffold::scaffold(&db.migrations, &description, heads, &taken),
         Lang::Sql => scaffold::scaffold_sql(&db.migrations, &description, heads, &taken),
@@ -70,23 +136,106 @@ pub(super) async fn new(
     Ok(())
 }
 
-/// `retort merge REV REV… -m MESSAGE`.
+/// The graph's heads and every id in use, counting migrations not built yet by the id and
+/// parents their source declares (SQL and scripts on a present runtime are built first: that
+/// needs no toolchain), so `new` can run twice in a row.
+async fn graph_with_unbuilt(
+    ctx: &Ctx,
+    db: &crate::project::DatabaseConfig,
+) -> anyhow::Result<crate::core::graph::Graph> {
+    use crate::core::graph::{Graph, Node};
+    if db.migrations.is_dir() {
+        crate::build::guest::build_offline(&db.migrations)?;
+    }
+    let mut pending = Vec::new();
+    let mut unreadable = Vec::new();
+    for stem in crate::build::guest::unbuilt(&db.migrations)? {
+        let sources = [
+            stem.clone(),
+            stem.with_extension("py"),
+            stem.with_extension("js"),
+        ];
+        let found = sources
+            .iter()
+            .filter(|p| p.exists())
+            .find_map(|p| scaffold::declared(p));
+        match found {
+            Some(node) => pending.push(node),
+            None => unreadable.push(stem.display().to_string()),
+        }
+    }
+    if !unreadable.is_empty() {
+        bail!(
+            "run `retort build` first: these migrations have no artifact, and their source does              not declare its id and parents as the scaffold wrote them: {}",
+            unreadable.join(", ")
+        );
+    }
+    let artifacts = if db.migrations.is_dir() {
+        ctx.runner()?.load_artifacts(db).await?
+    } else {
+        Vec::new()
+    };
+    let nodes = artifacts
+        .iter()
+        .map(|a| (a.info.id.clone(), a.info.parents.clone()))
+        .chain(pending)
+        .map(|(id, parents)| Node {
+            id,
+            parents,
+            branch_labels: Vec::new(),
+            depends_on: Vec::new(),
+        });
+    let graph = Graph::new(nodes).map_err(|problems| {
+        anyhow::anyhow!(
+            "the migrations in {} do not form a revision graph:\n  {}",
+            db.migrations.display(),
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )
+    })?;
+    Ok(graph)
+}
+
+/// `retort merge REV REV…|heads -m MESSAGE [--lang LANG]`.
 pub(super) async fn merge(
     ctx: &Ctx,
     out: &mut impl Write,
     revisions: Vec<String>,
     message: String,
+    lang: Option<Lang>,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let runner = ctx.runner()?;
-    let migrations = runner.load(db).await?;
-    let parents = revisions
-        .iter()
-        .map(|r| crate::core::plan::resolve_revision(&migrations.graph, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let taken = migrations.ids();
-    let made = scaffold::scaffold(&db.migrations, &message, parents, &taken)
-        .with_context(|| format!("cannot create the migration in {}", db.migrations.display()))?;
+    let graph = graph_with_unbuilt(ctx, db).await?;
+    let taken = graph.order().to_vec();
+    let parents = if revisions == ["heads"] {
+        graph.heads()
+    } else {
+        revisions
+            .iter()
+            .map(|r| crate::core::plan::resolve_revision(&graph, r))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if parents.len() < 2 {
+        bail!(
+            "nothing to merge: {} (a merge needs two revisions or more)",
+            match parents.as_slice() {
+                [one] => format!("the graph has one head, {one}"),
+                _ => "no revision given".to_string(),
+            }
+        );
+    }
+    let lang = lang.unwrap_or_else(|| scaffold::project_language(&db.migrations));
+    let made = match lang {
+        Lang::Rust => scaffold::scaffold(&db.migrations, &message, parents, &taken),
+        Lang::Sql => scaffold::scaffold_sql(&db.migrations, &message, parents, &taken),
+        Lang::Python | Lang::Js => {
+            scaffold::scaffold_script(&db.migrations, lang, &message, parents, &taken)
+        }
+    }
+    .with_context(|| format!("cannot create the migration in {}", db.migrations.display()))?;
     writeln!(
         out,
         "created merge {} (revision {}, parents {})",

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde_json::json;
 
 use super::Ctx;
@@ -247,6 +247,44 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
             "no revision matches `{revision}` (or the prefix is ambiguous: `retort history` lists them)"
         );
     }
+    Ok(())
+}
+
+/// `retort show REV --artifact -o FILE`: the applied artifact, from the database.
+pub(super) async fn extract(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    revision: String,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let db = ctx.one_database()?;
+    let Some((row, bytes)) = ctx.runner()?.applied_artifact(db, &revision).await? else {
+        bail!(
+            "no revision matching `{revision}` is applied to `{}` (a pending migration's \
+             artifact is the file in {})",
+            db.name,
+            ctx.shown(&db.migrations)
+        );
+    };
+    let digest = crate::source::artifact::digest(&bytes);
+    if digest != row.digest {
+        bail!(
+            "the artifact stored for {} has sha256 {digest}, not the {} recorded when it was \
+             applied: retort_artifacts was changed outside Retort; nothing written",
+            row.revision,
+            row.digest
+        );
+    }
+    std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    writeln!(
+        out,
+        "wrote {} ({} bytes): the artifact of {} ({}) applied at {}, sha256 {digest}",
+        ctx.shown(file),
+        bytes.len(),
+        row.revision,
+        row.description,
+        row.applied_at
+    )?;
     Ok(())
 }
 

@@ -106,23 +106,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return signing::keygen(&mut out, path, comment);
     }
     let cwd = std::env::current_dir()?;
+    if let Command::Init { url, migrations } = &cli.command {
+        let config = cli
+            .config
+            .clone()
+            .unwrap_or_else(|| cwd.join("retort.toml"));
+        return author::init(&mut out, &config, url, migrations);
+    }
     let env = |name: &str| std::env::var(name).ok();
     let project = project::resolve(&cwd, &overrides(&cli), &env)?;
     let ctx = Ctx {
         cwd,
         project,
-        observer: Arc::new(print::StderrObserver { quiet: cli.quiet }),
+        observer: Arc::new(print::StderrObserver {
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+        }),
         quiet: cli.quiet,
         json: cli.json,
     };
     let out = &mut out;
     match cli.command {
-        Command::Keygen { .. } => Ok(()), // done above
+        Command::Keygen { .. } | Command::Init { .. } => Ok(()), // done above
         Command::Sign { key, artifacts } => signing::sign(out, &ctx.project, &key, &artifacts),
         Command::Verify { artifacts } => signing::verify(out, &ctx.project, &artifacts),
         Command::Bundle { output, key } => signing::bundle(&ctx, out, output, key).await,
         Command::New { description, lang } => author::new(&ctx, out, description, lang).await,
-        Command::Merge { revisions, message } => author::merge(&ctx, out, revisions, message).await,
+        Command::Merge {
+            revisions,
+            message,
+            lang,
+        } => author::merge(&ctx, out, revisions, message, lang).await,
         Command::Build { force } => author::build(&ctx, out, force),
         Command::Import { from, dir } => author::import(&ctx, out, from, dir).await,
         Command::Upgrade { target, dry_run } => {
@@ -141,10 +155,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => migrate::resolve(&ctx, out, revision, applied, downgrade).await,
         Command::AcceptRebuild { revisions } => migrate::accept_rebuild(&ctx, out, revisions).await,
         Command::Current => inspect::current(&ctx, out).await,
-        Command::History { verbose } => inspect::history(&ctx, out, verbose).await,
+        Command::History => inspect::history(&ctx, out, cli.verbose).await,
         Command::Heads => inspect::heads(&ctx, out).await,
         Command::Branches => inspect::branches(&ctx, out).await,
-        Command::Show { revision } => inspect::show(&ctx, out, revision).await,
+        Command::Show {
+            revision,
+            artifact: true,
+            output: Some(file),
+        } => inspect::extract(&ctx, out, revision, &file).await,
+        Command::Show { revision, .. } => inspect::show(&ctx, out, revision).await,
         Command::Status { exit_code } => inspect::status(&ctx, out, exit_code).await,
         Command::Check {
             offline,

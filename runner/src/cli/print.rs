@@ -11,6 +11,8 @@ use crate::run::{Migrations, ProjectOutcome, Report};
 /// Prints progress to stderr.
 pub(super) struct StderrObserver {
     pub(super) quiet: bool,
+    /// `-v`: also a trapped migration's wasm backtrace.
+    pub(super) verbose: bool,
 }
 
 impl Observer for StderrObserver {
@@ -60,6 +62,10 @@ impl Observer for StderrObserver {
             Event::Warning { database, message } => {
                 writeln!(err, "warning: [{database}] {message}")
             }
+            Event::Backtrace {
+                revision,
+                backtrace,
+            } if self.verbose => writeln!(err, "  [{revision}] wasm backtrace:\n{backtrace}"),
             Event::Progress {
                 revision,
                 done,

@@ -91,6 +91,13 @@ pub enum Event<'a> {
         /// The database's name in the project.
         database: &'a str,
     },
+    /// A migration trapped: where, as wasm frames (the message is in the error).
+    Backtrace {
+        /// The revision.
+        revision: &'a str,
+        /// One frame per line.
+        backtrace: &'a str,
+    },
     /// Something the operator should know before migrations run, e.g. that they run with
     /// privileges that reach the database server's files.
     Warning {

@@ -481,8 +481,15 @@ pub trait HistoryStore: Session {
         state: RowState,
         duration_ms: i64,
     ) -> Result<(), DbError> {
+        // A downgrade starts its own journal: the statements listed for an unfinished
+        // downgrade are the downgrade's, never the upgrade's that ran long ago.
+        let journal = if state == RowState::Downgrading {
+            ", journal = NULL"
+        } else {
+            ""
+        };
         let sql = format!(
-            "UPDATE {} SET state = $1, duration_ms = $2 WHERE revision = $3",
+            "UPDATE {} SET state = $1, duration_ms = $2{journal} WHERE revision = $3",
             self.tables().history
         );
         let params = [

@@ -723,7 +723,7 @@ impl Sandbox {
         .await;
         store.data().flush_output();
         result.map_err(|e| SandboxError::Trap {
-            message: trap_message(&e, &store.data().stderr_text()),
+            message: trap_message(&e, store.data()),
         })
     }
 
@@ -777,7 +777,7 @@ impl Sandbox {
                 if !overdue
                     && e.downcast_ref::<wasmtime::Trap>() != Some(&wasmtime::Trap::Interrupt) =>
             {
-                CallOutcome::Trapped(trap_message(&e, &state.stderr_text()))
+                CallOutcome::Trapped(trap_message(&e, state))
             }
             _ => CallOutcome::Trapped(format!(
                 "the migration ran past its time limit of {} s (limits.timeout_secs) and was stopped{}",
@@ -845,24 +845,48 @@ impl Sandbox {
 /// How long a call may go on after its deadline once its statement was cancelled.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A trap's message with the guest's panic message, if it printed one.
-fn trap_message(e: &wasmtime::Error, stderr: &str) -> String {
-    let mut message = format!("{e:#}");
-    if let Some(panic) = stderr.lines().find(|l| l.contains("panicked at")) {
-        let rest: Vec<&str> = stderr
-            .lines()
-            .skip_while(|l| !l.contains("panicked at"))
-            .take(3)
-            .collect();
-        let _ = panic;
-        message = format!("{}\n  guest stderr: {}", message, rest.join("\n  "));
-    } else if !stderr.is_empty() {
-        message = format!(
-            "{message}\n  guest stderr: {}",
-            crate::db::truncate(stderr, 500)
-        );
+/// A trap's message: the guest's panic message first, if it printed one, then the trap. The
+/// wasm backtrace (frames of a stripped guest are mostly `<unknown>`) goes to the observer
+/// as [`Event::Backtrace`], which the command line shows with `-v`.
+fn trap_message(e: &wasmtime::Error, state: &HostState) -> String {
+    let stderr = state.stderr_text();
+    let mut cause = format!("{e:#}");
+    if let Some(backtrace) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames = backtrace.to_string();
+        state.observer.event(&Event::Backtrace {
+            revision: &state.revision,
+            backtrace: frames.trim_end(),
+        });
+        cause = cause
+            .replace(&frames, "")
+            .trim_matches(|c: char| c == ':' || c.is_whitespace())
+            .to_string();
     }
-    message
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        cause = format!("wasm trap: {trap}");
+    }
+    let panic: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.contains("panicked at"))
+        .take_while(|l| !l.starts_with("note: "))
+        .take(4)
+        .collect();
+    if !panic.is_empty() {
+        let place = panic[0]
+            .split_once("panicked at ")
+            .map(|(_, at)| at.trim_end_matches(':'))
+            .unwrap_or(panic[0]);
+        let message = panic[1..].join(" ");
+        return format!("the migration panicked: {message} (at {place}; {cause})");
+    }
+    if stderr.is_empty() {
+        cause
+    } else {
+        format!(
+            "{cause}\n  guest stderr: {}",
+            crate::db::truncate(&stderr, 500)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -158,8 +158,9 @@ pub enum Error {
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
     #[error(
         "database `{database}`: {revision} was left {state} by an earlier run that failed; \
-             check the schema, then run `retort resolve {revision} --applied` or \
-             `retort resolve {revision} --rolled-back`"
+             `retort status` lists the statements it completed. Check the schema, then run one \
+             of `retort resolve {revision} --applied` (its upgrade's changes are in place), \
+             `--downgrade` (undo them with its downgrade) or `--rolled-back` (they are not)"
     )]
     Unfinished {
         /// The database.
@@ -216,8 +217,10 @@ impl std::fmt::Display for FailureState {
             } => write!(
                 f,
                 "{revision} left `{}` in retort_history: statements that committed implicitly \
-                 (DDL) may have run. Inspect the schema, then run `retort resolve {revision} \
-                 --applied` or `retort resolve {revision} --rolled-back`",
+                 (DDL) may have run (`retort status` lists them). Inspect the schema, then run \
+                 one of `retort resolve {revision} --applied` (its upgrade's changes are in \
+                 place), `--downgrade` (undo them with its downgrade) or `--rolled-back` \
+                 (they are not)",
                 match direction {
                     Direction::Upgrade => RowState::Upgrading.as_str(),
                     Direction::Downgrade => RowState::Downgrading.as_str(),

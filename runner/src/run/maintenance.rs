@@ -306,6 +306,51 @@ impl Runner {
 }
 
 impl Runner {
+    /// The artifact applied for `revision` (an applied revision's id or unique prefix), as
+    /// `retort_artifacts` stores it, with its history row: what was run, byte for byte, even
+    /// when its source is gone. `Ok(None)` when no applied revision matches. Read-only.
+    pub async fn applied_artifact(
+        &self,
+        db: &DatabaseConfig,
+        revision: &str,
+    ) -> Result<Option<(HistoryRow, Vec<u8>)>, Error> {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let history = self.history(db).await?;
+        let matching: Vec<&HistoryRow> = match history.iter().find(|r| r.revision == revision) {
+            Some(exact) => vec![exact],
+            None => history
+                .iter()
+                .filter(|r| r.revision.starts_with(revision))
+                .collect(),
+        };
+        let row = match matching.as_slice() {
+            [] => return Ok(None),
+            [row] => (*row).clone(),
+            rows => {
+                return Err(Error::Plan {
+                    database: db.name.clone(),
+                    source: PlanError::Ambiguous {
+                        prefix: revision.to_string(),
+                        candidates: rows.iter().map(|r| r.revision.clone()).collect(),
+                    },
+                });
+            }
+        };
+        let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
+        let bytes = backend.load_artifact(&row.digest).await;
+        backend.close().await;
+        match bytes.map_err(wrap)? {
+            Some(bytes) => Ok(Some((row, bytes))),
+            None => Err(wrap(DbError::Lost(format!(
+                "retort_artifacts has no artifact with the digest {} recorded for {}",
+                row.digest, row.revision
+            )))),
+        }
+    }
+
     /// The database's current revisions: the tips of what is applied, plus applied revisions
     /// the migrations directory no longer has. Empty at base. Read-only.
     pub async fn current(&self, db: &DatabaseConfig) -> Result<Vec<CurrentRevision>, Error> {

@@ -167,6 +167,12 @@ impl Runner {
         self.graph_of(db, artifacts)
     }
 
+    /// Loads and validates the artifacts of `db` like [`Runner::load`], without requiring
+    /// them to form a graph on their own (`retort new` adds the migrations not built yet).
+    pub async fn load_artifacts(&self, db: &DatabaseConfig) -> Result<Vec<Artifact>, Error> {
+        self.load_from(db, Self::source_of(db).as_ref()).await
+    }
+
     async fn load_from(
         &self,
         db: &DatabaseConfig,
