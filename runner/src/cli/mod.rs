@@ -11,6 +11,7 @@ mod inspect;
 mod json;
 mod migrate;
 mod print;
+mod progress;
 mod render;
 mod signing;
 
@@ -118,10 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Ctx {
         cwd,
         project,
-        observer: Arc::new(print::StderrObserver {
-            quiet: cli.quiet,
-            verbose: cli.verbose,
-        }),
+        observer: progress::observer(cli.quiet, cli.verbose),
         quiet: cli.quiet,
         json: cli.json,
     };

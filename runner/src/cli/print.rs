@@ -8,36 +8,48 @@ use crate::core::observe::{Event, Level, Observer};
 use crate::project::DatabaseConfig;
 use crate::run::{Migrations, ProjectOutcome, Report};
 
-/// Prints progress to stderr.
+/// Prints progress to stderr as plain lines (stderr is not a terminal, or `-q`): one line per
+/// event, a migration's `progress` calls at most every two seconds (and its last).
 pub(super) struct StderrObserver {
     pub(super) quiet: bool,
     /// `-v`: also a trapped migration's wasm backtrace.
     pub(super) verbose: bool,
+    /// When the last progress line was printed, and for which revision.
+    pub(super) last_progress: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
-impl Observer for StderrObserver {
-    fn event(&self, event: &Event<'_>) {
-        let mut err = std::io::stderr().lock();
-        let _ = match event {
+/// How often a plain progress line may be printed.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+impl StderrObserver {
+    /// `quiet`: only warnings and errors.
+    pub(super) fn new(quiet: bool, verbose: bool) -> Self {
+        StderrObserver {
+            quiet,
+            verbose,
+            last_progress: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The line an event prints, if it prints one (progress excepted).
+    pub(super) fn line(&self, event: &Event<'_>) -> Option<String> {
+        match event {
             Event::StepStarted {
                 database,
                 revision,
                 description,
                 direction,
-            } if !self.quiet => {
-                writeln!(
-                    err,
-                    "[{database}] {} {revision}: {description}",
-                    direction.name()
-                )
-            }
+            } if !self.quiet => Some(format!(
+                "[{database}] {} {revision}: {description}",
+                direction.name()
+            )),
             Event::GuestLog {
                 revision,
                 level,
                 message,
             } => {
                 if self.quiet && matches!(level, Level::Debug | Level::Info) {
-                    return;
+                    return None;
                 }
                 let level = match level {
                     Level::Debug => "debug",
@@ -45,37 +57,68 @@ impl Observer for StderrObserver {
                     Level::Warn => "warn",
                     Level::Error => "error",
                 };
-                writeln!(err, "  [{revision}] {level}: {message}")
+                Some(format!("  [{revision}] {level}: {message}"))
             }
             Event::Built { database, artifact } => {
-                writeln!(err, "[{database}] built {artifact} from its source")
+                Some(format!("[{database}] built {artifact} from its source"))
             }
-            Event::StoredArtifact { database, revision } => writeln!(
-                err,
+            Event::StoredArtifact { database, revision } => Some(format!(
                 "[{database}] {revision} is not in the migrations directory: using the copy stored in the database"
-            ),
+            )),
             Event::GuestOutput {
                 revision,
                 stream,
                 line,
-            } => writeln!(err, "  [{revision}] {stream}: {line}"),
+            } => Some(format!("  [{revision}] {stream}: {line}")),
             Event::Warning { database, message } => {
-                writeln!(err, "warning: [{database}] {message}")
+                Some(format!("warning: [{database}] {message}"))
             }
             Event::Backtrace {
                 revision,
                 backtrace,
-            } if self.verbose => writeln!(err, "  [{revision}] wasm backtrace:\n{backtrace}"),
+            } if self.verbose => Some(format!("  [{revision}] wasm backtrace:\n{backtrace}")),
+            _ => None,
+        }
+    }
+
+    /// A progress line, unless one for the same revision was printed less than
+    /// [`PROGRESS_EVERY`] ago (the last one, `done == total`, always prints).
+    fn progress_line(&self, revision: &str, done: u64, total: Option<u64>) -> Option<String> {
+        if self.quiet {
+            return None;
+        }
+        let now = std::time::Instant::now();
+        let mut last = self
+            .last_progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let recent = last
+            .as_ref()
+            .is_some_and(|(r, at)| r == revision && now.duration_since(*at) < PROGRESS_EVERY);
+        if recent && total != Some(done) {
+            return None;
+        }
+        *last = Some((revision.to_string(), now));
+        Some(match total {
+            Some(t) => format!("  [{revision}] {done}/{t}"),
+            None => format!("  [{revision}] {done} done"),
+        })
+    }
+}
+
+impl Observer for StderrObserver {
+    fn event(&self, event: &Event<'_>) {
+        let line = match event {
             Event::Progress {
                 revision,
                 done,
                 total,
-            } if !self.quiet => match total {
-                Some(t) => writeln!(err, "  [{revision}] {done}/{t}"),
-                None => writeln!(err, "  [{revision}] {done} done"),
-            },
-            _ => Ok(()),
+            } => self.progress_line(revision, *done, *total),
+            other => self.line(other),
         };
+        if let Some(line) = line {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
     }
 }
 
@@ -191,4 +234,34 @@ pub(super) fn finish(
         }
     }
     Err(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_progress_is_throttled_but_its_end_always_prints() {
+        let o = StderrObserver::new(false, false);
+        assert_eq!(
+            o.progress_line("r", 1, Some(100)).as_deref(),
+            Some("  [r] 1/100")
+        );
+        assert_eq!(
+            o.progress_line("r", 2, Some(100)),
+            None,
+            "two seconds apart"
+        );
+        assert_eq!(
+            o.progress_line("s", 1, None).as_deref(),
+            Some("  [s] 1 done")
+        );
+        assert_eq!(o.progress_line("s", 2, None), None);
+        assert_eq!(
+            o.progress_line("r", 100, Some(100)).as_deref(),
+            Some("  [r] 100/100")
+        );
+        let quiet = StderrObserver::new(true, false);
+        assert_eq!(quiet.progress_line("r", 1, Some(1)), None);
+    }
 }
