@@ -226,3 +226,104 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
     );
     assert_eq!(leftover_scratch(&db), 0);
 }
+
+/// `upgrade --sql` / `downgrade --sql` print the statements in order with the bookkeeping,
+/// planned from the target's history and rehearsed elsewhere: the target is not touched, a
+/// rehearsal that fails is an error naming the statement.
+pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
+    let db = TestDb::new(dialect, "offline");
+    let project = Project::empty();
+    let dir = project.migrations();
+    pair(
+        &dir,
+        "20260101000000",
+        "none",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);\n",
+        "DROP TABLE items;\n",
+    );
+    pair(
+        &dir,
+        "20260101000100",
+        "20260101000000",
+        "ALTER TABLE items ADD COLUMN price INTEGER DEFAULT 0;\n",
+        "ALTER TABLE items DROP COLUMN price;\n",
+    );
+    pair(
+        &dir,
+        "20260101000200",
+        "20260101000100",
+        "CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 10;\n",
+        "DROP VIEW cheap;\n",
+    );
+    project.run_ok(&db, &["upgrade", "20260101000000", "-q"]);
+    let tables = db.tables();
+    let out = project.run_ok(&db, &["upgrade", "--sql"]);
+    let text = stdout(&out);
+    assert!(text.contains("from 20260101000000"), "{text}");
+    let first = text
+        .find("-- upgrade 20260101000100")
+        .expect("the first step");
+    let second = text
+        .find("-- upgrade 20260101000200")
+        .expect("the second step");
+    assert!(first < second, "{text}");
+    assert!(
+        !text.contains("-- upgrade 20260101000000"),
+        "applied: {text}"
+    );
+    assert!(
+        text.contains("ALTER TABLE items ADD COLUMN price INTEGER DEFAULT 0;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a SQL migration: its statements, exactly"),
+        "{text}"
+    );
+    assert!(text.contains("retort_history ("), "the bookkeeping: {text}");
+    if dialect != Dialect::Mysql {
+        assert!(
+            text.contains("BEGIN;") && text.contains("COMMIT;"),
+            "{text}"
+        );
+    }
+    // Nothing ran on the target.
+    assert_eq!(db.tables(), tables);
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
+    assert_eq!(leftover_scratch(&db), 0);
+
+    let doc = json(&project.run_ok(&db, &["--json", "downgrade", "base", "--sql"]));
+    assert_eq!(doc["command"], "downgrade --sql");
+    let steps = doc["databases"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0]["revision"], "20260101000000");
+    assert_eq!(steps[0]["direction"], "downgrade");
+    assert_eq!(steps[0]["exact"], true);
+    let sent: Vec<&str> = steps[0]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["sender"] == "migration")
+        .map(|s| s["sql"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, ["DROP TABLE items"], "{doc}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
+
+    pair(
+        &dir,
+        "20260101000300",
+        "20260101000200",
+        "INSERT INTO no_such_table VALUES (1);\n",
+        "",
+    );
+    let out = project.run(&db, &["upgrade", "--sql"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rehearsal"), "{err}");
+    assert!(
+        err.contains("20260101000300") && err.contains("no_such_table"),
+        "{err}"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
+    assert_eq!(db.tables(), tables);
+    assert_eq!(leftover_scratch(&db), 0);
+}

@@ -93,6 +93,7 @@ macro_rules! dialect_suite {
             case!(sql, import_from_sqitch_and_adopt_its_database);
             case!(fidelity, imported_histories_match_the_engines_own_client);
             case!(gate, check_is_the_ci_gate);
+            case!(gate, offline_sql_prints_what_would_run);
             case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, new_sql_migration_round_trip);
             case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);

@@ -94,6 +94,14 @@ pub enum Command {
         /// Print the plan without running it.
         #[arg(long)]
         dry_run: bool,
+        /// Print the SQL the upgrade would send, with Retort's bookkeeping, without touching
+        /// the database (rehearsed on a scratch database of the same engine).
+        #[arg(long, conflicts_with = "dry_run")]
+        sql: bool,
+        /// With --sql: make the scratch database on this server (default: beside the
+        /// database).
+        #[arg(long, value_name = "URL", requires = "sql")]
+        scratch_url: Option<String>,
     },
     /// Revert migrations down to TARGET.
     Downgrade {
@@ -104,6 +112,12 @@ pub enum Command {
         /// Print the plan without running it.
         #[arg(long)]
         dry_run: bool,
+        /// Print the SQL the downgrade would send, without touching the database.
+        #[arg(long, conflicts_with = "dry_run")]
+        sql: bool,
+        /// With --sql: make the scratch database on this server.
+        #[arg(long, value_name = "URL", requires = "sql")]
+        scratch_url: Option<String>,
     },
     /// Show the database's current revision(s). Read-only.
     Current,

@@ -10,6 +10,7 @@ mod check;
 mod inspect;
 mod json;
 mod migrate;
+mod offline;
 mod print;
 mod progress;
 mod render;
@@ -137,13 +138,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => author::merge(&ctx, out, revisions, message, lang).await,
         Command::Build { force } => author::build(&ctx, out, force),
         Command::Import { from, dir } => author::import(&ctx, out, from, dir).await,
-        Command::Upgrade { target, dry_run } => {
+        Command::Upgrade {
+            target,
+            sql: true,
+            scratch_url,
+            ..
+        } => {
+            let target = target.as_deref().unwrap_or("head");
+            offline::sql(&ctx, out, Direction::Upgrade, target, scratch_url).await
+        }
+        Command::Downgrade {
+            target,
+            sql: true,
+            scratch_url,
+            ..
+        } => offline::sql(&ctx, out, Direction::Downgrade, &target, scratch_url).await,
+        Command::Upgrade {
+            target, dry_run, ..
+        } => {
             let target = target.as_deref().unwrap_or("head");
             migrate::migrate(&ctx, out, Direction::Upgrade, target, dry_run).await
         }
-        Command::Downgrade { target, dry_run } => {
-            migrate::migrate(&ctx, out, Direction::Downgrade, &target, dry_run).await
-        }
+        Command::Downgrade {
+            target, dry_run, ..
+        } => migrate::migrate(&ctx, out, Direction::Downgrade, &target, dry_run).await,
         Command::Stamp { target, adopt } => migrate::stamp(&ctx, out, target, adopt).await,
         Command::Resolve {
             revision,

@@ -1,7 +1,8 @@
 //! Plain values shared by every layer: which way a migration runs and the limits it runs under.
 
 /// Which export to call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// `upgrade`.
     Upgrade,

@@ -9,6 +9,7 @@ mod history;
 mod mysql;
 pub mod placeholders;
 mod postgres;
+pub mod recording;
 pub mod schema;
 pub mod scratch;
 mod sqlite;

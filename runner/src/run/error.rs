@@ -155,6 +155,16 @@ pub enum Error {
         /// The account and what it may do.
         account: String,
     },
+    /// The rehearsal behind offline SQL (`--sql`) failed on the scratch database.
+    #[error(
+        "database `{database}`: offline SQL needs a rehearsal on a scratch database, which failed: {message}"
+    )]
+    Rehearsal {
+        /// The database.
+        database: String,
+        /// What failed.
+        message: String,
+    },
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
     #[error(
         "database `{database}`: {revision} was left {state} by an earlier run that failed; \
@@ -279,7 +289,7 @@ impl Error {
                 ..
             } => ErrorKind::LockTimeout,
             Error::Db { .. } => ErrorKind::Database,
-            Error::Migration { .. } => ErrorKind::Migration,
+            Error::Migration { .. } | Error::Rehearsal { .. } => ErrorKind::Migration,
             Error::Changed { .. } => ErrorKind::Changed,
             Error::CrossDatabase { .. } | Error::DatabaseCycle(_) => ErrorKind::Requirement,
             Error::Capability { .. } | Error::Privileged { .. } => ErrorKind::Capability,
@@ -296,6 +306,7 @@ impl Error {
             | Error::Plan { database, .. }
             | Error::Db { database, .. }
             | Error::Migration { database, .. }
+            | Error::Rehearsal { database, .. }
             | Error::Changed { database, .. }
             | Error::CrossDatabase { database, .. }
             | Error::Capability { database, .. }

@@ -12,6 +12,7 @@
 mod check;
 mod error;
 mod maintenance;
+mod offline;
 mod project;
 mod report;
 mod step;
@@ -35,6 +36,7 @@ use crate::source::{
 pub use check::{CheckOptions, DatabaseCheck, Finding, FindingKind, RoundTrip, RoundTripProblem};
 pub use error::{Changed, Error, ErrorKind, FailureState};
 pub use maintenance::Adoption;
+pub use offline::{OfflineSql, OfflineStep};
 pub use report::{
     CurrentRevision, ProjectOutcome, Ran, Report, Resolution, RevisionState, StatusLine,
 };
