@@ -186,8 +186,10 @@ impl Project {
         let out = self.run(db, args);
         assert!(
             out.status.success(),
-            "retort {}: {}",
+            "retort {} exited with {:?}:\n{}{}",
             args.join(" "),
+            out.status.code(),
+            stdout(&out),
             stderr(&out)
         );
         out

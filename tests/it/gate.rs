@@ -85,7 +85,9 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
         &dir,
         "20260101000300",
         "20260101000200",
-        "CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(20));\n\
+        // (A blocking index build on a small table: acknowledged for PostgreSQL's linter.)
+        "-- retort: allow = index-without-concurrently\n\
+         CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(20));\n\
          CREATE INDEX items_by_price ON items (price);\n",
         "DROP TABLE tags;\n",
     );
@@ -326,4 +328,92 @@ pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
     assert_eq!(db.tables(), tables);
     assert_eq!(leftover_scratch(&db), 0);
+}
+
+/// `lint` on SQL migrations (each engine's rules, acknowledgements in the file, JSON), and
+/// `check` linting what a code migration sends, beside the round trip's finding.
+pub fn lint_finds_what_production_would_regret(dialect: Dialect) {
+    let db = TestDb::new(dialect, "lint");
+    let project = Project::empty();
+    let dir = project.migrations();
+    pair(
+        &dir,
+        "20260101000000",
+        "none",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);\n\
+         CREATE INDEX items_by_name ON items (name);\n",
+        "DROP TABLE items;\n",
+    );
+    project.run_ok(&db, &["lint"]);
+    let risky = match dialect {
+        Dialect::Postgres => "CREATE INDEX items_by_price ON items (price);\n",
+        Dialect::Mysql => "UPDATE items SET price = 1;\n",
+        Dialect::Sqlite => "ALTER TABLE items ADD COLUMN code TEXT NOT NULL;\n",
+    };
+    let rule = match dialect {
+        Dialect::Postgres => "index-without-concurrently",
+        Dialect::Mysql => "dml-with-ddl",
+        Dialect::Sqlite => "not-null-without-default",
+    };
+    pair(
+        &dir,
+        "20260101000100",
+        "20260101000000",
+        &format!(
+            "ALTER TABLE items ADD COLUMN price INTEGER DEFAULT 0;\n{risky}\
+             ALTER TABLE items DROP COLUMN name;\n"
+        ),
+        "",
+    );
+    let out = project.run(&db, &["lint"]);
+    assert_eq!(out.status.code(), Some(64), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("2 findings"), "{text}");
+    assert!(
+        text.contains("20260101000100_step.up.sql: drop-column (statement 3: ALTER TABLE items DROP COLUMN name)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{rule} (statement 2")), "{text}");
+    let doc = json(&project.run(&db, &["--json", "lint"]));
+    let findings = &doc["databases"][0]["migrations"][0]["findings"];
+    let rules: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, [rule, "drop-column"], "{doc}");
+    // Acknowledged in the file: one in the statement, one for the whole migration.
+    let up = dir.join("20260101000100_step.up.sql");
+    let text = std::fs::read_to_string(&up).unwrap().replace(
+        "ALTER TABLE items DROP COLUMN name",
+        "-- retort: allow drop-column\nALTER TABLE items DROP COLUMN name",
+    );
+    std::fs::write(&up, format!("-- retort: allow = {rule}\n{text}")).unwrap();
+    project.run_ok(&db, &["lint"]);
+    // A code migration is linted from what it sends, in the round trip of `check`.
+    let project = Project::with_fixtures(&["20260201000000", "20261204000000"]);
+    let doc = json(&project.run(&db, &["--json", "check", "--offline"]));
+    let findings = doc["databases"][0]["findings"].as_array().unwrap();
+    let lint = findings
+        .iter()
+        .find(|f| f["finding"] == "lint" && f["revision"] == "20261204000000")
+        .unwrap_or_else(|| panic!("the drop is linted: {doc}"));
+    assert_eq!(lint["findings"][0]["rule"], "drop-table");
+    assert_eq!(lint["exit_bit"], 64);
+    let trip = findings
+        .iter()
+        .find(|f| f["finding"] == "round-trip")
+        .unwrap_or_else(|| panic!("the downgrade leaves a trace: {doc}"));
+    assert_eq!(trip["revision"], "20261204000000");
+    assert_eq!(trip["problem"]["problem"], "trace");
+    let mixed = findings
+        .iter()
+        .any(|f| f["finding"] == "lint" && f["revision"] == "20260201000000");
+    assert_eq!(
+        mixed,
+        dialect == Dialect::Mysql,
+        "creating and filling a table in one migration mixes DDL and DML on MySQL only: {doc}"
+    );
+    assert_eq!(doc["exit_code"], 32 | 64);
 }

@@ -69,7 +69,7 @@ fn up_to_date(crate_dir: &Path, fingerprint: &str) -> bool {
 /// `parents` (space- or comma-separated ids; none makes a root), `description` (default: the
 /// slug), `transaction` (`true` by default; `false` for statements such as
 /// `CREATE INDEX CONCURRENTLY`), `labels` (branch labels), `depends-on` (revisions it needs
-/// besides its parents).
+/// besides its parents), `allow` (lint rules acknowledged for the whole migration).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlMigration {
     /// `<id>_<slug>`: the artifact is `<stem>.wasm`.
@@ -96,6 +96,8 @@ pub struct SqlMigration {
     /// `-- retort: dialect = NAME`: the migration runs only there; elsewhere it is a recorded
     /// no-op (so one history serves every engine).
     pub only: Option<String>,
+    /// `-- retort: allow = RULE …`: lint rules acknowledged for the whole migration.
+    pub allow: std::collections::BTreeSet<crate::core::lint::Rule>,
 }
 
 /// The dialects a SQL migration's file names and `dialect` header may name.
@@ -133,6 +135,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
         down: down.to_string(),
         variants: Default::default(),
         only: None,
+        allow: Default::default(),
     };
     let list = |v: &str| -> Vec<String> {
         v.split([' ', ','])
@@ -169,6 +172,10 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 m.only = Some(value.to_string());
             }
             "labels" => m.labels = list(value),
+            "allow" => {
+                m.allow = crate::core::lint::allowed_in_header(value)
+                    .map_err(|e| anyhow::anyhow!("{shown}, line {}: {e}", n + 1))?;
+            }
             "depends-on" | "depends_on" => m.depends_on = list(value),
             "transaction" => {
                 m.transactional = match value {
@@ -181,7 +188,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 }
             }
             other => bail!(
-                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect)",
+                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow)",
                 n + 1
             ),
         }

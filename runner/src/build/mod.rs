@@ -5,6 +5,7 @@
 
 pub mod guest;
 pub mod import;
+pub mod lint;
 pub mod runtimes;
 pub mod scaffold;
 pub mod sdk;

@@ -56,6 +56,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// An engine, for `lint --engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintEngine {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+    /// SQLite.
+    Sqlite,
+}
+
 /// Retort's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -180,11 +191,20 @@ pub enum Command {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Lint the SQL migrations' upgrades: destructive changes, table rewrites and locks,
+    /// statements that fail where they stand. Exit code 64 on a finding not acknowledged in
+    /// the file (`-- retort: allow RULE` in the statement, `-- retort: allow = RULE` in the
+    /// header). `check` lints code migrations too, from what they send.
+    Lint {
+        /// Lint for this engine (default: the database URL's).
+        #[arg(long, value_enum)]
+        engine: Option<LintEngine>,
+    },
     /// The CI gate: one head, every artifact built, fresh and trusted, the databases'
     /// applied revisions unchanged, and every migration round-tripped (upgrade, downgrade
     /// back to the schema before it, upgrade again) on a scratch database. Exit code: the
-    /// sum of 4 (heads), 8 (artifacts), 16 (target database), 32 (round trip); 1 when the
-    /// check could not run.
+    /// sum of 4 (heads), 8 (artifacts), 16 (target database), 32 (round trip), 64 (lint);
+    /// 1 when the check could not run.
     Check {
         /// Do not connect to the project's databases (skip comparing their history).
         #[arg(long)]

@@ -99,3 +99,62 @@ fn print_human(
     }
     Ok(())
 }
+
+/// `retort lint [--engine ENGINE]`.
+pub(super) fn lint(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    engine: Option<super::args::LintEngine>,
+) -> anyhow::Result<()> {
+    use crate::build::lint::{engine_of, lint_dir};
+    use crate::core::lint::Engine;
+    let mut documents = Vec::new();
+    let mut found = false;
+    for db in &ctx.project.databases {
+        let engine = match engine {
+            Some(super::args::LintEngine::Postgres) => Engine::Postgres,
+            Some(super::args::LintEngine::Mysql) => Engine::Mysql,
+            Some(super::args::LintEngine::Sqlite) => Engine::Sqlite,
+            None => engine_of(&db.url).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "database `{}`: no engine to lint for (give --engine)",
+                    db.name
+                )
+            })?,
+        };
+        let lints = lint_dir(&db.migrations, engine)?;
+        found |= !lints.is_empty();
+        if ctx.json {
+            documents.push(serde_json::json!({
+                "database": db.name,
+                "engine": crate::build::lint::engine_name(engine),
+                "migrations": lints,
+            }));
+            continue;
+        }
+        let n: usize = lints.iter().map(|l| l.findings.len()).sum();
+        writeln!(
+            out,
+            "{} ({}): {}",
+            db.name,
+            crate::build::lint::engine_name(engine),
+            match n {
+                0 => "no findings".to_string(),
+                1 => "1 finding".to_string(),
+                n => format!("{n} findings"),
+            }
+        )?;
+        for l in &lints {
+            for f in &l.findings {
+                writeln!(out, "  {}: {f}", l.file)?;
+            }
+        }
+    }
+    if ctx.json {
+        json::emit(out, "lint", serde_json::json!({ "databases": documents }))?;
+    }
+    if found {
+        return Err(Exit(crate::run::FindingKind::Lint.exit_bit()).into());
+    }
+    Ok(())
+}

@@ -84,6 +84,7 @@ fn offline(command: &Command) -> bool {
             | Command::Verify { .. }
             | Command::Import { .. }
             | Command::Bundle { .. }
+            | Command::Lint { engine: Some(_) }
     )
 }
 
@@ -181,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => inspect::extract(&ctx, out, revision, &file).await,
         Command::Show { revision, .. } => inspect::show(&ctx, out, revision).await,
         Command::Status { exit_code } => inspect::status(&ctx, out, exit_code).await,
+        Command::Lint { engine } => check::lint(&ctx, out, engine),
         Command::Check {
             offline,
             no_round_trip,

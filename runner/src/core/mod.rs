@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod graph;
+pub mod lint;
 mod model;
 pub mod observe;
 pub mod plan;

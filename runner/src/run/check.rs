@@ -6,11 +6,13 @@
 //! returned only when checking itself cannot go on (no scratch database can be made).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::step::Protocol;
 use super::{Error, Migrations, Runner, check_built};
 use crate::core::Direction;
 use crate::core::schema::{Difference, Snapshot};
+use crate::db::recording::{Log, Recording, Sender};
 use crate::db::scratch::Scratch;
 use crate::db::{self, Backend, DbError, HistoryStore};
 use crate::project::DatabaseConfig;
@@ -68,6 +70,14 @@ pub enum Finding {
         /// Why.
         message: String,
     },
+    /// A migration's upgrade has unacknowledged lint findings (a SQL migration's from its
+    /// file, a code migration's from what it sent in the round trip).
+    Lint {
+        /// The revision.
+        revision: String,
+        /// What is wrong.
+        findings: Vec<crate::core::lint::LintFinding>,
+    },
     /// A migration does not round-trip.
     RoundTrip {
         /// The revision.
@@ -120,17 +130,20 @@ pub enum FindingKind {
     Target,
     /// [`Finding::RoundTrip`].
     RoundTrip,
+    /// [`Finding::Lint`].
+    Lint,
 }
 
 impl FindingKind {
-    /// The bit this kind sets in the exit code (4, 8, 16, 32; 1 and 2 keep their meaning:
-    /// the check could not run, a usage error).
+    /// The bit this kind sets in the exit code (4, 8, 16, 32, 64; 1 and 2 keep their
+    /// meaning: the check could not run, a usage error).
     pub fn exit_bit(self) -> u8 {
         match self {
             FindingKind::Heads => 4,
             FindingKind::Artifacts => 8,
             FindingKind::Target => 16,
             FindingKind::RoundTrip => 32,
+            FindingKind::Lint => 64,
         }
     }
 }
@@ -143,6 +156,7 @@ impl Finding {
             Finding::Unbuilt { .. } | Finding::Refused { .. } => FindingKind::Artifacts,
             Finding::Target { .. } => FindingKind::Target,
             Finding::RoundTrip { .. } => FindingKind::RoundTrip,
+            Finding::Lint { .. } => FindingKind::Lint,
         }
     }
 }
@@ -167,6 +181,10 @@ impl std::fmt::Display for Finding {
             Finding::Refused { message } => write!(f, "the migrations are refused: {message}"),
             Finding::Target { message } => write!(f, "the target database: {message}"),
             Finding::RoundTrip { revision, problem } => write!(f, "{revision}: {problem}"),
+            Finding::Lint { revision, findings } => {
+                write!(f, "{revision}: lint:")?;
+                findings.iter().try_for_each(|x| write!(f, "\n    {x}"))
+            }
         }
     }
 }
@@ -214,6 +232,8 @@ pub struct RoundTrip {
     /// The first revision that did not, and why; revisions after it were not tried (the
     /// database's state after a failed round trip is not one a later migration expects).
     pub failed: Option<(String, RoundTripProblem)>,
+    /// What each migration's first upgrade sent, in order (the SQL of every statement).
+    pub sent: Vec<(String, Vec<String>)>,
 }
 
 /// An error and its causes on one line.
@@ -279,6 +299,7 @@ impl Runner {
         {
             check.findings.push(Finding::Target { message: chain(&e) });
         }
+        let mut sent = Vec::new();
         if options.round_trip {
             let server = options.scratch_server.as_deref().unwrap_or(&db.url);
             let trip = self.round_trip_on_scratch(db, &migrations, server).await?;
@@ -288,7 +309,9 @@ impl Runner {
                     .findings
                     .push(Finding::RoundTrip { revision, problem });
             }
+            sent = trip.sent;
         }
+        check.findings.extend(lint_findings(db, &migrations, &sent));
         Ok(check)
     }
 
@@ -384,10 +407,13 @@ impl Runner {
 
     async fn round_trip_locked(
         &self,
-        mut backend: Box<dyn Backend>,
+        backend: Box<dyn Backend>,
         db: &DatabaseConfig,
         migrations: &Migrations,
     ) -> (Box<dyn Backend>, Result<RoundTrip, Error>) {
+        // What each migration sends in its first upgrade is kept for the linter.
+        let log: Log = Arc::new(Mutex::new(None));
+        let mut backend: Box<dyn Backend> = Box::new(Recording::new(backend, log.clone()));
         if let Err(source) = backend.create_history().await {
             let database = db.name.clone();
             return (backend, Err(Error::Db { database, source }));
@@ -399,12 +425,20 @@ impl Runner {
         let mut trip = RoundTrip {
             passed: Vec::new(),
             failed: None,
+            sent: Vec::new(),
         };
         for id in migrations.graph.order() {
+            let mut first = Vec::new();
             let (b, outcome) = self
-                .round_trip_one(backend, db, migrations, id, before)
+                .round_trip_one(backend, db, migrations, id, before, (&log, &mut first))
                 .await;
             backend = b;
+            let sent = first
+                .into_iter()
+                .filter(|r| r.sender == Sender::Migration)
+                .map(|r| r.sql)
+                .collect();
+            trip.sent.push((id.clone(), sent));
             match outcome {
                 Ok(Ok(after)) => {
                     trip.passed.push(id.clone());
@@ -419,6 +453,58 @@ impl Runner {
         }
         (backend, Ok(trip))
     }
+}
+
+/// Lint findings: a SQL migration's from its file (with its header's acknowledgements), any
+/// other migration's from what it sent in the round trip (`sent`).
+fn lint_findings(
+    db: &DatabaseConfig,
+    migrations: &Migrations,
+    sent: &[(String, Vec<String>)],
+) -> Vec<Finding> {
+    use crate::core::lint::{Context, lint};
+    let Some(engine) = crate::build::lint::engine_of(&db.url) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let files = if db.embedded.is_none() && db.bundle.is_none() {
+        crate::build::guest::sql_migrations(&db.migrations).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    for m in &files {
+        match crate::build::lint::lint_migration(m, engine) {
+            Ok(Some(l)) => out.push(Finding::Lint {
+                revision: l.revision,
+                findings: l.findings,
+            }),
+            Ok(None) => {}
+            Err(e) => out.push(Finding::Refused {
+                message: format!("{e:#}"),
+            }),
+        }
+    }
+    for (id, statements) in sent {
+        if files.iter().any(|m| &m.id == id) {
+            continue;
+        }
+        let Some(artifact) = migrations.get(id) else {
+            continue;
+        };
+        let ctx = Context {
+            engine,
+            transactional: artifact.info.transactional,
+            allowed: Default::default(),
+        };
+        let findings = lint(statements, &ctx);
+        if !findings.is_empty() {
+            out.push(Finding::Lint {
+                revision: id.clone(),
+                findings,
+            });
+        }
+    }
+    out
 }
 
 /// Every head, when two of them are in the same branch: no label, or one label. (Heads of
@@ -497,6 +583,7 @@ impl Runner {
         migrations: &Migrations,
         id: &str,
         before: Snapshot,
+        (log, first): (&Log, &mut Vec<crate::db::recording::Recorded>),
     ) -> (
         Box<dyn Backend>,
         Result<Result<Snapshot, RoundTripProblem>, Error>,
@@ -529,7 +616,24 @@ impl Runner {
                 }
             };
         }
-        step!(Direction::Upgrade, UpgradeFailed);
+        // What the first upgrade sends is kept for the linter, whatever happens after it.
+        *log.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+        let (b, ran) = self
+            .run_step(backend, db, artifact, Direction::Upgrade, protocol)
+            .await;
+        backend = b;
+        *first = log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        if let Err(e) = ran {
+            let message = chain(&e);
+            return (
+                backend,
+                Ok(Err(RoundTripProblem::UpgradeFailed { message })),
+            );
+        }
         let after = snapshot!();
         step!(Direction::Downgrade, DowngradeFailed);
         let differences = before.diff(&snapshot!());

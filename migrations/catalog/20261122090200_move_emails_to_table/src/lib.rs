@@ -45,7 +45,11 @@ impl Migration for MoveEmails {
                 inserts,
             )?;
         }
-        tx.execute("ALTER TABLE users DROP COLUMN email", ())?;
+        // The values live on in user_emails; the downgrade restores the column from there.
+        tx.execute(
+            "ALTER TABLE users DROP COLUMN email /* retort: allow drop-column */",
+            (),
+        )?;
         Ok(())
     }
 
