@@ -57,6 +57,10 @@
 //! - [`Observer`] and [`Event`] — progress, guest logs and output while a run works.
 //! - [`Error`] and [`ErrorKind`] — one error type; after a failed migration,
 //!   [`FailureState`] says what state the database is in.
+//! - [`Runner::check`] ([`CheckOptions`], [`DatabaseCheck`], [`Finding`]) — the CI gate;
+//!   [`Runner::round_trip`] ([`RoundTrip`]) — every downgrade undoes its upgrade;
+//!   [`Runner::offline_sql`] ([`OfflineSql`]) — what a run would send.
+//! - [`testing`] — a database per test, "migrate to X, seed, upgrade to Y, assert".
 //!
 //! The modules below are the implementation, documented for contributors (the layout and its
 //! import rules are in `docs/architecture.md`); only the items re-exported here are the API
@@ -85,6 +89,7 @@ pub mod project;
 pub mod run;
 #[doc(hidden)]
 pub mod source;
+pub mod testing;
 #[doc(hidden)]
 pub mod trust;
 
@@ -94,7 +99,8 @@ pub use crate::core::{Direction, Embedded, Limits};
 pub use crate::db::{HistoryRow, RowState};
 pub use crate::project::{ConfigError, DatabaseConfig, Project, TransactionMode};
 pub use crate::run::{
-    CurrentRevision, Error, ErrorKind, FailureState, Migrations, ProjectOutcome, Ran, Report,
-    Resolution, RevisionState, Runner, StatusLine,
+    CheckOptions, CurrentRevision, DatabaseCheck, Error, ErrorKind, FailureState, Finding,
+    FindingKind, Migrations, OfflineSql, OfflineStep, ProjectOutcome, Ran, Report, Resolution,
+    RevisionState, RoundTrip, RoundTripProblem, Runner, StatusLine,
 };
 pub use retort_macros::embed;

@@ -137,3 +137,108 @@ pub fn library_api_upgrade_status_failure_downgrade(dialect: Dialect) {
     assert!(!db.tables().contains(&"items".to_string()));
     assert!(rt.block_on(runner.history(database)).unwrap().is_empty());
 }
+
+/// The server a test kit database is made on, per engine.
+fn server(dialect: Dialect) -> String {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    match dialect {
+        Dialect::Postgres => var("RETORT_TEST_POSTGRES_URL"),
+        Dialect::Mysql => var("RETORT_TEST_MYSQL_URL"),
+        Dialect::Sqlite => "sqlite://".into(),
+    }
+}
+
+/// Whether the database a URL names still exists on its server.
+fn exists(dialect: Dialect, url: &str) -> bool {
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let admin = TestDb::new(dialect, "kitcheck");
+    match dialect {
+        Dialect::Postgres => {
+            admin.count(&format!(
+                "SELECT COUNT(*) FROM pg_database WHERE datname = '{name}'"
+            )) == 1
+        }
+        Dialect::Mysql => {
+            admin.count(&format!(
+                "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '{name}'"
+            )) == 1
+        }
+        Dialect::Sqlite => std::path::Path::new(url.trim_start_matches("sqlite://")).exists(),
+    }
+}
+
+/// `retort::testing`: a database per test on the engine, migrate to a revision, seed, upgrade,
+/// assert; the round trip; the database dropped on close and kept when the test panics.
+pub fn the_test_kit_migrates_seeds_and_round_trips(dialect: Dialect) {
+    use retort::testing::TestDatabase;
+    let demo = Fixture::with_demo();
+    let rt = runtime();
+    let db = rt
+        .block_on(TestDatabase::on(&server(dialect), demo.migrations()))
+        .unwrap();
+    let url = db.url().to_string();
+    rt.block_on(async {
+        db.upgrade("20261122090100").await.unwrap();
+        db.execute(
+            "INSERT INTO users (full_name, email, first_name, last_name) \
+             VALUES ('Alan Turing', ' Alan@Example.COM', 'Alan', 'Turing')",
+        )
+        .await
+        .unwrap();
+        let report = db.upgrade("head").await.unwrap();
+        assert_eq!(report.current, ["20261122090200"]);
+        let rows = db
+            .query(
+                "SELECT e.address, e.original FROM user_emails e \
+                 JOIN users u ON u.id = e.user_id WHERE u.first_name = 'Alan'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [[
+                Some("alan@example.com".to_string()),
+                Some(" Alan@Example.COM".to_string())
+            ]]
+        );
+        let trip = db.round_trip().await.unwrap();
+        assert!(trip.failed.is_none(), "{:?}", trip.failed);
+        assert_eq!(trip.passed.len(), 3);
+        db.downgrade("base").await.unwrap();
+        assert_eq!(
+            db.query("SELECT COUNT(*) FROM retort_history")
+                .await
+                .unwrap(),
+            [[Some("0".to_string())]]
+        );
+    });
+    assert!(exists(dialect, &url));
+    rt.block_on(db.close()).unwrap();
+    assert!(!exists(dialect, &url), "closed: dropped");
+
+    // A test that panics keeps its database for a look.
+    let migrations = demo.migrations();
+    let server = server(dialect);
+    let kept = std::thread::spawn(move || {
+        let rt = runtime();
+        let db = rt.block_on(TestDatabase::on(&server, migrations)).unwrap();
+        rt.block_on(db.upgrade("head")).unwrap();
+        let url = db.url().to_string();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _db = db;
+            panic!("a failing assertion");
+        }));
+        url
+    })
+    .join()
+    .unwrap();
+    assert!(exists(dialect, &kept), "kept after the panic: {kept}");
+    if dialect == Dialect::Sqlite {
+        let file = std::path::PathBuf::from(kept.trim_start_matches("sqlite://"));
+        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    } else {
+        let admin = TestDb::new(dialect, "kitdrop");
+        let name = kept.rsplit('/').next().unwrap().split('?').next().unwrap();
+        admin.execute(&format!("DROP DATABASE {name}"));
+    }
+}

@@ -94,6 +94,21 @@ pub fn sqlite_text(value: &Value) -> Result<Option<String>, String> {
     }))
 }
 
+/// A value as text, for assertions and reports: `None` for NULL, dates and times as SQLite
+/// stores them, bytes as lowercase hex.
+pub fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Boolean(b) => Some(b.to_string()),
+        Value::Integer(n) => Some(n.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Text(s) | Value::Decimal(s) | Value::Json(s) => Some(s.clone()),
+        Value::Bytes(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+        Value::Uuid(u) => Some(u.clone()),
+        other => sqlite_text(other).ok().flatten(),
+    }
+}
+
 pub fn parse_date(s: &str) -> Option<Date> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
