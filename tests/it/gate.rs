@@ -158,7 +158,30 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
     project.run_ok(&db, &["check"]);
 
     // The target at an earlier revision: status says so with --exit-code, in JSON too.
-    project.run_ok(&db, &["upgrade", "20260101000100", "-q"]);
+    // --json upgrade: a stream of events, one JSON document per line, the last `finished`.
+    let out = project.run_ok(&db, &["--json", "upgrade", "20260101000100"]);
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let started: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "step-started")
+        .map(|e| &e["revision"])
+        .collect();
+    assert_eq!(started, ["20260101000000", "20260101000100"], "{names:?}");
+    assert_eq!(names.last(), Some(&"finished"));
+    let last = events.last().unwrap();
+    assert_eq!(last["ok"], true);
+    assert_eq!(last["databases"][0]["current"][0], "20260101000100");
+    assert_eq!(last["databases"][0]["steps"].as_array().unwrap().len(), 2);
+    let doc = json(&project.run_ok(&db, &["--json", "show", "20260101000100"]));
+    assert_eq!(doc["revisions"][0]["parents"][0], "20260101000000");
+    assert_eq!(doc["revisions"][0]["applied"]["state"], "applied");
     let out = project.run(&db, &["status", "--exit-code"]);
     assert_eq!(out.status.code(), Some(3), "pending: {}", stdout(&out));
     project.run_ok(&db, &["status"]);
@@ -328,6 +351,25 @@ pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
     assert_eq!(db.tables(), tables);
     assert_eq!(leftover_scratch(&db), 0);
+
+    // The real run fails there too: the JSON stream ends with what failed, and why.
+    let out = project.run(&db, &["--json", "upgrade"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "finished");
+    assert_eq!(last["ok"], false);
+    assert_eq!(last["failed"]["kind"], "migration");
+    let message = last["failed"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("20260101000300") && message.contains("no_such_table"),
+        "{message}"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM retort_history WHERE state = 'applied'"),
+        3,
+        "the three before it are applied"
+    );
 }
 
 /// `lint` on SQL migrations (each engine's rules, acknowledgements in the file, JSON), and

@@ -182,6 +182,7 @@ pub(super) async fn branches(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<
 pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
     let mut found = false;
+    let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let migrations = runner.load(db).await?;
         let Ok(id) = crate::core::plan::resolve_revision(&migrations.graph, &revision) else {
@@ -220,6 +221,29 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
             .iter()
             .map(|r| format!("{}@{}", r.database, r.revision))
             .collect();
+        if ctx.json {
+            let applied = history.iter().find(|r| r.revision == id).map(|r| {
+                json!({"state": r.state.as_str(), "applied_at": r.applied_at,
+                       "applied_by": r.applied_by, "digest": r.digest, "signer": r.signer})
+            });
+            documents.push(json!({
+                "revision": id,
+                "database": db.name,
+                "description": a.info.description,
+                "parents": a.info.parents,
+                "children": migrations.graph.children(&id),
+                "branch_labels": a.info.branch_labels,
+                "depends_on": a.info.depends_on,
+                "requires": requires,
+                "transactional": a.info.transactional,
+                "artifact": a.path.display().to_string(),
+                "size": a.bytes.len(),
+                "sha256": a.digest,
+                "signer": a.signer,
+                "applied": applied,
+            }));
+            continue;
+        }
         writeln!(out, "revision:      {id}")?;
         writeln!(out, "database:      {}", db.name)?;
         writeln!(out, "description:   {}", a.info.description)?;
@@ -246,6 +270,9 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
         bail!(
             "no revision matches `{revision}` (or the prefix is ambiguous: `retort history` lists them)"
         );
+    }
+    if ctx.json {
+        super::json::emit(out, "show", json!({ "revisions": documents }))?;
     }
     Ok(())
 }

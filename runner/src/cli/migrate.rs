@@ -29,7 +29,58 @@ pub(super) async fn migrate(
             dry_run,
         )
         .await?;
+    if ctx.json {
+        return finish_json(out, outcome, direction);
+    }
     finish(out, &ctx.project.databases, outcome, direction)
+}
+
+/// The `finished` line of `--json upgrade`/`downgrade`: every database's report, and the
+/// failure (whose message also goes to stderr, with exit code 1).
+fn finish_json(
+    out: &mut impl Write,
+    outcome: crate::run::ProjectOutcome,
+    direction: Direction,
+) -> anyhow::Result<()> {
+    let reports: Vec<serde_json::Value> = outcome
+        .reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "database": r.database,
+                "dry_run": r.dry_run,
+                "current": r.current,
+                "steps": r.steps.iter().map(|s| serde_json::json!({
+                    "revision": s.revision,
+                    "description": s.description,
+                    "direction": s.direction,
+                    "duration_ms": s.duration.as_secs_f64() * 1000.0,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let failed = outcome.failed.as_ref().map(|(database, error)| {
+        serde_json::json!({
+            "database": database,
+            "kind": error.kind().as_str(),
+            "message": error.full_message(),
+        })
+    });
+    super::json::line(
+        out,
+        "finished",
+        serde_json::json!({
+            "command": direction.name(),
+            "ok": failed.is_none(),
+            "databases": reports,
+            "failed": failed,
+            "untouched": outcome.untouched,
+        }),
+    )?;
+    match outcome.failed {
+        Some((_, error)) => Err(error.into()),
+        None => Ok(()),
+    }
 }
 
 /// `retort stamp TARGET | --adopt TOOL`.

@@ -88,6 +88,14 @@ fn offline(command: &Command) -> bool {
     )
 }
 
+/// Commands whose `--json` output is a stream of events (JSON Lines).
+fn streams_events(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Upgrade { sql: false, .. } | Command::Downgrade { sql: false, .. }
+    )
+}
+
 fn overrides(cli: &Cli) -> Overrides {
     Overrides {
         config: cli.config.clone(),
@@ -121,7 +129,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Ctx {
         cwd,
         project,
-        observer: progress::observer(cli.quiet, cli.verbose),
+        observer: if cli.json && streams_events(&cli.command) {
+            Arc::new(json::JsonObserver)
+        } else {
+            progress::observer(cli.quiet, cli.verbose)
+        },
         quiet: cli.quiet,
         json: cli.json,
     };

@@ -275,7 +275,33 @@ pub enum ErrorKind {
     Adopt,
 }
 
+impl ErrorKind {
+    /// A stable name, for machines (`--json`): `config`, `migration`, `lock-timeout`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Engine => "engine",
+            ErrorKind::Artifact => "artifact",
+            ErrorKind::Graph => "graph",
+            ErrorKind::Plan => "plan",
+            ErrorKind::Database => "database",
+            ErrorKind::LockTimeout => "lock-timeout",
+            ErrorKind::Migration => "migration",
+            ErrorKind::Changed => "changed",
+            ErrorKind::Requirement => "requirement",
+            ErrorKind::Capability => "capability",
+            ErrorKind::Unfinished => "unfinished",
+            ErrorKind::Adopt => "adopt",
+        }
+    }
+}
+
 impl Error {
+    /// The message with every cause after it, as the command line prints it.
+    pub fn full_message(&self) -> String {
+        super::check::chain(self)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
