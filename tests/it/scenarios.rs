@@ -858,11 +858,20 @@ pub fn killed_at_any_moment_loses_nothing(dialect: Dialect) {
                 } else {
                     "--rolled-back"
                 };
-                let out = project
+                let mut out = project
                     .retort(&db)
                     .args(["resolve", &revision, how])
                     .output()
                     .unwrap();
+                // Killed after a DDL statement committed but before its journal entry: the
+                // schema check refuses `--rolled-back`, and the downgrade compensates.
+                if !out.status.success() && stderr(&out).contains("the schema disagrees") {
+                    out = project
+                        .retort(&db)
+                        .args(["resolve", &revision, "--downgrade"])
+                        .output()
+                        .unwrap();
+                }
                 assert!(
                     out.status.success(),
                     "resolve {revision} {how}: {}",
@@ -996,6 +1005,32 @@ pub fn failure_after_ddl_is_journaled_and_compensated(dialect: Dialect) {
         status.contains("resolve 20260801000400 --downgrade"),
         "{status}"
     );
+    // A claim the schema contradicts is refused, saying which object disagrees; nothing
+    // changes.
+    let out = project.run(&db, &["resolve", "20260801000400", "--rolled-back"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot be resolved --rolled-back: the schema disagrees"),
+        "{err}"
+    );
+    assert!(
+        err.contains("table half_a: the database has BASE TABLE"),
+        "names the object: {err}"
+    );
+    assert!(err.contains("--rolled-back means nothing"), "{err}");
+    assert!(err.contains("Use --downgrade"), "{err}");
+    let out = project.run(&db, &["resolve", "20260801000400", "--applied"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("its upgrade fails in a rehearsal on a scratch database"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&project.run_ok(&db, &["status"])).contains("UNFINISHED (upgrading)"),
+        "still unfinished"
+    );
     let out = project
         .retort(&db)
         .args(["resolve", "20260801000400", "--downgrade"])
@@ -1006,6 +1041,20 @@ pub fn failure_after_ddl_is_journaled_and_compensated(dialect: Dialect) {
         user_tables(&db),
         Vec::<String>::new(),
         "the downgrade compensated"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+
+    // Interrupted again; the operator undoes the DDL by hand: now `--rolled-back` is what
+    // the schema says, and is accepted after the check.
+    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    db.execute("DROP TABLE half_a");
+    let out = project.run_ok(&db, &["resolve", "20260801000400", "--rolled-back"]);
+    assert!(
+        stdout(&out).contains("checked against the schema: the ")
+            && stdout(&out).contains("object(s) its upgrade changes agree"),
+        "{}",
+        stdout(&out)
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }

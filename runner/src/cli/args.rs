@@ -258,7 +258,8 @@ pub enum Command {
         #[arg(required = true)]
         revisions: Vec<String>,
     },
-    /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional).
+    /// Settle a migration an earlier run left unfinished (MySQL/MariaDB, or non-transactional);
+    /// --applied and --rolled-back are checked against the schema first.
     #[command(group = clap::ArgGroup::new("resolution").required(true))]
     Resolve {
         /// The unfinished revision.
@@ -272,5 +273,9 @@ pub enum Command {
         /// Compensate: run its downgrade, then forget it.
         #[arg(long, group = "resolution")]
         downgrade: bool,
+        /// Record --applied or --rolled-back without checking the schema (which rehearses
+        /// the migration on a scratch database and compares the objects it changes).
+        #[arg(long)]
+        force: bool,
     },
 }

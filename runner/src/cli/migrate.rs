@@ -136,8 +136,8 @@ pub(super) async fn resolve(
     ctx: &Ctx,
     out: &mut impl Write,
     revision: String,
-    applied: bool,
-    downgrade: bool,
+    (applied, downgrade): (bool, bool),
+    force: bool,
 ) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
     let db = ctx.one_database()?;
@@ -146,7 +146,23 @@ pub(super) async fn resolve(
         (_, true) => Resolution::Downgrade,
         _ => Resolution::RolledBack,
     };
-    let was = runner.resolve(db, &revision, resolution).await?;
+    if force {
+        writeln!(out, "{}: not checked against the schema (--force)", db.name)?;
+    } else if resolution != Resolution::Downgrade {
+        match runner.check_resolution(db, &revision, resolution).await? {
+            0 => writeln!(
+                out,
+                "{}: its upgrade changes no schema object: nothing to check the claim against",
+                db.name
+            )?,
+            n => writeln!(
+                out,
+                "{}: checked against the schema: the {n} object(s) its upgrade changes agree",
+                db.name
+            )?,
+        }
+    }
+    let was = runner.resolve_unchecked(db, &revision, resolution).await?;
     let now = match resolution {
         Resolution::Applied => "applied",
         Resolution::RolledBack => "not applied (row removed)",

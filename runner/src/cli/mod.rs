@@ -180,8 +180,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             revision,
             applied,
             downgrade,
+            force,
             ..
-        } => migrate::resolve(&ctx, out, revision, applied, downgrade).await,
+        } => migrate::resolve(&ctx, out, revision, (applied, downgrade), force).await,
         Command::AcceptRebuild { revisions } => migrate::accept_rebuild(&ctx, out, revisions).await,
         Command::Current => inspect::current(&ctx, out).await,
         Command::History => inspect::history(&ctx, out, cli.verbose).await,

@@ -39,6 +39,20 @@ impl Snapshot {
         self.objects.is_empty()
     }
 
+    /// The definition of the object under `key`, if there is one.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.objects.get(key).map(String::as_str)
+    }
+
+    /// Every key whose definition differs between `self` and `other` (present in one only,
+    /// or defined differently).
+    pub fn changed_keys(&self, other: &Snapshot) -> Vec<String> {
+        self.diff(other)
+            .iter()
+            .map(|d| d.object().to_string())
+            .collect()
+    }
+
     /// The objects, sorted by key.
     pub fn objects(&self) -> impl Iterator<Item = (&str, &str)> {
         self.objects.iter().map(|(k, v)| (k.as_str(), v.as_str()))

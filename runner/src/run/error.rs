@@ -155,6 +155,18 @@ pub enum Error {
         /// The account and what it may do.
         account: String,
     },
+    /// `resolve --applied`/`--rolled-back` does not match the schema.
+    #[error("database `{database}`: {revision} cannot be resolved {claim}: {message}")]
+    Resolution {
+        /// The database.
+        database: String,
+        /// The revision.
+        revision: String,
+        /// `--applied` or `--rolled-back`.
+        claim: &'static str,
+        /// What the schema says, and what to do.
+        message: String,
+    },
     /// The rehearsal behind offline SQL (`--sql`) failed on the scratch database.
     #[error(
         "database `{database}`: offline SQL needs a rehearsal on a scratch database, which failed: {message}"
@@ -319,7 +331,7 @@ impl Error {
             Error::Changed { .. } => ErrorKind::Changed,
             Error::CrossDatabase { .. } | Error::DatabaseCycle(_) => ErrorKind::Requirement,
             Error::Capability { .. } | Error::Privileged { .. } => ErrorKind::Capability,
-            Error::Unfinished { .. } => ErrorKind::Unfinished,
+            Error::Unfinished { .. } | Error::Resolution { .. } => ErrorKind::Unfinished,
             Error::Adopt { .. } => ErrorKind::Adopt,
         }
     }
@@ -333,6 +345,7 @@ impl Error {
             | Error::Db { database, .. }
             | Error::Migration { database, .. }
             | Error::Rehearsal { database, .. }
+            | Error::Resolution { database, .. }
             | Error::Changed { database, .. }
             | Error::CrossDatabase { database, .. }
             | Error::Capability { database, .. }

@@ -22,8 +22,20 @@ pub struct Adoption {
 }
 
 impl Runner {
-    /// Settles a revision an earlier run left unfinished (`retort resolve`).
+    /// Settles a revision an earlier run left unfinished (`retort resolve`). `Applied` and
+    /// `RolledBack` are first checked against the schema ([`Runner::check_resolution`]).
     pub async fn resolve(
+        &self,
+        db: &DatabaseConfig,
+        revision: &str,
+        resolution: Resolution,
+    ) -> Result<RowState, Error> {
+        self.check_resolution(db, revision, resolution).await?;
+        self.resolve_unchecked(db, revision, resolution).await
+    }
+
+    /// [`Runner::resolve`] without the schema check (`resolve --force`).
+    pub async fn resolve_unchecked(
         &self,
         db: &DatabaseConfig,
         revision: &str,

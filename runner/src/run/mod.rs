@@ -15,6 +15,7 @@ mod maintenance;
 mod offline;
 mod project;
 mod report;
+mod settle;
 mod step;
 
 use std::collections::BTreeSet;

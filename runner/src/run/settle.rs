@@ -1,0 +1,212 @@
+//! Before `resolve --applied` or `--rolled-back` records a claim about an unfinished
+//! migration, the schema is asked: the migration's upgrade is rehearsed on a scratch database
+//! brought to the other applied revisions, giving the schema without it and with it; the
+//! objects it changes must be, in the target, as the claim says.
+
+use super::check::chain;
+use super::step::Protocol;
+use super::{Error, Migrations, Runner};
+use crate::core::Direction;
+use crate::core::schema::Snapshot;
+use crate::db::scratch::Scratch;
+use crate::db::{self, Access, Backend, HistoryStore, RowState};
+use crate::project::DatabaseConfig;
+use crate::run::Resolution;
+
+/// The schema without the migration, with it (as far as its upgrade got in the rehearsal),
+/// and why the rehearsal's upgrade failed, if it did.
+struct Expected {
+    without: Snapshot,
+    with: Snapshot,
+    failed: Option<String>,
+}
+
+impl Runner {
+    /// Checks `resolution` of `revision` against `db`'s schema (see the module
+    /// documentation). `Ok(n)`: the `n` objects the migration changes are as claimed (0 for
+    /// one that changes no schema, and for `Downgrade`, which needs no claim).
+    pub async fn check_resolution(
+        &self,
+        db: &DatabaseConfig,
+        revision: &str,
+        resolution: Resolution,
+    ) -> Result<usize, Error> {
+        let claim = match resolution {
+            Resolution::Applied => "--applied",
+            Resolution::RolledBack => "--rolled-back",
+            Resolution::Downgrade => return Ok(0),
+        };
+        let refuse = |message: String| Error::Resolution {
+            database: db.name.clone(),
+            revision: revision.to_string(),
+            claim,
+            message,
+        };
+        let migrations = self.load(db).await?;
+        let migrations = self.with_stored_artifacts(db, migrations).await?;
+        if migrations.get(revision).is_none() {
+            return Err(refuse(
+                "its artifact is neither in the migrations directory nor stored in the \
+                 database, so the schema cannot be checked; --force records it unchecked"
+                    .into(),
+            ));
+        }
+        let history = self.history(db).await?;
+        let applied: Vec<String> = migrations
+            .graph
+            .order()
+            .iter()
+            .filter(|id| *id != revision)
+            .filter(|id| {
+                history
+                    .iter()
+                    .any(|r| &r.revision == *id && r.state == RowState::Applied)
+            })
+            .cloned()
+            .collect();
+        let expected = self
+            .expected_schemas(db, &migrations, &applied, revision)
+            .await?;
+        let target = self.target_schema(db).await?;
+        if resolution == Resolution::Applied
+            && let Some(why) = &expected.failed
+        {
+            return Err(refuse(format!(
+                "its upgrade fails in a rehearsal on a scratch database ({why}), so what \
+                 \"applied\" looks like is unknown; check by hand and use --force, or \
+                 `resolve --downgrade`"
+            )));
+        }
+        let keys = expected.without.changed_keys(&expected.with);
+        let claimed = match resolution {
+            Resolution::Applied => &expected.with,
+            _ => &expected.without,
+        };
+        let shown =
+            |d: Option<&str>| d.map_or("nothing".to_string(), |d| crate::core::one_line(d, 100));
+        let disagree: Vec<String> = keys
+            .iter()
+            .filter(|k| target.get(k) != claimed.get(k))
+            .map(|k| {
+                format!(
+                    "{k}: the database has {}, {claim} means {}",
+                    shown(target.get(k)),
+                    shown(claimed.get(k))
+                )
+            })
+            .collect();
+        if disagree.is_empty() {
+            return Ok(keys.len());
+        }
+        let other = match resolution {
+            Resolution::Applied => "--rolled-back (if none of it is there) or --downgrade",
+            _ => "--downgrade (undo what is there) or --applied (if all of it is)",
+        };
+        Err(refuse(format!(
+            "the schema disagrees:\n    {}\n  Use {other}; --force records the claim unchecked",
+            disagree.join("\n    ")
+        )))
+    }
+
+    /// The target's schema, read-only.
+    async fn target_schema(&self, db: &DatabaseConfig) -> Result<Snapshot, Error> {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
+        let snapshot = db::schema::snapshot(backend.as_mut()).await;
+        backend.close().await;
+        snapshot.map_err(wrap)
+    }
+
+    /// Rehearses on a scratch database: `applied`, then `revision`'s upgrade.
+    async fn expected_schemas(
+        &self,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        applied: &[String],
+        revision: &str,
+    ) -> Result<Expected, Error> {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let scratch = Scratch::create(&db.url, &db.name).await.map_err(wrap)?;
+        let scratch_db = DatabaseConfig {
+            url: scratch.url.clone(),
+            migration_url: None,
+            ..db.clone()
+        };
+        let rehearsed = self
+            .locked(&scratch_db, |backend| {
+                self.rehearse_one(backend, &scratch_db, migrations, applied, revision)
+            })
+            .await;
+        let dropped = scratch.drop_database().await;
+        let expected = rehearsed?;
+        dropped.map_err(wrap)?;
+        Ok(expected)
+    }
+
+    async fn rehearse_one(
+        &self,
+        mut backend: Box<dyn Backend>,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        applied: &[String],
+        revision: &str,
+    ) -> (Box<dyn Backend>, Result<Expected, Error>) {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        if let Err(e) = backend.create_history().await {
+            return (backend, Err(wrap(e)));
+        }
+        let mut failed = None;
+        let mut without = Snapshot::default();
+        for id in applied.iter().map(String::as_str).chain([revision]) {
+            let artifact = migrations.get(id).expect("checked above");
+            if id == revision {
+                match db::schema::snapshot(backend.as_mut()).await {
+                    Ok(s) => without = s,
+                    Err(e) => return (backend, Err(wrap(e))),
+                }
+            }
+            let protocol = Protocol::choose(
+                backend.ddl_commits_implicitly(),
+                artifact.info.transactional,
+                false,
+            );
+            let (b, ran) = self
+                .run_step(backend, db, artifact, Direction::Upgrade, protocol)
+                .await;
+            backend = b;
+            match ran {
+                Ok(_) => {}
+                Err(e) if id == revision => failed = Some(chain(&e)),
+                Err(e) => {
+                    return (
+                        backend,
+                        Err(Error::Rehearsal {
+                            database: db.name.clone(),
+                            message: format!("upgrade of {id}: {}", chain(&e)),
+                        }),
+                    );
+                }
+            }
+        }
+        match db::schema::snapshot(backend.as_mut()).await {
+            Ok(with) => (
+                backend,
+                Ok(Expected {
+                    without,
+                    with,
+                    failed,
+                }),
+            ),
+            Err(e) => (backend, Err(wrap(e))),
+        }
+    }
+}
