@@ -277,5 +277,9 @@ pub enum Command {
         /// the migration on a scratch database and compares the objects it changes).
         #[arg(long)]
         force: bool,
+        /// Rehearse on a scratch database made on this server (default: beside the
+        /// database).
+        #[arg(long, value_name = "URL", conflicts_with = "force")]
+        scratch_url: Option<String>,
     },
 }

@@ -137,7 +137,7 @@ pub(super) async fn resolve(
     out: &mut impl Write,
     revision: String,
     (applied, downgrade): (bool, bool),
-    force: bool,
+    (force, scratch_url): (bool, Option<String>),
 ) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
     let db = ctx.one_database()?;
@@ -149,7 +149,10 @@ pub(super) async fn resolve(
     if force {
         writeln!(out, "{}: not checked against the schema (--force)", db.name)?;
     } else if resolution != Resolution::Downgrade {
-        match runner.check_resolution(db, &revision, resolution).await? {
+        match runner
+            .check_resolution(db, &revision, resolution, scratch_url.as_deref())
+            .await?
+        {
             0 => writeln!(
                 out,
                 "{}: its upgrade changes no schema object: nothing to check the claim against",

@@ -181,8 +181,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             applied,
             downgrade,
             force,
+            scratch_url,
             ..
-        } => migrate::resolve(&ctx, out, revision, (applied, downgrade), force).await,
+        } => {
+            let check = (force, scratch_url);
+            migrate::resolve(&ctx, out, revision, (applied, downgrade), check).await
+        }
         Command::AcceptRebuild { revisions } => migrate::accept_rebuild(&ctx, out, revisions).await,
         Command::Current => inspect::current(&ctx, out).await,
         Command::History => inspect::history(&ctx, out, cli.verbose).await,

@@ -30,7 +30,8 @@ impl Runner {
         revision: &str,
         resolution: Resolution,
     ) -> Result<RowState, Error> {
-        self.check_resolution(db, revision, resolution).await?;
+        self.check_resolution(db, revision, resolution, None)
+            .await?;
         self.resolve_unchecked(db, revision, resolution).await
     }
 

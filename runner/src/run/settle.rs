@@ -30,6 +30,7 @@ impl Runner {
         db: &DatabaseConfig,
         revision: &str,
         resolution: Resolution,
+        scratch_server: Option<&str>,
     ) -> Result<usize, Error> {
         let claim = match resolution {
             Resolution::Applied => "--applied",
@@ -64,9 +65,20 @@ impl Runner {
             })
             .cloned()
             .collect();
-        let expected = self
-            .expected_schemas(db, &migrations, &applied, revision)
-            .await?;
+        let server = scratch_server.unwrap_or(&db.url);
+        let expected = match self
+            .expected_schemas(db, server, &migrations, &applied, revision)
+            .await
+        {
+            Err(e @ Error::Privileged { .. }) => {
+                return Err(refuse(format!(
+                    "the schema cannot be checked: {}; give --scratch-url with an unprivileged \
+                     account that may create databases, or check by hand and use --force",
+                    e.full_message()
+                )));
+            }
+            other => other?,
+        };
         let target = self.target_schema(db).await?;
         if resolution == Resolution::Applied
             && let Some(why) = &expected.failed
@@ -124,6 +136,7 @@ impl Runner {
     async fn expected_schemas(
         &self,
         db: &DatabaseConfig,
+        server: &str,
         migrations: &Migrations,
         applied: &[String],
         revision: &str,
@@ -132,7 +145,7 @@ impl Runner {
             database: db.name.clone(),
             source,
         };
-        let scratch = Scratch::create(&db.url, &db.name).await.map_err(wrap)?;
+        let scratch = Scratch::create(server, &db.name).await.map_err(wrap)?;
         let scratch_db = DatabaseConfig {
             url: scratch.url.clone(),
             migration_url: None,
