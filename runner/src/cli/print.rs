@@ -59,7 +59,7 @@ impl StderrObserver {
                 };
                 Some(format!("  [{revision}] {level}: {message}"))
             }
-            Event::Built { database, artifact } => {
+            Event::Built { database, artifact } if !self.quiet => {
                 Some(format!("[{database}] built {artifact} from its source"))
             }
             Event::StoredArtifact { database, revision } => Some(format!(

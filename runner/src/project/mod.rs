@@ -382,32 +382,10 @@ pub fn resolve(
                     e.to_string().trim().replace('\n', "\n  ")
                 )],
             })?;
-            file.limits.apply(&mut limits, &mut problems);
-            keys.extend(read_keys(
-                file.trust.keys.iter().map(|k| (k.clone(), root.join(k))),
-                &mut problems,
-            ));
-            let default_required = file.trust.require_signatures.unwrap_or(false);
-            let mut databases = Vec::new();
-            for (name, value) in file.databases {
-                match value.try_into::<FileDatabase>() {
-                    Ok(db) => databases.push(db.resolve(
-                        name,
-                        &root,
-                        overrides,
-                        env,
-                        default_required,
-                        &mut problems,
-                    )),
-                    Err(e) => {
-                        problems.push(format!("[databases.{name}]: {}", e.to_string().trim()))
-                    }
-                }
-            }
-            if databases.is_empty() && problems.is_empty() {
-                problems.push("no [databases.NAME] table: name at least one database".into());
-            }
-            databases
+            let read = file.read(&root, overrides, env, &mut problems);
+            limits = read.limits;
+            keys.extend(read.keys);
+            read.databases
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && overrides.config.is_none() => {
             from_file = false;
@@ -467,6 +445,54 @@ pub fn resolve(
             },
             problems: all,
         })
+    }
+}
+
+/// What a parsed `retort.toml` gives, resolved against its directory.
+struct FileRead {
+    databases: Vec<DatabaseConfig>,
+    keys: Vec<crate::trust::signing::TrustedKey>,
+    limits: crate::core::Limits,
+}
+
+impl FileConfig {
+    /// Resolves the file's databases, keys and limits; problems go into `problems`.
+    fn read(
+        self,
+        root: &Path,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> FileRead {
+        let mut limits = crate::core::Limits::default();
+        self.limits.apply(&mut limits, problems);
+        let keys = read_keys(
+            self.trust.keys.iter().map(|k| (k.clone(), root.join(k))),
+            problems,
+        );
+        let default_required = self.trust.require_signatures.unwrap_or(false);
+        let mut databases = Vec::new();
+        for (name, value) in self.databases {
+            match value.try_into::<FileDatabase>() {
+                Ok(db) => databases.push(db.resolve(
+                    name,
+                    root,
+                    overrides,
+                    env,
+                    default_required,
+                    problems,
+                )),
+                Err(e) => problems.push(format!("[databases.{name}]: {}", e.to_string().trim())),
+            }
+        }
+        if databases.is_empty() && problems.is_empty() {
+            problems.push("no [databases.NAME] table: name at least one database".into());
+        }
+        FileRead {
+            databases,
+            keys,
+            limits,
+        }
     }
 }
 
