@@ -21,16 +21,28 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// Scratch databases `retort check` made on the server and did not drop.
-fn leftover_scratch(db: &TestDb) -> i64 {
+/// A project whose one database is named `name` (the label of its scratch databases, so
+/// tests running at once can tell theirs apart), at `DATABASE_URL`.
+fn project_named(name: &str) -> Project {
+    let project = Project::empty();
+    std::fs::write(
+        project.dir.path().join("retort.toml"),
+        format!("[databases.{name}]\nurl = \"${{DATABASE_URL}}\"\nmigrations = \"migrations\"\n"),
+    )
+    .unwrap();
+    project
+}
+
+/// Scratch databases labelled `name` that Retort made on the server and did not drop.
+fn leftover_scratch(db: &TestDb, name: &str) -> i64 {
     match db.dialect {
-        Dialect::Postgres => {
-            db.count("SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'retort\\_default\\_%'")
-        }
-        Dialect::Mysql => db.count(
+        Dialect::Postgres => db.count(&format!(
+            "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'retort\\_{name}\\_%'"
+        )),
+        Dialect::Mysql => db.count(&format!(
             "SELECT COUNT(*) FROM information_schema.schemata \
-             WHERE schema_name LIKE 'retort\\_default\\_%'",
-        ),
+             WHERE schema_name LIKE 'retort\\_{name}\\_%'"
+        )),
         Dialect::Sqlite => 0,
     }
 }
@@ -40,7 +52,7 @@ fn leftover_scratch(db: &TestDb) -> i64 {
 /// reported with their own exit bit, in text and JSON; the target database is only read.
 pub fn check_is_the_ci_gate(dialect: Dialect) {
     let db = TestDb::new(dialect, "gate");
-    let project = Project::empty();
+    let project = project_named("gate");
     let dir = project.migrations();
     pair(
         &dir,
@@ -78,7 +90,7 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
         Dialect::Sqlite => assert!(!db.sqlite_path().exists()),
         _ => assert!(db.tables().is_empty(), "{:?}", db.tables()),
     }
-    assert_eq!(leftover_scratch(&db), 0);
+    assert_eq!(leftover_scratch(&db, "gate"), 0);
 
     // A downgrade that forgets the index its upgrade made.
     pair(
@@ -117,7 +129,7 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
         "only the index is left behind: {differences:?}"
     );
     assert_eq!(doc["databases"][0]["round_tripped"], 3);
-    assert_eq!(leftover_scratch(&db), 0);
+    assert_eq!(leftover_scratch(&db, "gate"), 0);
 
     // Fixed; the next one's downgrade fails.
     let stem = dir.join("20260101000300_step");
@@ -249,7 +261,7 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
         ["20260101000000", "20260101000100"],
         "check changed nothing"
     );
-    assert_eq!(leftover_scratch(&db), 0);
+    assert_eq!(leftover_scratch(&db, "gate"), 0);
 }
 
 /// `upgrade --sql` / `downgrade --sql` print the statements in order with the bookkeeping,
@@ -257,7 +269,7 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
 /// rehearsal that fails is an error naming the statement.
 pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
     let db = TestDb::new(dialect, "offline");
-    let project = Project::empty();
+    let project = project_named("offline");
     let dir = project.migrations();
     pair(
         &dir,
@@ -314,7 +326,7 @@ pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
     // Nothing ran on the target.
     assert_eq!(db.tables(), tables);
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
-    assert_eq!(leftover_scratch(&db), 0);
+    assert_eq!(leftover_scratch(&db, "offline"), 0);
 
     let doc = json(&project.run_ok(&db, &["--json", "downgrade", "base", "--sql"]));
     assert_eq!(doc["command"], "downgrade --sql");
@@ -350,7 +362,7 @@ pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 1);
     assert_eq!(db.tables(), tables);
-    assert_eq!(leftover_scratch(&db), 0);
+    assert_eq!(leftover_scratch(&db, "offline"), 0);
 
     // The real run fails there too: the JSON stream ends with what failed, and why.
     let out = project.run(&db, &["--json", "upgrade"]);
@@ -376,7 +388,7 @@ pub fn offline_sql_prints_what_would_run(dialect: Dialect) {
 /// `check` linting what a code migration sends, beside the round trip's finding.
 pub fn lint_finds_what_production_would_regret(dialect: Dialect) {
     let db = TestDb::new(dialect, "lint");
-    let project = Project::empty();
+    let project = project_named("lint");
     let dir = project.migrations();
     pair(
         &dir,
