@@ -471,3 +471,70 @@ pub fn lint_finds_what_production_would_regret(dialect: Dialect) {
     );
     assert_eq!(doc["exit_code"], 32 | 64);
 }
+
+/// The rehearsals on scratch databases (`check`'s round trip, `upgrade --sql`) run a
+/// migration with a directory capability on copies: the project's files do not change, and
+/// nothing is created beside the database.
+#[test]
+fn rehearsals_change_no_project_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let repo = crate::common::repo();
+    std::fs::copy(repo.join("retort.toml"), root.join("retort.toml")).unwrap();
+    std::fs::create_dir(root.join("config")).unwrap();
+    for entry in std::fs::read_dir(repo.join("config")).unwrap().flatten() {
+        std::fs::copy(entry.path(), root.join("config").join(entry.file_name())).unwrap();
+    }
+    for db in ["catalog", "monitoring"] {
+        let dir = root.join("migrations").join(db);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(repo.join("migrations").join(db))
+            .unwrap()
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "wasm") {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    // The file as it is before the migration: a rehearsal on the real directory would move it
+    // forward.
+    let ini = root.join("config/monitoring.ini");
+    let old = std::fs::read_to_string(&ini).unwrap().replace(
+        "retention_days = 90\nkinds_index = events_kind_time",
+        "retention_days = 30",
+    );
+    assert!(old.contains("retention_days = 30\n"), "{old}");
+    std::fs::write(&ini, &old).unwrap();
+    let before = std::fs::read_to_string(&ini).unwrap();
+    let run = |args: &[&str]| {
+        let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"))
+            .current_dir(root)
+            .env_remove("DATABASE_URL")
+            .env_remove("CATALOG_URL")
+            .env_remove("MONITORING_URL")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+    let checked = run(&["-d", "monitoring", "check", "--offline"]);
+    assert!(checked.contains("3 of 3 round-tripped"), "{checked}");
+    let sql = run(&["-d", "monitoring", "upgrade", "--sql"]);
+    assert!(sql.contains("point alerting at the kinds index"), "{sql}");
+    assert_eq!(
+        std::fs::read_to_string(&ini).unwrap(),
+        before,
+        "the real file is untouched"
+    );
+    assert!(
+        !root.join("monitoring.db").exists(),
+        "the target is not created"
+    );
+}

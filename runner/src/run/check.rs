@@ -5,7 +5,6 @@
 //! Problems found are [`Finding`]s, not errors: a check reports all it can. An [`Error`] is
 //! returned only when checking itself cannot go on (no scratch database can be made).
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::step::Protocol;
@@ -13,8 +12,7 @@ use super::{Error, Migrations, Runner, check_built};
 use crate::core::Direction;
 use crate::core::schema::{Difference, Snapshot};
 use crate::db::recording::{Log, Recording, Sender};
-use crate::db::scratch::Scratch;
-use crate::db::{self, Backend, DbError, HistoryStore};
+use crate::db::{self, Backend, HistoryStore};
 use crate::project::DatabaseConfig;
 
 /// What `retort check` should look at beyond the migrations themselves.
@@ -342,51 +340,9 @@ impl Runner {
         migrations: &Migrations,
         server: &str,
     ) -> Result<RoundTrip, Error> {
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
-        let engine = |url: &str| match url.split_once("://").map(|(s, _)| s) {
-            Some("postgresql") => "postgres".to_string(),
-            Some("mariadb") => "mysql".to_string(),
-            other => other.unwrap_or("").to_string(),
-        };
-        if engine(server) != engine(&db.url) {
-            return Err(Error::Config(crate::project::ConfigError {
-                path: "--scratch-url".into(),
-                problems: vec![format!(
-                    "{} is not the engine of database `{}` ({})",
-                    db::redact(server),
-                    db.name,
-                    db::redact(&db.url)
-                )],
-            }));
-        }
-        let scratch = Scratch::create(server, &db.name).await.map_err(wrap)?;
-        let files = tempfile::Builder::new()
-            .prefix("retort-check-files-")
-            .tempdir()
-            .map_err(|e| {
-                wrap(DbError::Lost(format!(
-                    "cannot make a temporary directory: {e}"
-                )))
-            })?;
-        let scratch_db = DatabaseConfig {
-            url: scratch.url.clone(),
-            migration_url: None,
-            capabilities: copied_capabilities(&db.capabilities, files.path()).map_err(|e| {
-                Error::Capability {
-                    database: db.name.clone(),
-                    message: format!("cannot copy a capability's directory for the check: {e}"),
-                }
-            })?,
-            ..db.clone()
-        };
-        let result = self.round_trip(&scratch_db, migrations).await;
-        let dropped = scratch.drop_database().await;
-        let trip = result?;
-        dropped.map_err(wrap)?;
-        Ok(trip)
+        let scratch = self.scratch_for(db, server).await?;
+        let result = self.round_trip(&scratch.config, migrations).await;
+        scratch.finish(result).await
     }
 
     /// Round-trips every migration of `migrations` on `db`, which must be empty: in graph
@@ -526,39 +482,6 @@ fn unlabelled_heads(migrations: &Migrations) -> Vec<String> {
     branches.sort();
     let shared = branches.windows(2).any(|w| w[0] == w[1]);
     if shared { heads } else { Vec::new() }
-}
-
-/// A fresh copy of each capability's directory under `into`, so a round trip changes no
-/// file of the project.
-fn copied_capabilities(
-    capabilities: &std::collections::BTreeMap<String, PathBuf>,
-    into: &Path,
-) -> std::io::Result<std::collections::BTreeMap<String, PathBuf>> {
-    let mut out = std::collections::BTreeMap::new();
-    for (name, dir) in capabilities {
-        let copy = into.join(name);
-        copy_dir(dir, &copy)?;
-        out.insert(name.clone(), copy);
-    }
-    Ok(out)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    if !from.is_dir() {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 impl Runner {

@@ -15,6 +15,7 @@ mod maintenance;
 mod offline;
 mod project;
 mod report;
+mod scratch;
 mod settle;
 mod step;
 

@@ -13,7 +13,6 @@ use super::{Error, Migrations, Runner, applied_set, check_built};
 use crate::core::Direction;
 use crate::core::plan::{Step, Target};
 use crate::db::recording::{Log, Recorded, Recording};
-use crate::db::scratch::Scratch;
 use crate::db::{Backend, HistoryStore};
 use crate::project::DatabaseConfig;
 
@@ -71,26 +70,16 @@ impl Runner {
             .filter(|id| applied.contains(*id))
             .cloned()
             .collect();
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
-        let scratch = Scratch::create(scratch_server.unwrap_or(&db.url), &db.name)
-            .await
-            .map_err(wrap)?;
-        let scratch_db = DatabaseConfig {
-            url: scratch.url.clone(),
-            migration_url: None,
-            ..db.clone()
-        };
+        let scratch = self
+            .scratch_for(db, scratch_server.unwrap_or(&db.url))
+            .await?;
+        let config = &scratch.config;
         let rehearsed = self
-            .locked(&scratch_db, |backend| {
-                self.rehearse(backend, &scratch_db, &migrations, &applied, steps)
+            .locked(config, |backend| {
+                self.rehearse(backend, config, &migrations, &applied, steps)
             })
             .await;
-        let dropped = scratch.drop_database().await;
-        let steps = rehearsed?;
-        dropped.map_err(wrap)?;
+        let steps = scratch.finish(rehearsed).await?;
         let dialect = db.url.split_once("://").map(|(s, _)| s).unwrap_or("");
         Ok(OfflineSql {
             database: db.name.clone(),

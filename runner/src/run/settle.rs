@@ -8,7 +8,6 @@ use super::step::Protocol;
 use super::{Error, Migrations, Runner};
 use crate::core::Direction;
 use crate::core::schema::Snapshot;
-use crate::db::scratch::Scratch;
 use crate::db::{self, Access, Backend, HistoryStore, RowState};
 use crate::project::DatabaseConfig;
 use crate::run::Resolution;
@@ -141,25 +140,14 @@ impl Runner {
         applied: &[String],
         revision: &str,
     ) -> Result<Expected, Error> {
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
-        let scratch = Scratch::create(server, &db.name).await.map_err(wrap)?;
-        let scratch_db = DatabaseConfig {
-            url: scratch.url.clone(),
-            migration_url: None,
-            ..db.clone()
-        };
+        let scratch = self.scratch_for(db, server).await?;
+        let config = &scratch.config;
         let rehearsed = self
-            .locked(&scratch_db, |backend| {
-                self.rehearse_one(backend, &scratch_db, migrations, applied, revision)
+            .locked(config, |backend| {
+                self.rehearse_one(backend, config, migrations, applied, revision)
             })
             .await;
-        let dropped = scratch.drop_database().await;
-        let expected = rehearsed?;
-        dropped.map_err(wrap)?;
-        Ok(expected)
+        scratch.finish(rehearsed).await
     }
 
     async fn rehearse_one(

@@ -1,0 +1,122 @@
+//! The scratch databases the runner rehearses on (`check`'s round trip, offline SQL,
+//! `resolve`'s schema check): made on a server of the database's engine, configured like the
+//! database, with copies of its capability directories (so a rehearsal changes no file of the
+//! project), and dropped after.
+
+use std::path::{Path, PathBuf};
+
+use super::{Error, Runner};
+use crate::db::scratch::Scratch;
+use crate::db::{self, DbError};
+use crate::project::DatabaseConfig;
+
+/// A scratch database and the configuration to run `db`'s migrations on it.
+pub(super) struct ScratchDb {
+    /// Like the database's, with the scratch URL, no `migration_url`, copied capabilities.
+    pub(super) config: DatabaseConfig,
+    scratch: Scratch,
+    _files: tempfile::TempDir,
+}
+
+/// `postgres` for `postgresql`, `mysql` for `mariadb`: the engine a URL names.
+fn engine(url: &str) -> &str {
+    match url.split_once("://").map(|(s, _)| s) {
+        Some("postgresql") => "postgres",
+        Some("mariadb") => "mysql",
+        other => other.unwrap_or(""),
+    }
+}
+
+impl Runner {
+    /// Makes a scratch database for `db` on `server` (which must be of `db`'s engine).
+    pub(super) async fn scratch_for(
+        &self,
+        db: &DatabaseConfig,
+        server: &str,
+    ) -> Result<ScratchDb, Error> {
+        if engine(server) != engine(&db.url) {
+            return Err(Error::Config(crate::project::ConfigError {
+                path: "--scratch-url".into(),
+                problems: vec![format!(
+                    "--scratch-url: {} is not the engine of database `{}` ({})",
+                    db::redact(server),
+                    db.name,
+                    db::redact(&db.url)
+                )],
+            }));
+        }
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        let files = tempfile::Builder::new()
+            .prefix("retort-scratch-files-")
+            .tempdir()
+            .map_err(|e| {
+                wrap(DbError::Lost(format!(
+                    "cannot make a temporary directory: {e}"
+                )))
+            })?;
+        let capabilities =
+            copied_capabilities(&db.capabilities, files.path()).map_err(|e| Error::Capability {
+                database: db.name.clone(),
+                message: format!("cannot copy a capability's directory for the rehearsal: {e}"),
+            })?;
+        let scratch = Scratch::create(server, &db.name).await.map_err(wrap)?;
+        let config = DatabaseConfig {
+            url: scratch.url.clone(),
+            migration_url: None,
+            capabilities,
+            ..db.clone()
+        };
+        Ok(ScratchDb {
+            config,
+            scratch,
+            _files: files,
+        })
+    }
+}
+
+impl ScratchDb {
+    /// Drops the scratch database, then returns `result` (its error first, if both failed).
+    pub(super) async fn finish<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        let database = self.config.name.clone();
+        let dropped = self.scratch.drop_database().await;
+        let value = result?;
+        dropped.map_err(|source| Error::Db { database, source })?;
+        Ok(value)
+    }
+}
+
+/// A fresh copy of each capability's directory under `into`.
+fn copied_capabilities(
+    capabilities: &std::collections::BTreeMap<String, PathBuf>,
+    into: &Path,
+) -> std::io::Result<std::collections::BTreeMap<String, PathBuf>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, dir) in capabilities {
+        let copy = into.join(name);
+        copy_dir(dir, &copy)?;
+        out.insert(name.clone(), copy);
+    }
+    Ok(out)
+}
+
+/// Copies regular files and directories (links and special files are not followed).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    if !from.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
