@@ -538,3 +538,127 @@ fn rehearsals_change_no_project_file() {
         "the target is not created"
     );
 }
+
+/// `diff` and `new --autogenerate`: a declared schema (plain DDL, run by the engine) against
+/// the migrations' schema at head; the generated migration upgrades, downgrades, passes the
+/// round trip, and leaves the database as declared; drops need --allow-destructive.
+pub fn autogenerate_from_a_declared_schema(dialect: Dialect) {
+    let db = TestDb::new(dialect, "autogen");
+    let project = Project::empty();
+    let root = project.dir.path();
+    std::fs::write(
+        root.join("retort.toml"),
+        "[databases.autogen]\nurl = \"${DATABASE_URL}\"\nmigrations = \"migrations\"\nschema = \"schema.sql\"\n",
+    )
+    .unwrap();
+    pair(
+        &project.migrations(),
+        "20260101000000",
+        "none",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(50));\n",
+        "DROP TABLE users;\n",
+    );
+    let schema = root.join("schema.sql");
+    std::fs::write(
+        &schema,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(50), age INTEGER DEFAULT 0);\n\
+         CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(20));\n\
+         CREATE INDEX users_email ON users (email);\n\
+         CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18;\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["diff", "--exit-code"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("+ column users.age"), "{text}");
+    assert!(text.contains("+ view adults"), "{text}");
+    assert!(!text.contains("\n  - "), "nothing to drop: {text}");
+    let doc = json(&project.run_ok(&db, &["--json", "diff"]));
+    assert_eq!(doc["databases"][0]["against"], "head");
+    assert!(
+        doc["databases"][0]["differences"].as_array().unwrap().len() >= 4,
+        "{doc}"
+    );
+
+    let made = stdout(&project.run_ok(&db, &["new", "--autogenerate", "catch up"]));
+    assert!(made.contains("4 statements"), "{made}");
+    let up = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_catch_up.up.sql"))
+        .expect("the generated migration");
+    let script = std::fs::read_to_string(&up).unwrap();
+    assert!(
+        script.contains("-- retort: parents = 20260101000000"),
+        "{script}"
+    );
+    assert!(
+        script.contains("ALTER TABLE users ADD COLUMN age INTEGER DEFAULT 0;"),
+        "{script}"
+    );
+    assert!(
+        script.contains("CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(20));"),
+        "{script}"
+    );
+    let out = project.run_ok(&db, &["diff"]);
+    assert!(stdout(&out).contains("(no difference)"), "{}", stdout(&out));
+    // The generated migration round-trips (PostgreSQL's linter notes the blocking index).
+    let doc = json(&project.run(&db, &["--json", "check", "--offline"]));
+    let findings = doc["databases"][0]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["finding"] == "lint"),
+        "only lint findings: {doc}"
+    );
+    assert_eq!(findings.is_empty(), dialect != Dialect::Postgres, "{doc}");
+    project.run_ok(&db, &["upgrade", "-q"]);
+    let out = project.run_ok(&db, &["diff", "--against", "database"]);
+    assert!(stdout(&out).contains("(no difference)"), "{}", stdout(&out));
+
+    // Declared without the e-mail column (and its index): a drop, refused without the flag.
+    std::fs::write(
+        &schema,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, age INTEGER DEFAULT 0);\n\
+         CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(20));\n\
+         CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18;\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["new", "--autogenerate", "drop email"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("drops what the migrations made: drop column users.email"),
+        "{}",
+        stderr(&out)
+    );
+    let files = std::fs::read_dir(project.migrations()).unwrap().count();
+    let made = stdout(&project.run_ok(
+        &db,
+        &["new", "--autogenerate", "drop email", "--allow-destructive"],
+    ));
+    assert!(made.contains("destructive: - column users.email"), "{made}");
+    assert_eq!(
+        std::fs::read_dir(project.migrations()).unwrap().count(),
+        files + 2
+    );
+    let doc = json(&project.run(&db, &["--json", "check", "--offline"]));
+    let findings = doc["databases"][0]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["finding"] == "lint"),
+        "the drop round-trips: its downgrade restores the column and the index: {doc}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["findings"][0]["rule"] == "drop-column"),
+        "{doc}"
+    );
+    project.run_ok(&db, &["upgrade", "-q"]);
+    let out = project.run_ok(&db, &["diff", "--against", "database"]);
+    assert!(stdout(&out).contains("(no difference)"), "{}", stdout(&out));
+    project.run_ok(&db, &["downgrade", "20260101000000", "-q"]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM retort_history"),
+        1,
+        "both generated migrations downgrade"
+    );
+}

@@ -95,6 +95,7 @@ macro_rules! dialect_suite {
             case!(gate, check_is_the_ci_gate);
             case!(gate, offline_sql_prints_what_would_run);
             case!(gate, lint_finds_what_production_would_regret);
+            case!(gate, autogenerate_from_a_declared_schema);
             case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, new_sql_migration_round_trip);
             case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);

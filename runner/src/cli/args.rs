@@ -67,6 +67,15 @@ pub enum LintEngine {
     Sqlite,
 }
 
+/// What `retort diff` compares the declared schema with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffAgainst {
+    /// The migrations' schema at head.
+    Head,
+    /// The database itself.
+    Database,
+}
+
 /// Retort's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -88,6 +97,27 @@ pub enum Command {
         /// The migration's language: rust (a crate), python, js, or sql (an up/down pair).
         #[arg(long, value_enum, default_value = "rust")]
         lang: crate::build::scaffold::Lang,
+        /// Write a SQL migration (and its downgrade) from the migrations' schema at head to
+        /// the declared one (`schema = …` in retort.toml).
+        #[arg(long)]
+        autogenerate: bool,
+        /// With --autogenerate: also write the drops the declared schema implies.
+        #[arg(long, requires = "autogenerate")]
+        allow_destructive: bool,
+    },
+    /// Compare the declared schema (`schema = …`) with the migrations' schema at head (or
+    /// the database itself, `--against database`), by catalog, on scratch databases.
+    Diff {
+        /// `head` (the schema the migrations make, rehearsed on a scratch database) or
+        /// `database` (the database itself, read-only).
+        #[arg(long, value_enum, default_value = "head")]
+        against: DiffAgainst,
+        /// Make the scratch databases on this server.
+        #[arg(long, value_name = "URL")]
+        scratch_url: Option<String>,
+        /// Exit with 3 when there is a difference.
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Compile every migration crate whose sources changed to a component (wasm32-wasip2).
     Build {

@@ -95,6 +95,7 @@ pub(super) async fn new(
     out: &mut impl Write,
     description: String,
     lang: Lang,
+    autogenerate: Option<bool>,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
     let graph = graph_with_unbuilt(ctx, db).await?;
@@ -104,6 +105,17 @@ pub(super) async fn new(
             "the graph has several heads ({}); merge them first (`retort merge heads -m MESSAGE`)",
             heads.join(", ")
         );
+    }
+    if let Some(allow_destructive) = autogenerate {
+        return super::schema::autogenerate(
+            ctx,
+            out,
+            &description,
+            allow_destructive,
+            heads,
+            &taken,
+        )
+        .await;
     }
     let made = match lang {
         Lang::Rust => scaffold::scaffold(&db.migrations, &description, heads, &taken),

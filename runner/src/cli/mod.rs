@@ -14,6 +14,7 @@ mod offline;
 mod print;
 mod progress;
 mod render;
+mod schema;
 mod signing;
 
 use std::path::{Path, PathBuf};
@@ -78,8 +79,10 @@ impl Ctx {
 fn offline(command: &Command) -> bool {
     matches!(
         command,
-        Command::New { .. }
-            | Command::Build { .. }
+        Command::New {
+            autogenerate: false,
+            ..
+        } | Command::Build { .. }
             | Command::Sign { .. }
             | Command::Verify { .. }
             | Command::Import { .. }
@@ -143,7 +146,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign { key, artifacts } => signing::sign(out, &ctx.project, &key, &artifacts),
         Command::Verify { artifacts } => signing::verify(out, &ctx.project, &artifacts),
         Command::Bundle { output, key } => signing::bundle(&ctx, out, output, key).await,
-        Command::New { description, lang } => author::new(&ctx, out, description, lang).await,
+        Command::New {
+            description,
+            lang,
+            autogenerate,
+            allow_destructive,
+        } => {
+            let generate = autogenerate.then_some(allow_destructive);
+            author::new(&ctx, out, description, lang, generate).await
+        }
+        Command::Diff {
+            against,
+            scratch_url,
+            exit_code,
+        } => {
+            let database = against == args::DiffAgainst::Database;
+            schema::diff(&ctx, out, database, scratch_url, exit_code).await
+        }
         Command::Merge {
             revisions,
             message,

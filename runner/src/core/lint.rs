@@ -156,12 +156,12 @@ impl std::fmt::Display for LintFinding {
 
 /// A statement as words: keywords upper-cased, quoted identifiers unquoted and lower-cased,
 /// literals as `'`, with the acknowledgements its comments make.
-struct Words {
-    words: Vec<String>,
+pub(crate) struct Words {
+    pub(crate) words: Vec<String>,
     allowed: BTreeSet<Rule>,
 }
 
-fn words(sql: &str, engine: Engine) -> Words {
+pub(crate) fn words(sql: &str, engine: Engine) -> Words {
     let dialect = match engine {
         Engine::Postgres => retort_sql::Dialect::Postgres,
         Engine::Mysql => retort_sql::Dialect::Mysql,
@@ -240,7 +240,7 @@ pub fn allowed_in_header(value: &str) -> Result<BTreeSet<Rule>, String> {
 
 /// The table a statement names after `words[at..]` (`[IF [NOT] EXISTS] [ONLY] [schema.]name`),
 /// lower-cased, without its schema.
-fn table_at(w: &[String], mut at: usize) -> Option<String> {
+pub(crate) fn table_at(w: &[String], mut at: usize) -> Option<String> {
     while at < w.len() && matches!(w[at].as_str(), "IF" | "NOT" | "EXISTS" | "ONLY") {
         at += 1;
     }

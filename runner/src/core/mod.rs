@@ -5,6 +5,7 @@
 //! clap, or any other module of this crate: everything else builds on it, and it is tested
 //! alone (`cargo test -p retort core::`).
 
+pub mod autogen;
 pub mod checks;
 pub mod graph;
 pub mod lint;

@@ -47,6 +47,9 @@ pub struct DatabaseConfig {
     /// Refuse to run migrations as an account whose SQL reaches the server's files or
     /// programs (a PostgreSQL superuser, a MySQL account with `FILE` or `SUPER`).
     pub require_unprivileged: bool,
+    /// The declared schema (`schema = "schema.sql"`: plain DDL in the database's dialect), for
+    /// `retort diff` and `retort new --autogenerate`.
+    pub schema: Option<PathBuf>,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -212,6 +215,7 @@ struct FileDatabase {
     migration_url: Option<String>,
     #[serde(default)]
     require_unprivileged: bool,
+    schema: Option<PathBuf>,
 }
 
 /// What the command line says about the project.
@@ -595,6 +599,7 @@ impl FileDatabase {
             session: self.session,
             migration_url,
             require_unprivileged: self.require_unprivileged,
+            schema: self.schema.map(|s| root.join(s)),
         }
     }
 }
@@ -641,6 +646,7 @@ impl DatabaseConfig {
             session: Vec::new(),
             migration_url: None,
             require_unprivileged: false,
+            schema: None,
         }
     }
 }

@@ -167,6 +167,16 @@ pub enum Error {
         /// What the schema says, and what to do.
         message: String,
     },
+    /// A declared schema (`schema = …`) does not run on its engine.
+    #[error("database `{database}`: the declared schema {file} does not run: {message}")]
+    Declared {
+        /// The database.
+        database: String,
+        /// The file.
+        file: String,
+        /// Why (the engine's message and the statement).
+        message: String,
+    },
     /// The rehearsal behind offline SQL (`--sql`) failed on the scratch database.
     #[error(
         "database `{database}`: offline SQL needs a rehearsal on a scratch database, which failed: {message}"
@@ -317,7 +327,7 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::Declared { .. } => ErrorKind::Config,
             Error::Engine(_) => ErrorKind::Engine,
             Error::Artifact { .. } | Error::Unbuilt { .. } => ErrorKind::Artifact,
             Error::Graph { .. } => ErrorKind::Graph,
@@ -346,6 +356,7 @@ impl Error {
             | Error::Migration { database, .. }
             | Error::Rehearsal { database, .. }
             | Error::Resolution { database, .. }
+            | Error::Declared { database, .. }
             | Error::Changed { database, .. }
             | Error::CrossDatabase { database, .. }
             | Error::Capability { database, .. }

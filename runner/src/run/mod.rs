@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod check;
+mod diff;
 mod error;
 mod maintenance;
 mod offline;
@@ -36,6 +37,7 @@ use crate::source::{
 };
 
 pub use check::{CheckOptions, DatabaseCheck, Finding, FindingKind, RoundTrip, RoundTripProblem};
+pub use diff::{Against, SchemaDiff};
 pub use error::{Changed, Error, ErrorKind, FailureState};
 pub use maintenance::Adoption;
 pub use offline::{OfflineSql, OfflineStep};

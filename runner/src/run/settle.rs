@@ -120,7 +120,7 @@ impl Runner {
     }
 
     /// The target's schema, read-only.
-    async fn target_schema(&self, db: &DatabaseConfig) -> Result<Snapshot, Error> {
+    pub(super) async fn target_schema(&self, db: &DatabaseConfig) -> Result<Snapshot, Error> {
         let wrap = |source| Error::Db {
             database: db.name.clone(),
             source,

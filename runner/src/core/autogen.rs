@@ -1,0 +1,638 @@
+//! `retort new --autogenerate`: a SQL migration, with its downgrade, from the difference
+//! between the current schema and the declared one. What is created is written as the
+//! declared file writes it (its `CREATE` statements, its column definitions); what is
+//! dropped is restored in the downgrade from the current catalog's definitions. Changes it
+//! cannot write safely (a column's type, nullability or default; constraints on an existing
+//! table) are listed in the file for the author, never guessed.
+
+use std::collections::BTreeSet;
+
+use crate::core::lint::{Engine, table_at, words};
+use crate::core::schema::{Difference, Snapshot};
+
+/// A generated migration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Generated {
+    /// The upgrade's statements, in order.
+    pub up: Vec<String>,
+    /// The downgrade's statements, in order.
+    pub down: Vec<String>,
+    /// What the author must look at: changes not written, possible renames.
+    pub notes: Vec<String>,
+    /// The destructive operations it contains (drops), for the confirmation.
+    pub destructive: Vec<String>,
+}
+
+/// The top-level elements between the outer parentheses of a `CREATE TABLE` (column and
+/// constraint definitions), comments dropped, whitespace collapsed.
+pub fn elements(sql: &str) -> Vec<String> {
+    let d = retort_sql::Dialect::Sqlite;
+    let mut out = vec![String::new()];
+    let (mut depth, mut at, mut opened) = (0usize, 0usize, false);
+    while at < sql.len() {
+        if let Some(end) = retort_sql::skip_opaque(sql, at, d) {
+            let end = end.unwrap_or(sql.len());
+            let piece = &sql[at..end];
+            if depth >= 1 && !(piece.starts_with("--") || piece.starts_with("/*")) {
+                out.last_mut().expect("one element").push_str(piece);
+            }
+            at = end;
+            continue;
+        }
+        let c = sql[at..].chars().next().expect("inside the text");
+        match c {
+            '(' if depth == 0 && !opened => {
+                depth = 1;
+                opened = true;
+            }
+            ')' if depth == 1 => break,
+            ',' if depth == 1 => out.push(String::new()),
+            _ if depth >= 1 => {
+                depth += usize::from(c == '(');
+                depth -= usize::from(c == ')');
+                out.last_mut().expect("one element").push(c);
+            }
+            _ => {}
+        }
+        at += c.len_utf8();
+    }
+    out.iter()
+        .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// What a declared statement creates: its kind (`TABLE`, `INDEX`, `VIEW`, …) and name.
+fn creates(statement: &str, engine: Engine) -> Option<(String, String)> {
+    let w = words(statement, engine).words;
+    if w.first().map(String::as_str) != Some("CREATE") {
+        return None;
+    }
+    let modifiers = [
+        "OR",
+        "REPLACE",
+        "UNIQUE",
+        "TEMP",
+        "TEMPORARY",
+        "MATERIALIZED",
+        "DEFINER",
+        "=",
+    ];
+    let at = w
+        .iter()
+        .skip(1)
+        .position(|x| !modifiers.contains(&x.as_str()))?
+        + 1;
+    let kind = w.get(at)?.clone();
+    let mut name_at = at + 1;
+    if w.get(name_at).map(String::as_str) == Some("CONCURRENTLY") {
+        name_at += 1;
+    }
+    Some((kind, table_at(&w, name_at)?))
+}
+
+/// The name an element (column definition) starts with, lower-cased and unquoted.
+fn element_name(element: &str) -> String {
+    element
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']')
+        .to_lowercase()
+}
+
+/// A column definition rebuilt from a catalog snapshot's (`TYPE[ not null] default
+/// X|none[ …]`, as `db/schema.rs` writes it).
+fn column_from_catalog(name: &str, definition: &str) -> String {
+    let (head, default) = match definition.split_once(" default ") {
+        Some((h, d)) => (h, d.split(" collate ").next().unwrap_or(d)),
+        None => (definition, "none"),
+    };
+    let (ty, not_null) = match head.strip_suffix(" not null") {
+        Some(ty) => (ty, true),
+        None => (head, false),
+    };
+    let default = default.split(" primary key").next().unwrap_or(default);
+    let default = default.trim();
+    let mut out = format!("{name} {ty}");
+    if not_null {
+        out.push_str(" NOT NULL");
+    }
+    if default != "none" && default != "NULL" && !default.is_empty() {
+        out.push_str(&format!(" DEFAULT {default}"));
+    }
+    out
+}
+
+/// Which table an object key belongs to (`column T.c`, `index T.i` on MySQL, …), given the
+/// catalog definition (SQLite and PostgreSQL index definitions name their table).
+fn table_of(key: &str, definition: &str, engine: Engine) -> Option<String> {
+    let (kind, name) = key.split_once(' ')?;
+    match kind {
+        "column" | "constraint" | "check" | "trigger" => {
+            Some(name.split('.').next()?.to_lowercase())
+        }
+        "foreign" => Some(
+            name.trim_start_matches("key ")
+                .split('.')
+                .next()?
+                .to_lowercase(),
+        ),
+        "index" if engine == Engine::Mysql => Some(name.split('.').next()?.to_lowercase()),
+        "index" => {
+            let w = words(definition, engine).words;
+            let on = w.iter().position(|x| x == "ON")?;
+            table_at(&w, on + 1)
+        }
+        _ => None,
+    }
+}
+
+fn is_table(key: &str, definition: &str, engine: Engine) -> Option<String> {
+    let (kind, name) = key.split_once(' ')?;
+    let table = match engine {
+        Engine::Postgres => kind == "relation" && definition == "table",
+        Engine::Mysql => kind == "table" && definition.starts_with("BASE TABLE"),
+        Engine::Sqlite => kind == "table",
+    };
+    table.then(|| name.to_lowercase())
+}
+
+/// The SQL that recreates an object as the current catalog defines it, where the catalog
+/// gives it whole.
+fn recreate(key: &str, definition: &str, engine: Engine) -> Option<String> {
+    let (kind, name) = key.split_once(' ')?;
+    match (kind, engine) {
+        ("table" | "index" | "view" | "trigger", Engine::Sqlite) => Some(definition.to_string()),
+        ("index", Engine::Postgres) => Some(definition.to_string()),
+        ("view", Engine::Postgres | Engine::Mysql) => Some(format!(
+            "CREATE VIEW {name} AS {}",
+            definition.trim().trim_end_matches(';')
+        )),
+        ("index", Engine::Mysql) => {
+            let (table, index) = name.split_once('.')?;
+            let (unique, rest) = match definition.strip_prefix("unique ") {
+                Some(rest) => ("UNIQUE ", rest),
+                None => ("", definition),
+            };
+            let columns = &rest[rest.find('(')?..];
+            Some(format!("CREATE {unique}INDEX {index} ON {table} {columns}"))
+        }
+        _ => None,
+    }
+}
+
+fn drop_statement(key: &str, engine: Engine) -> Option<String> {
+    let (kind, name) = key.split_once(' ')?;
+    Some(match (kind, engine) {
+        ("index", Engine::Mysql) => {
+            let (table, index) = name.split_once('.')?;
+            format!("DROP INDEX {index} ON {table}")
+        }
+        ("index", _) => format!("DROP INDEX {name}"),
+        ("view", _) => format!("DROP VIEW {name}"),
+        ("trigger", Engine::Sqlite) => format!("DROP TRIGGER {name}"),
+        _ => return None,
+    })
+}
+
+/// One statement of the upgrade and the downgrade statement that undoes it.
+struct Pair {
+    up: String,
+    down: Option<String>,
+}
+
+/// Generates a migration from `current` to the declared schema (`differences` =
+/// `current.diff(declared)`), writing created objects as `declared_sql`'s statements write
+/// them.
+pub fn generate(
+    engine: Engine,
+    differences: &[Difference],
+    declared_sql: &[String],
+    current: &Snapshot,
+) -> Generated {
+    let mut g = Generated::default();
+    let statement_for = |kind: &str, name: &str| {
+        declared_sql
+            .iter()
+            .find(|s| {
+                creates(s, engine).is_some_and(|(k, n)| k == kind && n.eq_ignore_ascii_case(name))
+            })
+            .cloned()
+    };
+    let created_tables: BTreeSet<String> = differences
+        .iter()
+        .filter_map(|d| match d {
+            Difference::Added { object, definition } => is_table(object, definition, engine),
+            _ => None,
+        })
+        .collect();
+    let dropped_tables: BTreeSet<String> = differences
+        .iter()
+        .filter_map(|d| match d {
+            Difference::Removed { object, definition } => is_table(object, definition, engine),
+            _ => None,
+        })
+        .collect();
+    // A view's columns come and go with the view.
+    let views: BTreeSet<String> = differences
+        .iter()
+        .filter_map(|d| d.object().strip_prefix("view "))
+        .map(str::to_lowercase)
+        .collect();
+    // Creations first (tables, then what goes on them), drops after (what is on tables, then
+    // the tables); each with the downgrade statement that undoes it.
+    let mut creations: Vec<Pair> = Vec::new();
+    let mut drops: Vec<Pair> = Vec::new();
+    let mut later: Vec<Pair> = Vec::new();
+    for table in &created_tables {
+        match statement_for("TABLE", table) {
+            Some(create) => creations.push(Pair {
+                up: create,
+                down: Some(format!("DROP TABLE {table}")),
+            }),
+            None => g.notes.push(format!(
+                "table {table}: not created (no CREATE TABLE {table} in the declared file)"
+            )),
+        }
+    }
+    for d in differences {
+        let object = d.object();
+        let Some((kind, name)) = object.split_once(' ') else {
+            continue;
+        };
+        let definition = match d {
+            Difference::Added { definition, .. } | Difference::Removed { definition, .. } => {
+                definition.as_str()
+            }
+            Difference::Changed { after, .. } => after.as_str(),
+        };
+        let table = table_of(object, definition, engine);
+        if kind == "column" && table.as_ref().is_some_and(|t| views.contains(t)) {
+            continue;
+        }
+        let on_created = table.as_ref().is_some_and(|t| created_tables.contains(t));
+        let on_dropped = table.as_ref().is_some_and(|t| dropped_tables.contains(t));
+        match (d, kind) {
+            (_, "relation" | "table") => {}
+            (Difference::Added { .. }, "column") if !on_created => {
+                let (t, c) = name.split_once('.').unwrap_or((name, ""));
+                let element = statement_for("TABLE", t).and_then(|s| {
+                    elements(&s)
+                        .into_iter()
+                        .find(|e| element_name(e) == c.to_lowercase())
+                });
+                match element {
+                    Some(e) => creations.push(Pair {
+                        up: format!("ALTER TABLE {t} ADD COLUMN {e}"),
+                        down: Some(format!("ALTER TABLE {t} DROP COLUMN {c}")),
+                    }),
+                    None => g.notes.push(format!(
+                        "{object}: to add, not found in the declared CREATE TABLE {t}"
+                    )),
+                }
+            }
+            (Difference::Removed { definition, .. }, "column") if !on_dropped => {
+                let (t, c) = name.split_once('.').unwrap_or((name, ""));
+                let restore = match engine {
+                    Engine::Sqlite => current.get(&format!("table {t}")).and_then(|s| {
+                        elements(s)
+                            .into_iter()
+                            .find(|e| element_name(e) == c.to_lowercase())
+                    }),
+                    _ => Some(column_from_catalog(c, definition)),
+                };
+                g.destructive.push(format!("drop column {t}.{c}"));
+                drops.push(Pair {
+                    up: format!("ALTER TABLE {t} DROP COLUMN {c}"),
+                    down: restore.map(|e| format!("ALTER TABLE {t} ADD COLUMN {e}")),
+                });
+            }
+            (
+                Difference::Added { .. },
+                "index" | "view" | "trigger" | "function" | "procedure" | "sequence" | "type",
+            ) if !on_created || kind != "index" => {
+                let plain = name.rsplit('.').next().unwrap_or(name);
+                let plain = plain.split('(').next().unwrap_or(plain);
+                match statement_for(&kind.to_uppercase(), plain) {
+                    Some(create) => later.push(Pair {
+                        up: create,
+                        down: drop_statement(object, engine),
+                    }),
+                    None if on_created => {}
+                    None => g.notes.push(format!(
+                        "{object}: to create, no CREATE statement for it in the declared file"
+                    )),
+                }
+            }
+            (Difference::Added { .. }, "index") => {
+                // On a new table: its own CREATE INDEX, if the file has one (an index the
+                // CREATE TABLE makes, such as a primary key's, comes with the table).
+                let plain = name.rsplit('.').next().unwrap_or(name);
+                if let Some(create) = statement_for("INDEX", plain) {
+                    later.push(Pair {
+                        up: create,
+                        down: None,
+                    });
+                }
+            }
+            (Difference::Removed { definition, .. }, "index" | "view" | "trigger")
+                if !on_dropped =>
+            {
+                if let Some(up) = drop_statement(object, engine) {
+                    drops.insert(
+                        0,
+                        Pair {
+                            up,
+                            down: recreate(object, definition, engine),
+                        },
+                    );
+                }
+            }
+            (Difference::Changed { before, .. }, "index" | "view")
+                if !on_dropped && !on_created =>
+            {
+                let plain = name.rsplit('.').next().unwrap_or(name);
+                match (
+                    statement_for(&kind.to_uppercase(), plain),
+                    drop_statement(object, engine),
+                ) {
+                    (Some(create), Some(drop)) => {
+                        drops.insert(
+                            0,
+                            Pair {
+                                up: drop.clone(),
+                                down: recreate(object, before, engine),
+                            },
+                        );
+                        later.push(Pair {
+                            up: create,
+                            down: Some(drop),
+                        });
+                    }
+                    _ => g
+                        .notes
+                        .push(format!("{object}: changed, not written (do it by hand)")),
+                }
+            }
+            (_, "column") if on_created || on_dropped => {}
+            (Difference::Changed { before, after, .. }, "column") => g.notes.push(format!(
+                "{object}: changed from `{before}` to `{after}`: not written (a type, \
+                 nullability or default change; on SQLite it needs a table rebuild)"
+            )),
+            _ if on_created || on_dropped => {}
+            (_, _) => g.notes.push(format!("{d}: not written (do it by hand)")),
+        }
+    }
+    for table in &dropped_tables {
+        let definition = current
+            .get(&format!("table {table}"))
+            .or_else(|| current.get(&format!("relation {table}")))
+            .unwrap_or("");
+        g.destructive.push(format!("drop table {table}"));
+        drops.push(Pair {
+            up: format!("DROP TABLE {table}"),
+            down: recreate(&format!("table {table}"), definition, engine),
+        });
+    }
+    let pairs: Vec<Pair> = drops.into_iter().chain(creations).chain(later).collect();
+    if pairs.iter().any(|p| p.down.is_none()) {
+        g.notes.push(
+            "the downgrade is incomplete where the catalog does not give a dropped object's \
+             definition whole (marked in the down file): write those by hand"
+                .into(),
+        );
+    }
+    rename_notes(differences, &mut g);
+    g.up = pairs.iter().map(|p| p.up.clone()).collect();
+    g.down = pairs
+        .iter()
+        .rev()
+        .map(|p| {
+            p.down
+                .clone()
+                .unwrap_or_else(|| format!("-- TODO: undo `{}`", crate::core::one_line(&p.up, 80)))
+        })
+        .collect();
+    g
+}
+
+/// A column (or table) dropped and another added with the same definition in the same place
+/// may be a rename, which no catalog can tell from a drop and an add.
+fn rename_notes(differences: &[Difference], g: &mut Generated) {
+    let removed: Vec<(&str, &str)> = differences
+        .iter()
+        .filter_map(|d| match d {
+            Difference::Removed { object, definition } => {
+                Some((object.as_str(), definition.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    for d in differences {
+        let Difference::Added { object, definition } = d else {
+            continue;
+        };
+        let Some(("column", name)) = object.split_once(' ') else {
+            continue;
+        };
+        let table = name.split('.').next().unwrap_or("");
+        for (old, old_definition) in &removed {
+            if let Some(("column", old_name)) = old.split_once(' ')
+                && old_name.split('.').next() == Some(table)
+                && old_definition == &definition.as_str()
+            {
+                let (_, from) = old_name.split_once('.').unwrap_or(("", old_name));
+                let (_, to) = name.split_once('.').unwrap_or(("", name));
+                let rename = format!("ALTER TABLE {table} RENAME COLUMN {from} TO {to}");
+                g.notes.push(format!(
+                    "{table}.{from} dropped and {table}.{to} added with the same definition: if \
+                     it is a rename, replace both with `{rename}` (the drop loses its values)"
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(items: &[(&str, &str)]) -> Snapshot {
+        Snapshot::new(items.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn elements_are_the_top_level_definitions() {
+        assert_eq!(
+            elements(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, -- key\n name VARCHAR(10, 2) DEFAULT 'a,b', CHECK (id > 0))"
+            ),
+            [
+                "id INTEGER PRIMARY KEY",
+                "name VARCHAR(10, 2) DEFAULT 'a,b'",
+                "CHECK (id > 0)"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_a_statement_creates() {
+        let pg = Engine::Postgres;
+        assert_eq!(
+            creates("CREATE TABLE IF NOT EXISTS public.Users (id int)", pg),
+            Some(("TABLE".into(), "users".into()))
+        );
+        assert_eq!(
+            creates("CREATE UNIQUE INDEX CONCURRENTLY u ON t (a)", pg),
+            Some(("INDEX".into(), "u".into()))
+        );
+        assert_eq!(
+            creates("CREATE OR REPLACE VIEW v AS SELECT 1", pg),
+            Some(("VIEW".into(), "v".into()))
+        );
+        assert_eq!(creates("INSERT INTO t VALUES (1)", pg), None);
+    }
+
+    #[test]
+    fn catalog_columns_are_rebuilt() {
+        assert_eq!(
+            column_from_catalog("a", "integer not null default 0"),
+            "a integer NOT NULL DEFAULT 0"
+        );
+        assert_eq!(
+            column_from_catalog("b", "character varying(40) default none"),
+            "b character varying(40)"
+        );
+        assert_eq!(
+            column_from_catalog("c", "varchar(20) default 'x' collate utf8mb4_general_ci"),
+            "c varchar(20) DEFAULT 'x'"
+        );
+    }
+
+    #[test]
+    fn a_new_table_column_index_and_view_on_sqlite() {
+        let e = Engine::Sqlite;
+        let declared_sql = vec![
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, age INTEGER DEFAULT 0)"
+                .to_string(),
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)".to_string(),
+            "CREATE INDEX users_email ON users (email)".to_string(),
+            "CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18".to_string(),
+        ];
+        let current = snap(&[
+            (
+                "table users",
+                "CREATE TABLE users (email TEXT, id INTEGER PRIMARY KEY)",
+            ),
+            ("column users.id", "INTEGER default none primary key 1"),
+            ("column users.email", "TEXT default none"),
+        ]);
+        let declared = snap(&[
+            (
+                "table users",
+                "CREATE TABLE users (age INTEGER DEFAULT 0, email TEXT, id INTEGER PRIMARY KEY)",
+            ),
+            ("column users.id", "INTEGER default none primary key 1"),
+            ("column users.email", "TEXT default none"),
+            ("column users.age", "INTEGER default 0"),
+            (
+                "table tags",
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)",
+            ),
+            ("column tags.id", "INTEGER default none primary key 1"),
+            ("column tags.label", "TEXT default none"),
+            (
+                "index users_email",
+                "CREATE INDEX users_email ON users (email)",
+            ),
+            (
+                "view adults",
+                "CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18",
+            ),
+        ]);
+        let g = generate(e, &current.diff(&declared), &declared_sql, &current);
+        assert_eq!(
+            g.up,
+            [
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)",
+                "ALTER TABLE users ADD COLUMN age INTEGER DEFAULT 0",
+                "CREATE INDEX users_email ON users (email)",
+                "CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18",
+            ]
+        );
+        assert_eq!(
+            g.down,
+            [
+                "DROP VIEW adults",
+                "DROP INDEX users_email",
+                "ALTER TABLE users DROP COLUMN age",
+                "DROP TABLE tags",
+            ]
+        );
+        assert!(g.destructive.is_empty());
+    }
+
+    #[test]
+    fn drops_are_destructive_and_restored_from_the_catalog() {
+        let e = Engine::Postgres;
+        let current = snap(&[
+            ("relation users", "table"),
+            ("column users.id", "bigint not null default none"),
+            ("column users.nick", "character varying(20) default none"),
+            (
+                "index users_nick",
+                "CREATE INDEX users_nick ON public.users USING btree (nick)",
+            ),
+        ]);
+        let declared = snap(&[
+            ("relation users", "table"),
+            ("column users.id", "bigint not null default none"),
+        ]);
+        let g = generate(e, &current.diff(&declared), &[], &current);
+        assert_eq!(
+            g.up,
+            [
+                "DROP INDEX users_nick",
+                "ALTER TABLE users DROP COLUMN nick"
+            ]
+        );
+        assert_eq!(
+            g.down,
+            [
+                "ALTER TABLE users ADD COLUMN nick character varying(20)",
+                "CREATE INDEX users_nick ON public.users USING btree (nick)"
+            ]
+        );
+        assert_eq!(g.destructive, ["drop column users.nick"]);
+    }
+
+    #[test]
+    fn a_possible_rename_and_an_unwritten_change_are_noted() {
+        let e = Engine::Postgres;
+        let current = snap(&[
+            ("relation users", "table"),
+            ("column users.nick", "text default none"),
+            ("column users.age", "integer default none"),
+        ]);
+        let declared = snap(&[
+            ("relation users", "table"),
+            ("column users.handle", "text default none"),
+            ("column users.age", "bigint default none"),
+        ]);
+        let g = generate(
+            e,
+            &current.diff(&declared),
+            &["CREATE TABLE users (handle text, age bigint)".to_string()],
+            &current,
+        );
+        let notes = g.notes.join("\n");
+        assert!(notes.contains("RENAME COLUMN nick TO handle"), "{notes}");
+        assert!(
+            notes.contains(
+                "column users.age: changed from `integer default none` to `bigint default none`"
+            ),
+            "{notes}"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! `retort diff`: the declared schema (a database's `schema` file of plain DDL, run by the
+//! engine itself on a scratch database — no SQL parser of ours) against the schema the
+//! migrations make (rehearsed to head on another scratch database) or the database's own,
+//! compared by catalog snapshot as `check` compares.
+
+use super::check::chain;
+use super::step::Protocol;
+use super::{Error, Migrations, Runner};
+use crate::core::Direction;
+use crate::core::schema::{Difference, Snapshot};
+use crate::db::{self, Backend, HistoryStore};
+use crate::project::DatabaseConfig;
+
+/// What the declared schema is compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Against {
+    /// The schema every migration up to the heads makes, on a scratch database.
+    Head,
+    /// The database itself (read-only).
+    Database,
+}
+
+/// The differences between a database's schema and its declared one.
+#[derive(Clone, Debug)]
+pub struct SchemaDiff {
+    /// The database's name in the project.
+    pub database: String,
+    /// The declared schema's file.
+    pub file: String,
+    /// From the current schema to the declared one: `Added` objects are to be created,
+    /// `Removed` ones dropped, `Changed` ones changed.
+    pub differences: Vec<Difference>,
+    /// The declared schema.
+    pub declared: Snapshot,
+    /// The schema it was compared with.
+    pub current: Snapshot,
+}
+
+impl Runner {
+    /// Compares `db`'s declared schema with `against` (see the module documentation).
+    pub async fn diff(
+        &self,
+        db: &DatabaseConfig,
+        against: Against,
+        scratch_server: Option<&str>,
+    ) -> Result<SchemaDiff, Error> {
+        let Some(file) = &db.schema else {
+            return Err(Error::Config(crate::project::ConfigError {
+                path: "retort.toml".into(),
+                problems: vec![format!(
+                    "database `{}` declares no schema: add `schema = \"schema.sql\"` (plain DDL \
+                     in its dialect) to [databases.{}]",
+                    db.name, db.name
+                )],
+            }));
+        };
+        let shown = file.display().to_string();
+        let sql = std::fs::read_to_string(file).map_err(|e| {
+            Error::Config(crate::project::ConfigError {
+                path: shown.clone(),
+                problems: vec![format!("{shown}: cannot read the declared schema: {e}")],
+            })
+        })?;
+        let server = scratch_server.unwrap_or(&db.url);
+        let declared = self.declared_schema(db, server, &shown, &sql).await?;
+        let current = match against {
+            Against::Database => self.target_schema(db).await?,
+            Against::Head => {
+                // SQL migrations are built as an upgrade builds them; unbuilt others refused.
+                super::check_built(db, Direction::Upgrade, self.observer.as_ref())?;
+                let migrations = self.load(db).await?;
+                self.schema_at_head(db, server, &migrations).await?
+            }
+        };
+        Ok(SchemaDiff {
+            database: db.name.clone(),
+            file: shown,
+            differences: current.diff(&declared),
+            declared,
+            current,
+        })
+    }
+
+    /// Runs the declared DDL on a scratch database and reads its catalog.
+    async fn declared_schema(
+        &self,
+        db: &DatabaseConfig,
+        server: &str,
+        file: &str,
+        sql: &str,
+    ) -> Result<Snapshot, Error> {
+        let dialect = match crate::build::lint::engine_of(&db.url) {
+            Some(crate::core::lint::Engine::Postgres) => retort_sql::Dialect::Postgres,
+            Some(crate::core::lint::Engine::Mysql) => retort_sql::Dialect::Mysql,
+            _ => retort_sql::Dialect::Sqlite,
+        };
+        let statements = retort_sql::split(sql, dialect).map_err(|e| Error::Declared {
+            database: db.name.clone(),
+            file: file.to_string(),
+            message: e,
+        })?;
+        let scratch = self.scratch_for(db, server).await?;
+        let result = async {
+            let wrap = |source| Error::Db {
+                database: db.name.clone(),
+                source,
+            };
+            let mut backend = db::connect(&scratch.config.url, db::Access::ReadWrite)
+                .await
+                .map_err(wrap)?;
+            for statement in &statements {
+                let doing = format!("running the declared schema ({file})");
+                if let Err(e) = backend.host_execute(&doing, statement, &[]).await {
+                    backend.close().await;
+                    return Err(Error::Declared {
+                        database: db.name.clone(),
+                        file: file.to_string(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            let snapshot = db::schema::snapshot(backend.as_mut()).await;
+            backend.close().await;
+            snapshot.map_err(wrap)
+        }
+        .await;
+        scratch.finish(result).await
+    }
+
+    /// The schema every migration makes, upgraded to the heads on a scratch database.
+    async fn schema_at_head(
+        &self,
+        db: &DatabaseConfig,
+        server: &str,
+        migrations: &Migrations,
+    ) -> Result<Snapshot, Error> {
+        let scratch = self.scratch_for(db, server).await?;
+        let config = &scratch.config;
+        let result = self
+            .locked(config, |backend| {
+                self.upgrade_all(backend, config, migrations)
+            })
+            .await;
+        scratch.finish(result).await
+    }
+
+    async fn upgrade_all(
+        &self,
+        mut backend: Box<dyn Backend>,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+    ) -> (Box<dyn Backend>, Result<Snapshot, Error>) {
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        if let Err(e) = backend.create_history().await {
+            return (backend, Err(wrap(e)));
+        }
+        for id in migrations.graph.order() {
+            let artifact = migrations
+                .get(id)
+                .expect("the graph only names loaded revisions");
+            let protocol = Protocol::choose(
+                backend.ddl_commits_implicitly(),
+                artifact.info.transactional,
+                false,
+            );
+            let (b, ran) = self
+                .run_step(backend, db, artifact, Direction::Upgrade, protocol)
+                .await;
+            backend = b;
+            if let Err(e) = ran {
+                let message = format!("upgrade of {id}: {}", chain(&e));
+                let database = db.name.clone();
+                return (backend, Err(Error::Rehearsal { database, message }));
+            }
+        }
+        let snapshot = db::schema::snapshot(backend.as_mut()).await;
+        (backend, snapshot.map_err(wrap))
+    }
+}
