@@ -189,6 +189,29 @@ fn heads_branches_and_show() {
         "{}",
         stderr(&ambiguous)
     );
+    let doc: serde_json::Value = serde_json::from_str(&ok(&project
+        .retort(&db)
+        .args(["--json", "branches"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(
+        doc["databases"][0]["branch_points"][0]["children"],
+        serde_json::json!(["20260501000100", "20260501000200"])
+    );
+    assert_eq!(doc["databases"][0]["labels"]["left"], "20260501000100");
+    // A command without a JSON form refuses --json rather than print text.
+    let refused = project
+        .retort(&db)
+        .args(["--json", "stamp", "base"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("--json is not supported by this command"),
+        "{}",
+        stderr(&refused)
+    );
     assert!(
         !db.sqlite_path().exists(),
         "graph commands and failed plans do not create the database"

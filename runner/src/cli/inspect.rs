@@ -154,9 +154,22 @@ pub(super) async fn heads(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()>
 /// `retort branches`.
 pub(super) async fn branches(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
+    let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let migrations = runner.load(db).await?;
         let points = migrations.graph.branch_points();
+        if ctx.json {
+            let points: Vec<serde_json::Value> = points
+                .iter()
+                .map(|(id, children)| json!({"revision": id, "children": children}))
+                .collect();
+            documents.push(json!({
+                "database": db.name,
+                "branch_points": points,
+                "labels": migrations.graph.labels(),
+            }));
+            continue;
+        }
         if points.is_empty() {
             writeln!(out, "{}: no branches", db.name)?;
         }
@@ -174,6 +187,9 @@ pub(super) async fn branches(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<
         for (label, id) in migrations.graph.labels() {
             writeln!(out, "{}: label {label} -> {id}", db.name)?;
         }
+    }
+    if ctx.json {
+        super::json::emit(out, "branches", json!({ "databases": documents }))?;
     }
     Ok(())
 }

@@ -113,7 +113,37 @@ fn overrides(cli: &Cli) -> Overrides {
     }
 }
 
+/// Commands with a `--json` form (docs/json.md).
+fn speaks_json(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Status { .. }
+            | Command::Current
+            | Command::History
+            | Command::Heads
+            | Command::Branches
+            | Command::Show {
+                artifact: false,
+                ..
+            }
+            | Command::Check { .. }
+            | Command::Lint { .. }
+            | Command::Diff { .. }
+            | Command::Upgrade { .. }
+            | Command::Downgrade { .. }
+    )
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.json && !speaks_json(&cli.command) {
+        // Text where JSON was asked for would break the consumer: refuse, as a usage error.
+        clap::Command::new("retort")
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--json is not supported by this command (docs/json.md lists those that have it)",
+            )
+            .exit();
+    }
     let mut out = std::io::stdout().lock();
     // A key belongs to no project: make it before reading one (whose trust list may name it).
     if let Command::Keygen { path, comment } = &cli.command {
