@@ -211,9 +211,23 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
                 .arg(&out);
         }
     }
-    let output = cmd
-        .output()
-        .with_context(|| format!("cannot run the {} runtime build", language.name()))?;
+    // The tool says nothing for 10–20 s: on a terminal, a spinner with the time so far.
+    let spinner = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner()
+            .with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            )
+            .with_message(format!("building the shared {} runtime", language.name()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let output = cmd.output();
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let output =
+        output.with_context(|| format!("cannot run the {} runtime build", language.name()))?;
     if !output.status.success() || !out.is_file() {
         bail!(
             "building the shared {} runtime failed:\n{}{}",
