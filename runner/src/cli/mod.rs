@@ -39,6 +39,7 @@ struct Ctx {
     observer: Arc<dyn Observer>,
     quiet: bool,
     json: bool,
+    verbose: bool,
 }
 
 /// A command's verdict as an exit code, after it printed its results (`check`, `status
@@ -169,13 +170,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         quiet: cli.quiet,
         json: cli.json,
+        verbose: cli.verbose,
     };
-    let out = &mut out;
-    match cli.command {
+    dispatch(&ctx, &mut out, cli.command).await
+}
+
+/// Runs one command of a resolved project.
+async fn dispatch(
+    ctx: &Ctx,
+    out: &mut impl std::io::Write,
+    command: Command,
+) -> anyhow::Result<()> {
+    match command {
         Command::Keygen { .. } | Command::Init { .. } => Ok(()), // done above
         Command::Sign { key, artifacts } => signing::sign(out, &ctx.project, &key, &artifacts),
         Command::Verify { artifacts } => signing::verify(out, &ctx.project, &artifacts),
-        Command::Bundle { output, key } => signing::bundle(&ctx, out, output, key).await,
+        Command::Bundle { output, key } => signing::bundle(ctx, out, output, key).await,
         Command::New {
             description,
             lang,
@@ -183,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_destructive,
         } => {
             let generate = autogenerate.then_some(allow_destructive);
-            author::new(&ctx, out, description, lang, generate).await
+            author::new(ctx, out, description, lang, generate).await
         }
         Command::Diff {
             against,
@@ -191,15 +201,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             exit_code,
         } => {
             let database = against == args::DiffAgainst::Database;
-            schema::diff(&ctx, out, database, scratch_url, exit_code).await
+            schema::diff(ctx, out, database, scratch_url, exit_code).await
         }
         Command::Merge {
             revisions,
             message,
             lang,
-        } => author::merge(&ctx, out, revisions, message, lang).await,
-        Command::Build { force } => author::build(&ctx, out, force),
-        Command::Import { from, dir } => author::import(&ctx, out, from, dir).await,
+        } => author::merge(ctx, out, revisions, message, lang).await,
+        Command::Build { force } => author::build(ctx, out, force),
+        Command::Import { from, dir } => author::import(ctx, out, from, dir).await,
         Command::Upgrade {
             target,
             sql: true,
@@ -207,24 +217,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let target = target.as_deref().unwrap_or("head");
-            offline::sql(&ctx, out, Direction::Upgrade, target, scratch_url).await
+            offline::sql(ctx, out, Direction::Upgrade, target, scratch_url).await
         }
         Command::Downgrade {
             target,
             sql: true,
             scratch_url,
             ..
-        } => offline::sql(&ctx, out, Direction::Downgrade, &target, scratch_url).await,
+        } => offline::sql(ctx, out, Direction::Downgrade, &target, scratch_url).await,
         Command::Upgrade {
             target, dry_run, ..
         } => {
             let target = target.as_deref().unwrap_or("head");
-            migrate::migrate(&ctx, out, Direction::Upgrade, target, dry_run).await
+            migrate::migrate(ctx, out, Direction::Upgrade, target, dry_run).await
         }
         Command::Downgrade {
             target, dry_run, ..
-        } => migrate::migrate(&ctx, out, Direction::Downgrade, &target, dry_run).await,
-        Command::Stamp { target, adopt } => migrate::stamp(&ctx, out, target, adopt).await,
+        } => migrate::migrate(ctx, out, Direction::Downgrade, &target, dry_run).await,
+        Command::Stamp { target, adopt } => migrate::stamp(ctx, out, target, adopt).await,
         Command::Resolve {
             revision,
             applied,
@@ -234,26 +244,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let check = (force, scratch_url);
-            migrate::resolve(&ctx, out, revision, (applied, downgrade), check).await
+            migrate::resolve(ctx, out, revision, (applied, downgrade), check).await
         }
-        Command::AcceptRebuild { revisions } => migrate::accept_rebuild(&ctx, out, revisions).await,
-        Command::Current => inspect::current(&ctx, out).await,
-        Command::History => inspect::history(&ctx, out, cli.verbose).await,
-        Command::Heads => inspect::heads(&ctx, out).await,
-        Command::Branches => inspect::branches(&ctx, out).await,
+        Command::AcceptRebuild { revisions } => migrate::accept_rebuild(ctx, out, revisions).await,
+        Command::Current => inspect::current(ctx, out).await,
+        Command::History => inspect::history(ctx, out, ctx.verbose).await,
+        Command::Heads => inspect::heads(ctx, out).await,
+        Command::Branches => inspect::branches(ctx, out).await,
         Command::Show {
             revision,
             artifact: true,
             output: Some(file),
-        } => inspect::extract(&ctx, out, revision, &file).await,
-        Command::Show { revision, .. } => inspect::show(&ctx, out, revision).await,
-        Command::Status { exit_code } => inspect::status(&ctx, out, exit_code).await,
-        Command::Lint { engine } => check::lint(&ctx, out, engine),
+        } => inspect::extract(ctx, out, revision, &file).await,
+        Command::Show { revision, .. } => inspect::show(ctx, out, revision).await,
+        Command::Status { exit_code } => inspect::status(ctx, out, exit_code).await,
+        Command::Lint { engine } => check::lint(ctx, out, engine),
         Command::Check {
             offline,
             no_round_trip,
             scratch_url,
-        } => check::check(&ctx, out, offline, no_round_trip, scratch_url).await,
+        } => check::check(ctx, out, offline, no_round_trip, scratch_url).await,
     }
 }
 

@@ -202,6 +202,250 @@ struct Pair {
     down: Option<String>,
 }
 
+/// The migration being written: statement pairs in three groups (drops of what is on tables
+/// and then of tables; creations of tables and columns; then what goes on tables), so the
+/// upgrade runs drops, creations, the rest, and the downgrade undoes them in reverse.
+struct Planner<'a> {
+    engine: Engine,
+    declared_sql: &'a [String],
+    current: &'a Snapshot,
+    created_tables: BTreeSet<String>,
+    dropped_tables: BTreeSet<String>,
+    views: BTreeSet<String>,
+    drops: Vec<Pair>,
+    creations: Vec<Pair>,
+    later: Vec<Pair>,
+    g: Generated,
+}
+
+/// The tables the differences add (`Added`) or drop (`Removed`).
+fn tables(differences: &[Difference], engine: Engine, added: bool) -> BTreeSet<String> {
+    differences
+        .iter()
+        .filter_map(|d| match (d, added) {
+            (Difference::Added { object, definition }, true)
+            | (Difference::Removed { object, definition }, false) => {
+                is_table(object, definition, engine)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+impl Planner<'_> {
+    /// The declared statement creating `kind` `name`.
+    fn statement_for(&self, kind: &str, name: &str) -> Option<String> {
+        self.declared_sql
+            .iter()
+            .find(|s| {
+                creates(s, self.engine)
+                    .is_some_and(|(k, n)| k == kind && n.eq_ignore_ascii_case(name))
+            })
+            .cloned()
+    }
+
+    fn note(&mut self, note: String) {
+        self.g.notes.push(note);
+    }
+
+    fn create_tables(&mut self) {
+        for table in self.created_tables.clone() {
+            match self.statement_for("TABLE", &table) {
+                Some(create) => self.creations.push(Pair {
+                    up: create,
+                    down: Some(format!("DROP TABLE {table}")),
+                }),
+                None => self.note(format!(
+                    "table {table}: not created (no CREATE TABLE {table} in the declared file)"
+                )),
+            }
+        }
+    }
+
+    fn add_column(&mut self, object: &str, name: &str) {
+        let (t, c) = name.split_once('.').unwrap_or((name, ""));
+        let element = self.statement_for("TABLE", t).and_then(|s| {
+            elements(&s)
+                .into_iter()
+                .find(|e| element_name(e) == c.to_lowercase())
+        });
+        match element {
+            Some(e) => self.creations.push(Pair {
+                up: format!("ALTER TABLE {t} ADD COLUMN {e}"),
+                down: Some(format!("ALTER TABLE {t} DROP COLUMN {c}")),
+            }),
+            None => self.note(format!(
+                "{object}: to add, not found in the declared CREATE TABLE {t}"
+            )),
+        }
+    }
+
+    fn drop_column(&mut self, name: &str, definition: &str) {
+        let (t, c) = name.split_once('.').unwrap_or((name, ""));
+        let restore = match self.engine {
+            Engine::Sqlite => self.current.get(&format!("table {t}")).and_then(|s| {
+                elements(s)
+                    .into_iter()
+                    .find(|e| element_name(e) == c.to_lowercase())
+            }),
+            _ => Some(column_from_catalog(c, definition)),
+        };
+        self.g.destructive.push(format!("drop column {t}.{c}"));
+        self.drops.push(Pair {
+            up: format!("ALTER TABLE {t} DROP COLUMN {c}"),
+            down: restore.map(|e| format!("ALTER TABLE {t} ADD COLUMN {e}")),
+        });
+    }
+
+    /// An index, view, trigger, routine, sequence or type to create from its declared
+    /// statement (on a new table, only an index the file creates on its own).
+    fn create_object(&mut self, object: &str, kind: &str, name: &str, on_created: bool) {
+        let plain = name.rsplit('.').next().unwrap_or(name);
+        let plain = plain.split('(').next().unwrap_or(plain);
+        match self.statement_for(&kind.to_uppercase(), plain) {
+            Some(create) => self.later.push(Pair {
+                up: create,
+                down: drop_statement(object, self.engine),
+            }),
+            // An index the CREATE TABLE makes (a primary key's) comes with the table.
+            None if on_created => {}
+            None => self.note(format!(
+                "{object}: to create, no CREATE statement for it in the declared file"
+            )),
+        }
+    }
+
+    fn drop_object(&mut self, object: &str, definition: &str) {
+        if let Some(up) = drop_statement(object, self.engine) {
+            let down = recreate(object, definition, self.engine);
+            self.drops.insert(0, Pair { up, down });
+        }
+    }
+
+    fn replace_object(&mut self, object: &str, kind: &str, name: &str, before: &str) {
+        let plain = name.rsplit('.').next().unwrap_or(name);
+        let create = self.statement_for(&kind.to_uppercase(), plain);
+        match (create, drop_statement(object, self.engine)) {
+            (Some(create), Some(drop)) => {
+                let down = recreate(object, before, self.engine);
+                self.drops.insert(
+                    0,
+                    Pair {
+                        up: drop.clone(),
+                        down,
+                    },
+                );
+                self.later.push(Pair {
+                    up: create,
+                    down: Some(drop),
+                });
+            }
+            _ => self.note(format!("{object}: changed, not written (do it by hand)")),
+        }
+    }
+
+    fn difference(&mut self, d: &Difference) {
+        let object = d.object();
+        let Some((kind, name)) = object.split_once(' ') else {
+            return;
+        };
+        let definition = match d {
+            Difference::Added { definition, .. } | Difference::Removed { definition, .. } => {
+                definition.as_str()
+            }
+            Difference::Changed { after, .. } => after.as_str(),
+        };
+        let table = table_of(object, definition, self.engine);
+        // A view's columns come and go with the view; a table's parts with the table.
+        if kind == "column" && table.as_ref().is_some_and(|t| self.views.contains(t)) {
+            return;
+        }
+        let on_created = table
+            .as_ref()
+            .is_some_and(|t| self.created_tables.contains(t));
+        let on_dropped = table
+            .as_ref()
+            .is_some_and(|t| self.dropped_tables.contains(t));
+        const OBJECTS: [&str; 7] = [
+            "index",
+            "view",
+            "trigger",
+            "function",
+            "procedure",
+            "sequence",
+            "type",
+        ];
+        match (d, kind) {
+            (_, "relation" | "table") => {}
+            (Difference::Added { .. }, "column") if !on_created => self.add_column(object, name),
+            (Difference::Removed { .. }, "column") if !on_dropped => {
+                self.drop_column(name, definition)
+            }
+            (Difference::Added { .. }, k) if OBJECTS.contains(&k) => {
+                self.create_object(object, kind, name, on_created)
+            }
+            (Difference::Removed { .. }, "index" | "view" | "trigger") if !on_dropped => {
+                self.drop_object(object, definition)
+            }
+            (Difference::Changed { before, .. }, "index" | "view")
+                if !on_dropped && !on_created =>
+            {
+                self.replace_object(object, kind, name, before)
+            }
+            (Difference::Changed { before, after, .. }, "column") if !on_created && !on_dropped => {
+                self.note(format!(
+                    "{object}: changed from `{before}` to `{after}`: not written (a type, \
+                     nullability or default change; on SQLite it needs a table rebuild)"
+                ))
+            }
+            _ if on_created || on_dropped => {}
+            _ => self.note(format!("{d}: not written (do it by hand)")),
+        }
+    }
+
+    fn drop_tables(&mut self) {
+        for table in self.dropped_tables.clone() {
+            let definition = self
+                .current
+                .get(&format!("table {table}"))
+                .or_else(|| self.current.get(&format!("relation {table}")))
+                .unwrap_or("");
+            let down = recreate(&format!("table {table}"), definition, self.engine);
+            self.g.destructive.push(format!("drop table {table}"));
+            self.drops.push(Pair {
+                up: format!("DROP TABLE {table}"),
+                down,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Generated {
+        let pairs: Vec<Pair> = std::mem::take(&mut self.drops)
+            .into_iter()
+            .chain(std::mem::take(&mut self.creations))
+            .chain(std::mem::take(&mut self.later))
+            .collect();
+        if pairs.iter().any(|p| p.down.is_none()) {
+            self.note(
+                "the downgrade is incomplete where the catalog does not give a dropped \
+                 object's definition whole (marked in the down file): write those by hand"
+                    .into(),
+            );
+        }
+        self.g.up = pairs.iter().map(|p| p.up.clone()).collect();
+        self.g.down = pairs
+            .iter()
+            .rev()
+            .map(|p| {
+                p.down.clone().unwrap_or_else(|| {
+                    format!("-- TODO: undo `{}`", crate::core::one_line(&p.up, 80))
+                })
+            })
+            .collect();
+        self.g
+    }
+}
+
 /// Generates a migration from `current` to the declared schema (`differences` =
 /// `current.diff(declared)`), writing created objects as `declared_sql`'s statements write
 /// them.
@@ -211,210 +455,29 @@ pub fn generate(
     declared_sql: &[String],
     current: &Snapshot,
 ) -> Generated {
-    let mut g = Generated::default();
-    let statement_for = |kind: &str, name: &str| {
-        declared_sql
+    let mut planner = Planner {
+        engine,
+        declared_sql,
+        current,
+        created_tables: tables(differences, engine, true),
+        dropped_tables: tables(differences, engine, false),
+        views: differences
             .iter()
-            .find(|s| {
-                creates(s, engine).is_some_and(|(k, n)| k == kind && n.eq_ignore_ascii_case(name))
-            })
-            .cloned()
+            .filter_map(|d| d.object().strip_prefix("view "))
+            .map(str::to_lowercase)
+            .collect(),
+        drops: Vec::new(),
+        creations: Vec::new(),
+        later: Vec::new(),
+        g: Generated::default(),
     };
-    let created_tables: BTreeSet<String> = differences
-        .iter()
-        .filter_map(|d| match d {
-            Difference::Added { object, definition } => is_table(object, definition, engine),
-            _ => None,
-        })
-        .collect();
-    let dropped_tables: BTreeSet<String> = differences
-        .iter()
-        .filter_map(|d| match d {
-            Difference::Removed { object, definition } => is_table(object, definition, engine),
-            _ => None,
-        })
-        .collect();
-    // A view's columns come and go with the view.
-    let views: BTreeSet<String> = differences
-        .iter()
-        .filter_map(|d| d.object().strip_prefix("view "))
-        .map(str::to_lowercase)
-        .collect();
-    // Creations first (tables, then what goes on them), drops after (what is on tables, then
-    // the tables); each with the downgrade statement that undoes it.
-    let mut creations: Vec<Pair> = Vec::new();
-    let mut drops: Vec<Pair> = Vec::new();
-    let mut later: Vec<Pair> = Vec::new();
-    for table in &created_tables {
-        match statement_for("TABLE", table) {
-            Some(create) => creations.push(Pair {
-                up: create,
-                down: Some(format!("DROP TABLE {table}")),
-            }),
-            None => g.notes.push(format!(
-                "table {table}: not created (no CREATE TABLE {table} in the declared file)"
-            )),
-        }
-    }
+    planner.create_tables();
     for d in differences {
-        let object = d.object();
-        let Some((kind, name)) = object.split_once(' ') else {
-            continue;
-        };
-        let definition = match d {
-            Difference::Added { definition, .. } | Difference::Removed { definition, .. } => {
-                definition.as_str()
-            }
-            Difference::Changed { after, .. } => after.as_str(),
-        };
-        let table = table_of(object, definition, engine);
-        if kind == "column" && table.as_ref().is_some_and(|t| views.contains(t)) {
-            continue;
-        }
-        let on_created = table.as_ref().is_some_and(|t| created_tables.contains(t));
-        let on_dropped = table.as_ref().is_some_and(|t| dropped_tables.contains(t));
-        match (d, kind) {
-            (_, "relation" | "table") => {}
-            (Difference::Added { .. }, "column") if !on_created => {
-                let (t, c) = name.split_once('.').unwrap_or((name, ""));
-                let element = statement_for("TABLE", t).and_then(|s| {
-                    elements(&s)
-                        .into_iter()
-                        .find(|e| element_name(e) == c.to_lowercase())
-                });
-                match element {
-                    Some(e) => creations.push(Pair {
-                        up: format!("ALTER TABLE {t} ADD COLUMN {e}"),
-                        down: Some(format!("ALTER TABLE {t} DROP COLUMN {c}")),
-                    }),
-                    None => g.notes.push(format!(
-                        "{object}: to add, not found in the declared CREATE TABLE {t}"
-                    )),
-                }
-            }
-            (Difference::Removed { definition, .. }, "column") if !on_dropped => {
-                let (t, c) = name.split_once('.').unwrap_or((name, ""));
-                let restore = match engine {
-                    Engine::Sqlite => current.get(&format!("table {t}")).and_then(|s| {
-                        elements(s)
-                            .into_iter()
-                            .find(|e| element_name(e) == c.to_lowercase())
-                    }),
-                    _ => Some(column_from_catalog(c, definition)),
-                };
-                g.destructive.push(format!("drop column {t}.{c}"));
-                drops.push(Pair {
-                    up: format!("ALTER TABLE {t} DROP COLUMN {c}"),
-                    down: restore.map(|e| format!("ALTER TABLE {t} ADD COLUMN {e}")),
-                });
-            }
-            (
-                Difference::Added { .. },
-                "index" | "view" | "trigger" | "function" | "procedure" | "sequence" | "type",
-            ) if !on_created || kind != "index" => {
-                let plain = name.rsplit('.').next().unwrap_or(name);
-                let plain = plain.split('(').next().unwrap_or(plain);
-                match statement_for(&kind.to_uppercase(), plain) {
-                    Some(create) => later.push(Pair {
-                        up: create,
-                        down: drop_statement(object, engine),
-                    }),
-                    None if on_created => {}
-                    None => g.notes.push(format!(
-                        "{object}: to create, no CREATE statement for it in the declared file"
-                    )),
-                }
-            }
-            (Difference::Added { .. }, "index") => {
-                // On a new table: its own CREATE INDEX, if the file has one (an index the
-                // CREATE TABLE makes, such as a primary key's, comes with the table).
-                let plain = name.rsplit('.').next().unwrap_or(name);
-                if let Some(create) = statement_for("INDEX", plain) {
-                    later.push(Pair {
-                        up: create,
-                        down: None,
-                    });
-                }
-            }
-            (Difference::Removed { definition, .. }, "index" | "view" | "trigger")
-                if !on_dropped =>
-            {
-                if let Some(up) = drop_statement(object, engine) {
-                    drops.insert(
-                        0,
-                        Pair {
-                            up,
-                            down: recreate(object, definition, engine),
-                        },
-                    );
-                }
-            }
-            (Difference::Changed { before, .. }, "index" | "view")
-                if !on_dropped && !on_created =>
-            {
-                let plain = name.rsplit('.').next().unwrap_or(name);
-                match (
-                    statement_for(&kind.to_uppercase(), plain),
-                    drop_statement(object, engine),
-                ) {
-                    (Some(create), Some(drop)) => {
-                        drops.insert(
-                            0,
-                            Pair {
-                                up: drop.clone(),
-                                down: recreate(object, before, engine),
-                            },
-                        );
-                        later.push(Pair {
-                            up: create,
-                            down: Some(drop),
-                        });
-                    }
-                    _ => g
-                        .notes
-                        .push(format!("{object}: changed, not written (do it by hand)")),
-                }
-            }
-            (_, "column") if on_created || on_dropped => {}
-            (Difference::Changed { before, after, .. }, "column") => g.notes.push(format!(
-                "{object}: changed from `{before}` to `{after}`: not written (a type, \
-                 nullability or default change; on SQLite it needs a table rebuild)"
-            )),
-            _ if on_created || on_dropped => {}
-            (_, _) => g.notes.push(format!("{d}: not written (do it by hand)")),
-        }
+        planner.difference(d);
     }
-    for table in &dropped_tables {
-        let definition = current
-            .get(&format!("table {table}"))
-            .or_else(|| current.get(&format!("relation {table}")))
-            .unwrap_or("");
-        g.destructive.push(format!("drop table {table}"));
-        drops.push(Pair {
-            up: format!("DROP TABLE {table}"),
-            down: recreate(&format!("table {table}"), definition, engine),
-        });
-    }
-    let pairs: Vec<Pair> = drops.into_iter().chain(creations).chain(later).collect();
-    if pairs.iter().any(|p| p.down.is_none()) {
-        g.notes.push(
-            "the downgrade is incomplete where the catalog does not give a dropped object's \
-             definition whole (marked in the down file): write those by hand"
-                .into(),
-        );
-    }
-    rename_notes(differences, &mut g);
-    g.up = pairs.iter().map(|p| p.up.clone()).collect();
-    g.down = pairs
-        .iter()
-        .rev()
-        .map(|p| {
-            p.down
-                .clone()
-                .unwrap_or_else(|| format!("-- TODO: undo `{}`", crate::core::one_line(&p.up, 80)))
-        })
-        .collect();
-    g
+    planner.drop_tables();
+    rename_notes(differences, &mut planner.g);
+    planner.finish()
 }
 
 /// A column (or table) dropped and another added with the same definition in the same place

@@ -4,7 +4,6 @@
 //! compared by catalog snapshot as `check` compares.
 
 use super::check::chain;
-use super::step::Protocol;
 use super::{Error, Migrations, Runner};
 use crate::core::Direction;
 use crate::core::schema::{Difference, Snapshot};
@@ -157,24 +156,13 @@ impl Runner {
         if let Err(e) = backend.create_history().await {
             return (backend, Err(wrap(e)));
         }
-        for id in migrations.graph.order() {
-            let artifact = migrations
-                .get(id)
-                .expect("the graph only names loaded revisions");
-            let protocol = Protocol::choose(
-                backend.ddl_commits_implicitly(),
-                artifact.info.transactional,
-                false,
-            );
-            let (b, ran) = self
-                .run_step(backend, db, artifact, Direction::Upgrade, protocol)
-                .await;
-            backend = b;
-            if let Err(e) = ran {
-                let message = format!("upgrade of {id}: {}", chain(&e));
-                let database = db.name.clone();
-                return (backend, Err(Error::Rehearsal { database, message }));
-            }
+        let (mut backend, upgraded) = self
+            .upgrade_through(backend, db, migrations, migrations.graph.order())
+            .await;
+        if let Err((id, e)) = upgraded {
+            let message = format!("upgrade of {id}: {}", chain(&e));
+            let database = db.name.clone();
+            return (backend, Err(Error::Rehearsal { database, message }));
         }
         let snapshot = db::schema::snapshot(backend.as_mut()).await;
         (backend, snapshot.map_err(wrap))

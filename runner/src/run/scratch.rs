@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Error, Runner};
+use super::step::Protocol;
+use super::{Error, Migrations, Runner};
+use crate::core::Direction;
+use crate::db::Backend;
 use crate::db::scratch::Scratch;
 use crate::db::{self, DbError};
 use crate::project::DatabaseConfig;
@@ -74,6 +77,37 @@ impl Runner {
             scratch,
             _files: files,
         })
+    }
+}
+
+impl Runner {
+    /// Upgrades through `ids` in order, each by its own protocol: how a rehearsal brings a
+    /// scratch database to a state. Stops at the first failure, naming its revision.
+    pub(super) async fn upgrade_through(
+        &self,
+        mut backend: Box<dyn Backend>,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        ids: &[String],
+    ) -> (Box<dyn Backend>, Result<(), (String, Error)>) {
+        for id in ids {
+            let artifact = migrations
+                .get(id)
+                .expect("rehearsals name loaded revisions");
+            let protocol = Protocol::choose(
+                backend.ddl_commits_implicitly(),
+                artifact.info.transactional,
+                false,
+            );
+            let (b, ran) = self
+                .run_step(backend, db, artifact, Direction::Upgrade, protocol)
+                .await;
+            backend = b;
+            if let Err(e) = ran {
+                return (backend, Err((id.clone(), e)));
+            }
+        }
+        (backend, Ok(()))
     }
 }
 

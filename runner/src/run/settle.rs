@@ -4,9 +4,7 @@
 //! objects it changes must be, in the target, as the claim says.
 
 use super::check::chain;
-use super::step::Protocol;
 use super::{Error, Migrations, Runner};
-use crate::core::Direction;
 use crate::core::schema::Snapshot;
 use crate::db::{self, Access, Backend, HistoryStore, RowState};
 use crate::project::DatabaseConfig;
@@ -165,39 +163,24 @@ impl Runner {
         if let Err(e) = backend.create_history().await {
             return (backend, Err(wrap(e)));
         }
-        let mut failed = None;
-        let mut without = Snapshot::default();
-        for id in applied.iter().map(String::as_str).chain([revision]) {
-            let artifact = migrations.get(id).expect("checked above");
-            if id == revision {
-                match db::schema::snapshot(backend.as_mut()).await {
-                    Ok(s) => without = s,
-                    Err(e) => return (backend, Err(wrap(e))),
-                }
-            }
-            let protocol = Protocol::choose(
-                backend.ddl_commits_implicitly(),
-                artifact.info.transactional,
-                false,
+        let (mut backend, upgraded) = self.upgrade_through(backend, db, migrations, applied).await;
+        if let Err((id, e)) = upgraded {
+            return (
+                backend,
+                Err(Error::Rehearsal {
+                    database: db.name.clone(),
+                    message: format!("upgrade of {id}: {}", chain(&e)),
+                }),
             );
-            let (b, ran) = self
-                .run_step(backend, db, artifact, Direction::Upgrade, protocol)
-                .await;
-            backend = b;
-            match ran {
-                Ok(_) => {}
-                Err(e) if id == revision => failed = Some(chain(&e)),
-                Err(e) => {
-                    return (
-                        backend,
-                        Err(Error::Rehearsal {
-                            database: db.name.clone(),
-                            message: format!("upgrade of {id}: {}", chain(&e)),
-                        }),
-                    );
-                }
-            }
         }
+        let without = match db::schema::snapshot(backend.as_mut()).await {
+            Ok(s) => s,
+            Err(e) => return (backend, Err(wrap(e))),
+        };
+        let (mut backend, upgraded) = self
+            .upgrade_through(backend, db, migrations, &[revision.to_string()])
+            .await;
+        let failed = upgraded.err().map(|(_, e)| chain(&e));
         match db::schema::snapshot(backend.as_mut()).await {
             Ok(with) => (
                 backend,
