@@ -603,6 +603,15 @@ pub fn autogenerate_from_a_declared_schema(dialect: Dialect) {
     );
     let out = project.run_ok(&db, &["diff"]);
     assert!(stdout(&out).contains("(no difference)"), "{}", stdout(&out));
+    // At the first revision the declared schema is still ahead.
+    let out = project.run(&db, &["diff", "--against", "20260101000000", "--exit-code"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("from the migrations' schema at 20260101000000")
+            && stdout(&out).contains("+ column users.age"),
+        "{}",
+        stdout(&out)
+    );
     // The generated migration round-trips (PostgreSQL's linter notes the blocking index).
     let doc = json(&project.run(&db, &["--json", "check", "--offline"]));
     let findings = doc["databases"][0]["findings"].as_array().unwrap();

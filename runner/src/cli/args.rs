@@ -67,15 +67,6 @@ pub enum LintEngine {
     Sqlite,
 }
 
-/// What `retort diff` compares the declared schema with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DiffAgainst {
-    /// The migrations' schema at head.
-    Head,
-    /// The database itself.
-    Database,
-}
-
 /// Retort's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -108,10 +99,10 @@ pub enum Command {
     /// Compare the declared schema (`schema = …`) with the migrations' schema at head (or
     /// the database itself, `--against database`), by catalog, on scratch databases.
     Diff {
-        /// `head` (the schema the migrations make, rehearsed on a scratch database) or
-        /// `database` (the database itself, read-only).
-        #[arg(long, value_enum, default_value = "head")]
-        against: DiffAgainst,
+        /// `head` (the schema the migrations make, rehearsed on a scratch database), a
+        /// revision (the schema up to it), or `database` (the database itself, read-only).
+        #[arg(long, default_value = "head", value_name = "head|REV|database")]
+        against: String,
         /// Make the scratch databases on this server.
         #[arg(long, value_name = "URL")]
         scratch_url: Option<String>,

@@ -200,8 +200,12 @@ async fn dispatch(
             scratch_url,
             exit_code,
         } => {
-            let database = against == args::DiffAgainst::Database;
-            schema::diff(ctx, out, database, scratch_url, exit_code).await
+            let against = match against.as_str() {
+                "head" => crate::run::Against::Head,
+                "database" => crate::run::Against::Database,
+                revision => crate::run::Against::Revision(revision.to_string()),
+            };
+            schema::diff(ctx, out, against, scratch_url, exit_code).await
         }
         Command::Merge {
             revisions,

@@ -16,35 +16,36 @@ fn quiet_runner(ctx: &Ctx) -> anyhow::Result<crate::run::Runner> {
     Ok(crate::run::Runner::new(observer, ctx.project.limits)?)
 }
 
-/// `retort diff [--against head|database] [--scratch-url URL] [--exit-code]`.
+/// `retort diff [--against head|REV|database] [--scratch-url URL] [--exit-code]`.
 pub(super) async fn diff(
     ctx: &Ctx,
     out: &mut impl Write,
-    against_database: bool,
+    against: Against,
     scratch_url: Option<String>,
     exit_code: bool,
 ) -> anyhow::Result<()> {
-    let against = if against_database {
-        Against::Database
-    } else {
-        Against::Head
-    };
     let runner = quiet_runner(ctx)?;
     let mut documents = Vec::new();
     let mut any = false;
     for db in &ctx.project.databases {
-        let diff = runner.diff(db, against, scratch_url.as_deref()).await?;
+        let diff = runner
+            .diff(db, against.clone(), scratch_url.as_deref())
+            .await?;
         any |= !diff.differences.is_empty();
         if ctx.json {
             documents.push(serde_json::json!({
                 "database": diff.database,
                 "declared": diff.file,
-                "against": if against_database { "database" } else { "head" },
+                "against": match &against {
+                    Against::Head => "head".to_string(),
+                    Against::Database => "database".to_string(),
+                    Against::Revision(r) => r.clone(),
+                },
                 "differences": diff.differences,
             }));
             continue;
         }
-        print_diff(out, &diff, against_database)?;
+        print_diff(out, &diff, &against)?;
     }
     if ctx.json {
         json::emit(out, "diff", serde_json::json!({ "databases": documents }))?;
@@ -55,11 +56,11 @@ pub(super) async fn diff(
     Ok(())
 }
 
-fn print_diff(out: &mut impl Write, diff: &SchemaDiff, database: bool) -> std::io::Result<()> {
-    let against = if database {
-        "the database"
-    } else {
-        "the migrations' schema at head"
+fn print_diff(out: &mut impl Write, diff: &SchemaDiff, against: &Against) -> std::io::Result<()> {
+    let against = match against {
+        Against::Database => "the database".to_string(),
+        Against::Head => "the migrations' schema at head".to_string(),
+        Against::Revision(r) => format!("the migrations' schema at {r}"),
     };
     match diff.differences.len() {
         0 => writeln!(

@@ -11,10 +11,13 @@ use crate::db::{self, Backend, HistoryStore};
 use crate::project::DatabaseConfig;
 
 /// What the declared schema is compared with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Against {
     /// The schema every migration up to the heads makes, on a scratch database.
     Head,
+    /// The schema the migrations make up to a revision (id or unique prefix) and what it
+    /// needs, on a scratch database.
+    Revision(String),
     /// The database itself (read-only).
     Database,
 }
@@ -64,11 +67,24 @@ impl Runner {
         let declared = self.declared_schema(db, server, &shown, &sql).await?;
         let current = match against {
             Against::Database => self.target_schema(db).await?,
-            Against::Head => {
+            Against::Head | Against::Revision(_) => {
                 // SQL migrations are built as an upgrade builds them; unbuilt others refused.
                 super::check_built(db, Direction::Upgrade, self.observer.as_ref())?;
                 let migrations = self.load(db).await?;
-                self.schema_at_head(db, server, &migrations).await?
+                let ids: Vec<String> = match &against {
+                    Against::Revision(prefix) => {
+                        let id = crate::core::plan::resolve_revision(&migrations.graph, prefix)
+                            .map_err(|source| Error::Plan {
+                                database: db.name.clone(),
+                                source,
+                            })?;
+                        let needed = migrations.graph.requirements(&[&id]);
+                        let order = migrations.graph.order().iter();
+                        order.filter(|r| needed.contains(*r)).cloned().collect()
+                    }
+                    _ => migrations.graph.order().to_vec(),
+                };
+                self.schema_at(db, server, &migrations, &ids).await?
             }
         };
         Ok(SchemaDiff {
@@ -126,18 +142,19 @@ impl Runner {
         scratch.finish(result).await
     }
 
-    /// The schema every migration makes, upgraded to the heads on a scratch database.
-    async fn schema_at_head(
+    /// The schema `ids` (in order) make, upgraded on a scratch database.
+    async fn schema_at(
         &self,
         db: &DatabaseConfig,
         server: &str,
         migrations: &Migrations,
+        ids: &[String],
     ) -> Result<Snapshot, Error> {
         let scratch = self.scratch_for(db, server).await?;
         let config = &scratch.config;
         let result = self
             .locked(config, |backend| {
-                self.upgrade_all(backend, config, migrations)
+                self.upgrade_all(backend, config, migrations, ids)
             })
             .await;
         scratch.finish(result).await
@@ -148,6 +165,7 @@ impl Runner {
         mut backend: Box<dyn Backend>,
         db: &DatabaseConfig,
         migrations: &Migrations,
+        ids: &[String],
     ) -> (Box<dyn Backend>, Result<Snapshot, Error>) {
         let wrap = |source| Error::Db {
             database: db.name.clone(),
@@ -156,9 +174,7 @@ impl Runner {
         if let Err(e) = backend.create_history().await {
             return (backend, Err(wrap(e)));
         }
-        let (mut backend, upgraded) = self
-            .upgrade_through(backend, db, migrations, migrations.graph.order())
-            .await;
+        let (mut backend, upgraded) = self.upgrade_through(backend, db, migrations, ids).await;
         if let Err((id, e)) = upgraded {
             let message = format!("upgrade of {id}: {}", chain(&e));
             let database = db.name.clone();
