@@ -476,13 +476,14 @@ pub fn generate(
         planner.difference(d);
     }
     planner.drop_tables();
-    rename_notes(differences, &mut planner.g);
+    rename_notes(differences, engine, &mut planner.g);
     planner.finish()
 }
 
 /// A column (or table) dropped and another added with the same definition in the same place
 /// may be a rename, which no catalog can tell from a drop and an add.
-fn rename_notes(differences: &[Difference], g: &mut Generated) {
+fn rename_notes(differences: &[Difference], engine: Engine, g: &mut Generated) {
+    table_rename_notes(differences, engine, g);
     let removed: Vec<(&str, &str)> = differences
         .iter()
         .filter_map(|d| match d {
@@ -517,9 +518,90 @@ fn rename_notes(differences: &[Difference], g: &mut Generated) {
     }
 }
 
+/// The columns (name → definition) the differences add (`Added`) or drop to `table`.
+fn columns_of(differences: &[Difference], table: &str, added: bool) -> BTreeSet<(String, String)> {
+    differences
+        .iter()
+        .filter_map(|d| match (d, added) {
+            (Difference::Added { object, definition }, true)
+            | (Difference::Removed { object, definition }, false) => {
+                let (t, c) = object.strip_prefix("column ")?.split_once('.')?;
+                t.eq_ignore_ascii_case(table)
+                    .then(|| (c.to_lowercase(), definition.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A table dropped and another created with the same columns may be a rename.
+fn table_rename_notes(differences: &[Difference], engine: Engine, g: &mut Generated) {
+    let dropped = tables(differences, engine, false);
+    for created in tables(differences, engine, true) {
+        let columns = columns_of(differences, &created, true);
+        for old in &dropped {
+            if !columns.is_empty() && columns_of(differences, old, false) == columns {
+                g.notes.push(format!(
+                    "table {old} dropped and table {created} created with the same columns: \
+                     if it is a rename, replace both with `ALTER TABLE {old} RENAME TO \
+                     {created}` (the drop loses its rows)"
+                ));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_dropped_and_created_alike_is_a_possible_rename() {
+        let current = snap(&[
+            (
+                "table people",
+                "CREATE TABLE people (id INTEGER, name TEXT)",
+            ),
+            ("column people.id", "INTEGER default none"),
+            ("column people.name", "TEXT default none"),
+        ]);
+        let declared = snap(&[
+            (
+                "table persons",
+                "CREATE TABLE persons (id INTEGER, name TEXT)",
+            ),
+            ("column persons.id", "INTEGER default none"),
+            ("column persons.name", "TEXT default none"),
+        ]);
+        let g = generate(
+            Engine::Sqlite,
+            &current.diff(&declared),
+            &["CREATE TABLE persons (id INTEGER, name TEXT)".to_string()],
+            &current,
+        );
+        assert!(
+            g.notes
+                .iter()
+                .any(|n| n.contains("ALTER TABLE people RENAME TO persons")),
+            "{:?}",
+            g.notes
+        );
+        assert_eq!(g.destructive, ["drop table people"]);
+        assert_eq!(
+            g.up,
+            [
+                "DROP TABLE people",
+                "CREATE TABLE persons (id INTEGER, name TEXT)"
+            ]
+        );
+        assert_eq!(
+            g.down,
+            [
+                "DROP TABLE persons",
+                "CREATE TABLE people (id INTEGER, name TEXT)"
+            ]
+        );
+    }
 
     fn snap(items: &[(&str, &str)]) -> Snapshot {
         Snapshot::new(items.iter().map(|(k, v)| (k.to_string(), v.to_string())))
