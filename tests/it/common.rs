@@ -223,16 +223,8 @@ fn required_env(var: &str) -> String {
     }
 }
 
-/// `scheme://auth@host/db?query` with the database replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let query = path
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    format!("{scheme}://{authority}/{name}{query}")
-}
+/// `scheme://auth@host/db?query` with the database replaced (the runner's own).
+use retort::db::scratch::with_database;
 
 impl TestDb {
     pub fn new(dialect: Dialect, test: &str) -> TestDb {

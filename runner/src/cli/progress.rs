@@ -72,19 +72,12 @@ impl Observer for Live {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match event {
-            Event::StepStarted {
-                database,
-                revision,
-                description,
-                direction,
-            } => {
+            Event::StepStarted { .. } => {
                 if let Some(old) = running.take() {
                     old.bar.finish_and_clear();
                 }
-                let title = format!(
-                    "[{database}] {} {revision}: {description}",
-                    direction.name()
-                );
+                // The line plain output prints for it (this observer is never quiet).
+                let title = self.plain.line(event).unwrap_or_default();
                 let bar = ProgressBar::with_draw_target(None, (self.target)())
                     .with_style(spinner())
                     .with_message(title.clone());
