@@ -616,3 +616,67 @@ fn show_artifact_extracts_what_was_applied() {
     let usage = run_in(root, &["show", &id, "--artifact"]);
     assert_eq!(usage.status.code(), Some(2), "--artifact needs -o");
 }
+
+/// Bad input to the new commands is a clear error naming its source, and changes nothing:
+/// a scratch server of another engine, a diff with no declared schema, a declared schema
+/// the engine refuses.
+#[test]
+fn gate_and_schema_commands_refuse_bad_input_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok_in(root, &["init"]);
+    let out = run_in(
+        root,
+        &[
+            "check",
+            "--offline",
+            "--scratch-url",
+            "postgres://nobody@127.0.0.1:1/x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "--scratch-url: postgres://nobody@127.0.0.1:1/x is not the engine of database `default`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_in(root, &["diff"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("database `default` declares no schema: add `schema = \"schema.sql\"`"),
+        "{}",
+        stderr(&out)
+    );
+    let toml = std::fs::read_to_string(root.join("retort.toml")).unwrap();
+    std::fs::write(
+        root.join("retort.toml"),
+        format!("{toml}schema = \"schema.sql\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("schema.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\nCREATE TABLE t (id INTEGER);\n",
+    )
+    .unwrap();
+    let out = run_in(root, &["new", "--autogenerate", "from a bad schema"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the declared schema")
+            && err.contains("schema.sql does not run")
+            && err.contains("already exists"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("migrations")).unwrap().count(),
+        0,
+        "nothing was written"
+    );
+    assert!(
+        !root.join("app.db").exists(),
+        "the database was not touched"
+    );
+}
