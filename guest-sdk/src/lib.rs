@@ -39,6 +39,7 @@
 
 mod decode;
 mod params;
+pub mod schema;
 pub mod script;
 
 pub use decode::{FromRow, FromValue, RowReader};
@@ -48,8 +49,9 @@ pub use params::{Params, ToValue};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "migration",
-        path: "../wit/0.1.0",
+        world: "retort:migration/migration@0.3.0",
+        path: ["../wit/0.1.0", "../wit/0.2.0", "../wit/0.3.0"],
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_migration",
         default_bindings_module: "retort_guest::bindings",
@@ -57,7 +59,7 @@ pub mod bindings {
     });
 }
 
-use bindings::retort::migration::{report, sql, types};
+use bindings::retort::migration0_1_0::{report, sql, types};
 
 pub use types::{Column, DatabaseError, Date, Datetime as DateTime, Dialect, Error, Time, Value};
 
@@ -361,8 +363,8 @@ macro_rules! export {
             struct RetortExport;
 
             impl $crate::bindings::Guest for RetortExport {
-                fn metadata() -> $crate::bindings::retort::migration::types::MigrationInfo {
-                    use $crate::bindings::retort::migration::types::{DatabaseRequirement, MigrationInfo};
+                fn metadata() -> $crate::bindings::retort::migration0_1_0::types::MigrationInfo {
+                    use $crate::bindings::retort::migration0_1_0::types::{DatabaseRequirement, MigrationInfo};
                     MigrationInfo {
                         id: $id.to_string(),
                         parents: vec![$($parent.to_string()),*],
@@ -379,13 +381,13 @@ macro_rules! export {
                 }
 
                 fn upgrade(
-                    tx: &$crate::bindings::retort::migration::sql::Transaction,
+                    tx: &$crate::bindings::retort::migration0_1_0::sql::Transaction,
                 ) -> $crate::Result<()> {
                     <$migration as $crate::Migration>::upgrade(&$crate::Tx::__new(tx))
                 }
 
                 fn downgrade(
-                    tx: &$crate::bindings::retort::migration::sql::Transaction,
+                    tx: &$crate::bindings::retort::migration0_1_0::sql::Transaction,
                 ) -> $crate::Result<()> {
                     <$migration as $crate::Migration>::downgrade(&$crate::Tx::__new(tx))
                 }

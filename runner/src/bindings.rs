@@ -1,17 +1,18 @@
-//! Host bindings generated from `wit/0.1.0` and `wit/0.2.0` (package `retort:migration`).
+//! Host bindings generated from `wit/0.1.0`, `wit/0.2.0` and `wit/0.3.0` (package
+//! `retort:migration`).
 //!
-//! The host links the 0.2.0 `batched-script-runtime` world: the 0.1.0 `sql` and `report`
-//! interfaces (which every 0.1.0 migration component imports) plus 0.2.0's `script` (which
+//! The host links the 0.3.0 `schema-script-runtime` world: the 0.1.0 `sql` and `report`
+//! interfaces (which every 0.1.0 migration component imports), 0.2.0's `script` (which
 //! shared language runtimes import) and `json-batches` (which the Python and JavaScript
-//! runtimes import). Every kind exports the same `metadata`, `upgrade` and `downgrade`, so one
+//! runtimes import), and 0.3.0's `schema` (portable schema operations). Every kind exports the same `metadata`, `upgrade` and `downgrade`, so one
 //! linker and one set of typed exports serve them all.
 //!
 //! The generated `Value`, `Error`, `Column` and `MigrationInfo` types are used throughout the
 //! runner, so rows go from the driver to the guest without an intermediate representation.
 
 wasmtime::component::bindgen!({
-    world: "retort:migration/batched-script-runtime@0.2.0",
-    path: ["../wit/0.1.0", "../wit/0.2.0"],
+    world: "retort:migration/schema-script-runtime@0.3.0",
+    path: ["../wit/0.1.0", "../wit/0.2.0", "../wit/0.3.0"],
     imports: { default: async | trappable },
     exports: { default: async },
     additional_derives: [PartialEq],
@@ -22,6 +23,9 @@ wasmtime::component::bindgen!({
 });
 
 use crate::core::CursorId;
+
+/// The portable schema operations of WIT 0.3.0 (`retort:migration/schema`).
+pub use self::retort::migration0_3_0::schema;
 
 pub use self::retort::migration0_1_0::types::{
     Column, DatabaseError, Date, Datetime, Dialect, Error as GuestError, Time, Value,

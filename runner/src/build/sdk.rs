@@ -69,8 +69,20 @@ fn files() -> Vec<(&'static str, String)> {
             include_str!("../../../guest-sdk/sql/src/split.rs").into(),
         ),
         (
+            "retort-guest/src/schema.rs",
+            include_str!("../../../guest-sdk/src/schema.rs").into(),
+        ),
+        (
             "wit/0.1.0/migration.wit",
             include_str!("../../../wit/0.1.0/migration.wit").into(),
+        ),
+        (
+            "wit/0.2.0/runtime.wit",
+            include_str!("../../../wit/0.2.0/runtime.wit").into(),
+        ),
+        (
+            "wit/0.3.0/schema.wit",
+            include_str!("../../../wit/0.3.0/schema.wit").into(),
         ),
     ]
 }
@@ -135,12 +147,7 @@ mod tests {
                 .unwrap()
                 .contains("../wit/0.1.0")
         );
-        assert!(
-            dir.path()
-                .join(DIR)
-                .join("wit/0.1.0/migration.wit")
-                .is_file()
-        );
+        assert!(dir.path().join(DIR).join("wit/0.3.0/schema.wit").is_file());
         let manifest =
             std::fs::read_to_string(dir.path().join(DIR).join("retort-guest/Cargo.toml")).unwrap();
         assert!(

@@ -5,6 +5,7 @@
 //! rewriting and value mapping of its dialect. Everything that differs between SQLite,
 //! PostgreSQL and MySQL lives behind this trait.
 
+pub mod ddl;
 mod history;
 mod mysql;
 pub mod placeholders;

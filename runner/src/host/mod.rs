@@ -12,3 +12,4 @@ mod json_batch;
 mod output;
 pub mod runtime;
 pub mod sandbox;
+mod schema;

@@ -14,8 +14,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::bindings::retort::migration0_1_0::{report, sql, types};
 use crate::bindings::retort::migration0_2_0::{json_batches, script};
 use crate::bindings::{
-    BatchedScriptRuntime, BatchedScriptRuntimePre, Column, Dialect, GuestError, MigrationInfo,
-    RowsHandle, TxHandle, Value,
+    Column, Dialect, GuestError, MigrationInfo, RowsHandle, SchemaScriptRuntime,
+    SchemaScriptRuntimePre, TxHandle, Value,
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
@@ -141,7 +141,17 @@ impl HostState {
         })
     }
 
-    fn db(&mut self) -> wasmtime::Result<&mut Box<dyn Backend>> {
+    /// How the step lends the database to this call.
+    pub(super) fn lending(&self) -> Lending {
+        self.mode
+    }
+
+    /// Remembers what failed, for the failure report (a statement, or an operation).
+    pub(super) fn note_failed(&mut self, what: &str) {
+        self.failed_statement = Some(what.to_string());
+    }
+
+    pub(super) fn db(&mut self) -> wasmtime::Result<&mut Box<dyn Backend>> {
         self.db.as_mut().ok_or_else(|| {
             wasmtime::format_err!("the migration used SQL outside upgrade/downgrade")
         })
@@ -499,7 +509,7 @@ pub struct Sandbox {
     /// Shared runtimes compiled in this process, by digest: every script migration of a
     /// language instantiates the same one.
     runtimes:
-        std::sync::Mutex<std::collections::HashMap<String, BatchedScriptRuntimePre<HostState>>>,
+        std::sync::Mutex<std::collections::HashMap<String, SchemaScriptRuntimePre<HostState>>>,
     /// Runtimes the migrations' sources hold (Python and JavaScript: a project's
     /// `runtimes/`, a bundle, `retort_artifacts`), by digest, for [`Sandbox::add_runtime`].
     offered: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
@@ -508,7 +518,7 @@ pub struct Sandbox {
 /// A compiled migration, ready to instantiate cheaply.
 #[derive(Clone)]
 pub struct Prepared {
-    pre: BatchedScriptRuntimePre<HostState>,
+    pre: SchemaScriptRuntimePre<HostState>,
     /// For a script migration: the script its runtime runs, which runtime, and its bytes.
     script: Option<(Arc<script::Migration>, RuntimeRef, Arc<[u8]>)>,
 }
@@ -552,7 +562,7 @@ impl Sandbox {
             .map_err(|e| wasmtime::format_err!("cannot start the deadline thread: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        BatchedScriptRuntime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        SchemaScriptRuntime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let cache = crate::host::cache::CompileCache::new(&engine);
         Ok(Sandbox {
             engine,
@@ -618,7 +628,7 @@ impl Sandbox {
     fn runtime(
         &self,
         runtime: &RuntimeRef,
-    ) -> Result<(BatchedScriptRuntimePre<HostState>, Arc<[u8]>), String> {
+    ) -> Result<(SchemaScriptRuntimePre<HostState>, Arc<[u8]>), String> {
         let mut offered = self
             .offered
             .lock()
@@ -668,7 +678,7 @@ impl Sandbox {
         &self,
         digest: &str,
         bytes: &[u8],
-    ) -> Result<BatchedScriptRuntimePre<HostState>, String> {
+    ) -> Result<SchemaScriptRuntimePre<HostState>, String> {
         if !wasmparser::Parser::is_component(bytes) {
             return Err(if wasmparser::Parser::is_core_wasm(bytes) {
                 "it is a core WebAssembly module, not a component (build for wasm32-wasip2)".into()
@@ -684,7 +694,7 @@ impl Sandbox {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("it imports something Retort does not provide: {e:#}"))?;
-        BatchedScriptRuntimePre::new(pre).map_err(|e| {
+        SchemaScriptRuntimePre::new(pre).map_err(|e| {
             format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}")
         })
     }
