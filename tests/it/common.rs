@@ -331,26 +331,33 @@ impl TestDb {
 
     /// Runs a script of statements outside Retort (as another tool would).
     pub fn execute(&self, sql: &str) {
+        self.try_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// [`TestDb::execute`], with the database's error as a value (a constraint that holds).
+    pub fn try_execute(&self, sql: &str) -> Result<(), String> {
         match self.dialect {
             Dialect::Sqlite => {
                 let conn = rusqlite::Connection::open(self.sqlite_path())
                     .expect("opening the SQLite file");
-                conn.execute_batch(sql)
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                conn.execute_batch(sql).map_err(|e| e.to_string())
             }
             Dialect::Postgres => runtime().block_on(async {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
                 sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                     .execute(&mut c)
                     .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }),
             Dialect::Mysql => runtime().block_on(async {
                 let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
                 sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                     .execute(&mut c)
                     .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }),
         }
     }

@@ -16,6 +16,7 @@ mod gate;
 mod runtime;
 mod sandbox;
 mod scenarios;
+mod schema_ops;
 mod sql;
 mod trust;
 
@@ -27,6 +28,7 @@ macro_rules! dialect_suite {
             use crate::backend;
             use crate::common::Dialect;
             use crate::scenarios;
+            use crate::schema_ops;
             use crate::conformance;
             use crate::containment;
             use crate::embedded;
@@ -93,6 +95,8 @@ macro_rules! dialect_suite {
             case!(sql, import_from_sqitch_and_adopt_its_database);
             case!(fidelity, imported_histories_match_the_engines_own_client);
             case!(gate, check_is_the_ci_gate);
+            case!(schema_ops, portable_operations_change_the_schema_and_keep_the_rows);
+            case!(schema_ops, a_rebuild_keeps_rows_indexes_triggers_views_and_keys);
             case!(gate, offline_sql_prints_what_would_run);
             case!(gate, lint_finds_what_production_would_regret);
             case!(gate, autogenerate_from_a_declared_schema);
@@ -165,6 +169,16 @@ mod hostile_once {
     )]
     fn postgres_a_lost_lock_stops_the_run() {
         containment::a_lost_lock_stops_the_run(Dialect::Postgres);
+    }
+}
+
+mod sqlite_rebuild {
+    use crate::schema_ops;
+
+    /// Only SQLite rebuilds tables, and only its foreign keys are a connection setting.
+    #[test]
+    fn a_rebuild_never_cascades_into_referencing_rows() {
+        schema_ops::a_rebuild_never_cascades_into_referencing_rows();
     }
 }
 
