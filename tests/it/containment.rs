@@ -42,7 +42,7 @@ pub fn hostile_session_settings_do_not_change_batched_values(dialect: Dialect) {
 }
 
 /// The scripted hostile migration (`tests/guests/20261202000000_hostile_script`).
-const HOSTILE: &str = "20261202000000";
+pub const HOSTILE: &str = "20261202000000";
 
 /// An SQL string literal for `dialect`.
 fn lit(dialect: Dialect, s: &str) -> String {
@@ -54,7 +54,7 @@ fn lit(dialect: Dialect, s: &str) -> String {
 }
 
 /// Writes the hostile migration's steps into `db` (see the fixture for the kinds).
-fn script(db: &TestDb, up: &[(&str, &str)]) {
+pub fn script(db: &TestDb, up: &[(&str, &str)]) {
     db.execute(
         "CREATE TABLE hostile_script (n INTEGER PRIMARY KEY, kind VARCHAR(10) NOT NULL, arg TEXT NOT NULL);\
          CREATE TABLE hostile_script_down (n INTEGER PRIMARY KEY, kind VARCHAR(10) NOT NULL, arg TEXT NOT NULL)",
@@ -69,7 +69,7 @@ fn script(db: &TestDb, up: &[(&str, &str)]) {
 }
 
 /// The hostile migration's history row state, if it has one.
-fn hostile_state(db: &TestDb) -> Option<String> {
+pub fn hostile_state(db: &TestDb) -> Option<String> {
     if !db.tables().contains(&"retort_history".to_string()) {
         return None;
     }
@@ -83,7 +83,7 @@ fn hostile_state(db: &TestDb) -> Option<String> {
 /// The failed run left nothing applied: on PostgreSQL and SQLite no history row (and the
 /// message says it rolled back); on MySQL/MariaDB the pending `upgrading` row (and the
 /// message does not say it rolled back).
-fn assert_not_applied(db: &TestDb, err: &str) {
+pub fn assert_not_applied(db: &TestDb, err: &str) {
     match db.dialect {
         Dialect::Mysql => {
             assert_eq!(hostile_state(db).as_deref(), Some("upgrading"), "{err}");
@@ -235,6 +235,15 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
         // The write counts PostgreSQL's check reads depend on `track_counts`: a superuser
         // (as in these tests) switching it off is seen too.
         attacks.push(("untracked", vec!["SET track_counts = off", fake]));
+        // DDL that rewrites nothing (no new file node, no row written) changes the definition.
+        attacks.push((
+            "relax",
+            vec!["ALTER TABLE retort_history ALTER COLUMN description DROP NOT NULL"],
+        ));
+        attacks.push((
+            "index",
+            vec!["CREATE INDEX forged ON retort_artifacts (digest)"],
+        ));
     }
     for (attack, sqls) in attacks {
         let db = TestDb::new(dialect, "forge");

@@ -97,6 +97,7 @@ macro_rules! dialect_suite {
             case!(gate, check_is_the_ci_gate);
             case!(schema_ops, portable_operations_change_the_schema_and_keep_the_rows);
             case!(schema_ops, a_rebuild_keeps_rows_indexes_triggers_views_and_keys);
+            case!(schema_ops, portable_operations_cannot_touch_the_bookkeeping);
             case!(gate, offline_sql_prints_what_would_run);
             case!(gate, lint_finds_what_production_would_regret);
             case!(gate, autogenerate_from_a_declared_schema);

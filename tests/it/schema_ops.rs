@@ -325,3 +325,53 @@ pub fn a_rebuild_never_cascades_into_referencing_rows() {
     assert_eq!(db.count("SELECT COUNT(*) FROM authors"), 2);
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
 }
+
+/// A portable operation is the migration's SQL: one aimed at Retort's bookkeeping (dropping,
+/// renaming or altering `retort_history`, a constraint that makes SQLite rebuild it, an index
+/// or a column on `retort_artifacts`) is refused like the statement it writes, and the history
+/// stays exactly as Retort wrote it.
+pub fn portable_operations_cannot_touch_the_bookkeeping(dialect: Dialect) {
+    use crate::containment::{HOSTILE, assert_not_applied, hostile_state, script};
+    for attack in [
+        "drop:retort_history",
+        "rename:retort_history",
+        "alter:retort_history.description",
+        "check:retort_history",
+        "index:retort_artifacts.digest",
+        "column:retort_artifacts",
+    ] {
+        let db = TestDb::new(dialect, "bookop");
+        script(
+            &db,
+            &[
+                ("schema", attack),
+                ("sql", "CREATE TABLE after_attack (a INTEGER)"),
+            ],
+        );
+        let project = Project::with_fixtures(&["20260501000000", HOSTILE]);
+        let out = project.run(&db, &["upgrade", "heads"]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{attack}: {err}");
+        assert!(
+            err.contains("bookkeeping") || err.contains("Retort alone"),
+            "{attack}: {err}"
+        );
+        assert_not_applied(&db, &err);
+        let root =
+            db.strings("SELECT description FROM retort_history WHERE revision = '20260501000000'");
+        assert_eq!(root.len(), 1, "{attack}: {err}");
+        assert!(
+            db.count("SELECT COUNT(*) FROM retort_artifacts") >= 1,
+            "{attack}: {err}"
+        );
+        assert!(
+            !db.tables().contains(&"gone".to_string()),
+            "{attack}: {err}"
+        );
+        if dialect == Dialect::Sqlite {
+            let sql = db.strings("SELECT sql FROM sqlite_master WHERE name = 'retort_history'");
+            assert!(!sql[0].contains("forged"), "{attack}: {sql:?}");
+        }
+        let _ = hostile_state(&db);
+    }
+}

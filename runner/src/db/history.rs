@@ -342,7 +342,17 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
                                              chr(30) ORDER BY revision) FROM {history}), '')
                  || chr(29) ||
                  coalesce((SELECT string_agg((digest, part, octet_length(bytes))::text, chr(30)
-                                             ORDER BY digest, part) FROM {artifacts}), ''),
+                                             ORDER BY digest, part) FROM {artifacts}), '')
+                 || chr(29) ||
+                 coalesce((SELECT string_agg(concat_ws(':', a.attrelid, a.attname, a.atttypid,
+                                  a.atttypmod, a.attnotnull, a.atthasdef, a.attisdropped), ','
+                                  ORDER BY a.attrelid, a.attnum)
+                           FROM pg_attribute a WHERE a.attnum > 0 AND a.attrelid IN
+                                (to_regclass('{history}'), to_regclass('{artifacts}'))), '')
+                 || (SELECT count(*) FROM pg_index WHERE indrelid IN
+                         (to_regclass('{history}'), to_regclass('{artifacts}')))::text
+                 || (SELECT count(*) FROM pg_constraint WHERE conrelid IN
+                         (to_regclass('{history}'), to_regclass('{artifacts}')))::text,
                  'UTF8')), 'hex')"
         )),
         // `group_concat_max_len` is raised on every connection Retort opens; a migration that
@@ -366,11 +376,18 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
 /// dropped and made anew, or renamed away, has another), its file node (`TRUNCATE` and
 /// rewriting `ALTER`s give a new one), and the transaction's own counts of rows it inserted,
 /// updated and deleted there (`COPY` and `INSERT … ON CONFLICT` included), plus
-/// `track_counts`, which those counts depend on (a superuser could switch it off). `$1`, `$2`:
-/// the qualified table names.
+/// `track_counts`, which those counts depend on (a superuser could switch it off), and its
+/// definition as the catalog holds it (columns with type, nullability and default; the number
+/// of indexes and constraints), which DDL that rewrites nothing changes (`ALTER COLUMN … DROP
+/// NOT NULL`, `ADD COLUMN`, `CREATE INDEX`). `$1`, `$2`: the qualified table names.
 const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('track_counts'),
         t.oid, pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
-        pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid))
+        pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid),
+        (SELECT md5(coalesce(string_agg(concat_ws(':', a.attname, a.atttypid, a.atttypmod,
+                a.attnotnull, a.atthasdef, a.attisdropped), ',' ORDER BY a.attnum), ''))
+           FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0),
+        (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.oid),
+        (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = t.oid))
     FROM (SELECT 1 AS k, to_regclass($1)::oid AS oid UNION ALL
           SELECT 2, to_regclass($2)::oid) t
     ORDER BY t.k";

@@ -7,6 +7,7 @@
 //!   errors does);
 //! - `sleep`: sleep `arg` milliseconds inside the sandbox (a WASI host call);
 //! - `print`: write `arg` bytes to stdout;
+//! - `schema`: a portable schema operation (`schema` below); an error fails the migration;
 //! - `fail`: return an error.
 //!
 //! Its downgrade runs the rows of `hostile_script_down` the same way (none: nothing).
@@ -48,11 +49,42 @@ fn run(tx: &Tx, table: &str) -> Result<()> {
                     println!("{line}");
                 }
             }
-            "fail" => return Err(Error::migration(format!("failing on purpose: {}", step.arg))),
+            "schema" => schema(tx, &step.arg)?,
+            "fail" => {
+                return Err(Error::migration(format!(
+                    "failing on purpose: {}",
+                    step.arg
+                )));
+            }
             other => return Err(Error::migration(format!("unknown step kind `{other}`"))),
         }
     }
     Ok(())
+}
+
+/// A portable schema operation, `op:table[.column]`: `drop`, `rename` (to `gone`), `alter`
+/// (the column may hold NULL), `check` (a check constraint), `index`, `column` (one added).
+fn schema(tx: &Tx, arg: &str) -> Result<()> {
+    use retort_guest::schema::{Check, Column, ColumnChange, ColumnType, Constraint, Index};
+    let (op, target) = arg.split_once(':').unwrap_or((arg, ""));
+    let (table, column) = target.split_once('.').unwrap_or((target, ""));
+    match op {
+        "drop" => tx.drop_table(table),
+        "rename" => tx.rename_table(table, "gone"),
+        "alter" => tx.alter_column(ColumnChange::new(table, column).nullable(true)),
+        "check" => tx.add_constraint(
+            table,
+            Constraint::Check(Check {
+                name: "forged".into(),
+                expression: "1 = 1".into(),
+            }),
+        ),
+        "index" => tx.create_index(Index::new("forged", table, &[column])),
+        "column" => tx.add_column(table, Column::new("forged", ColumnType::Text)),
+        other => Err(Error::migration(format!(
+            "unknown schema operation `{other}`"
+        ))),
+    }
 }
 
 struct HostileScript;
