@@ -525,9 +525,15 @@ fn rehearsals_change_no_project_file() {
         stdout(&out)
     };
     let checked = run(&["-d", "monitoring", "check", "--offline"]);
-    assert!(checked.contains("3 of 3 round-tripped"), "{checked}");
+    assert!(checked.contains("4 of 4 round-tripped"), "{checked}");
     let sql = run(&["-d", "monitoring", "upgrade", "--sql"]);
     assert!(sql.contains("point alerting at the kinds index"), "{sql}");
+    // Portable operations show as the statements the host wrote, each named.
+    assert!(
+        sql.contains("-- retort schema: alter-column events.severity"),
+        "{sql}"
+    );
+    assert!(sql.contains("CREATE TABLE \"events__retort_rebuild\""), "{sql}");
     assert_eq!(
         std::fs::read_to_string(&ini).unwrap(),
         before,

@@ -92,12 +92,38 @@ fn unordered_columns(sql: &str) -> String {
     elements.sort();
     format!(
         "{} ({}) {}",
-        squash(&head),
+        table_head(&squash(&head)),
         elements.join(", "),
         squash(&tail)
     )
     .trim_end()
     .to_string()
+}
+
+/// `CREATE TABLE name` with the name quoted only where SQLite needs it: a rebuilt table's
+/// text names it quoted (`ALTER TABLE … RENAME` writes `"name"`), the same table.
+fn table_head(head: &str) -> String {
+    let Some(name) = head
+        .get(..13)
+        .filter(|h| h.eq_ignore_ascii_case("CREATE TABLE "))
+        .map(|_| &head[13..])
+    else {
+        return head.to_string();
+    };
+    let name = crate::db::ddl::sqlite_table::unquote(name.trim());
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        format!("CREATE TABLE {name}")
+    } else {
+        format!(
+            "CREATE TABLE {}",
+            crate::db::ddl::sqlite_table::quote(&name)
+        )
+    }
 }
 
 fn text(value: &Value) -> String {
@@ -297,6 +323,17 @@ mod tests {
         let a = "CREATE TABLE users (\n  id INTEGER PRIMARY KEY, -- the key\n  email VARCHAR(320)\n, name TEXT CHECK (length(name) > 0))";
         let b = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT CHECK (length(name) > 0), email VARCHAR(320))";
         assert_eq!(unordered_columns(a), unordered_columns(b));
+        // A rebuilt table's name comes back quoted, and its keywords in capitals.
+        assert_eq!(
+            unordered_columns(
+                "create table \"users\"(id INTEGER PRIMARY KEY, name TEXT CHECK (length(name) > 0), email VARCHAR(320))"
+            ),
+            unordered_columns(b)
+        );
+        assert_eq!(
+            unordered_columns("CREATE TABLE \"odd name\" (a)"),
+            "CREATE TABLE \"odd name\" (a)"
+        );
         assert_eq!(
             unordered_columns(b),
             "CREATE TABLE users (email VARCHAR(320), id INTEGER PRIMARY KEY, name TEXT CHECK (length(name) > 0))"
