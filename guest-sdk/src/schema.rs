@@ -27,7 +27,7 @@
 use crate::bindings::retort::migration0_3_0::schema as host;
 pub use crate::bindings::retort::migration0_3_0::schema::{
     Check, Column, ColumnChange, ColumnType, Constraint, ConstraintKind, DecimalSize, ForeignKey,
-    Index, Operation, ReferenceAction, Table, Unique,
+    Index, ObjectKind, Operation, ReferenceAction, Table, Unique,
 };
 use crate::{Result, Tx};
 
@@ -266,6 +266,29 @@ impl Tx<'_> {
     /// Adds a constraint to a table (a table rebuild on SQLite).
     pub fn add_constraint(&self, table: &str, constraint: Constraint) -> Result<()> {
         self.apply(Operation::AddConstraint((table.into(), constraint)))
+    }
+
+    /// In an upgrade, before replacing or dropping a view, function, procedure or trigger:
+    /// keeps its definition as the catalog has it now in this migration's history record,
+    /// for the downgrade's [`Tx::restore_definition`] — which then works even after this
+    /// migration's source is gone. `false`: there is no such object.
+    ///
+    /// ```no_run
+    /// # fn f(tx: &retort_guest::Tx) -> retort_guest::Result<()> {
+    /// use retort_guest::schema::ObjectKind;
+    /// tx.keep_definition(ObjectKind::Function, "price_with_tax")?;
+    /// tx.execute("CREATE OR REPLACE FUNCTION price_with_tax(p numeric) RETURNS numeric \
+    ///             LANGUAGE sql AS $$ SELECT p * 1.21 $$", ())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn keep_definition(&self, kind: ObjectKind, name: &str) -> Result<bool> {
+        host::keep_definition(self.inner, kind, name)
+    }
+
+    /// In a downgrade: recreates what this migration's upgrade kept under `kind` and `name`.
+    /// `false`: it kept nothing there.
+    pub fn restore_definition(&self, kind: ObjectKind, name: &str) -> Result<bool> {
+        host::restore_definition(self.inner, kind, name)
     }
 
     /// Drops a constraint by kind and name (a table rebuild on SQLite).

@@ -533,7 +533,10 @@ fn rehearsals_change_no_project_file() {
         sql.contains("-- retort schema: alter-column events.severity"),
         "{sql}"
     );
-    assert!(sql.contains("CREATE TABLE \"events__retort_rebuild\""), "{sql}");
+    assert!(
+        sql.contains("CREATE TABLE \"events__retort_rebuild\""),
+        "{sql}"
+    );
     assert_eq!(
         std::fs::read_to_string(&ini).unwrap(),
         before,

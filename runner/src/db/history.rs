@@ -118,7 +118,8 @@ pub(super) fn create_sql(dialect: Dialect, tables: &Tables) -> String {
             duration_ms {bigint} NOT NULL,
             journal {long},
             signer TEXT,
-            notes {long}
+            notes {long},
+            kept {long}
         );
         CREATE TABLE IF NOT EXISTS {artifacts} (
             digest {digest} NOT NULL,
@@ -338,7 +339,8 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
         Dialect::Postgres => Some(format!(
             "SELECT encode(sha256(convert_to(
                  coalesce((SELECT string_agg((revision, parents, description, digest, state,
-                                              applied_at, applied_by, duration_ms, signer, notes)::text,
+                                              applied_at, applied_by, duration_ms, signer, notes,
+                                              kept)::text,
                                              chr(30) ORDER BY revision) FROM {history}), '')
                  || chr(29) ||
                  coalesce((SELECT string_agg((digest, part, octet_length(bytes))::text, chr(30)
@@ -361,7 +363,8 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
             "SELECT SHA2(CONCAT(
                  COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(CHAR(31), revision, parents, description,
                               digest, state, applied_at, applied_by, duration_ms,
-                              COALESCE(signer, CHAR(0)), COALESCE(notes, CHAR(0)))
+                              COALESCE(signer, CHAR(0)), COALESCE(notes, CHAR(0)),
+                              COALESCE(kept, CHAR(0)))
                            ORDER BY revision SEPARATOR 0x1e) FROM {history}), ''),
                  CHAR(29),
                  COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(CHAR(31), digest, part, LENGTH(bytes))
@@ -446,12 +449,70 @@ pub trait HistoryStore: Session {
             .is_some_and(|n| n > 0))
     }
 
-    /// Creates the history tables if they do not exist.
+    /// Creates the history tables if they do not exist, and adds to a history table made by
+    /// an earlier Retort the columns it lacks (`kept`).
     async fn create_history(&mut self) -> Result<(), DbError> {
         let sql = create_sql(self.dialect(), self.tables());
         self.host_execute("creating the history tables", &sql, &[])
-            .await
-            .map(|_| ())
+            .await?;
+        let doing = "checking retort_history's columns";
+        let schema = text(&self.tables().schema);
+        let (sql, params) = match self.dialect() {
+            Dialect::Sqlite => (
+                "SELECT COUNT(*) FROM pragma_table_info('retort_history', $1) WHERE name = 'kept'",
+                vec![schema],
+            ),
+            _ => (
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = $1 AND \
+                 table_name = 'retort_history' AND column_name = 'kept'",
+                vec![schema],
+            ),
+        };
+        let rows = self.host_query(doing, sql, &params).await?;
+        if rows.first().and_then(|r| r.first()).and_then(integer) == Some(0) {
+            let long = types(self.dialect()).long;
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN kept {long}",
+                self.tables().history
+            );
+            self.host_execute("adding retort_history.kept", &sql, &[])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the definitions `revision`'s upgrade kept for its downgrade (JSON,
+    /// `db::ddl::definitions`), in the transaction that records it.
+    async fn keep_definitions(&mut self, revision: &str, kept: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET kept = $1 WHERE revision = $2",
+            self.tables().history
+        );
+        let doing = "keeping definitions in retort_history";
+        let n = self
+            .host_execute(doing, &sql, &[text(kept), text(revision)])
+            .await?;
+        exactly_one(doing, &sql, n)
+    }
+
+    /// The definitions `revision`'s upgrade kept, if it kept any.
+    async fn kept_definitions(&mut self, revision: &str) -> Result<Option<String>, DbError> {
+        let sql = format!(
+            "SELECT kept FROM {} WHERE revision = $1",
+            self.tables().history
+        );
+        let rows = self
+            .host_query("reading kept definitions", &sql, &[text(revision)])
+            .await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .and_then(|v| match v {
+                Value::Text(s) => Some(s),
+                Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                _ => None,
+            }))
     }
 
     /// Every history row, oldest first; empty when the tables do not exist.

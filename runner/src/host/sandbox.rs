@@ -19,6 +19,7 @@ use crate::bindings::{
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
+use crate::db::ddl::definitions::Kept;
 use crate::db::{Backend, HistoryStore, SqlFailure};
 use crate::host::output::CappedPipe;
 use crate::host::runtime::{RuntimeRef, Script};
@@ -55,6 +56,10 @@ pub struct HostState {
     /// The migration a shared runtime runs (`script.current`); `None` for a component that
     /// is the migration itself.
     script: Option<Arc<script::Migration>>,
+    /// What this call's upgrade kept for its downgrade (`schema.keep-definition`).
+    pub(super) kept: Vec<Kept>,
+    /// What this migration's upgrade kept, for this call's downgrade to restore.
+    pub(super) restorable: Vec<Kept>,
 }
 
 /// How often the epoch advances: the deadline's resolution.
@@ -138,6 +143,8 @@ impl HostState {
             mode: Lending::default(),
             logged: 0,
             script: None,
+            kept: Vec::new(),
+            restorable: Vec::new(),
         })
     }
 
@@ -498,6 +505,8 @@ pub struct Called {
     pub outcome: CallOutcome,
     /// The last statement that returned an error (or broke the connection).
     pub failed_statement: Option<String>,
+    /// The definitions an upgrade kept for its downgrade (`schema.keep-definition`).
+    pub kept: Vec<Kept>,
 }
 
 /// The engine and linker, built once per process.
@@ -749,6 +758,7 @@ impl Sandbox {
         observer: Arc<dyn Observer>,
         mode: Lending,
         dirs: &[crate::host::capability::Staged],
+        kept: Vec<Kept>,
     ) -> (Box<dyn Backend>, Called) {
         let interrupter = db.interrupter();
         // Granting the staged directories fails only if they vanished; then the guest never
@@ -767,6 +777,7 @@ impl Sandbox {
                     Called {
                         outcome,
                         failed_statement: None,
+                        kept: Vec::new(),
                     },
                 );
             }
@@ -774,6 +785,7 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, self.limits.timeout);
         store.data_mut().mode = mode;
+        store.data_mut().restorable = kept;
         store.data_mut().script = prepared.script.as_ref().map(|(s, _, _)| s.clone());
         let (result, overdue) = self
             .run_until_deadline(&mut store, prepared, direction, interrupter)
@@ -810,6 +822,7 @@ impl Sandbox {
             Called {
                 outcome,
                 failed_statement: state.failed_statement,
+                kept: std::mem::take(&mut state.kept),
             },
         )
     }

@@ -11,6 +11,7 @@ use crate::bindings::retort::migration0_1_0::sql::HostTransaction;
 use crate::bindings::schema::{self, Operation};
 use crate::bindings::{DatabaseError, GuestError, TxHandle, Value};
 use crate::db::SqlFailure;
+use crate::db::ddl::definitions::{self, Capture, Kept, ObjectKind};
 use crate::db::ddl::{self, Facts, MysqlColumn, Needs, Plan, SqliteTable};
 use crate::host::sandbox::HostState;
 
@@ -37,9 +38,122 @@ impl schema::Host for HostState {
     ) -> wasmtime::Result<Result<Vec<String>, GuestError>> {
         Ok(self.plan(&operation).await?.map(|p| p.statements))
     }
+
+    async fn keep_definition(
+        &mut self,
+        _tx: Resource<TxHandle>,
+        kind: ObjectKind,
+        name: String,
+    ) -> wasmtime::Result<Result<bool, GuestError>> {
+        self.keep(kind, name).await
+    }
+
+    async fn restore_definition(
+        &mut self,
+        tx: Resource<TxHandle>,
+        kind: ObjectKind,
+        name: String,
+    ) -> wasmtime::Result<Result<bool, GuestError>> {
+        self.restore(tx, kind, name).await
+    }
 }
 
 impl HostState {
+    /// `keep-definition`: the statements that recreate `name` as the catalog has it now.
+    async fn keep(
+        &mut self,
+        kind: ObjectKind,
+        name: String,
+    ) -> wasmtime::Result<Result<bool, GuestError>> {
+        let what = format!("keep-definition {} {name}", definitions::kind_name(kind));
+        let dialect = self.db()?.dialect();
+        let capture = match definitions::capture(dialect, kind, &name) {
+            Ok(c) => c,
+            Err(e) => {
+                self.note_failed(&what);
+                return Ok(Err(GuestError::InvalidStatement(e)));
+            }
+        };
+        let param = || vec![Value::Text(name.clone())];
+        let statements = match capture {
+            Capture::Query(sql) => match self.catalog(sql, param()).await? {
+                Ok(rows) => texts(&rows),
+                Err(e) => return Ok(Err(e)),
+            },
+            Capture::Show {
+                exists,
+                show,
+                column,
+                drop,
+            } => {
+                let found = match self.catalog(exists, param()).await? {
+                    Ok(rows) => first_integer(&rows).unwrap_or(0),
+                    Err(e) => return Ok(Err(e)),
+                };
+                if found == 0 {
+                    Vec::new()
+                } else {
+                    let rows = match self.catalog(&show, vec![]).await? {
+                        Ok(rows) => rows,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    let Some(create) = rows.first().and_then(|r| r.get(column)).and_then(text_of)
+                    else {
+                        self.note_failed(&show);
+                        return Ok(Err(GuestError::InvalidStatement(format!(
+                            "{what}: the server does not show its definition to this account"
+                        ))));
+                    };
+                    vec![drop, definitions::without_definer(&create)]
+                }
+            }
+        };
+        if statements.is_empty() {
+            return Ok(Ok(false));
+        }
+        let kind = definitions::kind_name(kind).to_string();
+        // Kept once: a second keep of the same object in one upgrade keeps the first state.
+        if !self.kept.iter().any(|k| k.kind == kind && k.name == name) {
+            self.kept.push(Kept {
+                kind,
+                name,
+                statements,
+            });
+        }
+        Ok(Ok(true))
+    }
+
+    /// `restore-definition`: runs what the upgrade kept for `name`.
+    async fn restore(
+        &mut self,
+        tx: Resource<TxHandle>,
+        kind: ObjectKind,
+        name: String,
+    ) -> wasmtime::Result<Result<bool, GuestError>> {
+        let kind_name = definitions::kind_name(kind);
+        let Some(kept) = self
+            .restorable
+            .iter()
+            .find(|k| k.kind == kind_name && k.name == name)
+            .cloned()
+        else {
+            return Ok(Ok(false));
+        };
+        for (n, statement) in kept.statements.iter().enumerate() {
+            let statement = match n {
+                0 => {
+                    format!("-- retort schema: restore-definition {kind_name} {name}\n{statement}")
+                }
+                _ => statement.clone(),
+            };
+            let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
+            if let Err(e) = self.execute(borrowed, statement, Vec::new()).await? {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(true))
+    }
+
     /// The operation's statements on this database, as it is now.
     async fn plan(&mut self, op: &Operation) -> wasmtime::Result<Result<Plan, GuestError>> {
         let dialect = self.db()?.dialect();

@@ -6,6 +6,7 @@ use super::{Error, FailureState, Ran, Runner};
 use crate::core::Direction;
 use crate::core::observe::Event;
 use crate::db::HistoryStore;
+use crate::db::ddl::definitions::{self, Kept};
 use crate::db::{self, Backend, DbError, HistoryRow, RowState, View, Watch};
 use crate::host::capability::{self, Staged};
 use crate::host::sandbox::{CallOutcome, Lending};
@@ -104,20 +105,25 @@ impl Protocol {
         Ok(())
     }
 
-    /// After the migration succeeded: record it and commit.
+    /// After the migration succeeded: record it (with the definitions it kept) and commit.
     async fn after(
         self,
         backend: &mut dyn Backend,
         artifact: &Artifact,
         row: &HistoryRow,
         direction: Direction,
+        kept: &[Kept],
     ) -> Result<(), DbError> {
         match (direction, self.journaled()) {
-            (Direction::Upgrade, false) => record(backend, artifact, row).await?,
+            (Direction::Upgrade, false) => {
+                record(backend, artifact, row).await?;
+                keep(backend, &row.revision, kept).await?;
+            }
             (Direction::Upgrade, true) => {
                 if self.owns_transaction() {
                     backend.commit().await?;
                 }
+                keep(backend, &row.revision, kept).await?;
                 return backend
                     .update_history(&row.revision, RowState::Applied, row.duration_ms)
                     .await;
@@ -180,6 +186,29 @@ async fn record(
     backend.insert_history(row).await
 }
 
+/// Stores what `revision`'s upgrade kept, if anything.
+async fn keep(backend: &mut dyn Backend, revision: &str, kept: &[Kept]) -> Result<(), DbError> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    backend
+        .keep_definitions(revision, &definitions::encode(kept))
+        .await
+}
+
+/// What `revision`'s upgrade kept for its downgrade.
+async fn restorable(backend: &mut dyn Backend, revision: &str) -> Result<Vec<Kept>, DbError> {
+    match backend.kept_definitions(revision).await? {
+        None => Ok(Vec::new()),
+        Some(json) => definitions::decode(&json).map_err(|message| DbError::Statement {
+            doing: format!("reading the definitions {revision} kept"),
+            statement: String::new(),
+            code: None,
+            message,
+        }),
+    }
+}
+
 /// The history row a step writes.
 fn history_row(artifact: &Artifact) -> HistoryRow {
     let info = &artifact.info;
@@ -240,6 +269,18 @@ impl Runner {
             }
         };
 
+        // A downgrade may restore what its upgrade kept (`schema.restore-definition`).
+        let kept = match direction {
+            Direction::Downgrade => match restorable(backend.as_mut(), &info.id).await {
+                Ok(kept) => kept,
+                Err(e) => {
+                    capability::discard(staged);
+                    let _ = backend.rollback().await;
+                    return (backend, Err(wrap(e)));
+                }
+            },
+            Direction::Upgrade => Vec::new(),
+        };
         let (mut backend, called) = self
             .sandbox
             .call(
@@ -253,6 +294,7 @@ impl Runner {
                     in_transaction: protocol.in_transaction(),
                 },
                 &staged,
+                kept,
             )
             .await;
         backend.watch_bookkeeping(None);
@@ -279,7 +321,7 @@ impl Runner {
         let duration = started.elapsed();
         row.duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         if let Err(e) = protocol
-            .after(backend.as_mut(), artifact, &row, direction)
+            .after(backend.as_mut(), artifact, &row, direction, &called.kept)
             .await
         {
             capability::discard(staged);

@@ -6,6 +6,7 @@
 //! TABLE` cannot do in place is SQLite's documented table rebuild (`rebuild`), and on MySQL a
 //! change of a column's type or nullability restates the rest of the column (`MODIFY`).
 
+pub mod definitions;
 mod rebuild;
 pub mod sqlite_table;
 
