@@ -44,6 +44,14 @@ import {
   executeBatch as jsonExecuteBatch,
 } from "retort:migration/json-batches@0.2.0";
 
+// Portable schema operations: the host writes each in the dialect's SQL.
+import {
+  apply as schemaApply,
+  statements as schemaStatements,
+  keepDefinition,
+  restoreDefinition,
+} from "retort:migration/schema@0.3.0";
+
 /** Explicitly typed SQL values. */
 export const sql = {
   integer: (n) => ({ tag: "integer", val: BigInt(n) }),
@@ -330,6 +338,127 @@ export class Tx {
     }
     return new Rows(this.tx.query(statement, params(values)), make, batchSize);
   }
+}
+
+// Portable schema operations (WIT 0.3.0 `schema`) on a Tx: the host writes the dialect's SQL.
+Object.assign(Tx.prototype, {
+  /** Runs a portable schema operation (`{ tag: "create-table", val: … }`). */
+  apply(operation) {
+    schemaApply(this.tx, operation);
+  },
+  /** The statements `apply` would run for `operation`, without running them. */
+  statements(operation) {
+    return schemaStatements(this.tx, operation);
+  },
+  /** `CREATE TABLE` of `column(…)` values, with `foreignKey`/`unique`/`check` constraints. */
+  createTable(name, columns, { primaryKey = [], constraints = [] } = {}) {
+    this.apply({ tag: "create-table", val: { name, columns, primaryKey, constraints } });
+  },
+  dropTable(name) {
+    this.apply({ tag: "drop-table", val: name });
+  },
+  renameTable(from, to) {
+    this.apply({ tag: "rename-table", val: [from, to] });
+  },
+  addColumn(table, column) {
+    this.apply({ tag: "add-column", val: [table, column] });
+  },
+  dropColumn(table, name) {
+    this.apply({ tag: "drop-column", val: [table, name] });
+  },
+  renameColumn(table, from, to) {
+    this.apply({ tag: "rename-column", val: [table, from, to] });
+  },
+  /**
+   * Changes a column: `{ type: "varchar(80)", null: false, default: "'x'" }`; what is left
+   * out stays, `default: null` drops the default. A table rebuild on SQLite.
+   */
+  alterColumn(table, column, change = {}) {
+    const defaultValue = !("default" in change)
+      ? undefined
+      : change.default === null
+        ? { tag: "drop" }
+        : { tag: "set", val: String(change.default) };
+    this.apply({
+      tag: "alter-column",
+      val: {
+        table,
+        column,
+        dataType: change.type === undefined ? undefined : columnType(change.type),
+        nullable: change.null,
+        defaultValue,
+      },
+    });
+  },
+  createIndex(index) {
+    this.apply({ tag: "create-index", val: index });
+  },
+  dropIndex(table, name, concurrently = false) {
+    this.apply({ tag: "drop-index", val: [table, name, concurrently] });
+  },
+  /** Adds a `foreignKey`, `unique` or `check` constraint (a rebuild on SQLite). */
+  addConstraint(table, constraint) {
+    this.apply({ tag: "add-constraint", val: [table, constraint] });
+  },
+  /** Drops the `"foreign-key"`, `"unique"` or `"check"` constraint `name`. */
+  dropConstraint(table, kind, name) {
+    this.apply({ tag: "drop-constraint", val: [table, kind, name] });
+  },
+  /** Upgrade: keeps a `"view"`, `"function"`, `"procedure"` or `"trigger"` definition. */
+  keepDefinition(kind, name) {
+    return keepDefinition(this.tx, kind, name);
+  },
+  /** Downgrade: recreates what the upgrade kept. */
+  restoreDefinition(kind, name) {
+    return restoreDefinition(this.tx, kind, name);
+  },
+});
+
+const SIMPLE_TYPES = [
+  "boolean", "small-integer", "integer", "big-integer", "float", "double", "text", "bytes",
+  "date", "time", "timestamp", "timestamptz", "uuid", "json",
+];
+
+/** A portable type from its name: "big-integer", "varchar(40)", "decimal(10, 2)", "native:CITEXT". */
+export function columnType(text) {
+  const low = String(text).trim().toLowerCase();
+  if (SIMPLE_TYPES.includes(low)) return { tag: low };
+  let m = /^varchar\(\s*(\d+)\s*\)$/.exec(low);
+  if (m) return { tag: "varchar", val: Number(m[1]) };
+  m = /^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$/.exec(low);
+  if (m) return { tag: "decimal", val: { precision: Number(m[1]), scale: Number(m[2]) } };
+  if (low.startsWith("native:")) return { tag: "native", val: String(text).trim().slice(7).trim() };
+  throw new MigrationError(
+    `unknown column type ${JSON.stringify(text)}: one of ${SIMPLE_TYPES.join(", ")}, varchar(n), decimal(p, s), or native:<the dialect's type>`,
+  );
+}
+
+/** A column: `column("id", "big-integer", { null: false, identity: true, default: "0" })`. */
+export function column(name, type, { null: nullable = true, default: defaultValue, identity = false } = {}) {
+  return { name, dataType: columnType(type), nullable, defaultValue, identity };
+}
+
+/** A foreign key; actions "no-action", "restrict", "cascade", "set-null", "set-default". */
+export function foreignKey(name, columns, table, referenced, { onDelete = "no-action", onUpdate = "no-action" } = {}) {
+  return {
+    tag: "foreign-key",
+    val: { name, columns, referencedTable: table, referencedColumns: referenced, onDelete, onUpdate },
+  };
+}
+
+/** A unique constraint. */
+export function unique(name, columns) {
+  return { tag: "unique", val: { name, columns } };
+}
+
+/** A check constraint (`expression` is SQL). */
+export function check(name, expression) {
+  return { tag: "check", val: { name, expression } };
+}
+
+/** An index: `index("by_status", "orders", ["status"], { unique: true, where: "status <> 'x'" })`. */
+export function index(name, table, columns, { unique: isUnique = false, where, concurrently = false } = {}) {
+  return { name, table, columns, unique: isUnique, whereClause: where, concurrently };
 }
 
 // A row of a `json-batches` batch as an object keyed by column name.

@@ -46,9 +46,9 @@ from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, T
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import report, sql, types
+from wit_world.imports import report, schema, sql, types
 
-__all__ = ["Migration", "Tx", "Rows", "Json", "Dialect", "MigrationError", "export", "log", "warn", "progress", "split_script", "unwrap_transaction"]
+__all__ = ["Migration", "Tx", "Rows", "Json", "Dialect", "MigrationError", "export", "log", "warn", "progress", "split_script", "unwrap_transaction", "column", "column_type", "foreign_key", "unique", "check", "index"]
 
 Dialect = types.Dialect
 T = TypeVar("T")
@@ -321,6 +321,151 @@ class Tx:
         # Retort runs the script in one transaction already: a pair wrapping it is dropped.
         for statement in unwrap_transaction(statements, self.dialect):
             self.execute(statement)
+
+    # Portable schema operations (WIT 0.3.0 `schema`): the host writes the dialect's SQL.
+
+    def apply(self, operation: Any) -> None:
+        """Runs a portable schema operation (a ``schema.Operation_*`` value)."""
+        schema.apply(self._tx, operation)
+
+    def statements(self, operation: Any) -> List[str]:
+        """The statements :meth:`apply` would run for ``operation``, without running them."""
+        return list(schema.statements(self._tx, operation))
+
+    def create_table(self, name: str, columns: Sequence[Any], primary_key: Sequence[str] = (),
+                     constraints: Sequence[Any] = ()) -> None:
+        """``CREATE TABLE`` of :func:`column` values, with :func:`foreign_key`, :func:`unique`
+        and :func:`check` constraints."""
+        self.apply(schema.Operation_CreateTable(
+            schema.Table(name, list(columns), list(primary_key), list(constraints))))
+
+    def drop_table(self, name: str) -> None:
+        """``DROP TABLE``."""
+        self.apply(schema.Operation_DropTable(name))
+
+    def rename_table(self, old: str, new: str) -> None:
+        """Renames a table."""
+        self.apply(schema.Operation_RenameTable((old, new)))
+
+    def add_column(self, table: str, column: Any) -> None:
+        """Adds a :func:`column`."""
+        self.apply(schema.Operation_AddColumn((table, column)))
+
+    def drop_column(self, table: str, name: str) -> None:
+        """Drops a column."""
+        self.apply(schema.Operation_DropColumn((table, name)))
+
+    def rename_column(self, table: str, old: str, new: str) -> None:
+        """Renames a column."""
+        self.apply(schema.Operation_RenameColumn((table, old, new)))
+
+    def alter_column(self, table: str, name: str, *, type: Optional[str] = None,
+                     null: Optional[bool] = None, default: Any = ...) -> None:
+        """Changes a column's ``type``, whether it may be ``null``, or its ``default`` (an SQL
+        expression; ``None`` drops it). What is not given stays. A table rebuild on SQLite."""
+        if default is ...:
+            new_default = None
+        elif default is None:
+            new_default = schema.DefaultChange_Drop()
+        else:
+            new_default = schema.DefaultChange_Set(default)
+        change = schema.ColumnChange(
+            table, name, None if type is None else column_type(type), null, new_default)
+        self.apply(schema.Operation_AlterColumn(change))
+
+    def create_index(self, index: Any) -> None:
+        """``CREATE INDEX`` of an :func:`index`."""
+        self.apply(schema.Operation_CreateIndex(index))
+
+    def drop_index(self, table: str, name: str, concurrently: bool = False) -> None:
+        """Drops an index of ``table``."""
+        self.apply(schema.Operation_DropIndex((table, name, concurrently)))
+
+    def add_constraint(self, table: str, constraint: Any) -> None:
+        """Adds a :func:`foreign_key`, :func:`unique` or :func:`check` (a rebuild on SQLite)."""
+        self.apply(schema.Operation_AddConstraint((table, constraint)))
+
+    def drop_constraint(self, table: str, kind: str, name: str) -> None:
+        """Drops the ``"foreign-key"``, ``"unique"`` or ``"check"`` constraint ``name``."""
+        self.apply(schema.Operation_DropConstraint((table, _enum(schema.ConstraintKind, kind), name)))
+
+    def keep_definition(self, kind: str, name: str) -> bool:
+        """In an upgrade, before replacing a ``"view"``, ``"function"``, ``"procedure"`` or
+        ``"trigger"``: keeps its definition for the downgrade's :meth:`restore_definition`."""
+        return schema.keep_definition(self._tx, _enum(schema.ObjectKind, kind), name)
+
+    def restore_definition(self, kind: str, name: str) -> bool:
+        """In a downgrade: recreates what the upgrade kept under ``kind`` and ``name``."""
+        return schema.restore_definition(self._tx, _enum(schema.ObjectKind, kind), name)
+
+
+def _enum(enum: Any, name: str) -> Any:
+    try:
+        return enum[name.upper().replace("-", "_")]
+    except KeyError:
+        known = ", ".join(m.name.lower().replace("_", "-") for m in enum)
+        raise MigrationError(f"unknown {enum.__name__} {name!r}: one of {known}") from None
+
+
+_SIMPLE_TYPES = {
+    "boolean": schema.ColumnType_Boolean, "small-integer": schema.ColumnType_SmallInteger,
+    "integer": schema.ColumnType_Integer, "big-integer": schema.ColumnType_BigInteger,
+    "float": schema.ColumnType_Float, "double": schema.ColumnType_Double,
+    "text": schema.ColumnType_Text, "bytes": schema.ColumnType_Bytes,
+    "date": schema.ColumnType_Date, "time": schema.ColumnType_Time,
+    "timestamp": schema.ColumnType_Timestamp, "timestamptz": schema.ColumnType_Timestamptz,
+    "uuid": schema.ColumnType_Uuid, "json": schema.ColumnType_Json,
+}
+
+
+def column_type(text: str) -> Any:
+    """A portable type from its name: ``"big-integer"``, ``"varchar(40)"``,
+    ``"decimal(10, 2)"``, … (docs/schema-operations.md), or ``"native:CITEXT"``."""
+    low = text.strip().lower()
+    if low in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[low]()
+    m = re.fullmatch(r"varchar\(\s*(\d+)\s*\)", low)
+    if m:
+        return schema.ColumnType_Varchar(int(m.group(1)))
+    m = re.fullmatch(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)", low)
+    if m:
+        return schema.ColumnType_Decimal(schema.DecimalSize(int(m.group(1)), int(m.group(2))))
+    if low.startswith("native:"):
+        return schema.ColumnType_Native(text.strip()[len("native:"):].strip())
+    known = ", ".join(_SIMPLE_TYPES)
+    raise MigrationError(f"unknown column type {text!r}: one of {known}, varchar(n), "
+                         f"decimal(p, s), or native:<the dialect's type>")
+
+
+def column(name: str, type: str, *, null: bool = True, default: Optional[str] = None,
+           identity: bool = False) -> Any:
+    """A column for :meth:`Tx.create_table` / :meth:`Tx.add_column`; ``default`` is SQL."""
+    return schema.Column(name, column_type(type), null, default, identity)
+
+
+def foreign_key(name: str, columns: Sequence[str], table: str, referenced: Sequence[str], *,
+                on_delete: str = "no-action", on_update: str = "no-action") -> Any:
+    """A foreign key constraint; actions ``"no-action"``, ``"restrict"``, ``"cascade"``,
+    ``"set-null"``, ``"set-default"``."""
+    return schema.Constraint_ForeignKey(schema.ForeignKey(
+        name, list(columns), table, list(referenced),
+        _enum(schema.ReferenceAction, on_delete), _enum(schema.ReferenceAction, on_update)))
+
+
+def unique(name: str, columns: Sequence[str]) -> Any:
+    """A unique constraint."""
+    return schema.Constraint_Unique(schema.Unique(name, list(columns)))
+
+
+def check(name: str, expression: str) -> Any:
+    """A check constraint (``expression`` is SQL)."""
+    return schema.Constraint_Check(schema.Check(name, expression))
+
+
+def index(name: str, table: str, columns: Sequence[str], *, unique: bool = False,
+          where: Optional[str] = None, concurrently: bool = False) -> Any:
+    """An index for :meth:`Tx.create_index` (``where``: a partial index's SQL condition)."""
+    return schema.Index(name, table, list(columns), unique, where, concurrently)
 
 
 def _dialect_name(dialect: Any) -> str:

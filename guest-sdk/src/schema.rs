@@ -26,8 +26,8 @@
 
 use crate::bindings::retort::migration0_3_0::schema as host;
 pub use crate::bindings::retort::migration0_3_0::schema::{
-    Check, Column, ColumnChange, ColumnType, Constraint, ConstraintKind, DecimalSize, ForeignKey,
-    Index, ObjectKind, Operation, ReferenceAction, Table, Unique,
+    Check, Column, ColumnChange, ColumnType, Constraint, ConstraintKind, DecimalSize,
+    DefaultChange, ForeignKey, Index, ObjectKind, Operation, ReferenceAction, Table, Unique,
 };
 use crate::{Result, Tx};
 
@@ -198,7 +198,10 @@ impl ColumnChange {
 
     /// Sets the default (an SQL expression), or drops it (`None`).
     pub fn default_sql(mut self, expression: Option<&str>) -> ColumnChange {
-        self.default_value = Some(expression.map(str::to_string));
+        self.default_value = Some(match expression {
+            Some(e) => DefaultChange::Set(e.to_string()),
+            None => DefaultChange::Drop,
+        });
         self
     }
 }

@@ -27,7 +27,8 @@ def stub(name, **attrs):
     return module
 
 
-imports = stub("wit_world.imports", report=stub("report"), sql=stub("sql"), types=stub("wit_types"))
+imports = stub("wit_world.imports", report=stub("report"), schema=stub("schema"), sql=stub("sql"),
+               types=stub("wit_types"))
 stub("wit_world", imports=imports)
 stub("componentize_py_types", Err=Exception)
 

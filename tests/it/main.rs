@@ -127,6 +127,7 @@ macro_rules! dialect_suite {
             case!(polyglot conformance, conformance_javascript);
             case!(polyglot sql, four_languages_in_one_graph);
             case!(polyglot scenarios, python_and_javascript_decode_every_engines_values);
+            case!(polyglot schema_ops, python_and_javascript_use_portable_operations);
             $($(case!($extra);)*)?
         }
     };

@@ -477,8 +477,10 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
     let out = project.run(&db, &["upgrade"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("the python runtime 0.2.0")
-            && stderr(&out).contains("it was altered"),
+        stderr(&out).contains(&format!(
+            "the python runtime {}",
+            retort::build::runtimes::VERSION
+        )) && stderr(&out).contains("it was altered"),
         "{}",
         stderr(&out)
     );

@@ -519,3 +519,65 @@ pub fn replaced_definitions_are_restored_exactly_without_the_source(dialect: Dia
     assert_eq!(has_kept(&db), 1);
     assert_eq!(behaviour(&db, 4), v2);
 }
+
+/// Python and JavaScript migrations reach the same operations through their helpers: a table
+/// with an identity, a decimal with a default and a check; a column made `NOT NULL` with a
+/// default (a rebuild on SQLite); a unique index; a view replaced and restored exactly.
+pub fn python_and_javascript_use_portable_operations(dialect: Dialect) {
+    let db = TestDb::new(dialect, "polyschema");
+    db.execute(
+        "CREATE VIEW py_report AS SELECT 1 AS version; CREATE VIEW js_report AS SELECT 1 AS version",
+    );
+    let views = |db: &TestDb| {
+        db.strings(match db.dialect {
+            Dialect::Sqlite => "SELECT sql FROM sqlite_master WHERE type = 'view' ORDER BY name",
+            Dialect::Postgres => {
+                "SELECT viewname || ': ' || definition FROM pg_views WHERE schemaname = \
+                 current_schema() ORDER BY viewname"
+            }
+            Dialect::Mysql => {
+                "SELECT CAST(CONCAT(TABLE_NAME, ': ', VIEW_DEFINITION) AS CHAR) FROM \
+                 information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME"
+            }
+        })
+    };
+    let before = views(&db);
+    let project = Project::with_polyglot(&["20261205000600", "20261205000700"]);
+    project.run_ok(&db, &["upgrade"]);
+    for (lang, table) in [("py", "py_tags"), ("js", "js_tags")] {
+        let cols = columns(&db, table);
+        let label = &cols[1];
+        assert!(
+            label.contains("not-null") && label.contains("none"),
+            "{lang}: {cols:?}"
+        );
+        assert!(cols[2].contains("not-null"), "{lang}: {cols:?}");
+        assert_eq!(
+            db.strings(&format!("SELECT label FROM {table} ORDER BY id")),
+            ["a", "none"],
+            "{lang}"
+        );
+        assert!(
+            refused(
+                &db,
+                &format!("INSERT INTO {table} (label, weight) VALUES ('b', 0)")
+            ),
+            "{lang}: the check holds"
+        );
+        assert!(
+            refused(&db, &format!("INSERT INTO {table} (label) VALUES ('a')")),
+            "{lang}: the unique index holds"
+        );
+        assert_eq!(
+            db.strings(&format!(
+                "SELECT CAST(version AS CHAR(2)) FROM {lang}_report"
+            ))[0]
+                .trim(),
+            "2"
+        );
+    }
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert_eq!(views(&db), before);
+    assert!(!db.tables().contains(&"py_tags".to_string()));
+    assert!(!db.tables().contains(&"js_tags".to_string()));
+}

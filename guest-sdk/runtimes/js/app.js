@@ -1,7 +1,7 @@
 // Retort's shared JavaScript runtime: runs the JavaScript migration the host hands it.
 //
-// Built once per machine by `retort build` with componentize-js (the `batched-script-runtime` world of
-// retort:migration@0.2.0); every JavaScript migration of a project is a small script artifact
+// Built once per machine by `retort build` with componentize-js (the `schema-script-runtime` world of
+// retort:migration@0.3.0); every JavaScript migration of a project is a small script artifact
 // naming this runtime by digest. Each migration runs in a fresh instance: on its first call
 // the runtime reads the migration (`script.current()`) and evaluates `migration.js` with
 // `./retort_guest.js` as its one import, then serves the `metadata`, `upgrade` and `downgrade`

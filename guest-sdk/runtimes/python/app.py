@@ -1,7 +1,7 @@
 """Retort's shared Python runtime: runs the Python migration the host hands it.
 
-Built once per machine by ``retort build`` with componentize-py (the ``batched-script-runtime`` world of
-``retort:migration@0.2.0``); every Python migration of a project is a small script artifact that
+Built once per machine by ``retort build`` with componentize-py (the ``schema-script-runtime`` world of
+``retort:migration@0.3.0``); every Python migration of a project is a small script artifact that
 names this runtime by digest. Each migration runs in a fresh instance: on its first call the
 runtime reads the migration (``script.current()``), executes ``migration.py`` as the module
 ``migration`` (its other ``.py`` files importable by name) and serves the ``WitWorld`` that

@@ -1,7 +1,7 @@
 //! The shared Python and JavaScript runtimes (docs/artifacts.md).
 //!
 //! A runtime is built from sources this binary embeds (`guest-sdk/runtimes/<language>/`, the
-//! language's helper layer and both WIT packages) with the language's tool, once per machine:
+//! language's helper layer and the three WIT packages) with the language's tool, once per machine:
 //! the build is kept in the machine's cache (`<cache>/runtimes/`). Each project keeps the
 //! runtimes its artifacts name in `<migrations>/runtimes/<language>-<digest>.wasm` (commit it
 //! with the artifacts): componentize-py and componentize-js do not build reproducibly, so a
@@ -21,8 +21,16 @@ use crate::host::runtime::{RUNTIMES_DIR, RuntimeRef};
 /// The 0.2.0 WIT package (the `script-runtime` world), embedded like [`WIT`].
 pub const RUNTIME_WIT: &str = include_str!("../../../wit/0.2.0/runtime.wit");
 
-/// The version of the Python and JavaScript runtimes this binary builds.
-pub const VERSION: &str = "0.2.0";
+/// The 0.3.0 WIT package (portable schema operations; the `schema-script-runtime` world the
+/// Python and JavaScript runtimes are built for).
+pub const SCHEMA_WIT: &str = include_str!("../../../wit/0.3.0/schema.wit");
+
+/// The version of the Python and JavaScript runtimes this binary builds: the WIT world they
+/// target (0.3.0 adds `schema`).
+pub const VERSION: &str = "0.3.0";
+
+/// The world the Python and JavaScript runtimes are built for.
+const WORLD: &str = "schema-script-runtime";
 
 const PYTHON_APP: &str = include_str!("../../../guest-sdk/runtimes/python/app.py");
 const JS_APP: &str = include_str!("../../../guest-sdk/runtimes/js/app.js");
@@ -46,7 +54,7 @@ impl Language {
 }
 
 /// SHA-256 over what the runtime for `language` is built from: its version, the tool version
-/// it is built with, both WIT packages, the helper layer and the runtime application.
+/// it is built with, the three WIT packages, the helper layer and the runtime application.
 pub fn source_fingerprint(language: Language) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
@@ -55,6 +63,7 @@ pub fn source_fingerprint(language: Language) -> String {
         language.pinned_tool(),
         WIT,
         RUNTIME_WIT,
+        SCHEMA_WIT,
         language.helper().1,
         language.app().1,
     ] {
@@ -174,8 +183,10 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
         .context("cannot create a work directory")?;
     let dir = work.path();
     std::fs::create_dir_all(dir.join("wit/deps/migration"))?;
+    std::fs::create_dir_all(dir.join("wit/deps/runtime"))?;
     std::fs::create_dir_all(dir.join("app"))?;
-    std::fs::write(dir.join("wit/runtime.wit"), RUNTIME_WIT)?;
+    std::fs::write(dir.join("wit/schema.wit"), SCHEMA_WIT)?;
+    std::fs::write(dir.join("wit/deps/runtime/runtime.wit"), RUNTIME_WIT)?;
     std::fs::write(dir.join("wit/deps/migration/migration.wit"), WIT)?;
     let (helper_name, helper) = language.helper();
     std::fs::write(dir.join("app").join(helper_name), helper)?;
@@ -188,7 +199,7 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
         Language::Python => {
             cmd.arg("-d")
                 .arg(dir.join("wit"))
-                .args(["-w", "batched-script-runtime", "componentize", "app", "-p"])
+                .args(["-w", WORLD, "componentize", "app", "-p"])
                 .arg(dir.join("app"))
                 .arg("-o")
                 .arg(&out);
@@ -199,15 +210,7 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
             cmd.arg(dir.join("app").join(app_name))
                 .arg("-w")
                 .arg(dir.join("wit"))
-                .args([
-                    "-n",
-                    "batched-script-runtime",
-                    "-d",
-                    "http",
-                    "-d",
-                    "fetch-event",
-                    "-o",
-                ])
+                .args(["-n", WORLD, "-d", "http", "-d", "fetch-event", "-o"])
                 .arg(&out);
         }
     }

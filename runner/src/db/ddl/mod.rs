@@ -12,7 +12,7 @@ pub mod sqlite_table;
 
 use crate::bindings::Dialect;
 pub use crate::bindings::schema::{
-    Column, ColumnChange, ColumnType, Constraint, ConstraintKind, Index, Operation,
+    Column, ColumnChange, ColumnType, Constraint, ConstraintKind, DefaultChange, Index, Operation,
     ReferenceAction, Table,
 };
 pub use rebuild::SqliteTable;
@@ -437,7 +437,7 @@ impl Writer {
             Some(false) => actions.push(format!("ALTER COLUMN {col} SET NOT NULL")),
             None => {}
         }
-        match &c.default_value {
+        match new_default(c) {
             Some(Some(d)) => actions.push(format!("ALTER COLUMN {col} SET DEFAULT {d}")),
             Some(None) => actions.push(format!("ALTER COLUMN {col} DROP DEFAULT")),
             None => {}
@@ -450,7 +450,7 @@ impl Writer {
     fn mysql_alter(&self, c: &ColumnChange, now: Option<&MysqlColumn>) -> Result<Plan, String> {
         let (table, col) = (self.q(&c.table), self.q(&c.column));
         let Some(now) = now else {
-            return Ok(Plan::one(match &c.default_value {
+            return Ok(Plan::one(match new_default(c) {
                 Some(Some(d)) => format!(
                     "ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {}",
                     self.default_expr(d)
@@ -473,8 +473,8 @@ impl Writer {
         } else {
             " NOT NULL"
         });
-        let default = match &c.default_value {
-            Some(d) => d.as_deref().map(|d| self.default_expr(d)),
+        let default = match new_default(c) {
+            Some(d) => d.map(|d| self.default_expr(d)),
             None => now
                 .default
                 .as_deref()
@@ -494,6 +494,14 @@ impl Writer {
         }
         Ok(Plan::one(sql))
     }
+}
+
+/// A column change's default: `None` unchanged, `Some(None)` dropped, `Some(Some(e))` set.
+pub(crate) fn new_default(c: &ColumnChange) -> Option<Option<&str>> {
+    c.default_value.as_ref().map(|d| match d {
+        DefaultChange::Set(e) => Some(e.as_str()),
+        DefaultChange::Drop => None,
+    })
 }
 
 /// A number, a string literal, `NULL`, `TRUE` or `FALSE`: what every dialect takes as a
@@ -605,7 +613,7 @@ mod tests {
             column: "name".into(),
             data_type: Some(ColumnType::Text),
             nullable: Some(false),
-            default_value: Some(Some("'none'".into())),
+            default_value: Some(DefaultChange::Set("'none'".into())),
         };
         let op = Operation::AlterColumn(change.clone());
         assert_eq!(

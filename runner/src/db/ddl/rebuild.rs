@@ -48,7 +48,7 @@ pub struct SqliteTable {
 pub(super) fn alter_column(w: &Writer, t: &SqliteTable, c: &ColumnChange) -> Result<Plan, String> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     let data_type = c.data_type.as_ref().map(|d| w.data_type(d));
-    let default = c.default_value.as_ref().map(|d| d.as_deref());
+    let default = super::new_default(c);
     text.alter_column(&c.column, data_type.as_deref(), c.nullable, default)
         .map_err(|e| format!("alter-column {}.{}: {e}", t.name, c.column))?;
     rebuild(t, &text)
