@@ -1,9 +1,13 @@
 //! `retort new --autogenerate`: a SQL migration, with its downgrade, from the difference
 //! between the current schema and the declared one. What is created is written as the
 //! declared file writes it (its `CREATE` statements, its column definitions); what is
-//! dropped is restored in the downgrade from the current catalog's definitions. Changes it
-//! cannot write safely (a column's type, nullability or default; constraints on an existing
-//! table) are listed in the file for the author, never guessed.
+//! dropped is restored in the downgrade from the current catalog's definitions. A column's
+//! type, nullability or default is changed with PostgreSQL's `ALTER COLUMN` actions or
+//! MySQL's `MODIFY COLUMN`, undone from the catalog's old definition; a constraint of an
+//! existing table is added or dropped from the catalog's definition (PostgreSQL's
+//! `pg_get_constraintdef`, MySQL's checks and foreign keys). Changes it cannot write safely
+//! (on SQLite a column or constraint, which need a table rebuild; MySQL's unique and primary
+//! keys of an existing table) are listed in the file for the author, never guessed.
 
 use std::collections::BTreeSet;
 
@@ -124,6 +128,92 @@ fn column_from_catalog(name: &str, definition: &str) -> String {
     out
 }
 
+/// A PostgreSQL column's catalog definition (`TYPE[ not null] default EXPR|none`) as its
+/// type, nullability and default; `None` for an identity or generated column.
+fn pg_column(definition: &str) -> Option<(String, bool, Option<String>)> {
+    if definition.contains(" identity ") || definition.contains(" generated always as ") {
+        return None;
+    }
+    let (head, default) = definition.split_once(" default ")?;
+    let (ty, not_null) = match head.strip_suffix(" not null") {
+        Some(ty) => (ty, true),
+        None => (head, false),
+    };
+    let default = (default != "none").then(|| default.to_string());
+    Some((ty.to_string(), not_null, default))
+}
+
+/// `ALTER TABLE` taking a PostgreSQL column from `from` to `to` (what differs only).
+fn pg_alter(
+    table: &str,
+    column: &str,
+    from: &(String, bool, Option<String>),
+    to: &(String, bool, Option<String>),
+) -> String {
+    let mut actions = Vec::new();
+    if from.0 != to.0 {
+        actions.push(format!(
+            "ALTER COLUMN {column} TYPE {t} USING {column}::{t}",
+            t = to.0
+        ));
+    }
+    if from.1 != to.1 {
+        actions.push(format!(
+            "ALTER COLUMN {column} {} NOT NULL",
+            if to.1 { "SET" } else { "DROP" }
+        ));
+    }
+    if from.2 != to.2 {
+        actions.push(match &to.2 {
+            Some(d) => format!("ALTER COLUMN {column} SET DEFAULT {d}"),
+            None => format!("ALTER COLUMN {column} DROP DEFAULT"),
+        });
+    }
+    format!("ALTER TABLE {table} {}", actions.join(", "))
+}
+
+/// A MySQL column definition from the catalog's (`TYPE[ not null] default X|none[ extra][
+/// collate C]`), for `MODIFY COLUMN`; `None` where an extra (`auto_increment`, `on update …`,
+/// a generated column) would be lost.
+fn mysql_column(name: &str, definition: &str) -> Option<String> {
+    let (head, rest) = definition.split_once(" default ")?;
+    let (ty, not_null) = match head.strip_suffix(" not null") {
+        Some(ty) => (ty, true),
+        None => (head, false),
+    };
+    let (default, tail) = if let Some(quoted) = rest.strip_prefix('\'') {
+        let mut end = None;
+        let b = quoted.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+            } else if b[i] == b'\'' {
+                end = Some(i);
+                break;
+            } else {
+                i += 1;
+            }
+        }
+        let end = end? + 2;
+        (&rest[..end], &rest[end..])
+    } else {
+        rest.split_at(rest.find(' ').unwrap_or(rest.len()))
+    };
+    let tail = tail.trim();
+    let collate = match tail.strip_prefix("collate ") {
+        Some(c) => format!(" COLLATE {c}"),
+        None if tail.is_empty() => String::new(),
+        None => return None,
+    };
+    let mut out = format!("{name} {ty}{collate}");
+    out.push_str(if not_null { " NOT NULL" } else { " NULL" });
+    if default != "none" && default != "NULL" {
+        out.push_str(&format!(" DEFAULT {default}"));
+    }
+    Some(out)
+}
+
 /// Which table an object key belongs to (`column T.c`, `index T.i` on MySQL, …), given the
 /// catalog definition (SQLite and PostgreSQL index definitions name their table).
 fn table_of(key: &str, definition: &str, engine: Engine) -> Option<String> {
@@ -212,10 +302,39 @@ struct Planner<'a> {
     created_tables: BTreeSet<String>,
     dropped_tables: BTreeSet<String>,
     views: BTreeSet<String>,
+    /// Names of constraints the differences add or drop that own an index of the same name
+    /// (PostgreSQL's unique and primary keys; MySQL's foreign keys): the index comes and goes
+    /// with the constraint.
+    constraint_indexes: BTreeSet<String>,
     drops: Vec<Pair>,
     creations: Vec<Pair>,
     later: Vec<Pair>,
     g: Generated,
+}
+
+/// The constraints of the differences that own an index of their name (lower case).
+fn constraint_indexes(differences: &[Difference], engine: Engine) -> BTreeSet<String> {
+    differences
+        .iter()
+        .filter_map(|d| {
+            let (object, definition) = match d {
+                Difference::Added { object, definition }
+                | Difference::Removed { object, definition } => (object, definition.as_str()),
+                Difference::Changed { object, after, .. } => (object, after.as_str()),
+            };
+            let owns = match engine {
+                Engine::Postgres => {
+                    object.starts_with("constraint ")
+                        && (definition.starts_with("UNIQUE")
+                            || definition.starts_with("PRIMARY KEY")
+                            || definition.starts_with("EXCLUDE"))
+                }
+                Engine::Mysql => object.starts_with("foreign key "),
+                Engine::Sqlite => false,
+            };
+            owns.then(|| object.rsplit('.').next().unwrap_or(object).to_lowercase())
+        })
+        .collect()
 }
 
 /// The tables the differences add (`Added`) or drop (`Removed`).
@@ -315,6 +434,134 @@ impl Planner<'_> {
         }
     }
 
+    /// A column's type, nullability or default changed: PostgreSQL's `ALTER COLUMN` actions
+    /// for what changed, MySQL's `MODIFY COLUMN` with the declared definition (and the
+    /// catalog's old one for the downgrade). SQLite cannot, short of a table rebuild, which a
+    /// SQL migration cannot make safely: noted, pointing at the portable operation.
+    fn change_column(&mut self, object: &str, name: &str, before: &str, after: &str) {
+        let (t, c) = name.split_once('.').unwrap_or((name, ""));
+        let unwritten = |why: &str| {
+            format!("{object}: changed from `{before}` to `{after}`: not written ({why})")
+        };
+        let pair = match self.engine {
+            Engine::Postgres => match (pg_column(before), pg_column(after)) {
+                (Some(b), Some(a)) => Ok(Pair {
+                    up: pg_alter(t, c, &b, &a),
+                    down: Some(pg_alter(t, c, &a, &b)),
+                }),
+                _ => Err(unwritten("an identity or generated column; do it by hand")),
+            },
+            Engine::Mysql => {
+                let declared = self.statement_for("TABLE", t).and_then(|s| {
+                    elements(&s)
+                        .into_iter()
+                        .find(|e| element_name(e) == c.to_lowercase())
+                });
+                match declared {
+                    Some(e) => Ok(Pair {
+                        up: format!("ALTER TABLE {t} MODIFY COLUMN {e}"),
+                        down: mysql_column(c, before)
+                            .map(|d| format!("ALTER TABLE {t} MODIFY COLUMN {d}")),
+                    }),
+                    None => Err(unwritten("not found in the declared CREATE TABLE")),
+                }
+            }
+            Engine::Sqlite => Err(unwritten(
+                "SQLite changes a column only by rebuilding its table; write the migration in \
+                 Rust, Python or JavaScript with the portable `alter-column` operation, which \
+                 rebuilds it safely (docs/schema-operations.md)",
+            )),
+        };
+        match pair {
+            Ok(pair) => self.later.push(pair),
+            Err(note) => self.note(note),
+        }
+    }
+
+    /// A constraint added to, dropped from or changed on an existing table: PostgreSQL's
+    /// (`pg_get_constraintdef`) and MySQL's checks and foreign keys are written whole from the
+    /// catalog; what the catalog does not give whole is noted.
+    fn constraint(&mut self, d: &Difference, kind: &str, name: &str) {
+        let (t, c) = name.split_once('.').unwrap_or((name, ""));
+        let add = |definition: &str| match (self.engine, kind) {
+            (Engine::Postgres, "constraint") => {
+                Some(format!("ALTER TABLE {t} ADD CONSTRAINT {c} {definition}"))
+            }
+            (Engine::Mysql, "check") => Some(format!(
+                "ALTER TABLE {t} ADD CONSTRAINT {c} CHECK ({definition})"
+            )),
+            (Engine::Mysql, "foreign key") => Some(format!(
+                "ALTER TABLE {t} ADD CONSTRAINT {c} FOREIGN KEY {definition}"
+            )),
+            _ => None,
+        };
+        let drop = match (self.engine, kind) {
+            (Engine::Postgres, _) | (Engine::Mysql, "check") => {
+                Some(format!("ALTER TABLE {t} DROP CONSTRAINT {c}"))
+            }
+            (Engine::Mysql, "foreign key") => Some(format!("ALTER TABLE {t} DROP FOREIGN KEY {c}")),
+            _ => None,
+        };
+        // MySQL lists each check and foreign key twice (its `constraint` row names the kind).
+        if self.engine == Engine::Mysql && kind == "constraint" {
+            let definition = match d {
+                Difference::Added { definition, .. } | Difference::Removed { definition, .. } => {
+                    definition.as_str()
+                }
+                Difference::Changed { after, .. } => after.as_str(),
+            };
+            if definition == "CHECK" || definition == "FOREIGN KEY" {
+                return;
+            }
+        }
+        let pairs = match d {
+            Difference::Added { definition, .. } => {
+                add(definition).zip(drop.clone()).map(|(up, down)| {
+                    vec![Pair {
+                        up,
+                        down: Some(down),
+                    }]
+                })
+            }
+            Difference::Removed { definition, .. } => drop.clone().map(|up| {
+                vec![Pair {
+                    up,
+                    down: add(definition),
+                }]
+            }),
+            Difference::Changed { before, after, .. } => match (add(before), add(after), drop) {
+                (Some(old), Some(new), Some(drop)) => Some(vec![
+                    Pair {
+                        up: drop.clone(),
+                        down: Some(old),
+                    },
+                    Pair {
+                        up: new,
+                        down: Some(drop),
+                    },
+                ]),
+                _ => None,
+            },
+        };
+        match pairs {
+            Some(pairs) => self.later.extend(pairs),
+            None => self.note(format!(
+                "{d}: not written (on {}, write it by hand{})",
+                match self.engine {
+                    Engine::Postgres => "PostgreSQL",
+                    Engine::Mysql => "MySQL",
+                    Engine::Sqlite => "SQLite",
+                },
+                if self.engine == Engine::Sqlite {
+                    ", or with the portable `add-constraint`/`drop-constraint` operations, which \
+                     rebuild the table safely"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+
     fn drop_object(&mut self, object: &str, definition: &str) {
         if let Some(up) = drop_statement(object, self.engine) {
             let down = recreate(object, definition, self.engine);
@@ -346,9 +593,17 @@ impl Planner<'_> {
 
     fn difference(&mut self, d: &Difference) {
         let object = d.object();
-        let Some((kind, name)) = object.split_once(' ') else {
-            return;
+        let (kind, name) = match object.strip_prefix("foreign key ") {
+            Some(name) => ("foreign key", name),
+            None => match object.split_once(' ') {
+                Some(split) => split,
+                None => return,
+            },
         };
+        let plain = name.rsplit('.').next().unwrap_or(name).to_lowercase();
+        if kind == "index" && self.constraint_indexes.contains(&plain) {
+            return;
+        }
         let definition = match d {
             Difference::Added { definition, .. } | Difference::Removed { definition, .. } => {
                 definition.as_str()
@@ -393,10 +648,10 @@ impl Planner<'_> {
                 self.replace_object(object, kind, name, before)
             }
             (Difference::Changed { before, after, .. }, "column") if !on_created && !on_dropped => {
-                self.note(format!(
-                    "{object}: changed from `{before}` to `{after}`: not written (a type, \
-                     nullability or default change; on SQLite it needs a table rebuild)"
-                ))
+                self.change_column(object, name, before, after)
+            }
+            (_, "constraint" | "check" | "foreign key") if !on_created && !on_dropped => {
+                self.constraint(d, kind, name)
             }
             _ if on_created || on_dropped => {}
             _ => self.note(format!("{d}: not written (do it by hand)")),
@@ -466,6 +721,7 @@ pub fn generate(
             .filter_map(|d| d.object().strip_prefix("view "))
             .map(str::to_lowercase)
             .collect(),
+        constraint_indexes: constraint_indexes(differences, engine),
         drops: Vec::new(),
         creations: Vec::new(),
         later: Vec::new(),
@@ -773,11 +1029,141 @@ mod tests {
         );
         let notes = g.notes.join("\n");
         assert!(notes.contains("RENAME COLUMN nick TO handle"), "{notes}");
+        // The type change is written, both ways.
         assert!(
-            notes.contains(
-                "column users.age: changed from `integer default none` to `bigint default none`"
+            g.up.contains(
+                &"ALTER TABLE users ALTER COLUMN age TYPE bigint USING age::bigint".to_string()
             ),
-            "{notes}"
+            "{:?}",
+            g.up
+        );
+        assert!(
+            g.down.contains(
+                &"ALTER TABLE users ALTER COLUMN age TYPE integer USING age::integer".to_string()
+            ),
+            "{:?}",
+            g.down
+        );
+        // On SQLite it points at the portable operation instead.
+        let current = snap(&[
+            ("table t", "CREATE TABLE t (a INTEGER)"),
+            ("column t.a", "INTEGER"),
+        ]);
+        let declared = snap(&[
+            ("table t", "CREATE TABLE t (a INTEGER)"),
+            ("column t.a", "INTEGER NOT NULL"),
+        ]);
+        let g = generate(Engine::Sqlite, &current.diff(&declared), &[], &current);
+        assert!(
+            g.notes.join("\n").contains("portable `alter-column`"),
+            "{:?}",
+            g.notes
+        );
+    }
+
+    #[test]
+    fn constraints_on_existing_tables_are_written_from_the_catalog() {
+        let current = snap(&[
+            ("relation t", "table"),
+            ("constraint t.t_pkey", "PRIMARY KEY (id)"),
+            (
+                "index t_pkey",
+                "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)",
+            ),
+            ("constraint t.t_old", "CHECK ((a > 0))"),
+        ]);
+        let declared = snap(&[
+            ("relation t", "table"),
+            ("constraint t.t_pkey", "PRIMARY KEY (id)"),
+            (
+                "index t_pkey",
+                "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)",
+            ),
+            ("constraint t.t_a", "UNIQUE (a)"),
+            (
+                "index t_a",
+                "CREATE UNIQUE INDEX t_a ON public.t USING btree (a)",
+            ),
+        ]);
+        let g = generate(Engine::Postgres, &current.diff(&declared), &[], &current);
+        assert_eq!(
+            g.up,
+            [
+                "ALTER TABLE t ADD CONSTRAINT t_a UNIQUE (a)",
+                "ALTER TABLE t DROP CONSTRAINT t_old"
+            ],
+            "{:?}",
+            g.notes
+        );
+        assert_eq!(
+            g.down,
+            [
+                "ALTER TABLE t ADD CONSTRAINT t_old CHECK ((a > 0))",
+                "ALTER TABLE t DROP CONSTRAINT t_a"
+            ]
+        );
+        assert!(
+            g.notes.is_empty(),
+            "the unique index comes with its constraint: {:?}",
+            g.notes
+        );
+        let current = snap(&[("table t", "BASE TABLE InnoDB x")]);
+        let declared = snap(&[
+            ("table t", "BASE TABLE InnoDB x"),
+            ("constraint t.t_p", "FOREIGN KEY"),
+            (
+                "foreign key t.t_p",
+                "(p) references p (id) on update RESTRICT on delete CASCADE",
+            ),
+            ("index t.t_p", "BTREE (p)"),
+            ("constraint t.t_c", "CHECK"),
+            ("check t.t_c", "`a` > 0"),
+        ]);
+        let g = generate(Engine::Mysql, &current.diff(&declared), &[], &current);
+        assert_eq!(
+            g.up,
+            [
+                "ALTER TABLE t ADD CONSTRAINT t_c CHECK (`a` > 0)",
+                "ALTER TABLE t ADD CONSTRAINT t_p FOREIGN KEY (p) references p (id) on update \
+                 RESTRICT on delete CASCADE"
+            ],
+            "{:?}",
+            g.notes
+        );
+        assert!(g.notes.is_empty(), "{:?}", g.notes);
+    }
+
+    #[test]
+    fn column_changes_are_written_per_dialect() {
+        assert_eq!(
+            pg_alter(
+                "t",
+                "c",
+                &pg_column("character varying(20) default none").unwrap(),
+                &pg_column("text not null default 'x'::text").unwrap()
+            ),
+            "ALTER TABLE t ALTER COLUMN c TYPE text USING c::text, ALTER COLUMN c SET NOT NULL, \
+             ALTER COLUMN c SET DEFAULT 'x'::text"
+        );
+        assert_eq!(
+            pg_column("integer not null default nextval('s') identity by default"),
+            None
+        );
+        assert_eq!(
+            mysql_column(
+                "c",
+                "varchar(20) not null default 'it''s a b' collate utf8mb4_bin"
+            )
+            .as_deref(),
+            Some("c varchar(20) COLLATE utf8mb4_bin NOT NULL DEFAULT 'it''s a b'")
+        );
+        assert_eq!(
+            mysql_column("c", "int(11) default NULL").as_deref(),
+            Some("c int(11) NULL")
+        );
+        assert_eq!(
+            mysql_column("id", "bigint(20) not null default none auto_increment"),
+            None
         );
     }
 }

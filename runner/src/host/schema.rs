@@ -372,8 +372,8 @@ impl HostState {
     ) -> wasmtime::Result<Result<MysqlColumn, GuestError>> {
         let rows = match self
             .catalog(
-                "SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, VERSION() \
-                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = \
+                "SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, VERSION(), \
+                 COLUMN_COMMENT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = \
                  $1 AND COLUMN_NAME = $2",
                 vec![Value::Text(table.into()), Value::Text(column.into())],
             )
@@ -406,6 +406,7 @@ impl HostState {
             default,
             extra: extra.replace("DEFAULT_GENERATED", "").trim().to_string(),
             collation: text(4),
+            comment: text(6).unwrap_or_default(),
         }))
     }
 

@@ -41,6 +41,8 @@ pub struct MysqlColumn {
     pub extra: String,
     /// `COLLATION_NAME`, for text columns.
     pub collation: Option<String>,
+    /// `COLUMN_COMMENT` (empty: none), which `MODIFY` would otherwise drop.
+    pub comment: String,
 }
 
 /// What the host read for [`plan`] (as [`needs`] asked).
@@ -492,6 +494,12 @@ impl Writer {
             sql.push(' ');
             sql.push_str(&now.extra[at..]);
         }
+        if !now.comment.is_empty() {
+            sql.push_str(&format!(
+                " COMMENT '{}'",
+                now.comment.replace('\\', "\\\\").replace('\'', "''")
+            ));
+        }
         Ok(Plan::one(sql))
     }
 }
@@ -632,6 +640,7 @@ mod tests {
                 default: Some("'x'".into()),
                 extra: String::new(),
                 collation: Some("utf8mb4_bin".into()),
+                comment: "who's it for".into(),
             }),
             ..Facts::default()
         };
@@ -646,7 +655,7 @@ mod tests {
                 .statements,
             [
                 "ALTER TABLE `items` MODIFY COLUMN `name` varchar(40) COLLATE utf8mb4_bin NOT NULL \
-              DEFAULT 'x'"
+              DEFAULT 'x' COMMENT 'who''s it for'"
             ]
         );
         assert_eq!(
