@@ -100,6 +100,7 @@ macro_rules! dialect_suite {
             case!(schema_ops, a_rebuild_keeps_rows_indexes_triggers_views_and_keys);
             case!(schema_ops, portable_operations_cannot_touch_the_bookkeeping);
             case!(schema_ops, replaced_definitions_are_restored_exactly_without_the_source);
+            case!(schema_ops, sql_migrations_keep_and_restore_definitions);
             case!(gate, offline_sql_prints_what_would_run);
             case!(gate, lint_finds_what_production_would_regret);
             case!(gate, autogenerate_from_a_declared_schema);

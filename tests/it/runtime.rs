@@ -233,8 +233,10 @@ pub fn tampered_scripts_and_runtimes_are_refused(dialect: Dialect) {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("runs on the sql runtime 0.2.0")
-            && err.contains("which this Retort does not ship"),
+        err.contains(&format!(
+            "runs on the sql runtime {}",
+            retort::host::runtime::SQL_RUNTIME_VERSION
+        )) && err.contains("which this Retort does not ship"),
         "{err}"
     );
     assert!(db.tables().is_empty(), "{:?}", db.tables());

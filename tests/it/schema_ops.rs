@@ -581,3 +581,70 @@ pub fn python_and_javascript_use_portable_operations(dialect: Dialect) {
     assert!(!db.tables().contains(&"py_tags".to_string()));
     assert!(!db.tables().contains(&"js_tags".to_string()));
 }
+
+/// A SQL migration's `keep` header: its upgrade keeps the definitions before its statements
+/// replace the objects, its downgrade (here: no down file at all) restores them — after the
+/// migration's source files are deleted.
+pub fn sql_migrations_keep_and_restore_definitions(dialect: Dialect) {
+    let db = TestDb::new(dialect, "sqlkeep");
+    db.execute(originals(dialect));
+    let before = definitions(&db);
+    let v1 = match dialect {
+        Dialect::Sqlite => vec!["1", "v1"],
+        _ => vec!["1", "v1", "4", "1"],
+    };
+    let (keep, up) = match dialect {
+        Dialect::Sqlite => (
+            "view:report, trigger:stamp",
+            "DROP VIEW report;\nCREATE VIEW report AS SELECT 2 AS version, count(*) AS items FROM items;\n\
+             DROP TRIGGER stamp;\nCREATE TRIGGER stamp AFTER INSERT ON items BEGIN UPDATE items SET note = 'v2' WHERE id = new.id; END;\n",
+        ),
+        Dialect::Postgres => (
+            "view:report, function:price, procedure:bump, trigger:stamp",
+            "CREATE OR REPLACE VIEW report AS SELECT 2 AS version, count(*) AS items FROM items;\n\
+             CREATE OR REPLACE FUNCTION price(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT x * 2 $$;\n\
+             CREATE OR REPLACE PROCEDURE bump() LANGUAGE sql AS $$ UPDATE items SET n = n + 2 $$;\n\
+             CREATE OR REPLACE TRIGGER stamp BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION stamp_v2();\n",
+        ),
+        Dialect::Mysql => (
+            "view:report, function:price, procedure:bump, trigger:stamp",
+            "CREATE OR REPLACE VIEW report AS SELECT 2 AS version, count(*) AS items FROM items;\n\
+             DROP FUNCTION price;\nCREATE FUNCTION price(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;\n\
+             DROP PROCEDURE bump;\nCREATE PROCEDURE bump() UPDATE items SET n = n + 2;\n\
+             DROP TRIGGER stamp;\nCREATE TRIGGER stamp BEFORE INSERT ON items FOR EACH ROW SET NEW.note = 'v2';\n",
+        ),
+    };
+    let project = Project::empty();
+    let stem = project.migrations().join("20261205000800_replace_report");
+    std::fs::write(
+        stem.with_extension("up.sql"),
+        format!("-- retort: parents = none\n-- retort: keep = {keep}\n{up}"),
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(behaviour(&db, 2)[0], "2");
+    assert_ne!(definitions(&db), before);
+
+    // The script and its artifact are gone: the stored artifact and the kept text remain.
+    for entry in std::fs::read_dir(project.migrations()).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert_eq!(definitions(&db), before);
+    assert_eq!(behaviour(&db, 3), v1);
+
+    // A kind the runtime does not know is refused when the migration is built.
+    std::fs::write(
+        stem.with_extension("up.sql"),
+        "-- retort: parents = none\n-- retort: keep = table:items\nSELECT 1;\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("keep lists `KIND:NAME` items")
+            && stderr(&out).contains("table:items"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -69,7 +69,8 @@ fn up_to_date(crate_dir: &Path, fingerprint: &str) -> bool {
 /// `parents` (space- or comma-separated ids; none makes a root), `description` (default: the
 /// slug), `transaction` (`true` by default; `false` for statements such as
 /// `CREATE INDEX CONCURRENTLY`), `labels` (branch labels), `depends-on` (revisions it needs
-/// besides its parents), `allow` (lint rules acknowledged for the whole migration).
+/// besides its parents), `allow` (lint rules acknowledged for the whole migration), `keep`
+/// (objects whose definitions the upgrade keeps for the downgrade to restore).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlMigration {
     /// `<id>_<slug>`: the artifact is `<stem>.wasm`.
@@ -98,6 +99,9 @@ pub struct SqlMigration {
     pub only: Option<String>,
     /// `-- retort: allow = RULE …`: lint rules acknowledged for the whole migration.
     pub allow: std::collections::BTreeSet<crate::core::lint::Rule>,
+    /// `-- retort: keep = view:report, function:price`: objects the upgrade replaces, whose
+    /// definitions it keeps first and its downgrade restores last (the SQL runtime 0.3.0).
+    pub keep: Option<String>,
 }
 
 /// The dialects a SQL migration's file names and `dialect` header may name.
@@ -136,6 +140,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
         variants: Default::default(),
         only: None,
         allow: Default::default(),
+        keep: None,
     };
     let list = |v: &str| -> Vec<String> {
         v.split([' ', ','])
@@ -177,6 +182,22 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                     .map_err(|e| anyhow::anyhow!("{shown}, line {}: {e}", n + 1))?;
             }
             "depends-on" | "depends_on" => m.depends_on = list(value),
+            "keep" => {
+                for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    let kind = item.split_once(':').map(|(k, _)| k.trim());
+                    let name = item.split_once(':').map(|(_, n)| n.trim()).unwrap_or("");
+                    if !matches!(kind, Some("view" | "function" | "procedure" | "trigger"))
+                        || name.is_empty()
+                    {
+                        bail!(
+                            "{shown}, line {}: keep lists `KIND:NAME` items (KIND one of view, \
+                             function, procedure, trigger), not `{item}`",
+                            n + 1
+                        );
+                    }
+                }
+                m.keep = Some(value.to_string());
+            }
             "transaction" => {
                 m.transactional = match value {
                     "true" => true,
@@ -188,7 +209,7 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 }
             }
             other => bail!(
-                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow)",
+                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow, keep)",
                 n + 1
             ),
         }
@@ -279,6 +300,9 @@ impl SqlMigration {
         if let Some(only) = &self.only {
             parts.extend(["only", only.as_str()]);
         }
+        if let Some(keep) = &self.keep {
+            parts.extend(["keep", keep.as_str()]);
+        }
         for part in parts {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
@@ -327,6 +351,7 @@ impl SqlMigration {
                 .only
                 .iter()
                 .map(|d| ("dialect".to_string(), d.clone()))
+                .chain(self.keep.iter().map(|k| ("keep".to_string(), k.clone())))
                 .collect(),
         }
     }

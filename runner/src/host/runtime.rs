@@ -36,7 +36,7 @@ pub const PYTHON: &str = "python";
 pub const JAVASCRIPT: &str = "javascript";
 
 /// The SQL runtime's version (its crate's version).
-pub const SQL_RUNTIME_VERSION: &str = "0.2.0";
+pub const SQL_RUNTIME_VERSION: &str = "0.3.0";
 
 /// The runtime a script artifact runs on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,10 +208,12 @@ pub fn sql_runtime() -> RuntimeRef {
 /// Earlier builds of the SQL runtime that migrations may have been applied on, kept so that
 /// their downgrades keep running after Retort is upgraded (docs/artifacts.md): new builds use
 /// [`SQL_RUNTIME`]. `sql-0.2.0-8f6d7470.wasm` is 0.2.0 as first released, before a
-/// `retort-sql` change moved its bytes.
-pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[include_bytes!(
-    "../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"
-)];
+/// `retort-sql` change moved its bytes; `sql-0.2.0-ac869061.wasm` is 0.2.0's last build,
+/// before 0.3.0 (the `keep` setting, on WIT 0.3.0's `sql-script-runtime`).
+pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[
+    include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"),
+    include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-ac869061.wasm"),
+];
 
 /// The bytes of a runtime this binary ships, by digest: the SQL runtime, or one of its
 /// [`PAST_SQL_RUNTIMES`].
