@@ -579,7 +579,13 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
 /// A SQL migration built on an earlier build of the SQL runtime (one a past Retort shipped)
 /// is kept as it is by `upgrade`, runs on that runtime, and downgrades from its stored copy.
 pub fn sql_artifacts_on_an_earlier_sql_runtime_still_run(dialect: Dialect) {
-    let past = retort::trust::signing::digest(retort::host::runtime::PAST_SQL_RUNTIMES[0]);
+    for past in retort::host::runtime::PAST_SQL_RUNTIMES {
+        on_a_past_sql_runtime(dialect, &retort::trust::signing::digest(past));
+    }
+}
+
+fn on_a_past_sql_runtime(dialect: Dialect, past: &str) {
+    let past = past.to_string();
     assert_ne!(past, sql_runtime_digest());
     let db = TestDb::new(dialect, "pastrt");
     let project = Project::empty();

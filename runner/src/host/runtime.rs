@@ -305,6 +305,9 @@ mod tests {
         assert!(trusted(
             "8f6d7470b8fdf9320e5dee480eaed996e0d491c53d67d4f667ce6af927583fcd"
         ));
+        assert!(trusted(
+            "ac869061ef27c0a9b17c5c6bcd490b7d714c4430f75571371d1dff01b5e3beb0"
+        ));
         assert!(!trusted(&crate::trust::signing::digest(b"another runtime")));
     }
 }
