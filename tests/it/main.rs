@@ -185,6 +185,11 @@ mod sqlite_rebuild {
     fn a_rebuild_never_cascades_into_referencing_rows() {
         schema_ops::a_rebuild_never_cascades_into_referencing_rows();
     }
+
+    #[test]
+    fn awkward_sqlite_tables_rebuild_intact() {
+        schema_ops::awkward_sqlite_tables_rebuild_intact();
+    }
 }
 
 mod portable {

@@ -648,3 +648,68 @@ pub fn sql_migrations_keep_and_restore_definitions(dialect: Dialect) {
         stderr(&out)
     );
 }
+
+/// SQLite rebuilds of tables that are hard to copy: a name with quotes and a column with a
+/// comma in theirs, a check whose text holds a parenthesis, a comment inside the definition,
+/// generated columns (virtual and stored: not copied, recomputed), an `AUTOINCREMENT` counter
+/// ahead of the highest row id, and a `WITHOUT ROWID` table.
+pub fn awkward_sqlite_tables_rebuild_intact() {
+    use crate::containment::{HOSTILE, script};
+    let db = TestDb::new(Dialect::Sqlite, "awkward");
+    db.execute(
+        "CREATE TABLE \"odd \"\"name\"\"\" (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            \"a,b\" TEXT CHECK (\"a,b\" <> ')'), -- a comment, with a comma
+            total REAL NOT NULL,
+            doubled REAL GENERATED ALWAYS AS (total * 2) VIRTUAL,
+            stored REAL AS (total + 1) STORED
+         );
+         INSERT INTO \"odd \"\"name\"\"\" (\"a,b\", total) VALUES ('x', 1), ('y', 2), ('z', 3);
+         DELETE FROM \"odd \"\"name\"\"\" WHERE id = 3;
+         CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+         INSERT INTO kv VALUES ('a', '1'), ('b', '2');",
+    );
+    script(
+        &db,
+        &[
+            ("schema", "alter:odd \"name\".total"),
+            ("schema", "check:kv"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    project.run_ok(&db, &["upgrade"]);
+    let odd = "\"odd \"\"name\"\"\"";
+    assert_eq!(
+        db.strings(&format!(
+            "SELECT id || ':' || \"a,b\" || ':' || total || ':' || doubled || ':' || stored FROM \
+             {odd} ORDER BY id"
+        )),
+        ["1:x:1.0:2.0:2.0", "2:y:2.0:4.0:3.0"]
+    );
+    let sql = db.strings("SELECT sql FROM sqlite_master WHERE name = 'odd \"name\"'");
+    assert!(
+        !sql[0].contains("NOT NULL") && sql[0].contains("GENERATED ALWAYS AS (total * 2) VIRTUAL"),
+        "{sql:?}"
+    );
+    assert!(
+        db.try_execute(&format!(
+            "INSERT INTO {odd} (\"a,b\", total) VALUES (')', 1)"
+        ))
+        .is_err()
+    );
+    // The counter stays ahead: the next row does not reuse the deleted id 3.
+    db.execute(&format!(
+        "INSERT INTO {odd} (\"a,b\", total) VALUES ('w', NULL)"
+    ));
+    assert_eq!(db.count(&format!("SELECT MAX(id) FROM {odd}")), 4);
+    let kv = db.strings("SELECT sql FROM sqlite_master WHERE name = 'kv'");
+    assert!(
+        kv[0].ends_with("WITHOUT ROWID") && kv[0].contains("forged"),
+        "{kv:?}"
+    );
+    assert_eq!(db.strings("SELECT k || v FROM kv ORDER BY k"), ["a1", "b2"]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%retort_rebuild%'"),
+        0
+    );
+}
