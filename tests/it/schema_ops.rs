@@ -458,6 +458,15 @@ fn behaviour(db: &TestDb, id: i64) -> Vec<String> {
     seen.iter().map(|s| s.trim().to_string()).collect()
 }
 
+/// What [`behaviour`] sees of the [`originals`]: view version 1, trigger note `v1`, and
+/// where the engine has them `price(3) = 4` and one `bump()` step.
+fn original_behaviour(dialect: Dialect) -> Vec<&'static str> {
+    match dialect {
+        Dialect::Sqlite => vec!["1", "v1"],
+        _ => vec!["1", "v1", "4", "1"],
+    }
+}
+
 /// A migration that replaces a view, function, procedure or trigger keeps the old definition
 /// in its history record; its downgrade restores each exactly — from the stored artifact,
 /// with the migration's source gone.
@@ -465,10 +474,7 @@ pub fn replaced_definitions_are_restored_exactly_without_the_source(dialect: Dia
     let db = TestDb::new(dialect, "definitions");
     db.execute(originals(dialect));
     let before = definitions(&db);
-    let v1 = match dialect {
-        Dialect::Sqlite => vec!["1", "v1"],
-        _ => vec!["1", "v1", "4", "1"],
-    };
+    let v1 = original_behaviour(dialect);
     assert_eq!(behaviour(&db, 1), v1);
 
     let project = Project::with_fixtures(&["20261205000500"]);
@@ -589,10 +595,7 @@ pub fn sql_migrations_keep_and_restore_definitions(dialect: Dialect) {
     let db = TestDb::new(dialect, "sqlkeep");
     db.execute(originals(dialect));
     let before = definitions(&db);
-    let v1 = match dialect {
-        Dialect::Sqlite => vec!["1", "v1"],
-        _ => vec!["1", "v1", "4", "1"],
-    };
+    let v1 = original_behaviour(dialect);
     let (keep, up) = match dialect {
         Dialect::Sqlite => (
             "view:report, trigger:stamp",

@@ -260,27 +260,15 @@ impl Runner {
             direction,
         });
         let mut row = history_row(artifact);
-        let before = match prepare(backend.as_mut(), protocol, artifact, &row, direction).await {
-            Ok(fingerprint) => fingerprint,
-            Err(e) => {
-                capability::discard(staged);
-                let _ = backend.rollback().await;
-                return (backend, Err(wrap(e)));
-            }
-        };
-
-        // A downgrade may restore what its upgrade kept (`schema.restore-definition`).
-        let kept = match direction {
-            Direction::Downgrade => match restorable(backend.as_mut(), &info.id).await {
-                Ok(kept) => kept,
+        let (before, kept) =
+            match prepare(backend.as_mut(), protocol, artifact, &row, direction).await {
+                Ok(prepared) => prepared,
                 Err(e) => {
                     capability::discard(staged);
                     let _ = backend.rollback().await;
                     return (backend, Err(wrap(e)));
                 }
-            },
-            Direction::Upgrade => Vec::new(),
-        };
+            };
         let (mut backend, called) = self
             .sandbox
             .call(
@@ -399,20 +387,26 @@ fn failed(
 }
 
 /// Writes what comes before a migration (its protocol's pending row, its transaction) and
-/// returns the bookkeeping's fingerprint, which the backend then watches while it runs.
+/// returns the bookkeeping's fingerprint, which the backend then watches while it runs, and
+/// for a downgrade the definitions its upgrade kept.
 async fn prepare(
     backend: &mut dyn Backend,
     protocol: Protocol,
     artifact: &Artifact,
     row: &HistoryRow,
     direction: Direction,
-) -> Result<String, DbError> {
+) -> Result<(String, Vec<Kept>), DbError> {
+    // A downgrade may restore what its upgrade kept (`schema.restore-definition`).
+    let kept = match direction {
+        Direction::Downgrade => restorable(backend, &row.revision).await?,
+        Direction::Upgrade => Vec::new(),
+    };
     protocol.before(backend, artifact, row, direction).await?;
     let fingerprint = backend
         .bookkeeping_fingerprint(View::Own, protocol.watch())
         .await?;
     backend.watch_bookkeeping(Some(fingerprint.clone()));
-    Ok(fingerprint)
+    Ok((fingerprint, kept))
 }
 
 /// Checks, before a migration commits, that it left its transaction open (when it was lent
