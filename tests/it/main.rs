@@ -187,6 +187,11 @@ mod sqlite_rebuild {
     }
 
     #[test]
+    fn keeping_too_much_is_a_trap() {
+        schema_ops::keeping_too_much_is_a_trap();
+    }
+
+    #[test]
     fn awkward_sqlite_tables_rebuild_intact() {
         schema_ops::awkward_sqlite_tables_rebuild_intact();
     }

@@ -716,3 +716,30 @@ pub fn awkward_sqlite_tables_rebuild_intact() {
         0
     );
 }
+
+/// Kept definitions are written into the history row: a migration that keeps more than the
+/// limit (4 MiB) traps and is rolled back, whatever it kept it with.
+pub fn keeping_too_much_is_a_trap() {
+    use crate::containment::{HOSTILE, assert_not_applied, script};
+    let db = TestDb::new(Dialect::Sqlite, "keepcap");
+    let big = "x".repeat(3 << 20);
+    db.execute(&format!(
+        "CREATE VIEW big1 AS SELECT '{big}' AS x; CREATE VIEW big2 AS SELECT '{big}' AS x;"
+    ));
+    script(
+        &db,
+        &[
+            ("schema", "keep:big1"),
+            ("schema", "keep:big2"),
+            ("sql", "CREATE TABLE after (a INTEGER)"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("kept more than 4 MiB of definitions"), "{err}");
+    assert!(err.contains("keep-definition view big2"), "{err}");
+    assert_not_applied(&db, &err);
+    assert!(!db.tables().contains(&"after".to_string()));
+}

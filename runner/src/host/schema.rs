@@ -18,6 +18,10 @@ use crate::host::sandbox::HostState;
 /// How many violating rows a failed foreign key check names.
 const VIOLATIONS_NAMED: usize = 10;
 
+/// How much text one migration may keep with `keep-definition` (it is written into its history
+/// row, in one statement): past it the migration traps, as at any exhausted limit.
+const KEPT_CAPACITY: usize = 4 << 20;
+
 impl schema::Host for HostState {
     async fn apply(
         &mut self,
@@ -112,6 +116,16 @@ impl HostState {
             return Ok(Ok(false));
         }
         let kind = definitions::kind_name(kind).to_string();
+        let size = |k: &[String]| k.iter().map(String::len).sum::<usize>();
+        let total: usize = self.kept.iter().map(|k| size(&k.statements)).sum();
+        if total + size(&statements) > KEPT_CAPACITY {
+            self.note_failed(&what);
+            return Err(wasmtime::format_err!(
+                "the migration kept more than {} MiB of definitions (keep-definition), more than \
+                 its history record may hold",
+                KEPT_CAPACITY >> 20
+            ));
+        }
         // Kept once: a second keep of the same object in one upgrade keeps the first state.
         if !self.kept.iter().any(|k| k.kind == kind && k.name == name) {
             self.kept.push(Kept {

@@ -63,9 +63,12 @@ fn run(tx: &Tx, table: &str) -> Result<()> {
 }
 
 /// A portable schema operation, `op:table[.column]`: `drop`, `rename` (to `gone`), `alter`
-/// (the column may hold NULL), `check` (a check constraint), `index`, `column` (one added).
+/// (the column may hold NULL), `check` (a check constraint), `index`, `column` (one added),
+/// `keep` (`keep:VIEW`: its definition kept).
 fn schema(tx: &Tx, arg: &str) -> Result<()> {
-    use retort_guest::schema::{Check, Column, ColumnChange, ColumnType, Constraint, Index};
+    use retort_guest::schema::{
+        Check, Column, ColumnChange, ColumnType, Constraint, Index, ObjectKind,
+    };
     let (op, target) = arg.split_once(':').unwrap_or((arg, ""));
     let (table, column) = target.split_once('.').unwrap_or((target, ""));
     match op {
@@ -81,6 +84,7 @@ fn schema(tx: &Tx, arg: &str) -> Result<()> {
         ),
         "index" => tx.create_index(Index::new("forged", table, &[column])),
         "column" => tx.add_column(table, Column::new("forged", ColumnType::Text)),
+        "keep" => tx.keep_definition(ObjectKind::View, target).map(|_| ()),
         other => Err(Error::migration(format!(
             "unknown schema operation `{other}`"
         ))),
