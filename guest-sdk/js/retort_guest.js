@@ -47,6 +47,7 @@ import {
 // Portable schema operations: the host writes each in the dialect's SQL.
 import {
   apply as schemaApply,
+  applyAllowing as schemaApplyAllowing,
   statements as schemaStatements,
   keepDefinition,
   restoreDefinition,
@@ -344,7 +345,14 @@ export class Tx {
 Object.assign(Tx.prototype, {
   /** Runs a portable schema operation (`{ tag: "create-table", val: … }`). */
   apply(operation) {
-    schemaApply(this.tx, operation);
+    if (this.allow?.length) schemaApplyAllowing(this.tx, operation, this.allow);
+    else schemaApply(this.tx, operation);
+  },
+  /** This transaction with `retort lint` rules acknowledged for the operations applied through it. */
+  allowing(...rules) {
+    const t = new Tx(this.tx);
+    t.allow = rules;
+    return t;
   },
   /** The statements `apply` would run for `operation`, without running them. */
   statements(operation) {

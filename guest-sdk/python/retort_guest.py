@@ -287,8 +287,9 @@ def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]
 class Tx:
     """The migration's transaction (or connection, for non-transactional migrations)."""
 
-    def __init__(self, tx: sql.Transaction):
+    def __init__(self, tx: sql.Transaction, allow: Sequence[str] = ()):
         self._tx = tx
+        self._allow = list(allow)
 
     @property
     def dialect(self) -> types.Dialect:
@@ -326,7 +327,15 @@ class Tx:
 
     def apply(self, operation: Any) -> None:
         """Runs a portable schema operation (a ``schema.Operation_*`` value)."""
-        schema.apply(self._tx, operation)
+        if self._allow:
+            schema.apply_allowing(self._tx, operation, self._allow)
+        else:
+            schema.apply(self._tx, operation)
+
+    def allowing(self, *rules: str) -> "Tx":
+        """This transaction with ``retort lint`` rules acknowledged for the schema operations
+        applied through it: ``tx.allowing("drop-column").drop_column("users", "legacy")``."""
+        return Tx(self._tx, rules)
 
     def statements(self, operation: Any) -> List[str]:
         """The statements :meth:`apply` would run for ``operation``, without running them."""

@@ -103,12 +103,18 @@ impl Error {
 /// The transaction the host lends a migration for one `upgrade` or `downgrade` call.
 pub struct Tx<'a> {
     inner: &'a sql::Transaction,
+    /// Lint rules acknowledged for the schema operations applied through this handle
+    /// ([`Tx::allowing`]).
+    allow: Vec<String>,
 }
 
 impl<'a> Tx<'a> {
     #[doc(hidden)]
     pub fn __new(inner: &'a sql::Transaction) -> Self {
-        Tx { inner }
+        Tx {
+            inner,
+            allow: Vec::new(),
+        }
     }
 
     /// The database engine this migration runs against, for the rare statement that differs.

@@ -209,7 +209,27 @@ impl ColumnChange {
 impl Tx<'_> {
     /// Runs a schema operation: the host writes it in the dialect's SQL.
     pub fn apply(&self, operation: Operation) -> Result<()> {
-        host::apply(self.inner, &operation)
+        if self.allow.is_empty() {
+            host::apply(self.inner, &operation)
+        } else {
+            host::apply_allowing(self.inner, &operation, &self.allow)
+        }
+    }
+
+    /// This transaction, with `retort lint` rules acknowledged for the schema operations
+    /// applied through it — what a `retort: allow RULE` comment does for SQL written by hand:
+    ///
+    /// ```no_run
+    /// # fn f(tx: &retort_guest::Tx) -> retort_guest::Result<()> {
+    /// // The column's readers were removed two releases ago.
+    /// tx.allowing(&["drop-column"]).drop_column("users", "legacy_name")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn allowing(&self, rules: &[&str]) -> Tx<'_> {
+        Tx {
+            inner: self.inner,
+            allow: rules.iter().map(|r| r.to_string()).collect(),
+        }
     }
 
     /// The statements [`Tx::apply`] would run for `operation`, without running them.

@@ -49,6 +49,12 @@ pub fn portable_operations_change_the_schema_and_keep_the_rows(dialect: Dialect)
     );
     let doc: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(doc["databases"][0]["round_tripped"], 2, "{doc}");
+    // The type change the migration acknowledged (`tx.allowing(&["type-change"])`) is not a
+    // finding; on PostgreSQL and MySQL the others are.
+    assert!(
+        !doc.to_string().contains("alter-column orders.note"),
+        "{doc}"
+    );
 
     project.run_ok(&db, &["upgrade"]);
     assert_eq!(

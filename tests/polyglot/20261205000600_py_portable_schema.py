@@ -17,7 +17,8 @@ class PortableSchema(Migration):
         ], primary_key=["id"], constraints=[check("py_tags_weight", "weight > 0")])
         tx.execute("INSERT INTO py_tags (label) VALUES ('a'), (NULL)")
         tx.execute("UPDATE py_tags SET label = 'none' WHERE label IS NULL")
-        tx.alter_column("py_tags", "label", null=False, default="'none'")
+        tx.allowing("not-null-without-default").alter_column("py_tags", "label", null=False,
+                                                             default="'none'")
         tx.create_index(index("py_tags_label", "py_tags", ["label"], unique=True))
         if not tx.keep_definition("view", "py_report"):
             raise RuntimeError("there is no py_report to keep")

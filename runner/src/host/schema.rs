@@ -32,7 +32,32 @@ impl schema::Host for HostState {
             Ok(plan) => plan,
             Err(e) => return Ok(Err(e)),
         };
-        self.run(tx, &operation, plan).await
+        self.run(tx, &operation, plan, "").await
+    }
+
+    async fn apply_allowing(
+        &mut self,
+        tx: Resource<TxHandle>,
+        operation: Operation,
+        allow: Vec<String>,
+    ) -> wasmtime::Result<Result<(), GuestError>> {
+        let rules = match crate::core::lint::allowed_in_header(&allow.join(",")) {
+            Ok(rules) => rules,
+            Err(e) => {
+                self.note_failed(&ddl::describe(&operation));
+                return Ok(Err(GuestError::InvalidStatement(e)));
+            }
+        };
+        let plan = match self.plan(&operation).await? {
+            Ok(plan) => plan,
+            Err(e) => return Ok(Err(e)),
+        };
+        let ids: Vec<&str> = rules.iter().map(|r| r.id()).collect();
+        let ack = match ids.is_empty() {
+            true => String::new(),
+            false => format!("-- retort: allow {}\n", ids.join(", ")),
+        };
+        self.run(tx, &operation, plan, &ack).await
     }
 
     async fn statements(
@@ -199,6 +224,7 @@ impl HostState {
         tx: Resource<TxHandle>,
         op: &Operation,
         plan: Plan,
+        ack: &str,
     ) -> wasmtime::Result<Result<(), GuestError>> {
         if plan.foreign_keys_off {
             self.db()?
@@ -213,28 +239,50 @@ impl HostState {
         if plan.atomic {
             self.raw("SAVEPOINT retort_schema").await?;
         }
-        let mut outcome = Ok(());
+        let outcome = self.steps(tx, op, &plan, ack).await;
+        // Settings and the savepoint are restored even when a step trapped (the trap then
+        // wins over a failure to restore).
+        let restored = self
+            .restore_after(&plan, !matches!(outcome, Ok(Ok(()))))
+            .await;
+        match (outcome, restored) {
+            (Err(trap), _) => Err(trap),
+            (Ok(_), Err(trap)) => Err(trap),
+            (Ok(outcome), Ok(())) => Ok(outcome),
+        }
+    }
+
+    /// The plan's statements (each with the lint acknowledgement `ack`, if any), then its
+    /// foreign key checks.
+    async fn steps(
+        &mut self,
+        tx: Resource<TxHandle>,
+        op: &Operation,
+        plan: &Plan,
+        ack: &str,
+    ) -> wasmtime::Result<Result<(), GuestError>> {
         for (n, statement) in plan.statements.iter().enumerate() {
             let statement = match n {
-                0 => format!("-- retort schema: {}\n{statement}", ddl::describe(op)),
-                _ => statement.clone(),
+                0 => format!("-- retort schema: {}\n{ack}{statement}", ddl::describe(op)),
+                _ => format!("{ack}{statement}"),
             };
             let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
             if let Err(e) = self.execute(borrowed, statement, Vec::new()).await? {
-                outcome = Err(e);
-                break;
+                return Ok(Err(e));
             }
         }
-        if outcome.is_ok() {
-            for table in &plan.foreign_key_check {
-                if let Err(e) = self.foreign_key_check(op, table).await? {
-                    outcome = Err(e);
-                    break;
-                }
+        for table in &plan.foreign_key_check {
+            if let Err(e) = self.foreign_key_check(op, table).await? {
+                return Ok(Err(e));
             }
         }
+        Ok(Ok(()))
+    }
+
+    /// Ends the plan's savepoint (rolled back if `failed`) and restores what it switched.
+    async fn restore_after(&mut self, plan: &Plan, failed: bool) -> wasmtime::Result<()> {
         if plan.atomic {
-            if outcome.is_err() {
+            if failed {
                 self.raw("ROLLBACK TO retort_schema").await?;
             }
             self.raw("RELEASE retort_schema").await?;
@@ -248,7 +296,7 @@ impl HostState {
                 .await
                 .map_err(wasmtime::Error::new)?;
         }
-        Ok(outcome)
+        Ok(())
     }
 
     /// One of the plan's own statements (a savepoint, a setting restored): a failure is the
