@@ -199,7 +199,7 @@ impl HostState {
         let in_transaction = self.lending().in_transaction;
         let facts = match ddl::needs(dialect, op) {
             Needs::Nothing => Ok(Facts::default()),
-            Needs::SqliteTable(t) => self.sqlite_table(&t, in_transaction).await?.map(|t| Facts {
+            Needs::SqliteTable(t) => self.sqlite_table(&t).await?.map(|t| Facts {
                 sqlite: Some(t),
                 ..Facts::default()
             }),
@@ -354,7 +354,6 @@ impl HostState {
     async fn sqlite_table(
         &mut self,
         table: &str,
-        in_transaction: bool,
     ) -> wasmtime::Result<Result<SqliteTable, GuestError>> {
         let name = Value::Text(table.to_string());
         macro_rules! rows {
@@ -422,7 +421,6 @@ impl HostState {
             foreign_keys_on: first_integer(&foreign_keys) == Some(1),
             legacy_alter_table: first_integer(&legacy) == Some(1),
             defer_foreign_keys: first_integer(&defer) == Some(1),
-            in_transaction,
         }))
     }
 

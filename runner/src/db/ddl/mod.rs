@@ -153,13 +153,13 @@ pub fn plan(
             w.q(from),
             w.q(to)
         ))),
-        Operation::AlterColumn(c) => w.alter_column(c, facts),
+        Operation::AlterColumn(c) => w.alter_column(c, facts, in_transaction),
         Operation::CreateIndex(i) => w.create_index(i, in_transaction).map(Plan::one),
         Operation::DropIndex((t, i, concurrently)) => w
             .drop_index(t, i, *concurrently, in_transaction)
             .map(Plan::one),
         Operation::AddConstraint((t, c)) => match dialect {
-            Dialect::Sqlite => rebuild::add_constraint(&w, sqlite(facts)?, c),
+            Dialect::Sqlite => rebuild::add_constraint(&w, sqlite(facts)?, c, in_transaction),
             _ => Ok(Plan::one(format!(
                 "ALTER TABLE {} ADD {}",
                 w.q(t),
@@ -167,7 +167,7 @@ pub fn plan(
             ))),
         },
         Operation::DropConstraint((t, kind, name)) => match dialect {
-            Dialect::Sqlite => rebuild::drop_constraint(sqlite(facts)?, name),
+            Dialect::Sqlite => rebuild::drop_constraint(sqlite(facts)?, name, in_transaction),
             Dialect::Mysql => Ok(Plan::one(format!(
                 "ALTER TABLE {} DROP {} {}",
                 w.q(t),
@@ -413,7 +413,12 @@ impl Writer {
         Ok("CONCURRENTLY ")
     }
 
-    fn alter_column(&self, c: &ColumnChange, facts: &Facts) -> Result<Plan, String> {
+    fn alter_column(
+        &self,
+        c: &ColumnChange,
+        facts: &Facts,
+        in_transaction: bool,
+    ) -> Result<Plan, String> {
         if c.data_type.is_none() && c.nullable.is_none() && c.default_value.is_none() {
             return Err(format!(
                 "alter-column {}.{} changes nothing",
@@ -423,7 +428,7 @@ impl Writer {
         match self.dialect {
             Dialect::Postgres => Ok(Plan::one(self.postgres_alter(c))),
             Dialect::Mysql => self.mysql_alter(c, facts.mysql.as_ref()),
-            Dialect::Sqlite => rebuild::alter_column(self, sqlite(facts)?, c),
+            Dialect::Sqlite => rebuild::alter_column(self, sqlite(facts)?, c, in_transaction),
         }
     }
 

@@ -41,30 +41,42 @@ pub struct SqliteTable {
     pub legacy_alter_table: bool,
     /// `PRAGMA defer_foreign_keys` on the migration's connection (restored afterwards).
     pub defer_foreign_keys: bool,
-    /// Whether the migration runs in the transaction Retort lent it.
-    pub in_transaction: bool,
 }
 
-pub(super) fn alter_column(w: &Writer, t: &SqliteTable, c: &ColumnChange) -> Result<Plan, String> {
+pub(super) fn alter_column(
+    w: &Writer,
+    t: &SqliteTable,
+    c: &ColumnChange,
+    in_transaction: bool,
+) -> Result<Plan, String> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     let data_type = c.data_type.as_ref().map(|d| w.data_type(d));
     let default = super::new_default(c);
     text.alter_column(&c.column, data_type.as_deref(), c.nullable, default)
         .map_err(|e| format!("alter-column {}.{}: {e}", t.name, c.column))?;
-    rebuild(t, &text)
+    rebuild(t, &text, in_transaction)
 }
 
-pub(super) fn add_constraint(w: &Writer, t: &SqliteTable, c: &Constraint) -> Result<Plan, String> {
+pub(super) fn add_constraint(
+    w: &Writer,
+    t: &SqliteTable,
+    c: &Constraint,
+    in_transaction: bool,
+) -> Result<Plan, String> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     text.add_constraint(w.constraint(c)?);
-    rebuild(t, &text)
+    rebuild(t, &text, in_transaction)
 }
 
-pub(super) fn drop_constraint(t: &SqliteTable, name: &str) -> Result<Plan, String> {
+pub(super) fn drop_constraint(
+    t: &SqliteTable,
+    name: &str,
+    in_transaction: bool,
+) -> Result<Plan, String> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     text.drop_constraint(name)
         .map_err(|e| format!("drop-constraint {}.{name}: {e}", t.name))?;
-    rebuild(t, &text)
+    rebuild(t, &text, in_transaction)
 }
 
 fn unreadable(t: &SqliteTable, e: &str) -> String {
@@ -79,9 +91,10 @@ fn scratch_name(table: &str) -> String {
     format!("{table}__retort_rebuild")
 }
 
-/// The rebuild of `t` as `text` describes it.
-fn rebuild(t: &SqliteTable, text: &TableText) -> Result<Plan, String> {
-    if t.foreign_keys_on && !t.referenced_by.is_empty() && t.in_transaction {
+/// The rebuild of `t` as `text` describes it; `in_transaction`: inside the transaction Retort
+/// lent the migration.
+fn rebuild(t: &SqliteTable, text: &TableText, in_transaction: bool) -> Result<Plan, String> {
+    if t.foreign_keys_on && !t.referenced_by.is_empty() && in_transaction {
         return Err(format!(
             "rebuilding table `{}` would cascade into the tables whose foreign keys reference \
              it ({}): Retort's SQLite connections enforce foreign keys, and SQLite switches \
@@ -165,7 +178,6 @@ mod tests {
             foreign_keys_on: false,
             legacy_alter_table: false,
             defer_foreign_keys: false,
-            in_transaction: true,
         }
     }
 
@@ -211,16 +223,11 @@ mod tests {
         let mut t = table();
         t.foreign_keys_on = true;
         let facts = Facts {
-            sqlite: Some(t.clone()),
+            sqlite: Some(t),
             ..Facts::default()
         };
         let err = plan(Dialect::Sqlite, &change(), &facts, true).unwrap_err();
         assert!(err.contains("cascade") && err.contains("orders"), "{err}");
-        t.in_transaction = false;
-        let facts = Facts {
-            sqlite: Some(t),
-            ..Facts::default()
-        };
         assert!(
             plan(Dialect::Sqlite, &change(), &facts, false)
                 .unwrap()
