@@ -749,3 +749,87 @@ pub fn keeping_too_much_is_a_trap() {
     assert_not_applied(&db, &err);
     assert!(!db.tables().contains(&"after".to_string()));
 }
+
+/// What a downgrade restores is read back from `retort_history.kept`, which signatures do not
+/// cover: an entry edited to run something else (another statement, a second statement after
+/// the definition, another object) is refused before it runs, naming the row; the victim
+/// table, the replaced definitions and the history stay as they were. On MariaDB a kept
+/// procedure that the host's splitter reads as one statement but the server would read as
+/// two (`… AS begin; DROP TABLE victim; END`) is sent as a prepared statement, which the
+/// server refuses to hold two of.
+pub fn forged_kept_definitions_are_refused(dialect: Dialect) {
+    let db = TestDb::new(dialect, "forgedkept");
+    db.execute(originals(dialect));
+    db.execute("CREATE TABLE victim (a INTEGER)");
+    let project = Project::with_fixtures(&["20261205000500"]);
+    project.run_ok(&db, &["upgrade"]);
+    let replaced = definitions(&db);
+    let genuine = db.strings("SELECT kept FROM retort_history WHERE revision = '20261205000500'");
+    let genuine: serde_json::Value = serde_json::from_str(&genuine[0]).unwrap();
+    let quote = |s: &str| match dialect {
+        Dialect::Mysql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+        _ => format!("'{}'", s.replace('\'', "''")),
+    };
+    let forge = |kind: &str, name: &str, statements: &[&str]| {
+        let mut kept = genuine.clone();
+        for entry in kept.as_array_mut().unwrap() {
+            if entry["kind"] == kind && entry["name"] == name {
+                entry["statements"] = serde_json::json!(statements);
+            }
+        }
+        db.execute(&format!(
+            "UPDATE retort_history SET kept = {} WHERE revision = '20261205000500'",
+            quote(&kept.to_string())
+        ));
+    };
+    let forgeries: [&[&str]; 4] = [
+        &["DROP TABLE victim"],
+        &["CREATE VIEW report AS SELECT 1 AS version, 0 AS items; DROP TABLE victim"],
+        &["CREATE VIEW other AS SELECT 1 AS version"],
+        &["DROP VIEW IF EXISTS report", "DROP TABLE victim"],
+    ];
+    for statements in forgeries {
+        forge("view", "report", statements);
+        let out = project.run(&db, &["downgrade", "base"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("retort_history.kept") && err.contains("view `report` is refused"),
+            "{err}"
+        );
+        assert!(db.tables().contains(&"victim".to_string()), "{err}");
+        assert_eq!(definitions(&db), replaced, "{err}");
+        let state =
+            db.strings("SELECT state FROM retort_history WHERE revision = '20261205000500'");
+        if dialect == Dialect::Mysql {
+            // Journaled: the row says a downgrade began; nothing of it ran, so it is settled
+            // as still applied.
+            assert_eq!(state, ["downgrading"], "{err}");
+            assert!(!err.contains("rolled back"), "{err}");
+            project.run_ok(&db, &["resolve", "20261205000500", "--applied", "--force"]);
+        } else {
+            assert_eq!(state, ["applied"], "{err}");
+            assert!(err.contains("rolled back"), "{err}");
+        }
+    }
+    if dialect == Dialect::Mysql {
+        let mut kept = genuine.clone();
+        for entry in kept.as_array_mut().unwrap() {
+            if entry["name"] == "bump" {
+                entry["statements"] = serde_json::json!([
+                    "DROP PROCEDURE IF EXISTS `bump`",
+                    "CREATE PROCEDURE `bump`() SELECT 1 AS begin; DROP TABLE victim; END"
+                ]);
+            }
+        }
+        db.execute(&format!(
+            "UPDATE retort_history SET kept = {} WHERE revision = '20261205000500'",
+            quote(&kept.to_string())
+        ));
+        let out = project.run(&db, &["downgrade", "base"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("syntax"), "{err}");
+        assert!(db.tables().contains(&"victim".to_string()), "{err}");
+    }
+}

@@ -95,6 +95,10 @@ impl HostState {
         name: String,
     ) -> wasmtime::Result<Result<bool, GuestError>> {
         let what = format!("keep-definition {} {name}", definitions::kind_name(kind));
+        if let Err(e) = ddl::check_name(&name) {
+            self.note_failed(&what.escape_debug().to_string());
+            return Ok(Err(GuestError::InvalidStatement(e)));
+        }
         let dialect = self.db()?.dialect();
         let capture = match definitions::capture(dialect, kind, &name) {
             Ok(c) => c,
@@ -140,24 +144,39 @@ impl HostState {
         if statements.is_empty() {
             return Ok(Ok(false));
         }
-        let kind = definitions::kind_name(kind).to_string();
-        let size = |k: &[String]| k.iter().map(String::len).sum::<usize>();
-        let total: usize = self.kept.iter().map(|k| size(&k.statements)).sum();
-        if total + size(&statements) > KEPT_CAPACITY {
+        let entry = Kept {
+            kind: definitions::kind_name(kind).to_string(),
+            name,
+            statements,
+        };
+        // What the downgrade will accept, checked now: a definition it would refuse fails
+        // the upgrade that keeps it, not the downgrade that needs it.
+        if let Err(e) = definitions::verify(dialect, &entry) {
+            self.note_failed(&what);
+            return Ok(Err(GuestError::InvalidStatement(format!(
+                "{what}: the catalog's definition cannot be kept: {e}"
+            ))));
+        }
+        // Measured as it will be sent: the JSON the history row is written with, whose
+        // escapes (a quote, a newline, a control character) can make it several times the
+        // text's length.
+        let sent = |k: &Kept| serde_json::to_string(k).map_or(usize::MAX, |s| s.len() + 1);
+        let total: usize = self.kept.iter().map(sent).sum();
+        if total.saturating_add(sent(&entry)) > KEPT_CAPACITY {
             self.note_failed(&what);
             return Err(wasmtime::format_err!(
-                "the migration kept more than {} MiB of definitions (keep-definition), more than \
-                 its history record may hold",
+                "the migration kept more than {} MiB of definitions (keep-definition, measured \
+                 as JSON), more than its history record may hold",
                 KEPT_CAPACITY >> 20
             ));
         }
         // Kept once: a second keep of the same object in one upgrade keeps the first state.
-        if !self.kept.iter().any(|k| k.kind == kind && k.name == name) {
-            self.kept.push(Kept {
-                kind,
-                name,
-                statements,
-            });
+        if !self
+            .kept
+            .iter()
+            .any(|k| k.kind == entry.kind && k.name == entry.name)
+        {
+            self.kept.push(entry);
         }
         Ok(Ok(true))
     }
@@ -170,6 +189,13 @@ impl HostState {
         name: String,
     ) -> wasmtime::Result<Result<bool, GuestError>> {
         let kind_name = definitions::kind_name(kind);
+        if let Err(e) = ddl::check_name(&name) {
+            self.note_failed(&format!(
+                "restore-definition {kind_name} {}",
+                name.escape_debug()
+            ));
+            return Ok(Err(GuestError::InvalidStatement(e)));
+        }
         let Some(kept) = self
             .restorable
             .iter()
@@ -178,6 +204,18 @@ impl HostState {
         else {
             return Ok(Ok(false));
         };
+        // What was kept is read back from the history row, which is not signed: it runs only
+        // if it is what it claims to be, and each statement as one statement (the server
+        // refuses a second one in a prepared statement).
+        let dialect = self.db()?.dialect();
+        if let Err(e) = definitions::verify(dialect, &kept) {
+            self.note_failed(&format!("restore-definition {kind_name} {name}"));
+            return Err(wasmtime::format_err!(
+                "what retort_history.kept holds for the {kind_name} `{name}` is refused: {e}. \
+                 Retort wrote there only what the catalog gave during the upgrade; the row was \
+                 changed since"
+            ));
+        }
         for (n, statement) in kept.statements.iter().enumerate() {
             let statement = match n {
                 0 => {
@@ -186,7 +224,10 @@ impl HostState {
                 _ => statement.clone(),
             };
             let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
-            if let Err(e) = self.execute(borrowed, statement, Vec::new()).await? {
+            let sent = self
+                .execute_batch(borrowed, statement, vec![Vec::new()])
+                .await?;
+            if let Err(e) = sent {
                 return Ok(Err(e));
             }
         }
@@ -197,6 +238,11 @@ impl HostState {
     async fn plan(&mut self, op: &Operation) -> wasmtime::Result<Result<Plan, GuestError>> {
         let dialect = self.db()?.dialect();
         let in_transaction = self.lending().in_transaction;
+        // Before the catalog is read with them: a name is a name, never a line of SQL.
+        if let Err(e) = ddl::check_names(op) {
+            self.note_failed(&ddl::describe(op).escape_debug().to_string());
+            return Ok(Err(GuestError::InvalidStatement(e)));
+        }
         let facts = match ddl::needs(dialect, op) {
             Needs::Nothing => Ok(Facts::default()),
             Needs::SqliteTable(t) => self.sqlite_table(&t).await?.map(|t| Facts {

@@ -168,6 +168,178 @@ pub fn decode(text: &str) -> Result<Vec<Kept>, String> {
     serde_json::from_str(text).map_err(|e| format!("the kept definitions are unreadable: {e}"))
 }
 
+/// Checks that what was kept for an object does only what it claims, before a downgrade runs
+/// it: each statement is one statement (as the host splits SQL) that drops or creates an
+/// object of the kept kind whose name is the kept name, and the last creates it. The kept text
+/// is read back from `retort_history.kept`, which whoever can write that table could have
+/// changed: signatures cover the artifact, not what the catalog said during its upgrade. (The
+/// host also sends each as a prepared statement, in which the server refuses a second.)
+pub fn verify(dialect: Dialect, kept: &Kept) -> Result<(), String> {
+    let kind = match kept.kind.as_str() {
+        "view" => "VIEW",
+        "function" => "FUNCTION",
+        "procedure" => "PROCEDURE",
+        "trigger" => "TRIGGER",
+        other => return Err(format!("an unknown kind of object `{other}`")),
+    };
+    super::check_name(&kept.name)?;
+    let lexical = crate::db::placeholders::lexical(dialect);
+    let mut created = false;
+    for statement in &kept.statements {
+        let whole = retort_sql::split(statement, lexical)?;
+        if whole.len() != 1 {
+            return Err(format!(
+                "`{}` is {} statements, not one",
+                crate::db::truncate(statement, 120),
+                whole.len()
+            ));
+        }
+        let t = tokens(statement, lexical);
+        let drops = t.first() == Some(&Token::Word("DROP".into()));
+        let named = match drops {
+            true => drop_names(&t, kind, &kept.name),
+            false => create_names(&t, kind, &kept.name),
+        };
+        if !named {
+            return Err(format!(
+                "`{}` is not a {} of the {} `{}`",
+                crate::db::truncate(statement, 120),
+                if drops { "drop" } else { "creation" },
+                kept.kind,
+                kept.name
+            ));
+        }
+        created = !drops;
+    }
+    match created {
+        true => Ok(()),
+        false => Err(format!("nothing creates the {} `{}`", kept.kind, kept.name)),
+    }
+}
+
+/// A word (upper-cased), a quoted identifier (unquoted) or anything else, one character.
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Other(char),
+}
+
+/// The first tokens of `sql`, outside comments; a string literal or dollar body is one
+/// `Other('\'')`.
+fn tokens(sql: &str, dialect: retort_sql::Dialect) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sql.len() && out.len() < 64 {
+        let c = sql[i..].chars().next().unwrap_or(' ');
+        if let Some(end) = retort_sql::skip_opaque(sql, i, dialect) {
+            let end = end.unwrap_or(sql.len());
+            match c {
+                '"' | '`' => {
+                    let inner = &sql[i + 1..end.saturating_sub(1).max(i + 1)];
+                    out.push(Token::Quoted(
+                        inner.replace(&format!("{c}{c}"), &c.to_string()),
+                    ));
+                }
+                '\'' | '$' => out.push(Token::Other('\'')),
+                _ => {} // a comment
+            }
+            i = end;
+        } else if c.is_alphanumeric() || c == '_' {
+            let end = sql[i..]
+                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '$'))
+                .map_or(sql.len(), |n| i + n);
+            out.push(Token::Word(sql[i..end].to_uppercase()));
+            i = end;
+        } else {
+            if !c.is_whitespace() {
+                out.push(Token::Other(c));
+            }
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Whether `t` at `at` is `name`, perhaps qualified (`schema.name`); the index after it.
+fn named_at(t: &[Token], at: usize, name: &str) -> Option<usize> {
+    let is = |tok: Option<&Token>| match tok {
+        Some(Token::Quoted(q)) => q == name,
+        Some(Token::Word(w)) => w.eq_ignore_ascii_case(name),
+        _ => false,
+    };
+    let part = |tok: Option<&Token>| matches!(tok, Some(Token::Quoted(_) | Token::Word(_)));
+    if part(t.get(at)) && t.get(at + 1) == Some(&Token::Other('.')) {
+        return is(t.get(at + 2)).then_some(at + 3);
+    }
+    is(t.get(at)).then_some(at + 1)
+}
+
+/// `DROP KIND IF EXISTS name [ON table]`, and nothing more.
+fn drop_names(t: &[Token], kind: &str, name: &str) -> bool {
+    let word = |n: usize, w: &str| t.get(n) == Some(&Token::Word(w.into()));
+    if !(word(1, kind) && word(2, "IF") && word(3, "EXISTS")) {
+        return false;
+    }
+    let Some(end) = named_at(t, 4, name) else {
+        return false;
+    };
+    match t.get(end) {
+        None => true,
+        // A trigger's table (PostgreSQL): any one, perhaps qualified, name.
+        Some(Token::Word(on)) if on == "ON" && kind == "TRIGGER" => {
+            let rest = &t[end + 1..];
+            matches!(
+                rest,
+                [Token::Word(_) | Token::Quoted(_)]
+                    | [
+                        Token::Word(_) | Token::Quoted(_),
+                        Token::Other('.'),
+                        Token::Word(_) | Token::Quoted(_)
+                    ]
+            )
+        }
+        Some(_) => false,
+    }
+}
+
+/// `CREATE [OR REPLACE] [options] KIND [IF NOT EXISTS] name …`.
+fn create_names(t: &[Token], kind: &str, name: &str) -> bool {
+    const OPTIONS: &[&str] = &[
+        "OR",
+        "REPLACE",
+        "ALGORITHM",
+        "UNDEFINED",
+        "MERGE",
+        "TEMPTABLE",
+        "SQL",
+        "SECURITY",
+        "INVOKER",
+        "DEFINER",
+        "CONSTRAINT",
+        "AGGREGATE",
+        "RECURSIVE",
+    ];
+    if t.first() != Some(&Token::Word("CREATE".into())) {
+        return false;
+    }
+    let mut at = 1;
+    loop {
+        match t.get(at) {
+            Some(Token::Word(w)) if w == kind => break,
+            Some(Token::Word(w)) if OPTIONS.contains(&w.as_str()) => at += 1,
+            Some(Token::Other('=')) => at += 1,
+            _ => return false,
+        }
+    }
+    at += 1;
+    let word = |n: usize, w: &str| t.get(n) == Some(&Token::Word(w.into()));
+    if word(at, "IF") && word(at + 1, "NOT") && word(at + 2, "EXISTS") {
+        at += 3;
+    }
+    named_at(t, at, name).is_some_and(|end| t.get(end) != Some(&Token::Other('.')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +362,228 @@ mod tests {
             without_definer("CREATE VIEW v AS SELECT 1"),
             "CREATE VIEW v AS SELECT 1"
         );
+    }
+
+    fn kept(kind: &str, name: &str, statements: &[&str]) -> Kept {
+        Kept {
+            kind: kind.into(),
+            name: name.into(),
+            statements: statements.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn what_the_catalog_gives_passes_verification() {
+        let ok = [
+            (
+                Dialect::Sqlite,
+                kept(
+                    "view",
+                    "report",
+                    &[
+                        "DROP VIEW IF EXISTS \"report\"",
+                        "CREATE VIEW report AS SELECT 1; -- x",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Sqlite,
+                kept(
+                    "trigger",
+                    "stamp",
+                    &[
+                        "DROP TRIGGER IF EXISTS \"stamp\"",
+                        "CREATE TRIGGER stamp AFTER INSERT ON items BEGIN UPDATE items SET note = 'v1;' WHERE id = new.id; END",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "view",
+                    "report",
+                    &["CREATE OR REPLACE VIEW public.report AS SELECT 1"],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "view",
+                    "My View",
+                    &["CREATE OR REPLACE VIEW \"s p\".\"My View\" AS SELECT 1"],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "function",
+                    "price",
+                    &[
+                        "CREATE OR REPLACE FUNCTION public.price(x integer)\n RETURNS integer\n LANGUAGE sql\nAS $function$ SELECT x; SELECT 2 $function$\n",
+                        "CREATE OR REPLACE FUNCTION public.price(x text) RETURNS text LANGUAGE sql AS $$ SELECT x $$",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "trigger",
+                    "stamp",
+                    &[
+                        "DROP TRIGGER IF EXISTS stamp ON public.items",
+                        "CREATE TRIGGER stamp BEFORE INSERT ON public.items FOR EACH ROW EXECUTE FUNCTION stamp_v1()",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "trigger",
+                    "late",
+                    &[
+                        "DROP TRIGGER IF EXISTS late ON items",
+                        "CREATE CONSTRAINT TRIGGER late AFTER INSERT ON public.items DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION f()",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Mysql,
+                kept(
+                    "procedure",
+                    "bump",
+                    &[
+                        "DROP PROCEDURE IF EXISTS `bump`",
+                        "CREATE PROCEDURE `bump`()\nBEGIN UPDATE items SET n = n + 1; SELECT 1; END",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Mysql,
+                kept(
+                    "view",
+                    "report",
+                    &["CREATE OR REPLACE VIEW `report` AS select 1 AS `version`"],
+                ),
+            ),
+            (
+                Dialect::Mysql,
+                kept(
+                    "function",
+                    "price",
+                    &[
+                        "DROP FUNCTION IF EXISTS `price`",
+                        "CREATE FUNCTION `price`(x INT) RETURNS int(11) DETERMINISTIC RETURN x * 2",
+                    ],
+                ),
+            ),
+        ];
+        for (dialect, k) in ok {
+            assert_eq!(verify(dialect, &k), Ok(()), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn anything_but_the_named_object_is_refused() {
+        let bad = [
+            (
+                Dialect::Sqlite,
+                kept("view", "report", &["DROP TABLE victim"]),
+            ),
+            (
+                Dialect::Sqlite,
+                kept(
+                    "view",
+                    "report",
+                    &["CREATE VIEW report AS SELECT 1; DROP TABLE victim"],
+                ),
+            ),
+            (
+                Dialect::Sqlite,
+                kept("view", "report", &["CREATE VIEW other AS SELECT 1"]),
+            ),
+            (
+                Dialect::Sqlite,
+                kept("view", "report", &["CREATE TABLE report (a INT)"]),
+            ),
+            (
+                Dialect::Sqlite,
+                kept("view", "report", &["DROP VIEW IF EXISTS report"]),
+            ),
+            (Dialect::Sqlite, kept("view", "report", &[])),
+            (
+                Dialect::Sqlite,
+                kept("table", "report", &["CREATE TABLE report (a)"]),
+            ),
+            (
+                Dialect::Sqlite,
+                kept(
+                    "view",
+                    "report",
+                    &[
+                        "DROP VIEW IF EXISTS \"report\" ; DROP TABLE victim",
+                        "CREATE VIEW report AS SELECT 1",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "view",
+                    "report",
+                    &["CREATE OR REPLACE VIEW public.report.x AS SELECT 1"],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "function",
+                    "price",
+                    &[
+                        "CREATE OR REPLACE FUNCTION price() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql; DELETE FROM retort_history",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept(
+                    "trigger",
+                    "stamp",
+                    &[
+                        "DROP TRIGGER IF EXISTS stamp ON items CASCADE",
+                        "CREATE TRIGGER stamp BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION f()",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Postgres,
+                kept("view", "report", &["GRANT ALL ON retort_history TO PUBLIC"]),
+            ),
+            (
+                Dialect::Mysql,
+                kept(
+                    "procedure",
+                    "bump",
+                    &["CREATE PROCEDURE `bump`() BEGIN SELECT 1; END; DROP TABLE victim"],
+                ),
+            ),
+            (
+                Dialect::Mysql,
+                kept(
+                    "view",
+                    "report",
+                    &[
+                        "CREATE DEFINER=`x`@`%` TRIGGER report BEFORE INSERT ON t FOR EACH ROW SET @a = 1",
+                    ],
+                ),
+            ),
+            (
+                Dialect::Mysql,
+                kept("view", "re\nport", &["CREATE VIEW `re\nport` AS SELECT 1"]),
+            ),
+        ];
+        for (dialect, k) in bad {
+            assert!(verify(dialect, &k).is_err(), "{k:?}");
+        }
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub fn plan(
     facts: &Facts,
     in_transaction: bool,
 ) -> Result<Plan, String> {
+    check_names(op)?;
     let w = Writer { dialect };
     match op {
         Operation::CreateTable(t) => w.create_table(t).map(Plan::one),
@@ -185,6 +186,69 @@ pub fn plan(
             ))),
         },
     }
+}
+
+/// Refuses a name that holds a control character (a newline, a NUL, an escape): quoting keeps
+/// any other character inside the name, but a line break would end the `-- retort schema:`
+/// comment a statement starts with, and no engine's catalog, terminal or log shows such a
+/// name faithfully. Names built from row data (a table per tenant) make this a check on data.
+pub fn check_name(name: &str) -> Result<(), String> {
+    match name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        Some(c) => Err(format!(
+            "the name {name:?} holds the control character {:?}; names may not hold control \
+             characters",
+            c
+        )),
+        None if name.is_empty() => Err("an empty name".into()),
+        None => Ok(()),
+    }
+}
+
+/// Every name `op` holds: tables, columns, indexes, constraints and what they reference.
+pub fn names(op: &Operation) -> Vec<&str> {
+    fn constraint(c: &Constraint) -> Vec<&str> {
+        match c {
+            Constraint::ForeignKey(f) => std::iter::once(f.name.as_str())
+                .chain(f.columns.iter().map(String::as_str))
+                .chain(std::iter::once(f.referenced_table.as_str()))
+                .chain(f.referenced_columns.iter().map(String::as_str))
+                .collect(),
+            Constraint::Unique(u) => std::iter::once(u.name.as_str())
+                .chain(u.columns.iter().map(String::as_str))
+                .collect(),
+            Constraint::Check(c) => vec![c.name.as_str()],
+        }
+    }
+    match op {
+        Operation::CreateTable(t) => std::iter::once(t.name.as_str())
+            .chain(t.columns.iter().map(|c| c.name.as_str()))
+            .chain(t.primary_key.iter().map(String::as_str))
+            .chain(t.constraints.iter().flat_map(constraint))
+            .collect(),
+        Operation::DropTable(t) => vec![t],
+        Operation::RenameTable((a, b)) => vec![a, b],
+        Operation::AddColumn((t, c)) => vec![t, &c.name],
+        Operation::DropColumn((t, c)) => vec![t, c],
+        Operation::RenameColumn((t, a, b)) => vec![t, a, b],
+        Operation::AlterColumn(c) => vec![&c.table, &c.column],
+        Operation::CreateIndex(i) => std::iter::once(i.name.as_str())
+            .chain(std::iter::once(i.table.as_str()))
+            .chain(i.columns.iter().map(String::as_str))
+            .collect(),
+        Operation::DropIndex((t, i, _)) => vec![t, i],
+        Operation::AddConstraint((t, c)) => {
+            std::iter::once(t.as_str()).chain(constraint(c)).collect()
+        }
+        Operation::DropConstraint((t, _, n)) => vec![t, n],
+    }
+}
+
+/// [`check_name`] for every name of `op`.
+pub fn check_names(op: &Operation) -> Result<(), String> {
+    names(op).into_iter().try_for_each(check_name)
 }
 
 fn sqlite(facts: &Facts) -> Result<&SqliteTable, String> {
@@ -737,5 +801,44 @@ mod tests {
         );
         let op = Operation::DropTable("a`b".into());
         assert_eq!(one(Dialect::Mysql, &op), "DROP TABLE `a``b`");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused_everywhere_in_an_operation() {
+        let evil = "t\nDROP TABLE victim;\n--";
+        let mut table = items();
+        table.columns[1].name = evil.into();
+        let mut index = Index {
+            name: "i".into(),
+            table: "items".into(),
+            columns: vec!["a".into(), evil.into()],
+            unique: false,
+            where_clause: None,
+            concurrently: false,
+        };
+        let ops = [
+            Operation::DropTable(evil.into()),
+            Operation::CreateTable(table),
+            Operation::RenameTable(("items".into(), "x\r".into())),
+            Operation::DropColumn(("items".into(), "\u{1b}[2J".into())),
+            Operation::CreateIndex(index.clone()),
+        ];
+        for op in &ops {
+            for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+                let err = plan(d, op, &Facts::default(), true).unwrap_err();
+                assert!(err.contains("control character"), "{err}");
+            }
+        }
+        index.columns[1] = "quoted \"but\" fine ✓".into();
+        assert!(
+            plan(
+                Dialect::Postgres,
+                &Operation::CreateIndex(index),
+                &Facts::default(),
+                true
+            )
+            .is_ok()
+        );
+        assert!(check_name("").is_err());
     }
 }
