@@ -77,5 +77,6 @@ pub fn describe(e: &GuestError) -> String {
             GuestError::Migration(m) => write!(f, "the migration returned an error: {m}"),
         }
     })();
-    f
+    // The message and detail came from the database or the migration: data, not lines.
+    crate::core::as_data(&f)
 }

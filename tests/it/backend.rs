@@ -186,7 +186,6 @@ fn sqlite_guest_sql_cannot_reach_files_or_change_safety() {
             "PRAGMA writable_schema = 1".to_string(),
             "PRAGMA journal_mode = OFF".to_string(),
             "PRAGMA locking_mode = NORMAL".to_string(),
-            "PRAGMA foreign_keys = OFF".to_string(),
             "PRAGMA temp_store_directory = '/tmp'".to_string(),
             "SELECT 1; DETACH DATABASE main".to_string(),
         ];

@@ -585,3 +585,224 @@ pub fn privileged_accounts_are_warned_about_or_refused(dialect: Dialect) {
         );
     }
 }
+
+/// Names are names (issue 25): a portable operation whose name holds a newline would end the
+/// `-- retort schema:` comment line its statement starts with and run what follows; such a
+/// name is refused before anything is read or sent, the victim stays, nothing is applied, and
+/// the message shows the name escaped (no line of it starts with the injected SQL).
+pub fn names_with_control_characters_are_refused(dialect: Dialect) {
+    for name in ["t\nDROP TABLE victim;\n--", "t\r\u{1b}[2K", "t\u{2028}x"] {
+        let db = TestDb::new(dialect, "ctlnames");
+        db.execute("CREATE TABLE victim (a INTEGER)");
+        script(
+            &db,
+            &[
+                ("sql", "CREATE TABLE cn_before (a INTEGER)"),
+                ("schema", &format!("drop:{name}")),
+            ],
+        );
+        let project = Project::with_fixtures(&[HOSTILE]);
+        let err = upgrade_fails(&project, &db);
+        assert!(err.contains("control character"), "{err}");
+        assert!(
+            !err.lines()
+                .any(|l| l.trim_start().starts_with("DROP TABLE victim")),
+            "{err}"
+        );
+        assert!(!err.contains('\u{1b}'), "{err}");
+        assert!(db.tables().contains(&"victim".to_string()), "{err}");
+        assert_not_applied(&db, &err);
+    }
+}
+
+/// Work deferred to COMMIT (PostgreSQL constraint triggers, `DEFERRABLE INITIALLY DEFERRED`)
+/// cannot rewrite the history after Retort's checks unseen. Retort runs deferred work before
+/// its checks (`SET CONSTRAINTS ALL IMMEDIATE`), so a trigger that deletes the migration's row
+/// runs while there is none yet: the upgrade is recorded, and the next run does not repeat it.
+/// A trigger that defers itself again runs inside COMMIT all the same; Retort reads its row
+/// back after the commit and says what happened instead of "upgraded".
+pub fn work_deferred_to_commit_cannot_rewrite_the_history(dialect: Dialect) {
+    let forge = |again: bool| {
+        format!(
+            "CREATE FUNCTION forge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             DELETE FROM retort_history WHERE revision = '{HOSTILE}'; {} RETURN NULL; END $$",
+            if again {
+                "IF NEW.a < 4 THEN SET CONSTRAINTS ALL DEFERRED; \
+                 INSERT INTO late VALUES (NEW.a + 1); END IF;"
+            } else {
+                ""
+            }
+        )
+    };
+    for again in [false, true] {
+        let db = TestDb::new(dialect, "deferred");
+        let function = forge(again);
+        script(
+            &db,
+            &[
+                ("sql", "CREATE TABLE late (a INTEGER)"),
+                ("sql", &function),
+                (
+                    "sql",
+                    "CREATE CONSTRAINT TRIGGER forge AFTER INSERT ON late DEFERRABLE \
+                     INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forge()",
+                ),
+                ("sql", "INSERT INTO late VALUES (1)"),
+            ],
+        );
+        let project = Project::with_fixtures(&[HOSTILE]);
+        let out = project.run(&db, &["upgrade"]);
+        let (out_text, err) = (stdout(&out), stderr(&out));
+        if !again {
+            assert_eq!(out.status.code(), Some(0), "{err}");
+            assert_eq!(hostile_state(&db).as_deref(), Some("applied"), "{err}");
+            let second = project.run_ok(&db, &["upgrade"]);
+            assert_eq!(
+                db.count("SELECT COUNT(*) FROM late"),
+                1,
+                "{}",
+                stderr(&second)
+            );
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{out_text}{err}");
+        assert!(
+            err.contains(&format!(
+                "{HOSTILE} committed, but its history row was missing"
+            )),
+            "{err}"
+        );
+        assert!(!out_text.contains("now at"), "{out_text}");
+        assert_eq!(hostile_state(&db), None);
+        assert_eq!(db.count("SELECT COUNT(*) FROM late"), 4);
+    }
+}
+
+/// Each migration starts from the session as configured (issue 25): what the hostile
+/// migration sets for its session — PostgreSQL's `search_path`, `standard_conforming_strings`
+/// and a temporary table shadowing a real one; SQLite's check-constraint, ALTER and
+/// foreign-key pragmas; MariaDB's `foreign_key_checks`, `sql_mode` and default database —
+/// does not reach the next migration, which records what it saw. In both transaction modes.
+/// (SQLite's `PRAGMA foreign_keys = OFF` inside the transaction is accepted, as real
+/// histories need, and changes nothing, as in SQLite.)
+pub fn each_migration_starts_from_the_configured_session(dialect: Dialect) {
+    let modes: &[&str] = match dialect {
+        Dialect::Mysql => &["per-migration"],
+        _ => &["per-migration", "single"],
+    };
+    for mode in modes {
+        let db = TestDb::new(dialect, "sessionreset");
+        let (hostile, observe, expected): (Vec<&str>, &str, Vec<&str>) = match dialect {
+            Dialect::Postgres => (
+                vec![
+                    "CREATE SCHEMA elsewhere",
+                    "SET search_path = elsewhere",
+                    "SET standard_conforming_strings = off",
+                    "CREATE TEMP TABLE shadowed (t TEXT)",
+                ],
+                "CREATE TABLE seen AS SELECT current_setting('search_path') AS a, \
+                 current_setting('standard_conforming_strings') AS b, 'C:\\temp\\new' AS c;\n\
+                 INSERT INTO shadowed VALUES ('real');\n",
+                vec!["\"$user\", public", "on", "C:\\temp\\new"],
+            ),
+            Dialect::Sqlite => (
+                vec![
+                    "PRAGMA ignore_check_constraints = 1",
+                    "PRAGMA legacy_alter_table = 1",
+                    "PRAGMA foreign_keys = OFF",
+                    "PRAGMA recursive_triggers = 1",
+                    "CREATE TEMP TABLE shadowed (t TEXT)",
+                ],
+                "CREATE TABLE seen AS SELECT (SELECT * FROM pragma_ignore_check_constraints) AS a, \
+                 (SELECT * FROM pragma_legacy_alter_table) AS b, \
+                 (SELECT * FROM pragma_foreign_keys) AS c;\n\
+                 INSERT INTO shadowed VALUES ('real');\n",
+                vec!["0", "0", "1"],
+            ),
+            Dialect::Mysql => (
+                vec![
+                    "SET SESSION foreign_key_checks = 0",
+                    "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'",
+                    "USE information_schema",
+                ],
+                "CREATE TABLE seen (a TEXT, b TEXT, c TEXT);\n\
+                 INSERT INTO seen SELECT @@session.foreign_key_checks, \
+                 LOCATE('NO_BACKSLASH_ESCAPES', @@session.sql_mode), 'C:\\\\temp';\n\
+                 INSERT INTO shadowed VALUES ('real');\n",
+                vec!["1", "0", "C:\\temp"],
+            ),
+        };
+        db.execute("CREATE TABLE shadowed (t TEXT)");
+        let steps: Vec<(&str, &str)> = hostile.iter().map(|s| ("sql", *s)).collect();
+        script(&db, &steps);
+        let project = Project::with_fixtures(&[HOSTILE]);
+        std::fs::write(
+            project
+                .migrations()
+                .join("20261202000100_observe_session.up.sql"),
+            format!("-- retort: parents = {HOSTILE}\n{observe}"),
+        )
+        .unwrap();
+        let out = project
+            .retort(&db)
+            .args(["--transaction", mode, "upgrade"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", stderr(&out));
+        assert_eq!(
+            db.strings("SELECT a FROM seen")
+                .into_iter()
+                .chain(db.strings("SELECT b FROM seen"))
+                .chain(db.strings("SELECT c FROM seen"))
+                .collect::<Vec<_>>(),
+            expected,
+            "{mode}"
+        );
+        assert_eq!(db.strings("SELECT t FROM shadowed"), ["real"], "{mode}");
+    }
+}
+
+/// Guest output is data (issue 25): a database error message the migration provokes (a table
+/// named with a newline and a terminal escape) and the error it returns print escaped, on
+/// lines attributed to the migration: nothing it emits starts a line of its own or reaches
+/// the terminal as a control sequence.
+pub fn output_cannot_forge_retorts_lines(dialect: Dialect) {
+    let db = TestDb::new(dialect, "forgedlines");
+    let (open, close) = match dialect {
+        Dialect::Mysql => ('`', '`'),
+        _ => ('"', '"'),
+    };
+    let provoke =
+        format!("SELECT * FROM {open}ghost\ndefault: upgraded 9 migrations\u{1b}[2K{close}");
+    script(
+        &db,
+        &[
+            ("try", &provoke),
+            (
+                "fail",
+                "on purpose\n[default] upgraded 0 migrations, now at base\u{7}",
+            ),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let out = project.run(&db, &["upgrade"]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for line in text.lines().chain(err.lines()) {
+        assert!(
+            !line.starts_with("default: upgraded") && !line.starts_with("[default] upgraded"),
+            "a forged line: {line:?}\n{err}"
+        );
+    }
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    // (MariaDB writes the escape character itself as `\001B`.)
+    assert!(
+        err.contains("ghost\\ndefault: upgraded 9 migrations"),
+        "{err}"
+    );
+    assert!(
+        err.contains("on purpose\\n[default] upgraded 0 migrations, now at base\\u{7}"),
+        "{err}"
+    );
+    assert_not_applied(&db, &err);
+}

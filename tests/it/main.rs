@@ -122,6 +122,10 @@ macro_rules! dialect_suite {
             case!(containment, the_lock_cannot_be_released_by_the_migration);
             case!(containment, the_deadline_holds_inside_host_calls);
             case!(containment, privileged_accounts_are_warned_about_or_refused);
+            case!(containment, names_with_control_characters_are_refused);
+            case!(containment, each_migration_starts_from_the_configured_session);
+            case!(containment, output_cannot_forge_retorts_lines);
+            case!(schema_ops, forged_kept_definitions_are_refused);
             case!(embedded, embedded_app_migrates_its_database_at_start_up);
             case!(embedded, embedded_migrations_signed_by_an_untrusted_key_are_refused);
             case!(conformance, conformance_rust);
@@ -174,6 +178,16 @@ mod hostile_once {
     )]
     fn postgres_a_lost_lock_stops_the_run() {
         containment::a_lost_lock_stops_the_run(Dialect::Postgres);
+    }
+
+    /// Only PostgreSQL defers triggers to COMMIT.
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_work_deferred_to_commit_cannot_rewrite_the_history() {
+        containment::work_deferred_to_commit_cannot_rewrite_the_history(Dialect::Postgres);
     }
 }
 

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::core::Direction;
 use crate::core::observe::{Event, Level, Observer};
+use crate::core::{Direction, as_data};
 use crate::project::DatabaseConfig;
 use crate::run::{Migrations, ProjectOutcome, Report};
 
@@ -40,8 +40,9 @@ impl StderrObserver {
                 description,
                 direction,
             } if !self.quiet => Some(format!(
-                "[{database}] {} {revision}: {description}",
-                direction.name()
+                "[{database}] {} {revision}: {}",
+                direction.name(),
+                as_data(description)
             )),
             Event::GuestLog {
                 revision,
@@ -57,7 +58,12 @@ impl StderrObserver {
                     Level::Warn => "warn",
                     Level::Error => "error",
                 };
-                Some(format!("  [{revision}] {level}: {message}"))
+                // Each line of the message on a line of its own, attributed, as data.
+                let lines: Vec<String> = message
+                    .split('\n')
+                    .map(|line| format!("  [{revision}] {level}: {}", as_data(line)))
+                    .collect();
+                Some(lines.join("\n"))
             }
             Event::Built { database, artifact } if !self.quiet => {
                 Some(format!("[{database}] built {artifact} from its source"))
@@ -69,14 +75,21 @@ impl StderrObserver {
                 revision,
                 stream,
                 line,
-            } => Some(format!("  [{revision}] {stream}: {line}")),
+            } => Some(format!("  [{revision}] {stream}: {}", as_data(line))),
             Event::Warning { database, message } => {
                 Some(format!("warning: [{database}] {message}"))
             }
             Event::Backtrace {
                 revision,
                 backtrace,
-            } if self.verbose => Some(format!("  [{revision}] wasm backtrace:\n{backtrace}")),
+            } if self.verbose => Some(format!(
+                "  [{revision}] wasm backtrace:\n{}",
+                backtrace
+                    .lines()
+                    .map(|l| format!("  [{revision}] {}", as_data(l)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )),
             _ => None,
         }
     }

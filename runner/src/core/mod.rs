@@ -16,13 +16,62 @@ pub mod schema;
 
 pub use model::{CursorId, DEFAULT_DATABASE, Direction, Embedded, Limits};
 
-/// Shortens text for messages to one line of at most `max` characters, keeping its start.
+/// Text that came from a migration or a database (a log message, an error message, a
+/// description), made safe to print as data: control characters (an escape sequence, a
+/// carriage return, a newline) and Unicode's line separators and bidirectional overrides are
+/// written as escapes (`\n`, `\u{1b}`), so the text can neither move the cursor, recolour
+/// the terminal nor start a line that looks like Retort's own. Tabs stay.
+pub fn as_data(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if unprintable(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Control characters and the format characters that reorder or break lines.
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// Shortens text for messages to one line of at most `max` characters, keeping its start;
+/// what is not printable is escaped as in [`as_data`].
 pub fn one_line(text: &str, max: usize) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = as_data(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     if one_line.chars().count() <= max {
         one_line
     } else {
         let cut: String = one_line.chars().take(max).collect();
         format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_outside_cannot_start_a_line_or_drive_the_terminal() {
+        assert_eq!(
+            as_data("ok\nmain (x): upgraded 0 migrations\r\u{1b}[2K"),
+            "ok\\nmain (x): upgraded 0 migrations\\r\\u{1b}[2K"
+        );
+        assert_eq!(
+            as_data("a\u{2028}b\u{202e}c\td ✓"),
+            "a\\u{2028}b\\u{202e}c\td ✓"
+        );
+        assert_eq!(one_line("SELECT\n  1 \u{7}", 100), "SELECT 1 \\u{7}");
     }
 }

@@ -596,6 +596,29 @@ pub trait HistoryStore: Session {
         exactly_one(doing, &sql, n)
     }
 
+    /// The state of `revision`'s history row as the database has it now, if it has one:
+    /// read back after a commit, to see that nothing at COMMIT changed it.
+    async fn recorded_state(&mut self, revision: &str) -> Result<Option<String>, DbError> {
+        let sql = format!(
+            "SELECT state FROM {} WHERE revision = $1",
+            self.tables().history
+        );
+        let rows = self
+            .host_query(
+                "reading the revision back from retort_history",
+                &sql,
+                &[text(revision)],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|row| match row.into_iter().next() {
+                Some(Value::Text(state)) => state,
+                _ => "(not text)".to_string(),
+            }))
+    }
+
     /// Removes a history row (a downgrade).
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
         let sql = format!("DELETE FROM {} WHERE revision = $1", self.tables().history);

@@ -50,7 +50,7 @@ pub enum DbError {
     )]
     MissingFile(String),
     /// A statement Retort itself ran failed.
-    #[error("{doing} failed: {message}{}\n  statement: {}", code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(), truncate(statement, 300))]
+    #[error("{doing} failed: {}{}\n  statement: {}", crate::core::as_data(message), code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(), truncate(statement, 300))]
     Statement {
         /// What Retort was doing, e.g. `reading retort_history`.
         doing: String,
@@ -78,6 +78,22 @@ pub enum DbError {
          retort_history or retort_artifacts, or a table shadowing them); only Retort writes them"
     )]
     Bookkeeping,
+    /// A migration committed, but its history row was not as Retort wrote it when read back
+    /// after the commit: work the migration set up to run inside COMMIT (a deferred
+    /// constraint trigger that deferred itself again) changed the bookkeeping after the
+    /// checks. The migration's changes are in the database.
+    #[error(
+        "{revision} committed, but its history row was {found} when Retort read it back right \
+         after the commit: work the migration deferred to COMMIT changed Retort's bookkeeping \
+         after its checks. The migration's changes are in the database; inspect \
+         retort_history (and the migration's deferred triggers) before the next run"
+    )]
+    ChangedAtCommit {
+        /// The revision that committed.
+        revision: String,
+        /// What Retort found instead of what it wrote: `missing`, `present`, or a state.
+        found: String,
+    },
     /// The run lock was lost while migrations ran (its connection died or was killed):
     /// another runner may be migrating the same database, so nothing more is committed.
     #[error("lost the migration lock ({0}); nothing further was committed")]
@@ -263,6 +279,29 @@ pub trait Session: Send {
     /// SQL, `PREPARE s FROM @sql`, may switch autocommit on — the dialect checks.
     async fn transaction_intact(&mut self) -> Result<bool, DbError> {
         Ok(true)
+    }
+
+    /// The session is now as configured (Retort's settings, then `retort.toml` `session`):
+    /// remember what [`Session::reset_session`] puts back. Called once, before any migration.
+    async fn configured(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// Puts the migration's connection back as Retort configured it — the settings it chose
+    /// when it connected, then `retort.toml` `session` — after a migration ran and before
+    /// Retort's own statements and the next migration: what one migration set for its
+    /// session (`SET`, `PRAGMA`, `USE`, temporary tables on PostgreSQL) does not reach the
+    /// next, which did nothing wrong. What each dialect resets is in docs/security.md.
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// Makes what the migration deferred to COMMIT happen now, before the checks that precede
+    /// Retort's commit (PostgreSQL: deferred constraints and constraint triggers, `SET
+    /// CONSTRAINTS ALL IMMEDIATE`), so nothing it set up runs after them. An error here is the
+    /// migration's: what it deferred failed.
+    async fn settle_deferred(&mut self) -> Result<(), DbError> {
+        Ok(())
     }
 
     /// The account migrations' statements run as, if it may reach the server's files or

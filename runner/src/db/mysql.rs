@@ -128,6 +128,50 @@ fn read_row(row: &MySqlRow) -> Result<Vec<Value>, SqlFailure> {
 
 type Chunk = Result<Vec<Vec<Value>>, SqlFailure>;
 
+/// Builds, on the migration's connection, the statements that put its session back as it is
+/// now: the session variables that change what statements mean or how they run (the server
+/// quotes each value), the clock and system-versioning time to the real ones, and the
+/// default database. A migration's user variables and temporary tables are not reset
+/// (MariaDB cannot list them): docs/security.md.
+const SESSION_BASELINE: &str = "SELECT CONCAT('SET SESSION sql_mode = ', QUOTE(@@session.sql_mode), \
+    ', time_zone = ', QUOTE(@@session.time_zone), \
+    ', character_set_client = ', QUOTE(@@session.character_set_client), \
+    ', character_set_connection = ', QUOTE(@@session.character_set_connection), \
+    ', character_set_results = ', COALESCE(QUOTE(@@session.character_set_results), 'NULL'), \
+    ', collation_connection = ', QUOTE(@@session.collation_connection), \
+    ', foreign_key_checks = ', @@session.foreign_key_checks, \
+    ', unique_checks = ', @@session.unique_checks, \
+    ', check_constraint_checks = ', @@session.check_constraint_checks, \
+    ', sql_safe_updates = ', @@session.sql_safe_updates, \
+    ', sql_select_limit = ', @@session.sql_select_limit, \
+    ', sql_auto_is_null = ', @@session.sql_auto_is_null, \
+    ', sql_if_exists = ', @@session.sql_if_exists, \
+    ', sql_notes = ', @@session.sql_notes, \
+    ', sql_warnings = ', @@session.sql_warnings, \
+    ', sql_quote_show_create = ', @@session.sql_quote_show_create, \
+    ', sql_big_selects = ', @@session.sql_big_selects, \
+    ', sql_buffer_result = ', @@session.sql_buffer_result, \
+    ', innodb_strict_mode = ', @@session.innodb_strict_mode, \
+    ', standard_compliant_cte = ', @@session.standard_compliant_cte, \
+    ', explicit_defaults_for_timestamp = ', @@session.explicit_defaults_for_timestamp, \
+    ', div_precision_increment = ', @@session.div_precision_increment, \
+    ', group_concat_max_len = ', @@session.group_concat_max_len, \
+    ', max_statement_time = ', @@session.max_statement_time, \
+    ', auto_increment_increment = ', @@session.auto_increment_increment, \
+    ', auto_increment_offset = ', @@session.auto_increment_offset, \
+    ', default_week_format = ', @@session.default_week_format, \
+    ', wait_timeout = ', @@session.wait_timeout, \
+    ', net_read_timeout = ', @@session.net_read_timeout, \
+    ', net_write_timeout = ', @@session.net_write_timeout, \
+    ', tx_isolation = ', QUOTE(@@session.tx_isolation), \
+    ', tx_read_only = ', @@session.tx_read_only, \
+    ', lc_time_names = ', QUOTE(@@session.lc_time_names), \
+    ', lc_messages = ', QUOTE(@@session.lc_messages), \
+    ', old_mode = ', QUOTE(@@session.old_mode), \
+    ', default_storage_engine = ', QUOTE(@@session.default_storage_engine), \
+    ', timestamp = DEFAULT, system_versioning_asof = DEFAULT', \
+    ';\nUSE `', REPLACE(DATABASE(), '`', '``'), '`')";
+
 /// A query streaming on its own connection.
 struct Cursor {
     rx: mpsc::Receiver<Chunk>,
@@ -155,6 +199,9 @@ pub struct MySqlBackend {
     /// The session setup (`retort.toml` `session`), run on every connection that runs
     /// migration statements (the streaming readers too).
     setup: Vec<String>,
+    /// What puts `conn`'s session back as configured, read from it before the first
+    /// migration ran ([`Session::configured`]).
+    baseline: Option<String>,
     tables: Tables,
     /// The URL migration statements connect with (readers, the interrupter).
     url: String,
@@ -244,6 +291,7 @@ impl MySqlBackend {
             own,
             lock_name: format!("retort:{}", database.clone().unwrap_or_default()),
             setup: Vec::new(),
+            baseline: None,
             tables: Tables::under(&prefix, database.as_deref().unwrap_or_default()),
             url: migrations.to_string(),
             cursors: HashMap::new(),
@@ -462,6 +510,32 @@ impl Session for MySqlBackend {
         self.run(doing, sql).await?;
         self.setup.push(sql.to_string());
         Ok(())
+    }
+
+    async fn configured(&mut self) -> Result<(), DbError> {
+        let doing = "reading the session as configured";
+        let mut script: String = sqlx::query_scalar(SESSION_BASELINE)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error(doing, SESSION_BASELINE, e))?;
+        // What the variables cannot hold (user variables the setup sets): the setup again.
+        for sql in &self.setup {
+            script.push_str(";\n");
+            script.push_str(sql);
+        }
+        self.baseline = Some(script);
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        let Some(baseline) = self.baseline.take() else {
+            return Ok(());
+        };
+        let done = self
+            .run("putting the session back as configured", &baseline)
+            .await;
+        self.baseline = Some(baseline);
+        done
     }
 
     async fn close(self: Box<Self>) {

@@ -423,6 +423,8 @@ pub struct PgBackend {
     cursors: HashMap<CursorId, Option<String>>,
     next_cursor: CursorId,
     in_transaction: bool,
+    /// The session setup (`retort.toml` `session`), replayed after each reset.
+    setup: Vec<String>,
 }
 
 impl PgBackend {
@@ -454,6 +456,7 @@ impl PgBackend {
             cursors: HashMap::new(),
             next_cursor: 1,
             in_transaction: false,
+            setup: Vec::new(),
         })
     }
 
@@ -673,6 +676,43 @@ impl Session for PgBackend {
 
     fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
+        self.host_execute(doing, sql, &[]).await?;
+        self.setup.push(sql.to_string());
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        // Every setting to its value at connection (what the connection asked for, else the
+        // server's), the role and session authorization back, the migration's temporary
+        // objects gone (they come first on the search path); then the session setup again.
+        // The bookkeeping check reads write counts that `track_counts` gates (a superuser's
+        // to switch): switched off, they would be put back on here and the check fooled.
+        let mut script = String::from(
+            "DO $retort$ BEGIN IF NOT current_setting('track_counts')::boolean THEN RAISE \
+             EXCEPTION 'the migration switched track_counts off, which Retort''s bookkeeping \
+             check reads'; END IF; END $retort$;\n\
+             RESET ALL; RESET SESSION AUTHORIZATION; DISCARD TEMP;\n",
+        );
+        for sql in &self.setup {
+            script.push_str(sql);
+            script.push_str(";\n");
+        }
+        self.host_execute("putting the session back as configured", &script, &[])
+            .await
+            .map(|_| ())
+    }
+
+    async fn settle_deferred(&mut self) -> Result<(), DbError> {
+        self.host_execute(
+            "running what the migration deferred to the commit",
+            "SET CONSTRAINTS ALL IMMEDIATE",
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn privileged_account(&mut self) -> Result<Option<String>, DbError> {

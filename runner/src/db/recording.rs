@@ -153,6 +153,15 @@ impl Session for Recording {
     async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
         self.inner.setup(doing, sql).await
     }
+    async fn configured(&mut self) -> Result<(), DbError> {
+        self.inner.configured().await
+    }
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        self.inner.reset_session().await
+    }
+    async fn settle_deferred(&mut self) -> Result<(), DbError> {
+        self.inner.settle_deferred().await
+    }
     async fn host_query_as_migration(
         &mut self,
         doing: &str,

@@ -269,10 +269,27 @@ fn next_job(jobs: &std::sync::mpsc::Receiver<Job>) -> Option<Job> {
     jobs.recv().ok()
 }
 
+/// The connection settings a migration may change (`sqlite_policy.rs`), read once configured
+/// and put back after each migration. (`foreign_keys` changes nothing inside a transaction;
+/// outside one it would, until put back.)
+const SESSION_PRAGMAS: &[&str] = &[
+    "automatic_index",
+    "cache_size",
+    "foreign_keys",
+    "ignore_check_constraints",
+    "legacy_alter_table",
+    "recursive_triggers",
+    "reverse_unordered_selects",
+];
+
 /// A connection to an SQLite file, served by a thread of its own: rusqlite's calls block,
 /// so they run there while the async caller awaits their answer.
 pub struct SqliteBackend {
     tables: Tables,
+    /// The session setup (`retort.toml` `session`).
+    setup: Vec<String>,
+    /// What puts the connection's settings back as configured ([`Session::configured`]).
+    baseline: Option<String>,
     interrupt: std::sync::Arc<rusqlite::InterruptHandle>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     closed: Option<oneshot::Receiver<()>>,
@@ -320,6 +337,8 @@ impl SqliteBackend {
             })?;
         Ok(SqliteBackend {
             tables: Tables::under("main.", "main"),
+            setup: Vec::new(),
+            baseline: None,
             interrupt,
             jobs: Some(jobs),
             closed: Some(closed),
@@ -652,6 +671,74 @@ impl Session for SqliteBackend {
 
     async fn transaction_intact(&mut self) -> Result<bool, DbError> {
         self.call(|w| !w.conn.is_autocommit()).await
+    }
+
+    async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
+        self.host_execute(doing, sql, &[]).await?;
+        self.setup.push(sql.to_string());
+        Ok(())
+    }
+
+    async fn configured(&mut self) -> Result<(), DbError> {
+        let read = self
+            .call(|w| {
+                SESSION_PRAGMAS
+                    .iter()
+                    .map(|name| {
+                        w.conn
+                            .pragma_query_value(None, name, |row| row.get::<_, i64>(0))
+                            .map(|value| format!("PRAGMA {name} = {value};\n"))
+                            .map_err(|e| db_error("reading the session's settings", name, e))
+                    })
+                    .collect::<Result<String, DbError>>()
+            })
+            .await??;
+        // `case_sensitive_like` cannot be read back: off, or as the setup sets it.
+        let mut script = read;
+        let setting_like: Vec<&String> = self
+            .setup
+            .iter()
+            .filter(|s| s.to_ascii_lowercase().contains("case_sensitive_like"))
+            .collect();
+        match setting_like.is_empty() {
+            true => script.push_str("PRAGMA case_sensitive_like = 0;\n"),
+            false => {
+                for sql in setting_like {
+                    script.push_str(sql);
+                    script.push_str(";\n");
+                }
+            }
+        }
+        self.baseline = Some(script);
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        let Some(script) = self.baseline.clone() else {
+            return Ok(());
+        };
+        self.call(move |w| {
+            let doing = "putting the session back as configured";
+            w.run(doing, &script)?;
+            // Temporary objects come first in name resolution: one left by a migration would
+            // stand in for the real table in the next.
+            let sql = "SELECT type, name FROM temp.sqlite_master WHERE type IN ('trigger', \
+                       'view', 'table') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+                       ORDER BY type = 'table', type = 'view'";
+            let temps = w.host_query(doing, sql, &[])?;
+            for row in temps {
+                if let [Value::Text(kind), Value::Text(name)] = &row[..] {
+                    let drop = format!(
+                        "DROP {} IF EXISTS temp.{}",
+                        kind.to_ascii_uppercase(),
+                        crate::db::ddl::sqlite_table::quote(name)
+                    );
+                    w.run(doing, &drop)?;
+                }
+            }
+            Ok(())
+        })
+        .await?
     }
 
     async fn close(mut self: Box<Self>) {

@@ -33,7 +33,9 @@ const PRAGMAS: &[(&str, bool)] = &[
     ("encoding", false),
     ("foreign_key_check", true),
     ("foreign_key_list", true),
-    ("foreign_keys", false),
+    // Inside a transaction SQLite ignores it; outside one it holds until Retort puts the
+    // session back after the migration (real histories carry `PRAGMA foreign_keys = OFF`).
+    ("foreign_keys", true),
     ("freelist_count", false),
     ("function_list", false),
     ("ignore_check_constraints", true),
@@ -234,8 +236,9 @@ mod tests {
         assert_eq!(pragma_refusal("table_info", Some("t")), None);
         assert_eq!(pragma_refusal("USER_VERSION", Some("3")), None);
         assert_eq!(pragma_refusal("foreign_keys", None), None);
+        assert_eq!(pragma_refusal("foreign_keys", Some("OFF")), None);
         assert!(
-            pragma_refusal("foreign_keys", Some("OFF"))
+            pragma_refusal("page_size", Some("1024"))
                 .unwrap()
                 .contains("not set it")
         );

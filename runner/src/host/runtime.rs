@@ -152,6 +152,15 @@ impl Script {
                 script.format
             ));
         }
+        // Exactly one of the languages Retort knows, spelled as it spells them: which runtimes
+        // are trusted depends on it (only shipped ones for SQL), so `SQL` is not `sql`.
+        if ![SQL, PYTHON, JAVASCRIPT].contains(&script.runtime.language.as_str()) {
+            return Err(format!(
+                "it runs on a runtime for language `{}`; Retort knows `{SQL}`, `{PYTHON}` and \
+                 `{JAVASCRIPT}`",
+                crate::core::as_data(&script.runtime.language)
+            ));
+        }
         Ok(script)
     }
 
@@ -296,6 +305,16 @@ mod tests {
         newer.format = FORMAT + 1;
         let e = Script::decode(&newer.encode()).unwrap().unwrap_err();
         assert!(e.contains("newer than this Retort reads"), "{e}");
+    }
+
+    #[test]
+    fn a_language_is_spelled_as_retort_spells_it() {
+        for language in ["SQL", "Sql", "sql ", "ruby"] {
+            let mut other = script();
+            other.runtime.language = language.into();
+            let e = Script::decode(&other.encode()).unwrap().unwrap_err();
+            assert!(e.contains("Retort knows `sql`"), "{language}: {e}");
+        }
     }
 
     #[test]

@@ -899,7 +899,8 @@ fn trap_message(e: &wasmtime::Error, state: &HostState) -> String {
             .split_once("panicked at ")
             .map(|(_, at)| at.trim_end_matches(':'))
             .unwrap_or(panic[0]);
-        let message = panic[1..].join(" ");
+        let message = crate::core::as_data(&panic[1..].join(" "));
+        let place = crate::core::as_data(place);
         return format!("the migration panicked: {message} (at {place}; {cause})");
     }
     if stderr.is_empty() {

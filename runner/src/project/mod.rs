@@ -514,6 +514,10 @@ fn project_root(cwd: &Path, config: &Path) -> PathBuf {
     }
 }
 
+/// The longest time limit a run accepts (ten years): a deadline past it would overflow the
+/// clock it is measured on.
+const MAX_TIMEOUT_SECS: u64 = 10 * 365 * 24 * 3600;
+
 impl FileLimits {
     /// The largest memory a wasm32 migration can have: 4 GiB.
     const MAX_MEMORY_MIB: usize = 4096;
@@ -521,6 +525,9 @@ impl FileLimits {
     fn apply(&self, limits: &mut crate::core::Limits, problems: &mut Vec<String>) {
         match self.timeout_secs {
             Some(0) => problems.push("[limits] timeout_secs must be at least 1".into()),
+            Some(t) if t > MAX_TIMEOUT_SECS => problems.push(format!(
+                "[limits] timeout_secs = {t}: it must be at most {MAX_TIMEOUT_SECS} (ten years)"
+            )),
             Some(t) => limits.timeout = Duration::from_secs(t),
             None => {}
         }
@@ -567,6 +574,12 @@ impl FileDatabase {
             anchor_sqlite(&interpolate(&self.url, env, problems), root)
         };
         let capabilities = capability_dirs(&name, root, self.capabilities, problems);
+        if let Some(t) = self.lock_timeout_secs.filter(|t| *t > MAX_TIMEOUT_SECS) {
+            problems.push(format!(
+                "[databases.{name}] lock_timeout_secs = {t}: it must be at most \
+                 {MAX_TIMEOUT_SECS} (ten years)"
+            ));
+        }
         // (A `migration_url` for an SQLite database is refused when connecting: the URL the
         // run uses may still come from the command line.)
         let migration_url = match self.migration_url {
@@ -583,7 +596,9 @@ impl FileDatabase {
             ),
             lock_timeout: overrides
                 .lock_timeout
-                .or(self.lock_timeout_secs.map(Duration::from_secs))
+                .or(self
+                    .lock_timeout_secs
+                    .map(|t| Duration::from_secs(t.min(MAX_TIMEOUT_SECS))))
                 .unwrap_or(DEFAULT_LOCK_TIMEOUT),
             transaction: overrides
                 .transaction
@@ -838,6 +853,10 @@ mod tests {
             ),
             ("memory_mib = 0", "memory_mib = 0"),
             ("timeout_secs = 0", "timeout_secs must be at least 1"),
+            (
+                "timeout_secs = 18446744073709551615",
+                "timeout_secs = 18446744073709551615: it must be at most 315360000",
+            ),
             ("max_open_rows = 0", "max_open_rows must be at least 1"),
         ] {
             let o = write(

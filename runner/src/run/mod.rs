@@ -437,6 +437,11 @@ impl Runner {
                 return Err(wrap(e));
             }
         }
+        if let Err(e) = backend.configured().await {
+            let _ = backend.unlock().await;
+            backend.close().await;
+            return Err(wrap(e));
+        }
         if let Err(e) = self.check_account(backend.as_mut(), db).await {
             let _ = backend.unlock().await;
             backend.close().await;
@@ -589,6 +594,14 @@ impl Runner {
         if group_open && let Err(e) = backend.commit().await {
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
+        }
+        // What one transaction recorded, read back after its commit (see `step::read_back`).
+        if single {
+            for r in &ran {
+                if let Err(e) = step::read_back(backend.as_mut(), &r.revision, r.direction).await {
+                    return (backend, Err(wrap(e)));
+                }
+            }
         }
         let current = migrations.graph.tips(&applied);
         (

@@ -132,6 +132,7 @@ impl Protocol {
         }
         if self.owns_transaction() {
             backend.commit().await?;
+            read_back(backend, &row.revision, direction).await?;
         }
         Ok(())
     }
@@ -184,6 +185,33 @@ async fn record(
         backend.store_artifact(&runtime.digest, bytes).await?;
     }
     backend.insert_history(row).await
+}
+
+/// Reads `revision`'s history row back after its transaction committed: applied after an
+/// upgrade, gone after a downgrade. Nothing of the migration may run after Retort's checks,
+/// but PostgreSQL runs deferred triggers inside COMMIT, and one can defer itself again past
+/// `SET CONSTRAINTS ALL IMMEDIATE`; this is what makes Retort's next line true even then.
+pub(super) async fn read_back(
+    backend: &mut dyn Backend,
+    revision: &str,
+    direction: Direction,
+) -> Result<(), DbError> {
+    let found = backend.recorded_state(revision).await?;
+    let expected = match direction {
+        Direction::Upgrade => Some(RowState::Applied.as_str()),
+        Direction::Downgrade => None,
+    };
+    if found.as_deref() == expected {
+        return Ok(());
+    }
+    Err(DbError::ChangedAtCommit {
+        revision: revision.to_string(),
+        found: match found {
+            None => "missing".to_string(),
+            Some(_) if expected.is_none() => "still there".to_string(),
+            Some(state) => format!("`{}`", state.escape_debug()),
+        },
+    })
 }
 
 /// Stores what `revision`'s upgrade kept, if anything.
@@ -346,6 +374,13 @@ impl Runner {
                 {
                     return Some(message);
                 }
+                // Before Retort's own statements: they, and the next migration, run in the
+                // session as configured, whatever this migration set.
+                if let Err(e) = backend.reset_session().await {
+                    return Some(format!(
+                        "its session could not be put back as configured: {e}"
+                    ));
+                }
                 left_intact(backend, before, protocol).await.err()
             }
             CallOutcome::Failed(e) => Some(crate::bindings::describe(&e)),
@@ -378,7 +413,7 @@ fn failed(
     Error::Migration {
         database: db.name.clone(),
         revision: artifact.info.id.clone(),
-        description: artifact.info.description.clone(),
+        description: crate::core::as_data(&artifact.info.description),
         direction: direction.name(),
         cause,
         statement,
@@ -418,6 +453,11 @@ async fn left_intact(
     protocol: Protocol,
 ) -> Result<(), String> {
     if protocol.in_transaction() {
+        // Deferred constraint triggers would otherwise run inside COMMIT, after every check
+        // below (and could rewrite the history row they judged).
+        if let Err(e) = backend.settle_deferred().await {
+            return Err(format!("what it deferred to the commit failed: {e}"));
+        }
         match backend.transaction_intact().await {
             Ok(true) => {}
             Ok(false) => {

@@ -213,7 +213,10 @@ pub(super) async fn describe(
         signer,
         prepared,
     } = compiled;
-    let info = sandbox.metadata(&prepared, observer).await?;
+    let mut info = sandbox.metadata(&prepared, observer).await?;
+    // The description is the migration's text: every line and file Retort prints or writes
+    // it to shows it as data (no line breaks, no terminal controls).
+    info.description = crate::core::as_data(&info.description);
     let path = PathBuf::from(&offered.name);
     match &offered.expected {
         Some(expected) if info.id != expected.revision => {
@@ -273,6 +276,21 @@ fn check_ids(shown: &str, info: &MigrationInfo) -> Result<(), ArtifactError> {
         return bad(
             shown,
             format!("revision {} names itself as a parent", info.id),
+        );
+    }
+    // Names the migration gives that Retort prints and matches on: words, not lines.
+    let named = info
+        .branch_labels
+        .iter()
+        .chain(&info.depends_on)
+        .chain(&info.capabilities);
+    if let Some(n) = named.into_iter().find(|n| crate::core::as_data(n) != **n) {
+        return bad(
+            shown,
+            format!(
+                "`{}` (a branch label, dependency or capability) holds control characters",
+                crate::core::as_data(n)
+            ),
         );
     }
     Ok(())
