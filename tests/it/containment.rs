@@ -806,3 +806,85 @@ pub fn output_cannot_forge_retorts_lines(dialect: Dialect) {
     );
     assert_not_applied(&db, &err);
 }
+
+/// MariaDB runs SQL built at run time as real histories write it (issue 25): the conditional
+/// foreign-key drop (`SET @s = IF(…)`, `PREPARE stmt FROM @s`, `EXECUTE stmt`) and a stored
+/// procedure that prepares its own DDL. Retort reads `@s` before `PREPARE` and checks the text
+/// the server will prepare; a variable naming the bookkeeping is still refused (see
+/// `bookkeeping_cannot_be_forged_hidden_or_replaced`).
+pub fn mysql_dynamic_sql_runs_as_real_histories_write_it(dialect: Dialect) {
+    let db = TestDb::new(dialect, "dynamicsql");
+    let project = Project::empty();
+    std::fs::write(
+        project.migrations().join("20261206000000_dynamic.up.sql"),
+        "-- retort: parents = none\n\
+         CREATE TABLE parent (id INT PRIMARY KEY);\n\
+         CREATE TABLE child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_child_parent FOREIGN KEY (p) REFERENCES parent (id));\n\
+         SET @s = (SELECT IF(COUNT(*) > 0, 'ALTER TABLE child DROP FOREIGN KEY fk_child_parent', 'SELECT 1') \
+         FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() \
+         AND TABLE_NAME = 'child' AND CONSTRAINT_NAME = 'fk_child_parent');\n\
+         PREPARE stmt FROM @s;\n\
+         EXECUTE stmt;\n\
+         DEALLOCATE PREPARE stmt;\n\
+         CREATE PROCEDURE add_note() BEGIN SET @q = 'ALTER TABLE child ADD COLUMN note TEXT'; \
+         PREPARE s FROM @q; EXECUTE s; DEALLOCATE PREPARE s; END;\n\
+         CALL add_note();\n\
+         DROP PROCEDURE add_note;\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = \
+             DATABASE() AND CONSTRAINT_NAME = 'fk_child_parent'"
+        ),
+        0
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'child' AND COLUMN_NAME = 'note'"
+        ),
+        1
+    );
+}
+
+/// A commit hidden where no statement says COMMIT (a procedure's body, here) is found by
+/// asking the server after each statement: the journal marks where the migration's work
+/// committed, the rows before it stay and are said to, the rows after it roll back.
+pub fn mysql_hidden_commits_are_journaled_where_they_happened(dialect: Dialect) {
+    let db = TestDb::new(dialect, "hiddencommit");
+    script(
+        &db,
+        &[
+            ("sql", "CREATE TABLE hc (a INT)"),
+            ("sql", "CREATE PROCEDURE hc_commit() COMMIT"),
+            ("sql", "INSERT INTO hc VALUES (1)"),
+            ("sql", "CALL hc_commit()"),
+            ("sql", "INSERT INTO hc VALUES (2)"),
+            ("fail", "after the hidden commit"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let err = upgrade_fails(&project, &db);
+    assert_eq!(db.strings("SELECT CAST(a AS CHAR) FROM hc"), ["1"], "{err}");
+    let journal = db.strings(&format!(
+        "SELECT journal FROM retort_history WHERE revision = '{HOSTILE}'"
+    ));
+    let lines: Vec<&str> = journal[0].lines().collect();
+    let marked: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.ends_with("— committed"))
+        .collect();
+    assert!(
+        marked.iter().any(|l| l.starts_with("CALL hc_commit()")),
+        "{journal:?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("INSERT INTO hc VALUES (1)") && l.ends_with("— committed")),
+        "{journal:?}"
+    );
+    assert_not_applied(&db, &err);
+}

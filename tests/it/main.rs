@@ -189,6 +189,25 @@ mod hostile_once {
     fn postgres_work_deferred_to_commit_cannot_rewrite_the_history() {
         containment::work_deferred_to_commit_cannot_rewrite_the_history(Dialect::Postgres);
     }
+
+    /// Only MariaDB commits DDL as it runs, and has `PREPARE … FROM @var`.
+    #[test]
+    #[cfg_attr(
+        not(retort_test_mysql),
+        ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    )]
+    fn mysql_dynamic_sql_runs_as_real_histories_write_it() {
+        containment::mysql_dynamic_sql_runs_as_real_histories_write_it(Dialect::Mysql);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_mysql),
+        ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    )]
+    fn mysql_hidden_commits_are_journaled_where_they_happened() {
+        containment::mysql_hidden_commits_are_journaled_where_they_happened(Dialect::Mysql);
+    }
 }
 
 mod sqlite_rebuild {

@@ -28,16 +28,23 @@ pub fn transaction_control(sql: &str, dialect: Dialect) -> Result<Option<String>
 /// (so no check after it can roll it back): a statement that names one of `tables` (Retort's
 /// bookkeeping tables, anywhere in its text, quoted or not) and is not a read — `TRUNCATE`,
 /// `DROP`, `ALTER`, `RENAME`, a routine or event whose body does so; a `DROP DATABASE` or
-/// `DROP SCHEMA` naming `schema`; or SQL built at run time (`PREPARE`, `EXECUTE`, also inside
-/// a routine body), whose text cannot be seen before it runs. `None` when it may be sent.
-/// (Writes by plain DML are left to the bookkeeping digest, which refuses them while they can
-/// still roll back.)
+/// `DROP SCHEMA` naming `schema`. `None` when it may be sent. (Writes by plain DML are left to
+/// the bookkeeping digest, which refuses them while they can still roll back. SQL built at run
+/// time is checked by the host on the text the server will prepare: see
+/// [`mysql_dynamic_sql`].) An early, friendly refusal: what holds is what the host verifies
+/// after the statement.
+///
+/// A routine body may build SQL at run time (`PREPARE` inside a procedure), which real
+/// histories do: it is not refused here. What such a body does when called is seen after the
+/// call, by the bookkeeping digest and the server's transaction state; on MySQL a DDL statement
+/// in it commits at once, so the guarantee against it is the migration account's privileges
+/// (docs/security.md).
 ///
 /// ```
 /// use retort_sql::mysql_bookkeeping_refusal as refusal;
 /// let tables = ["retort_history", "retort_artifacts"];
 /// assert!(refusal("TRUNCATE `retort_artifacts`", &tables, "app").is_some());
-/// assert!(refusal("CREATE PROCEDURE p() PREPARE s FROM @q", &tables, "app").is_some());
+/// assert!(refusal("CREATE PROCEDURE p() PREPARE s FROM @q", &tables, "app").is_none());
 /// assert!(refusal("DROP DATABASE app", &tables, "app").is_some());
 /// assert!(refusal("SELECT * FROM retort_history", &tables, "app").is_none());
 /// assert!(refusal("CREATE TABLE orders (id INT)", &tables, "app").is_none());
@@ -47,13 +54,6 @@ pub fn mysql_bookkeeping_refusal(sql: &str, tables: &[&str], schema: &str) -> Op
     for statement in statements {
         let w = words(&statement, Dialect::Mysql);
         let word = |n: usize| w.get(n).map_or("", String::as_str);
-        if w.iter().any(|x| x == "PREPARE" || x == "EXECUTE") {
-            return Some(format!(
-                "`{}` runs SQL built at run time (PREPARE/EXECUTE), which Retort cannot check \
-                 before it commits on MySQL/MariaDB",
-                crate::truncate_statement(&statement)
-            ));
-        }
         let lower = statement.to_ascii_lowercase();
         let read = matches!(
             word(0),
@@ -224,6 +224,84 @@ fn controls(w: &[String], dialect: Dialect) -> bool {
         }),
         _ => false,
     }
+}
+
+/// Where the text of SQL built at run time comes from, in MySQL's `PREPARE name FROM …` and
+/// MariaDB's `EXECUTE IMMEDIATE …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DynamicSql {
+    /// A user variable (`@q`, upper-cased): the host reads its value before sending the
+    /// statement, and checks that text as it would check the statement.
+    Variable(String),
+    /// A string literal: part of the statement's own text, checked with it.
+    Literal,
+    /// Anything else (an expression, a quoted variable name): its value cannot be read
+    /// without evaluating it.
+    Expression,
+    /// A `PREPARE … FROM @q` among other statements sent in one string: `@q` may be set by
+    /// one of them, so its value cannot be read before they run.
+    InScript,
+}
+
+/// The SQL that `sql` builds at run time on MySQL/MariaDB, if it does (`PREPARE name FROM …`,
+/// `EXECUTE IMMEDIATE …`); routine bodies are not statements of the script. `EXECUTE name`
+/// runs what `PREPARE` prepared, checked then.
+///
+/// ```
+/// use retort_sql::{mysql_dynamic_sql as dynamic, DynamicSql};
+/// assert_eq!(dynamic("PREPARE s FROM @q"), Some(DynamicSql::Variable("@Q".into())));
+/// assert_eq!(dynamic("PREPARE s FROM 'DROP TABLE t'"), Some(DynamicSql::Literal));
+/// assert_eq!(dynamic("EXECUTE IMMEDIATE CONCAT('DROP ', 'TABLE t')"), Some(DynamicSql::Expression));
+/// assert_eq!(dynamic("SET @q = 'x'; PREPARE s FROM @q"), Some(DynamicSql::InScript));
+/// assert_eq!(dynamic("EXECUTE s"), None);
+/// ```
+pub fn mysql_dynamic_sql(sql: &str) -> Option<DynamicSql> {
+    let statements = crate::split(sql, Dialect::Mysql).unwrap_or_else(|_| vec![sql.to_string()]);
+    let several = statements.len() > 1;
+    for statement in &statements {
+        let w = words(statement, Dialect::Mysql);
+        let word = |n: usize| w.get(n).map_or("", String::as_str);
+        // What follows `FROM` / `IMMEDIATE` in the text itself (literals are not words).
+        let rest = match (word(0), word(1), word(2)) {
+            ("PREPARE", _, "FROM") => after_word(after_word(after_word(statement))),
+            ("EXECUTE", "IMMEDIATE", _) => after_word(after_word(statement)),
+            _ => continue,
+        };
+        let source = if rest.starts_with('\'') || rest.starts_with('"') {
+            DynamicSql::Literal
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '_' | '$' | '.'))
+                .collect();
+            let whole = rest[name.len()..]
+                .trim()
+                .trim_end_matches(';')
+                .trim()
+                .is_empty();
+            match name.starts_with('@') && !name.starts_with("@@") && name.len() > 1 && whole {
+                true if several => DynamicSql::InScript,
+                true => DynamicSql::Variable(name.to_ascii_uppercase()),
+                false => DynamicSql::Expression,
+            }
+        };
+        return Some(source);
+    }
+    None
+}
+
+/// `text` after its first word (a name, perhaps back-quoted), without the space around it.
+fn after_word(text: &str) -> &str {
+    let text = text.trim_start();
+    let end = match text.starts_with('`') {
+        true => crate::skip_opaque(text, 0, Dialect::Mysql)
+            .and_then(Result::ok)
+            .unwrap_or(text.len()),
+        false => text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '$')))
+            .unwrap_or(text.len()),
+    };
+    text[end..].trim_start()
 }
 
 #[cfg(test)]

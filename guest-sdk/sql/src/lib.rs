@@ -129,6 +129,10 @@ fn dollar_tag(s: &str) -> Option<&str> {
     valid.then(|| &s[..end + 2])
 }
 
+// (Exported here, after the code the SQL runtime is built from: its panic locations name
+// line numbers, and the runtime's bytes are reproducible. See guest-sdk/runtimes/build.sh.)
+pub use control::{DynamicSql, mysql_dynamic_sql};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -364,6 +364,12 @@ pub trait GuestSql: Send {
     async fn close_all_cursors(&mut self);
     /// A handle that stops the statement this connection runs, usable while it runs.
     fn interrupter(&self) -> Box<dyn Interrupt>;
+    /// Whether the last statement left nothing uncommitted in the migration's transaction:
+    /// everything it did so far committed, as the server says (MySQL: DDL, or a commit inside
+    /// a compound statement or dynamic SQL). What the journal marks as a commit point.
+    fn take_commit_point(&mut self) -> bool {
+        false
+    }
 }
 
 /// A connection to one database being migrated: one implementation per dialect. The lock,

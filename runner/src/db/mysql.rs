@@ -37,6 +37,7 @@ use super::{
     sqlx_failure,
 };
 use crate::bindings::{Column, Dialect, GuestError, Value};
+use retort_sql::DynamicSql;
 
 /// Rows per message from a streaming reader; with `CHANNEL_DEPTH` this bounds the rows
 /// buffered in the host per open query.
@@ -199,6 +200,9 @@ pub struct MySqlBackend {
     /// The session setup (`retort.toml` `session`), run on every connection that runs
     /// migration statements (the streaming readers too).
     setup: Vec<String>,
+    /// Whether the last statement left the migration's transaction with nothing uncommitted
+    /// ([`GuestSql::take_commit_point`]).
+    commit_point: bool,
     /// What puts `conn`'s session back as configured, read from it before the first
     /// migration ran ([`Session::configured`]).
     baseline: Option<String>,
@@ -292,6 +296,7 @@ impl MySqlBackend {
             lock_name: format!("retort:{}", database.clone().unwrap_or_default()),
             setup: Vec::new(),
             baseline: None,
+            commit_point: false,
             tables: Tables::under(&prefix, database.as_deref().unwrap_or_default()),
             url: migrations.to_string(),
             cursors: HashMap::new(),
@@ -318,6 +323,72 @@ impl MySqlBackend {
                 message: format!("refused: {reason} (Retort's bookkeeping is off limits)"),
             })),
         }
+    }
+
+    /// SQL built at run time, checked on the text the server will prepare: the user variable
+    /// of `PREPARE … FROM @q` (or `EXECUTE IMMEDIATE @q`) is read on the migration's
+    /// connection first, and its value checked as the statement itself would be. A literal is
+    /// part of the statement's text, checked with it. An expression, or a script that may set
+    /// the variable itself, cannot be read beforehand: refused, saying how to send it.
+    async fn check_dynamic(&mut self, sql: &str) -> Result<(), SqlFailure> {
+        let refused = |message: String| {
+            SqlFailure::Fatal(DbError::Statement {
+                doing: "checking a migration's statement".into(),
+                statement: crate::db::truncate(sql, 200),
+                code: None,
+                message,
+            })
+        };
+        let name = match retort_sql::mysql_dynamic_sql(sql) {
+            None | Some(DynamicSql::Literal) => return Ok(()),
+            Some(DynamicSql::Variable(name)) => name,
+            Some(DynamicSql::Expression) => {
+                return Err(refused(
+                    "refused: SQL built by an expression cannot be read before it runs; assign \
+                     it to a user variable first (`SET @q = …;` then `PREPARE s FROM @q`)"
+                        .into(),
+                ));
+            }
+            Some(DynamicSql::InScript) => {
+                return Err(refused(
+                    "refused: `PREPARE … FROM @q` among other statements in one string: send \
+                     it as a statement of its own, so Retort can read what @q holds"
+                        .into(),
+                ));
+            }
+        };
+        let read = format!("SELECT CAST({name} AS CHAR)");
+        let text: Option<String> = sqlx::query_scalar(AssertSqlSafe(read))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(sqlx_failure)?;
+        let text = text.unwrap_or_default();
+        if let Ok(Some(control)) =
+            retort_sql::transaction_control(&text, retort_sql::Dialect::Mysql)
+        {
+            return Err(refused(format!(
+                "refused: {name} holds `{}`, which would take the transaction Retort runs the \
+                 migration in out of Retort's hands",
+                crate::db::truncate(&control, 120)
+            )));
+        }
+        self.refuse_bookkeeping_ddl(&text)?;
+        self.check_before_commit(&text, false).await
+    }
+
+    /// After a statement of the migration: whether the server's transaction is still open,
+    /// which tells the journal where the migration's work committed (DDL commits implicitly;
+    /// so does a `COMMIT` inside a compound statement or dynamic SQL).
+    async fn note_commit_point(&mut self) -> Result<(), SqlFailure> {
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let open: u64 = sqlx::query_scalar("SELECT CAST(@@in_transaction AS UNSIGNED)")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(sqlx_failure)?;
+        self.commit_point = open == 0;
+        Ok(())
     }
 
     /// Refuses `sql`, before it is sent, if it may commit implicitly (or `always`) while the
@@ -598,26 +669,34 @@ async fn host_query(
 impl GuestSql for MySqlBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
         self.refuse_bookkeeping_ddl(sql)?;
+        self.check_dynamic(sql).await?;
         self.check_before_commit(sql, false).await?;
         let params = &params[..];
-        if params.is_empty() {
+        let rows = if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
-            return sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                 .execute(&mut self.conn)
                 .await
                 .map(|r| r.rows_affected())
-                .map_err(sqlx_failure);
-        }
-        let rewritten =
-            rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
-        sqlx::query_with(
-            AssertSqlSafe(rewritten.sql),
-            arguments(params, &rewritten.order)?,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(sqlx_failure)
+                .map_err(sqlx_failure)?
+        } else {
+            let rewritten =
+                rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
+            sqlx::query_with(
+                AssertSqlSafe(rewritten.sql),
+                arguments(params, &rewritten.order)?,
+            )
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(sqlx_failure)?
+        };
+        self.note_commit_point().await?;
+        Ok(rows)
+    }
+
+    fn take_commit_point(&mut self) -> bool {
+        std::mem::take(&mut self.commit_point)
     }
 
     async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {

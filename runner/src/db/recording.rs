@@ -216,4 +216,7 @@ impl GuestSql for Recording {
     fn interrupter(&self) -> Box<dyn Interrupt> {
         self.inner.interrupter()
     }
+    fn take_commit_point(&mut self) -> bool {
+        self.inner.take_commit_point()
+    }
 }

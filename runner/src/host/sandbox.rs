@@ -218,8 +218,12 @@ impl HostState {
         } else {
             format!(" ×{sets}")
         };
+        let committed = match self.db()?.take_commit_point() {
+            true => " — committed",
+            false => "",
+        };
         let entry = format!(
-            "{}{times} → {rows} row(s)\n",
+            "{}{times} → {rows} row(s){committed}\n",
             crate::db::truncate(statement, 200)
         );
         let revision = self.revision.clone();
