@@ -244,6 +244,8 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
             "index",
             vec!["CREATE INDEX forged ON retort_artifacts (digest)"],
         ));
+        // Grants let another account plant rows a later run (or downgrade) trusts.
+        attacks.push(("grant", vec!["GRANT ALL ON retort_history TO PUBLIC"]));
     }
     for (attack, sqls) in attacks {
         let db = TestDb::new(dialect, "forge");
@@ -699,6 +701,7 @@ pub fn each_migration_starts_from_the_configured_session(dialect: Dialect) {
                     "SET search_path = elsewhere",
                     "SET standard_conforming_strings = off",
                     "CREATE TEMP TABLE shadowed (t TEXT)",
+                    "SET client_encoding = 'LATIN1'",
                 ],
                 "CREATE TABLE seen AS SELECT current_setting('search_path') AS a, \
                  current_setting('standard_conforming_strings') AS b, 'C:\\temp\\new' AS c;\n\

@@ -354,7 +354,11 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
                  || (SELECT count(*) FROM pg_index WHERE indrelid IN
                          (to_regclass('{history}'), to_regclass('{artifacts}')))::text
                  || (SELECT count(*) FROM pg_constraint WHERE conrelid IN
-                         (to_regclass('{history}'), to_regclass('{artifacts}')))::text,
+                         (to_regclass('{history}'), to_regclass('{artifacts}')))::text
+                 || coalesce((SELECT string_agg(concat_ws(':', r.relowner, r.relacl::text,
+                                  r.relrowsecurity, r.relforcerowsecurity), ',' ORDER BY r.oid)
+                           FROM pg_class r WHERE r.oid IN
+                                (to_regclass('{history}'), to_regclass('{artifacts}'))), ''),
                  'UTF8')), 'hex')"
         )),
         // `group_concat_max_len` is raised on every connection Retort opens; a migration that
@@ -382,7 +386,9 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
 /// `track_counts`, which those counts depend on (a superuser could switch it off), and its
 /// definition as the catalog holds it (columns with type, nullability and default; the number
 /// of indexes and constraints), which DDL that rewrites nothing changes (`ALTER COLUMN … DROP
-/// NOT NULL`, `ADD COLUMN`, `CREATE INDEX`). `$1`, `$2`: the qualified table names.
+/// NOT NULL`, `ADD COLUMN`, `CREATE INDEX`), and its owner, grants and row-security flags (a
+/// `GRANT ALL … TO PUBLIC` would let any account plant rows a later run trusts). `$1`, `$2`:
+/// the qualified table names.
 const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('track_counts'),
         t.oid, pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
         pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid),
@@ -390,7 +396,9 @@ const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('
                 a.attnotnull, a.atthasdef, a.attisdropped), ',' ORDER BY a.attnum), ''))
            FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0),
         (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.oid),
-        (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = t.oid))
+        (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = t.oid),
+        (SELECT concat_ws(':', r.relowner, r.relacl::text, r.relrowsecurity, r.relforcerowsecurity)
+           FROM pg_class r WHERE r.oid = t.oid))
     FROM (SELECT 1 AS k, to_regclass($1)::oid AS oid UNION ALL
           SELECT 2, to_regclass($2)::oid) t
     ORDER BY t.k";
