@@ -64,7 +64,7 @@ impl TestDatabase {
             database: "test".into(),
             source,
         };
-        let scratch = Scratch::create(server, "test").await.map_err(wrap)?;
+        let scratch = Scratch::create(server, "test", false).await.map_err(wrap)?;
         let project = Project::from_url(&scratch.url, migrations)?;
         let runner = Runner::new(Arc::new(Silent), project.limits)?;
         Ok(TestDatabase {

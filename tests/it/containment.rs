@@ -563,17 +563,13 @@ pub fn privileged_accounts_are_warned_about_or_refused(dialect: Dialect) {
     assert!(!err.contains("warning:"), "{err}");
     assert!(!file.exists());
     if dialect == Dialect::Mysql {
-        // The schema check would rehearse the hostile migration as the privileged account
-        // the URL names, which `require_unprivileged` refuses too: the operator decides.
+        // The schema check rehearses the hostile migration on a scratch database as a
+        // temporary account granted only that database (not as the privileged account the
+        // URL names): no FILE, nothing to refuse, and the check settles the row.
         let out = low_project.run(&low_db, &["resolve", HOSTILE, "--rolled-back"]);
-        assert_eq!(out.status.code(), Some(1));
-        assert!(
-            stderr(&out).contains("the schema cannot be checked")
-                && stderr(&out).contains("--force"),
-            "{}",
-            stderr(&out)
-        );
-        low_project.run_ok(&low_db, &["resolve", HOSTILE, "--rolled-back", "--force"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!file.exists());
+        assert_eq!(hostile_state(&low_db), None);
     }
     low_db.execute("DELETE FROM hostile_script");
     low_db.execute("INSERT INTO hostile_script (n, kind, arg) VALUES (0, 'sql', 'CREATE TABLE low (a INTEGER)')");
@@ -890,4 +886,104 @@ pub fn mysql_hidden_commits_are_journaled_where_they_happened(dialect: Dialect) 
         "{journal:?}"
     );
     assert_not_applied(&db, &err);
+}
+
+/// Rehearsals touch nothing real (issue 25). A declared schema runs through the door a
+/// migration's SQL takes on a scratch database: on SQLite an `ATTACH` of the real file is
+/// refused; on MariaDB the scratch database is reached as a temporary account granted only
+/// it, so a dump's `USE app` and a rehearsed migration's `app.victim` reach nothing. A failed
+/// rehearsal says it was one (never "run `retort resolve`" about the scratch database), and a
+/// scratch database a killed run left is dropped by the next rehearsal on the server.
+pub fn rehearsals_touch_nothing_real(dialect: Dialect) {
+    let db = TestDb::new(dialect, "rehearsal");
+    db.execute("CREATE TABLE victim (a INTEGER)");
+    db.execute("INSERT INTO victim VALUES (1)");
+    let real = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let project = Project::empty();
+    let root = project.dir.path();
+    std::fs::write(
+        root.join("retort.toml"),
+        "[databases.rehearsal]\nurl = \"${DATABASE_URL}\"\nmigrations = \"migrations\"\nschema = \"schema.sql\"\n",
+    )
+    .unwrap();
+    let reach = match dialect {
+        Dialect::Sqlite => format!(
+            "ATTACH DATABASE '{}' AS real;\nDELETE FROM real.victim;\n",
+            db.sqlite_path().display()
+        ),
+        Dialect::Mysql => format!("USE `{real}`;\nDELETE FROM victim;\n"),
+        Dialect::Postgres => "DELETE FROM victim;\n".to_string(),
+    };
+    std::fs::write(
+        root.join("schema.sql"),
+        format!("CREATE TABLE t (a INTEGER);\n{reach}"),
+    )
+    .unwrap();
+    let out = project.run(&db, &["diff"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("schema.sql") && err.contains("scratch"),
+        "{err}"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM victim"), 1, "{err}");
+
+    // A migration rehearsed by `check` and `upgrade --sql`.
+    let up = match dialect {
+        Dialect::Mysql => format!("CREATE TABLE t (a INTEGER);\nDELETE FROM `{real}`.victim;\n"),
+        _ => "CREATE TABLE t (a INTEGER);\nDELETE FROM victim;\n".to_string(),
+    };
+    std::fs::write(
+        project.migrations().join("20261206000100_reach.up.sql"),
+        format!("-- retort: parents = none\n{up}"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.migrations().join("20261206000100_reach.down.sql"),
+        "DROP TABLE t;\n",
+    )
+    .unwrap();
+    for args in [&["check"][..], &["upgrade", "--sql"][..]] {
+        let out = project.run(&db, args);
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("retort resolve"), "{args:?}: {err}");
+        assert!(err.contains("rehearsal"), "{args:?}: {err}");
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM victim"),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!db.tables().contains(&"retort_history".to_string()));
+
+    // What a killed rehearsal left: dropped by the next one (older than six hours).
+    if dialect != Dialect::Sqlite {
+        let stale = "retort_scratch_1000_1_0_killed";
+        let admin = &db;
+        admin.execute(&format!("CREATE DATABASE {stale}"));
+        let listed = |admin: &TestDb| match dialect {
+            Dialect::Postgres => admin.count(&format!(
+                "SELECT COUNT(*) FROM pg_database WHERE datname = '{stale}'"
+            )),
+            _ => admin.count(&format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{stale}'"
+            )),
+        };
+        assert_eq!(listed(admin), 1);
+        let _ = project.run(&db, &["check"]);
+        assert_eq!(
+            listed(admin),
+            0,
+            "the stale scratch database is still there"
+        );
+    }
 }

@@ -125,6 +125,7 @@ macro_rules! dialect_suite {
             case!(containment, names_with_control_characters_are_refused);
             case!(containment, each_migration_starts_from_the_configured_session);
             case!(containment, output_cannot_forge_retorts_lines);
+            case!(containment, rehearsals_touch_nothing_real);
             case!(schema_ops, forged_kept_definitions_are_refused);
             case!(embedded, embedded_app_migrates_its_database_at_start_up);
             case!(embedded, embedded_migrations_signed_by_an_untrusted_key_are_refused);

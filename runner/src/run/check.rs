@@ -526,7 +526,7 @@ impl Runner {
                     .await;
                 backend = b;
                 if let Err(e) = ran {
-                    let message = chain(&e);
+                    let message = chain(&super::scratch::rehearsed(e));
                     return (backend, Ok(Err(RoundTripProblem::$problem { message })));
                 }
             }};
@@ -551,7 +551,7 @@ impl Runner {
             .take()
             .unwrap_or_default();
         if let Err(e) = ran {
-            let message = chain(&e);
+            let message = chain(&super::scratch::rehearsed(e));
             return (
                 backend,
                 Ok(Err(RoundTripProblem::UpgradeFailed { message })),

@@ -219,6 +219,9 @@ pub enum FailureState {
     /// The rollback failed too (its message); closing the connection discards the
     /// transaction.
     RollbackFailed(String),
+    /// The migration failed in a rehearsal (`check`, `--sql`, `diff`, autogenerate, resolve's
+    /// check): on a scratch database Retort drops, so the real database was not touched.
+    Rehearsal,
     /// The migration ran outside one transaction and left an unfinished history row:
     /// statements that committed implicitly may have run (`retort resolve` settles it).
     Unfinished {
@@ -238,6 +241,10 @@ impl std::fmt::Display for FailureState {
             FailureState::RunRolledBack => f.write_str(
                 "the run's single transaction was rolled back: the database is at the revision \
                  it had before this run",
+            ),
+            FailureState::Rehearsal => f.write_str(
+                "this was a rehearsal on a scratch database, which Retort drops: the real \
+                 database was not touched",
             ),
             FailureState::RollbackFailed(e) => write!(
                 f,

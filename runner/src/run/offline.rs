@@ -139,7 +139,10 @@ impl Runner {
                     backend,
                     Err(Error::Rehearsal {
                         database: db.name.clone(),
-                        message: format!("{stage} {direction} of {id}: {}", chain(&e)),
+                        message: format!(
+                            "{stage} {direction} of {id}: {}",
+                            chain(&super::scratch::rehearsed(e))
+                        ),
                     }),
                 );
             }

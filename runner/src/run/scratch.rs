@@ -65,7 +65,9 @@ impl Runner {
                 database: db.name.clone(),
                 message: format!("cannot copy a capability's directory for the rehearsal: {e}"),
             })?;
-        let scratch = Scratch::create(server, &db.name).await.map_err(wrap)?;
+        let scratch = Scratch::create(server, &db.name, true)
+            .await
+            .map_err(wrap)?;
         let config = DatabaseConfig {
             url: scratch.url.clone(),
             migration_url: None,
@@ -104,10 +106,36 @@ impl Runner {
                 .await;
             backend = b;
             if let Err(e) = ran {
-                return (backend, Err((id.clone(), e)));
+                return (backend, Err((id.clone(), rehearsed(e))));
             }
         }
         (backend, Ok(()))
+    }
+}
+
+/// A migration's failure in a rehearsal: what it left is on the scratch database, which is
+/// dropped, so the state it names is the rehearsal's — never "run `retort resolve`" about a
+/// database the user cannot see.
+pub(super) fn rehearsed(e: Error) -> Error {
+    match e {
+        Error::Migration {
+            database,
+            revision,
+            description,
+            direction,
+            cause,
+            statement,
+            state: _,
+        } => Error::Migration {
+            database,
+            revision,
+            description,
+            direction,
+            cause,
+            statement,
+            state: super::FailureState::Rehearsal,
+        },
+        other => other,
     }
 }
 
