@@ -209,6 +209,15 @@ mod hostile_once {
     fn mysql_hidden_commits_are_journaled_where_they_happened() {
         containment::mysql_hidden_commits_are_journaled_where_they_happened(Dialect::Mysql);
     }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_mysql),
+        ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    )]
+    fn mysql_a_failure_before_any_commit_rolls_back_whole() {
+        containment::mysql_a_failure_before_any_commit_rolls_back_whole(Dialect::Mysql);
+    }
 }
 
 mod sqlite_rebuild {

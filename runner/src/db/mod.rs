@@ -370,6 +370,12 @@ pub trait GuestSql: Send {
     fn take_commit_point(&mut self) -> bool {
         false
     }
+    /// Whether anything the migration did since Retort opened its transaction may have
+    /// committed on its own (MySQL: nothing that may commit implicitly was sent and the
+    /// server reported no commit point). Conservative: `true` unless the backend knows.
+    fn may_have_committed(&self) -> bool {
+        true
+    }
 }
 
 /// A connection to one database being migrated: one implementation per dialect. The lock,

@@ -203,6 +203,12 @@ pub struct MySqlBackend {
     /// Whether the last statement left the migration's transaction with nothing uncommitted
     /// ([`GuestSql::take_commit_point`]).
     commit_point: bool,
+    /// Whether anything of the migration's transaction may have committed since `begin`: a
+    /// statement that may commit implicitly was sent, the server reported a commit point, or
+    /// a query committed to open ([`GuestSql::may_have_committed`]).
+    committed_any: bool,
+    /// Whether the migration sent a statement since its transaction last committed.
+    wrote: bool,
     /// What puts `conn`'s session back as configured, read from it before the first
     /// migration ran ([`Session::configured`]).
     baseline: Option<String>,
@@ -297,6 +303,8 @@ impl MySqlBackend {
             setup: Vec::new(),
             baseline: None,
             commit_point: false,
+            committed_any: false,
+            wrote: false,
             tables: Tables::under(&prefix, database.as_deref().unwrap_or_default()),
             url: migrations.to_string(),
             cursors: HashMap::new(),
@@ -388,6 +396,7 @@ impl MySqlBackend {
             .await
             .map_err(sqlx_failure)?;
         self.commit_point = open == 0;
+        self.committed_any |= self.commit_point;
         Ok(())
     }
 
@@ -526,6 +535,8 @@ impl Session for MySqlBackend {
         self.run("beginning a transaction", "SET autocommit = 0; BEGIN")
             .await?;
         self.in_transaction = true;
+        self.committed_any = false;
+        self.wrote = false;
         Ok(())
     }
 
@@ -671,6 +682,9 @@ impl GuestSql for MySqlBackend {
         self.refuse_bookkeeping_ddl(sql)?;
         self.check_dynamic(sql).await?;
         self.check_before_commit(sql, false).await?;
+        // Set before it is sent: DDL commits what came before it even when it then fails.
+        self.committed_any |= retort_sql::may_commit_implicitly(sql);
+        self.wrote = true;
         let params = &params[..];
         let rows = if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
@@ -699,6 +713,10 @@ impl GuestSql for MySqlBackend {
         std::mem::take(&mut self.commit_point)
     }
 
+    fn may_have_committed(&self) -> bool {
+        !self.in_transaction || self.committed_any
+    }
+
     async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {
         let sets = &sets[..];
         let Some(first) = sets.first() else {
@@ -706,6 +724,8 @@ impl GuestSql for MySqlBackend {
         };
         self.refuse_bookkeeping_ddl(sql)?;
         self.check_before_commit(sql, false).await?;
+        self.committed_any |= retort_sql::may_commit_implicitly(sql);
+        self.wrote = true;
         let rewritten =
             rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
         let mut total = 0;
@@ -727,6 +747,7 @@ impl GuestSql for MySqlBackend {
             .map_err(sqlx_failure)?
             .rows_affected();
         }
+        self.note_commit_point().await?;
         Ok(total)
     }
 
@@ -744,6 +765,9 @@ impl GuestSql for MySqlBackend {
         // next one opens a new transaction), so it reads what the migration wrote.
         if self.in_transaction {
             self.check_before_commit(sql, true).await?;
+            // (A query opened before the migration wrote anything commits nothing of it.)
+            self.committed_any |= self.wrote;
+            self.wrote = false;
             sqlx::raw_sql("COMMIT")
                 .execute(&mut self.conn)
                 .await

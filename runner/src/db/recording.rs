@@ -219,4 +219,7 @@ impl GuestSql for Recording {
     fn take_commit_point(&mut self) -> bool {
         self.inner.take_commit_point()
     }
+    fn may_have_committed(&self) -> bool {
+        self.inner.may_have_committed()
+    }
 }

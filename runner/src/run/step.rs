@@ -145,6 +145,16 @@ impl Protocol {
         direction: Direction,
     ) -> FailureState {
         if self.journaled() {
+            // Nothing could have committed (no statement that commits was sent, the server
+            // reported no commit point): the rollback undid everything, and the pending row
+            // is put back as it was.
+            if self.in_transaction()
+                && !backend.may_have_committed()
+                && backend.rollback().await.is_ok()
+                && settle_pending(backend, revision, direction).await.is_ok()
+            {
+                return FailureState::RolledBack;
+            }
             if self.in_transaction() && backend.rollback().await.is_ok() {
                 // Say in the journal what the rollback undid, so the row explains itself.
                 let _ = backend
@@ -164,6 +174,29 @@ impl Protocol {
             Ok(()) if self == Protocol::Grouped => FailureState::RunRolledBack,
             Ok(()) => FailureState::RolledBack,
             Err(e) => FailureState::RollbackFailed(e.to_string()),
+        }
+    }
+}
+
+/// Puts a pending history row back as it was before the step: removed before an upgrade,
+/// applied (with its recorded duration) before a downgrade.
+async fn settle_pending(
+    backend: &mut dyn Backend,
+    revision: &str,
+    direction: Direction,
+) -> Result<(), DbError> {
+    match direction {
+        Direction::Upgrade => backend.delete_history(revision).await,
+        Direction::Downgrade => {
+            let duration = backend
+                .history()
+                .await?
+                .into_iter()
+                .find(|r| r.revision == revision)
+                .map_or(0, |r| r.duration_ms);
+            backend
+                .update_history(revision, RowState::Applied, duration)
+                .await
         }
     }
 }
