@@ -1006,3 +1006,32 @@ pub fn mysql_a_failure_before_any_commit_rolls_back_whole(dialect: Dialect) {
     assert!(!err.contains("may have run"), "{err}");
     assert_eq!(db.count("SELECT COUNT(*) FROM kept_rows"), 0, "{err}");
 }
+
+/// PostgreSQL: a `COMMIT` the host's lexer does not see (it reads `E'\''` as two strings, the
+/// server as one) is not the guarantee's end: Retort asks the server which transaction the
+/// connection is in (`transaction_timestamp()` against the one `BEGIN` answered). A migration
+/// that escaped fails, whether it then succeeds or fails, and the message says its work
+/// committed without its history row — never "rolled back".
+pub fn an_escaped_transaction_is_found_by_asking_the_server(dialect: Dialect) {
+    for then in ["sql", "fail"] {
+        let db = TestDb::new(dialect, "escaped");
+        script(
+            &db,
+            &[
+                ("sql", "CREATE TABLE esc_a (a INTEGER)"),
+                ("sql", "SELECT E'\\''; COMMIT; --'"),
+                (then, "CREATE TABLE esc_b (a INTEGER)"),
+            ],
+        );
+        let project = Project::with_fixtures(&[HOSTILE]);
+        let err = upgrade_fails(&project, &db);
+        assert!(
+            err.contains("ended the transaction Retort ran it in"),
+            "{then}: {err}"
+        );
+        assert!(!err.contains("rolled back"), "{then}: {err}");
+        assert_eq!(hostile_state(&db), None, "{then}: {err}");
+        // What the message says: its work committed on its own.
+        assert!(db.tables().contains(&"esc_a".to_string()), "{then}: {err}");
+    }
+}

@@ -191,6 +191,16 @@ mod hostile_once {
         containment::work_deferred_to_commit_cannot_rewrite_the_history(Dialect::Postgres);
     }
 
+    /// Only PostgreSQL's lexer and server can disagree on a COMMIT (`E'\''` strings).
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_an_escaped_transaction_is_found_by_asking_the_server() {
+        containment::an_escaped_transaction_is_found_by_asking_the_server(Dialect::Postgres);
+    }
+
     /// Only MariaDB commits DDL as it runs, and has `PREPARE … FROM @var`.
     #[test]
     #[cfg_attr(

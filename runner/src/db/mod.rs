@@ -304,6 +304,15 @@ pub trait Session: Send {
         Ok(())
     }
 
+    /// After a migration failed, before Retort rolls back: whether the server says its
+    /// connection left the transaction Retort opened (a commit the host did not recognise),
+    /// so a rollback would undo nothing of what it did. `false` where a migration cannot end
+    /// it (SQLite's authorizer refuses it; an empty transaction there was rolled back by
+    /// SQLite itself) or where the protocol journals instead (MySQL).
+    async fn escaped(&mut self) -> Result<bool, DbError> {
+        Ok(false)
+    }
+
     /// The account migrations' statements run as, if it may reach the server's files or
     /// programs (a PostgreSQL superuser or member of `pg_execute_server_program`,
     /// `pg_read_server_files`, `pg_write_server_files`; a MySQL account with `FILE` or

@@ -425,6 +425,11 @@ pub struct PgBackend {
     in_transaction: bool,
     /// The session setup (`retort.toml` `session`), replayed after each reset.
     setup: Vec<String>,
+    /// `transaction_timestamp()` of the transaction Retort opened, as the server said at
+    /// `BEGIN`: the same value later means the same transaction.
+    began: Option<String>,
+    /// The same, as read with the deferred work settled, for [`Session::transaction_intact`].
+    settled: Option<String>,
 }
 
 impl PgBackend {
@@ -457,6 +462,8 @@ impl PgBackend {
             next_cursor: 1,
             in_transaction: false,
             setup: Vec::new(),
+            began: None,
+            settled: None,
         })
     }
 
@@ -521,6 +528,26 @@ impl PgBackend {
             }
         }
         Ok(changed)
+    }
+
+    /// Runs `before` (statements ending in `; `), then reads which transaction the
+    /// connection is in: its start time, to the microsecond. Outside a transaction block each
+    /// statement is its own transaction, so a migration that committed Retort's (by a
+    /// `COMMIT` the host's lexer did not see, say) shows another value.
+    async fn transaction_stamp(&mut self, before: &str) -> Result<String, DbError> {
+        let sql = format!("{before}SELECT transaction_timestamp()::text");
+        let rows = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("reading which transaction this is", &sql, e))?;
+        rows.first()
+            .and_then(|r| r.try_get::<String, _>(0).ok())
+            .ok_or_else(|| DbError::Statement {
+                doing: "reading which transaction this is".into(),
+                statement: sql,
+                code: None,
+                message: "no answer".into(),
+            })
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -656,7 +683,7 @@ impl Session for PgBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.run("beginning a transaction", "BEGIN").await?;
+        self.began = Some(self.transaction_stamp("BEGIN; ").await?);
         self.in_transaction = true;
         Ok(())
     }
@@ -706,13 +733,30 @@ impl Session for PgBackend {
     }
 
     async fn settle_deferred(&mut self) -> Result<(), DbError> {
-        self.host_execute(
-            "running what the migration deferred to the commit",
-            "SET CONSTRAINTS ALL IMMEDIATE",
-            &[],
-        )
-        .await
-        .map(|_| ())
+        // One round trip: the deferred work, and which transaction this is (for
+        // `transaction_intact`, asked next).
+        self.settled = Some(
+            self.transaction_stamp("SET CONSTRAINTS ALL IMMEDIATE; ")
+                .await?,
+        );
+        Ok(())
+    }
+
+    async fn escaped(&mut self) -> Result<bool, DbError> {
+        self.settled = None;
+        // In Retort's transaction, aborted by the failure, the query fails: not escaped.
+        match self.transaction_stamp("").await {
+            Ok(now) => Ok(self.began.as_deref() != Some(now.as_str())),
+            Err(_) => Ok(false),
+        }
+    }
+
+    async fn transaction_intact(&mut self) -> Result<bool, DbError> {
+        let now = match self.settled.take() {
+            Some(stamp) => stamp,
+            None => self.transaction_stamp("").await?,
+        };
+        Ok(self.began.as_deref() == Some(now.as_str()))
     }
 
     async fn privileged_account(&mut self) -> Result<Option<String>, DbError> {

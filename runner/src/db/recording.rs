@@ -162,6 +162,9 @@ impl Session for Recording {
     async fn settle_deferred(&mut self) -> Result<(), DbError> {
         self.inner.settle_deferred().await
     }
+    async fn escaped(&mut self) -> Result<bool, DbError> {
+        self.inner.escaped().await
+    }
     async fn host_query_as_migration(
         &mut self,
         doing: &str,

@@ -219,6 +219,9 @@ pub enum FailureState {
     /// The rollback failed too (its message); closing the connection discards the
     /// transaction.
     RollbackFailed(String),
+    /// The migration ended the transaction Retort lent it (the server says the connection is
+    /// in another transaction, or none): what it did committed without its history row.
+    Escaped,
     /// The migration failed in a rehearsal (`check`, `--sql`, `diff`, autogenerate, resolve's
     /// check): on a scratch database Retort drops, so the real database was not touched.
     Rehearsal,
@@ -241,6 +244,12 @@ impl std::fmt::Display for FailureState {
             FailureState::RunRolledBack => f.write_str(
                 "the run's single transaction was rolled back: the database is at the revision \
                  it had before this run",
+            ),
+            FailureState::Escaped => f.write_str(
+                "the migration ended the transaction Retort ran it in, so what it did committed \
+                 on its own, without its history row: the database is not at a revision Retort \
+                 knows. Inspect the schema, then either undo its changes by hand or record it \
+                 with `retort stamp`",
             ),
             FailureState::Rehearsal => f.write_str(
                 "this was a rehearsal on a scratch database, which Retort drops: the real \

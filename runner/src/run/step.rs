@@ -170,6 +170,11 @@ impl Protocol {
                 direction,
             };
         }
+        // A rollback undoes only what is still in Retort's transaction: ask the server first.
+        if let Ok(true) = backend.escaped().await {
+            let _ = backend.rollback().await;
+            return FailureState::Escaped;
+        }
         match backend.rollback().await {
             Ok(()) if self == Protocol::Grouped => FailureState::RunRolledBack,
             Ok(()) => FailureState::RolledBack,
