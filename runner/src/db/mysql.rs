@@ -129,49 +129,84 @@ fn read_row(row: &MySqlRow) -> Result<Vec<Value>, SqlFailure> {
 
 type Chunk = Result<Vec<Vec<Value>>, SqlFailure>;
 
-/// Builds, on the migration's connection, the statements that put its session back as it is
-/// now: the session variables that change what statements mean or how they run (the server
-/// quotes each value), the clock and system-versioning time to the real ones, and the
-/// default database. A migration's user variables and temporary tables are not reset
-/// (MariaDB cannot list them): docs/security.md.
-const SESSION_BASELINE: &str = "SELECT CONCAT('SET SESSION sql_mode = ', QUOTE(@@session.sql_mode), \
-    ', time_zone = ', QUOTE(@@session.time_zone), \
-    ', character_set_client = ', QUOTE(@@session.character_set_client), \
-    ', character_set_connection = ', QUOTE(@@session.character_set_connection), \
-    ', character_set_results = ', COALESCE(QUOTE(@@session.character_set_results), 'NULL'), \
-    ', collation_connection = ', QUOTE(@@session.collation_connection), \
-    ', foreign_key_checks = ', @@session.foreign_key_checks, \
-    ', unique_checks = ', @@session.unique_checks, \
-    ', check_constraint_checks = ', @@session.check_constraint_checks, \
-    ', sql_safe_updates = ', @@session.sql_safe_updates, \
-    ', sql_select_limit = ', @@session.sql_select_limit, \
-    ', sql_auto_is_null = ', @@session.sql_auto_is_null, \
-    ', sql_if_exists = ', @@session.sql_if_exists, \
-    ', sql_notes = ', @@session.sql_notes, \
-    ', sql_warnings = ', @@session.sql_warnings, \
-    ', sql_quote_show_create = ', @@session.sql_quote_show_create, \
-    ', sql_big_selects = ', @@session.sql_big_selects, \
-    ', sql_buffer_result = ', @@session.sql_buffer_result, \
-    ', innodb_strict_mode = ', @@session.innodb_strict_mode, \
-    ', standard_compliant_cte = ', @@session.standard_compliant_cte, \
-    ', explicit_defaults_for_timestamp = ', @@session.explicit_defaults_for_timestamp, \
-    ', div_precision_increment = ', @@session.div_precision_increment, \
-    ', group_concat_max_len = ', @@session.group_concat_max_len, \
-    ', max_statement_time = ', @@session.max_statement_time, \
-    ', auto_increment_increment = ', @@session.auto_increment_increment, \
-    ', auto_increment_offset = ', @@session.auto_increment_offset, \
-    ', default_week_format = ', @@session.default_week_format, \
-    ', wait_timeout = ', @@session.wait_timeout, \
-    ', net_read_timeout = ', @@session.net_read_timeout, \
-    ', net_write_timeout = ', @@session.net_write_timeout, \
-    ', tx_isolation = ', QUOTE(@@session.tx_isolation), \
-    ', tx_read_only = ', @@session.tx_read_only, \
-    ', lc_time_names = ', QUOTE(@@session.lc_time_names), \
-    ', lc_messages = ', QUOTE(@@session.lc_messages), \
-    ', old_mode = ', QUOTE(@@session.old_mode), \
-    ', default_storage_engine = ', QUOTE(@@session.default_storage_engine), \
-    ', timestamp = DEFAULT, system_versioning_asof = DEFAULT', \
-    ';\nUSE `', REPLACE(DATABASE(), '`', '``'), '`')";
+/// The session variables that change what statements mean or how they run, put back after
+/// each migration: `(name, quoted)` — a text value is quoted by the server (`QUOTE`), a
+/// number or switch is written as it reads.
+const SESSION_VARIABLES: &[(&str, bool)] = &[
+    ("sql_mode", true),
+    ("time_zone", true),
+    ("character_set_client", true),
+    ("character_set_connection", true),
+    ("character_set_results", true),
+    ("collation_connection", true),
+    ("foreign_key_checks", false),
+    ("unique_checks", false),
+    ("sql_safe_updates", false),
+    ("sql_select_limit", false),
+    ("sql_auto_is_null", false),
+    ("sql_notes", false),
+    ("sql_warnings", false),
+    ("sql_quote_show_create", false),
+    ("sql_big_selects", false),
+    ("sql_buffer_result", false),
+    ("innodb_strict_mode", false),
+    ("explicit_defaults_for_timestamp", false),
+    ("div_precision_increment", false),
+    ("group_concat_max_len", false),
+    ("auto_increment_increment", false),
+    ("auto_increment_offset", false),
+    ("default_week_format", false),
+    ("wait_timeout", false),
+    ("net_read_timeout", false),
+    ("net_write_timeout", false),
+    ("lc_time_names", true),
+    ("lc_messages", true),
+    ("default_storage_engine", true),
+];
+
+/// Those only MariaDB has, and the clock and system-versioning time put back to the real ones.
+const MARIADB_VARIABLES: (&[(&str, bool)], &str) = (
+    &[
+        ("check_constraint_checks", false),
+        ("sql_if_exists", false),
+        ("standard_compliant_cte", false),
+        ("max_statement_time", false),
+        ("tx_isolation", true),
+        ("tx_read_only", false),
+        ("old_mode", true),
+    ],
+    "timestamp = DEFAULT, system_versioning_asof = DEFAULT",
+);
+
+/// Those only MySQL 8 has (MariaDB's names differ), and the clock.
+const MYSQL_VARIABLES: (&[(&str, bool)], &str) = (
+    &[
+        ("transaction_isolation", true),
+        ("transaction_read_only", false),
+        ("max_execution_time", false),
+    ],
+    "timestamp = DEFAULT",
+);
+
+/// The query that builds, on the migration's connection, the statements putting its session
+/// back as it is now: the variables above, then the default database (`USE`). A migration's
+/// user variables and temporary tables are not reset (MariaDB cannot list them):
+/// docs/security.md.
+fn session_baseline((own, tail): (&[(&str, bool)], &str)) -> String {
+    let parts: Vec<String> = SESSION_VARIABLES
+        .iter()
+        .chain(own)
+        .map(|(name, quoted)| match quoted {
+            true => format!("'{name} = ', COALESCE(QUOTE(@@session.{name}), 'NULL')"),
+            false => format!("'{name} = ', @@session.{name}"),
+        })
+        .collect();
+    format!(
+        "SELECT CONCAT('SET SESSION ', {}, ', {tail}', ';\nUSE `', REPLACE(DATABASE(), '`', \
+         '``'), '`')",
+        parts.join(", ', ', ")
+    )
+}
 
 /// A query streaming on its own connection.
 struct Cursor {
@@ -596,10 +631,24 @@ impl Session for MySqlBackend {
 
     async fn configured(&mut self) -> Result<(), DbError> {
         let doing = "reading the session as configured";
-        let mut script: String = sqlx::query_scalar(SESSION_BASELINE)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error(doing, SESSION_BASELINE, e))?;
+        // MariaDB's names first, then MySQL 8's.
+        let mut script = String::new();
+        for variables in [MARIADB_VARIABLES, MYSQL_VARIABLES] {
+            let sql = session_baseline(variables);
+            match sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone()))
+                .fetch_one(&mut self.conn)
+                .await
+            {
+                Ok(read) => {
+                    script = read;
+                    break;
+                }
+                Err(e) if variables == MYSQL_VARIABLES => {
+                    return Err(sqlx_db_error(doing, &sql, e));
+                }
+                Err(_) => {}
+            }
+        }
         // What the variables cannot hold (user variables the setup sets): the setup again.
         for sql in &self.setup {
             script.push_str(";\n");
@@ -862,5 +911,30 @@ impl GuestSql for MySqlBackend {
             url: self.url.clone(),
             id: self.conn_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_baseline_names_each_servers_variables() {
+        let mariadb = session_baseline(MARIADB_VARIABLES);
+        let mysql = session_baseline(MYSQL_VARIABLES);
+        for common in [
+            "'sql_mode = ', COALESCE(QUOTE(@@session.sql_mode)",
+            "'foreign_key_checks = ', @@session.foreign_key_checks",
+        ] {
+            assert!(
+                mariadb.contains(common) && mysql.contains(common),
+                "{common}"
+            );
+        }
+        assert!(mariadb.contains("@@session.tx_isolation") && !mysql.contains("tx_isolation"));
+        assert!(mysql.contains("@@session.transaction_isolation"));
+        assert!(mariadb.contains("system_versioning_asof = DEFAULT"));
+        assert!(!mysql.contains("system_versioning_asof"));
+        assert!(mariadb.ends_with("';\nUSE `', REPLACE(DATABASE(), '`', '``'), '`')"));
     }
 }

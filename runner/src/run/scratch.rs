@@ -116,27 +116,11 @@ impl Runner {
 /// A migration's failure in a rehearsal: what it left is on the scratch database, which is
 /// dropped, so the state it names is the rehearsal's — never "run `retort resolve`" about a
 /// database the user cannot see.
-pub(super) fn rehearsed(e: Error) -> Error {
-    match e {
-        Error::Migration {
-            database,
-            revision,
-            description,
-            direction,
-            cause,
-            statement,
-            state: _,
-        } => Error::Migration {
-            database,
-            revision,
-            description,
-            direction,
-            cause,
-            statement,
-            state: super::FailureState::Rehearsal,
-        },
-        other => other,
+pub(super) fn rehearsed(mut e: Error) -> Error {
+    if let Error::Migration { state, .. } = &mut e {
+        *state = super::FailureState::Rehearsal;
     }
+    e
 }
 
 impl ScratchDb {
