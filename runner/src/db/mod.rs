@@ -304,6 +304,13 @@ pub trait Session: Send {
         Ok(())
     }
 
+    /// Whether anything the migration set up may still run inside COMMIT (PostgreSQL: a
+    /// deferrable trigger existed when its deferred work was settled), so its history row is
+    /// read back after the commit.
+    fn may_run_at_commit(&self) -> bool {
+        false
+    }
+
     /// After a migration failed, before Retort rolls back: whether the server says its
     /// connection left the transaction Retort opened (a commit the host did not recognise),
     /// so a rollback would undo nothing of what it did. `false` where a migration cannot end

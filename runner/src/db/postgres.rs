@@ -430,6 +430,11 @@ pub struct PgBackend {
     began: Option<String>,
     /// The same, as read with the deferred work settled, for [`Session::transaction_intact`].
     settled: Option<String>,
+    /// The deferred work was settled with the session's reset, in its round trip.
+    settled_with_reset: bool,
+    /// A deferrable trigger existed when the deferred work was settled (since `BEGIN`):
+    /// something could still run inside COMMIT ([`Session::may_run_at_commit`]).
+    deferred_triggers: bool,
 }
 
 impl PgBackend {
@@ -464,6 +469,8 @@ impl PgBackend {
             setup: Vec::new(),
             began: None,
             settled: None,
+            settled_with_reset: false,
+            deferred_triggers: false,
         })
     }
 
@@ -548,6 +555,33 @@ impl PgBackend {
                 code: None,
                 message: "no answer".into(),
             })
+    }
+
+    /// Runs `before`, then what the migration deferred to COMMIT (`SET CONSTRAINTS ALL
+    /// IMMEDIATE`), and reads which transaction this is (for `transaction_intact`, asked next)
+    /// and whether a deferrable trigger exists (then a trigger could defer itself past this,
+    /// and the history row is read back after COMMIT). One round trip.
+    async fn settle(&mut self, before: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "{before}SET CONSTRAINTS ALL IMMEDIATE; SELECT transaction_timestamp()::text, \
+             EXISTS (SELECT 1 FROM pg_trigger WHERE tgdeferrable AND NOT tgisinternal)"
+        );
+        let doing = "running what the migration deferred to the commit";
+        let rows = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        let row = rows.first().ok_or_else(|| DbError::Statement {
+            doing: doing.into(),
+            statement: sql.clone(),
+            code: None,
+            message: "no answer".into(),
+        })?;
+        let stamp: String = row.try_get(0).map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        let deferred: bool = row.try_get(1).map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        self.settled = Some(stamp);
+        self.deferred_triggers |= deferred;
+        Ok(())
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -684,6 +718,7 @@ impl Session for PgBackend {
 
     async fn begin(&mut self) -> Result<(), DbError> {
         self.began = Some(self.transaction_stamp("BEGIN; ").await?);
+        self.deferred_triggers = false;
         self.in_transaction = true;
         Ok(())
     }
@@ -727,19 +762,27 @@ impl Session for PgBackend {
             script.push_str(sql);
             script.push_str(";\n");
         }
-        self.host_execute("putting the session back as configured", &script, &[])
-            .await
-            .map(|_| ())
+        if !self.in_transaction {
+            return self
+                .host_execute("putting the session back as configured", &script, &[])
+                .await
+                .map(|_| ());
+        }
+        // In a transaction the deferred work is settled next: in the same round trip.
+        self.settle(&script).await?;
+        self.settled_with_reset = true;
+        Ok(())
     }
 
     async fn settle_deferred(&mut self) -> Result<(), DbError> {
-        // One round trip: the deferred work, and which transaction this is (for
-        // `transaction_intact`, asked next).
-        self.settled = Some(
-            self.transaction_stamp("SET CONSTRAINTS ALL IMMEDIATE; ")
-                .await?,
-        );
-        Ok(())
+        if std::mem::take(&mut self.settled_with_reset) {
+            return Ok(());
+        }
+        self.settle("").await
+    }
+
+    fn may_run_at_commit(&self) -> bool {
+        self.deferred_triggers
     }
 
     async fn escaped(&mut self) -> Result<bool, DbError> {

@@ -165,6 +165,9 @@ impl Session for Recording {
     async fn escaped(&mut self) -> Result<bool, DbError> {
         self.inner.escaped().await
     }
+    fn may_run_at_commit(&self) -> bool {
+        self.inner.may_run_at_commit()
+    }
     async fn host_query_as_migration(
         &mut self,
         doing: &str,

@@ -596,7 +596,7 @@ impl Runner {
             return (backend, Err(wrap(e)));
         }
         // What one transaction recorded, read back after its commit (see `step::read_back`).
-        if single {
+        if single && backend.may_run_at_commit() {
             for r in &ran {
                 if let Err(e) = step::read_back(backend.as_mut(), &r.revision, r.direction).await {
                     return (backend, Err(wrap(e)));

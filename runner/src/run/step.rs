@@ -132,7 +132,9 @@ impl Protocol {
         }
         if self.owns_transaction() {
             backend.commit().await?;
-            read_back(backend, &row.revision, direction).await?;
+            if backend.may_run_at_commit() {
+                read_back(backend, &row.revision, direction).await?;
+            }
         }
         Ok(())
     }
@@ -229,6 +231,7 @@ async fn record(
 /// upgrade, gone after a downgrade. Nothing of the migration may run after Retort's checks,
 /// but PostgreSQL runs deferred triggers inside COMMIT, and one can defer itself again past
 /// `SET CONSTRAINTS ALL IMMEDIATE`; this is what makes Retort's next line true even then.
+/// (Only where a deferrable trigger exists: [`Session::may_run_at_commit`].)
 pub(super) async fn read_back(
     backend: &mut dyn Backend,
     revision: &str,
