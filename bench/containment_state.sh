@@ -12,7 +12,8 @@
 # 2. data: bench/guests' batched data migration (read each row of ROWS, default 100000,
 #    derive two columns, write back through execute-batch).
 # Warm compile cache; rounds (default 3) alternate the binaries; prints the median wall time of
-# each and new / old. Needs psql, mariadb and python3.
+# each and new / old. Needs psql, mariadb and python3. BENCH_ENGINES / BENCH_CASES narrow the
+# run (e.g. BENCH_ENGINES=postgres BENCH_CASES=schema).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$1 new=$2 migrations=${3:-200} rows=${4:-100000} rounds=${5:-3}
@@ -104,15 +105,17 @@ report() { # name old-times new-times
     printf '| %s | %.2f s | %.2f s | %.2f× |\n' "$1" "$o" "$n" "$(echo "$n / $o" | bc -l)"
 }
 
-for engine in sqlite postgres mysql; do # warm the compile cache
+engines=${BENCH_ENGINES:-sqlite postgres mysql}
+cases=${BENCH_CASES:-schema data}
+for engine in $engines; do # warm the compile cache
     run "$new" schema "$engine" >/dev/null
     run "$new" data "$engine" >/dev/null
 done
 echo "machine: $(nproc) cores; migrations=$migrations rows=$rows rounds=$rounds"
 echo "| case | old | new | new / old |"
 echo "|---|---|---|---|"
-for case in schema data; do
-    for engine in sqlite postgres mysql; do
+for case in $cases; do
+    for engine in $engines; do
         o="" n=""
         for _ in $(seq "$rounds"); do
             o="$o $(run "$old" "$case" "$engine")"

@@ -356,7 +356,12 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
                  || (SELECT count(*) FROM pg_constraint WHERE conrelid IN
                          (to_regclass('{history}'), to_regclass('{artifacts}')))::text
                  || coalesce((SELECT string_agg(concat_ws(':', r.relowner, r.relacl::text,
-                                  r.relrowsecurity, r.relforcerowsecurity), ',' ORDER BY r.oid)
+                                  r.relrowsecurity, r.relforcerowsecurity,
+                                  (SELECT count(*) FROM pg_trigger g
+                                    WHERE g.tgrelid = r.oid AND NOT g.tgisinternal),
+                                  (SELECT count(*) FROM pg_rewrite w WHERE w.ev_class = r.oid),
+                                  (SELECT count(*) FROM pg_policy p WHERE p.polrelid = r.oid)),
+                                  ',' ORDER BY r.oid)
                            FROM pg_class r WHERE r.oid IN
                                 (to_regclass('{history}'), to_regclass('{artifacts}'))), ''),
                  'UTF8')), 'hex')"
@@ -387,8 +392,9 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
 /// definition as the catalog holds it (columns with type, nullability and default; the number
 /// of indexes and constraints), which DDL that rewrites nothing changes (`ALTER COLUMN … DROP
 /// NOT NULL`, `ADD COLUMN`, `CREATE INDEX`), and its owner, grants and row-security flags (a
-/// `GRANT ALL … TO PUBLIC` would let any account plant rows a later run trusts). `$1`, `$2`:
-/// the qualified table names.
+/// `GRANT ALL … TO PUBLIC` would let any account plant rows a later run trusts), and their
+/// triggers, rules and policies — so the catalog check after each migration is part of this
+/// one query ([`Session::fingerprint_covers_catalog`]). `$1`, `$2`: the qualified table names.
 const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('track_counts'),
         t.oid, pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
         pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid),
@@ -398,7 +404,10 @@ const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('
         (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.oid),
         (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = t.oid),
         (SELECT concat_ws(':', r.relowner, r.relacl::text, r.relrowsecurity, r.relforcerowsecurity)
-           FROM pg_class r WHERE r.oid = t.oid))
+           FROM pg_class r WHERE r.oid = t.oid),
+        (SELECT count(*) FROM pg_trigger g WHERE g.tgrelid = t.oid AND NOT g.tgisinternal),
+        (SELECT count(*) FROM pg_rewrite w WHERE w.ev_class = t.oid),
+        (SELECT count(*) FROM pg_policy p WHERE p.polrelid = t.oid))
     FROM (SELECT 1 AS k, to_regclass($1)::oid AS oid UNION ALL
           SELECT 2, to_regclass($2)::oid) t
     ORDER BY t.k";

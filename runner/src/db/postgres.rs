@@ -785,6 +785,10 @@ impl Session for PgBackend {
         self.deferred_triggers
     }
 
+    fn fingerprint_covers_catalog(&self) -> bool {
+        true
+    }
+
     async fn escaped(&mut self) -> Result<bool, DbError> {
         self.settled = None;
         // In Retort's transaction, aborted by the failure, the query fails: not escaped.

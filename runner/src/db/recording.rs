@@ -168,6 +168,9 @@ impl Session for Recording {
     fn may_run_at_commit(&self) -> bool {
         self.inner.may_run_at_commit()
     }
+    fn fingerprint_covers_catalog(&self) -> bool {
+        self.inner.fingerprint_covers_catalog()
+    }
     async fn host_query_as_migration(
         &mut self,
         doing: &str,
