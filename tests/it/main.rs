@@ -230,6 +230,16 @@ mod hostile_once {
     }
 }
 
+mod import_once {
+    use crate::sql;
+
+    /// The message depends on files only.
+    #[test]
+    fn an_import_that_finds_nothing_says_why() {
+        sql::an_import_that_finds_nothing_says_why();
+    }
+}
+
 mod sqlite_rebuild {
     use crate::schema_ops;
 

@@ -1038,3 +1038,34 @@ fn adopt_then_upgrade_one(project: &Project, db: &TestDb, tool: &str, newest: &s
         "only the migration {tool} had not applied runs: {text}"
     );
 }
+
+/// An import that finds nothing says what the directory holds and which importer would take it
+/// (issue 26): here dbmate files offered as Flyway's.
+pub fn an_import_that_finds_nothing_says_why() {
+    let db = TestDb::new(Dialect::Sqlite, "importnothing");
+    let project = Project::empty();
+    let dir = project.dir.path().join("from-dbmate");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("20240101000000_users.sql"),
+        "-- migrate:up\nCREATE TABLE users (id INTEGER);\n-- migrate:down\nDROP TABLE users;\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["import", "--from", "flyway", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no flyway migrations in"), "{err}");
+    assert!(err.contains("20240101000000_users.sql"), "{err}");
+    let suggestion = err
+        .lines()
+        .find(|l| l.contains("layout"))
+        .unwrap_or_default();
+    assert!(suggestion.contains("dbmate"), "{err}");
+    assert!(
+        std::fs::read_dir(project.migrations())
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing written"
+    );
+}

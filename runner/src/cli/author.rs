@@ -295,7 +295,7 @@ pub(super) async fn import(
     let db = ctx.one_database()?;
     let report = crate::build::import::read_dir(from, &dir)?;
     if report.migrations.is_empty() {
-        bail!("no {} migrations in {}", from.name(), dir.display());
+        bail!("{}", nothing_to_import(from, &dir, &report));
     }
     let runner = ctx.runner()?;
     let heads = if db.migrations.is_dir() {
@@ -347,4 +347,65 @@ pub(super) async fn import(
         from.name()
     )?;
     Ok(())
+}
+
+/// Why an import found nothing: what the directory holds, why each file the importer looked
+/// at was not taken, and which importers would take the directory as it is.
+fn nothing_to_import(
+    from: Tool,
+    dir: &std::path::Path,
+    report: &crate::build::import::Report,
+) -> String {
+    use clap::ValueEnum;
+    let mut message = format!("no {} migrations in {}", from.name(), dir.display());
+    let mut entries: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    match entries.len() {
+        0 => message.push_str(": the directory is empty or cannot be read"),
+        n => message.push_str(&format!(
+            "; it holds {n} {} ({}{})",
+            if n == 1 { "entry" } else { "entries" },
+            entries
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if n > 8 { ", …" } else { "" }
+        )),
+    }
+    for (path, why) in report.skipped.iter().take(8) {
+        message.push_str(&format!("\n  skipped {}: {why}", path.display()));
+    }
+    let matching: Vec<&str> = Tool::value_variants()
+        .iter()
+        .filter(|t| **t != from)
+        .filter(|t| {
+            crate::build::import::read_dir(**t, dir).is_ok_and(|r| !r.migrations.is_empty())
+        })
+        .map(|t| t.name())
+        .collect();
+    match matching.as_slice() {
+        [] => message.push_str(&format!(
+            "\n  {}'s layout: {}",
+            from.name(),
+            crate::build::import::layout(from)
+        )),
+        [tool] => message.push_str(&format!(
+            "\n  the directory is in {tool}'s layout: `retort import --from {tool} {}`",
+            dir.display()
+        )),
+        tools => message.push_str(&format!(
+            "\n  the directory is in the layout of: {} (`retort import --from TOOL {}`)",
+            tools.join(", "),
+            dir.display()
+        )),
+    }
+    message
 }

@@ -256,6 +256,24 @@ fn sort_numeric(migrations: &mut [Imported]) {
     });
 }
 
+/// The file layout `tool`'s importer reads, for a message that found none.
+pub fn layout(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Sqlx => "`<version>_<desc>.sql`, or `.up.sql` + `.down.sql`",
+        Tool::Diesel => "`<yyyy-mm-dd-hhmmss>_<name>/up.sql` and `down.sql`",
+        Tool::GolangMigrate => "`<version>_<title>.up.sql` and `.down.sql`",
+        Tool::Dbmate => "`<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down`",
+        Tool::Flyway => "`V<version>__<desc>.sql`, undo `U<version>__<desc>.sql`",
+        Tool::Refinery => "`V<version>__<name>.sql` (subdirectories too)",
+        Tool::Atlas => "`<version>_<name>.sql` and `atlas.sum`",
+        Tool::Prisma => "`<timestamp>_<name>/migration.sql`",
+        Tool::Goose => "`<version>_<name>.sql` with `-- +goose Up` / `-- +goose Down`",
+        Tool::Liquibase => "formatted SQL files starting `--liquibase formatted sql`",
+        Tool::Sqitch => "`sqitch.plan`, `deploy/<change>.sql`, `revert/<change>.sql`",
+        Tool::Popx => "`<version>_<name>[.<dialect>].(up|down).sql`",
+    }
+}
+
 /// Reads a directory of `tool`'s migrations, in the tool's order.
 pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
     let mut report = Report::default();
@@ -283,7 +301,47 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
             );
         }
     }
+    refuse_same_number(tool, &report.migrations, dir)?;
     Ok(report)
+}
+
+/// Tools that order by numeric version read `1_a` and `01_b` as the same version, and refuse
+/// the pair (golang-migrate: "duplicate migration file"): so does the import, rather than
+/// make two revisions of what the tool never ran as two.
+fn refuse_same_number(tool: Tool, migrations: &[Imported], dir: &Path) -> anyhow::Result<()> {
+    if !matches!(
+        tool,
+        Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose | Tool::Refinery
+    ) {
+        return Ok(());
+    }
+    let key = |v: &str| -> Vec<u128> {
+        v.split(['.', '_', '-'])
+            .map(|p| p.parse::<u128>().unwrap_or(0))
+            .collect()
+    };
+    // Sorted by that key already: equal keys are neighbours.
+    for pair in migrations.windows(2) {
+        if key(&pair[0].version) == key(&pair[1].version) {
+            let shown = |m: &Imported| {
+                m.sources
+                    .first()
+                    .map(|p| file_name(p))
+                    .unwrap_or_else(|| m.version.clone())
+            };
+            bail!(
+                "{} and {} in {} have the same version to {} ({} = {}): it would refuse them, \
+                 so the import does too; renumber one",
+                shown(&pair[0]),
+                shown(&pair[1]),
+                dir.display(),
+                tool.name(),
+                pair[0].version,
+                pair[1].version
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes the migrations into `into` as Retort SQL migrations chained in order after
@@ -569,6 +627,32 @@ mod tests {
         .unwrap();
         let e = format!("{:#}", read_dir(Tool::Goose, d.path()).unwrap_err());
         assert!(e.contains("00011_env.sql") && e.contains("ENVSUB"), "{e}");
+    }
+
+    #[test]
+    fn the_same_number_written_twice_is_refused_as_the_tool_refuses_it() {
+        let d = tempfile::tempdir().unwrap();
+        files(
+            d.path(),
+            &[
+                ("1_a.up.sql", "CREATE TABLE a (id INT);"),
+                ("01_b.up.sql", "CREATE TABLE b (id INT);"),
+                ("2_c.up.sql", "CREATE TABLE c (id INT);"),
+            ],
+        );
+        let e = format!("{:#}", read_dir(Tool::GolangMigrate, d.path()).unwrap_err());
+        assert!(
+            e.contains("01_b.up.sql") && e.contains("1_a.up.sql") && e.contains("same version"),
+            "{e}"
+        );
+        std::fs::remove_file(d.path().join("01_b.up.sql")).unwrap();
+        assert_eq!(
+            read_dir(Tool::GolangMigrate, d.path())
+                .unwrap()
+                .migrations
+                .len(),
+            2
+        );
     }
 
     #[test]

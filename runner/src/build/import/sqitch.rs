@@ -113,6 +113,19 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let text = read(&plan_path)?;
     let (project, changes) = plan(&text).with_context(|| format!("{}", plan_path.display()))?;
     for change in changes {
+        // A change's scripts are files of the project: a name that climbs out of it (`..`) or
+        // starts anywhere else (`/etc/x`) would read files the import was not given.
+        let inside = std::path::Path::new(&change.name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside || change.name.contains('\\') {
+            bail!(
+                "sqitch.plan, line {}: change `{}` names a path outside the project's deploy/ \
+                 and revert/ directories; sqitch change names are names, not paths",
+                change.line,
+                change.name
+            );
+        }
         let deploy = dir.join("deploy").join(format!("{}.sql", change.name));
         let revert = dir.join("revert").join(format!("{}.sql", change.name));
         let up = read(&deploy).with_context(|| {
@@ -158,6 +171,28 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_change_cannot_name_a_file_outside_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret.sql");
+        std::fs::write(&outside, "DROP TABLE everything;").unwrap();
+        let project = dir.path().join("p");
+        std::fs::create_dir_all(project.join("deploy")).unwrap();
+        for name in ["../../secret", "../secret", "/etc/passwd"] {
+            std::fs::write(
+                project.join("sqitch.plan"),
+                format!("%project=p\n{name} 2020-01-01T00:00:00Z a <a@b> # x\n"),
+            )
+            .unwrap();
+            let mut report = super::Report::default();
+            let err = super::read_dir(&project, &mut report)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("outside the project"), "{name}: {err}");
+            assert!(report.migrations.is_empty());
+        }
+    }
+
     use super::*;
 
     #[test]
