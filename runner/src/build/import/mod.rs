@@ -15,7 +15,7 @@
 //! | goose | `<version>_<name>.sql` with `-- +goose Up` / `Down` (`StatementBegin`/`End` dropped) | `-- +goose NO TRANSACTION` |
 //! | liquibase | formatted SQL files (`--liquibase formatted sql`), by path, changesets in file order; `--rollback` lines and blocks are downs; `dbms:` limits engines | `runInTransaction:false` |
 //! | sqitch | `sqitch.plan` (order; `[deps]` → `depends-on`), `deploy/<change>.sql`, `revert/<change>.sql` | a deploy script not wrapped in `BEGIN; … COMMIT;` |
-//! | popx | `<version>_<name>[.<dialect>].(up\|down).sql`, by version string, dialect files winning; subdirectories too | `.<dialect>.autocommit.` in the up file's name |
+//! | popx | `<version>_<name>[.<dialect>].(up\|down).sql`, by version string, dialect files winning; subdirectories too | `.autocommit.` (with or without a dialect) in the up file's name |
 
 mod atlas;
 mod dbmate;

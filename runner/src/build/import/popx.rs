@@ -3,9 +3,9 @@
 //!
 //! The rules are popx's (`popx/match.go`, `popx/migration_info.go`): for each version and
 //! direction, a file for the connected dialect wins over the generic one; a version ordered by
-//! its *string*; `.<dialect>.autocommit` runs outside a transaction (a generic
-//! `.autocommit.` file is ignored by popx, whose pattern reads `autocommit` as a dialect: so it
-//! is skipped here too); an empty or comment-only file is a no-op. Dialect names are pop's: `postgres` (`postgresql`, `pg`), `mysql`, `sqlite3`
+//! its *string*; `.<dialect>.autocommit` runs outside a transaction, and so does a generic
+//! `.autocommit.` file, for every dialect (current popx; older releases ignored it); an empty
+//! or comment-only file is a no-op. Dialect names are pop's: `postgres` (`postgresql`, `pg`), `mysql`, `sqlite3`
 //! (`sqlite`), `cockroach` (`cockroachdb`, `crdb`). CockroachDB files are skipped (Retort does
 //! not run on it); `.fizz` files are refused, fizz being a DSL of its own, not SQL.
 
@@ -64,11 +64,10 @@ fn parse(file: &str) -> Result<Option<Name>, String> {
     }
     let (dialect_part, autocommit) = match middle {
         [] => (None, false),
-        // popx's regular expression takes this `.autocommit` for a dialect name, and then
-        // ignores the file as one of an unsupported dialect.
-        ["autocommit"] => {
-            return Err("popx reads `.autocommit` without a dialect as a dialect name, and ignores the file".into());
-        }
+        // Current popx (`popx/match.go`) reads a generic `.autocommit.` file as every
+        // dialect's, run outside a transaction (older releases took `autocommit` for a dialect
+        // name and ignored the file, losing a version: a public history fails that way).
+        ["autocommit"] => (None, true),
         [d] => (Some(*d), false),
         [d, "autocommit"] => (Some(*d), true),
         _ => return Ok(None),
@@ -178,10 +177,9 @@ mod tests {
             parse("2_index.postgres.autocommit.up.sql"),
             name("2", "index", Some("postgres"), true, true)
         );
-        assert!(
-            parse("3_x.autocommit.up.sql")
-                .unwrap_err()
-                .contains("ignores the file")
+        assert_eq!(
+            parse("3_x.autocommit.up.sql"),
+            name("3", "x", None, true, true)
         );
         assert!(
             parse("4_x.cockroach.up.sql")
