@@ -1069,3 +1069,69 @@ pub fn an_import_that_finds_nothing_says_why() {
         "nothing written"
     );
 }
+
+/// A downgrade of an SQL migration without a down script for the database undoes nothing
+/// (issue 26): it is said before (a warning) and after (the report, and `--json`'s
+/// `undid_nothing`), never a bare "now at base". One with a down script says nothing of it.
+pub fn downgrading_what_has_no_downgrade_says_so(dialect: Dialect) {
+    let db = TestDb::new(dialect, "nodown");
+    let project = Project::empty();
+    let dir = project.migrations();
+    std::fs::write(
+        dir.join("20261206000200_kept.up.sql"),
+        "-- retort: parents = none\nCREATE TABLE kept (a INTEGER);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("20261206000300_undone.up.sql"),
+        "-- retort: parents = 20261206000200\nCREATE TABLE undone (a INTEGER);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("20261206000300_undone.down.sql"),
+        "DROP TABLE undone;\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    let out = project.run_ok(&db, &["--json", "downgrade", "base"]);
+    let text = stdout(&out);
+    let finished = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"finished\""))
+        .unwrap_or_else(|| panic!("no finished line: {text}"));
+    let doc: serde_json::Value = serde_json::from_str(finished).unwrap();
+    let steps = doc["databases"][0]["steps"].as_array().unwrap().clone();
+    let undid: Vec<(String, bool)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["revision"].as_str().unwrap().to_string(),
+                s["undid_nothing"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        undid,
+        [
+            ("20261206000300".to_string(), false),
+            ("20261206000200".to_string(), true)
+        ]
+    );
+    // Said before it ran: a `warning` event.
+    let warned = text.lines().any(|l| {
+        l.contains("\"event\":\"warning\"")
+            && l.contains("20261206000200 has no downgrade for this database")
+    });
+    assert!(warned, "{text}");
+    // What the message says: the table is still there, the history is empty.
+    assert!(db.tables().contains(&"kept".to_string()));
+    assert!(!db.tables().contains(&"undone".to_string()));
+    db.execute("DROP TABLE kept");
+    project.run_ok(&db, &["upgrade"]);
+    let out = project.run_ok(&db, &["downgrade", "base"]);
+    assert!(
+        stdout(&out).contains("20261206000200 has no downgrade for this database: its history row is gone, its changes are still there"),
+        "{}",
+        stdout(&out)
+    );
+}

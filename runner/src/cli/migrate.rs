@@ -55,6 +55,7 @@ fn finish_json(
                     "description": s.description,
                     "direction": s.direction,
                     "duration_ms": s.duration.as_secs_f64() * 1000.0,
+                    "undid_nothing": s.undid_nothing,
                 })).collect::<Vec<_>>(),
             })
         })

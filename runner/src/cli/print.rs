@@ -189,6 +189,14 @@ pub(super) fn print_report(
                     ms(step.duration)
                 )?;
             }
+            if step.undid_nothing {
+                writeln!(
+                    out,
+                    "      {} has no downgrade for this database: its history row is gone, its \
+                     changes are still there",
+                    step.revision
+                )?;
+            }
         }
     }
     if !report.dry_run {

@@ -301,6 +301,7 @@ impl Runner {
                         description: artifact.info.description.clone(),
                         direction: step.direction,
                         duration: Duration::ZERO,
+                        undid_nothing: false,
                     });
                 }
                 backend.commit().await.map_err(wrap)?;

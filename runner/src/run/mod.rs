@@ -375,6 +375,12 @@ impl Runner {
                             .get(&s.revision)
                             .map(|a| a.info.description.clone())
                             .unwrap_or_default(),
+                        undid_nothing: s.direction == Direction::Downgrade
+                            && crate::build::lint::engine_of(&db.url).is_some_and(|engine| {
+                                migrations
+                                    .get(&s.revision)
+                                    .is_some_and(|a| a.has_no_downgrade(engine))
+                            }),
                         revision: s.revision,
                         direction: s.direction,
                         duration: Duration::ZERO,

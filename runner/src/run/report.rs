@@ -17,6 +17,10 @@ pub struct Ran {
     pub direction: Direction,
     /// How long it took, including recording it.
     pub duration: Duration,
+    /// A downgrade that undid nothing: the migration has no downgrade for this database (an
+    /// SQL migration without a `down` script for its dialect and nothing kept), so its
+    /// history row went and its changes stayed.
+    pub undid_nothing: bool,
 }
 
 /// What `upgrade`/`downgrade` did (or, with `dry_run`, would do) to one database.
@@ -86,11 +90,16 @@ impl std::fmt::Display for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} ({}) in {:.1} ms",
+            "{} {} ({}) in {:.1} ms{}",
             self.direction,
             self.revision,
             self.description,
-            self.duration.as_secs_f64() * 1000.0
+            self.duration.as_secs_f64() * 1000.0,
+            if self.undid_nothing {
+                " (it has no downgrade: its changes stay)"
+            } else {
+                ""
+            }
         )
     }
 }

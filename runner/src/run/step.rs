@@ -328,6 +328,7 @@ impl Runner {
             description: &info.description,
             direction,
         });
+        let undid_nothing = self.warn_if_no_downgrade(db, artifact, direction, backend.dialect());
         let mut row = history_row(artifact);
         let (before, kept) =
             match prepare(backend.as_mut(), protocol, artifact, &row, direction).await {
@@ -394,11 +395,38 @@ impl Runner {
             direction,
             duration,
         });
-        (backend, Ok(Ran::new(artifact, direction, duration)))
+        (
+            backend,
+            Ok(Ran::new(artifact, direction, duration, undid_nothing)),
+        )
     }
 }
 
 impl Runner {
+    /// Whether `artifact`'s downgrade has nothing to run on this database (it then removes
+    /// only the history row), said before it runs.
+    fn warn_if_no_downgrade(
+        &self,
+        db: &DatabaseConfig,
+        artifact: &Artifact,
+        direction: Direction,
+        dialect: crate::bindings::Dialect,
+    ) -> bool {
+        let nothing =
+            direction == Direction::Downgrade && artifact.has_no_downgrade(engine(dialect));
+        if nothing {
+            self.observer.event(&Event::Warning {
+                database: &db.name,
+                message: &format!(
+                    "{} has no downgrade for this database: downgrading it removes its history \
+                     row, and what its upgrade did stays",
+                    artifact.info.id
+                ),
+            });
+        }
+        nothing
+    }
+
     /// Why a called migration must not commit, if it must not: it failed, or what it left
     /// behind (files, its transaction, the bookkeeping, the lock) is not as it must be.
     async fn judge(
@@ -432,13 +460,30 @@ impl Runner {
 
 impl Ran {
     /// A step that ran `artifact` in `direction` for `duration`.
-    fn new(artifact: &Artifact, direction: Direction, duration: std::time::Duration) -> Self {
+    fn new(
+        artifact: &Artifact,
+        direction: Direction,
+        duration: std::time::Duration,
+        undid_nothing: bool,
+    ) -> Self {
         Ran {
             revision: artifact.info.id.clone(),
             description: artifact.info.description.clone(),
             direction,
             duration,
+            undid_nothing,
         }
+    }
+}
+
+/// The engine a backend's dialect is.
+fn engine(dialect: crate::bindings::Dialect) -> crate::core::lint::Engine {
+    use crate::bindings::Dialect;
+    use crate::core::lint::Engine;
+    match dialect {
+        Dialect::Postgres => Engine::Postgres,
+        Dialect::Mysql => Engine::Mysql,
+        Dialect::Sqlite => Engine::Sqlite,
     }
 }
 
