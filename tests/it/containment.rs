@@ -1007,8 +1007,9 @@ pub fn mysql_a_failure_before_any_commit_rolls_back_whole(dialect: Dialect) {
     assert_eq!(db.count("SELECT COUNT(*) FROM kept_rows"), 0, "{err}");
 }
 
-/// PostgreSQL: a `COMMIT` the host's lexer does not see (it reads `E'\''` as two strings, the
-/// server as one) is not the guarantee's end: Retort asks the server which transaction the
+/// PostgreSQL: a `COMMIT` the host's lexer does not see (it reads `a$b$ … c$b$` as a
+/// dollar-quoted string, the server as two identifiers with a `$` in them) is not the
+/// guarantee's end: Retort asks the server which transaction the
 /// connection is in (`transaction_timestamp()` against the one `BEGIN` answered). A migration
 /// that escaped fails, whether it then succeeds or fails, and the message says its work
 /// committed without its history row — never "rolled back".
@@ -1019,7 +1020,7 @@ pub fn an_escaped_transaction_is_found_by_asking_the_server(dialect: Dialect) {
             &db,
             &[
                 ("sql", "CREATE TABLE esc_a (a INTEGER)"),
-                ("sql", "SELECT E'\\''; COMMIT; --'"),
+                ("sql", "SELECT 1 AS a$b$; COMMIT; SELECT 1 AS c$b$"),
                 (then, "CREATE TABLE esc_b (a INTEGER)"),
             ],
         );

@@ -192,7 +192,17 @@ mod hostile_once {
         containment::work_deferred_to_commit_cannot_rewrite_the_history(Dialect::Postgres);
     }
 
-    /// Only PostgreSQL's lexer and server can disagree on a COMMIT (`E'\''` strings).
+    /// Only PostgreSQL has `E'…'` escape strings (and `$` in identifiers, which a lexer can
+    /// take for a dollar quote).
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_escape_strings_split_as_the_server_reads_them() {
+        crate::sql::postgres_escape_strings_split_as_the_server_reads_them();
+    }
+
     #[test]
     #[cfg_attr(
         not(retort_test_postgres),

@@ -1135,3 +1135,24 @@ pub fn downgrading_what_has_no_downgrade_says_so(dialect: Dialect) {
         stdout(&out)
     );
 }
+
+/// PostgreSQL escape strings in SQL migrations (issue 26, item 2): `E'it\'s; here'` is one
+/// string, and a character of several bytes after a backslash builds and runs (it made
+/// `retort build` panic); the rows arrive exactly.
+pub fn postgres_escape_strings_split_as_the_server_reads_them() {
+    let db = TestDb::new(Dialect::Postgres, "escapestrings");
+    let project = Project::empty();
+    std::fs::write(
+        project.migrations().join("20261206000400_escapes.up.sql"),
+        "-- retort: parents = none\n\
+         CREATE TABLE esc (n INTEGER, t TEXT);\n\
+         INSERT INTO esc VALUES (1, E'it\\'s; here');\n\
+         INSERT INTO esc VALUES (2, E'caf\\é ✓; -- not a comment');\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        db.strings("SELECT t FROM esc ORDER BY n"),
+        ["it's; here", "café ✓; -- not a comment"]
+    );
+}

@@ -54,7 +54,15 @@ pub fn skip_opaque(sql: &str, at: usize, dialect: Dialect) -> Option<Result<usiz
     let c = *b.get(at)?;
     match c {
         b'\'' | b'"' | b'`' => {
-            let backslash = dialect == Dialect::Mysql && c != b'`';
+            // MySQL strings take backslash escapes; PostgreSQL's only as `E'…'` (an escape
+            // string: `E'it\'s'` is one string, which a reader without this takes for two).
+            let word = |i: usize| b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80;
+            let escape_string = dialect == Dialect::Postgres
+                && c == b'\''
+                && at > 0
+                && matches!(b[at - 1], b'E' | b'e')
+                && (at < 2 || !word(at - 2));
+            let backslash = (dialect == Dialect::Mysql && c != b'`') || escape_string;
             Some(
                 skip_quoted(b, at, c, backslash)
                     .ok_or_else(|| format!("unterminated {} starting at byte {at}", quote_name(c))),
@@ -95,7 +103,13 @@ fn skip_quoted(b: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usi
     let mut i = start + 1;
     while i < b.len() {
         match b[i] {
-            b'\\' if backslash => i += 2,
+            // The escaped character whole, however many bytes it takes.
+            b'\\' if backslash => {
+                i += 2;
+                while i < b.len() && b[i] & 0xC0 == 0x80 {
+                    i += 1;
+                }
+            }
             c if c == quote => {
                 if b.get(i + 1) == Some(&quote) {
                     i += 2;
@@ -146,6 +160,36 @@ mod tests {
         // A backslash escapes in MySQL string literals only.
         assert_eq!(skip_opaque(r"'a\'b' x", 0, Dialect::Mysql), Some(Ok(6)));
         assert_eq!(skip_opaque(r"'a\'b' x", 0, Dialect::Postgres), Some(Ok(4)));
+    }
+
+    #[test]
+    fn postgres_escape_strings_take_backslash_escapes() {
+        // `E'it\'s; here'` is one string; a name ending in e before a quote is not a prefix.
+        let sql = r"SELECT E'it\'s; here', e'\\', name'x'";
+        assert_eq!(skip_opaque(sql, 8, Dialect::Postgres), Some(Ok(21)));
+        assert_eq!(skip_opaque(sql, 24, Dialect::Postgres), Some(Ok(28)));
+        assert_eq!(skip_opaque(sql, 34, Dialect::Postgres), Some(Ok(37)));
+        assert_eq!(
+            split(r"SELECT E'it\'s; here'; SELECT 2", Dialect::Postgres).unwrap(),
+            [r"SELECT E'it\'s; here'", "SELECT 2"]
+        );
+        // The COMMIT a reader without escape strings would miss.
+        assert_eq!(
+            transaction_control(r"SELECT E'\''; COMMIT; --'", Dialect::Postgres),
+            Ok(Some("COMMIT".into()))
+        );
+    }
+
+    #[test]
+    fn an_escaped_character_of_several_bytes_is_skipped_whole() {
+        for (sql, dialect) in [
+            ("SELECT E'\\é; x'; SELECT 1", Dialect::Postgres),
+            ("SELECT '\\é; x'; SELECT 1", Dialect::Mysql),
+            ("SELECT '\\✓'", Dialect::Mysql),
+        ] {
+            let parts = split(sql, dialect).unwrap();
+            assert!(parts[0].ends_with('\''), "{sql}: {parts:?}");
+        }
     }
 
     #[test]

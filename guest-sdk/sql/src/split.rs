@@ -41,7 +41,10 @@ pub fn split(script: &str, dialect: Dialect) -> Result<Vec<String>, String> {
         if at_line_start && dialect == Dialect::Mysql {
             let rest = &script[i..];
             let trimmed = rest.trim_start_matches([' ', '\t']);
-            if trimmed.len() >= 10 && trimmed[..10].eq_ignore_ascii_case("DELIMITER ") {
+            if trimmed
+                .get(..10)
+                .is_some_and(|w| w.eq_ignore_ascii_case("DELIMITER "))
+            {
                 let line_end = trimmed.find('\n').map_or(trimmed.len(), |n| n);
                 let new = trimmed[10..line_end].trim();
                 if new.is_empty() {

@@ -218,10 +218,13 @@ pub fn sql_runtime() -> RuntimeRef {
 /// their downgrades keep running after Retort is upgraded (docs/artifacts.md): new builds use
 /// [`SQL_RUNTIME`]. `sql-0.2.0-8f6d7470.wasm` is 0.2.0 as first released, before a
 /// `retort-sql` change moved its bytes; `sql-0.2.0-ac869061.wasm` is 0.2.0's last build,
-/// before 0.3.0 (the `keep` setting, on WIT 0.3.0's `sql-script-runtime`).
+/// before 0.3.0 (the `keep` setting, on WIT 0.3.0's `sql-script-runtime`);
+/// `sql-0.3.0-452b5f38.wasm` is 0.3.0 before its splitter read PostgreSQL's `E'…'` escape
+/// strings (and skipped an escaped character of several bytes whole).
 pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-ac869061.wasm"),
+    include_bytes!("../../../guest-sdk/runtimes/sql-0.3.0-452b5f38.wasm"),
 ];
 
 /// The bytes of a runtime this binary ships, by digest: the SQL runtime, or one of its
@@ -326,6 +329,9 @@ mod tests {
         ));
         assert!(trusted(
             "ac869061ef27c0a9b17c5c6bcd490b7d714c4430f75571371d1dff01b5e3beb0"
+        ));
+        assert!(trusted(
+            "452b5f38e6cd9a7cfe0ef117f713163730d29063eed2c64ee737dc5eedf60c1a"
         ));
         assert!(!trusted(&crate::trust::signing::digest(b"another runtime")));
     }
