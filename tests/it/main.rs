@@ -249,6 +249,12 @@ mod import_once {
     fn an_import_that_finds_nothing_says_why() {
         sql::an_import_that_finds_nothing_says_why();
     }
+
+    /// SQLite's pragma.
+    #[test]
+    fn sqlite_foreign_key_pragmas_run_as_sqlite_runs_them() {
+        sql::sqlite_foreign_key_pragmas_run_as_sqlite_runs_them();
+    }
 }
 
 mod sqlite_rebuild {

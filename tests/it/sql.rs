@@ -1156,3 +1156,31 @@ pub fn postgres_escape_strings_split_as_the_server_reads_them() {
         ["it's; here", "café ✓; -- not a comment"]
     );
 }
+
+/// Real histories carry `PRAGMA foreign_keys = OFF/ON` around table rebuilds (issue 26, item
+/// 3): on SQLite the migration runs (it used to be refused) as SQLite runs it — inside the
+/// transaction the pragma changes nothing — and `retort build` says so. (That the session's
+/// foreign keys are put back after a migration: `each_migration_starts_from_the_configured_session`.)
+pub fn sqlite_foreign_key_pragmas_run_as_sqlite_runs_them() {
+    let db = TestDb::new(Dialect::Sqlite, "fkpragma");
+    let project = Project::empty();
+    std::fs::write(
+        project.migrations().join("20261206000500_rebuild.up.sql"),
+        "-- retort: parents = none\n\
+         PRAGMA foreign_keys = OFF;\n\
+         CREATE TABLE parent (id INTEGER PRIMARY KEY);\n\
+         CREATE TABLE child (id INTEGER PRIMARY KEY, p INTEGER REFERENCES parent (id));\n\
+         PRAGMA foreign_keys = ON;\n",
+    )
+    .unwrap();
+    let out = project.run_ok(&db, &["build"]);
+    assert!(
+        stderr(&out).contains(
+            "20261206000500_rebuild.up.sql: on SQLite its `PRAGMA foreign_keys` changes nothing"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    project.run_ok(&db, &["upgrade"]);
+    assert!(db.tables().contains(&"child".to_string()));
+}

@@ -819,6 +819,21 @@ fn sql_up_to_date(stem_path: &Path, m: &SqlMigration) -> bool {
     }
 }
 
+/// Whether `script` has a `PRAGMA foreign_keys = …` statement (SQLite's switch, a no-op
+/// inside a transaction), as real histories carry around table rebuilds.
+fn switches_foreign_keys(script: &str) -> bool {
+    retort_sql::split(script, retort_sql::Dialect::Sqlite).is_ok_and(|statements| {
+        statements.iter().any(|s| {
+            let s = s.to_ascii_lowercase();
+            let words: Vec<&str> = s
+                .split(|c: char| c.is_whitespace() || c == '=')
+                .filter(|w| !w.is_empty())
+                .collect();
+            words.len() >= 3 && words[0] == "pragma" && words[1] == "foreign_keys"
+        })
+    })
+}
+
 /// Writes the script artifacts of the `stale` SQL migrations, keeps the others.
 fn write_sql(
     dir: &Path,
@@ -840,6 +855,15 @@ fn write_sql(
                         "note: {}.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it \
                          runs: Retort runs each migration in one transaction, with its \
                          history row",
+                        m.stem
+                    );
+                }
+                if m.transactional && switches_foreign_keys(script) {
+                    eprintln!(
+                        "note: {}.{kind}.sql: on SQLite its `PRAGMA foreign_keys` changes \
+                         nothing, as SQLite ignores it inside the transaction Retort runs the \
+                         migration in (a migration declared non-transactional switches them, \
+                         until Retort puts the session back after it)",
                         m.stem
                     );
                 }
