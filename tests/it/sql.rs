@@ -73,7 +73,11 @@ pub fn session_setup_runs_before_migrations(dialect: Dialect) {
     // Every dialect enforces foreign keys (Retort's SQLite too) until the session says not to.
     let setting = match dialect {
         Dialect::Sqlite => "\"PRAGMA foreign_keys = OFF\"",
-        Dialect::Postgres => "\"SET session_replication_role = replica\"",
+        // (A setup statement that answers a row too: the session is replayed after each
+        // migration, in the round trip that reads which transaction this is.)
+        Dialect::Postgres => {
+            "\"SET session_replication_role = replica\", \"SELECT set_config('app.tenant', 'x', false)\""
+        }
         Dialect::Mysql => "\"SET FOREIGN_KEY_CHECKS = 0\"",
     };
     for with_session in [false, true] {

@@ -60,11 +60,7 @@ pub fn lint_migration(m: &SqlMigration, engine: Engine) -> anyhow::Result<Option
         Some(up) => (up.as_str(), format!("{}.{name}.up.sql", m.stem)),
         None => (m.up.as_str(), format!("{}.up.sql", m.stem)),
     };
-    let dialect = match engine {
-        Engine::Postgres => retort_sql::Dialect::Postgres,
-        Engine::Mysql => retort_sql::Dialect::Mysql,
-        Engine::Sqlite => retort_sql::Dialect::Sqlite,
-    };
+    let dialect = engine.lexical();
     let statements =
         retort_sql::split(script, dialect).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
     let statements = with_leading_comments(script, statements);

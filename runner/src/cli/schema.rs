@@ -6,7 +6,6 @@ use std::io::Write;
 use anyhow::{Context, bail};
 
 use super::{Ctx, Exit, json};
-use crate::core::lint::Engine;
 use crate::core::schema::Difference;
 use crate::run::{Against, SchemaDiff};
 
@@ -147,11 +146,7 @@ pub(super) async fn autogenerate(
         )?;
         return Ok(());
     }
-    let dialect = match engine {
-        Engine::Postgres => retort_sql::Dialect::Postgres,
-        Engine::Mysql => retort_sql::Dialect::Mysql,
-        Engine::Sqlite => retort_sql::Dialect::Sqlite,
-    };
+    let dialect = engine.lexical();
     let file = db.schema.as_ref().expect("diff read it");
     let declared_sql = retort_sql::split(&std::fs::read_to_string(file)?, dialect)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

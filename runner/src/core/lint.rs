@@ -119,6 +119,17 @@ pub enum Engine {
     Sqlite,
 }
 
+impl Engine {
+    /// The engine's lexical rules, for `retort_sql`'s splitter.
+    pub fn lexical(self) -> retort_sql::Dialect {
+        match self {
+            Engine::Postgres => retort_sql::Dialect::Postgres,
+            Engine::Mysql => retort_sql::Dialect::Mysql,
+            Engine::Sqlite => retort_sql::Dialect::Sqlite,
+        }
+    }
+}
+
 /// What the linter knows of the migration around the statements.
 #[derive(Clone, Debug)]
 pub struct Context {
@@ -162,11 +173,7 @@ pub(crate) struct Words {
 }
 
 pub(crate) fn words(sql: &str, engine: Engine) -> Words {
-    let dialect = match engine {
-        Engine::Postgres => retort_sql::Dialect::Postgres,
-        Engine::Mysql => retort_sql::Dialect::Mysql,
-        Engine::Sqlite => retort_sql::Dialect::Sqlite,
-    };
+    let dialect = engine.lexical();
     let mut out = Words {
         words: Vec::new(),
         allowed: BTreeSet::new(),

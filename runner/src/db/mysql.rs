@@ -730,9 +730,13 @@ impl GuestSql for MySqlBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
         self.refuse_bookkeeping_ddl(sql)?;
         self.check_dynamic(sql).await?;
-        self.check_before_commit(sql, false).await?;
-        // Set before it is sent: DDL commits what came before it even when it then fails.
-        self.committed_any |= retort_sql::may_commit_implicitly(sql);
+        // Lexed once: whether the bookkeeping must be checked first, and (set before it is
+        // sent: DDL commits what came before it even when it then fails) whether it may commit.
+        let commits = retort_sql::may_commit_implicitly(sql);
+        if commits {
+            self.check_before_commit(sql, true).await?;
+        }
+        self.committed_any |= commits;
         self.wrote = true;
         let params = &params[..];
         let rows = if params.is_empty() {
@@ -772,8 +776,11 @@ impl GuestSql for MySqlBackend {
             return Ok(0);
         };
         self.refuse_bookkeeping_ddl(sql)?;
-        self.check_before_commit(sql, false).await?;
-        self.committed_any |= retort_sql::may_commit_implicitly(sql);
+        let commits = retort_sql::may_commit_implicitly(sql);
+        if commits {
+            self.check_before_commit(sql, true).await?;
+        }
+        self.committed_any |= commits;
         self.wrote = true;
         let rewritten =
             rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;

@@ -547,7 +547,8 @@ impl PgBackend {
             .fetch_all(&mut self.conn)
             .await
             .map_err(|e| sqlx_db_error("reading which transaction this is", &sql, e))?;
-        rows.first()
+        // The last row: what `before` ran may answer rows of its own.
+        rows.last()
             .and_then(|r| r.try_get::<String, _>(0).ok())
             .ok_or_else(|| DbError::Statement {
                 doing: "reading which transaction this is".into(),
@@ -571,7 +572,9 @@ impl PgBackend {
             .fetch_all(&mut self.conn)
             .await
             .map_err(|e| sqlx_db_error(doing, &sql, e))?;
-        let row = rows.first().ok_or_else(|| DbError::Statement {
+        // The last row: the session setup replayed in `before` may answer rows of its own
+        // (`SELECT set_config(…)`).
+        let row = rows.last().ok_or_else(|| DbError::Statement {
             doing: doing.into(),
             statement: sql.clone(),
             code: None,

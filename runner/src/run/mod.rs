@@ -379,7 +379,7 @@ impl Runner {
                             && crate::build::lint::engine_of(&db.url).is_some_and(|engine| {
                                 migrations
                                     .get(&s.revision)
-                                    .is_some_and(|a| a.has_no_downgrade(engine))
+                                    .is_some_and(|a| a.has_no_downgrade(engine.lexical()))
                             }),
                         revision: s.revision,
                         direction: s.direction,

@@ -412,8 +412,8 @@ impl Runner {
         direction: Direction,
         dialect: crate::bindings::Dialect,
     ) -> bool {
-        let nothing =
-            direction == Direction::Downgrade && artifact.has_no_downgrade(engine(dialect));
+        let nothing = direction == Direction::Downgrade
+            && artifact.has_no_downgrade(crate::db::placeholders::lexical(dialect));
         if nothing {
             self.observer.event(&Event::Warning {
                 database: &db.name,
@@ -476,17 +476,6 @@ impl Ran {
     }
 }
 
-/// The engine a backend's dialect is.
-fn engine(dialect: crate::bindings::Dialect) -> crate::core::lint::Engine {
-    use crate::bindings::Dialect;
-    use crate::core::lint::Engine;
-    match dialect {
-        Dialect::Postgres => Engine::Postgres,
-        Dialect::Mysql => Engine::Mysql,
-        Dialect::Sqlite => Engine::Sqlite,
-    }
-}
-
 /// The error of a migration that failed, with the state its failure left.
 fn failed(
     db: &DatabaseConfig,
@@ -499,7 +488,7 @@ fn failed(
     Error::Migration {
         database: db.name.clone(),
         revision: artifact.info.id.clone(),
-        description: crate::core::as_data(&artifact.info.description),
+        description: artifact.info.description.clone(),
         direction: direction.name(),
         cause,
         statement,

@@ -28,22 +28,22 @@ pub struct Artifact {
 }
 
 impl Artifact {
-    /// Whether this is an SQL migration with nothing to run when downgraded on `engine`: no
-    /// statement in `down.<dialect>.sql` or `down.sql` (or neither), nothing kept to restore, and not written for
-    /// another dialect only (whose downgrade is rightly nothing there). `false` where it cannot
-    /// tell (Rust, Python and JavaScript decide in their code).
-    pub fn has_no_downgrade(&self, engine: crate::core::lint::Engine) -> bool {
-        use crate::core::lint::Engine;
+    /// Whether this is an SQL migration with nothing to run when downgraded on `dialect`: no
+    /// statement in `down.<dialect>.sql` or `down.sql` (or neither), nothing kept to restore,
+    /// and not written for another dialect only (whose downgrade is rightly nothing there).
+    /// `false` where it cannot tell (Rust, Python and JavaScript decide in their code).
+    pub fn has_no_downgrade(&self, dialect: retort_sql::Dialect) -> bool {
         let Some(Ok(script)) = crate::host::runtime::Script::decode(&self.bytes) else {
             return false;
         };
         if script.runtime.language != crate::host::runtime::SQL {
             return false;
         }
-        let name = match engine {
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-            Engine::Sqlite => "sqlite",
+        // The SQL runtime's names for the dialects, in its files and settings.
+        let name = match dialect {
+            retort_sql::Dialect::Postgres => "postgres",
+            retort_sql::Dialect::Mysql => "mysql",
+            retort_sql::Dialect::Sqlite => "sqlite",
         };
         let setting = |k: &str| script.settings.iter().find(|(key, _)| key == k);
         if setting("dialect").is_some_and(|(_, only)| only != name) || setting("keep").is_some() {
@@ -53,12 +53,7 @@ impl Artifact {
         // has a statement (a missing down script is built as an empty `down.sql`).
         let file = |n: &str| script.files.iter().find(|f| f.name == n);
         let down = file(&format!("down.{name}.sql")).or_else(|| file("down.sql"));
-        let lexical = match engine {
-            Engine::Postgres => retort_sql::Dialect::Postgres,
-            Engine::Mysql => retort_sql::Dialect::Mysql,
-            Engine::Sqlite => retort_sql::Dialect::Sqlite,
-        };
-        down.is_none_or(|f| retort_sql::split(&f.contents, lexical).is_ok_and(|s| s.is_empty()))
+        down.is_none_or(|f| retort_sql::split(&f.contents, dialect).is_ok_and(|s| s.is_empty()))
     }
 
     /// This artifact's entry in a bundle manifest.
