@@ -93,14 +93,33 @@ pub mod testing;
 #[doc(hidden)]
 pub mod trust;
 
+pub use crate::build::import::Tool;
+pub use crate::build::scaffold::Lang;
 pub use crate::core::observe::{Event, Level, Observer, Silent};
 pub use crate::core::plan::{BranchPoint, Target};
 pub use crate::core::{Direction, Embedded, Limits};
 pub use crate::db::{HistoryRow, RowState};
 pub use crate::project::{ConfigError, DatabaseConfig, Project, TransactionMode};
 pub use crate::run::{
-    CheckOptions, CurrentRevision, DatabaseCheck, Error, ErrorKind, FailureState, Finding,
-    FindingKind, Migrations, OfflineSql, OfflineStep, ProjectOutcome, Ran, Report, Resolution,
-    RevisionState, RoundTrip, RoundTripProblem, Runner, StatusLine,
+    Adoption, Against, Changed, CheckOptions, CurrentRevision, DatabaseCheck, Error, ErrorKind,
+    FailureState, Finding, FindingKind, Migrations, OfflineSql, OfflineStep, ProjectOutcome, Ran,
+    Report, Resolution, RevisionState, RoundTrip, RoundTripProblem, Runner, SchemaDiff, StatusLine,
 };
+pub use crate::source::{Artifact, ArtifactError, MigrationSource};
+pub use crate::trust::signing::Trust;
 pub use retort_macros::embed;
+
+/// The Rust blocks of the README and of `docs/` compile (and those not marked `no_run` run):
+/// they are doctests of this crate. `tests/it/readme.rs` runs the README's tour and checks the
+/// other languages' blocks.
+#[cfg(doctest)]
+mod documentation {
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../docs/code-migrations.md")]
+    struct CodeMigrations;
+    #[doc = include_str!("../../docs/embedding.md")]
+    struct Embedding;
+    #[doc = include_str!("../../docs/schema-operations.md")]
+    struct SchemaOperations;
+}

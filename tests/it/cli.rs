@@ -452,6 +452,58 @@ fn made_id(printed: &str) -> String {
     printed[at..at + 14].to_string()
 }
 
+/// `new` without `--lang` scaffolds in the project's language: what `init` recorded, else the
+/// newest migration's, else SQL (the one language that needs no toolchain) — never a Rust crate
+/// in a project of SQL files, which without cargo could not be built.
+#[test]
+fn new_scaffolds_in_the_projects_language() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok_in(root, &["init"]);
+    let toml = std::fs::read_to_string(root.join("retort.toml")).unwrap();
+    assert!(toml.contains("language = \"sql\""), "{toml}");
+    let made = ok_in(root, &["new", "create things"]);
+    let id = made_id(&made);
+    assert!(
+        root.join(format!("migrations/{id}_create_things.up.sql"))
+            .is_file(),
+        "{made}"
+    );
+
+    // Recorded as python: python, even though the newest migration is SQL.
+    let py = tempfile::tempdir().unwrap();
+    ok_in(py.path(), &["init", "--lang", "python"]);
+    let made = ok_in(py.path(), &["new", "add things"]);
+    let id = made_id(&made);
+    assert!(
+        py.path()
+            .join(format!("migrations/{id}_add_things.py"))
+            .is_file(),
+        "{made}"
+    );
+
+    // No retort.toml, a directory of SQL migrations: SQL.
+    let bare = tempfile::tempdir().unwrap();
+    std::fs::create_dir(bare.path().join("migrations")).unwrap();
+    std::fs::write(
+        bare.path().join("migrations/20260101000000_first.up.sql"),
+        "CREATE TABLE t (id INTEGER);\n",
+    )
+    .unwrap();
+    let made = ok_in(
+        bare.path(),
+        &["--database-url", "sqlite://x.db", "new", "second"],
+    );
+    let id = made_id(&made);
+    assert!(
+        bare.path()
+            .join(format!("migrations/{id}_second.up.sql"))
+            .is_file(),
+        "{made}"
+    );
+    assert!(made.contains("parent 20260101000000"), "{made}");
+}
+
 /// `init` makes a project; `new` runs several times without a build in between (the
 /// unbuilt Rust crate's id and parents are read from its source); `merge heads` merges every
 /// head in the project's language.

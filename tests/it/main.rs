@@ -13,6 +13,7 @@ mod containment;
 mod embedded;
 mod fidelity;
 mod gate;
+mod readme;
 mod runtime;
 mod sandbox;
 mod scenarios;
@@ -84,6 +85,7 @@ macro_rules! dialect_suite {
             case!(trust, a_changed_artifact_is_an_error_until_the_rebuild_is_accepted);
             case!(trust, bundles_run_without_the_source_tree);
             case!(sql, sql_migrations_join_the_graph);
+            case!(sql, an_edited_sql_migration_is_named_with_what_to_do);
             case!(sql, session_setup_runs_before_migrations);
             case!(sql, import_from_dbmate_and_adopt_its_database);
             case!(sql, import_from_goose_and_adopt_its_database);

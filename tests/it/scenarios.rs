@@ -251,7 +251,7 @@ fn scaffolded_project() -> &'static Path {
             let (a, b, c) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
             std::fs::write(&lib, format!("{a}{upgrade}\n        Ok(()){b}{downgrade}\n        Ok(()){c}")).unwrap();
         };
-        let created = run(&["new", "create widgets"]);
+        let created = run(&["new", "--lang", "rust", "create widgets"]);
         assert!(created.contains("parent none: a root"), "{created}");
         let first = only_crate(&dir.join("migrations"));
         write_body(
@@ -263,6 +263,7 @@ fn scaffolded_project() -> &'static Path {
         let built = run(&["build"]);
         assert!(built.contains("built migrations/"), "{built}");
         let first_id = first.file_name().unwrap().to_string_lossy()[..14].to_string();
+        // No --lang: the newest migration's language (a crate) is the project's.
         let created = run(&["new", "add widget colour"]);
         assert!(created.contains(&format!("parent {first_id}")), "the new migration follows the head: {created}");
         let second = std::fs::read_dir(dir.join("migrations"))

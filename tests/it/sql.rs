@@ -1188,3 +1188,105 @@ pub fn sqlite_foreign_key_pragmas_run_as_sqlite_runs_them() {
     project.run_ok(&db, &["upgrade"]);
     assert!(db.tables().contains(&"child".to_string()));
 }
+
+/// An applied SQL migration edited afterwards: `status` says the edit has not run and gives
+/// the commands that would run it, `downgrade` warns before running what was applied, and
+/// those commands apply the edit. A migration a failed run left unfinished can have its fixed
+/// source accepted (`accept-rebuild` works on an unfinished row) and then be resolved.
+pub fn an_edited_sql_migration_is_named_with_what_to_do(dialect: Dialect) {
+    let db = TestDb::new(dialect, "edited");
+    let project = Project::empty();
+    let write =
+        |name: &str, text: &str| std::fs::write(project.migrations().join(name), text).unwrap();
+    write(
+        "20260101000000_notes.up.sql",
+        "-- retort: parents = none\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(20));\n",
+    );
+    write("20260101000000_notes.down.sql", "DROP TABLE notes;\n");
+    write(
+        "20260101000100_seed.up.sql",
+        "-- retort: parents = 20260101000000\nINSERT INTO notes (id, body) VALUES (1, 'first');\n",
+    );
+    write(
+        "20260101000100_seed.down.sql",
+        "DELETE FROM notes WHERE id = 1;\n",
+    );
+    project.run_ok(&db, &["upgrade"]);
+    write(
+        "20260101000100_seed.up.sql",
+        "-- retort: parents = 20260101000000\nINSERT INTO notes (id, body) VALUES (1, 'second');\n",
+    );
+    let status = stdout(&project.run_ok(&db, &["status"]));
+    assert!(status.contains("applied (source edited since)"), "{status}");
+    assert!(
+        status.contains(
+            "20260101000100 is applied as it was built before migrations/20260101000100_seed.*.sql changed: \
+             the edit has not run"
+        ),
+        "{status}"
+    );
+    assert!(
+        status.contains("to apply the edit:  retort downgrade 20260101000000 && retort upgrade"),
+        "{status}"
+    );
+    let down = project.run_ok(&db, &["downgrade", "20260101000000"]);
+    assert!(
+        stderr(&down).contains(
+            "migrations/20260101000100_seed.*.sql changed since its artifact was built: a downgrade runs the artifact"
+        ),
+        "{}",
+        stderr(&down)
+    );
+    assert!(db.strings("SELECT body FROM notes").is_empty());
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.strings("SELECT body FROM notes"), ["second"]);
+    let status = stdout(&project.run_ok(&db, &["status"]));
+    assert!(!status.contains("edited since"), "{status}");
+
+    // A non-transactional migration that fails after its first statement: unfinished on every
+    // engine. Its source is fixed; the fix is accepted for the unfinished row, which `resolve`
+    // then settles with it.
+    write(
+        "20260101000200_more.up.sql",
+        "-- retort: parents = 20260101000100\n-- retort: transaction = false\n\
+         CREATE TABLE more_notes (id INTEGER PRIMARY KEY);\nINSERT INTO missing_table VALUES (1);\n",
+    );
+    write("20260101000200_more.down.sql", "DROP TABLE more_notes;\n");
+    let out = project.run(&db, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let status = stdout(&project.run(&db, &["status"]));
+    assert!(status.contains("UNFINISHED"), "{status}");
+    write(
+        "20260101000200_more.up.sql",
+        "-- retort: parents = 20260101000100\n-- retort: transaction = false\n\
+         CREATE TABLE more_notes (id INTEGER PRIMARY KEY);\n",
+    );
+    let status = stdout(&project.run(&db, &["status"]));
+    assert!(
+        status.contains("20260101000200: migrations/20260101000200_more.*.sql changed since the run that left it unfinished"),
+        "{status}"
+    );
+    project.run_ok(&db, &["build"]);
+    let accepted = project.run_ok(&db, &["accept-rebuild", "20260101000200"]);
+    assert!(
+        stdout(&accepted).contains("20260101000200"),
+        "{}",
+        stdout(&accepted)
+    );
+    project.run_ok(&db, &["resolve", "20260101000200", "--applied"]);
+    let status = stdout(&project.run_ok(&db, &["status"]));
+    assert!(status.contains("3 applied, 0 pending"), "{status}");
+    // accept-rebuild of a revision never applied says so.
+    write(
+        "20260101000300_later.up.sql",
+        "-- retort: parents = 20260101000200\nSELECT 1;\n",
+    );
+    project.run_ok(&db, &["build"]);
+    let out = project.run(&db, &["accept-rebuild", "20260101000300"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("20260101000300 has no history row: it was never applied"),
+        "{}",
+        stderr(&out)
+    );
+}

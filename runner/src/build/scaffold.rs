@@ -79,18 +79,38 @@ fn new_stem(dir: &Path, description: &str, taken: &[String]) -> (String, String)
     (id, stem)
 }
 
-/// A migration's language, for `retort new --lang`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// A migration's language, for `retort new --lang` and a database's `language` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// A Rust crate (`<id>_<slug>/`).
-    #[default]
     Rust,
     /// A Python file (`<id>_<slug>.py`, built with componentize-py).
     Python,
     /// A JavaScript file (`<id>_<slug>.js`, built with componentize-js).
     Js,
-    /// A pair of SQL files (`<id>_<slug>.up.sql`, `.down.sql`).
+    /// A pair of SQL files (`<id>_<slug>.up.sql`, `.down.sql`): the default, the one
+    /// language that needs no toolchain.
+    #[default]
     Sql,
+}
+
+impl Lang {
+    /// The name `--lang` and `language = …` take.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+            Lang::Sql => "sql",
+        }
+    }
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Creates `DIR/<id>_<slug>.py` or `.js` from a template that declares the id and parents.
@@ -340,8 +360,9 @@ fn value_after(text: &str, key: &str, open: char, close: char) -> Option<String>
     None
 }
 
-/// The language of the newest migration in `dir` (by id): what `merge` scaffolds in by
-/// default. Rust when the directory holds none.
+/// The language of the newest migration in `dir` (by id): what `new` and `merge` scaffold in
+/// when neither `--lang` nor the database's `language` says. SQL when the directory holds
+/// none (the one language that needs no toolchain).
 pub fn project_language(dir: &Path) -> Lang {
     let mut newest: Option<(String, Lang)> = None;
     let mut consider = |stem: String, lang: Lang| {
@@ -350,7 +371,7 @@ pub fn project_language(dir: &Path) -> Lang {
         }
     };
     if !dir.is_dir() {
-        return Lang::Rust;
+        return Lang::Sql;
     }
     for (crate_dir, _) in crate::build::guest::crates(dir).unwrap_or_default() {
         if let Some(name) = crate_dir.file_name() {

@@ -80,14 +80,20 @@ pub enum Command {
         /// The migrations directory, relative to retort.toml.
         #[arg(long, default_value = "migrations", value_name = "DIR")]
         migrations: PathBuf,
+        /// The language `retort new` scaffolds in (recorded as `language` in retort.toml):
+        /// sql (needs no toolchain), python, js or rust.
+        #[arg(long, value_enum, default_value = "sql")]
+        lang: crate::build::scaffold::Lang,
     },
     /// Scaffold a new migration after the current head.
     New {
         /// What the migration does, e.g. "add email to users".
         description: String,
-        /// The migration's language: rust (a crate), python, js, or sql (an up/down pair).
-        #[arg(long, value_enum, default_value = "rust")]
-        lang: crate::build::scaffold::Lang,
+        /// The migration's language: sql (an up/down pair), python, js, or rust (a crate).
+        /// Default: the database's `language` in retort.toml, else the newest migration's,
+        /// else sql.
+        #[arg(long, value_enum)]
+        lang: Option<crate::build::scaffold::Lang>,
         /// Write a SQL migration (and its downgrade) from the migrations' schema at head to
         /// the declared one (`schema = …` in retort.toml).
         #[arg(long)]

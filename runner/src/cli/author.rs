@@ -21,6 +21,7 @@ pub(super) fn init(
     config: &std::path::Path,
     url: &str,
     migrations: &std::path::Path,
+    lang: Lang,
 ) -> anyhow::Result<()> {
     if config.exists() {
         bail!(
@@ -37,9 +38,12 @@ pub(super) fn init(
         format!(
             "# A Retort project (see `retort --help`). Paths are relative to this file; \
              ${{VAR}} and\n# ${{VAR:-default}} are expanded; DATABASE_URL or --database-url \
-             override the URL.\n[databases.default]\nurl = {}\nmigrations = {}\n",
+             override the URL.\n[databases.default]\nurl = {}\nmigrations = {}\n\
+             # what `retort new` scaffolds without --lang: sql, python, js or rust\n\
+             language = {}\n",
             toml_str(url),
-            toml_str(&migrations.to_string_lossy())
+            toml_str(&migrations.to_string_lossy()),
+            toml_str(lang.name())
         ),
     )
     .with_context(|| format!("cannot write {}", config.display()))?;
@@ -84,7 +88,7 @@ pub(super) fn init(
     }
     writeln!(
         out,
-        "next: `retort new \"create users\" --lang sql`, edit it, then `retort upgrade`"
+        "next: `retort new \"create users\"` ({lang}), edit it, then `retort upgrade`"
     )?;
     Ok(())
 }
@@ -94,10 +98,13 @@ pub(super) async fn new(
     ctx: &Ctx,
     out: &mut impl Write,
     description: String,
-    lang: Lang,
+    lang: Option<Lang>,
     autogenerate: Option<bool>,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
+    let lang = lang
+        .or(db.language)
+        .unwrap_or_else(|| scaffold::project_language(&db.migrations));
     let graph = graph_with_unbuilt(ctx, db).await?;
     let (heads, taken) = (graph.heads(), graph.order().to_vec());
     if heads.len() > 1 {
@@ -141,7 +148,7 @@ pub(super) async fn new(
         Lang::Rust => writeln!(out, "edit {shown}/src/lib.rs, then run `retort build`")?,
         Lang::Sql => writeln!(
             out,
-            "edit {shown} and its .down.sql, then run `retort build`"
+            "edit {shown} and its .down.sql, then run `retort upgrade` (it builds SQL migrations)"
         )?,
         Lang::Python | Lang::Js => writeln!(out, "edit {shown}, then run `retort build`")?,
     }

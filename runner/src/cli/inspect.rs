@@ -198,11 +198,21 @@ pub(super) async fn branches(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<
 pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
     let mut found = false;
+    let mut ambiguous = Vec::new();
     let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let migrations = runner.load(db).await?;
-        let Ok(id) = crate::core::plan::resolve_revision(&migrations.graph, &revision) else {
-            continue;
+        let id = match crate::core::plan::resolve_revision(&migrations.graph, &revision) {
+            Ok(id) => id,
+            Err(e @ crate::core::plan::PlanError::Ambiguous { .. }) => {
+                ambiguous.push(if ctx.project.databases.len() > 1 {
+                    format!("{}: {e}", db.name)
+                } else {
+                    e.to_string()
+                });
+                continue;
+            }
+            Err(_) => continue,
         };
         found = true;
         let a = migrations.get(&id).expect("resolved ids have artifacts");
@@ -283,9 +293,10 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
         writeln!(out, "state:         {state}")?;
     }
     if !found {
-        bail!(
-            "no revision matches `{revision}` (or the prefix is ambiguous: `retort history` lists them)"
-        );
+        if !ambiguous.is_empty() {
+            bail!("{}; give more of the id", ambiguous.join("; "));
+        }
+        bail!("no revision matches `{revision}` (`retort history` lists them)");
     }
     if ctx.json {
         super::json::emit(out, "show", json!({ "revisions": documents }))?;
@@ -337,8 +348,12 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
     let mut unfinished = Vec::new();
     let mut documents = Vec::new();
     let mut verdict = 0u8;
+    let mut edited_notes = Vec::new();
+    let several = ctx.project.databases.len() > 1;
     for db in &ctx.project.databases {
         let lines = runner.status(db).await?;
+        let migrations = runner.load(db).await?;
+        let edited = crate::run::edited_sources(db, &migrations);
         let pending = lines
             .iter()
             .filter(|l| l.state == RevisionState::Pending)
@@ -380,6 +395,22 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
                     format!("UNFINISHED ({})", s.as_str())
                 }
             };
+            let source = edited.iter().find(|(rev, _)| rev == &l.revision);
+            let state = match (source, &l.state) {
+                (Some((rev, path)), RevisionState::Applied | RevisionState::Unfinished(_)) => {
+                    edited_notes.push(edited_note(
+                        ctx,
+                        db,
+                        several,
+                        &migrations,
+                        rev,
+                        path,
+                        &l.state,
+                    ));
+                    format!("{state} (source edited since)")
+                }
+                _ => state,
+            };
             writeln!(out, "  {}  {:<10} {}", l.revision, state, l.description)?;
             if let Some(journal) = &l.journal {
                 writeln!(out, "      statements it completed before it stopped:")?;
@@ -391,6 +422,9 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
     }
     if ctx.json {
         super::json::emit(out, "status", serde_json::json!({ "databases": documents }))?;
+    }
+    for note in edited_notes {
+        writeln!(out, "\n{note}")?;
     }
     for (db, rev) in unfinished {
         writeln!(
@@ -406,6 +440,48 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
         return Err(super::Exit(verdict).into());
     }
     Ok(())
+}
+
+/// What `status` says of an applied or unfinished revision whose source changed since its
+/// artifact was built: the edit has not run, and the commands that would run it.
+fn edited_note(
+    ctx: &Ctx,
+    db: &crate::project::DatabaseConfig,
+    several: bool,
+    migrations: &crate::run::Migrations,
+    revision: &str,
+    source: &std::path::Path,
+    state: &RevisionState,
+) -> String {
+    let retort = if several {
+        format!("retort -d {}", db.name)
+    } else {
+        "retort".to_string()
+    };
+    let shown = ctx.shown(source);
+    if let RevisionState::Unfinished(_) = state {
+        return format!(
+            "{revision}: {shown} changed since the run that left it unfinished; that run's \
+             build is what `resolve` uses. To settle it with the edited source:\n  \
+             {retort} build && {retort} accept-rebuild {revision}   # then `resolve`, below"
+        );
+    }
+    let below = migrations
+        .get(revision)
+        .and_then(|a| a.info.parents.first().cloned())
+        .unwrap_or_else(|| "base".to_string());
+    format!(
+        "{revision} is applied as it was built before {shown} changed: the edit has not run, \
+         and `status`, `downgrade` and `check` use what was applied.\n  \
+         to apply the edit:  {retort} downgrade {below} && {retort} upgrade   \
+         # reverts {revision} as applied{}, then runs the edit\n  \
+         to keep what ran:   undo the edit",
+        if below == "base" {
+            " (and every other revision)"
+        } else {
+            " and what followed it"
+        }
+    )
 }
 
 fn status_json(

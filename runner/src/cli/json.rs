@@ -95,6 +95,11 @@ fn event_fields(
             ("built", json!({"database": database, "artifact": artifact}))
         }
         Event::Waiting { database } => ("waiting-for-lock", json!({"database": database})),
+        Event::Compiling { what, bytes } => ("compiling", json!({"what": what, "bytes": bytes})),
+        Event::Compiled { what, duration } => (
+            "compiled",
+            json!({"what": what, "duration_ms": duration.as_secs_f64() * 1000.0}),
+        ),
         Event::Warning { database, message } => {
             ("warning", json!({"database": database, "message": message}))
         }

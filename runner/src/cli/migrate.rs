@@ -19,6 +19,7 @@ pub(super) async fn migrate(
     target: &str,
     dry_run: bool,
 ) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let outcome = ctx
         .runner()?
         .migrate_project(
@@ -32,7 +33,26 @@ pub(super) async fn migrate(
     if ctx.json {
         return finish_json(out, outcome, direction);
     }
-    finish(out, &ctx.project.databases, outcome, direction)
+    let ran: std::time::Duration = outcome
+        .reports
+        .iter()
+        .flat_map(|r| &r.steps)
+        .map(|s| s.duration)
+        .sum();
+    let failed = outcome.failed.is_some();
+    finish(out, &ctx.project.databases, outcome, direction)?;
+    // The time a first run spends compiling a language runtime counts: say the whole.
+    let total = started.elapsed();
+    if !dry_run && !failed && total.saturating_sub(ran) > std::time::Duration::from_secs(1) {
+        writeln!(
+            out,
+            "in all {:.1} s, {} of it in the migrations themselves (the rest: loading, \
+             compiling, locking, checking)",
+            total.as_secs_f64(),
+            super::print::ms(ran)
+        )?;
+    }
+    Ok(())
 }
 
 /// The `finished` line of `--json upgrade`/`downgrade`: every database's report, and the

@@ -151,12 +151,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return signing::keygen(&mut out, path, comment);
     }
     let cwd = std::env::current_dir()?;
-    if let Command::Init { url, migrations } = &cli.command {
+    if let Command::Init {
+        url,
+        migrations,
+        lang,
+    } = &cli.command
+    {
         let config = cli
             .config
             .clone()
             .unwrap_or_else(|| cwd.join("retort.toml"));
-        return author::init(&mut out, &config, url, migrations);
+        return author::init(&mut out, &config, url, migrations, *lang);
     }
     let env = |name: &str| std::env::var(name).ok();
     let project = project::resolve(&cwd, &overrides(&cli), &env)?;

@@ -76,6 +76,14 @@ impl StderrObserver {
                 stream,
                 line,
             } => Some(format!("  [{revision}] {stream}: {}", as_data(line))),
+            Event::Compiling { what, bytes } if !self.quiet => Some(format!(
+                "compiling {what} ({:.1} MB)…",
+                *bytes as f64 / 1_000_000.0
+            )),
+            Event::Compiled { what, duration } if !self.quiet => Some(format!(
+                "compiled {what} in {:.1} s",
+                duration.as_secs_f64()
+            )),
             Event::Warning { database, message } => {
                 Some(format!("warning: [{database}] {message}"))
             }

@@ -105,6 +105,29 @@ impl Observer for Live {
                     r.bar.set_position(*done);
                 }
             }
+            // A runtime's compilation: a spinner while it lasts, a line when it is done.
+            Event::Compiling { .. } => {
+                let title = self.plain.line(event).unwrap_or_default();
+                let bar = ProgressBar::with_draw_target(None, (self.target)())
+                    .with_style(spinner())
+                    .with_message(title.clone());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                if let Some(old) = running.replace(Running {
+                    bar,
+                    title,
+                    counted: false,
+                }) {
+                    old.bar.finish_and_clear();
+                }
+            }
+            Event::Compiled { .. } => {
+                if let Some(r) = running.take() {
+                    r.bar.finish_and_clear();
+                }
+                if let Some(line) = self.plain.line(event) {
+                    eprintln!("{line}");
+                }
+            }
             Event::StepFinished { duration, .. } => {
                 if let Some(r) = running.take() {
                     r.bar.finish_and_clear();

@@ -98,6 +98,21 @@ pub enum Event<'a> {
         /// One frame per line.
         backtrace: &'a str,
     },
+    /// A component is being compiled to machine code, which takes a while for a shared
+    /// language runtime (seconds; once per machine, then it loads from the compile cache).
+    Compiling {
+        /// What is compiled, e.g. "the python runtime 0.3.0".
+        what: &'a str,
+        /// Its size.
+        bytes: usize,
+    },
+    /// The component announced by [`Event::Compiling`] is compiled.
+    Compiled {
+        /// What was compiled.
+        what: &'a str,
+        /// How long it took.
+        duration: std::time::Duration,
+    },
     /// Something the operator should know before migrations run, e.g. that they run with
     /// privileges that reach the database server's files.
     Warning {

@@ -203,6 +203,12 @@ pub enum PlanError {
         .0.join(", ")
     )]
     AppliedButMissing(Vec<String>),
+    /// `accept-rebuild` of a revision the database has no history row for.
+    #[error(
+        "{0} has no history row: it was never applied, so there is no recorded digest to \
+         replace (a pending migration runs as it is built now)"
+    )]
+    NeverApplied(String),
     /// A downgrade target that is not applied.
     #[error("cannot downgrade to {0}: it is not applied (use `upgrade` to move forward)")]
     DowngradeToUnapplied(String),
@@ -311,6 +317,8 @@ fn resolve_relative(
 ) -> Result<String, PlanError> {
     match resolve_revision(graph, raw) {
         Ok(id) => Ok(id),
+        // `head-1`, as Alembic users write it: N steps from the single head.
+        Err(_) if revision == "head" => walk(graph, &single_head(graph)?, delta),
         Err(_) => walk(graph, &resolve_revision(graph, revision)?, delta),
     }
 }
@@ -656,6 +664,10 @@ mod tests {
         assert_eq!(down(&g, &all, "-1").unwrap(), ["c3"]);
         assert_eq!(down(&g, &all, "-2").unwrap(), ["c3", "b2"]);
         assert_eq!(down(&g, &all, "c3-2").unwrap(), ["c3", "b2"]);
+        // Alembic's spelling: steps from the head.
+        assert_eq!(down(&g, &all, "head-1").unwrap(), ["c3"]);
+        assert_eq!(down(&g, &all, "head-2").unwrap(), ["c3", "b2"]);
+        assert_eq!(up(&g, &["a1"], "head-1").unwrap(), ["b2"]);
         assert!(down(&g, &[], "base").unwrap().is_empty());
     }
 

@@ -53,6 +53,11 @@ impl CompileCache {
             .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
     }
 
+    /// Whether the compiled form of `digest` is in the cache (loading it takes milliseconds).
+    pub fn holds(&self, digest: &str) -> bool {
+        self.path(digest).is_some_and(|p| p.is_file())
+    }
+
     /// The component for `bytes` (whose SHA-256 is `digest`): from the cache, or compiled
     /// and then stored. Failing to store is not an error: the next run compiles again.
     pub fn component(

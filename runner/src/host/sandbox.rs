@@ -526,6 +526,8 @@ pub struct Sandbox {
     /// Runtimes the migrations' sources hold (Python and JavaScript: a project's
     /// `runtimes/`, a bundle, `retort_artifacts`), by digest, for [`Sandbox::add_runtime`].
     offered: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
+    /// Told when a runtime is compiled (seconds, once per machine), so the wait is shown.
+    observer: Option<Arc<dyn crate::core::observe::Observer>>,
 }
 
 /// A compiled migration, ready to instantiate cheaply.
@@ -584,7 +586,18 @@ impl Sandbox {
             limits,
             runtimes: Default::default(),
             offered: Default::default(),
+            observer: None,
         })
+    }
+
+    /// Reports the compilation of shared runtimes to `observer` ([`Event::Compiling`],
+    /// [`Event::Compiled`]).
+    ///
+    /// [`Event::Compiling`]: crate::core::observe::Event::Compiling
+    /// [`Event::Compiled`]: crate::core::observe::Event::Compiled
+    pub fn observed_by(mut self, observer: Arc<dyn crate::core::observe::Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Compiles (or loads from the compile cache) a component whose SHA-256 is `digest` and
@@ -679,9 +692,28 @@ impl Sandbox {
         if let Some(pre) = runtimes.get(&runtime.digest) {
             return Ok((pre.clone(), bytes));
         }
+        let announced = self
+            .observer
+            .as_ref()
+            // The SQL runtime (81 KB) compiles in a blink; an interpreter takes seconds.
+            .filter(|_| bytes.len() >= 1 << 20 && !self.cache.holds(&runtime.digest))
+            .map(|observer| {
+                let what = format!("{runtime}, once per machine");
+                observer.event(&crate::core::observe::Event::Compiling {
+                    what: &what,
+                    bytes: bytes.len(),
+                });
+                (observer, what, std::time::Instant::now())
+            });
         let pre = self
             .program(&runtime.digest, &bytes)
             .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
+        if let Some((observer, what, started)) = announced {
+            observer.event(&crate::core::observe::Event::Compiled {
+                what: &what,
+                duration: started.elapsed(),
+            });
+        }
         runtimes.insert(runtime.digest.clone(), pre.clone());
         Ok((pre, bytes))
     }

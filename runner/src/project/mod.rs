@@ -50,6 +50,9 @@ pub struct DatabaseConfig {
     /// The declared schema (`schema = "schema.sql"`: plain DDL in the database's dialect), for
     /// `retort diff` and `retort new --autogenerate`.
     pub schema: Option<PathBuf>,
+    /// The language `retort new` scaffolds in when `--lang` does not say (`language = "sql"`,
+    /// written by `retort init`); without it, the newest migration's.
+    pub language: Option<crate::build::scaffold::Lang>,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -216,6 +219,7 @@ struct FileDatabase {
     #[serde(default)]
     require_unprivileged: bool,
     schema: Option<PathBuf>,
+    language: Option<crate::build::scaffold::Lang>,
 }
 
 /// What the command line says about the project.
@@ -615,6 +619,7 @@ impl FileDatabase {
             migration_url,
             require_unprivileged: self.require_unprivileged,
             schema: self.schema.map(|s| root.join(s)),
+            language: self.language,
         }
     }
 }
@@ -662,6 +667,7 @@ impl DatabaseConfig {
             migration_url: None,
             require_unprivileged: false,
             schema: None,
+            language: None,
         }
     }
 }

@@ -74,15 +74,17 @@ pub enum Error {
     },
     /// Applied revisions whose artifact changed since they were applied.
     #[error("database `{database}`: {} changed since {} applied:{}\n  \
-             A migration must not change once applied: restore the artifact that was applied \
-             (`retort show REV` prints the recorded digest), or, if the change is a deliberate \
-             rebuild of the same source (a new toolchain), accept it with \
+             A migration must not change once applied. Put back what was applied with the \
+             `restore` line; then, to apply an edit of its source, downgrade below it (that \
+             runs what was applied) and upgrade again. If the change is a deliberate rebuild \
+             of the same source (a new toolchain), accept it instead: \
              `retort -d {database} accept-rebuild {}`",
         if .changed.len() == 1 { "a migration" } else { "migrations" },
         if .changed.len() == 1 { "it was" } else { "they were" },
         .changed.iter().map(|c| format!(
-            "\n  {}\n    applied:  sha256 {} at {}\n    now:      sha256 {} in {}",
-            c.revision, c.recorded, c.applied, c.actual, c.file)).collect::<String>(),
+            "\n  {}\n    applied:  sha256 {} at {}\n    now:      sha256 {} in {}\n    \
+             restore:  retort -d {database} show {} --artifact -o {}",
+            c.revision, c.recorded, c.applied, c.actual, c.file, c.revision, c.file)).collect::<String>(),
         .changed.iter().map(|c| c.revision.as_str()).collect::<Vec<_>>().join(" "))]
     Changed {
         /// The database.

@@ -129,13 +129,12 @@ impl Runner {
                         },
                     )?;
                     let artifact = migrations.get(&id).expect("resolved ids have artifacts");
-                    let Some(row) = history
-                        .iter()
-                        .find(|r| r.revision == id && r.state == RowState::Applied)
-                    else {
+                    // Applied, or left unfinished by a failed run (its row keeps the digest
+                    // of what ran; `resolve` then runs the accepted rebuild).
+                    let Some(row) = history.iter().find(|r| r.revision == id) else {
                         return Err(Error::Plan {
                             database: db.name.clone(),
-                            source: PlanError::Unknown(format!("{id} (it is not applied)")),
+                            source: PlanError::NeverApplied(id),
                         });
                     };
                     if row.parents != artifact.info.parents {

@@ -84,7 +84,9 @@ impl Runner {
     /// Builds the wasm engine once; every migration then runs under `limits` and reports
     /// to `observer` (use [`crate::Silent`] to ignore events).
     pub fn new(observer: Arc<dyn Observer>, limits: crate::core::Limits) -> Result<Self, Error> {
-        let sandbox = Sandbox::new(limits).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let sandbox = Sandbox::new(limits)
+            .map_err(|e| Error::Engine(format!("{e:#}")))?
+            .observed_by(observer.clone());
         Ok(Runner { sandbox, observer })
     }
 
@@ -634,13 +636,32 @@ pub(super) fn check_built(
     direction: Direction,
     observer: &dyn crate::core::observe::Observer,
 ) -> Result<(), Error> {
-    if direction != Direction::Upgrade || db.embedded.is_some() || db.bundle.is_some() {
+    if db.embedded.is_some() || db.bundle.is_some() {
         return Ok(());
     }
     let shown = |p: &std::path::Path| {
         let base = db.migrations.parent().unwrap_or(&db.migrations);
         p.strip_prefix(base).unwrap_or(p).display().to_string()
     };
+    if direction == Direction::Downgrade {
+        // A downgrade runs what was applied; an edit since then is not it. Say so before.
+        if let Ok(stale) = crate::build::guest::stale(&db.migrations) {
+            for (source, why) in stale {
+                if why == crate::build::guest::Staleness::Changed {
+                    let message = format!(
+                        "{} changed since its artifact was built: a downgrade runs the artifact \
+                         (what was applied), not the edit (`retort status` says what to do)",
+                        shown(&source_file(&source))
+                    );
+                    observer.event(&crate::core::observe::Event::Warning {
+                        database: &db.name,
+                        message: &message,
+                    });
+                }
+            }
+        }
+        return Ok(());
+    }
     match crate::build::guest::build_offline(&db.migrations) {
         Ok(built) => {
             for b in &built {
@@ -671,6 +692,47 @@ pub(super) fn check_built(
         database: db.name.clone(),
         stale,
     })
+}
+
+/// The revisions of a migrations directory whose sources changed since their artifact was
+/// built, with the source: what runs for them (a downgrade, a stored copy) is the artifact,
+/// not the edit. Empty for bundles and embedded migrations, which have no sources here.
+pub(crate) fn edited_sources(
+    db: &DatabaseConfig,
+    migrations: &Migrations,
+) -> Vec<(String, std::path::PathBuf)> {
+    if db.embedded.is_some() || db.bundle.is_some() {
+        return Vec::new();
+    }
+    let Ok(stale) = crate::build::guest::stale(&db.migrations) else {
+        return Vec::new();
+    };
+    stale
+        .into_iter()
+        .filter(|(_, why)| *why == crate::build::guest::Staleness::Changed)
+        .filter_map(|(source, _)| {
+            let artifact = std::path::PathBuf::from(format!("{}.wasm", source.display()));
+            migrations
+                .artifacts
+                .iter()
+                .find(|a| a.path == artifact)
+                .map(|a| (a.info.id.clone(), source_file(&source)))
+        })
+        .collect()
+}
+
+/// What a migration's author edits, from the stem `stale` names: a crate's directory, a SQL
+/// migration's scripts (`<stem>.*.sql`: up, down, per dialect), a Python or JavaScript file.
+fn source_file(stem: &std::path::Path) -> std::path::PathBuf {
+    let with = |ext: &str| std::path::PathBuf::from(format!("{}{ext}", stem.display()));
+    if with(".up.sql").is_file() {
+        return with(".*.sql");
+    }
+    [".py", ".js"]
+        .into_iter()
+        .map(with)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| stem.to_path_buf())
 }
 
 impl Migrations {
