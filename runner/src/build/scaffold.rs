@@ -388,6 +388,31 @@ pub fn project_language(dir: &Path) -> Lang {
         };
         consider(g.stem, lang);
     }
+    // Built migrations whose sources are not here (a checkout of artifacts only): a script
+    // artifact names its language; any other component is a Rust crate's.
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".wasm"))
+        else {
+            continue;
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let lang = match crate::host::runtime::Script::decode(&bytes) {
+            Some(Ok(script)) => match script.runtime.language.as_str() {
+                crate::host::runtime::PYTHON => Lang::Python,
+                crate::host::runtime::JAVASCRIPT => Lang::Js,
+                _ => Lang::Sql,
+            },
+            Some(Err(_)) => continue,
+            None => Lang::Rust,
+        };
+        consider(stem.to_string(), lang);
+    }
     newest.map(|(_, lang)| lang).unwrap_or_default()
 }
 
