@@ -437,6 +437,68 @@ pub fn lint_finds_what_production_would_regret(dialect: Dialect) {
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, [rule, "drop-column"], "{doc}");
+    // Acknowledged outside the migration (its digest must not change once applied): a
+    // baseline holds each finding while its statement reads the same.
+    let out = project.run_ok(&db, &["lint", "--write-baseline"]);
+    assert!(
+        stdout(&out).contains("2 findings added to migrations/lint-baseline.toml"),
+        "{}",
+        stdout(&out)
+    );
+    let baseline = std::fs::read_to_string(dir.join("lint-baseline.toml")).unwrap();
+    assert!(
+        baseline.contains("statement = \"ALTER TABLE items DROP COLUMN name\""),
+        "{baseline}"
+    );
+    let out = project.run_ok(&db, &["lint"]);
+    assert!(
+        stdout(&out).contains("no findings (2 more acknowledged in migrations/lint-baseline.toml)"),
+        "{}",
+        stdout(&out)
+    );
+    let doc = json(&project.run(&db, &["--json", "check", "--offline", "--no-round-trip"]));
+    assert!(
+        !doc["databases"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["finding"] == "lint"),
+        "check reads the baseline too: {doc}"
+    );
+    let up = dir.join("20260101000100_step.up.sql");
+    let edited = std::fs::read_to_string(&up)
+        .unwrap()
+        .replace("DROP COLUMN name", "DROP COLUMN  name_typo");
+    std::fs::write(&up, &edited).unwrap();
+    let out = project.run(&db, &["lint"]);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "a changed statement is not the one acknowledged"
+    );
+    assert!(
+        stdout(&out).contains("1 finding (1 more acknowledged"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(
+        &up,
+        edited.replace("DROP COLUMN  name_typo", "DROP COLUMN name"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lint-baseline.toml"),
+        "[[acknowledged]]\nrevision = \"x\"\nrule = \"drop-colum\"\nstatement = \"\"\n",
+    )
+    .unwrap();
+    let out = project.run(&db, &["lint"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("`drop-colum` (revision x) is not a lint rule"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(dir.join("lint-baseline.toml")).unwrap();
     // Acknowledged in the file: one in the statement, one for the whole migration.
     let up = dir.join("20260101000100_step.up.sql");
     let text = std::fs::read_to_string(&up).unwrap().replace(

@@ -56,7 +56,7 @@ macro_rules! dialect_suite {
                     // Only one `ignore` may apply: the database's reason wins.
                     #[cfg_attr(
                         all($($cfg,)? not(retort_test_polyglot)),
-                        ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see README, Tests) to run"
+                        ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see docs/development.md) to run"
                     )]
                     fn $name() {
                         $m::$name($dialect);

@@ -97,6 +97,118 @@ fn with_leading_comments(script: &str, statements: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// The file, in a migrations directory, of findings acknowledged outside their migrations.
+pub const BASELINE: &str = "lint-baseline.toml";
+
+/// Findings acknowledged outside their migrations (`<migrations>/lint-baseline.toml`, written
+/// by `retort lint --write-baseline`), as ruff's and eslint's baselines are: acknowledging a
+/// finding in an applied migration's file would change its digest. An entry holds while its
+/// revision has that finding on a statement that reads the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// The acknowledged findings.
+    #[serde(default)]
+    pub acknowledged: Vec<Acknowledged>,
+}
+
+/// One acknowledged finding.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledged {
+    /// The migration.
+    pub revision: String,
+    /// The rule's id (`drop-column`, …).
+    pub rule: String,
+    /// The statement as the finding quotes it.
+    pub statement: String,
+    /// Why it is acceptable, for the reviewer.
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl Baseline {
+    /// The baseline of `dir`: empty when it has none; an unreadable or invalid one is an
+    /// error (never silently ignored).
+    pub fn load(dir: &Path) -> anyhow::Result<Baseline> {
+        let path = dir.join(BASELINE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Baseline::default()),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        let baseline: Baseline =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        for a in &baseline.acknowledged {
+            if crate::core::lint::Rule::parse(&a.rule).is_none() {
+                anyhow::bail!(
+                    "{}: `{}` (revision {}) is not a lint rule",
+                    path.display(),
+                    a.rule,
+                    a.revision
+                );
+            }
+        }
+        Ok(baseline)
+    }
+
+    /// Whether `finding` of `revision` is acknowledged here.
+    pub fn covers(&self, revision: &str, finding: &LintFinding) -> bool {
+        self.acknowledged.iter().any(|a| {
+            a.revision == revision && a.rule == finding.rule.id() && a.statement == finding.sql
+        })
+    }
+
+    /// `lints` without the findings acknowledged here, and how many those were.
+    pub fn apply(&self, lints: Vec<MigrationLint>) -> (Vec<MigrationLint>, usize) {
+        let mut acknowledged = 0;
+        let kept = lints
+            .into_iter()
+            .filter_map(|mut l| {
+                let before = l.findings.len();
+                l.findings.retain(|f| !self.covers(&l.revision, f));
+                acknowledged += before - l.findings.len();
+                (!l.findings.is_empty()).then_some(l)
+            })
+            .collect();
+        (kept, acknowledged)
+    }
+
+    /// Adds `lints` (findings not acknowledged yet) and writes the baseline into `dir`;
+    /// returns how many were added.
+    pub fn extend_and_write(
+        &mut self,
+        dir: &Path,
+        lints: &[MigrationLint],
+    ) -> anyhow::Result<usize> {
+        let today = chrono::Utc::now().format("%Y-%m-%d");
+        let mut added = 0;
+        for l in lints {
+            for f in &l.findings {
+                if !self.covers(&l.revision, f) {
+                    self.acknowledged.push(Acknowledged {
+                        revision: l.revision.clone(),
+                        rule: f.rule.id().to_string(),
+                        statement: f.sql.clone(),
+                        reason: format!("in the baseline since {today}: say why it is safe"),
+                    });
+                    added += 1;
+                }
+            }
+        }
+        let text = format!(
+            "# Lint findings acknowledged outside their migrations (`retort lint \
+             --write-baseline`).\n# Each holds while its revision's statement reads the same; \
+             write the reason for the reviewer.\n\n{}",
+            toml::to_string(self)?
+        );
+        let path = dir.join(BASELINE);
+        std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        Ok(added)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,11 +221,16 @@ pub enum Command {
     /// Lint the SQL migrations' upgrades: destructive changes, table rewrites and locks,
     /// statements that fail where they stand. Exit code 64 on a finding not acknowledged in
     /// the file (`-- retort: allow RULE` in the statement, `-- retort: allow = RULE` in the
-    /// header). `check` lints code migrations too, from what they send.
+    /// header, or in `<migrations>/lint-baseline.toml`). `check` lints code migrations too,
+    /// from what they send.
     Lint {
         /// Lint for this engine (default: the database URL's).
         #[arg(long, value_enum)]
         engine: Option<LintEngine>,
+        /// Acknowledge every current finding in `<migrations>/lint-baseline.toml` (outside
+        /// the migrations, whose digests must not change once applied), then exit 0.
+        #[arg(long)]
+        write_baseline: bool,
     },
     /// The CI gate: one head, every artifact built, fresh and trusted, the databases'
     /// applied revisions unchanged, and every migration round-tripped (upgrade, downgrade

@@ -105,8 +105,9 @@ pub(super) fn lint(
     ctx: &Ctx,
     out: &mut impl Write,
     engine: Option<super::args::LintEngine>,
+    write_baseline: bool,
 ) -> anyhow::Result<()> {
-    use crate::build::lint::{engine_of, lint_dir};
+    use crate::build::lint::{Baseline, engine_of, lint_dir};
     use crate::core::lint::Engine;
     let mut documents = Vec::new();
     let mut found = false;
@@ -122,7 +123,21 @@ pub(super) fn lint(
                 )
             })?,
         };
-        let lints = lint_dir(&db.migrations, engine)?;
+        let mut baseline = Baseline::load(&db.migrations)?;
+        let (lints, acknowledged) = baseline.apply(lint_dir(&db.migrations, engine)?);
+        if write_baseline {
+            let added = baseline.extend_and_write(&db.migrations, &lints)?;
+            writeln!(
+                out,
+                "{}: {added} finding{} added to {} ({} acknowledged there in all): write why \
+                 each is safe in its `reason`",
+                db.name,
+                if added == 1 { "" } else { "s" },
+                ctx.shown(&db.migrations.join(crate::build::lint::BASELINE)),
+                baseline.acknowledged.len()
+            )?;
+            continue;
+        }
         found |= !lints.is_empty();
         if ctx.json {
             documents.push(serde_json::json!({
@@ -142,6 +157,12 @@ pub(super) fn lint(
                 0 => "no findings".to_string(),
                 1 => "1 finding".to_string(),
                 n => format!("{n} findings"),
+            } + &match acknowledged {
+                0 => String::new(),
+                n => format!(
+                    " ({n} more acknowledged in {})",
+                    ctx.shown(&db.migrations.join(crate::build::lint::BASELINE))
+                ),
             }
         )?;
         for l in &lints {

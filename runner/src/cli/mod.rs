@@ -88,7 +88,10 @@ fn offline(command: &Command) -> bool {
             | Command::Verify { .. }
             | Command::Import { .. }
             | Command::Bundle { .. }
-            | Command::Lint { engine: Some(_) }
+            | Command::Lint {
+                engine: Some(_),
+                ..
+            }
     )
 }
 
@@ -267,7 +270,10 @@ async fn dispatch(
         } => inspect::extract(ctx, out, revision, &file).await,
         Command::Show { revision, .. } => inspect::show(ctx, out, revision).await,
         Command::Status { exit_code } => inspect::status(ctx, out, exit_code).await,
-        Command::Lint { engine } => check::lint(ctx, out, engine),
+        Command::Lint {
+            engine,
+            write_baseline,
+        } => check::lint(ctx, out, engine, write_baseline),
         Command::Check {
             offline,
             no_round_trip,

@@ -331,6 +331,25 @@ fn alter_clause(clause: &[String], engine: Engine, found: &mut Vec<Rule>) {
     }
 }
 
+/// The statement without the comments before it (a file's header, an `allow` line): what a
+/// finding quotes.
+fn without_leading_comments(sql: &str, engine: Engine) -> &str {
+    let dialect = engine.lexical();
+    let mut at = 0;
+    loop {
+        let rest = &sql[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        let comment = trimmed.starts_with("--")
+            || trimmed.starts_with("/*")
+            || (engine == Engine::Mysql && trimmed.starts_with('#'));
+        match retort_sql::skip_opaque(sql, at, dialect) {
+            Some(Ok(end)) if comment => at = end,
+            _ => return &sql[at..],
+        }
+    }
+}
+
 /// Lints one migration's statements, in order.
 pub fn lint(statements: &[String], ctx: &Context) -> Vec<LintFinding> {
     let mut created = BTreeSet::new();
@@ -396,7 +415,7 @@ pub fn lint(statements: &[String], ctx: &Context) -> Vec<LintFinding> {
                 findings.push(LintFinding {
                     rule,
                     statement: n + 1,
-                    sql: crate::core::one_line(sql, 120),
+                    sql: crate::core::one_line(without_leading_comments(sql, ctx.engine), 120),
                 });
             }
         }
@@ -626,5 +645,22 @@ mod tests {
                 .unwrap_err()
                 .contains("not a lint rule")
         );
+    }
+
+    #[test]
+    fn a_finding_quotes_the_statement_not_the_comments_before_it() {
+        let ctx = |engine| Context {
+            engine,
+            transactional: true,
+            allowed: BTreeSet::new(),
+        };
+        let first = "-- retort: parents = none\n-- retort: description = x\n/* note */\n\
+                     ALTER TABLE users DROP COLUMN email"
+            .to_string();
+        let found = lint(&[first], &ctx(Engine::Postgres));
+        assert_eq!(found[0].sql, "ALTER TABLE users DROP COLUMN email");
+        let mysql = "# a MySQL comment\nALTER TABLE users DROP COLUMN email".to_string();
+        let found = lint(&[mysql], &ctx(Engine::Mysql));
+        assert_eq!(found[0].sql, "ALTER TABLE users DROP COLUMN email");
     }
 }

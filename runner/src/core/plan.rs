@@ -2,7 +2,7 @@
 //!
 //! Pure: no database, no wasm. Every case is unit-tested below.
 //!
-//! Target grammar (see the README):
+//! Target grammar (see docs/targets.md):
 //!
 //! | target | upgrade | downgrade |
 //! |---|---|---|

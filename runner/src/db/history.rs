@@ -420,7 +420,7 @@ pub enum Watch {
     Contents,
     /// The migration runs inside one transaction in which Retort writes nothing of its own
     /// while it runs: on PostgreSQL the transaction's own write counts
-    /// ([`PG_TRANSACTION_WRITES_SQL`]) tell, without reading the history; elsewhere as
+    /// (`PG_TRANSACTION_WRITES_SQL`) tell, without reading the history; elsewhere as
     /// [`Watch::Contents`].
     Transaction,
 }

@@ -423,17 +423,28 @@ fn lint_findings(
         return Vec::new();
     };
     let mut out = Vec::new();
-    let files = if db.embedded.is_none() && db.bundle.is_none() {
-        crate::build::guest::sql_migrations(&db.migrations).unwrap_or_default()
+    let from_directory = db.embedded.is_none() && db.bundle.is_none();
+    let (files, baseline) = if from_directory {
+        let files = crate::build::guest::sql_migrations(&db.migrations).unwrap_or_else(|e| {
+            out.push(Finding::Refused {
+                message: format!("its SQL migrations cannot be read to lint them: {e:#}"),
+            });
+            Vec::new()
+        });
+        let baseline = crate::build::lint::Baseline::load(&db.migrations).unwrap_or_else(|e| {
+            out.push(Finding::Refused {
+                message: format!("{e:#}"),
+            });
+            Default::default()
+        });
+        (files, baseline)
     } else {
-        Vec::new()
+        Default::default()
     };
+    let mut lints = Vec::new();
     for m in &files {
         match crate::build::lint::lint_migration(m, engine) {
-            Ok(Some(l)) => out.push(Finding::Lint {
-                revision: l.revision,
-                findings: l.findings,
-            }),
+            Ok(Some(l)) => lints.push(l),
             Ok(None) => {}
             Err(e) => out.push(Finding::Refused {
                 message: format!("{e:#}"),
@@ -454,12 +465,18 @@ fn lint_findings(
         };
         let findings = lint(statements, &ctx);
         if !findings.is_empty() {
-            out.push(Finding::Lint {
+            lints.push(crate::build::lint::MigrationLint {
                 revision: id.clone(),
+                file: artifact.path.display().to_string(),
                 findings,
             });
         }
     }
+    let (lints, _) = baseline.apply(lints);
+    out.extend(lints.into_iter().map(|l| Finding::Lint {
+        revision: l.revision,
+        findings: l.findings,
+    }));
     out
 }
 
