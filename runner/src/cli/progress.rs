@@ -187,6 +187,35 @@ mod tests {
     }
 
     #[test]
+    fn a_runtimes_compilation_shows_while_it_lasts() {
+        let screen = Screen::default();
+        let drawn = screen.clone();
+        let live = Live {
+            plain: StderrObserver::new(false, false),
+            running: Mutex::new(None),
+            target: Box::new(move || ProgressDrawTarget::term_like(Box::new(drawn.clone()))),
+        };
+        live.event(&Event::Compiling {
+            what: "the python runtime 0.3.0 (abc), once per machine",
+            bytes: 19_300_000,
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let shown = screen.0.lock().unwrap().clone();
+        assert!(
+            shown.contains("compiling the python runtime 0.3.0 (abc), once per machine (19.3 MB)…"),
+            "{shown}"
+        );
+        live.event(&Event::Compiled {
+            what: "the python runtime 0.3.0 (abc), once per machine",
+            duration: Duration::from_millis(21_400),
+        });
+        assert!(
+            live.running.lock().unwrap().is_none(),
+            "the spinner is gone"
+        );
+    }
+
+    #[test]
     fn a_migrations_progress_becomes_a_bar_with_rate_and_eta() {
         let screen = Screen::default();
         let drawn = screen.clone();
