@@ -732,3 +732,39 @@ fn gate_and_schema_commands_refuse_bad_input_clearly() {
         "the database was not touched"
     );
 }
+
+/// `show` with an ambiguous prefix lists the candidates; `downgrade head-1`, as Alembic users
+/// type it, is `REV-1` of the head: its first parent (here the merge's left parent, so the
+/// right branch goes too, as `downgrade 20260501000100` would).
+#[test]
+fn ambiguous_prefixes_list_candidates_and_head_minus_one_works() {
+    let (project, db) = graph_project();
+    let out = project
+        .retort(&db)
+        .args(["show", "2026050100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "`2026050100` matches several revisions: 20260501000000, 20260501000100, \
+             20260501000200, 20260501000300; give more of the id"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = project.retort(&db).args(["show", "2099"]).output().unwrap();
+    assert!(
+        stderr(&out).contains("no revision matches `2099` (`retort history` lists them)"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&project.retort(&db).arg("upgrade").output().unwrap());
+    let out = ok(&project
+        .retort(&db)
+        .args(["downgrade", "head-1"])
+        .output()
+        .unwrap());
+    assert!(out.contains("now at 20260501000100"), "{out}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 2);
+}
