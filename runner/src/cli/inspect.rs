@@ -194,6 +194,29 @@ pub(super) async fn branches(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<
     Ok(())
 }
 
+/// The revision `revision` names in `db`'s graph; an ambiguous prefix adds its candidates to
+/// `ambiguous` (named by database when the project has several).
+fn matching(
+    ctx: &Ctx,
+    db: &crate::project::DatabaseConfig,
+    migrations: &crate::run::Migrations,
+    revision: &str,
+    ambiguous: &mut Vec<String>,
+) -> Option<String> {
+    match crate::core::plan::resolve_revision(&migrations.graph, revision) {
+        Ok(id) => Some(id),
+        Err(e @ crate::core::plan::PlanError::Ambiguous { .. }) => {
+            ambiguous.push(if ctx.project.databases.len() > 1 {
+                format!("{}: {e}", db.name)
+            } else {
+                e.to_string()
+            });
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// `retort show REV`.
 pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
@@ -202,17 +225,8 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
     let mut documents = Vec::new();
     for db in &ctx.project.databases {
         let migrations = runner.load(db).await?;
-        let id = match crate::core::plan::resolve_revision(&migrations.graph, &revision) {
-            Ok(id) => id,
-            Err(e @ crate::core::plan::PlanError::Ambiguous { .. }) => {
-                ambiguous.push(if ctx.project.databases.len() > 1 {
-                    format!("{}: {e}", db.name)
-                } else {
-                    e.to_string()
-                });
-                continue;
-            }
-            Err(_) => continue,
+        let Some(id) = matching(ctx, db, &migrations, &revision, &mut ambiguous) else {
+            continue;
         };
         found = true;
         let a = migrations.get(&id).expect("resolved ids have artifacts");

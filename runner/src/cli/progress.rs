@@ -186,8 +186,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_runtimes_compilation_shows_while_it_lasts() {
+    /// A live display drawing on a screen the test reads.
+    fn live_on_a_screen() -> (Live, Screen) {
         let screen = Screen::default();
         let drawn = screen.clone();
         let live = Live {
@@ -195,6 +195,12 @@ mod tests {
             running: Mutex::new(None),
             target: Box::new(move || ProgressDrawTarget::term_like(Box::new(drawn.clone()))),
         };
+        (live, screen)
+    }
+
+    #[test]
+    fn a_runtimes_compilation_shows_while_it_lasts() {
+        let (live, screen) = live_on_a_screen();
         live.event(&Event::Compiling {
             what: "the python runtime 0.3.0 (abc), once per machine",
             bytes: 19_300_000,
@@ -217,13 +223,7 @@ mod tests {
 
     #[test]
     fn a_migrations_progress_becomes_a_bar_with_rate_and_eta() {
-        let screen = Screen::default();
-        let drawn = screen.clone();
-        let live = Live {
-            plain: StderrObserver::new(false, false),
-            running: Mutex::new(None),
-            target: Box::new(move || ProgressDrawTarget::term_like(Box::new(drawn.clone()))),
-        };
+        let (live, screen) = live_on_a_screen();
         live.event(&Event::StepStarted {
             database: "catalog",
             revision: "r1",
