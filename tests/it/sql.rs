@@ -1243,6 +1243,32 @@ pub fn an_edited_sql_migration_is_named_with_what_to_do(dialect: Dialect) {
     let status = stdout(&project.run_ok(&db, &["status"]));
     assert!(!status.contains("edited since"), "{status}");
 
+    // Edited again and rebuilt over the applied artifact: the refusal names the command that
+    // puts back what was applied, from the database; it works, and then the way it gives
+    // (downgrade below it, upgrade) applies the edit.
+    write(
+        "20260101000100_seed.up.sql",
+        "-- retort: parents = 20260101000000\nINSERT INTO notes (id, body) VALUES (1, 'third');\n",
+    );
+    project.run_ok(&db, &["build"]);
+    let refused = project.run(&db, &["downgrade", "20260101000000"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    let restore = message
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("restore:  retort "))
+        .unwrap_or_else(|| panic!("a restore line: {message}"));
+    let args: Vec<&str> = restore.split_whitespace().collect();
+    project.run_ok(&db, &args);
+    assert_eq!(
+        db.strings("SELECT body FROM notes"),
+        ["second"],
+        "nothing ran"
+    );
+    project.run_ok(&db, &["downgrade", "20260101000000"]);
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.strings("SELECT body FROM notes"), ["third"]);
+
     // A non-transactional migration that fails after its first statement: unfinished on every
     // engine. Its source is fixed; the fix is accepted for the unfinished row, which `resolve`
     // then settles with it.
