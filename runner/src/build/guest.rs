@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
+use crate::build::error::io;
 
+use crate::core::observe::{Event, Observer};
 use crate::host::runtime::RuntimeRef;
 
 /// The target migrations are built for.
@@ -16,7 +18,7 @@ pub const SOURCE_SECTION: &str = "retort-source";
 
 /// SHA-256 over a migration crate's files (relative path and content, sorted; `target/` and
 /// hidden entries skipped): what the artifact was built from.
-pub fn source_fingerprint(crate_dir: &Path) -> anyhow::Result<String> {
+pub fn source_fingerprint(crate_dir: &Path) -> crate::build::Result<String> {
     fn walk(dir: &Path, base: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -37,13 +39,11 @@ pub fn source_fingerprint(crate_dir: &Path) -> anyhow::Result<String> {
     }
     use sha2::{Digest, Sha256};
     let mut files = Vec::new();
-    walk(crate_dir, crate_dir, &mut files)
-        .with_context(|| format!("cannot read {}", crate_dir.display()))?;
+    walk(crate_dir, crate_dir, &mut files).map_err(io("read", &crate_dir))?;
     files.sort();
     let mut hash = Sha256::new();
     for f in files {
-        let bytes = std::fs::read(crate_dir.join(&f))
-            .with_context(|| format!("cannot read {}", crate_dir.join(&f).display()))?;
+        let bytes = std::fs::read(crate_dir.join(&f)).map_err(io("read", crate_dir.join(&f)))?;
         // Separators `/` on every platform, lengths to keep the encoding unambiguous.
         let name = f.to_string_lossy().replace('\\', "/");
         hash.update((name.len() as u64).to_le_bytes());
@@ -125,7 +125,12 @@ pub fn wrapped_in_transaction(script: &str) -> bool {
 const SQL_GENERATOR: &str = "retort-sql/1";
 
 /// Parses an SQL migration's header.
-pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Result<SqlMigration> {
+pub fn parse_sql(
+    stem: &str,
+    up: &str,
+    down: &str,
+    shown: &str,
+) -> crate::build::Result<SqlMigration> {
     let (id, slug) = stem.split_once('_').unwrap_or((stem, ""));
     let mut m = SqlMigration {
         stem: stem.to_string(),
@@ -160,7 +165,10 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
             continue;
         };
         let Some((key, value)) = entry.split_once('=') else {
-            bail!("{shown}, line {}: expected `-- retort: key = value`", n + 1);
+            return Err(BuildError::Refused(format!(
+                "{shown}, line {}: expected `-- retort: key = value`",
+                n + 1
+            )));
         };
         let value = value.trim();
         match key.trim() {
@@ -168,18 +176,18 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
             "description" => m.description = value.to_string(),
             "dialect" => {
                 if !SQL_DIALECTS.contains(&value) {
-                    bail!(
+                    return Err(BuildError::Refused(format!(
                         "{shown}, line {}: dialect must be one of {}, not `{value}`",
                         n + 1,
                         SQL_DIALECTS.join(", ")
-                    );
+                    )));
                 }
                 m.only = Some(value.to_string());
             }
             "labels" => m.labels = list(value),
             "allow" => {
                 m.allow = crate::core::lint::allowed_in_header(value)
-                    .map_err(|e| anyhow::anyhow!("{shown}, line {}: {e}", n + 1))?;
+                    .map_err(|e| BuildError::Refused(format!("{shown}, line {}: {e}", n + 1)))?;
             }
             "depends-on" | "depends_on" => m.depends_on = list(value),
             "keep" => {
@@ -189,11 +197,11 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                     if !matches!(kind, Some("view" | "function" | "procedure" | "trigger"))
                         || name.is_empty()
                     {
-                        bail!(
+                        return Err(BuildError::Refused(format!(
                             "{shown}, line {}: keep lists `KIND:NAME` items (KIND one of view, \
                              function, procedure, trigger), not `{item}`",
                             n + 1
-                        );
+                        )));
                     }
                 }
                 m.keep = Some(value.to_string());
@@ -202,32 +210,36 @@ pub fn parse_sql(stem: &str, up: &str, down: &str, shown: &str) -> anyhow::Resul
                 m.transactional = match value {
                     "true" => true,
                     "false" => false,
-                    other => bail!(
-                        "{shown}, line {}: transaction must be true or false, not `{other}`",
-                        n + 1
-                    ),
+                    other => {
+                        return Err(BuildError::Refused(format!(
+                            "{shown}, line {}: transaction must be true or false, not `{other}`",
+                            n + 1
+                        )));
+                    }
                 }
             }
-            other => bail!(
-                "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow, keep)",
-                n + 1
-            ),
+            other => {
+                return Err(BuildError::Refused(format!(
+                    "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow, keep)",
+                    n + 1
+                )));
+            }
         }
     }
     Ok(m)
 }
 
 /// The SQL migrations of `dir`, sorted.
-pub fn sql_migrations(dir: &Path) -> anyhow::Result<Vec<SqlMigration>> {
+pub fn sql_migrations(dir: &Path) -> crate::build::Result<Vec<SqlMigration>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+        Err(e) => return Err(e).map_err(io("read", &dir)),
     };
     let mut variants = Vec::new();
     for entry in entries {
-        let path = entry?.path();
+        let path = entry.map_err(io("read", dir))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let Some(stem) = name.as_deref().and_then(|n| n.strip_suffix(".up.sql")) else {
             if let Some(v) = name.as_deref().and_then(|n| n.strip_suffix(".down.sql"))
@@ -241,29 +253,27 @@ pub fn sql_migrations(dir: &Path) -> anyhow::Result<Vec<SqlMigration>> {
             variants.push((base.to_string(), dialect, true, path.clone()));
             continue;
         }
-        let up = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let up = std::fs::read_to_string(&path).map_err(io("read", &path))?;
         let down_path = dir.join(format!("{stem}.down.sql"));
         let down = match std::fs::read_to_string(&down_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", down_path.display()));
+                return Err(e).map_err(io("read", &down_path));
             }
         };
         out.push(parse_sql(stem, &up, &down, &path.display().to_string())?);
     }
     for (base, dialect, is_up, path) in variants {
         let Some(m) = out.iter_mut().find(|m| m.stem == base) else {
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "{}: a {dialect} script needs the generic {base}.up.sql beside it (it holds the \
                  migration's header; mark it `-- retort: dialect = {dialect}` if the migration is \
                  for {dialect} only)",
                 path.display()
-            );
+            )));
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
         let entry = m.variants.entry(dialect.to_string()).or_default();
         if is_up {
             entry.0 = Some(text);
@@ -411,7 +421,7 @@ impl Language {
     }
 
     /// The tool as a command line, and the version it reports.
-    pub(super) fn tool(self) -> anyhow::Result<(Vec<std::ffi::OsString>, String)> {
+    pub(super) fn tool(self) -> crate::build::Result<(Vec<std::ffi::OsString>, String)> {
         let (var, default, install) = match self {
             Language::Python => (
                 "RETORT_COMPONENTIZE_PY",
@@ -435,15 +445,16 @@ impl Language {
             .args(&command[1..])
             .arg("--version")
             .output()
-            .map_err(|e| {
-                anyhow::anyhow!(
+            .map_err(|e| BuildError::Tool {
+                message: format!(
                     "the shared {} runtime is built with {default}, which could not be run \
                      ({}: {e}); install it with {install}, or set {var} (needed once per \
                      machine, and only while the project's runtimes/ has no runtime built \
                      from this Retort's sources)",
                     self.name(),
                     tool.to_string_lossy()
-                )
+                ),
+                source: None,
             })?;
         let reported = String::from_utf8_lossy(&version.stdout).trim().to_string();
         Ok((command, format!("{default} {reported}")))
@@ -459,13 +470,13 @@ impl Language {
 }
 
 /// The `<id>_<slug>.py` and `<id>_<slug>.js` migrations of `dir`, sorted.
-pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
+pub fn script_guests(dir: &Path) -> crate::build::Result<Vec<ScriptGuest>> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(out);
     };
     for entry in entries {
-        let path = entry?.path();
+        let path = entry.map_err(io("read", dir))?.path();
         let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             continue;
         };
@@ -489,10 +500,9 @@ pub fn script_guests(dir: &Path) -> anyhow::Result<Vec<ScriptGuest>> {
 impl ScriptGuest {
     /// SHA-256 over the runtime's source fingerprint and the migration's source: what its
     /// artifact is built from (the runtime's bytes differ per machine; its sources do not).
-    fn fingerprint(&self) -> anyhow::Result<String> {
+    fn fingerprint(&self) -> crate::build::Result<String> {
         use sha2::{Digest, Sha256};
-        let source = std::fs::read(&self.source)
-            .with_context(|| format!("cannot read {}", self.source.display()))?;
+        let source = std::fs::read(&self.source).map_err(io("read", &self.source))?;
         let runtime = crate::build::runtimes::source_fingerprint(self.language);
         let mut hash = Sha256::new();
         for part in [runtime.as_bytes(), &source] {
@@ -504,10 +514,10 @@ impl ScriptGuest {
 
     /// The migration as a script artifact on `runtime`: its source as `migration.py` (or
     /// `.js`), the file name its tracebacks show, and no metadata (its code says it).
-    fn script(&self, runtime: RuntimeRef) -> anyhow::Result<crate::host::runtime::Script> {
+    fn script(&self, runtime: RuntimeRef) -> crate::build::Result<crate::host::runtime::Script> {
         use crate::host::runtime::{FORMAT, File, Script};
-        let contents = std::fs::read_to_string(&self.source)
-            .with_context(|| format!("cannot read {} (as UTF-8)", self.source.display()))?;
+        let contents =
+            std::fs::read_to_string(&self.source).map_err(io("read (as UTF-8)", &self.source))?;
         Ok(Script {
             format: FORMAT,
             runtime,
@@ -526,7 +536,7 @@ impl ScriptGuest {
     /// Whether its artifact is what building it now gives: pinned to its source, on a
     /// runtime the directory holds. An artifact that is a program of its own (built before
     /// shared runtimes) is kept as it is: rebuilding it would change an applied digest.
-    fn up_to_date(&self, dir: &Path) -> anyhow::Result<bool> {
+    fn up_to_date(&self, dir: &Path) -> crate::build::Result<bool> {
         let stem_path = dir.join(&self.stem);
         let Ok(bytes) = std::fs::read(format!("{}.wasm", stem_path.display())) else {
             return Ok(false);
@@ -562,7 +572,7 @@ pub struct Built {
 }
 
 /// Makes sure the wasm target is installed, installing it with rustup if needed.
-pub fn ensure_target() -> anyhow::Result<()> {
+pub fn ensure_target(observer: Option<&dyn Observer>) -> crate::build::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
@@ -575,12 +585,25 @@ pub fn ensure_target() -> anyhow::Result<()> {
             Ok(())
         }
         Ok(_) => {
-            eprintln!("retort: installing the {TARGET} target (rustup target add {TARGET})");
+            if let Some(observer) = observer {
+                observer.event(&Event::Note {
+                    message: &format!(
+                        "installing the {TARGET} target (rustup target add {TARGET})"
+                    ),
+                });
+            }
             let status = Command::new("rustup")
                 .args(["target", "add", TARGET])
-                .status()?;
+                .status()
+                .map_err(|e| BuildError::Tool {
+                    message: "cannot run rustup".into(),
+                    source: Some(e),
+                })?;
             if !status.success() {
-                bail!("`rustup target add {TARGET}` failed");
+                return Err(BuildError::Tool {
+                    message: format!("`rustup target add {TARGET}` failed"),
+                    source: None,
+                });
             }
             Ok(())
         }
@@ -590,20 +613,24 @@ pub fn ensure_target() -> anyhow::Result<()> {
 }
 
 /// The migration crates of `dir`: subdirectories with a `Cargo.toml`, sorted.
-pub fn crates(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+pub fn crates(dir: &Path) -> crate::build::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
+    for entry in std::fs::read_dir(dir).map_err(io("read", &dir))? {
+        let path = entry.map_err(io("read", &dir))?.path();
         let manifest = path.join("Cargo.toml");
         if path.is_dir() && manifest.is_file() {
-            let text = std::fs::read_to_string(&manifest)?;
-            let doc: toml::Table = toml::from_str(&text)
-                .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+            let text = std::fs::read_to_string(&manifest).map_err(io("read", &manifest))?;
+            let invalid = |message: String| BuildError::Invalid {
+                file: manifest.display().to_string(),
+                message,
+            };
+            let doc: toml::Table =
+                toml::from_str(&text).map_err(|e| invalid(format!("not valid TOML: {e}")))?;
             let name = doc
                 .get("package")
                 .and_then(|p| p.get("name"))
                 .and_then(|n| n.as_str())
-                .with_context(|| format!("{} has no [package] name", manifest.display()))?;
+                .ok_or_else(|| invalid("has no [package] name".into()))?;
             out.push((path, name.replace('-', "_")));
         }
     }
@@ -613,7 +640,7 @@ pub fn crates(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
 
 /// The migrations of `dir` that have sources but no artifact yet (`retort build` has not run
 /// since they were written), so their ids are unknown: Rust crates, SQL pairs and scripts.
-pub fn unbuilt(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn unbuilt(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
@@ -650,7 +677,7 @@ impl std::fmt::Display for Staleness {
 /// Python or JavaScript one also when the project lacks the runtime it names). An artifact
 /// without a fingerprint, built before Retort recorded one, is taken as it is; so is a Python
 /// or JavaScript program built before shared runtimes (`retort build --force` moves it).
-pub fn stale(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Staleness)>> {
+pub fn stale(dir: &Path) -> crate::build::Result<Vec<(PathBuf, Staleness)>> {
     let mut out: Vec<(PathBuf, Staleness)> = unbuilt(dir)?
         .into_iter()
         .map(|p| (p, Staleness::Unbuilt))
@@ -705,27 +732,27 @@ pub fn build(
     dir: &Path,
     root: &Path,
     target_dir: Option<&Path>,
-    quiet: bool,
+    observer: Option<&dyn Observer>,
     force: bool,
-) -> anyhow::Result<Vec<Built>> {
+) -> crate::build::Result<Vec<Built>> {
     let dir = dir
         .canonicalize()
-        .with_context(|| format!("no migrations directory {}", dir.display()))?;
+        .map_err(io("find the migrations directory", &dir))?;
     let crates = crates(&dir)?;
     let sql = sql_migrations(&dir)?;
     let scripts = script_guests(&dir)?;
     // Rust crates are built by cargo with the workspace's SDK; SQL needs no toolchain.
     if !dir.join("Cargo.toml").is_file() && !crates.is_empty() {
-        bail!(
+        return Err(BuildError::Refused(format!(
             "{} has no Cargo.toml: it is not a migrations workspace (create one with `retort new`)",
             dir.display()
-        );
+        )));
     }
     if crate::build::sdk::vendored(&dir) {
         crate::build::sdk::materialize(&dir)?;
     }
     let target_dir = guest_target_dir(target_dir, &dir);
-    let mut built = build_scripts(&dir, &scripts, quiet, force, false)?;
+    let mut built = build_scripts(&dir, &scripts, observer, force, false)?;
     let mut fingerprints = Vec::new();
     for (crate_dir, _) in &crates {
         fingerprints.push(source_fingerprint(crate_dir)?);
@@ -741,7 +768,7 @@ pub fn build(
         .collect();
     let any_rust = stale.iter().any(|s| *s);
     if any_rust {
-        ensure_target()?;
+        ensure_target(observer)?;
     }
     let flags = remap_flags(root, &target_dir);
     let output = |name: &str| {
@@ -751,8 +778,17 @@ pub fn build(
             .join(format!("{name}.wasm"))
     };
     if any_rust {
-        cargo_build(&dir.join("Cargo.toml"), &target_dir, &flags, quiet).with_context(|| {
-            format!("cargo build of the migrations in {} failed", dir.display())
+        cargo_build(
+            &dir.join("Cargo.toml"),
+            &target_dir,
+            &flags,
+            observer.is_none(),
+        )
+        .map_err(|e| {
+            e.within(format!(
+                "cargo build of the migrations in {} failed",
+                dir.display()
+            ))
         })?;
     }
     for (((crate_dir, name), fingerprint), stale) in crates.iter().zip(&fingerprints).zip(&stale) {
@@ -762,7 +798,7 @@ pub fn build(
             kept(crate_dir)?
         });
     }
-    built.extend(write_sql(&dir, &sql, &sql_stale, quiet)?);
+    built.extend(write_sql(&dir, &sql, &sql_stale, observer)?);
     Ok(built)
 }
 
@@ -771,10 +807,10 @@ pub fn build(
 /// runtime the project already holds. This is what `retort upgrade` does before it runs. A
 /// signed artifact is never replaced here (a build would drop its signature): it stays, and
 /// is reported stale. Returns the artifacts written.
-pub fn build_offline(dir: &Path) -> anyhow::Result<Vec<Built>> {
+pub fn build_offline(dir: &Path) -> crate::build::Result<Vec<Built>> {
     let mut built = build_sql(dir)?;
     built.extend(
-        build_scripts(dir, &script_guests(dir)?, true, false, true)?
+        build_scripts(dir, &script_guests(dir)?, None, false, true)?
             .into_iter()
             .filter(|b| b.rebuilt),
     );
@@ -782,7 +818,7 @@ pub fn build_offline(dir: &Path) -> anyhow::Result<Vec<Built>> {
 }
 
 /// The SQL half of [`build_offline`].
-fn build_sql(dir: &Path) -> anyhow::Result<Vec<Built>> {
+fn build_sql(dir: &Path) -> crate::build::Result<Vec<Built>> {
     let sql = sql_migrations(dir)?;
     let stale: Vec<bool> = sql
         .iter()
@@ -794,7 +830,7 @@ fn build_sql(dir: &Path) -> anyhow::Result<Vec<Built>> {
             !signed && !sql_up_to_date(&stem, m)
         })
         .collect();
-    Ok(write_sql(dir, &sql, &stale, true)?
+    Ok(write_sql(dir, &sql, &stale, None)?
         .into_iter()
         .filter(|b| b.rebuilt)
         .collect())
@@ -839,8 +875,8 @@ fn write_sql(
     dir: &Path,
     sql: &[SqlMigration],
     stale: &[bool],
-    quiet: bool,
-) -> anyhow::Result<Vec<Built>> {
+    observer: Option<&dyn Observer>,
+) -> crate::build::Result<Vec<Built>> {
     let mut built = Vec::new();
     for (m, stale) in sql.iter().zip(stale) {
         let stem_path = dir.join(&m.stem);
@@ -848,24 +884,27 @@ fn write_sql(
             built.push(kept(&stem_path)?);
             continue;
         }
-        if !quiet {
+        if let Some(observer) = observer {
             for (script, kind) in [(&m.up, "up"), (&m.down, "down")] {
+                let note = |message: String| {
+                    observer.event(&Event::Note { message: &message });
+                };
                 if wrapped_in_transaction(script) {
-                    eprintln!(
-                        "note: {}.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it \
+                    note(format!(
+                        "{}.{kind}.sql: its BEGIN; … COMMIT; pair is dropped when it \
                          runs: Retort runs each migration in one transaction, with its \
                          history row",
                         m.stem
-                    );
+                    ));
                 }
                 if m.transactional && switches_foreign_keys(script) {
-                    eprintln!(
-                        "note: {}.{kind}.sql: on SQLite its `PRAGMA foreign_keys` changes \
+                    note(format!(
+                        "{}.{kind}.sql: on SQLite its `PRAGMA foreign_keys` changes \
                          nothing, as SQLite ignores it inside the transaction Retort runs the \
                          migration in (a migration declared non-transactional switches them, \
                          until Retort puts the session back after it)",
                         m.stem
-                    );
+                    ));
                 }
             }
         }
@@ -887,10 +926,9 @@ fn guest_target_dir(target_dir: Option<&Path>, dir: &Path) -> PathBuf {
 }
 
 /// An artifact kept as it is: its sources did not change.
-fn kept(stem_path: &Path) -> anyhow::Result<Built> {
+fn kept(stem_path: &Path) -> crate::build::Result<Built> {
     let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
-    let bytes =
-        std::fs::read(&artifact).with_context(|| format!("cannot read {}", artifact.display()))?;
+    let bytes = std::fs::read(&artifact).map_err(io("read", &artifact))?;
     Ok(Built {
         crate_dir: stem_path.to_path_buf(),
         size: bytes.len() as u64,
@@ -902,22 +940,27 @@ fn kept(stem_path: &Path) -> anyhow::Result<Built> {
 
 /// Writes `<stem>.wasm` from a freshly built component, pinned to its sources by their
 /// fingerprint (custom section [`SOURCE_SECTION`]).
-fn pin(stem_path: &Path, produced: &Path, fingerprint: &str) -> anyhow::Result<Built> {
-    let bytes = std::fs::read(produced)
-        .with_context(|| format!("the build did not produce {}", produced.display()))?;
+fn pin(stem_path: &Path, produced: &Path, fingerprint: &str) -> crate::build::Result<Built> {
+    let bytes = std::fs::read(produced).map_err(|e| BuildError::Tool {
+        message: format!("the build did not produce {}", produced.display()),
+        source: Some(e),
+    })?;
     write_pinned(stem_path, bytes, fingerprint)
 }
 
 /// Writes `<stem>.wasm` from an artifact's bytes, pinned to its sources' fingerprint.
-fn write_pinned(stem_path: &Path, mut bytes: Vec<u8>, fingerprint: &str) -> anyhow::Result<Built> {
+fn write_pinned(
+    stem_path: &Path,
+    mut bytes: Vec<u8>,
+    fingerprint: &str,
+) -> crate::build::Result<Built> {
     crate::trust::signing::append_custom_section(
         &mut bytes,
         SOURCE_SECTION,
         fingerprint.as_bytes(),
     );
     let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
-    std::fs::write(&artifact, &bytes)
-        .with_context(|| format!("cannot write {}", artifact.display()))?;
+    std::fs::write(&artifact, &bytes).map_err(io("write", &artifact))?;
     Ok(Built {
         crate_dir: stem_path.to_path_buf(),
         size: bytes.len() as u64,
@@ -934,10 +977,10 @@ fn write_pinned(stem_path: &Path, mut bytes: Vec<u8>, fingerprint: &str) -> anyh
 fn build_scripts(
     dir: &Path,
     scripts: &[ScriptGuest],
-    quiet: bool,
+    observer: Option<&dyn Observer>,
     force: bool,
     offline: bool,
-) -> anyhow::Result<Vec<Built>> {
+) -> crate::build::Result<Vec<Built>> {
     let mut runtimes: std::collections::BTreeMap<&str, Option<RuntimeRef>> = Default::default();
     let mut built = Vec::new();
     for guest in scripts {
@@ -959,19 +1002,18 @@ fn build_scripts(
                 let r = if offline {
                     crate::build::runtimes::find(dir, language)
                 } else {
-                    Some(crate::build::runtimes::ensure(dir, language, quiet)?)
+                    Some(crate::build::runtimes::ensure(dir, language, observer)?)
                 };
                 runtimes.insert(language.name(), r.clone());
                 r
             }
         };
         let Some(runtime) = runtime else { continue };
-        if !quiet {
-            eprintln!(
-                "   Writing {} ({})",
-                guest.source.display(),
-                language.name()
-            );
+        if let Some(observer) = observer {
+            observer.event(&Event::Writing {
+                source: &guest.source.display().to_string(),
+                language: language.name(),
+            });
         }
         let script = guest.script(runtime)?;
         built.push(write_pinned(
@@ -1009,7 +1051,7 @@ fn cargo_build(
     target_dir: &Path,
     flags: &[String],
     quiet: bool,
-) -> anyhow::Result<()> {
+) -> crate::build::Result<()> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["build", "--release", "--target", TARGET, "--workspace"])
         .arg("--manifest-path")
@@ -1021,9 +1063,15 @@ fn cargo_build(
     if quiet {
         cmd.arg("--quiet");
     }
-    let status = cmd.status().context("cannot run cargo")?;
+    let status = cmd.status().map_err(|e| BuildError::Tool {
+        message: "cannot run cargo".into(),
+        source: Some(e),
+    })?;
     if !status.success() {
-        bail!("cargo exited with {status}");
+        return Err(BuildError::Tool {
+            message: format!("cargo exited with {status}"),
+            source: None,
+        });
     }
     Ok(())
 }

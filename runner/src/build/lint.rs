@@ -2,6 +2,8 @@
 //! dialect's variant, split into statements, a `BEGIN`/`COMMIT` pair dropped), through the
 //! rules of [`crate::core::lint`], with the header's `allow` acknowledgements.
 
+use crate::build::BuildError;
+use crate::build::error::io;
 use std::path::Path;
 
 use crate::build::guest::{SqlMigration, sql_migrations};
@@ -39,7 +41,7 @@ pub fn engine_of(url: &str) -> Option<Engine> {
 
 /// Lints every SQL migration in `dir` for `engine`; only migrations with findings are
 /// returned.
-pub fn lint_dir(dir: &Path, engine: Engine) -> anyhow::Result<Vec<MigrationLint>> {
+pub fn lint_dir(dir: &Path, engine: Engine) -> crate::build::Result<Vec<MigrationLint>> {
     let mut out = Vec::new();
     for m in sql_migrations(dir)? {
         if let Some(lint) = lint_migration(&m, engine)? {
@@ -51,7 +53,10 @@ pub fn lint_dir(dir: &Path, engine: Engine) -> anyhow::Result<Vec<MigrationLint>
 
 /// Lints one SQL migration's upgrade for `engine` (`None`: nothing found, or it does not run
 /// there).
-pub fn lint_migration(m: &SqlMigration, engine: Engine) -> anyhow::Result<Option<MigrationLint>> {
+pub fn lint_migration(
+    m: &SqlMigration,
+    engine: Engine,
+) -> crate::build::Result<Option<MigrationLint>> {
     let name = engine_name(engine);
     if m.only.as_deref().is_some_and(|only| only != name) {
         return Ok(None);
@@ -61,8 +66,8 @@ pub fn lint_migration(m: &SqlMigration, engine: Engine) -> anyhow::Result<Option
         None => (m.up.as_str(), format!("{}.up.sql", m.stem)),
     };
     let dialect = engine.lexical();
-    let statements =
-        retort_sql::split(script, dialect).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let statements = retort_sql::split(script, dialect)
+        .map_err(|e| BuildError::Refused(format!("{file}: {e}")))?;
     let statements = with_leading_comments(script, statements);
     let (statements, _) = retort_sql::unwrap_transaction(statements, dialect);
     let ctx = Context {
@@ -130,23 +135,25 @@ pub struct Acknowledged {
 impl Baseline {
     /// The baseline of `dir`: empty when it has none; an unreadable or invalid one is an
     /// error (never silently ignored).
-    pub fn load(dir: &Path) -> anyhow::Result<Baseline> {
+    pub fn load(dir: &Path) -> crate::build::Result<Baseline> {
         let path = dir.join(BASELINE);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Baseline::default()),
-            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+            Err(e) => return Err(io("read", &path)(e)),
         };
-        let baseline: Baseline =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let baseline: Baseline = toml::from_str(&text).map_err(|e| BuildError::Invalid {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         for a in &baseline.acknowledged {
             if crate::core::lint::Rule::parse(&a.rule).is_none() {
-                anyhow::bail!(
+                return Err(BuildError::Refused(format!(
                     "{}: `{}` (revision {}) is not a lint rule",
                     path.display(),
                     a.rule,
                     a.revision
-                );
+                )));
             }
         }
         Ok(baseline)
@@ -180,7 +187,7 @@ impl Baseline {
         &mut self,
         dir: &Path,
         lints: &[MigrationLint],
-    ) -> anyhow::Result<usize> {
+    ) -> crate::build::Result<usize> {
         let today = chrono::Utc::now().format("%Y-%m-%d");
         let mut added = 0;
         for l in lints {
@@ -200,11 +207,12 @@ impl Baseline {
             "# Lint findings acknowledged outside their migrations (`retort lint \
              --write-baseline`).\n# Each holds while its revision's statement reads the same; \
              write the reason for the reviewer.\n\n{}",
-            toml::to_string(self)?
+            toml::to_string(self).map_err(|e| BuildError::Refused(format!(
+                "cannot write the lint baseline as TOML: {e}"
+            )))?
         );
         let path = dir.join(BASELINE);
-        std::fs::write(&path, text)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, text).map_err(io("write", &path))?;
         Ok(added)
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! Owns: files in a migrations directory. Must not import `run` or `cli`; needs no database.
 
+mod error;
 pub mod guest;
 pub mod import;
 pub mod lint;
 pub mod runtimes;
 pub mod scaffold;
 pub mod sdk;
+
+pub use error::{BuildError, Result};

@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
+use crate::build::error::io;
+use crate::core::observe::{Event, Observer};
 
 use super::guest::{Language, SOURCE_SECTION, WIT};
 use crate::host::runtime::{RUNTIMES_DIR, RuntimeRef};
@@ -109,7 +111,11 @@ fn reference(language: Language, digest: String) -> RuntimeRef {
 /// The runtime `dir`'s `language` migrations build on: the project's own ([`find`]), else
 /// this machine's build of the same sources (copied into the project), else a fresh build
 /// with the language's tool (kept in the machine's cache and copied into the project).
-pub fn ensure(dir: &Path, language: Language, quiet: bool) -> anyhow::Result<RuntimeRef> {
+pub fn ensure(
+    dir: &Path,
+    language: Language,
+    observer: Option<&dyn Observer>,
+) -> crate::build::Result<RuntimeRef> {
     if let Some(found) = find(dir, language) {
         return Ok(found);
     }
@@ -124,7 +130,7 @@ pub fn ensure(dir: &Path, language: Language, quiet: bool) -> anyhow::Result<Run
             bytes
         }
         _ => {
-            let bytes = build(language, &fingerprint, quiet)?;
+            let bytes = build(language, &fingerprint, observer)?;
             if let Some(path) = &cached {
                 keep(path, &bytes);
             }
@@ -137,9 +143,8 @@ pub fn ensure(dir: &Path, language: Language, quiet: bool) -> anyhow::Result<Run
         .join(RUNTIMES_DIR)
         .join(crate::host::runtime::file_name(&runtime));
     std::fs::create_dir_all(dir.join(RUNTIMES_DIR))
-        .with_context(|| format!("cannot create {}", dir.join(RUNTIMES_DIR).display()))?;
-    std::fs::write(&target, &bytes)
-        .with_context(|| format!("cannot write {}", target.display()))?;
+        .map_err(io("create", dir.join(RUNTIMES_DIR)))?;
+    std::fs::write(&target, &bytes).map_err(io("write", &target))?;
     Ok(runtime)
 }
 
@@ -157,41 +162,43 @@ fn keep(path: &Path, bytes: &[u8]) {
 }
 
 /// Builds the runtime for `language` with its tool, pinned to `fingerprint`.
-fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<Vec<u8>> {
+fn build(
+    language: Language,
+    fingerprint: &str,
+    observer: Option<&dyn Observer>,
+) -> crate::build::Result<Vec<u8>> {
     let (tool, version) = language.tool()?;
-    if !quiet {
-        eprintln!(
-            "   Building the shared {} runtime {VERSION} with {version} (once per machine)",
-            language.name()
-        );
-        if !version.contains(
-            language
-                .pinned_tool()
-                .rsplit(' ')
-                .next()
-                .unwrap_or_default(),
-        ) {
-            eprintln!(
-                "note: Retort builds this runtime with {}; {version} may differ",
-                language.pinned_tool()
-            );
+    let pinned = language.pinned_tool();
+    if let Some(observer) = observer {
+        if !version.contains(pinned.rsplit(' ').next().unwrap_or_default()) {
+            observer.event(&Event::Note {
+                message: &format!("Retort builds this runtime with {pinned}; {version} may differ"),
+            });
         }
+        observer.event(&Event::BuildingRuntime {
+            language: language.name(),
+            tool: &version,
+        });
     }
     let work = tempfile::Builder::new()
         .prefix("retort-runtime-")
         .tempdir()
-        .context("cannot create a work directory")?;
+        .map_err(io("create", std::env::temp_dir().join("retort-runtime-…")))?;
     let dir = work.path();
-    std::fs::create_dir_all(dir.join("wit/deps/migration"))?;
-    std::fs::create_dir_all(dir.join("wit/deps/runtime"))?;
-    std::fs::create_dir_all(dir.join("app"))?;
-    std::fs::write(dir.join("wit/schema.wit"), SCHEMA_WIT)?;
-    std::fs::write(dir.join("wit/deps/runtime/runtime.wit"), RUNTIME_WIT)?;
-    std::fs::write(dir.join("wit/deps/migration/migration.wit"), WIT)?;
     let (helper_name, helper) = language.helper();
-    std::fs::write(dir.join("app").join(helper_name), helper)?;
     let (app_name, app) = language.app();
-    std::fs::write(dir.join("app").join(app_name), app)?;
+    for sub in ["wit/deps/migration", "wit/deps/runtime", "app"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(io("create", dir.join(sub)))?;
+    }
+    for (file, text) in [
+        ("wit/schema.wit", SCHEMA_WIT),
+        ("wit/deps/runtime/runtime.wit", RUNTIME_WIT),
+        ("wit/deps/migration/migration.wit", WIT),
+        (&format!("app/{helper_name}"), helper),
+        (&format!("app/{app_name}"), app),
+    ] {
+        std::fs::write(dir.join(file), text).map_err(io("write", dir.join(file)))?;
+    }
     let out = dir.join("runtime.wasm");
     let mut cmd = Command::new(&tool[0]);
     cmd.args(&tool[1..]);
@@ -214,33 +221,30 @@ fn build(language: Language, fingerprint: &str, quiet: bool) -> anyhow::Result<V
                 .arg(&out);
         }
     }
-    // The tool says nothing for 10–20 s: on a terminal, a spinner with the time so far.
-    let spinner = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner()
-            .with_style(
-                indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            )
-            .with_message(format!("building the shared {} runtime", language.name()));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
+    let started = std::time::Instant::now();
     let output = cmd.output();
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
+    if let Some(observer) = observer {
+        observer.event(&Event::BuiltRuntime {
+            language: language.name(),
+            duration: started.elapsed(),
+        });
     }
-    let output =
-        output.with_context(|| format!("cannot run the {} runtime build", language.name()))?;
+    let output = output.map_err(|e| BuildError::Tool {
+        message: format!("cannot run the {} runtime build", language.name()),
+        source: Some(e),
+    })?;
     if !output.status.success() || !out.is_file() {
-        bail!(
-            "building the shared {} runtime failed:\n{}{}",
-            language.name(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        return Err(BuildError::Tool {
+            source: None,
+            message: format!(
+                "building the shared {} runtime failed:\n{}{}",
+                language.name(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
     }
-    let mut bytes =
-        std::fs::read(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    let mut bytes = std::fs::read(&out).map_err(io("read", &out))?;
     crate::trust::signing::append_custom_section(
         &mut bytes,
         SOURCE_SECTION,

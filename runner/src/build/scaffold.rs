@@ -80,7 +80,7 @@ fn new_stem(dir: &Path, description: &str, taken: &[String]) -> (String, String)
 }
 
 /// A migration's language, for `retort new --lang` and a database's `language` setting.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// A Rust crate (`<id>_<slug>/`).
@@ -96,6 +96,9 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Every language, in the order a command line lists them.
+    pub const ALL: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Js, Lang::Sql];
+
     /// The name `--lang` and `language = …` take.
     pub fn name(self) -> &'static str {
         match self {

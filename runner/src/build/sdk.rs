@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use crate::build::error::io;
 
 /// Where the copy goes, relative to the migrations directory.
 pub const DIR: &str = ".retort/sdk";
@@ -106,7 +106,7 @@ pub fn vendored(dir: &Path) -> bool {
 }
 
 /// Writes the copy into `dir` unless this runner's is there already.
-pub fn materialize(dir: &Path) -> anyhow::Result<()> {
+pub fn materialize(dir: &Path) -> crate::build::Result<()> {
     let files = files();
     let stamp = stamp(&files);
     let root = dir.join(DIR);
@@ -114,13 +114,12 @@ pub fn materialize(dir: &Path) -> anyhow::Result<()> {
     if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == stamp) {
         return Ok(());
     }
-    let write = |rel: &str, text: &str| -> anyhow::Result<()> {
+    let write = |rel: &str, text: &str| -> crate::build::Result<()> {
         let path = root.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(io("create", &parent))?;
         }
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(&path, text).map_err(io("write", &path))
     };
     // Files of another version's copy that this one lacks must not linger.
     let _ = std::fs::remove_dir_all(&root);
@@ -129,8 +128,7 @@ pub fn materialize(dir: &Path) -> anyhow::Result<()> {
     }
     write("STAMP", &format!("{stamp}\n"))?;
     let ignore = dir.join(".retort/.gitignore");
-    std::fs::write(&ignore, "# Build output of `retort build`.\n*\n")
-        .with_context(|| format!("cannot write {}", ignore.display()))
+    std::fs::write(&ignore, "# Build output of `retort build`.\n*\n").map_err(io("write", &ignore))
 }
 
 #[cfg(test)]

@@ -2,7 +2,25 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+
+use crate::build::import::Tool;
+use crate::build::scaffold::Lang;
+use crate::project::TransactionMode;
+
+/// A parser for one of a library enum's values by name: the library's enums do not depend
+/// on clap, so the command line lists their names (`ALL`, `name`) itself.
+fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(|t| name(*t))).map(move |chosen| {
+        *all.iter()
+            .find(|t| name(**t) == chosen)
+            .expect("clap accepts only the listed names")
+    })
+}
 
 /// Database migrations as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -28,8 +46,9 @@ pub struct Cli {
     pub lock_timeout: Option<u64>,
     /// How to group migrations into transactions (PostgreSQL, SQLite): `per-migration`
     /// (default) or `single` (the whole run commits once).
-    #[arg(long, global = true, value_name = "MODE")]
-    pub transaction: Option<crate::project::TransactionMode>,
+    #[arg(long, global = true, value_name = "MODE",
+          value_parser = one_of(&TransactionMode::ALL, TransactionMode::name))]
+    pub transaction: Option<TransactionMode>,
     /// Trust this public key file (OpenSSH `ssh-ed25519 …` lines), besides `[trust] keys`
     /// (repeatable).
     #[arg(long = "trusted-key", global = true, value_name = "FILE")]
@@ -82,8 +101,8 @@ pub enum Command {
         migrations: PathBuf,
         /// The language `retort new` scaffolds in (recorded as `language` in retort.toml):
         /// sql (needs no toolchain), python, js or rust.
-        #[arg(long, value_enum, default_value = "sql")]
-        lang: crate::build::scaffold::Lang,
+        #[arg(long, default_value = "sql", value_parser = one_of(&Lang::ALL, Lang::name))]
+        lang: Lang,
     },
     /// Scaffold a new migration after the current head.
     New {
@@ -92,8 +111,8 @@ pub enum Command {
         /// The migration's language: sql (an up/down pair), python, js, or rust (a crate).
         /// Default: the database's `language` in retort.toml, else the newest migration's,
         /// else sql.
-        #[arg(long, value_enum)]
-        lang: Option<crate::build::scaffold::Lang>,
+        #[arg(long, value_parser = one_of(&Lang::ALL, Lang::name))]
+        lang: Option<Lang>,
         /// Write a SQL migration (and its downgrade) from the migrations' schema at head to
         /// the declared one (`schema = …` in retort.toml).
         #[arg(long)]
@@ -188,8 +207,8 @@ pub enum Command {
         #[arg(short, long)]
         message: String,
         /// The merge's language (default: that of the newest migration).
-        #[arg(long, value_enum)]
-        lang: Option<crate::build::scaffold::Lang>,
+        #[arg(long, value_parser = one_of(&Lang::ALL, Lang::name))]
+        lang: Option<Lang>,
     },
     /// Record TARGET as the current revision without running migrations (adopting a
     /// database migrated by other means; `stamp base` forgets everything).
@@ -199,15 +218,16 @@ pub enum Command {
         target: Option<String>,
         /// Adopt a database migrated by TOOL: read TOOL's history table and stamp the newest
         /// version it applied (after `retort import --from TOOL`).
-        #[arg(long, value_name = "TOOL", conflicts_with = "target")]
-        adopt: Option<crate::build::import::Tool>,
+        #[arg(long, value_name = "TOOL", conflicts_with = "target",
+              value_parser = one_of(&Tool::ALL, Tool::name))]
+        adopt: Option<Tool>,
     },
     /// Convert another tool's migrations directory into SQL migrations of this project,
     /// chained after the current head.
     Import {
         /// The tool that wrote DIR.
-        #[arg(long, value_name = "TOOL")]
-        from: crate::build::import::Tool,
+        #[arg(long, value_name = "TOOL", value_parser = one_of(&Tool::ALL, Tool::name))]
+        from: Tool,
         /// Its migrations directory.
         dir: PathBuf,
     },

@@ -267,9 +267,10 @@ pub(super) async fn merge(
 
 /// `retort build [--force]`.
 pub(super) fn build(ctx: &Ctx, out: &mut impl Write, force: bool) -> anyhow::Result<()> {
+    let observer = (!ctx.quiet).then_some(&*ctx.observer);
     for db in &ctx.project.databases {
         let built =
-            crate::build::guest::build(&db.migrations, &ctx.project.root, None, ctx.quiet, force)?;
+            crate::build::guest::build(&db.migrations, &ctx.project.root, None, observer, force)?;
         if built.is_empty() {
             writeln!(
                 out,
@@ -363,7 +364,6 @@ fn nothing_to_import(
     dir: &std::path::Path,
     report: &crate::build::import::Report,
 ) -> String {
-    use clap::ValueEnum;
     let mut message = format!("no {} migrations in {}", from.name(), dir.display());
     let mut entries: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -390,7 +390,7 @@ fn nothing_to_import(
     for (path, why) in report.skipped.iter().take(8) {
         message.push_str(&format!("\n  skipped {}: {why}", path.display()));
     }
-    let matching: Vec<&str> = Tool::value_variants()
+    let matching: Vec<&str> = Tool::ALL
         .iter()
         .filter(|t| **t != from)
         .filter(|t| {

@@ -103,6 +103,18 @@ fn event_fields(
         Event::Warning { database, message } => {
             ("warning", json!({"database": database, "message": message}))
         }
+        Event::Note { message } => ("note", json!({"message": message})),
+        Event::BuildingRuntime { language, tool } => (
+            "building-runtime",
+            json!({"language": language, "tool": tool}),
+        ),
+        Event::BuiltRuntime { language, duration } => (
+            "built-runtime",
+            json!({"language": language, "duration_ms": duration.as_secs_f64() * 1000.0}),
+        ),
+        Event::Writing { source, language } => {
+            ("writing", json!({"source": source, "language": language}))
+        }
         Event::Backtrace {
             revision,
             backtrace,

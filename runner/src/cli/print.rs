@@ -87,6 +87,18 @@ impl StderrObserver {
             Event::Warning { database, message } => {
                 Some(format!("warning: [{database}] {message}"))
             }
+            Event::Note { message } if !self.quiet => Some(format!("note: {message}")),
+            Event::BuildingRuntime { language, tool } if !self.quiet => Some(format!(
+                "   Building the shared {language} runtime {} with {tool} (once per machine)",
+                crate::build::runtimes::VERSION
+            )),
+            Event::BuiltRuntime { language, duration } if !self.quiet => Some(format!(
+                "   Built the shared {language} runtime in {:.1} s",
+                duration.as_secs_f64()
+            )),
+            Event::Writing { source, language } if !self.quiet => {
+                Some(format!("   Writing {source} ({language})"))
+            }
             Event::Backtrace {
                 revision,
                 backtrace,

@@ -106,7 +106,7 @@ impl Observer for Live {
                 }
             }
             // A runtime's compilation: a spinner while it lasts, a line when it is done.
-            Event::Compiling { .. } => {
+            Event::Compiling { .. } | Event::BuildingRuntime { .. } => {
                 let title = self.plain.line(event).unwrap_or_default();
                 let bar = ProgressBar::with_draw_target(None, (self.target)())
                     .with_style(spinner())
@@ -120,7 +120,7 @@ impl Observer for Live {
                     old.bar.finish_and_clear();
                 }
             }
-            Event::Compiled { .. } => {
+            Event::Compiled { .. } | Event::BuiltRuntime { .. } => {
                 if let Some(r) = running.take() {
                     r.bar.finish_and_clear();
                 }

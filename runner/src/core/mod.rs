@@ -58,6 +58,19 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// An error and its causes as one line, `outer: inner: …` (what `{:#}` of an `anyhow` error
+/// shows), for messages that carry a nested error as text.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

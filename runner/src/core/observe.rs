@@ -113,6 +113,33 @@ pub enum Event<'a> {
         /// How long it took.
         duration: std::time::Duration,
     },
+    /// Something the author of a migration should know about its sources, noticed while
+    /// building it (e.g. a `BEGIN; … COMMIT;` pair that running it drops).
+    Note {
+        /// What to know.
+        message: &'a str,
+    },
+    /// A shared language runtime is being built with its tool (10–20 s; once per machine).
+    BuildingRuntime {
+        /// "Python" or "JavaScript".
+        language: &'a str,
+        /// The tool and the version it reports.
+        tool: &'a str,
+    },
+    /// The runtime announced by [`Event::BuildingRuntime`] is built.
+    BuiltRuntime {
+        /// "Python" or "JavaScript".
+        language: &'a str,
+        /// How long it took.
+        duration: std::time::Duration,
+    },
+    /// A Python or JavaScript migration's artifact is being written on its runtime.
+    Writing {
+        /// The source file.
+        source: &'a str,
+        /// "Python" or "JavaScript".
+        language: &'a str,
+    },
     /// Something the operator should know before migrations run, e.g. that they run with
     /// privileges that reach the database server's files.
     Warning {

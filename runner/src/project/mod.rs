@@ -57,7 +57,7 @@ pub struct DatabaseConfig {
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
 /// one migration at a time with its pending-row protocol).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransactionMode {
     /// Each migration and its history row commit together (the default): a failure keeps
@@ -67,6 +67,25 @@ pub enum TransactionMode {
     /// The whole run commits once: a failure rolls every migration of the run back. Much
     /// faster for many small migrations (one commit, one fsync).
     Single,
+}
+
+impl TransactionMode {
+    /// Every mode, in the order a command line lists them.
+    pub const ALL: [TransactionMode; 2] = [TransactionMode::PerMigration, TransactionMode::Single];
+
+    /// The name `retort.toml` and `--transaction` take.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransactionMode::PerMigration => "per-migration",
+            TransactionMode::Single => "single",
+        }
+    }
+}
+
+impl std::fmt::Display for TransactionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The resolved project.

@@ -427,14 +427,15 @@ fn lint_findings(
     let (files, baseline) = if from_directory {
         let files = crate::build::guest::sql_migrations(&db.migrations).unwrap_or_else(|e| {
             out.push(Finding::Refused {
-                message: format!("its SQL migrations cannot be read to lint them: {e:#}"),
+                message: format!(
+                    "its SQL migrations cannot be read to lint them: {}",
+                    e.chain()
+                ),
             });
             Vec::new()
         });
         let baseline = crate::build::lint::Baseline::load(&db.migrations).unwrap_or_else(|e| {
-            out.push(Finding::Refused {
-                message: format!("{e:#}"),
-            });
+            out.push(Finding::Refused { message: e.chain() });
             Default::default()
         });
         (files, baseline)
@@ -446,9 +447,7 @@ fn lint_findings(
         match crate::build::lint::lint_migration(m, engine) {
             Ok(Some(l)) => lints.push(l),
             Ok(None) => {}
-            Err(e) => out.push(Finding::Refused {
-                message: format!("{e:#}"),
-            }),
+            Err(e) => out.push(Finding::Refused { message: e.chain() }),
         }
     }
     for (id, statements) in sent {

@@ -674,7 +674,7 @@ pub(super) fn check_built(
         Err(e) => {
             return Err(Error::Unbuilt {
                 database: db.name.clone(),
-                stale: vec![format!("its migrations cannot be built: {e:#}")],
+                stale: vec![format!("its migrations cannot be built: {}", e.chain())],
             });
         }
     }
@@ -683,7 +683,7 @@ pub(super) fn check_built(
             .iter()
             .map(|(path, why)| format!("{} {why}", shown(path)))
             .collect::<Vec<_>>(),
-        Err(e) => vec![format!("its sources cannot be read: {e:#}")],
+        Err(e) => vec![format!("its sources cannot be read: {}", e.chain())],
     };
     if stale.is_empty() {
         return Ok(());

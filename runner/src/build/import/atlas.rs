@@ -7,14 +7,15 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
+use crate::build::error::io;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::{Imported, Report, entries, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` to `report`, after checking `atlas.sum`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     let mut files = Vec::new();
     for path in entries(dir)? {
         let name = file_name(&path);
@@ -30,11 +31,11 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
         let (version, rest) = stem.split_once('_').unwrap_or((stem, ""));
         let directives = file_directives(&text);
         if directives.iter().any(|d| d.starts_with("delimiter")) {
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "{}: `atlas:delimiter` is not supported; Retort keeps routine bodies whole \
                  without one, so remove the directive and use `;`",
                 path.display()
-            );
+            )));
         }
         let transactional = !directives.iter().any(|d| d == "txmode none");
         report.migrations.push(Imported {
@@ -85,18 +86,16 @@ fn sum(entries: &[(String, String)]) -> String {
 }
 
 /// Checks the directory against its `atlas.sum`, naming the first file that differs.
-fn verify(dir: &Path, files: &[(String, String, std::path::PathBuf)]) -> anyhow::Result<()> {
+fn verify(dir: &Path, files: &[(String, String, std::path::PathBuf)]) -> crate::build::Result<()> {
     let sum_path = dir.join("atlas.sum");
     let text = match std::fs::read_to_string(&sum_path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && files.is_empty() => return Ok(()),
         Err(e) => {
-            return Err(e).with_context(|| {
-                format!(
-                    "{} (Atlas's integrity file; `atlas migrate hash` writes it)",
-                    sum_path.display()
-                )
-            });
+            return Err(io("read", &sum_path)(e).within(format!(
+                "{} (Atlas's integrity file; `atlas migrate hash` writes it)",
+                sum_path.display()
+            )));
         }
     };
     let mut lines = text.lines();
@@ -109,14 +108,17 @@ fn verify(dir: &Path, files: &[(String, String, std::path::PathBuf)]) -> anyhow:
         .filter(|l| !l.trim().is_empty())
         .map(|l| match l.split_once(" h1:") {
             Some((n, h)) => Ok((n.trim().to_string(), h.trim().to_string())),
-            None => bail!("{}: `{l}` is not `<file> h1:<hash>`", sum_path.display()),
+            None => Err(BuildError::Invalid {
+                file: sum_path.display().to_string(),
+                message: format!("`{l}` is not `<file> h1:<hash>`"),
+            }),
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<crate::build::Result<_>>()?;
     if sum(&recorded) != recorded_sum {
-        bail!(
+        return Err(BuildError::Refused(format!(
             "{}: its own checksum does not match its lines (edited by hand?)",
             sum_path.display()
-        );
+        )));
     }
     let computed = hash_file(files);
     if computed != recorded {
@@ -128,11 +130,11 @@ fn verify(dir: &Path, files: &[(String, String, std::path::PathBuf)]) -> anyhow:
             .or_else(|| computed.get(recorded.len()).map(|c| c.0.clone()))
             .or_else(|| recorded.get(computed.len()).map(|r| r.0.clone()))
             .unwrap_or_default();
-        bail!(
+        return Err(BuildError::Refused(format!(
             "{}: the directory does not match it (from `{differs}` on): a migration was changed, \
              added or removed after `atlas migrate hash`; restore it, or re-hash if intended",
             sum_path.display()
-        );
+        )));
     }
     Ok(())
 }

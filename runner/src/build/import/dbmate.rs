@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
 
 use super::{Imported, Line, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         let Some(stem) = name.strip_suffix(".sql") else {
@@ -22,7 +22,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
         };
         let text = read(&path)?;
         let (up, down, transactional) =
-            dbmate_sections(&text).with_context(|| format!("{}", path.display()))?;
+            dbmate_sections(&text).map_err(|e| e.within(path.display().to_string()))?;
         report.migrations.push(Imported {
             id: id_of(version),
             version: version.to_string(),
@@ -39,7 +39,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// Splits a dbmate file into (up, down, transactional).
-fn dbmate_sections(text: &str) -> anyhow::Result<(String, String, bool)> {
+fn dbmate_sections(text: &str) -> crate::build::Result<(String, String, bool)> {
     let mut transactional = true;
     let found = super::sections(text, |t| {
         Ok(if let Some(opts) = t.strip_prefix("-- migrate:up") {
@@ -52,7 +52,7 @@ fn dbmate_sections(text: &str) -> anyhow::Result<(String, String, bool)> {
         })
     })?;
     let Some((up, down)) = found else {
-        bail!("no `-- migrate:up` section");
+        return Err(BuildError::Refused("no `-- migrate:up` section".into()));
     };
     Ok((up, down, transactional))
 }

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use crate::build::BuildError;
 
 use super::{Imported, Report, entries, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         if !path.is_dir() || !path.join("up.sql").is_file() {
@@ -33,8 +33,9 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
         };
         let transactional = match std::fs::read_to_string(path.join("metadata.toml")) {
             Ok(text) => {
-                let doc: toml::Table = toml::from_str(&text).with_context(|| {
-                    format!("{} is not valid TOML", path.join("metadata.toml").display())
+                let doc: toml::Table = toml::from_str(&text).map_err(|e| BuildError::Invalid {
+                    file: path.join("metadata.toml").display().to_string(),
+                    message: format!("not valid TOML: {e}"),
                 })?;
                 doc.get("run_in_transaction")
                     .and_then(toml::Value::as_bool)

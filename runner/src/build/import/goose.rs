@@ -9,12 +9,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
 
 use super::{Imported, Line, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         if name.ends_with(".go") && numeric_prefix(&name).is_some() {
@@ -35,7 +35,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
         };
         let text = read(&path)?;
         let (up, down, transactional) =
-            sections(&text).with_context(|| format!("{}", path.display()))?;
+            sections(&text).map_err(|e| e.within(path.display().to_string()))?;
         // goose compares versions as integers: `00001` is version 1.
         let version = version.trim_start_matches('0');
         let version = if version.is_empty() { "0" } else { version };
@@ -55,7 +55,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// Splits a goose file into (up, down, transactional).
-fn sections(text: &str) -> anyhow::Result<(String, String, bool)> {
+fn sections(text: &str) -> crate::build::Result<(String, String, bool)> {
     let mut transactional = true;
     let found = super::sections(text, |t| {
         let Some(annotation) = t.strip_prefix("-- +goose") else {
@@ -69,15 +69,22 @@ fn sections(text: &str) -> anyhow::Result<(String, String, bool)> {
                 Line::Directive
             }
             "STATEMENTBEGIN" | "STATEMENTEND" | "ENVSUB OFF" => Line::Directive,
-            "ENVSUB ON" => bail!(
-                "it uses `-- +goose ENVSUB ON`: goose substitutes environment variables \
-                 into it, and a Retort migration sees no environment; expand them first"
-            ),
-            other => bail!("unknown goose annotation `-- +goose {other}`"),
+            "ENVSUB ON" => {
+                return Err(BuildError::Refused(
+                    "it uses `-- +goose ENVSUB ON`: goose substitutes environment variables \
+                     into it, and a Retort migration sees no environment; expand them first"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(BuildError::Refused(format!(
+                    "unknown goose annotation `-- +goose {other}`"
+                )));
+            }
         })
     })?;
     let Some((up, down)) = found else {
-        bail!("no `-- +goose Up` section");
+        return Err(BuildError::Refused("no `-- +goose Up` section".into()));
     };
     Ok((up, down, transactional))
 }

@@ -14,12 +14,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::bail;
+use crate::build::BuildError;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
 /// Adds the changesets of `dir` (and its subdirectories) to `report`, in Liquibase's order.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     let files = super::files_below(dir)?;
     for path in files.into_iter().filter(|p| file_name(p).ends_with(".sql")) {
         let text = read(&path)?;
@@ -30,8 +30,8 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             ));
             continue;
         }
-        for changeset in
-            changesets(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        for changeset in changesets(&text)
+            .map_err(|e| BuildError::Refused(format!("{}: {e}", path.display())))?
         {
             let Some(m) = changeset.imported(&path)? else {
                 report.skipped.push((
@@ -226,7 +226,7 @@ fn dialect(dbms: &str) -> Option<&'static str> {
 
 impl Changeset {
     /// The Retort migration, or `None` for one that runs on no engine Retort supports.
-    fn imported(&self, path: &Path) -> anyhow::Result<Option<Imported>> {
+    fn imported(&self, path: &Path) -> crate::build::Result<Option<Imported>> {
         let delimiter = self
             .attributes
             .get("enddelimiter")
@@ -244,12 +244,12 @@ impl Changeset {
             .get("runintransaction")
             .is_some_and(|v| v.eq_ignore_ascii_case("false"));
         if id_of(&self.id).is_empty() {
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "{}: changeset {}:{} has no usable id",
                 path.display(),
                 self.author,
                 self.id
-            );
+            )));
         }
         let mut m = Imported {
             id: id_of(&self.id),

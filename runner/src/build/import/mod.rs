@@ -31,10 +31,11 @@ mod sqlx;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
+use crate::build::error::io;
 
 /// A tool whose migrations can be imported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {
     /// sqlx-cli (`sqlx migrate`).
     Sqlx,
@@ -63,6 +64,22 @@ pub enum Tool {
 }
 
 impl Tool {
+    /// Every tool, in the order a command line lists them.
+    pub const ALL: [Tool; 12] = [
+        Tool::Sqlx,
+        Tool::Diesel,
+        Tool::GolangMigrate,
+        Tool::Dbmate,
+        Tool::Flyway,
+        Tool::Goose,
+        Tool::Refinery,
+        Tool::Prisma,
+        Tool::Atlas,
+        Tool::Popx,
+        Tool::Liquibase,
+        Tool::Sqitch,
+    ];
+
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -116,8 +133,8 @@ pub struct Report {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+fn read(path: &Path) -> crate::build::Result<String> {
+    std::fs::read_to_string(path).map_err(io("read", &path))
 }
 
 /// The Retort revision id of a tool's version (`.`, `_` and anything else but ASCII letters,
@@ -158,8 +175,8 @@ enum Line {
 /// it has no up section. SQL before the first section marker is dropped, as the tools do.
 fn sections(
     text: &str,
-    mut classify: impl FnMut(&str) -> anyhow::Result<Line>,
-) -> anyhow::Result<Option<(String, String)>> {
+    mut classify: impl FnMut(&str) -> crate::build::Result<Line>,
+) -> crate::build::Result<Option<(String, String)>> {
     let (mut up, mut down) = (String::new(), String::new());
     let mut section = None;
     for line in text.lines() {
@@ -185,9 +202,9 @@ fn sections(
     Ok(section.map(|_| (up, down)))
 }
 
-fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn entries(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
+        .map_err(io("read", &dir))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .collect();
@@ -198,7 +215,7 @@ fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// Every file in `dir` and its subdirectories, in path order (each directory's entries
 /// sorted, subdirectories read where they sort): how refinery, popx and Liquibase's
 /// `includeAll` find their files.
-fn files_below(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn files_below(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in entries(dir)? {
         if path.is_dir() {
@@ -275,7 +292,7 @@ pub fn layout(tool: Tool) -> &'static str {
 }
 
 /// Reads a directory of `tool`'s migrations, in the tool's order.
-pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
+pub fn read_dir(tool: Tool, dir: &Path) -> crate::build::Result<Report> {
     let mut report = Report::default();
     match tool {
         Tool::Sqlx | Tool::GolangMigrate => sqlx::read_dir(tool, dir, &mut report)?,
@@ -294,11 +311,11 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
     let mut seen = std::collections::BTreeSet::new();
     for m in &report.migrations {
         if !seen.insert(m.id.clone()) {
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "two migrations have version {} in {}",
                 m.version,
                 dir.display()
-            );
+            )));
         }
     }
     refuse_same_number(tool, &report.migrations, dir)?;
@@ -308,7 +325,7 @@ pub fn read_dir(tool: Tool, dir: &Path) -> anyhow::Result<Report> {
 /// Tools that order by numeric version read `1_a` and `01_b` as the same version, and refuse
 /// the pair (golang-migrate: "duplicate migration file"): so does the import, rather than
 /// make two revisions of what the tool never ran as two.
-fn refuse_same_number(tool: Tool, migrations: &[Imported], dir: &Path) -> anyhow::Result<()> {
+fn refuse_same_number(tool: Tool, migrations: &[Imported], dir: &Path) -> crate::build::Result<()> {
     if !matches!(
         tool,
         Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose | Tool::Refinery
@@ -329,7 +346,7 @@ fn refuse_same_number(tool: Tool, migrations: &[Imported], dir: &Path) -> anyhow
                     .map(|p| file_name(p))
                     .unwrap_or_else(|| m.version.clone())
             };
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "{} and {} in {} have the same version to {} ({} = {}): it would refuse them, \
                  so the import does too; renumber one",
                 shown(&pair[0]),
@@ -338,7 +355,7 @@ fn refuse_same_number(tool: Tool, migrations: &[Imported], dir: &Path) -> anyhow
                 tool.name(),
                 pair[0].version,
                 pair[1].version
-            );
+            )));
         }
     }
     Ok(())
@@ -350,9 +367,9 @@ pub fn write(
     into: &Path,
     migrations: &[Imported],
     parent: Option<&str>,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> crate::build::Result<Vec<PathBuf>> {
     // SQL migrations need no cargo workspace: they run on the SQL runtime Retort ships.
-    std::fs::create_dir_all(into).with_context(|| format!("cannot create {}", into.display()))?;
+    std::fs::create_dir_all(into).map_err(io("create", &into))?;
     let mut written = Vec::new();
     let mut previous = parent.map(str::to_string);
     for m in migrations {
@@ -366,7 +383,10 @@ pub fn write(
         let down_path = into.join(format!("{stem}.down.sql"));
         for p in [&up_path, &down_path] {
             if p.exists() {
-                bail!("{} exists: not overwriting", p.display());
+                return Err(BuildError::Refused(format!(
+                    "{} exists: not overwriting",
+                    p.display()
+                )));
             }
         }
         let depends = if m.depends_on.is_empty() {
@@ -390,16 +410,19 @@ pub fn write(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        std::fs::write(&up_path, format!("{header}{}", m.up))?;
-        std::fs::write(&down_path, &m.down)?;
+        std::fs::write(&up_path, format!("{header}{}", m.up)).map_err(io("write", &up_path))?;
+        std::fs::write(&down_path, &m.down).map_err(io("write", &down_path))?;
         for (dialect, (up, down)) in &m.variants {
             for (kind, text) in [("up", up), ("down", down)] {
                 if let Some(text) = text {
                     let path = into.join(format!("{stem}.{dialect}.{kind}.sql"));
                     if path.exists() {
-                        bail!("{} exists: not overwriting", path.display());
+                        return Err(BuildError::Refused(format!(
+                            "{} exists: not overwriting",
+                            path.display()
+                        )));
                     }
-                    std::fs::write(&path, text)?;
+                    std::fs::write(&path, text).map_err(io("write", &path))?;
                 }
             }
         }
@@ -625,7 +648,7 @@ mod tests {
             "-- +goose ENVSUB ON\n-- +goose Up\nSELECT '${X}';\n",
         )
         .unwrap();
-        let e = format!("{:#}", read_dir(Tool::Goose, d.path()).unwrap_err());
+        let e = read_dir(Tool::Goose, d.path()).unwrap_err().chain();
         assert!(e.contains("00011_env.sql") && e.contains("ENVSUB"), "{e}");
     }
 
@@ -640,7 +663,7 @@ mod tests {
                 ("2_c.up.sql", "CREATE TABLE c (id INT);"),
             ],
         );
-        let e = format!("{:#}", read_dir(Tool::GolangMigrate, d.path()).unwrap_err());
+        let e = read_dir(Tool::GolangMigrate, d.path()).unwrap_err().chain();
         assert!(
             e.contains("01_b.up.sql") && e.contains("1_a.up.sql") && e.contains("same version"),
             "{e}"

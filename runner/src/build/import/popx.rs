@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::bail;
+use crate::build::BuildError;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
@@ -100,14 +100,16 @@ fn parse(file: &str) -> Result<Option<Name>, String> {
 }
 
 /// Adds the migrations of `dir` (and its subdirectories) to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     let files = super::files_below(dir)?;
     let mut by_version: BTreeMap<String, Imported> = BTreeMap::new();
     for path in files {
         let name = match parse(&file_name(&path)) {
             Ok(Some(name)) => name,
             Ok(None) => continue,
-            Err(why) if why.starts_with("a fizz") => bail!("{}: {why}", path.display()),
+            Err(why) if why.starts_with("a fizz") => {
+                return Err(BuildError::Refused(format!("{}: {why}", path.display())));
+            }
             Err(why) => {
                 report.skipped.push((path, why));
                 continue;

@@ -7,12 +7,12 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use crate::build::BuildError;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` (and its subdirectories) to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     let mut files = super::files_below(dir)?;
     files.sort();
     for path in files {
@@ -27,11 +27,9 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             ));
             continue;
         }
-        let version: i32 = version.parse().with_context(|| {
-            format!(
-                "{}: refinery versions are 32-bit integers, not `{version}`",
-                path.display()
-            )
+        let version: i32 = version.parse().map_err(|e| BuildError::Invalid {
+            file: path.display().to_string(),
+            message: format!("refinery versions are 32-bit integers, not `{version}` ({e})"),
         })?;
         let up = read(&path)?;
         let transactional = !up.lines().any(no_transaction);

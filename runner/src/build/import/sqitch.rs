@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::build::BuildError;
 
 use super::{Imported, Report, id_of, read, words};
 
@@ -27,7 +27,7 @@ struct Change {
     line: usize,
 }
 
-fn plan(text: &str) -> anyhow::Result<(Option<String>, Vec<Change>)> {
+fn plan(text: &str) -> crate::build::Result<(Option<String>, Vec<Change>)> {
     let mut project = None;
     let mut changes: Vec<Change> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
@@ -55,11 +55,11 @@ fn plan(text: &str) -> anyhow::Result<(Option<String>, Vec<Change>)> {
             _ => Vec::new(),
         };
         if changes.iter().any(|c| c.name == name) {
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "sqitch.plan, line {}: change `{name}` is reworked (it appears again after a tag): \
                  import the plan up to its first version, then write the rework as a Retort migration",
                 n + 1
-            );
+            )));
         }
         changes.push(Change {
             name,
@@ -72,17 +72,23 @@ fn plan(text: &str) -> anyhow::Result<(Option<String>, Vec<Change>)> {
 }
 
 /// The change a `[dependency]` names, or `None` for a conflict (`!change`).
-fn dependency(token: &str, project: Option<&str>, line: usize) -> anyhow::Result<Option<String>> {
+fn dependency(
+    token: &str,
+    project: Option<&str>,
+    line: usize,
+) -> crate::build::Result<Option<String>> {
     if token.starts_with('!') {
         return Ok(None);
     }
     let local = match token.split_once(':') {
         Some((p, change)) if Some(p) == project => change,
-        Some((p, _)) => bail!(
-            "sqitch.plan, line {line}: `{token}` depends on project `{p}`: a Retort migration can \
+        Some((p, _)) => {
+            return Err(BuildError::Refused(format!(
+                "sqitch.plan, line {line}: `{token}` depends on project `{p}`: a Retort migration can \
              depend on its own database's revisions only (declare the other project as a database \
              of its own and use `requires`)"
-        ),
+            )));
+        }
         None => token,
     };
     // `change@tag` pins a version of a reworked change; reworks are refused, so it is the change.
@@ -91,27 +97,27 @@ fn dependency(token: &str, project: Option<&str>, line: usize) -> anyhow::Result
 }
 
 /// Refuses psql meta-commands, which no driver runs.
-fn check_script(path: &Path, text: &str) -> anyhow::Result<()> {
+fn check_script(path: &Path, text: &str) -> crate::build::Result<()> {
     if let Some((n, line)) = text
         .lines()
         .enumerate()
         .find(|(_, l)| l.trim_start().starts_with('\\'))
     {
-        bail!(
+        return Err(BuildError::Refused(format!(
             "{}, line {}: `{}` is a psql meta-command, which only psql runs: replace it with SQL",
             path.display(),
             n + 1,
             line.trim()
-        );
+        )));
     }
     Ok(())
 }
 
 /// Adds the changes of the sqitch project in `dir` to `report`, in plan order.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
     let plan_path = dir.join("sqitch.plan");
     let text = read(&plan_path)?;
-    let (project, changes) = plan(&text).with_context(|| format!("{}", plan_path.display()))?;
+    let (project, changes) = plan(&text).map_err(|e| e.within(plan_path.display().to_string()))?;
     for change in changes {
         // A change's scripts are files of the project: a name that climbs out of it (`..`) or
         // starts anywhere else (`/etc/x`) would read files the import was not given.
@@ -119,20 +125,19 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)));
         if !inside || change.name.contains('\\') {
-            bail!(
+            return Err(BuildError::Refused(format!(
                 "sqitch.plan, line {}: change `{}` names a path outside the project's deploy/ \
                  and revert/ directories; sqitch change names are names, not paths",
-                change.line,
-                change.name
-            );
+                change.line, change.name
+            )));
         }
         let deploy = dir.join("deploy").join(format!("{}.sql", change.name));
         let revert = dir.join("revert").join(format!("{}.sql", change.name));
-        let up = read(&deploy).with_context(|| {
-            format!(
+        let up = read(&deploy).map_err(|e| {
+            e.within(format!(
                 "sqitch.plan, line {}: change `{}`",
                 change.line, change.name
-            )
+            ))
         })?;
         check_script(&deploy, &up)?;
         let down = match revert.is_file() {
