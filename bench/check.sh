@@ -19,7 +19,7 @@ my=${3:-mysql://root@127.0.0.1:3306/test}
 retort="$root/target/release/retort"
 work="$root/target/bench-check"
 rm -rf "$work" && mkdir -p "$work/migrations"
-cargo build --release -q -p retort
+cargo build --release -q -p retort-cli
 
 python3 - "$work/migrations" "$n" <<'PY'
 import os, sys

@@ -13,7 +13,7 @@ root=$(pwd)
 pg=${1:-postgres://postgres@127.0.0.1:5432/test}
 
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-cargo build --release -q -p retort
+cargo build --release -q -p retort-cli
 cfg=$(mktemp)
 printf '[databases.bench]\nurl = "sqlite://unused.db"\nmigrations = "%s/bench/guests"\n' "$root" > "$cfg"
 CARGO_TARGET_DIR="$root/target/guests" target/release/retort --config "$cfg" -q build

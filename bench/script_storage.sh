@@ -15,7 +15,7 @@ n=${1:-100}
 export RETORT_COMPONENTIZE_PY=${RETORT_COMPONENTIZE_PY:-$root/target/py-guest-venv/bin/componentize-py}
 export RETORT_COMPONENTIZE_JS=${RETORT_COMPONENTIZE_JS:-$root/target/js-guest-tools/node_modules/@bytecodealliance/componentize-js/src/cli.js}
 if [ -z "${RETORT_BIN:-}" ]; then
-    cargo build --release -q -p retort
+    cargo build --release -q -p retort-cli
     RETORT_BIN=$root/target/release/retort
 fi
 now() { date +%s.%N; }

@@ -21,7 +21,7 @@ retort="$root/target/release/retort"
 work="$root/target/bench-sql"
 rm -rf "$work" && mkdir -p "$work"
 
-cargo build --release -q -p retort
+cargo build --release -q -p retort-cli
 if [ ! -x target/bench-venv/bin/python ]; then python3 -m venv target/bench-venv; fi
 target/bench-venv/bin/pip install -q alembic sqlalchemy psycopg2-binary
 py="$root/target/bench-venv/bin/python"

@@ -76,8 +76,6 @@ pub mod bindings;
 #[doc(hidden)]
 pub mod build;
 #[doc(hidden)]
-pub mod cli;
-#[doc(hidden)]
 pub mod core;
 #[doc(hidden)]
 pub mod db;

@@ -62,7 +62,7 @@ pub fn embedded_app_migrates_its_database_at_start_up(dialect: Dialect) {
 /// The example's migrations embedded again, trusting another key: refused before the
 /// database is touched.
 pub fn embedded_migrations_signed_by_an_untrusted_key_are_refused(dialect: Dialect) {
-    static MIGRATIONS: retort::Embedded = retort::embed!("examples/embedded_app/migrations");
+    static MIGRATIONS: retort::Embedded = retort::embed!("../examples/embedded_app/migrations");
     assert_eq!(MIGRATIONS.files.len(), 3);
     let db = TestDb::new(dialect, "embeddeduntrusted");
     let mut project = Project::from_embedded(&db.url, MIGRATIONS).unwrap();

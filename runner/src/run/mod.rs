@@ -697,7 +697,7 @@ pub(super) fn check_built(
 /// The revisions of a migrations directory whose sources changed since their artifact was
 /// built, with the source: what runs for them (a downgrade, a stored copy) is the artifact,
 /// not the edit. Empty for bundles and embedded migrations, which have no sources here.
-pub(crate) fn edited_sources(
+pub fn edited_sources(
     db: &DatabaseConfig,
     migrations: &Migrations,
 ) -> Vec<(String, std::path::PathBuf)> {

@@ -26,8 +26,8 @@ pub(super) fn emit(
 /// each with `version` and `event`; the command's last line is its `finished` document.
 pub(super) struct JsonObserver;
 
-fn level(level: crate::core::observe::Level) -> &'static str {
-    use crate::core::observe::Level;
+fn level(level: retort::core::observe::Level) -> &'static str {
+    use retort::core::observe::Level;
     match level {
         Level::Debug => "debug",
         Level::Info => "info",
@@ -38,10 +38,10 @@ fn level(level: crate::core::observe::Level) -> &'static str {
 
 /// An event as its JSON line's name and fields.
 fn event_fields(
-    event: &crate::core::observe::Event<'_>,
+    event: &retort::core::observe::Event<'_>,
 ) -> Option<(&'static str, serde_json::Value)> {
     // Every event is one a machine may want; a new one must be named here.
-    use crate::core::observe::Event;
+    use retort::core::observe::Event;
     use serde_json::json;
     Some(match event {
         Event::StepStarted {
@@ -122,11 +122,13 @@ fn event_fields(
             "backtrace",
             json!({"revision": revision, "frames": backtrace.lines().collect::<Vec<_>>()}),
         ),
+        // An event this binary does not know (the library's list is open): not printed.
+        _ => return None,
     })
 }
 
-impl crate::core::observe::Observer for JsonObserver {
-    fn event(&self, event: &crate::core::observe::Event<'_>) {
+impl retort::core::observe::Observer for JsonObserver {
+    fn event(&self, event: &retort::core::observe::Event<'_>) {
         let Some((name, fields)) = event_fields(event) else {
             return;
         };

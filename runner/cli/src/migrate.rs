@@ -6,10 +6,10 @@ use anyhow::bail;
 
 use super::Ctx;
 use super::print::finish;
-use crate::build::import::Tool;
-use crate::core::Direction;
-use crate::core::plan::Target;
-use crate::run::Resolution;
+use retort::build::import::Tool;
+use retort::core::Direction;
+use retort::core::plan::Target;
+use retort::run::Resolution;
 
 /// `retort upgrade [TARGET]` and `retort downgrade TARGET` (`--dry-run`: plan only).
 pub(super) async fn migrate(
@@ -59,7 +59,7 @@ pub(super) async fn migrate(
 /// failure (whose message also goes to stderr, with exit code 1).
 fn finish_json(
     out: &mut impl Write,
-    outcome: crate::run::ProjectOutcome,
+    outcome: retort::run::ProjectOutcome,
     direction: Direction,
 ) -> anyhow::Result<()> {
     let reports: Vec<serde_json::Value> = outcome

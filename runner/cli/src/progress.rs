@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::print::{StderrObserver, ms};
-use crate::core::observe::{Event, Observer};
+use retort::core::observe::{Event, Observer};
 
 /// The observer for this process: a live display when stderr is a terminal (and not `-q`),
 /// plain lines otherwise.
@@ -149,7 +149,7 @@ impl Observer for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Direction;
+    use retort::core::Direction;
 
     /// A terminal that keeps what is drawn on it.
     #[derive(Clone, Debug, Default)]

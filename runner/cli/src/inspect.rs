@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Ctx;
 use super::print::{description, labels_of};
-use crate::run::RevisionState;
+use retort::run::RevisionState;
 
 /// `retort current`.
 pub(super) async fn current(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<()> {
@@ -49,11 +49,11 @@ pub(super) async fn history(ctx: &Ctx, out: &mut impl Write, verbose: bool) -> a
             documents.push(history_json(db, &migrations, &history));
             continue;
         }
-        writeln!(out, "{} ({}):", db.name, crate::db::redact(&db.url))?;
+        writeln!(out, "{} ({}):", db.name, retort::db::redact(&db.url))?;
         let heads = migrations.graph.heads();
         for row in super::render::rows(&migrations.graph, |id| {
             match history.iter().find(|r| r.revision == id) {
-                Some(r) if r.state == crate::db::RowState::Applied => '*',
+                Some(r) if r.state == retort::db::RowState::Applied => '*',
                 Some(_) => '!',
                 None => 'o',
             }
@@ -198,14 +198,14 @@ pub(super) async fn branches(ctx: &Ctx, out: &mut impl Write) -> anyhow::Result<
 /// `ambiguous` (named by database when the project has several).
 fn matching(
     ctx: &Ctx,
-    db: &crate::project::DatabaseConfig,
-    migrations: &crate::run::Migrations,
+    db: &retort::project::DatabaseConfig,
+    migrations: &retort::run::Migrations,
     revision: &str,
     ambiguous: &mut Vec<String>,
 ) -> Option<String> {
-    match crate::core::plan::resolve_revision(&migrations.graph, revision) {
+    match retort::core::plan::resolve_revision(&migrations.graph, revision) {
         Ok(id) => Some(id),
-        Err(e @ crate::core::plan::PlanError::Ambiguous { .. }) => {
+        Err(e @ retort::core::plan::PlanError::Ambiguous { .. }) => {
             ambiguous.push(if ctx.project.databases.len() > 1 {
                 format!("{}: {e}", db.name)
             } else {
@@ -334,7 +334,7 @@ pub(super) async fn extract(
             ctx.shown(&db.migrations)
         );
     };
-    let digest = crate::source::artifact::digest(&bytes);
+    let digest = retort::source::artifact::digest(&bytes);
     if digest != row.digest {
         bail!(
             "the artifact stored for {} has sha256 {digest}, not the {} recorded when it was \
@@ -367,7 +367,7 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
     for db in &ctx.project.databases {
         let lines = runner.status(db).await?;
         let migrations = runner.load(db).await?;
-        let edited = crate::run::edited_sources(db, &migrations);
+        let edited = retort::run::edited_sources(db, &migrations);
         let pending = lines
             .iter()
             .filter(|l| l.state == RevisionState::Pending)
@@ -391,7 +391,7 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
             out,
             "{} ({}): {applied} applied, {pending} pending",
             db.name,
-            crate::db::redact(&db.url),
+            retort::db::redact(&db.url),
         )?;
         for l in &lines {
             let state = match &l.state {
@@ -460,9 +460,9 @@ pub(super) async fn status(ctx: &Ctx, out: &mut impl Write, exit_code: bool) -> 
 /// artifact was built: the edit has not run, and the commands that would run it.
 fn edited_note(
     ctx: &Ctx,
-    db: &crate::project::DatabaseConfig,
+    db: &retort::project::DatabaseConfig,
     several: bool,
-    migrations: &crate::run::Migrations,
+    migrations: &retort::run::Migrations,
     revision: &str,
     source: &std::path::Path,
     state: &RevisionState,
@@ -499,8 +499,8 @@ fn edited_note(
 }
 
 fn status_json(
-    db: &crate::project::DatabaseConfig,
-    lines: &[crate::run::StatusLine],
+    db: &retort::project::DatabaseConfig,
+    lines: &[retort::run::StatusLine],
     applied: usize,
     pending: usize,
 ) -> serde_json::Value {
@@ -526,7 +526,7 @@ fn status_json(
         .collect();
     serde_json::json!({
         "database": db.name,
-        "url": crate::db::redact(&db.url),
+        "url": retort::db::redact(&db.url),
         "applied": applied,
         "pending": pending,
         "revisions": revisions,
@@ -536,11 +536,11 @@ fn status_json(
 /// Every revision of the graph in order, with its history row when it has one, and the rows
 /// no artifact defines.
 fn history_json(
-    db: &crate::project::DatabaseConfig,
-    migrations: &crate::run::Migrations,
-    history: &[crate::db::HistoryRow],
+    db: &retort::project::DatabaseConfig,
+    migrations: &retort::run::Migrations,
+    history: &[retort::db::HistoryRow],
 ) -> serde_json::Value {
-    let row_json = |r: &crate::db::HistoryRow| {
+    let row_json = |r: &retort::db::HistoryRow| {
         json!({
             "state": r.state.as_str(),
             "applied_at": r.applied_at,
@@ -582,7 +582,7 @@ fn history_json(
     }
     json!({
         "database": db.name,
-        "url": crate::db::redact(&db.url),
+        "url": retort::db::redact(&db.url),
         "revisions": revisions,
     })
 }

@@ -5,10 +5,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::{Ctx, json};
-use crate::core::Direction;
-use crate::core::plan::Target;
-use crate::db::recording::{Recorded, Sender};
-use crate::run::{OfflineSql, OfflineStep, Runner};
+use retort::core::Direction;
+use retort::core::plan::Target;
+use retort::db::recording::{Recorded, Sender};
+use retort::run::{OfflineSql, OfflineStep, Runner};
 
 /// Prints the offline SQL of every selected database.
 pub(super) async fn sql(

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::Ctx;
-use crate::build::import::Tool;
-use crate::build::scaffold::{self, Lang};
+use retort::build::import::Tool;
+use retort::build::scaffold::{self, Lang};
 
 /// What `retort init` adds to `.gitignore`: build output and SQLite files, never the
 /// artifacts (what `check` compares and a deploy applies).
@@ -160,15 +160,15 @@ pub(super) async fn new(
 /// needs no toolchain), so `new` can run twice in a row.
 async fn graph_with_unbuilt(
     ctx: &Ctx,
-    db: &crate::project::DatabaseConfig,
-) -> anyhow::Result<crate::core::graph::Graph> {
-    use crate::core::graph::{Graph, Node};
+    db: &retort::project::DatabaseConfig,
+) -> anyhow::Result<retort::core::graph::Graph> {
+    use retort::core::graph::{Graph, Node};
     if db.migrations.is_dir() {
-        crate::build::guest::build_offline(&db.migrations)?;
+        retort::build::guest::build_offline(&db.migrations)?;
     }
     let mut pending = Vec::new();
     let mut unreadable = Vec::new();
-    for stem in crate::build::guest::unbuilt(&db.migrations)? {
+    for stem in retort::build::guest::unbuilt(&db.migrations)? {
         let sources = [
             stem.clone(),
             stem.with_extension("py"),
@@ -234,7 +234,7 @@ pub(super) async fn merge(
     } else {
         revisions
             .iter()
-            .map(|r| crate::core::plan::resolve_revision(&graph, r))
+            .map(|r| retort::core::plan::resolve_revision(&graph, r))
             .collect::<Result<Vec<_>, _>>()?
     };
     if parents.len() < 2 {
@@ -270,7 +270,7 @@ pub(super) fn build(ctx: &Ctx, out: &mut impl Write, force: bool) -> anyhow::Res
     let observer = (!ctx.quiet).then_some(&*ctx.observer);
     for db in &ctx.project.databases {
         let built =
-            crate::build::guest::build(&db.migrations, &ctx.project.root, None, observer, force)?;
+            retort::build::guest::build(&db.migrations, &ctx.project.root, None, observer, force)?;
         if built.is_empty() {
             writeln!(
                 out,
@@ -301,7 +301,7 @@ pub(super) async fn import(
     dir: PathBuf,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let report = crate::build::import::read_dir(from, &dir)?;
+    let report = retort::build::import::read_dir(from, &dir)?;
     if report.migrations.is_empty() {
         bail!("{}", nothing_to_import(from, &dir, &report));
     }
@@ -317,7 +317,7 @@ pub(super) async fn import(
             heads.join(", ")
         );
     }
-    let written = crate::build::import::write(
+    let written = retort::build::import::write(
         &db.migrations,
         &report.migrations,
         heads.first().map(String::as_str),
@@ -362,7 +362,7 @@ pub(super) async fn import(
 fn nothing_to_import(
     from: Tool,
     dir: &std::path::Path,
-    report: &crate::build::import::Report,
+    report: &retort::build::import::Report,
 ) -> String {
     let mut message = format!("no {} migrations in {}", from.name(), dir.display());
     let mut entries: Vec<String> = std::fs::read_dir(dir)
@@ -394,7 +394,7 @@ fn nothing_to_import(
         .iter()
         .filter(|t| **t != from)
         .filter(|t| {
-            crate::build::import::read_dir(**t, dir).is_ok_and(|r| !r.migrations.is_empty())
+            retort::build::import::read_dir(**t, dir).is_ok_and(|r| !r.migrations.is_empty())
         })
         .map(|t| t.name())
         .collect();
@@ -402,7 +402,7 @@ fn nothing_to_import(
         [] => message.push_str(&format!(
             "\n  {}'s layout: {}",
             from.name(),
-            crate::build::import::layout(from)
+            retort::build::import::layout(from)
         )),
         [tool] => message.push_str(&format!(
             "\n  the directory is in {tool}'s layout: `retort import --from {tool} {}`",

@@ -1,5 +1,5 @@
-//! The command line, a thin client of the library: clap types (`args.rs`), one file per
-//! command group, and printing. No migration logic lives here.
+//! `retort`, the command line: a thin client of the `retort` library. clap types
+//! (`args.rs`), one file per command group, and printing; no migration logic lives here.
 //!
 //! Exit codes: 0 success, 1 a failure (bad input, failed migration, refused artifact,
 //! unreachable database), 2 a usage error (clap's).
@@ -25,12 +25,12 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Parser;
 
-pub use args::{Cli, Command};
+use args::{Cli, Command};
 
-use crate::core::Direction;
-use crate::core::observe::Observer;
-use crate::project::{self, DatabaseConfig, Overrides, Project};
-use crate::run::Runner;
+use retort::core::Direction;
+use retort::core::observe::Observer;
+use retort::project::{self, DatabaseConfig, Overrides, Project};
+use retort::run::Runner;
 
 /// What every command works with: the resolved project and how to report.
 struct Ctx {
@@ -209,9 +209,9 @@ async fn dispatch(
             exit_code,
         } => {
             let against = match against.as_str() {
-                "head" => crate::run::Against::Head,
-                "database" => crate::run::Against::Database,
-                revision => crate::run::Against::Revision(revision.to_string()),
+                "head" => retort::run::Against::Head,
+                "database" => retort::run::Against::Database,
+                revision => retort::run::Against::Revision(revision.to_string()),
             };
             schema::diff(ctx, out, against, scratch_url, exit_code).await
         }
@@ -283,7 +283,7 @@ async fn dispatch(
 }
 
 /// Runs the command line and returns the process's exit code.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

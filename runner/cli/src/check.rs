@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::{Ctx, Exit, json};
-use crate::run::{CheckOptions, DatabaseCheck};
+use retort::run::{CheckOptions, DatabaseCheck};
 
 /// `retort check [--offline] [--no-round-trip] [--scratch-url URL]`.
 pub(super) async fn check(
@@ -107,8 +107,8 @@ pub(super) fn lint(
     engine: Option<super::args::LintEngine>,
     write_baseline: bool,
 ) -> anyhow::Result<()> {
-    use crate::build::lint::{Baseline, engine_of, lint_dir};
-    use crate::core::lint::Engine;
+    use retort::build::lint::{Baseline, engine_of, lint_dir};
+    use retort::core::lint::Engine;
     let mut documents = Vec::new();
     let mut found = false;
     for db in &ctx.project.databases {
@@ -133,7 +133,7 @@ pub(super) fn lint(
                  each is safe in its `reason`",
                 db.name,
                 if added == 1 { "" } else { "s" },
-                ctx.shown(&db.migrations.join(crate::build::lint::BASELINE)),
+                ctx.shown(&db.migrations.join(retort::build::lint::BASELINE)),
                 baseline.acknowledged.len()
             )?;
             continue;
@@ -142,7 +142,7 @@ pub(super) fn lint(
         if ctx.json {
             documents.push(serde_json::json!({
                 "database": db.name,
-                "engine": crate::build::lint::engine_name(engine),
+                "engine": retort::build::lint::engine_name(engine),
                 "migrations": lints,
             }));
             continue;
@@ -152,7 +152,7 @@ pub(super) fn lint(
             out,
             "{} ({}): {}",
             db.name,
-            crate::build::lint::engine_name(engine),
+            retort::build::lint::engine_name(engine),
             match n {
                 0 => "no findings".to_string(),
                 1 => "1 finding".to_string(),
@@ -161,7 +161,7 @@ pub(super) fn lint(
                 0 => String::new(),
                 n => format!(
                     " ({n} more acknowledged in {})",
-                    ctx.shown(&db.migrations.join(crate::build::lint::BASELINE))
+                    ctx.shown(&db.migrations.join(retort::build::lint::BASELINE))
                 ),
             }
         )?;
@@ -175,7 +175,7 @@ pub(super) fn lint(
         json::emit(out, "lint", serde_json::json!({ "databases": documents }))?;
     }
     if found {
-        return Err(Exit(crate::run::FindingKind::Lint.exit_bit()).into());
+        return Err(Exit(retort::run::FindingKind::Lint.exit_bit()).into());
     }
     Ok(())
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
-use crate::build::import::Tool;
-use crate::build::scaffold::Lang;
-use crate::project::TransactionMode;
+use retort::build::import::Tool;
+use retort::build::scaffold::Lang;
+use retort::project::TransactionMode;
 
 /// A parser for one of a library enum's values by name: the library's enums do not depend
 /// on clap, so the command line lists their names (`ALL`, `name`) itself.

@@ -6,13 +6,13 @@ use std::io::Write;
 use anyhow::{Context, bail};
 
 use super::{Ctx, Exit, json};
-use crate::core::schema::Difference;
-use crate::run::{Against, SchemaDiff};
+use retort::core::schema::Difference;
+use retort::run::{Against, SchemaDiff};
 
 /// A runner whose rehearsals on scratch databases print only warnings.
-fn quiet_runner(ctx: &Ctx) -> anyhow::Result<crate::run::Runner> {
+fn quiet_runner(ctx: &Ctx) -> anyhow::Result<retort::run::Runner> {
     let observer = std::sync::Arc::new(super::print::StderrObserver::new(true, false));
-    Ok(crate::run::Runner::new(observer, ctx.project.limits)?)
+    Ok(retort::run::Runner::new(observer, ctx.project.limits)?)
 }
 
 /// `retort diff [--against head|REV|database] [--scratch-url URL] [--exit-code]`.
@@ -90,11 +90,11 @@ fn print_diff(out: &mut impl Write, diff: &SchemaDiff, against: &Against) -> std
 /// another engine the migration is a recorded no-op until someone writes its variant.
 fn write_migration(
     up: &std::path::Path,
-    engine: crate::core::lint::Engine,
+    engine: retort::core::lint::Engine,
     source: &str,
-    g: &crate::core::autogen::Generated,
+    g: &retort::core::autogen::Generated,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let name = crate::build::lint::engine_name(engine);
+    let name = retort::build::lint::engine_name(engine);
     let stem = up.to_string_lossy().trim_end_matches(".up.sql").to_string();
     let body = |statements: &[String]| {
         statements
@@ -108,15 +108,15 @@ fn write_migration(
             })
             .collect::<String>()
     };
-    let findings = crate::core::lint::lint(
+    let findings = retort::core::lint::lint(
         &g.up,
-        &crate::core::lint::Context {
+        &retort::core::lint::Context {
             engine,
             transactional: true,
             allowed: Default::default(),
         },
     );
-    let mut rules: Vec<crate::core::lint::Rule> = findings.iter().map(|f| f.rule).collect();
+    let mut rules: Vec<retort::core::lint::Rule> = findings.iter().map(|f| f.rule).collect();
     rules.sort();
     rules.dedup();
     let mut header: Vec<String> = std::fs::read_to_string(up)?
@@ -183,7 +183,7 @@ pub(super) async fn autogenerate(
     taken: &[String],
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let engine = crate::build::lint::engine_of(&db.url)
+    let engine = retort::build::lint::engine_of(&db.url)
         .with_context(|| format!("database `{}` has no engine to generate for", db.name))?;
     let diff = quiet_runner(ctx)?.diff(db, Against::Head, None).await?;
     if diff.differences.is_empty() {
@@ -198,7 +198,8 @@ pub(super) async fn autogenerate(
     let file = db.schema.as_ref().expect("diff read it");
     let declared_sql = retort_sql::split(&std::fs::read_to_string(file)?, dialect)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let g = crate::core::autogen::generate(engine, &diff.differences, &declared_sql, &diff.current);
+    let g =
+        retort::core::autogen::generate(engine, &diff.differences, &declared_sql, &diff.current);
     if !g.destructive.is_empty() && !allow_destructive {
         bail!(
             "the declared schema drops what the migrations made: {}. Nothing was written; run \
@@ -213,7 +214,7 @@ pub(super) async fn autogenerate(
             g.notes.join("\n  ")
         );
     }
-    let made = crate::build::scaffold::scaffold_sql(&db.migrations, description, heads, taken)?;
+    let made = retort::build::scaffold::scaffold_sql(&db.migrations, description, heads, taken)?;
     let variants = write_migration(&made.dir, engine, &ctx.shown(file).to_string(), &g)?;
     writeln!(
         out,

@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::core::observe::{Event, Level, Observer};
-use crate::core::{Direction, as_data};
-use crate::project::DatabaseConfig;
-use crate::run::{Migrations, ProjectOutcome, Report};
+use retort::core::observe::{Event, Level, Observer};
+use retort::core::{Direction, as_data};
+use retort::project::DatabaseConfig;
+use retort::run::{Migrations, ProjectOutcome, Report};
 
 /// Prints progress to stderr as plain lines (stderr is not a terminal, or `-q`): one line per
 /// event, a migration's `progress` calls at most every two seconds (and its last).
@@ -90,7 +90,7 @@ impl StderrObserver {
             Event::Note { message } if !self.quiet => Some(format!("note: {message}")),
             Event::BuildingRuntime { language, tool } if !self.quiet => Some(format!(
                 "   Building the shared {language} runtime {} with {tool} (once per machine)",
-                crate::build::runtimes::VERSION
+                retort::build::runtimes::VERSION
             )),
             Event::BuiltRuntime { language, duration } if !self.quiet => Some(format!(
                 "   Built the shared {language} runtime in {:.1} s",
@@ -171,7 +171,7 @@ pub(super) fn print_report(
         (false, Direction::Upgrade) => "upgraded",
         (false, Direction::Downgrade) => "downgraded",
     };
-    let url = crate::db::redact(&db.url);
+    let url = retort::db::redact(&db.url);
     if report.steps.is_empty() {
         writeln!(out, "{} ({url}): nothing to do", report.database)?;
     } else {

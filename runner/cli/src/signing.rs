@@ -1,13 +1,13 @@
 //! Shipping migrations: `retort keygen`, `sign`, `verify` and `bundle`, printing around
-//! [`crate::trust`].
+//! [`retort::trust`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::project::Project;
-use crate::trust::signing::{self, Trust, Verdict};
+use retort::project::Project;
+use retort::trust::signing::{self, Trust, Verdict};
 
 /// Writes a new key pair; refuses to overwrite.
 pub(super) fn keygen(out: &mut impl Write, path: &Path, comment: &str) -> anyhow::Result<()> {
@@ -182,7 +182,7 @@ pub(super) async fn bundle(
         bail!("a bundle holds one database's migrations: choose one with -d NAME");
     };
     let key = key
-        .map(|k| crate::trust::signing::read_private_key(&k))
+        .map(|k| retort::trust::signing::read_private_key(&k))
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let runner = ctx.runner()?;
@@ -198,16 +198,16 @@ pub(super) async fn bundle(
     let mut runtimes: Vec<(String, &[u8])> = Vec::new();
     for a in &migrations.artifacts {
         if let (Some(runtime), Some(bytes)) = (a.prepared.runtime(), a.prepared.runtime_bytes())
-            && runtime.language != crate::host::runtime::SQL
+            && runtime.language != retort::host::runtime::SQL
         {
-            let file = crate::host::runtime::file_name(runtime);
+            let file = retort::host::runtime::file_name(runtime);
             if !runtimes.iter().any(|(f, _)| *f == file) {
                 runtimes.push((file, bytes));
             }
         }
     }
     let manifest =
-        crate::trust::bundle::write(&output, &db.name, &ordered, &runtimes, key.as_ref())
+        retort::trust::bundle::write(&output, &db.name, &ordered, &runtimes, key.as_ref())
             .map_err(anyhow::Error::msg)?;
     writeln!(
         out,
@@ -218,7 +218,7 @@ pub(super) async fn bundle(
         match &key {
             Some(k) => format!(
                 ", signed by {}",
-                crate::trust::signing::key_id(k.public_key().key_data())
+                retort::trust::signing::key_id(k.public_key().key_data())
             ),
             None => " (unsigned: pass --key to sign it)".into(),
         }

@@ -1,6 +1,6 @@
 //! Draws a revision graph as text, newest first, like `git log --graph`.
 
-use crate::core::graph::Graph;
+use retort::core::graph::Graph;
 
 /// One line of the drawing: the lanes, and the revision when the line is a node.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,7 +119,16 @@ pub fn rows(graph: &Graph, marker: impl Fn(&str) -> char) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::graph::tests::node;
+
+    use retort::core::graph::Node;
+
+    fn node(id: &str, parents: &[&str]) -> Node {
+        Node {
+            id: id.into(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn a_branch_and_a_merge() {
