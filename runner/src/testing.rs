@@ -66,7 +66,8 @@ impl TestDatabase {
         };
         let scratch = Scratch::create(server, "test", false).await.map_err(wrap)?;
         let project = Project::from_url(&scratch.url, migrations)?;
-        let runner = Runner::new(Arc::new(Silent), project.limits)?;
+        // An author's test runs the migrations as they are written: SQL is built first.
+        let runner = Runner::new(Arc::new(Silent), project.limits)?.building_sources(true);
         Ok(TestDatabase {
             scratch: Some(scratch),
             project,

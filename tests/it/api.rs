@@ -230,3 +230,46 @@ pub fn the_test_kit_migrates_seeds_and_round_trips(dialect: Dialect) {
         admin.execute(&format!("DROP DATABASE {name}"));
     }
 }
+
+/// A library run writes no files: an unbuilt SQL migration is refused (kind `Artifact`,
+/// naming it) and the database is untouched; with `building_sources(true)` — what the
+/// binary turns on — the same run builds its artifact first and applies it.
+pub fn library_builds_sources_only_when_asked(dialect: Dialect) {
+    let db = TestDb::new(dialect, "api_build");
+    let fixture = Fixture::empty();
+    let migrations = fixture.migrations();
+    std::fs::write(
+        migrations.join("20270101000000_notes.up.sql"),
+        "CREATE TABLE api_notes (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        migrations.join("20270101000000_notes.down.sql"),
+        "DROP TABLE api_notes;\n",
+    )
+    .unwrap();
+    let artifact = migrations.join("20270101000000_notes.wasm");
+    let project = Project::from_url(&db.url, &migrations).unwrap();
+    let rt = runtime();
+
+    let runner = Runner::new(Arc::new(retort::Silent), project.limits).unwrap();
+    let err = rt
+        .block_on(runner.upgrade(&project, &Target::Head))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Artifact, "{err}");
+    assert!(err.to_string().contains("20270101000000_notes"), "{err}");
+    assert!(
+        !artifact.exists(),
+        "the library wrote {}",
+        artifact.display()
+    );
+    assert!(!db.tables().iter().any(|t| t == "api_notes"));
+
+    let runner = runner.building_sources(true);
+    let reports = rt
+        .block_on(runner.upgrade(&project, &Target::Head))
+        .unwrap();
+    assert_eq!(reports[0].steps.len(), 1);
+    assert!(artifact.is_file());
+    assert!(db.tables().iter().any(|t| t == "api_notes"));
+}

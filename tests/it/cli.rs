@@ -1,6 +1,6 @@
 //! The command line as a user meets it: usage errors, configuration errors, bad artifacts.
 
-use crate::common::{Dialect, Project, TestDb, stderr};
+use crate::common::{Dialect, Project, TestDb, stderr, stdout};
 
 fn retort(project: &Project) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_retort"));
@@ -758,6 +758,34 @@ fn ambiguous_prefixes_list_candidates_and_head_minus_one_works() {
         stderr(&out).contains("no revision matches `2099` (`retort history` lists them)"),
         "{}",
         stderr(&out)
+    );
+    // A database whose history cannot be read is not "not applied".
+    let junk = project.dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    let unreadable = format!("sqlite://{}", junk.display());
+    let out = project
+        .retort(&db)
+        .env("DATABASE_URL", &unreadable)
+        .args(["show", "20260501000000"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("unknown: the database's history cannot be read")
+            && !text.contains("not applied"),
+        "{text}"
+    );
+    let out = project
+        .retort(&db)
+        .env("DATABASE_URL", &unreadable)
+        .args(["--json", "show", "20260501000000"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let shown = &doc["revisions"][0];
+    assert!(
+        shown["applied"].is_null() && shown["history_error"].is_string(),
+        "{doc}"
     );
     ok(&project.retort(&db).arg("upgrade").output().unwrap());
     let out = ok(&project

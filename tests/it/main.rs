@@ -115,6 +115,7 @@ macro_rules! dialect_suite {
             case!(runtime, sql_artifacts_on_an_earlier_sql_runtime_still_run);
             case!(polyglot runtime, python_and_javascript_run_on_shared_runtimes);
             case!(api, library_api_upgrade_status_failure_downgrade);
+            case!(api, library_builds_sources_only_when_asked);
             case!(api, the_test_kit_migrates_seeds_and_round_trips);
             case!(backend, backend_contract);
             case!(containment, hostile_session_settings_do_not_change_batched_values);

@@ -230,24 +230,28 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
         };
         found = true;
         let a = migrations.get(&id).expect("resolved ids have artifacts");
-        let history = runner.history(db).await.unwrap_or_default();
-        let state = history
-            .iter()
-            .find(|r| r.revision == id)
-            .map(|r| {
-                format!(
-                    "{} at {} by {}; sha256 {}{}",
-                    r.state.as_str(),
-                    r.applied_at,
-                    r.applied_by,
-                    r.digest,
-                    match &r.signer {
-                        Some(k) => format!(", signed by {k}"),
-                        None => String::new(),
-                    }
-                )
-            })
-            .unwrap_or_else(|| "not applied".into());
+        // An unreadable database says so: "not applied" would be a guess.
+        let history = runner.history(db).await;
+        let state = match &history {
+            Err(e) => format!("unknown: the database's history cannot be read ({e})"),
+            Ok(history) => history
+                .iter()
+                .find(|r| r.revision == id)
+                .map(|r| {
+                    format!(
+                        "{} at {} by {}; sha256 {}{}",
+                        r.state.as_str(),
+                        r.applied_at,
+                        r.applied_by,
+                        r.digest,
+                        match &r.signer {
+                            Some(k) => format!(", signed by {k}"),
+                            None => String::new(),
+                        }
+                    )
+                })
+                .unwrap_or_else(|| "not applied".into()),
+        };
         let list = |v: &[String]| {
             if v.is_empty() {
                 "-".to_string()
@@ -262,13 +266,18 @@ pub(super) async fn show(ctx: &Ctx, out: &mut impl Write, revision: String) -> a
             .map(|r| format!("{}@{}", r.database, r.revision))
             .collect();
         if ctx.json {
-            let applied = history.iter().find(|r| r.revision == id).map(|r| {
-                json!({"state": r.state.as_str(), "applied_at": r.applied_at,
-                       "applied_by": r.applied_by, "digest": r.digest, "signer": r.signer})
+            let applied = history.as_ref().ok().and_then(|history| {
+                history.iter().find(|r| r.revision == id).map(|r| {
+                    json!({"state": r.state.as_str(), "applied_at": r.applied_at,
+                           "applied_by": r.applied_by, "digest": r.digest, "signer": r.signer})
+                })
             });
+            // `applied: null` means "not applied" only when the history could be read.
+            let history_error = history.as_ref().err().map(|e| e.to_string());
             documents.push(json!({
                 "revision": id,
                 "database": db.name,
+                "history_error": history_error,
                 "description": a.info.description,
                 "parents": a.info.parents,
                 "children": migrations.graph.children(&id),

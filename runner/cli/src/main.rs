@@ -59,7 +59,7 @@ impl Ctx {
     /// The runner (its wasm engine) for this project's limits.
     #[allow(clippy::needless_question_mark)] // converts the library error to anyhow
     fn runner(&self) -> anyhow::Result<Runner> {
-        Ok(Runner::new(self.observer.clone(), self.project.limits)?)
+        Ok(Runner::new(self.observer.clone(), self.project.limits)?.building_sources(true))
     }
 
     /// The one selected database, for commands that act on one.

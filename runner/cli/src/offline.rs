@@ -20,7 +20,7 @@ pub(super) async fn sql(
 ) -> anyhow::Result<()> {
     // The rehearsal's own progress is not the operator's business: only warnings show.
     let observer = Arc::new(super::print::StderrObserver::new(true, false));
-    let runner = Runner::new(observer, ctx.project.limits)?;
+    let runner = Runner::new(observer, ctx.project.limits)?.building_sources(true);
     let target = Target::parse(target);
     let mut documents = Vec::new();
     for db in &ctx.project.databases {

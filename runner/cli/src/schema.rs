@@ -12,7 +12,7 @@ use retort::run::{Against, SchemaDiff};
 /// A runner whose rehearsals on scratch databases print only warnings.
 fn quiet_runner(ctx: &Ctx) -> anyhow::Result<retort::run::Runner> {
     let observer = std::sync::Arc::new(super::print::StderrObserver::new(true, false));
-    Ok(retort::run::Runner::new(observer, ctx.project.limits)?)
+    Ok(retort::run::Runner::new(observer, ctx.project.limits)?.building_sources(true))
 }
 
 /// `retort diff [--against head|REV|database] [--scratch-url URL] [--exit-code]`.

@@ -275,7 +275,12 @@ impl Runner {
             round_tripped: None,
             findings: Vec::new(),
         };
-        match check_built(db, Direction::Upgrade, self.observer.as_ref()) {
+        match check_built(
+            db,
+            Direction::Upgrade,
+            self.observer.as_ref(),
+            self.build_sources,
+        ) {
             Err(Error::Unbuilt { stale, .. }) => check.findings.push(Finding::Unbuilt { stale }),
             Err(e) => check.findings.push(Finding::Refused { message: chain(&e) }),
             Ok(()) => {}

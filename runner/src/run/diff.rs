@@ -69,7 +69,12 @@ impl Runner {
             Against::Database => self.target_schema(db).await?,
             Against::Head | Against::Revision(_) => {
                 // SQL migrations are built as an upgrade builds them; unbuilt others refused.
-                super::check_built(db, Direction::Upgrade, self.observer.as_ref())?;
+                super::check_built(
+                    db,
+                    Direction::Upgrade,
+                    self.observer.as_ref(),
+                    self.build_sources,
+                )?;
                 let migrations = self.load(db).await?;
                 let ids: Vec<String> = match &against {
                     Against::Revision(prefix) => {

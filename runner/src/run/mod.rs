@@ -70,6 +70,9 @@ impl Migrations {
 pub struct Runner {
     sandbox: Sandbox,
     observer: Arc<dyn Observer>,
+    /// Whether runs from a migrations directory first build what needs no external tool
+    /// ([`Runner::building_sources`]).
+    build_sources: bool,
 }
 
 fn applied_set(history: &[HistoryRow]) -> BTreeSet<String> {
@@ -87,7 +90,21 @@ impl Runner {
         let sandbox = Sandbox::new(limits)
             .map_err(|e| Error::Engine(format!("{e:#}")))?
             .observed_by(observer.clone());
-        Ok(Runner { sandbox, observer })
+        Ok(Runner {
+            sandbox,
+            observer,
+            build_sources: false,
+        })
+    }
+
+    /// Before a run from a migrations directory, build the migrations that need no external
+    /// tool and whose artifact is missing or older than their sources — SQL migrations, and
+    /// Python/JavaScript ones whose runtime the project holds — writing their `.wasm` files
+    /// beside them as `retort build` does (the `retort` binary turns this on). Off by
+    /// default: a run writes no files, and refuses sources that are not built.
+    pub fn building_sources(mut self, on: bool) -> Self {
+        self.build_sources = on;
+        self
     }
 
     /// Upgrades every selected database of `project` to `target` (`Target::Head` for all
@@ -350,7 +367,7 @@ impl Runner {
         dry_run: bool,
     ) -> Result<Report, Error> {
         // Refuse bad artifacts before the database is touched.
-        check_built(db, direction, self.observer.as_ref())?;
+        check_built(db, direction, self.observer.as_ref(), self.build_sources)?;
         let migrations = self.load(db).await?;
         self.migrate_loaded(db, &migrations, direction, target, dry_run)
             .await
@@ -627,14 +644,15 @@ impl Runner {
 /// Refuses an upgrade from a migrations directory whose sources are not built, or changed
 /// since they were: it would skip the new migrations ("nothing to do") or run the old
 /// artifact of an edited one. (Bundles and embedded migrations have no sources here.)
-/// Before an upgrade from a migrations directory: builds the SQL migrations whose artifact is
-/// missing or older than their scripts (that needs no toolchain), then refuses, naming them,
-/// while any other migration (Rust, Python, JavaScript) has no artifact or changed since it
-/// was built.
+/// With `build`, first builds the SQL migrations whose artifact is missing or older than
+/// their scripts (that needs no toolchain), and the Python/JavaScript ones whose runtime the
+/// project holds; then refuses, naming them, while any migration has no artifact or changed
+/// since it was built. Before a downgrade, warns of sources edited since their build.
 pub(super) fn check_built(
     db: &DatabaseConfig,
     direction: Direction,
     observer: &dyn crate::core::observe::Observer,
+    build: bool,
 ) -> Result<(), Error> {
     if db.embedded.is_some() || db.bundle.is_some() {
         return Ok(());
@@ -662,7 +680,10 @@ pub(super) fn check_built(
         }
         return Ok(());
     }
-    match crate::build::guest::build_offline(&db.migrations) {
+    match build
+        .then(|| crate::build::guest::build_offline(&db.migrations))
+        .unwrap_or_else(|| Ok(Vec::new()))
+    {
         Ok(built) => {
             for b in &built {
                 observer.event(&crate::core::observe::Event::Built {

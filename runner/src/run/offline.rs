@@ -55,7 +55,7 @@ impl Runner {
         target: &Target,
         scratch_server: Option<&str>,
     ) -> Result<OfflineSql, Error> {
-        check_built(db, direction, self.observer.as_ref())?;
+        check_built(db, direction, self.observer.as_ref(), self.build_sources)?;
         let migrations = self.load(db).await?;
         let migrations = self.with_stored_artifacts(db, migrations).await?;
         let history = self.history(db).await?;

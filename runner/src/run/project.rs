@@ -26,7 +26,7 @@ impl Runner {
         }
         let mut loaded = Vec::new();
         for db in selected {
-            super::check_built(db, direction, self.observer.as_ref())?;
+            super::check_built(db, direction, self.observer.as_ref(), self.build_sources)?;
             let migrations = self.load(db).await?;
             // Every database's applied artifacts are checked before any database is touched.
             self.check_integrity(db, &migrations, &self.history(db).await?)?;
