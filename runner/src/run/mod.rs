@@ -680,10 +680,12 @@ pub(super) fn check_built(
         }
         return Ok(());
     }
-    match build
-        .then(|| crate::build::guest::build_offline(&db.migrations))
-        .unwrap_or_else(|| Ok(Vec::new()))
-    {
+    let built = if build {
+        crate::build::guest::build_offline(&db.migrations)
+    } else {
+        Ok(Vec::new())
+    };
+    match built {
         Ok(built) => {
             for b in &built {
                 observer.event(&crate::core::observe::Event::Built {
