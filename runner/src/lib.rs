@@ -97,7 +97,7 @@ pub use crate::core::observe::{Event, Level, Observer, Silent};
 pub use crate::core::plan::{BranchPoint, Target};
 pub use crate::core::{Direction, Embedded, Limits};
 pub use crate::db::{HistoryRow, RowState};
-pub use crate::project::{ConfigError, DatabaseConfig, Project, TransactionMode};
+pub use crate::project::{ConfigError, DatabaseConfig, Project, Source, TransactionMode};
 pub use crate::run::{
     Adoption, Against, Changed, CheckOptions, CurrentRevision, DatabaseCheck, Error, ErrorKind,
     FailureState, Finding, FindingKind, Migrations, OfflineSql, OfflineStep, ProjectOutcome, Ran,

@@ -16,8 +16,31 @@ use serde::Deserialize;
 
 pub use crate::core::DEFAULT_DATABASE;
 
-/// One database of the project, fully resolved.
+/// Where a database's migrations run from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// The built artifacts (`<stem>.wasm`) of its migrations directory: the default.
+    #[default]
+    Directory,
+    /// A bundle file (`retort bundle` writes one): the artifacts, signatures and runtimes of
+    /// one database in one archive.
+    Bundle(PathBuf),
+    /// Migrations compiled into the application (`retort::embed!`).
+    Embedded(crate::core::Embedded),
+}
+
+impl Source {
+    /// Whether the migrations come from the migrations directory, where their sources are.
+    pub fn is_directory(&self) -> bool {
+        matches!(self, Source::Directory)
+    }
+}
+
+/// One database of the project, fully resolved. Read its fields freely; build one with
+/// [`Project::from_url`] or [`Project::load`] (new fields may come in any release).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DatabaseConfig {
     /// Its name in the project.
     pub name: String,
@@ -33,11 +56,9 @@ pub struct DatabaseConfig {
     pub capabilities: std::collections::BTreeMap<String, PathBuf>,
     /// Trusted keys, and whether this database requires signed artifacts.
     pub trust: std::sync::Arc<crate::trust::signing::Trust>,
-    /// Run from this bundle instead of the migrations directory.
-    pub bundle: Option<PathBuf>,
-    /// Run from migrations embedded in the application (`retort::embed!`) instead of the
-    /// migrations directory or a bundle.
-    pub embedded: Option<crate::core::Embedded>,
+    /// Where its migrations run from: the migrations directory (the default), a bundle, or
+    /// migrations embedded in the application.
+    pub source: Source,
     /// Statements run on the migrating connection before any migration (e.g.
     /// `SET FOREIGN_KEY_CHECKS = 0`, `PRAGMA foreign_keys = ON`).
     pub session: Vec<String>,
@@ -88,8 +109,10 @@ impl std::fmt::Display for TransactionMode {
     }
 }
 
-/// The resolved project.
+/// The resolved project. Build one with [`Project::load`], [`Project::from_url`] or
+/// [`Project::from_embedded`] (new fields may come in any release).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Project {
     /// The directory of `retort.toml` (or the working directory).
     pub root: PathBuf,
@@ -110,7 +133,7 @@ impl Project {
         migrations: crate::core::Embedded,
     ) -> Result<Project, ConfigError> {
         let mut project = Project::from_url(url, migrations.dir)?;
-        project.databases[0].embedded = Some(migrations);
+        project.databases[0].source = Source::Embedded(migrations);
         Ok(project)
     }
 
@@ -632,8 +655,7 @@ impl FileDatabase {
                 keys: Vec::new(),
                 required: self.require_signatures.unwrap_or(default_required),
             }),
-            bundle: None,
-            embedded: None,
+            source: Source::Directory,
             session: self.session,
             migration_url,
             require_unprivileged: self.require_unprivileged,
@@ -680,8 +702,7 @@ impl DatabaseConfig {
             transaction: overrides.transaction.unwrap_or_default(),
             capabilities: Default::default(),
             trust: Default::default(),
-            bundle: None,
-            embedded: None,
+            source: Source::Directory,
             session: Vec::new(),
             migration_url: None,
             require_unprivileged: false,
@@ -736,7 +757,7 @@ fn apply_overrides(
     }
     if let Some(bundle) = &overrides.bundle {
         match databases {
-            [db] => db.bundle = Some(cwd.join(bundle)),
+            [db] => db.source = Source::Bundle(cwd.join(bundle)),
             _ if problems.is_empty() => problems.push(format!(
                 "--bundle holds the migrations of one database but {n} are selected: choose one with -d NAME"
             )),

@@ -428,7 +428,7 @@ fn lint_findings(
         return Vec::new();
     };
     let mut out = Vec::new();
-    let from_directory = db.embedded.is_none() && db.bundle.is_none();
+    let from_directory = db.source.is_directory();
     let (files, baseline) = if from_directory {
         let files = crate::build::guest::sql_migrations(&db.migrations).unwrap_or_else(|e| {
             out.push(Finding::Refused {

@@ -31,7 +31,7 @@ use crate::core::plan::{self, Step, Target};
 use crate::db::HistoryStore;
 use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
 use crate::host::sandbox::Sandbox;
-use crate::project::{DatabaseConfig, TransactionMode};
+use crate::project::{DatabaseConfig, Source, TransactionMode};
 use crate::source::{
     self, Artifact, ArtifactError, BundleFile, Directory, Expected, MigrationSource, Stored,
 };
@@ -178,10 +178,10 @@ impl Runner {
     /// Where `db`'s migrations come from: embedded in the application, a bundle, or its
     /// migrations directory.
     pub fn source_of(db: &DatabaseConfig) -> Box<dyn MigrationSource> {
-        match (&db.embedded, &db.bundle) {
-            (Some(embedded), _) => Box::new(*embedded),
-            (None, Some(bundle)) => Box::new(BundleFile(bundle.clone())),
-            (None, None) => Box::new(Directory(db.migrations.clone())),
+        match &db.source {
+            Source::Embedded(embedded) => Box::new(*embedded),
+            Source::Bundle(bundle) => Box::new(BundleFile(bundle.clone())),
+            Source::Directory => Box::new(Directory(db.migrations.clone())),
         }
     }
 
@@ -654,7 +654,7 @@ pub(super) fn check_built(
     observer: &dyn crate::core::observe::Observer,
     build: bool,
 ) -> Result<(), Error> {
-    if db.embedded.is_some() || db.bundle.is_some() {
+    if !db.source.is_directory() {
         return Ok(());
     }
     let shown = |p: &std::path::Path| {
@@ -724,7 +724,7 @@ pub fn edited_sources(
     db: &DatabaseConfig,
     migrations: &Migrations,
 ) -> Vec<(String, std::path::PathBuf)> {
-    if db.embedded.is_some() || db.bundle.is_some() {
+    if !db.source.is_directory() {
         return Vec::new();
     }
     let Ok(stale) = crate::build::guest::stale(&db.migrations) else {
