@@ -124,6 +124,15 @@ pub fn wrapped_in_transaction(script: &str) -> bool {
 /// are kept byte for byte (and so keep their digests) while their scripts do not change.
 const SQL_GENERATOR: &str = "retort-sql/1";
 
+/// A header value listing revisions or labels: space- or comma-separated, `none` for none.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split([' ', ','])
+        .filter(|p| !p.is_empty() && *p != "none")
+        .map(str::to_string)
+        .collect()
+}
+
 /// Parses an SQL migration's header.
 pub fn parse_sql(
     stem: &str,
@@ -147,13 +156,12 @@ pub fn parse_sql(
         allow: Default::default(),
         keep: None,
     };
-    let list = |v: &str| -> Vec<String> {
-        v.split([' ', ','])
-            .filter(|p| !p.is_empty() && *p != "none")
-            .map(str::to_string)
-            .collect()
-    };
     for (n, line) in up.lines().enumerate() {
+        // A header line that is not what it should be: the file and line, and why.
+        let bad = |message: String| BuildError::Invalid {
+            file: format!("{shown}, line {}", n + 1),
+            message,
+        };
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -165,10 +173,7 @@ pub fn parse_sql(
             continue;
         };
         let Some((key, value)) = entry.split_once('=') else {
-            return Err(BuildError::Refused(format!(
-                "{shown}, line {}: expected `-- retort: key = value`",
-                n + 1
-            )));
+            return Err(bad("expected `-- retort: key = value`".into()));
         };
         let value = value.trim();
         match key.trim() {
@@ -176,9 +181,8 @@ pub fn parse_sql(
             "description" => m.description = value.to_string(),
             "dialect" => {
                 if !SQL_DIALECTS.contains(&value) {
-                    return Err(BuildError::Refused(format!(
-                        "{shown}, line {}: dialect must be one of {}, not `{value}`",
-                        n + 1,
+                    return Err(bad(format!(
+                        "dialect must be one of {}, not `{value}`",
                         SQL_DIALECTS.join(", ")
                     )));
                 }
@@ -186,8 +190,8 @@ pub fn parse_sql(
             }
             "labels" => m.labels = list(value),
             "allow" => {
-                m.allow = crate::core::lint::allowed_in_header(value)
-                    .map_err(|e| BuildError::Refused(format!("{shown}, line {}: {e}", n + 1)))?;
+                m.allow =
+                    crate::core::lint::allowed_in_header(value).map_err(|e| bad(e.to_string()))?;
             }
             "depends-on" | "depends_on" => m.depends_on = list(value),
             "keep" => {
@@ -197,10 +201,9 @@ pub fn parse_sql(
                     if !matches!(kind, Some("view" | "function" | "procedure" | "trigger"))
                         || name.is_empty()
                     {
-                        return Err(BuildError::Refused(format!(
-                            "{shown}, line {}: keep lists `KIND:NAME` items (KIND one of view, \
-                             function, procedure, trigger), not `{item}`",
-                            n + 1
+                        return Err(bad(format!(
+                            "keep lists `KIND:NAME` items (KIND one of view, \
+                             function, procedure, trigger), not `{item}`"
                         )));
                     }
                 }
@@ -211,17 +214,15 @@ pub fn parse_sql(
                     "true" => true,
                     "false" => false,
                     other => {
-                        return Err(BuildError::Refused(format!(
-                            "{shown}, line {}: transaction must be true or false, not `{other}`",
-                            n + 1
+                        return Err(bad(format!(
+                            "transaction must be true or false, not `{other}`"
                         )));
                     }
                 }
             }
             other => {
-                return Err(BuildError::Refused(format!(
-                    "{shown}, line {}: unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow, keep)",
-                    n + 1
+                return Err(bad(format!(
+                    "unknown key `{other}` (parents, description, transaction, labels, depends-on, dialect, allow, keep)"
                 )));
             }
         }
