@@ -28,7 +28,7 @@ use crate::core::CursorId;
 pub use self::retort::migration0_3_0::schema;
 
 pub use self::retort::migration0_1_0::types::{
-    Column, DatabaseError, Date, Datetime, Dialect, Error as GuestError, Time, Value,
+    Column, DatabaseError, Date, Datetime, Dialect as WitDialect, Error as GuestError, Time, Value,
 };
 
 /// The transaction a migration borrows for one call (the host resource behind
@@ -43,13 +43,12 @@ pub struct RowsHandle {
     pub(crate) columns: Vec<Column>,
 }
 
-impl Dialect {
-    /// The dialect's name as users write it in URLs and docs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::Mysql => "mysql",
+impl From<crate::core::Dialect> for WitDialect {
+    fn from(d: crate::core::Dialect) -> WitDialect {
+        match d {
+            crate::core::Dialect::Sqlite => WitDialect::Sqlite,
+            crate::core::Dialect::Postgres => WitDialect::Postgres,
+            crate::core::Dialect::Mysql => WitDialect::Mysql,
         }
     }
 }

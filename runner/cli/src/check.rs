@@ -107,16 +107,16 @@ pub(super) fn lint(
     engine: Option<super::args::LintEngine>,
     write_baseline: bool,
 ) -> anyhow::Result<()> {
-    use retort::build::lint::{Baseline, engine_of, lint_dir};
-    use retort::core::lint::Engine;
+    use retort::build::lint::{Baseline, lint_dir};
+    use retort::core::Dialect;
     let mut documents = Vec::new();
     let mut found = false;
     for db in &ctx.project.databases {
         let engine = match engine {
-            Some(super::args::LintEngine::Postgres) => Engine::Postgres,
-            Some(super::args::LintEngine::Mysql) => Engine::Mysql,
-            Some(super::args::LintEngine::Sqlite) => Engine::Sqlite,
-            None => engine_of(&db.url).ok_or_else(|| {
+            Some(super::args::LintEngine::Postgres) => Dialect::Postgres,
+            Some(super::args::LintEngine::Mysql) => Dialect::Mysql,
+            Some(super::args::LintEngine::Sqlite) => Dialect::Sqlite,
+            None => retort::core::Dialect::of_url(&db.url).ok_or_else(|| {
                 anyhow::anyhow!(
                     "database `{}`: no engine to lint for (give --engine)",
                     db.name
@@ -142,7 +142,7 @@ pub(super) fn lint(
         if ctx.json {
             documents.push(serde_json::json!({
                 "database": db.name,
-                "engine": retort::build::lint::engine_name(engine),
+                "engine": engine.name(),
                 "migrations": lints,
             }));
             continue;
@@ -152,7 +152,7 @@ pub(super) fn lint(
             out,
             "{} ({}): {}",
             db.name,
-            retort::build::lint::engine_name(engine),
+            engine.name(),
             match n {
                 0 => "no findings".to_string(),
                 1 => "1 finding".to_string(),

@@ -90,11 +90,11 @@ fn print_diff(out: &mut impl Write, diff: &SchemaDiff, against: &Against) -> std
 /// another engine the migration is a recorded no-op until someone writes its variant.
 fn write_migration(
     up: &std::path::Path,
-    engine: retort::core::lint::Engine,
+    engine: retort::core::Dialect,
     source: &str,
     g: &retort::core::autogen::Generated,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let name = retort::build::lint::engine_name(engine);
+    let name = engine.name();
     let stem = up.to_string_lossy().trim_end_matches(".up.sql").to_string();
     let body = |statements: &[String]| {
         statements
@@ -183,7 +183,7 @@ pub(super) async fn autogenerate(
     taken: &[String],
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let engine = retort::build::lint::engine_of(&db.url)
+    let engine = retort::core::Dialect::of_url(&db.url)
         .with_context(|| format!("database `{}` has no engine to generate for", db.name))?;
     let diff = quiet_runner(ctx)?.diff(db, Against::Head, None).await?;
     if diff.differences.is_empty() {
@@ -194,7 +194,7 @@ pub(super) async fn autogenerate(
         )?;
         return Ok(());
     }
-    let dialect = engine.lexical();
+    let dialect = engine;
     let file = db.schema.as_ref().expect("diff read it");
     let declared_sql = retort_sql::split(&std::fs::read_to_string(file)?, dialect)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

@@ -7,7 +7,8 @@ use crate::build::error::io;
 use std::path::Path;
 
 use crate::build::guest::{SqlMigration, sql_migrations};
-use crate::core::lint::{Context, Engine, LintFinding, lint};
+use crate::core::Dialect;
+use crate::core::lint::{Context, LintFinding, lint};
 
 /// The lint findings of one migration.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -20,28 +21,9 @@ pub struct MigrationLint {
     pub findings: Vec<LintFinding>,
 }
 
-/// The engine's name in SQL migrations' file names and headers.
-pub fn engine_name(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Postgres => "postgres",
-        Engine::Mysql => "mysql",
-        Engine::Sqlite => "sqlite",
-    }
-}
-
-/// The engine a database URL names.
-pub fn engine_of(url: &str) -> Option<Engine> {
-    match url.split_once("://").map(|(s, _)| s) {
-        Some("postgres" | "postgresql") => Some(Engine::Postgres),
-        Some("mysql" | "mariadb") => Some(Engine::Mysql),
-        Some("sqlite") => Some(Engine::Sqlite),
-        _ => None,
-    }
-}
-
 /// Lints every SQL migration in `dir` for `engine`; only migrations with findings are
 /// returned.
-pub fn lint_dir(dir: &Path, engine: Engine) -> crate::build::Result<Vec<MigrationLint>> {
+pub fn lint_dir(dir: &Path, engine: Dialect) -> crate::build::Result<Vec<MigrationLint>> {
     let mut out = Vec::new();
     for m in sql_migrations(dir)? {
         if let Some(lint) = lint_migration(&m, engine)? {
@@ -55,9 +37,9 @@ pub fn lint_dir(dir: &Path, engine: Engine) -> crate::build::Result<Vec<Migratio
 /// there).
 pub fn lint_migration(
     m: &SqlMigration,
-    engine: Engine,
+    engine: Dialect,
 ) -> crate::build::Result<Option<MigrationLint>> {
-    let name = engine_name(engine);
+    let name = engine.name();
     if m.only.as_deref().is_some_and(|only| only != name) {
         return Ok(None);
     }
@@ -65,7 +47,7 @@ pub fn lint_migration(
         Some(up) => (up.as_str(), format!("{}.{name}.up.sql", m.stem)),
         None => (m.up.as_str(), format!("{}.up.sql", m.stem)),
     };
-    let dialect = engine.lexical();
+    let dialect = engine;
     let statements = retort_sql::split(script, dialect)
         .map_err(|e| BuildError::Refused(format!("{file}: {e}")))?;
     let statements = with_leading_comments(script, statements);

@@ -11,7 +11,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::core::lint::{Engine, table_at, words};
+use crate::core::Dialect;
+use crate::core::lint::{table_at, words};
 use crate::core::schema::{Difference, Snapshot};
 
 /// A generated migration.
@@ -67,7 +68,7 @@ pub fn elements(sql: &str) -> Vec<String> {
 }
 
 /// What a declared statement creates: its kind (`TABLE`, `INDEX`, `VIEW`, …) and name.
-fn creates(statement: &str, engine: Engine) -> Option<(String, String)> {
+fn creates(statement: &str, engine: Dialect) -> Option<(String, String)> {
     let w = words(statement, engine).words;
     if w.first().map(String::as_str) != Some("CREATE") {
         return None;
@@ -216,7 +217,7 @@ fn mysql_column(name: &str, definition: &str) -> Option<String> {
 
 /// Which table an object key belongs to (`column T.c`, `index T.i` on MySQL, …), given the
 /// catalog definition (SQLite and PostgreSQL index definitions name their table).
-fn table_of(key: &str, definition: &str, engine: Engine) -> Option<String> {
+fn table_of(key: &str, definition: &str, engine: Dialect) -> Option<String> {
     let (kind, name) = key.split_once(' ')?;
     match kind {
         "column" | "constraint" | "check" | "trigger" => {
@@ -228,7 +229,7 @@ fn table_of(key: &str, definition: &str, engine: Engine) -> Option<String> {
                 .next()?
                 .to_lowercase(),
         ),
-        "index" if engine == Engine::Mysql => Some(name.split('.').next()?.to_lowercase()),
+        "index" if engine == Dialect::Mysql => Some(name.split('.').next()?.to_lowercase()),
         "index" => {
             let w = words(definition, engine).words;
             let on = w.iter().position(|x| x == "ON")?;
@@ -238,28 +239,28 @@ fn table_of(key: &str, definition: &str, engine: Engine) -> Option<String> {
     }
 }
 
-fn is_table(key: &str, definition: &str, engine: Engine) -> Option<String> {
+fn is_table(key: &str, definition: &str, engine: Dialect) -> Option<String> {
     let (kind, name) = key.split_once(' ')?;
     let table = match engine {
-        Engine::Postgres => kind == "relation" && definition == "table",
-        Engine::Mysql => kind == "table" && definition.starts_with("BASE TABLE"),
-        Engine::Sqlite => kind == "table",
+        Dialect::Postgres => kind == "relation" && definition == "table",
+        Dialect::Mysql => kind == "table" && definition.starts_with("BASE TABLE"),
+        Dialect::Sqlite => kind == "table",
     };
     table.then(|| name.to_lowercase())
 }
 
 /// The SQL that recreates an object as the current catalog defines it, where the catalog
 /// gives it whole.
-fn recreate(key: &str, definition: &str, engine: Engine) -> Option<String> {
+fn recreate(key: &str, definition: &str, engine: Dialect) -> Option<String> {
     let (kind, name) = key.split_once(' ')?;
     match (kind, engine) {
-        ("table" | "index" | "view" | "trigger", Engine::Sqlite) => Some(definition.to_string()),
-        ("index", Engine::Postgres) => Some(definition.to_string()),
-        ("view", Engine::Postgres | Engine::Mysql) => Some(format!(
+        ("table" | "index" | "view" | "trigger", Dialect::Sqlite) => Some(definition.to_string()),
+        ("index", Dialect::Postgres) => Some(definition.to_string()),
+        ("view", Dialect::Postgres | Dialect::Mysql) => Some(format!(
             "CREATE VIEW {name} AS {}",
             definition.trim().trim_end_matches(';')
         )),
-        ("index", Engine::Mysql) => {
+        ("index", Dialect::Mysql) => {
             let (table, index) = name.split_once('.')?;
             let (unique, rest) = match definition.strip_prefix("unique ") {
                 Some(rest) => ("UNIQUE ", rest),
@@ -272,16 +273,16 @@ fn recreate(key: &str, definition: &str, engine: Engine) -> Option<String> {
     }
 }
 
-fn drop_statement(key: &str, engine: Engine) -> Option<String> {
+fn drop_statement(key: &str, engine: Dialect) -> Option<String> {
     let (kind, name) = key.split_once(' ')?;
     Some(match (kind, engine) {
-        ("index", Engine::Mysql) => {
+        ("index", Dialect::Mysql) => {
             let (table, index) = name.split_once('.')?;
             format!("DROP INDEX {index} ON {table}")
         }
         ("index", _) => format!("DROP INDEX {name}"),
         ("view", _) => format!("DROP VIEW {name}"),
-        ("trigger", Engine::Sqlite) => format!("DROP TRIGGER {name}"),
+        ("trigger", Dialect::Sqlite) => format!("DROP TRIGGER {name}"),
         _ => return None,
     })
 }
@@ -296,7 +297,7 @@ struct Pair {
 /// and then of tables; creations of tables and columns; then what goes on tables), so the
 /// upgrade runs drops, creations, the rest, and the downgrade undoes them in reverse.
 struct Planner<'a> {
-    engine: Engine,
+    engine: Dialect,
     declared_sql: &'a [String],
     current: &'a Snapshot,
     created_tables: BTreeSet<String>,
@@ -313,7 +314,7 @@ struct Planner<'a> {
 }
 
 /// The constraints of the differences that own an index of their name (lower case).
-fn constraint_indexes(differences: &[Difference], engine: Engine) -> BTreeSet<String> {
+fn constraint_indexes(differences: &[Difference], engine: Dialect) -> BTreeSet<String> {
     differences
         .iter()
         .filter_map(|d| {
@@ -323,14 +324,14 @@ fn constraint_indexes(differences: &[Difference], engine: Engine) -> BTreeSet<St
                 Difference::Changed { object, after, .. } => (object, after.as_str()),
             };
             let owns = match engine {
-                Engine::Postgres => {
+                Dialect::Postgres => {
                     object.starts_with("constraint ")
                         && (definition.starts_with("UNIQUE")
                             || definition.starts_with("PRIMARY KEY")
                             || definition.starts_with("EXCLUDE"))
                 }
-                Engine::Mysql => object.starts_with("foreign key "),
-                Engine::Sqlite => false,
+                Dialect::Mysql => object.starts_with("foreign key "),
+                Dialect::Sqlite => false,
             };
             owns.then(|| object.rsplit('.').next().unwrap_or(object).to_lowercase())
         })
@@ -338,7 +339,7 @@ fn constraint_indexes(differences: &[Difference], engine: Engine) -> BTreeSet<St
 }
 
 /// The tables the differences add (`Added`) or drop (`Removed`).
-fn tables(differences: &[Difference], engine: Engine, added: bool) -> BTreeSet<String> {
+fn tables(differences: &[Difference], engine: Dialect, added: bool) -> BTreeSet<String> {
     differences
         .iter()
         .filter_map(|d| match (d, added) {
@@ -402,7 +403,7 @@ impl Planner<'_> {
     fn drop_column(&mut self, name: &str, definition: &str) {
         let (t, c) = name.split_once('.').unwrap_or((name, ""));
         let restore = match self.engine {
-            Engine::Sqlite => self.current.get(&format!("table {t}")).and_then(|s| {
+            Dialect::Sqlite => self.current.get(&format!("table {t}")).and_then(|s| {
                 elements(s)
                     .into_iter()
                     .find(|e| element_name(e) == c.to_lowercase())
@@ -444,14 +445,14 @@ impl Planner<'_> {
             format!("{object}: changed from `{before}` to `{after}`: not written ({why})")
         };
         let pair = match self.engine {
-            Engine::Postgres => match (pg_column(before), pg_column(after)) {
+            Dialect::Postgres => match (pg_column(before), pg_column(after)) {
                 (Some(b), Some(a)) => Ok(Pair {
                     up: pg_alter(t, c, &b, &a),
                     down: Some(pg_alter(t, c, &a, &b)),
                 }),
                 _ => Err(unwritten("an identity or generated column; do it by hand")),
             },
-            Engine::Mysql => {
+            Dialect::Mysql => {
                 let declared = self.statement_for("TABLE", t).and_then(|s| {
                     elements(&s)
                         .into_iter()
@@ -466,7 +467,7 @@ impl Planner<'_> {
                     None => Err(unwritten("not found in the declared CREATE TABLE")),
                 }
             }
-            Engine::Sqlite => Err(unwritten(
+            Dialect::Sqlite => Err(unwritten(
                 "SQLite changes a column only by rebuilding its table; write the migration in \
                  Rust, Python or JavaScript with the portable `alter-column` operation, which \
                  rebuilds it safely (docs/schema-operations.md)",
@@ -484,26 +485,28 @@ impl Planner<'_> {
     fn constraint(&mut self, d: &Difference, kind: &str, name: &str) {
         let (t, c) = name.split_once('.').unwrap_or((name, ""));
         let add = |definition: &str| match (self.engine, kind) {
-            (Engine::Postgres, "constraint") => {
+            (Dialect::Postgres, "constraint") => {
                 Some(format!("ALTER TABLE {t} ADD CONSTRAINT {c} {definition}"))
             }
-            (Engine::Mysql, "check") => Some(format!(
+            (Dialect::Mysql, "check") => Some(format!(
                 "ALTER TABLE {t} ADD CONSTRAINT {c} CHECK ({definition})"
             )),
-            (Engine::Mysql, "foreign key") => Some(format!(
+            (Dialect::Mysql, "foreign key") => Some(format!(
                 "ALTER TABLE {t} ADD CONSTRAINT {c} FOREIGN KEY {definition}"
             )),
             _ => None,
         };
         let drop = match (self.engine, kind) {
-            (Engine::Postgres, _) | (Engine::Mysql, "check") => {
+            (Dialect::Postgres, _) | (Dialect::Mysql, "check") => {
                 Some(format!("ALTER TABLE {t} DROP CONSTRAINT {c}"))
             }
-            (Engine::Mysql, "foreign key") => Some(format!("ALTER TABLE {t} DROP FOREIGN KEY {c}")),
+            (Dialect::Mysql, "foreign key") => {
+                Some(format!("ALTER TABLE {t} DROP FOREIGN KEY {c}"))
+            }
             _ => None,
         };
         // MySQL lists each check and foreign key twice (its `constraint` row names the kind).
-        if self.engine == Engine::Mysql && kind == "constraint" {
+        if self.engine == Dialect::Mysql && kind == "constraint" {
             let definition = match d {
                 Difference::Added { definition, .. } | Difference::Removed { definition, .. } => {
                     definition.as_str()
@@ -548,11 +551,11 @@ impl Planner<'_> {
             None => self.note(format!(
                 "{d}: not written (on {}, write it by hand{})",
                 match self.engine {
-                    Engine::Postgres => "PostgreSQL",
-                    Engine::Mysql => "MySQL",
-                    Engine::Sqlite => "SQLite",
+                    Dialect::Postgres => "PostgreSQL",
+                    Dialect::Mysql => "MySQL",
+                    Dialect::Sqlite => "SQLite",
                 },
-                if self.engine == Engine::Sqlite {
+                if self.engine == Dialect::Sqlite {
                     ", or with the portable `add-constraint`/`drop-constraint` operations, which \
                      rebuild the table safely"
                 } else {
@@ -705,7 +708,7 @@ impl Planner<'_> {
 /// `current.diff(declared)`), writing created objects as `declared_sql`'s statements write
 /// them.
 pub fn generate(
-    engine: Engine,
+    engine: Dialect,
     differences: &[Difference],
     declared_sql: &[String],
     current: &Snapshot,
@@ -738,7 +741,7 @@ pub fn generate(
 
 /// A column (or table) dropped and another added with the same definition in the same place
 /// may be a rename, which no catalog can tell from a drop and an add.
-fn rename_notes(differences: &[Difference], engine: Engine, g: &mut Generated) {
+fn rename_notes(differences: &[Difference], engine: Dialect, g: &mut Generated) {
     table_rename_notes(differences, engine, g);
     let removed: Vec<(&str, &str)> = differences
         .iter()
@@ -791,7 +794,7 @@ fn columns_of(differences: &[Difference], table: &str, added: bool) -> BTreeSet<
 }
 
 /// A table dropped and another created with the same columns may be a rename.
-fn table_rename_notes(differences: &[Difference], engine: Engine, g: &mut Generated) {
+fn table_rename_notes(differences: &[Difference], engine: Dialect, g: &mut Generated) {
     let dropped = tables(differences, engine, false);
     for created in tables(differences, engine, true) {
         let columns = columns_of(differences, &created, true);
@@ -830,7 +833,7 @@ mod tests {
             ("column persons.name", "TEXT default none"),
         ]);
         let g = generate(
-            Engine::Sqlite,
+            Dialect::Sqlite,
             &current.diff(&declared),
             &["CREATE TABLE persons (id INTEGER, name TEXT)".to_string()],
             &current,
@@ -879,7 +882,7 @@ mod tests {
 
     #[test]
     fn what_a_statement_creates() {
-        let pg = Engine::Postgres;
+        let pg = Dialect::Postgres;
         assert_eq!(
             creates("CREATE TABLE IF NOT EXISTS public.Users (id int)", pg),
             Some(("TABLE".into(), "users".into()))
@@ -913,7 +916,7 @@ mod tests {
 
     #[test]
     fn a_new_table_column_index_and_view_on_sqlite() {
-        let e = Engine::Sqlite;
+        let e = Dialect::Sqlite;
         let declared_sql = vec![
             "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, age INTEGER DEFAULT 0)"
                 .to_string(),
@@ -976,7 +979,7 @@ mod tests {
 
     #[test]
     fn drops_are_destructive_and_restored_from_the_catalog() {
-        let e = Engine::Postgres;
+        let e = Dialect::Postgres;
         let current = snap(&[
             ("relation users", "table"),
             ("column users.id", "bigint not null default none"),
@@ -1010,7 +1013,7 @@ mod tests {
 
     #[test]
     fn a_possible_rename_and_an_unwritten_change_are_noted() {
-        let e = Engine::Postgres;
+        let e = Dialect::Postgres;
         let current = snap(&[
             ("relation users", "table"),
             ("column users.nick", "text default none"),
@@ -1053,7 +1056,7 @@ mod tests {
             ("table t", "CREATE TABLE t (a INTEGER)"),
             ("column t.a", "INTEGER NOT NULL"),
         ]);
-        let g = generate(Engine::Sqlite, &current.diff(&declared), &[], &current);
+        let g = generate(Dialect::Sqlite, &current.diff(&declared), &[], &current);
         assert!(
             g.notes.join("\n").contains("portable `alter-column`"),
             "{:?}",
@@ -1085,7 +1088,7 @@ mod tests {
                 "CREATE UNIQUE INDEX t_a ON public.t USING btree (a)",
             ),
         ]);
-        let g = generate(Engine::Postgres, &current.diff(&declared), &[], &current);
+        let g = generate(Dialect::Postgres, &current.diff(&declared), &[], &current);
         assert_eq!(
             g.up,
             [
@@ -1119,7 +1122,7 @@ mod tests {
             ("constraint t.t_c", "CHECK"),
             ("check t.t_c", "`a` > 0"),
         ]);
-        let g = generate(Engine::Mysql, &current.diff(&declared), &[], &current);
+        let g = generate(Dialect::Mysql, &current.diff(&declared), &[], &current);
         assert_eq!(
             g.up,
             [

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::core::Dialect;
+
 /// What a lint rule checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -108,33 +110,11 @@ impl std::fmt::Display for Rule {
     }
 }
 
-/// The engine whose rules apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-    /// SQLite.
-    Sqlite,
-}
-
-impl Engine {
-    /// The engine's lexical rules, for `retort_sql`'s splitter.
-    pub fn lexical(self) -> retort_sql::Dialect {
-        match self {
-            Engine::Postgres => retort_sql::Dialect::Postgres,
-            Engine::Mysql => retort_sql::Dialect::Mysql,
-            Engine::Sqlite => retort_sql::Dialect::Sqlite,
-        }
-    }
-}
-
 /// What the linter knows of the migration around the statements.
 #[derive(Clone, Debug)]
 pub struct Context {
     /// The engine.
-    pub engine: Engine,
+    pub engine: Dialect,
     /// Whether the migration runs in a transaction.
     pub transactional: bool,
     /// Rules acknowledged for the whole migration (a SQL header's `allow`).
@@ -172,8 +152,8 @@ pub(crate) struct Words {
     allowed: BTreeSet<Rule>,
 }
 
-pub(crate) fn words(sql: &str, engine: Engine) -> Words {
-    let dialect = engine.lexical();
+pub(crate) fn words(sql: &str, engine: Dialect) -> Words {
+    let dialect = engine;
     let mut out = Words {
         words: Vec::new(),
         allowed: BTreeSet::new(),
@@ -288,7 +268,7 @@ fn clauses(w: &[String], from: usize) -> Vec<&[String]> {
 }
 
 /// What is wrong in one `ALTER TABLE` clause of an existing table.
-fn alter_clause(clause: &[String], engine: Engine, found: &mut Vec<Rule>) {
+fn alter_clause(clause: &[String], engine: Dialect, found: &mut Vec<Rule>) {
     let Some(first) = clause.first().map(String::as_str) else {
         return;
     };
@@ -310,7 +290,7 @@ fn alter_clause(clause: &[String], engine: Engine, found: &mut Vec<Rule>) {
             }
         }
         "ALTER" if has(clause, "TYPE") => found.push(Rule::TypeChange),
-        "MODIFY" | "CHANGE" if engine == Engine::Mysql => found.push(Rule::TypeChange),
+        "MODIFY" | "CHANGE" if engine == Dialect::Mysql => found.push(Rule::TypeChange),
         "ADD" => {
             let next = clause.get(1).map(String::as_str).unwrap_or("");
             let foreign = has(clause, "FOREIGN") || has(clause, "REFERENCES");
@@ -318,7 +298,7 @@ fn alter_clause(clause: &[String], engine: Engine, found: &mut Vec<Rule>) {
                 next,
                 "CONSTRAINT" | "FOREIGN" | "PRIMARY" | "UNIQUE" | "CHECK" | "INDEX" | "KEY"
             );
-            if engine == Engine::Postgres && foreign && !has(clause, "VALID") {
+            if engine == Dialect::Postgres && foreign && !has(clause, "VALID") {
                 found.push(Rule::ForeignKeyWithoutNotValid);
             }
             let not_null = clause.windows(2).any(|p| p[0] == "NOT" && p[1] == "NULL");
@@ -333,8 +313,8 @@ fn alter_clause(clause: &[String], engine: Engine, found: &mut Vec<Rule>) {
 
 /// The statement without the comments before it (a file's header, an `allow` line): what a
 /// finding quotes.
-fn without_leading_comments(sql: &str, engine: Engine) -> &str {
-    let dialect = engine.lexical();
+fn without_leading_comments(sql: &str, engine: Dialect) -> &str {
+    let dialect = engine;
     let mut at = 0;
     loop {
         let rest = &sql[at..];
@@ -342,7 +322,7 @@ fn without_leading_comments(sql: &str, engine: Engine) -> &str {
         at += rest.len() - trimmed.len();
         let comment = trimmed.starts_with("--")
             || trimmed.starts_with("/*")
-            || (engine == Engine::Mysql && trimmed.starts_with('#'));
+            || (engine == Dialect::Mysql && trimmed.starts_with('#'));
         match retort_sql::skip_opaque(sql, at, dialect) {
             Some(Ok(end)) if comment => at = end,
             _ => return &sql[at..],
@@ -382,7 +362,7 @@ pub fn lint(statements: &[String], ctx: &Context) -> Vec<LintFinding> {
                 }
             }
         }
-        if ctx.engine == Engine::Postgres {
+        if ctx.engine == Dialect::Postgres {
             let index =
                 starts(&w, &["CREATE", "INDEX"]) || starts(&w, &["CREATE", "UNIQUE", "INDEX"]);
             let table = w
@@ -396,7 +376,7 @@ pub fn lint(statements: &[String], ctx: &Context) -> Vec<LintFinding> {
                 found.push(Rule::ConcurrentlyInTransaction);
             }
         }
-        if ctx.engine == Engine::Mysql {
+        if ctx.engine == Dialect::Mysql {
             let dml = ["INSERT", "UPDATE", "DELETE", "REPLACE"]
                 .iter()
                 .any(|k| starts(&w, &[k]));
@@ -427,7 +407,7 @@ pub fn lint(statements: &[String], ctx: &Context) -> Vec<LintFinding> {
 mod tests {
     use super::*;
 
-    fn check(engine: Engine, transactional: bool, statements: &[&str]) -> Vec<&'static str> {
+    fn check(engine: Dialect, transactional: bool, statements: &[&str]) -> Vec<&'static str> {
         let ctx = Context {
             engine,
             transactional,
@@ -442,14 +422,14 @@ mod tests {
 
     #[test]
     fn destructive_changes_are_found() {
-        let pg = Engine::Postgres;
+        let pg = Dialect::Postgres;
         assert_eq!(check(pg, true, &["DROP TABLE users"]), ["drop-table"]);
         assert_eq!(
             check(pg, true, &["ALTER TABLE public.users DROP COLUMN email"]),
             ["drop-column"]
         );
         assert_eq!(
-            check(Engine::Mysql, true, &["ALTER TABLE `users` DROP `email`"]),
+            check(Dialect::Mysql, true, &["ALTER TABLE `users` DROP `email`"]),
             ["drop-column"]
         );
         assert_eq!(
@@ -462,7 +442,7 @@ mod tests {
         );
         assert_eq!(
             check(
-                Engine::Mysql,
+                Dialect::Mysql,
                 true,
                 &["ALTER TABLE users MODIFY age TINYINT"]
             ),
@@ -472,7 +452,7 @@ mod tests {
 
     #[test]
     fn what_is_not_destructive_is_not_found() {
-        let pg = Engine::Postgres;
+        let pg = Dialect::Postgres;
         assert!(
             check(
                 pg,
@@ -490,7 +470,7 @@ mod tests {
             )
             .is_empty()
         );
-        assert!(check(Engine::Mysql, true, &["ALTER TABLE t DROP INDEX i"]).is_empty());
+        assert!(check(Dialect::Mysql, true, &["ALTER TABLE t DROP INDEX i"]).is_empty());
         // In a literal or a comment, DROP TABLE is not a statement.
         assert!(
             check(
@@ -518,7 +498,7 @@ mod tests {
 
     #[test]
     fn not_null_needs_a_default_on_an_existing_table() {
-        let s = Engine::Sqlite;
+        let s = Dialect::Sqlite;
         assert_eq!(
             check(
                 s,
@@ -540,7 +520,7 @@ mod tests {
 
     #[test]
     fn postgres_locking_rules() {
-        let pg = Engine::Postgres;
+        let pg = Dialect::Postgres;
         assert_eq!(
             check(pg, true, &["CREATE INDEX users_email ON users (email)"]),
             ["index-without-concurrently"]
@@ -580,13 +560,13 @@ mod tests {
             .is_empty()
         );
         // Only PostgreSQL builds indexes concurrently.
-        assert!(check(Engine::Sqlite, true, &["CREATE INDEX i ON t (a)"]).is_empty());
+        assert!(check(Dialect::Sqlite, true, &["CREATE INDEX i ON t (a)"]).is_empty());
         assert!(check(pg, true, &["REFRESH MATERIALIZED VIEW CONCURRENTLY v"]).is_empty());
     }
 
     #[test]
     fn mysql_data_changes_with_ddl_are_found_once() {
-        let my = Engine::Mysql;
+        let my = Dialect::Mysql;
         assert_eq!(
             check(
                 my,
@@ -602,7 +582,7 @@ mod tests {
         assert!(check(my, true, &["UPDATE users SET a = 1", "DELETE FROM users"]).is_empty());
         assert!(
             check(
-                Engine::Postgres,
+                Dialect::Postgres,
                 true,
                 &[
                     "ALTER TABLE users ADD COLUMN a int",
@@ -615,7 +595,7 @@ mod tests {
 
     #[test]
     fn findings_are_acknowledged_in_the_statement_or_the_header() {
-        let pg = Engine::Postgres;
+        let pg = Dialect::Postgres;
         assert!(check(pg, true, &["-- retort: allow drop-table\nDROP TABLE users"]).is_empty());
         assert!(
             check(
@@ -657,10 +637,10 @@ mod tests {
         let first = "-- retort: parents = none\n-- retort: description = x\n/* note */\n\
                      ALTER TABLE users DROP COLUMN email"
             .to_string();
-        let found = lint(&[first], &ctx(Engine::Postgres));
+        let found = lint(&[first], &ctx(Dialect::Postgres));
         assert_eq!(found[0].sql, "ALTER TABLE users DROP COLUMN email");
         let mysql = "# a MySQL comment\nALTER TABLE users DROP COLUMN email".to_string();
-        let found = lint(&[mysql], &ctx(Engine::Mysql));
+        let found = lint(&[mysql], &ctx(Dialect::Mysql));
         assert_eq!(found[0].sql, "ALTER TABLE users DROP COLUMN email");
     }
 }

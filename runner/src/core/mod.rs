@@ -5,6 +5,11 @@
 //! clap, or any other module of this crate: everything else builds on it, and it is tested
 //! alone (`cargo test -p retort core::`).
 
+/// The one dialect type (shared with the guest SDK's lexer): lint rules, schema operations,
+/// the backends and the lexical rules all take it; the WIT's `dialect` enum is converted to
+/// and from it where a guest asks.
+pub use retort_sql::Dialect;
+
 pub mod autogen;
 pub mod checks;
 pub mod graph;

@@ -9,7 +9,8 @@ use super::{
     ARTIFACT_PART, ARTIFACTS_TABLE, DbError, HISTORY_TABLE, HistoryRow, RowState, Session, pack,
     unpack,
 };
-use crate::bindings::{Dialect, Value};
+use crate::bindings::Value;
+use crate::core::Dialect;
 
 fn text(s: &str) -> Value {
     Value::Text(s.to_string())

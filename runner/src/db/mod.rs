@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::bindings::{Column, Dialect, GuestError, Value};
+use crate::bindings::{Column, GuestError, Value};
+use crate::core::Dialect;
 
 /// Name of the table that records applied revisions.
 pub const HISTORY_TABLE: &str = "retort_history";
@@ -452,22 +453,21 @@ pub async fn connect_as(
     migration_url: Option<&str>,
     access: Access,
 ) -> Result<Box<dyn Backend>, DbError> {
-    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
     let migrations = migration_url.unwrap_or(url);
-    match scheme {
-        "sqlite" if migration_url.is_some() => Err(DbError::Connect {
+    match Dialect::of_url(url) {
+        Some(Dialect::Sqlite) if migration_url.is_some() => Err(DbError::Connect {
             url: redact(url),
             message: "`migration_url` applies to PostgreSQL and MySQL: SQLite has no accounts"
                 .into(),
         }),
-        "sqlite" => Ok(Box::new(sqlite::SqliteBackend::connect(url, access)?)),
-        "postgres" | "postgresql" => Ok(Box::new(
+        Some(Dialect::Sqlite) => Ok(Box::new(sqlite::SqliteBackend::connect(url, access)?)),
+        Some(Dialect::Postgres) => Ok(Box::new(
             postgres::PgBackend::connect(url, migrations).await?,
         )),
-        "mysql" | "mariadb" => Ok(Box::new(
+        Some(Dialect::Mysql) => Ok(Box::new(
             mysql::MySqlBackend::connect(url, migrations).await?,
         )),
-        _ => Err(DbError::UnsupportedUrl(redact(url))),
+        None => Err(DbError::UnsupportedUrl(redact(url))),
     }
 }
 

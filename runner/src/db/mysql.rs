@@ -36,7 +36,8 @@ use super::{
     CursorId, DbError, GuestSql, Lock, Session, SqlFailure, Tables, plain_decimal, sqlx_db_error,
     sqlx_failure,
 };
-use crate::bindings::{Column, Dialect, GuestError, Value};
+use crate::bindings::{Column, GuestError, Value};
+use crate::core::Dialect;
 use retort_sql::DynamicSql;
 
 /// Rows per message from a streaming reader; with `CHANNEL_DEPTH` this bounds the rows

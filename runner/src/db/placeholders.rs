@@ -5,7 +5,7 @@
 //! rewritten for the driver: SQLite binds `?NNN` by
 //! number, MySQL binds `?` by position (so parameters are reordered and repeated to match).
 
-use crate::bindings::Dialect;
+use crate::core::Dialect;
 
 /// A statement rewritten for one driver.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
     while i < bytes.len() {
         // Literals, identifiers, comments, dollar bodies: no placeholder inside. What never
         // ends runs to the end of the text (the database reports the syntax error).
-        if let Some(end) = retort_sql::skip_opaque(sql, i, lexical(dialect)) {
+        if let Some(end) = retort_sql::skip_opaque(sql, i, dialect) {
             i = end.unwrap_or(bytes.len()).max(i + 1);
             continue;
         }
@@ -78,15 +78,6 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
         order = (0..params).collect();
     }
     Ok(Rewritten { sql: out, order })
-}
-
-/// The lexical rules of `dialect`, for [`retort_sql::skip_opaque`].
-pub(crate) fn lexical(dialect: Dialect) -> retort_sql::Dialect {
-    match dialect {
-        Dialect::Sqlite => retort_sql::Dialect::Sqlite,
-        Dialect::Postgres => retort_sql::Dialect::Postgres,
-        Dialect::Mysql => retort_sql::Dialect::Mysql,
-    }
 }
 
 #[cfg(test)]

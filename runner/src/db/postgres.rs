@@ -20,7 +20,8 @@ use super::{
     CursorId, DbError, GuestSql, Lock, Session, SqlFailure, Tables, plain_decimal, sqlx_db_error,
     sqlx_failure,
 };
-use crate::bindings::{Column, Dialect, GuestError, Value};
+use crate::bindings::{Column, GuestError, Value};
+use crate::core::Dialect;
 
 /// The advisory lock key: the bytes of "retort". Advisory locks are per database.
 const LOCK_KEY: i64 = 0x7265_746f_7274;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Backend, CursorId, DbError, GuestSql, Interrupt, Lock, Session, SqlFailure, Tables};
-use crate::bindings::{Column, Dialect, Value};
+use crate::bindings::{Column, Value};
+use crate::core::Dialect;
 
 /// Who sent a recorded statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

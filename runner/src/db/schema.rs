@@ -5,7 +5,8 @@
 //! Column order is not compared: no engine but MySQL can restore it when a downgrade re-adds
 //! a dropped column.
 
-use crate::bindings::{Dialect, Value};
+use crate::bindings::Value;
+use crate::core::Dialect;
 use crate::core::schema::Snapshot;
 
 use super::{DbError, Session};

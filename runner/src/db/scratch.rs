@@ -5,6 +5,7 @@
 //! directory.
 
 use super::{Access, DbError, connect};
+use crate::core::Dialect;
 
 /// A database of its own; [`Scratch::drop_database`] removes it (a SQLite one also goes with
 /// the value).
@@ -31,9 +32,8 @@ impl Scratch {
     /// the scratch database, so what a rehearsal runs (`USE app`, `otherdb.audit`) cannot
     /// reach real data; an account that cannot create one is refused, with the way out.
     pub async fn create(server: &str, label: &str, isolated: bool) -> Result<Scratch, DbError> {
-        let scheme = server.split_once("://").map(|(s, _)| s).unwrap_or("");
         let name = unique_name(label);
-        if scheme == "sqlite" {
+        if Dialect::of_url(server) == Some(Dialect::Sqlite) {
             let dir = tempfile::Builder::new()
                 .prefix("retort-scratch-")
                 .tempdir()
@@ -52,7 +52,7 @@ impl Scratch {
                 _dir: Some(dir),
             });
         }
-        let mysql = !scheme.starts_with("postgres");
+        let mysql = Dialect::of_url(server) != Some(Dialect::Postgres);
         let mut admin = connect(server, Access::ReadWrite).await?;
         drop_stale(admin.as_mut(), mysql).await;
         let created = admin
@@ -105,7 +105,7 @@ impl Scratch {
         let Some((server, name)) = &self.server else {
             return Ok(());
         };
-        let force = if server.starts_with("postgres") {
+        let force = if Dialect::of_url(server) == Some(Dialect::Postgres) {
             " WITH (FORCE)"
         } else {
             ""

@@ -12,7 +12,8 @@ use super::placeholders::rewrite;
 use super::sqlite_policy::Policy;
 use super::values::{self, kind};
 use super::{Access, CursorId, DbError, GuestSql, Lock, Session, SqlFailure, Tables};
-use crate::bindings::{Column, DatabaseError, Dialect, GuestError, Value};
+use crate::bindings::{Column, DatabaseError, GuestError, Value};
+use crate::core::Dialect;
 
 /// How long a statement waits for another connection's lock before SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);

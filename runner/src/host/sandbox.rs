@@ -14,8 +14,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::bindings::retort::migration0_1_0::{report, sql, types};
 use crate::bindings::retort::migration0_2_0::{json_batches, script};
 use crate::bindings::{
-    Column, Dialect, GuestError, MigrationInfo, RowsHandle, SchemaScriptRuntime,
-    SchemaScriptRuntimePre, TxHandle, Value,
+    Column, GuestError, MigrationInfo, RowsHandle, SchemaScriptRuntime, SchemaScriptRuntimePre,
+    TxHandle, Value, WitDialect,
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
@@ -262,7 +262,7 @@ impl HostState {
         if !self.mode.in_transaction {
             return Ok(());
         }
-        let dialect = crate::db::placeholders::lexical(self.db()?.dialect());
+        let dialect = self.db()?.dialect();
         let Ok(Some(control)) = retort_sql::transaction_control(statement, dialect) else {
             return Ok(());
         };
@@ -331,8 +331,8 @@ impl json_batches::Host for HostState {
 }
 
 impl sql::HostTransaction for HostState {
-    async fn dialect(&mut self, _tx: Resource<TxHandle>) -> wasmtime::Result<Dialect> {
-        Ok(self.db()?.dialect())
+    async fn dialect(&mut self, _tx: Resource<TxHandle>) -> wasmtime::Result<WitDialect> {
+        Ok(self.db()?.dialect().into())
     }
 
     async fn execute(

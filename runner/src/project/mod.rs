@@ -387,10 +387,9 @@ fn anchor_sqlite(url: &str, root: &Path) -> String {
 }
 
 fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
-    let scheme = url.split_once("://").map(|(s, _)| s);
-    match scheme {
-        Some("sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb") => {}
-        _ => problems.push(format!(
+    match crate::core::Dialect::of_url(url) {
+        Some(_) => {}
+        None => problems.push(format!(
             "database `{name}`: URL `{}` must start with sqlite://, postgres:// or mysql://",
             crate::db::redact(url)
         )),

@@ -424,7 +424,7 @@ fn lint_findings(
     sent: &[(String, Vec<String>)],
 ) -> Vec<Finding> {
     use crate::core::lint::{Context, lint};
-    let Some(engine) = crate::build::lint::engine_of(&db.url) else {
+    let Some(engine) = crate::core::Dialect::of_url(&db.url) else {
         return Vec::new();
     };
     let mut out = Vec::new();

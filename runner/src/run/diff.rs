@@ -109,11 +109,15 @@ impl Runner {
         file: &str,
         sql: &str,
     ) -> Result<Snapshot, Error> {
-        let dialect = match crate::build::lint::engine_of(&db.url) {
-            Some(crate::core::lint::Engine::Postgres) => retort_sql::Dialect::Postgres,
-            Some(crate::core::lint::Engine::Mysql) => retort_sql::Dialect::Mysql,
-            _ => retort_sql::Dialect::Sqlite,
-        };
+        // Read in the database's own dialect; an unknown one is not guessed.
+        let dialect = crate::core::Dialect::of_url(&db.url).ok_or_else(|| Error::Declared {
+            database: db.name.clone(),
+            file: file.to_string(),
+            message: format!(
+                "{} names no engine Retort knows",
+                crate::db::redact(&db.url)
+            ),
+        })?;
         let statements = retort_sql::split(sql, dialect).map_err(|e| Error::Declared {
             database: db.name.clone(),
             file: file.to_string(),

@@ -395,10 +395,10 @@ impl Runner {
                             .map(|a| a.info.description.clone())
                             .unwrap_or_default(),
                         undid_nothing: s.direction == Direction::Downgrade
-                            && crate::build::lint::engine_of(&db.url).is_some_and(|engine| {
+                            && crate::core::Dialect::of_url(&db.url).is_some_and(|engine| {
                                 migrations
                                     .get(&s.revision)
-                                    .is_some_and(|a| a.has_no_downgrade(engine.lexical()))
+                                    .is_some_and(|a| a.has_no_downgrade(engine))
                             }),
                         revision: s.revision,
                         direction: s.direction,

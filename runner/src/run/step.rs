@@ -410,10 +410,9 @@ impl Runner {
         db: &DatabaseConfig,
         artifact: &Artifact,
         direction: Direction,
-        dialect: crate::bindings::Dialect,
+        dialect: crate::core::Dialect,
     ) -> bool {
-        let nothing = direction == Direction::Downgrade
-            && artifact.has_no_downgrade(crate::db::placeholders::lexical(dialect));
+        let nothing = direction == Direction::Downgrade && artifact.has_no_downgrade(dialect);
         if nothing {
             self.observer.event(&Event::Warning {
                 database: &db.name,

@@ -40,11 +40,7 @@ impl Artifact {
             return false;
         }
         // The SQL runtime's names for the dialects, in its files and settings.
-        let name = match dialect {
-            retort_sql::Dialect::Postgres => "postgres",
-            retort_sql::Dialect::Mysql => "mysql",
-            retort_sql::Dialect::Sqlite => "sqlite",
-        };
+        let name = dialect.name();
         let setting = |k: &str| script.settings.iter().find(|(key, _)| key == k);
         if setting("dialect").is_some_and(|(_, only)| only != name) || setting("keep").is_some() {
             return false;

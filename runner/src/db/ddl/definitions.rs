@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Writer;
-use crate::bindings::Dialect;
 pub use crate::bindings::schema::ObjectKind;
+use crate::core::Dialect;
 
 /// One object's definition, as kept.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,7 +183,7 @@ pub fn verify(dialect: Dialect, kept: &Kept) -> Result<(), String> {
         other => return Err(format!("an unknown kind of object `{other}`")),
     };
     super::check_name(&kept.name)?;
-    let lexical = crate::db::placeholders::lexical(dialect);
+    let lexical = dialect;
     let mut created = false;
     for statement in &kept.statements {
         let whole = retort_sql::split(statement, lexical)?;

@@ -10,11 +10,11 @@ pub mod definitions;
 mod rebuild;
 pub mod sqlite_table;
 
-use crate::bindings::Dialect;
 pub use crate::bindings::schema::{
     Column, ColumnChange, ColumnType, Constraint, ConstraintKind, DefaultChange, Index, Operation,
     ReferenceAction, Table,
 };
+use crate::core::Dialect;
 pub use rebuild::SqliteTable;
 
 /// What the host reads from the catalog before [`plan`] can write an operation.

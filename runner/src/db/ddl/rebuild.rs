@@ -163,7 +163,7 @@ fn legacy(on: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::Dialect;
+    use crate::core::Dialect;
     use crate::db::ddl::{ColumnType, Facts, Operation, plan};
 
     fn table() -> SqliteTable {
