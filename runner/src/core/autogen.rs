@@ -29,42 +29,12 @@ pub struct Generated {
 }
 
 /// The top-level elements between the outer parentheses of a `CREATE TABLE` (column and
-/// constraint definitions), comments dropped, whitespace collapsed.
+/// constraint definitions), comments dropped, whitespace collapsed; none for text that is
+/// not a readable `CREATE TABLE` (the catalog's and the declared file's always are).
 pub fn elements(sql: &str) -> Vec<String> {
-    let d = retort_sql::Dialect::Sqlite;
-    let mut out = vec![String::new()];
-    let (mut depth, mut at, mut opened) = (0usize, 0usize, false);
-    while at < sql.len() {
-        if let Some(end) = retort_sql::skip_opaque(sql, at, d) {
-            let end = end.unwrap_or(sql.len());
-            let piece = &sql[at..end];
-            if depth >= 1 && !(piece.starts_with("--") || piece.starts_with("/*")) {
-                out.last_mut().expect("one element").push_str(piece);
-            }
-            at = end;
-            continue;
-        }
-        let c = sql[at..].chars().next().expect("inside the text");
-        match c {
-            '(' if depth == 0 && !opened => {
-                depth = 1;
-                opened = true;
-            }
-            ')' if depth == 1 => break,
-            ',' if depth == 1 => out.push(String::new()),
-            _ if depth >= 1 => {
-                depth += usize::from(c == '(');
-                depth -= usize::from(c == ')');
-                out.last_mut().expect("one element").push(c);
-            }
-            _ => {}
-        }
-        at += c.len_utf8();
-    }
-    out.iter()
-        .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|e| !e.is_empty())
-        .collect()
+    crate::core::table::TableText::parse(sql)
+        .map(|t| t.squashed_elements())
+        .unwrap_or_default()
 }
 
 /// What a declared statement creates: its kind (`TABLE`, `INDEX`, `VIEW`, …) and name.

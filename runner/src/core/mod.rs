@@ -18,6 +18,7 @@ mod model;
 pub mod observe;
 pub mod plan;
 pub mod schema;
+pub mod table;
 
 pub use model::{CursorId, DEFAULT_DATABASE, Direction, Embedded, Limits};
 

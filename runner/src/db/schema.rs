@@ -46,56 +46,17 @@ pub async fn snapshot(session: &mut dyn Session) -> Result<Snapshot, DbError> {
 /// (`ALTER TABLE … ADD COLUMN` appends it) the text then still matches. The elements'
 /// contents — types, defaults, constraints — are still compared.
 fn unordered_columns(sql: &str) -> String {
-    let d = retort_sql::Dialect::Sqlite;
-    let mut head = String::new();
-    let mut elements = vec![String::new()];
-    let mut tail = String::new();
-    let (mut depth, mut at) = (0usize, 0usize);
-    let mut closed = false;
-    while at < sql.len() {
-        let into = if closed {
-            &mut tail
-        } else if depth == 0 {
-            &mut head
-        } else {
-            elements.last_mut().expect("one element at least")
-        };
-        if let Some(end) = retort_sql::skip_opaque(sql, at, d) {
-            let Ok(end) = end else { return sql.to_string() };
-            let piece = &sql[at..end];
-            if !(piece.starts_with("--") || piece.starts_with("/*")) {
-                into.push_str(piece);
-            }
-            into.push(' ');
-            at = end;
-            continue;
-        }
-        let c = sql[at..].chars().next().expect("inside the text");
-        match c {
-            '(' if !closed && depth == 0 => depth = 1,
-            ')' if !closed && depth == 1 => {
-                depth = 0;
-                closed = true;
-            }
-            ',' if !closed && depth == 1 => elements.push(String::new()),
-            _ => {
-                if !closed && depth >= 1 {
-                    depth += usize::from(c == '(');
-                    depth -= usize::from(c == ')');
-                }
-                into.push(c);
-            }
-        }
-        at += c.len_utf8();
-    }
-    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut elements: Vec<String> = elements.iter().map(|e| squash(e)).collect();
+    use crate::core::table::{TableText, squash};
+    let Ok(table) = TableText::parse(sql) else {
+        return sql.to_string();
+    };
+    let mut elements = table.squashed_elements();
     elements.sort();
     format!(
         "{} ({}) {}",
-        table_head(&squash(&head)),
+        table_head(&squash(&table.head)),
         elements.join(", "),
-        squash(&tail)
+        squash(&table.options)
     )
     .trim_end()
     .to_string()

@@ -10,14 +10,8 @@
 
 use retort_sql::{Dialect as Lexical, skip_opaque};
 
-/// A `CREATE TABLE` statement split into its parts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TableText {
-    /// The elements between the outer parentheses, each trimmed, in order.
-    pub elements: Vec<String>,
-    /// What follows the closing parenthesis (`WITHOUT ROWID`, `STRICT`), trimmed.
-    pub options: String,
-}
+pub use crate::core::table::TableText;
+use crate::core::table::group_end;
 
 /// One lexical unit of a column definition: a word, a quoted name or literal, a
 /// parenthesised group (kept whole), or a punctuation character.
@@ -55,92 +49,7 @@ fn tokens(text: &str) -> Result<Vec<&str>, String> {
     Ok(out)
 }
 
-/// `sql` with each comment replaced by a space: elements are rejoined on other lines, where
-/// a `--` comment would swallow what follows it.
-fn without_comments(sql: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(sql.len());
-    let mut i = 0;
-    let mut kept = 0;
-    while i < sql.len() {
-        match skip_opaque(sql, i, Lexical::Sqlite) {
-            Some(end) => {
-                let end = end?;
-                if sql[i..].starts_with("--") || sql[i..].starts_with("/*") {
-                    out.push_str(&sql[kept..i]);
-                    out.push(' ');
-                    kept = end;
-                }
-                i = end;
-            }
-            None => i += sql[i..].chars().next().map_or(1, char::len_utf8),
-        }
-    }
-    out.push_str(&sql[kept..]);
-    Ok(out)
-}
-
-/// The byte after the `)` matching the `(` at `open`.
-fn group_end(text: &str, open: usize) -> Result<usize, String> {
-    let b = text.as_bytes();
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < b.len() {
-        if let Some(end) = skip_opaque(text, i, Lexical::Sqlite) {
-            i = end?;
-            continue;
-        }
-        match b[i] {
-            b'(' => depth += 1,
-            b')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(i + 1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Err("unbalanced parentheses".into())
-}
-
 impl TableText {
-    /// Splits `sql` (the `sql` column of `sqlite_master` for a table).
-    pub fn parse(sql: &str) -> Result<TableText, String> {
-        let sql = &without_comments(sql)?;
-        let open = first_code_paren(sql).ok_or("no column list")?;
-        let close = group_end(sql, open)? - 1;
-        let body = &sql[open + 1..close];
-        let b = body.as_bytes();
-        let mut elements = Vec::new();
-        let (mut depth, mut start, mut i) = (0usize, 0usize, 0usize);
-        while i < b.len() {
-            if let Some(end) = skip_opaque(body, i, Lexical::Sqlite) {
-                i = end?;
-                continue;
-            }
-            match b[i] {
-                b'(' => depth += 1,
-                b')' => depth = depth.saturating_sub(1),
-                b',' if depth == 0 => {
-                    elements.push(body[start..i].trim().to_string());
-                    start = i + 1;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        elements.push(body[start..].trim().to_string());
-        Ok(TableText {
-            elements,
-            options: sql[close + 1..]
-                .trim()
-                .trim_end_matches(';')
-                .trim()
-                .to_string(),
-        })
-    }
-
     /// The statement creating a table named `name` with these elements.
     pub fn render(&self, name: &str) -> String {
         let mut sql = format!(
@@ -216,23 +125,6 @@ impl TableText {
         }
         Err(format!("the table has no constraint named `{name}`"))
     }
-}
-
-/// The first `(` outside literals and comments.
-fn first_code_paren(sql: &str) -> Option<usize> {
-    let b = sql.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if let Some(end) = skip_opaque(sql, i, Lexical::Sqlite) {
-            i = end.ok()?;
-            continue;
-        }
-        if b[i] == b'(' {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
 }
 
 fn is_table_constraint(first: &str) -> bool {
