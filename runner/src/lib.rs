@@ -71,10 +71,10 @@
 extern crate self as retort;
 
 #[doc(hidden)]
+pub mod authoring;
+#[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings;
-#[doc(hidden)]
-pub mod build;
 #[doc(hidden)]
 pub mod core;
 #[doc(hidden)]
@@ -91,8 +91,8 @@ pub mod testing;
 #[doc(hidden)]
 pub mod trust;
 
-pub use crate::build::import::Tool;
-pub use crate::build::scaffold::Lang;
+pub use crate::authoring::import::Tool;
+pub use crate::authoring::scaffold::Lang;
 pub use crate::core::observe::{Event, Level, Observer, Silent};
 pub use crate::core::plan::{BranchPoint, Target};
 pub use crate::core::{Dialect, Direction, Embedded, Limits};

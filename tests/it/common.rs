@@ -32,7 +32,7 @@ pub fn fixtures() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("tests/guests");
-        retort::build::guest::build(&dir, &repo(), Some(&guest_target()), None, false)
+        retort::authoring::guest::build(&dir, &repo(), Some(&guest_target()), None, false)
             .expect("building tests/guests");
         dir
     })
@@ -44,8 +44,9 @@ pub fn polyglot() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo().join("tests/polyglot");
-        let built = retort::build::guest::build(&dir, &repo(), Some(&guest_target()), None, false)
-            .expect("building tests/polyglot (needs componentize-py and componentize-js)");
+        let built =
+            retort::authoring::guest::build(&dir, &repo(), Some(&guest_target()), None, false)
+                .expect("building tests/polyglot (needs componentize-py and componentize-js)");
         // Compile each (~15 MB) runtime once into the compile cache here, rather than in
         // every `retort` process the three dialects' tests start at the same moment.
         let sandbox = retort::host::sandbox::Sandbox::new(retort::core::Limits::default())

@@ -481,7 +481,7 @@ pub fn python_and_javascript_run_on_shared_runtimes(dialect: Dialect) {
     assert!(
         stderr(&out).contains(&format!(
             "the python runtime {}",
-            retort::build::runtimes::VERSION
+            retort::authoring::runtimes::VERSION
         )) && stderr(&out).contains("it was altered"),
         "{}",
         stderr(&out)

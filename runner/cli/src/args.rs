@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
-use retort::build::import::Tool;
-use retort::build::scaffold::Lang;
+use retort::authoring::import::Tool;
+use retort::authoring::scaffold::Lang;
 use retort::project::TransactionMode;
 
 /// A parser for one of a library enum's values by name: the library's enums do not depend

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::Ctx;
-use retort::build::import::Tool;
-use retort::build::scaffold::{self, Lang};
+use retort::authoring::import::Tool;
+use retort::authoring::scaffold::{self, Lang};
 
 /// What `retort init` adds to `.gitignore`: build output and SQLite files, never the
 /// artifacts (what `check` compares and a deploy applies).
@@ -164,11 +164,11 @@ async fn graph_with_unbuilt(
 ) -> anyhow::Result<retort::core::graph::Graph> {
     use retort::core::graph::{Graph, Node};
     if db.migrations.is_dir() {
-        retort::build::guest::build_offline(&db.migrations)?;
+        retort::authoring::guest::build_offline(&db.migrations)?;
     }
     let mut pending = Vec::new();
     let mut unreadable = Vec::new();
-    for stem in retort::build::guest::unbuilt(&db.migrations)? {
+    for stem in retort::authoring::guest::unbuilt(&db.migrations)? {
         let sources = [
             stem.clone(),
             stem.with_extension("py"),
@@ -269,8 +269,13 @@ pub(super) async fn merge(
 pub(super) fn build(ctx: &Ctx, out: &mut impl Write, force: bool) -> anyhow::Result<()> {
     let observer = (!ctx.quiet).then_some(&*ctx.observer);
     for db in &ctx.project.databases {
-        let built =
-            retort::build::guest::build(&db.migrations, &ctx.project.root, None, observer, force)?;
+        let built = retort::authoring::guest::build(
+            &db.migrations,
+            &ctx.project.root,
+            None,
+            observer,
+            force,
+        )?;
         if built.is_empty() {
             writeln!(
                 out,
@@ -301,7 +306,7 @@ pub(super) async fn import(
     dir: PathBuf,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let report = retort::build::import::read_dir(from, &dir)?;
+    let report = retort::authoring::import::read_dir(from, &dir)?;
     if report.migrations.is_empty() {
         bail!("{}", nothing_to_import(from, &dir, &report));
     }
@@ -317,7 +322,7 @@ pub(super) async fn import(
             heads.join(", ")
         );
     }
-    let written = retort::build::import::write(
+    let written = retort::authoring::import::write(
         &db.migrations,
         &report.migrations,
         heads.first().map(String::as_str),
@@ -362,7 +367,7 @@ pub(super) async fn import(
 fn nothing_to_import(
     from: Tool,
     dir: &std::path::Path,
-    report: &retort::build::import::Report,
+    report: &retort::authoring::import::Report,
 ) -> String {
     let mut message = format!("no {} migrations in {}", from.name(), dir.display());
     let mut entries: Vec<String> = std::fs::read_dir(dir)
@@ -394,7 +399,7 @@ fn nothing_to_import(
         .iter()
         .filter(|t| **t != from)
         .filter(|t| {
-            retort::build::import::read_dir(**t, dir).is_ok_and(|r| !r.migrations.is_empty())
+            retort::authoring::import::read_dir(**t, dir).is_ok_and(|r| !r.migrations.is_empty())
         })
         .map(|t| t.name())
         .collect();
@@ -402,7 +407,7 @@ fn nothing_to_import(
         [] => message.push_str(&format!(
             "\n  {}'s layout: {}",
             from.name(),
-            retort::build::import::layout(from)
+            retort::authoring::import::layout(from)
         )),
         [tool] => message.push_str(&format!(
             "\n  the directory is in {tool}'s layout: `retort import --from {tool} {}`",

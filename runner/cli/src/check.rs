@@ -107,7 +107,7 @@ pub(super) fn lint(
     engine: Option<super::args::LintEngine>,
     write_baseline: bool,
 ) -> anyhow::Result<()> {
-    use retort::build::lint::{Baseline, lint_dir};
+    use retort::authoring::lint::{Baseline, lint_dir};
     use retort::core::Dialect;
     let mut documents = Vec::new();
     let mut found = false;
@@ -133,7 +133,7 @@ pub(super) fn lint(
                  each is safe in its `reason`",
                 db.name,
                 if added == 1 { "" } else { "s" },
-                ctx.shown(&db.migrations.join(retort::build::lint::BASELINE)),
+                ctx.shown(&db.migrations.join(retort::authoring::lint::BASELINE)),
                 baseline.acknowledged.len()
             )?;
             continue;
@@ -161,7 +161,7 @@ pub(super) fn lint(
                 0 => String::new(),
                 n => format!(
                     " ({n} more acknowledged in {})",
-                    ctx.shown(&db.migrations.join(retort::build::lint::BASELINE))
+                    ctx.shown(&db.migrations.join(retort::authoring::lint::BASELINE))
                 ),
             }
         )?;

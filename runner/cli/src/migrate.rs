@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use super::Ctx;
 use super::print::finish;
-use retort::build::import::Tool;
+use retort::authoring::import::Tool;
 use retort::core::Direction;
 use retort::core::plan::Target;
 use retort::run::Resolution;

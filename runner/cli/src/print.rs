@@ -90,7 +90,7 @@ impl StderrObserver {
             Event::Note { message } if !self.quiet => Some(format!("note: {message}")),
             Event::BuildingRuntime { language, tool } if !self.quiet => Some(format!(
                 "   Building the shared {language} runtime {} with {tool} (once per machine)",
-                retort::build::runtimes::VERSION
+                retort::authoring::runtimes::VERSION
             )),
             Event::BuiltRuntime { language, duration } if !self.quiet => Some(format!(
                 "   Built the shared {language} runtime in {:.1} s",

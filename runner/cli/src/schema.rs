@@ -214,7 +214,8 @@ pub(super) async fn autogenerate(
             g.notes.join("\n  ")
         );
     }
-    let made = retort::build::scaffold::scaffold_sql(&db.migrations, description, heads, taken)?;
+    let made =
+        retort::authoring::scaffold::scaffold_sql(&db.migrations, description, heads, taken)?;
     let variants = write_migration(&made.dir, engine, &ctx.shown(file).to_string(), &g)?;
     writeln!(
         out,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// A failure of the `build` module: what went wrong and where, with the underlying cause as
+/// A failure of the `authoring` module (a build, a scaffold, a lint of files, an import): what went wrong and where, with the underlying cause as
 /// its [`source`](std::error::Error::source) (print the chain to see both).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -84,5 +84,5 @@ pub(crate) fn io(
     }
 }
 
-/// A `Result` of the `build` module.
+/// A `Result` of the `authoring` module.
 pub type Result<T, E = BuildError> = std::result::Result<T, E>;

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::build::BuildError;
-use crate::build::error::io;
+use crate::authoring::BuildError;
+use crate::authoring::error::io;
 
 use crate::core::observe::{Event, Observer};
 use crate::host::runtime::RuntimeRef;
@@ -18,7 +18,7 @@ pub const SOURCE_SECTION: &str = "retort-source";
 
 /// SHA-256 over a migration crate's files (relative path and content, sorted; `target/` and
 /// hidden entries skipped): what the artifact was built from.
-pub fn source_fingerprint(crate_dir: &Path) -> crate::build::Result<String> {
+pub fn source_fingerprint(crate_dir: &Path) -> crate::authoring::Result<String> {
     fn walk(dir: &Path, base: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -139,7 +139,7 @@ pub fn parse_sql(
     up: &str,
     down: &str,
     shown: &str,
-) -> crate::build::Result<SqlMigration> {
+) -> crate::authoring::Result<SqlMigration> {
     let (id, slug) = stem.split_once('_').unwrap_or((stem, ""));
     let mut m = SqlMigration {
         stem: stem.to_string(),
@@ -231,7 +231,7 @@ pub fn parse_sql(
 }
 
 /// The SQL migrations of `dir`, sorted.
-pub fn sql_migrations(dir: &Path) -> crate::build::Result<Vec<SqlMigration>> {
+pub fn sql_migrations(dir: &Path) -> crate::authoring::Result<Vec<SqlMigration>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -377,7 +377,7 @@ pub const PYTHON_HELPER: &str = include_str!("../../../guest-sdk/python/retort_g
 pub const JS_HELPER: &str = include_str!("../../../guest-sdk/js/retort_guest.js");
 
 /// A migration written in Python (`<id>_<slug>.py`) or JavaScript (`<id>_<slug>.js`): a
-/// script artifact on the language's shared runtime ([`crate::build::runtimes`]).
+/// script artifact on the language's shared runtime ([`crate::authoring::runtimes`]).
 #[derive(Clone, Debug)]
 pub struct ScriptGuest {
     /// `<id>_<slug>`.
@@ -422,7 +422,7 @@ impl Language {
     }
 
     /// The tool as a command line, and the version it reports.
-    pub(super) fn tool(self) -> crate::build::Result<(Vec<std::ffi::OsString>, String)> {
+    pub(super) fn tool(self) -> crate::authoring::Result<(Vec<std::ffi::OsString>, String)> {
         let (var, default, install) = match self {
             Language::Python => (
                 "RETORT_COMPONENTIZE_PY",
@@ -471,7 +471,7 @@ impl Language {
 }
 
 /// The `<id>_<slug>.py` and `<id>_<slug>.js` migrations of `dir`, sorted.
-pub fn script_guests(dir: &Path) -> crate::build::Result<Vec<ScriptGuest>> {
+pub fn script_guests(dir: &Path) -> crate::authoring::Result<Vec<ScriptGuest>> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(out);
@@ -501,10 +501,10 @@ pub fn script_guests(dir: &Path) -> crate::build::Result<Vec<ScriptGuest>> {
 impl ScriptGuest {
     /// SHA-256 over the runtime's source fingerprint and the migration's source: what its
     /// artifact is built from (the runtime's bytes differ per machine; its sources do not).
-    fn fingerprint(&self) -> crate::build::Result<String> {
+    fn fingerprint(&self) -> crate::authoring::Result<String> {
         use sha2::{Digest, Sha256};
         let source = std::fs::read(&self.source).map_err(io("read", &self.source))?;
-        let runtime = crate::build::runtimes::source_fingerprint(self.language);
+        let runtime = crate::authoring::runtimes::source_fingerprint(self.language);
         let mut hash = Sha256::new();
         for part in [runtime.as_bytes(), &source] {
             hash.update((part.len() as u64).to_le_bytes());
@@ -515,7 +515,10 @@ impl ScriptGuest {
 
     /// The migration as a script artifact on `runtime`: its source as `migration.py` (or
     /// `.js`), the file name its tracebacks show, and no metadata (its code says it).
-    fn script(&self, runtime: RuntimeRef) -> crate::build::Result<crate::host::runtime::Script> {
+    fn script(
+        &self,
+        runtime: RuntimeRef,
+    ) -> crate::authoring::Result<crate::host::runtime::Script> {
         use crate::host::runtime::{FORMAT, File, Script};
         let contents =
             std::fs::read_to_string(&self.source).map_err(io("read (as UTF-8)", &self.source))?;
@@ -537,7 +540,7 @@ impl ScriptGuest {
     /// Whether its artifact is what building it now gives: pinned to its source, on a
     /// runtime the directory holds. An artifact that is a program of its own (built before
     /// shared runtimes) is kept as it is: rebuilding it would change an applied digest.
-    fn up_to_date(&self, dir: &Path) -> crate::build::Result<bool> {
+    fn up_to_date(&self, dir: &Path) -> crate::authoring::Result<bool> {
         let stem_path = dir.join(&self.stem);
         let Ok(bytes) = std::fs::read(format!("{}.wasm", stem_path.display())) else {
             return Ok(false);
@@ -573,7 +576,7 @@ pub struct Built {
 }
 
 /// Makes sure the wasm target is installed, installing it with rustup if needed.
-pub fn ensure_target(observer: Option<&dyn Observer>) -> crate::build::Result<()> {
+pub fn ensure_target(observer: Option<&dyn Observer>) -> crate::authoring::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
@@ -614,7 +617,7 @@ pub fn ensure_target(observer: Option<&dyn Observer>) -> crate::build::Result<()
 }
 
 /// The migration crates of `dir`: subdirectories with a `Cargo.toml`, sorted.
-pub fn crates(dir: &Path) -> crate::build::Result<Vec<(PathBuf, String)>> {
+pub fn crates(dir: &Path) -> crate::authoring::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io("read", &dir))? {
         let path = entry.map_err(io("read", &dir))?.path();
@@ -641,7 +644,7 @@ pub fn crates(dir: &Path) -> crate::build::Result<Vec<(PathBuf, String)>> {
 
 /// The migrations of `dir` that have sources but no artifact yet (`retort build` has not run
 /// since they were written), so their ids are unknown: Rust crates, SQL pairs and scripts.
-pub fn unbuilt(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
+pub fn unbuilt(dir: &Path) -> crate::authoring::Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
@@ -678,7 +681,7 @@ impl std::fmt::Display for Staleness {
 /// Python or JavaScript one also when the project lacks the runtime it names). An artifact
 /// without a fingerprint, built before Retort recorded one, is taken as it is; so is a Python
 /// or JavaScript program built before shared runtimes (`retort build --force` moves it).
-pub fn stale(dir: &Path) -> crate::build::Result<Vec<(PathBuf, Staleness)>> {
+pub fn stale(dir: &Path) -> crate::authoring::Result<Vec<(PathBuf, Staleness)>> {
     let mut out: Vec<(PathBuf, Staleness)> = unbuilt(dir)?
         .into_iter()
         .map(|p| (p, Staleness::Unbuilt))
@@ -735,7 +738,7 @@ pub fn build(
     target_dir: Option<&Path>,
     observer: Option<&dyn Observer>,
     force: bool,
-) -> crate::build::Result<Vec<Built>> {
+) -> crate::authoring::Result<Vec<Built>> {
     let dir = dir
         .canonicalize()
         .map_err(io("find the migrations directory", &dir))?;
@@ -749,8 +752,8 @@ pub fn build(
             dir.display()
         )));
     }
-    if crate::build::sdk::vendored(&dir) {
-        crate::build::sdk::materialize(&dir)?;
+    if crate::authoring::sdk::vendored(&dir) {
+        crate::authoring::sdk::materialize(&dir)?;
     }
     let target_dir = guest_target_dir(target_dir, &dir);
     let mut built = build_scripts(&dir, &scripts, observer, force, false)?;
@@ -808,7 +811,7 @@ pub fn build(
 /// runtime the project already holds. This is what `retort upgrade` does before it runs. A
 /// signed artifact is never replaced here (a build would drop its signature): it stays, and
 /// is reported stale. Returns the artifacts written.
-pub fn build_offline(dir: &Path) -> crate::build::Result<Vec<Built>> {
+pub fn build_offline(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
     let mut built = build_sql(dir)?;
     built.extend(
         build_scripts(dir, &script_guests(dir)?, None, false, true)?
@@ -819,7 +822,7 @@ pub fn build_offline(dir: &Path) -> crate::build::Result<Vec<Built>> {
 }
 
 /// The SQL half of [`build_offline`].
-fn build_sql(dir: &Path) -> crate::build::Result<Vec<Built>> {
+fn build_sql(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
     let sql = sql_migrations(dir)?;
     let stale: Vec<bool> = sql
         .iter()
@@ -877,7 +880,7 @@ fn write_sql(
     sql: &[SqlMigration],
     stale: &[bool],
     observer: Option<&dyn Observer>,
-) -> crate::build::Result<Vec<Built>> {
+) -> crate::authoring::Result<Vec<Built>> {
     let mut built = Vec::new();
     for (m, stale) in sql.iter().zip(stale) {
         let stem_path = dir.join(&m.stem);
@@ -927,7 +930,7 @@ fn guest_target_dir(target_dir: Option<&Path>, dir: &Path) -> PathBuf {
 }
 
 /// An artifact kept as it is: its sources did not change.
-fn kept(stem_path: &Path) -> crate::build::Result<Built> {
+fn kept(stem_path: &Path) -> crate::authoring::Result<Built> {
     let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
     let bytes = std::fs::read(&artifact).map_err(io("read", &artifact))?;
     Ok(Built {
@@ -941,7 +944,7 @@ fn kept(stem_path: &Path) -> crate::build::Result<Built> {
 
 /// Writes `<stem>.wasm` from a freshly built component, pinned to its sources by their
 /// fingerprint (custom section [`SOURCE_SECTION`]).
-fn pin(stem_path: &Path, produced: &Path, fingerprint: &str) -> crate::build::Result<Built> {
+fn pin(stem_path: &Path, produced: &Path, fingerprint: &str) -> crate::authoring::Result<Built> {
     let bytes = std::fs::read(produced).map_err(|e| BuildError::Tool {
         message: format!("the build did not produce {}", produced.display()),
         source: Some(e),
@@ -954,7 +957,7 @@ fn write_pinned(
     stem_path: &Path,
     mut bytes: Vec<u8>,
     fingerprint: &str,
-) -> crate::build::Result<Built> {
+) -> crate::authoring::Result<Built> {
     crate::trust::signing::append_custom_section(
         &mut bytes,
         SOURCE_SECTION,
@@ -981,7 +984,7 @@ fn build_scripts(
     observer: Option<&dyn Observer>,
     force: bool,
     offline: bool,
-) -> crate::build::Result<Vec<Built>> {
+) -> crate::authoring::Result<Vec<Built>> {
     let mut runtimes: std::collections::BTreeMap<&str, Option<RuntimeRef>> = Default::default();
     let mut built = Vec::new();
     for guest in scripts {
@@ -1001,9 +1004,9 @@ fn build_scripts(
             Some(r) => r.clone(),
             None => {
                 let r = if offline {
-                    crate::build::runtimes::find(dir, language)
+                    crate::authoring::runtimes::find(dir, language)
                 } else {
-                    Some(crate::build::runtimes::ensure(dir, language, observer)?)
+                    Some(crate::authoring::runtimes::ensure(dir, language, observer)?)
                 };
                 runtimes.insert(language.name(), r.clone());
                 r
@@ -1052,7 +1055,7 @@ fn cargo_build(
     target_dir: &Path,
     flags: &[String],
     quiet: bool,
-) -> crate::build::Result<()> {
+) -> crate::authoring::Result<()> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["build", "--release", "--target", TARGET, "--workspace"])
         .arg("--manifest-path")

@@ -2,11 +2,11 @@
 //! dialect's variant, split into statements, a `BEGIN`/`COMMIT` pair dropped), through the
 //! rules of [`crate::core::lint`], with the header's `allow` acknowledgements.
 
-use crate::build::BuildError;
-use crate::build::error::io;
+use crate::authoring::BuildError;
+use crate::authoring::error::io;
 use std::path::Path;
 
-use crate::build::guest::{SqlMigration, sql_migrations};
+use crate::authoring::guest::{SqlMigration, sql_migrations};
 use crate::core::Dialect;
 use crate::core::lint::{Context, LintFinding, lint};
 
@@ -23,7 +23,7 @@ pub struct MigrationLint {
 
 /// Lints every SQL migration in `dir` for `engine`; only migrations with findings are
 /// returned.
-pub fn lint_dir(dir: &Path, engine: Dialect) -> crate::build::Result<Vec<MigrationLint>> {
+pub fn lint_dir(dir: &Path, engine: Dialect) -> crate::authoring::Result<Vec<MigrationLint>> {
     let mut out = Vec::new();
     for m in sql_migrations(dir)? {
         if let Some(lint) = lint_migration(&m, engine)? {
@@ -38,7 +38,7 @@ pub fn lint_dir(dir: &Path, engine: Dialect) -> crate::build::Result<Vec<Migrati
 pub fn lint_migration(
     m: &SqlMigration,
     engine: Dialect,
-) -> crate::build::Result<Option<MigrationLint>> {
+) -> crate::authoring::Result<Option<MigrationLint>> {
     let name = engine.name();
     if m.only.as_deref().is_some_and(|only| only != name) {
         return Ok(None);
@@ -117,7 +117,7 @@ pub struct Acknowledged {
 impl Baseline {
     /// The baseline of `dir`: empty when it has none; an unreadable or invalid one is an
     /// error (never silently ignored).
-    pub fn load(dir: &Path) -> crate::build::Result<Baseline> {
+    pub fn load(dir: &Path) -> crate::authoring::Result<Baseline> {
         let path = dir.join(BASELINE);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -169,7 +169,7 @@ impl Baseline {
         &mut self,
         dir: &Path,
         lints: &[MigrationLint],
-    ) -> crate::build::Result<usize> {
+    ) -> crate::authoring::Result<usize> {
         let today = chrono::Utc::now().format("%Y-%m-%d");
         let mut added = 0;
         for l in lints {

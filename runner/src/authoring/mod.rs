@@ -1,7 +1,10 @@
-//! Turning sources into artifacts: Rust crates, SQL pairs and Python/JavaScript scripts built
-//! to components, scaffolding new migrations, and importing other tools' histories.
+//! What authors of migrations use: turning sources into artifacts (Rust crates, SQL pairs and
+//! Python/JavaScript scripts built to components), scaffolding new migrations, linting SQL
+//! files, and importing other tools' histories. (Not called `build/`: tools take folders of
+//! that name for build output and skip them.)
 //!
-//! Owns: files in a migrations directory. Must not import `run` or `cli`; needs no database.
+//! Owns: files in a migrations directory. Must not import `run`; needs no database; reports
+//! through an `Observer`, never prints.
 
 mod error;
 pub mod guest;

@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::build::BuildError;
-use crate::build::error::io;
+use crate::authoring::BuildError;
+use crate::authoring::error::io;
 use crate::core::observe::{Event, Observer};
 
 use super::guest::{Language, SOURCE_SECTION, WIT};
@@ -115,7 +115,7 @@ pub fn ensure(
     dir: &Path,
     language: Language,
     observer: Option<&dyn Observer>,
-) -> crate::build::Result<RuntimeRef> {
+) -> crate::authoring::Result<RuntimeRef> {
     if let Some(found) = find(dir, language) {
         return Ok(found);
     }
@@ -166,7 +166,7 @@ fn build(
     language: Language,
     fingerprint: &str,
     observer: Option<&dyn Observer>,
-) -> crate::build::Result<Vec<u8>> {
+) -> crate::authoring::Result<Vec<u8>> {
     let (tool, version) = language.tool()?;
     let pinned = language.pinned_tool();
     if let Some(observer) = observer {

@@ -53,7 +53,7 @@ pub fn new_id(dir: &Path, taken: &[String]) -> String {
 }
 
 /// The workspace manifest of a new migrations directory: its crates build against the SDK
-/// copy `retort build` keeps in `.retort/sdk` ([`crate::build::sdk`]), so the project builds
+/// copy `retort build` keeps in `.retort/sdk` ([`crate::authoring::sdk`]), so the project builds
 /// wherever it is, with only the `retort` binary.
 pub fn workspace_manifest() -> String {
     format!(
@@ -63,7 +63,7 @@ pub fn workspace_manifest() -> String {
          [workspace.package]\nedition = \"2024\"\npublish = false\n\n\
          [workspace.dependencies]\n{}\n\n\
          [profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\ncodegen-units = 1\n",
-        crate::build::sdk::DEPENDENCY
+        crate::authoring::sdk::DEPENDENCY
     )
 }
 
@@ -376,18 +376,18 @@ pub fn project_language(dir: &Path) -> Lang {
     if !dir.is_dir() {
         return Lang::Sql;
     }
-    for (crate_dir, _) in crate::build::guest::crates(dir).unwrap_or_default() {
+    for (crate_dir, _) in crate::authoring::guest::crates(dir).unwrap_or_default() {
         if let Some(name) = crate_dir.file_name() {
             consider(name.to_string_lossy().into_owned(), Lang::Rust);
         }
     }
-    for m in crate::build::guest::sql_migrations(dir).unwrap_or_default() {
+    for m in crate::authoring::guest::sql_migrations(dir).unwrap_or_default() {
         consider(m.stem, Lang::Sql);
     }
-    for g in crate::build::guest::script_guests(dir).unwrap_or_default() {
+    for g in crate::authoring::guest::script_guests(dir).unwrap_or_default() {
         let lang = match g.language {
-            crate::build::guest::Language::Python => Lang::Python,
-            crate::build::guest::Language::JavaScript => Lang::Js,
+            crate::authoring::guest::Language::Python => Lang::Python,
+            crate::authoring::guest::Language::JavaScript => Lang::Js,
         };
         consider(g.stem, lang);
     }

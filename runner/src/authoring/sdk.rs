@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::build::error::io;
+use crate::authoring::error::io;
 
 /// Where the copy goes, relative to the migrations directory.
 pub const DIR: &str = ".retort/sdk";
@@ -106,7 +106,7 @@ pub fn vendored(dir: &Path) -> bool {
 }
 
 /// Writes the copy into `dir` unless this runner's is there already.
-pub fn materialize(dir: &Path) -> crate::build::Result<()> {
+pub fn materialize(dir: &Path) -> crate::authoring::Result<()> {
     let files = files();
     let stamp = stamp(&files);
     let root = dir.join(DIR);
@@ -114,7 +114,7 @@ pub fn materialize(dir: &Path) -> crate::build::Result<()> {
     if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == stamp) {
         return Ok(());
     }
-    let write = |rel: &str, text: &str| -> crate::build::Result<()> {
+    let write = |rel: &str, text: &str| -> crate::authoring::Result<()> {
         let path = root.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io("create", &parent))?;

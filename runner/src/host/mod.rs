@@ -4,7 +4,7 @@
 //!
 //! Owns: everything that touches wasmtime or the guest's view of the world. May import
 //! `core`, `bindings` and `db` (a migration's SQL goes to a database session); must not import
-//! `run`, `source`, `build`, `project` or `cli`.
+//! `run`, `source`, `authoring` or `project`.
 
 pub mod cache;
 pub mod capability;

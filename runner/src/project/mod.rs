@@ -73,7 +73,7 @@ pub struct DatabaseConfig {
     pub schema: Option<PathBuf>,
     /// The language `retort new` scaffolds in when `--lang` does not say (`language = "sql"`,
     /// written by `retort init`); without it, the newest migration's.
-    pub language: Option<crate::build::scaffold::Lang>,
+    pub language: Option<crate::authoring::scaffold::Lang>,
 }
 
 /// How a run groups migrations into transactions (PostgreSQL and SQLite; MySQL always runs
@@ -261,7 +261,7 @@ struct FileDatabase {
     #[serde(default)]
     require_unprivileged: bool,
     schema: Option<PathBuf>,
-    language: Option<crate::build::scaffold::Lang>,
+    language: Option<crate::authoring::scaffold::Lang>,
 }
 
 /// What the command line says about the project.

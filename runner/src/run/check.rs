@@ -430,7 +430,7 @@ fn lint_findings(
     let mut out = Vec::new();
     let from_directory = db.source.is_directory();
     let (files, baseline) = if from_directory {
-        let files = crate::build::guest::sql_migrations(&db.migrations).unwrap_or_else(|e| {
+        let files = crate::authoring::guest::sql_migrations(&db.migrations).unwrap_or_else(|e| {
             out.push(Finding::Refused {
                 message: format!(
                     "its SQL migrations cannot be read to lint them: {}",
@@ -439,7 +439,7 @@ fn lint_findings(
             });
             Vec::new()
         });
-        let baseline = crate::build::lint::Baseline::load(&db.migrations).unwrap_or_else(|e| {
+        let baseline = crate::authoring::lint::Baseline::load(&db.migrations).unwrap_or_else(|e| {
             out.push(Finding::Refused { message: e.chain() });
             Default::default()
         });
@@ -449,7 +449,7 @@ fn lint_findings(
     };
     let mut lints = Vec::new();
     for m in &files {
-        match crate::build::lint::lint_migration(m, engine) {
+        match crate::authoring::lint::lint_migration(m, engine) {
             Ok(Some(l)) => lints.push(l),
             Ok(None) => {}
             Err(e) => out.push(Finding::Refused { message: e.chain() }),
@@ -469,7 +469,7 @@ fn lint_findings(
         };
         let findings = lint(statements, &ctx);
         if !findings.is_empty() {
-            lints.push(crate::build::lint::MigrationLint {
+            lints.push(crate::authoring::lint::MigrationLint {
                 revision: id.clone(),
                 file: artifact.path.display().to_string(),
                 findings,

@@ -195,13 +195,13 @@ impl Runner {
     pub async fn tool_versions(
         &self,
         db: &DatabaseConfig,
-        tool: crate::build::import::Tool,
+        tool: crate::authoring::import::Tool,
     ) -> Result<Vec<String>, Error> {
         let wrap = |source| Error::Db {
             database: db.name.clone(),
             source,
         };
-        let sql = crate::build::import::applied_versions_sql(tool);
+        let sql = crate::authoring::import::applied_versions_sql(tool);
         let doing = format!("reading the {} history table", tool.name());
         let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
         let rows = backend.host_query(&doing, sql, &[]).await;
@@ -223,7 +223,7 @@ impl Runner {
         versions.collect::<Result<Vec<_>, _>>().map(|versions| {
             versions
                 .iter()
-                .map(|v| crate::build::import::id_of(v.trim()))
+                .map(|v| crate::authoring::import::id_of(v.trim()))
                 .collect()
         })
     }
@@ -398,7 +398,7 @@ impl Runner {
     pub async fn adopt(
         &self,
         db: &DatabaseConfig,
-        tool: crate::build::import::Tool,
+        tool: crate::authoring::import::Tool,
     ) -> Result<Adoption, Error> {
         let versions = self.tool_versions(db, tool).await?;
         let migrations = self.load(db).await?;

@@ -663,9 +663,9 @@ pub(super) fn check_built(
     };
     if direction == Direction::Downgrade {
         // A downgrade runs what was applied; an edit since then is not it. Say so before.
-        if let Ok(stale) = crate::build::guest::stale(&db.migrations) {
+        if let Ok(stale) = crate::authoring::guest::stale(&db.migrations) {
             for (source, why) in stale {
-                if why == crate::build::guest::Staleness::Changed {
+                if why == crate::authoring::guest::Staleness::Changed {
                     let message = format!(
                         "{} changed since its artifact was built: a downgrade runs the artifact \
                          (what was applied), not the edit (`retort status` says what to do)",
@@ -681,7 +681,7 @@ pub(super) fn check_built(
         return Ok(());
     }
     let built = if build {
-        crate::build::guest::build_offline(&db.migrations)
+        crate::authoring::guest::build_offline(&db.migrations)
     } else {
         Ok(Vec::new())
     };
@@ -701,7 +701,7 @@ pub(super) fn check_built(
             });
         }
     }
-    let stale = match crate::build::guest::stale(&db.migrations) {
+    let stale = match crate::authoring::guest::stale(&db.migrations) {
         Ok(stale) => stale
             .iter()
             .map(|(path, why)| format!("{} {why}", shown(path)))
@@ -727,12 +727,12 @@ pub fn edited_sources(
     if !db.source.is_directory() {
         return Vec::new();
     }
-    let Ok(stale) = crate::build::guest::stale(&db.migrations) else {
+    let Ok(stale) = crate::authoring::guest::stale(&db.migrations) else {
         return Vec::new();
     };
     stale
         .into_iter()
-        .filter(|(_, why)| *why == crate::build::guest::Staleness::Changed)
+        .filter(|(_, why)| *why == crate::authoring::guest::Staleness::Changed)
         .filter_map(|(source, _)| {
             let artifact = std::path::PathBuf::from(format!("{}.wasm", source.display()));
             migrations

@@ -5,7 +5,7 @@
 //! parallel), metadata.
 //!
 //! Owns: turning offered bytes into loaded [`Artifact`]s. May import `core`, `bindings`,
-//! `db` (stored copies), `host` and `trust`; must not import `project`, `run`, `build` or
+//! `db` (stored copies), `host` and `trust`; must not import `project`, `run`, `authoring` or
 //! `cli`.
 
 pub mod artifact;

@@ -7,15 +7,15 @@
 
 use std::path::Path;
 
-use crate::build::BuildError;
-use crate::build::error::io;
+use crate::authoring::BuildError;
+use crate::authoring::error::io;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::{Imported, Report, entries, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` to `report`, after checking `atlas.sum`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     let mut files = Vec::new();
     for path in entries(dir)? {
         let name = file_name(&path);
@@ -86,7 +86,10 @@ fn sum(entries: &[(String, String)]) -> String {
 }
 
 /// Checks the directory against its `atlas.sum`, naming the first file that differs.
-fn verify(dir: &Path, files: &[(String, String, std::path::PathBuf)]) -> crate::build::Result<()> {
+fn verify(
+    dir: &Path,
+    files: &[(String, String, std::path::PathBuf)],
+) -> crate::authoring::Result<()> {
     let sum_path = dir.join("atlas.sum");
     let text = match std::fs::read_to_string(&sum_path) {
         Ok(t) => t,
@@ -113,7 +116,7 @@ fn verify(dir: &Path, files: &[(String, String, std::path::PathBuf)]) -> crate::
                 message: format!("`{l}` is not `<file> h1:<hash>`"),
             }),
         })
-        .collect::<crate::build::Result<_>>()?;
+        .collect::<crate::authoring::Result<_>>()?;
     if sum(&recorded) != recorded_sum {
         return Err(BuildError::Refused(format!(
             "{}: its own checksum does not match its lines (edited by hand?)",

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Line, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         let Some(stem) = name.strip_suffix(".sql") else {
@@ -39,7 +39,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<
 }
 
 /// Splits a dbmate file into (up, down, transactional).
-fn dbmate_sections(text: &str) -> crate::build::Result<(String, String, bool)> {
+fn dbmate_sections(text: &str) -> crate::authoring::Result<(String, String, bool)> {
     let mut transactional = true;
     let found = super::sections(text, |t| {
         Ok(if let Some(opts) = t.strip_prefix("-- migrate:up") {

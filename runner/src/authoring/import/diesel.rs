@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Report, entries, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         if !path.is_dir() || !path.join("up.sql").is_file() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Imported, Report, entries, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     let mut undo = std::collections::BTreeMap::new();
     let mut versioned = Vec::new();
     for path in entries(dir)? {

@@ -9,12 +9,12 @@
 
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Line, Report, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         if name.ends_with(".go") && numeric_prefix(&name).is_some() {
@@ -55,7 +55,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<
 }
 
 /// Splits a goose file into (up, down, transactional).
-fn sections(text: &str) -> crate::build::Result<(String, String, bool)> {
+fn sections(text: &str) -> crate::authoring::Result<(String, String, bool)> {
     let mut transactional = true;
     let found = super::sections(text, |t| {
         let Some(annotation) = t.strip_prefix("-- +goose") else {

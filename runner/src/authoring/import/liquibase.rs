@@ -14,12 +14,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
 /// Adds the changesets of `dir` (and its subdirectories) to `report`, in Liquibase's order.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     let files = super::files_below(dir)?;
     for path in files.into_iter().filter(|p| file_name(p).ends_with(".sql")) {
         let text = read(&path)?;
@@ -226,7 +226,7 @@ fn dialect(dbms: &str) -> Option<&'static str> {
 
 impl Changeset {
     /// The Retort migration, or `None` for one that runs on no engine Retort supports.
-    fn imported(&self, path: &Path) -> crate::build::Result<Option<Imported>> {
+    fn imported(&self, path: &Path) -> crate::authoring::Result<Option<Imported>> {
         let delimiter = self
             .attributes
             .get("enddelimiter")

@@ -31,8 +31,8 @@ mod sqlx;
 
 use std::path::{Path, PathBuf};
 
-use crate::build::BuildError;
-use crate::build::error::io;
+use crate::authoring::BuildError;
+use crate::authoring::error::io;
 
 /// A tool whose migrations can be imported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub struct Report {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-fn read(path: &Path) -> crate::build::Result<String> {
+fn read(path: &Path) -> crate::authoring::Result<String> {
     std::fs::read_to_string(path).map_err(io("read", &path))
 }
 
@@ -175,8 +175,8 @@ enum Line {
 /// it has no up section. SQL before the first section marker is dropped, as the tools do.
 fn sections(
     text: &str,
-    mut classify: impl FnMut(&str) -> crate::build::Result<Line>,
-) -> crate::build::Result<Option<(String, String)>> {
+    mut classify: impl FnMut(&str) -> crate::authoring::Result<Line>,
+) -> crate::authoring::Result<Option<(String, String)>> {
     let (mut up, mut down) = (String::new(), String::new());
     let mut section = None;
     for line in text.lines() {
@@ -202,7 +202,7 @@ fn sections(
     Ok(section.map(|_| (up, down)))
 }
 
-fn entries(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
+fn entries(dir: &Path) -> crate::authoring::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io("read", &dir))?
         .filter_map(Result::ok)
@@ -215,7 +215,7 @@ fn entries(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
 /// Every file in `dir` and its subdirectories, in path order (each directory's entries
 /// sorted, subdirectories read where they sort): how refinery, popx and Liquibase's
 /// `includeAll` find their files.
-fn files_below(dir: &Path) -> crate::build::Result<Vec<PathBuf>> {
+fn files_below(dir: &Path) -> crate::authoring::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in entries(dir)? {
         if path.is_dir() {
@@ -292,7 +292,7 @@ pub fn layout(tool: Tool) -> &'static str {
 }
 
 /// Reads a directory of `tool`'s migrations, in the tool's order.
-pub fn read_dir(tool: Tool, dir: &Path) -> crate::build::Result<Report> {
+pub fn read_dir(tool: Tool, dir: &Path) -> crate::authoring::Result<Report> {
     let mut report = Report::default();
     match tool {
         Tool::Sqlx | Tool::GolangMigrate => sqlx::read_dir(tool, dir, &mut report)?,
@@ -325,7 +325,11 @@ pub fn read_dir(tool: Tool, dir: &Path) -> crate::build::Result<Report> {
 /// Tools that order by numeric version read `1_a` and `01_b` as the same version, and refuse
 /// the pair (golang-migrate: "duplicate migration file"): so does the import, rather than
 /// make two revisions of what the tool never ran as two.
-fn refuse_same_number(tool: Tool, migrations: &[Imported], dir: &Path) -> crate::build::Result<()> {
+fn refuse_same_number(
+    tool: Tool,
+    migrations: &[Imported],
+    dir: &Path,
+) -> crate::authoring::Result<()> {
     if !matches!(
         tool,
         Tool::Sqlx | Tool::GolangMigrate | Tool::Flyway | Tool::Goose | Tool::Refinery
@@ -367,13 +371,13 @@ pub fn write(
     into: &Path,
     migrations: &[Imported],
     parent: Option<&str>,
-) -> crate::build::Result<Vec<PathBuf>> {
+) -> crate::authoring::Result<Vec<PathBuf>> {
     // SQL migrations need no cargo workspace: they run on the SQL runtime Retort ships.
     std::fs::create_dir_all(into).map_err(io("create", &into))?;
     let mut written = Vec::new();
     let mut previous = parent.map(str::to_string);
     for m in migrations {
-        let slug = crate::build::scaffold::slug(&m.description);
+        let slug = crate::authoring::scaffold::slug(&m.description);
         let stem = if slug.is_empty() {
             m.id.clone()
         } else {
@@ -774,7 +778,7 @@ mod tests {
         let r = read_dir(Tool::GolangMigrate, d.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
         write(out.path(), &r.migrations, Some("0")).unwrap();
-        let parsed = crate::build::guest::sql_migrations(out.path()).unwrap();
+        let parsed = crate::authoring::guest::sql_migrations(out.path()).unwrap();
         let chain: Vec<_> = parsed
             .iter()
             .map(|m| (m.id.clone(), m.parents.clone()))

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
@@ -100,7 +100,7 @@ fn parse(file: &str) -> Result<Option<Name>, String> {
 }
 
 /// Adds the migrations of `dir` (and its subdirectories) to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     let files = super::files_below(dir)?;
     let mut by_version: BTreeMap<String, Imported> = BTreeMap::new();
     for path in files {

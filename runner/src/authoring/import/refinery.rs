@@ -7,12 +7,12 @@
 
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Report, file_name, id_of, read, words};
 
 /// Adds the migrations of `dir` (and its subdirectories) to `report`.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     let mut files = super::files_below(dir)?;
     files.sort();
     for path in files {

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use crate::build::BuildError;
+use crate::authoring::BuildError;
 
 use super::{Imported, Report, id_of, read, words};
 
@@ -27,7 +27,7 @@ struct Change {
     line: usize,
 }
 
-fn plan(text: &str) -> crate::build::Result<(Option<String>, Vec<Change>)> {
+fn plan(text: &str) -> crate::authoring::Result<(Option<String>, Vec<Change>)> {
     let mut project = None;
     let mut changes: Vec<Change> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
@@ -76,7 +76,7 @@ fn dependency(
     token: &str,
     project: Option<&str>,
     line: usize,
-) -> crate::build::Result<Option<String>> {
+) -> crate::authoring::Result<Option<String>> {
     if token.starts_with('!') {
         return Ok(None);
     }
@@ -97,7 +97,7 @@ fn dependency(
 }
 
 /// Refuses psql meta-commands, which no driver runs.
-fn check_script(path: &Path, text: &str) -> crate::build::Result<()> {
+fn check_script(path: &Path, text: &str) -> crate::authoring::Result<()> {
     if let Some((n, line)) = text
         .lines()
         .enumerate()
@@ -114,7 +114,7 @@ fn check_script(path: &Path, text: &str) -> crate::build::Result<()> {
 }
 
 /// Adds the changes of the sqitch project in `dir` to `report`, in plan order.
-pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::authoring::Result<()> {
     let plan_path = dir.join("sqitch.plan");
     let text = read(&plan_path)?;
     let (project, changes) = plan(&text).map_err(|e| e.within(plan_path.display().to_string()))?;
@@ -163,7 +163,7 @@ pub(super) fn read_dir(dir: &Path, report: &mut Report) -> crate::build::Result<
             } else {
                 change.note.clone()
             },
-            transactional: crate::build::guest::wrapped_in_transaction(&up),
+            transactional: crate::authoring::guest::wrapped_in_transaction(&up),
             up,
             down,
             sources,

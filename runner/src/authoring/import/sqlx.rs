@@ -6,7 +6,11 @@ use std::path::Path;
 use super::{Imported, Report, Tool, entries, file_name, id_of, numeric_prefix, read, words};
 
 /// Adds the migrations of `dir` to `report`.
-pub(super) fn read_dir(tool: Tool, dir: &Path, report: &mut Report) -> crate::build::Result<()> {
+pub(super) fn read_dir(
+    tool: Tool,
+    dir: &Path,
+    report: &mut Report,
+) -> crate::authoring::Result<()> {
     for path in entries(dir)? {
         let name = file_name(&path);
         if path.is_dir() || !name.ends_with(".sql") {
