@@ -114,15 +114,8 @@ pub(super) async fn new(
         );
     }
     if let Some(allow_destructive) = autogenerate {
-        return super::schema::autogenerate(
-            ctx,
-            out,
-            &description,
-            allow_destructive,
-            heads,
-            &taken,
-        )
-        .await;
+        return super::diff::autogenerate(ctx, out, &description, allow_destructive, heads, &taken)
+            .await;
     }
     let made = match lang {
         Lang::Rust => scaffold::scaffold(&db.migrations, &description, heads, &taken),
@@ -234,7 +227,7 @@ pub(super) async fn merge(
     } else {
         revisions
             .iter()
-            .map(|r| retort::core::plan::resolve_revision(&graph, r))
+            .map(|r| retort::core::plan::find_revision(&graph, r))
             .collect::<Result<Vec<_>, _>>()?
     };
     if parents.len() < 2 {

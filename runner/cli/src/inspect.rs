@@ -203,7 +203,7 @@ fn matching(
     revision: &str,
     ambiguous: &mut Vec<String>,
 ) -> Option<String> {
-    match retort::core::plan::resolve_revision(&migrations.graph, revision) {
+    match retort::core::plan::find_revision(&migrations.graph, revision) {
         Ok(id) => Some(id),
         Err(e @ retort::core::plan::PlanError::Ambiguous { .. }) => {
             ambiguous.push(if ctx.project.databases.len() > 1 {

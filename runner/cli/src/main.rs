@@ -7,6 +7,7 @@
 mod args;
 mod author;
 mod check;
+mod diff;
 mod inspect;
 mod json;
 mod migrate;
@@ -14,7 +15,6 @@ mod offline;
 mod print;
 mod progress;
 mod render;
-mod schema;
 mod signing;
 
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return author::init(&mut out, &config, url, migrations, *lang);
     }
     let env = |name: &str| std::env::var(name).ok();
-    let project = project::resolve(&cwd, &overrides(&cli), &env)?;
+    let project = project::read(&cwd, &overrides(&cli), &env)?;
     let ctx = Ctx {
         cwd,
         project,
@@ -213,7 +213,7 @@ async fn dispatch(
                 "database" => retort::run::Against::Database,
                 revision => retort::run::Against::Revision(revision.to_string()),
             };
-            schema::diff(ctx, out, against, scratch_url, exit_code).await
+            diff::diff(ctx, out, against, scratch_url, exit_code).await
         }
         Command::Merge {
             revisions,
@@ -309,6 +309,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
+            for line in print::what_to_run(&e) {
+                eprintln!("{line}");
+            }
             ExitCode::from(1)
         }
     }

@@ -277,6 +277,32 @@ pub(super) fn finish(
     Err(error.into())
 }
 
+/// The commands that act on a failure, for errors whose way out is one: the library names
+/// what to do, the binary how to type it.
+pub(super) fn what_to_run(error: &anyhow::Error) -> Vec<String> {
+    let Some(retort::Error::Changed { database, changed }) = error
+        .chain()
+        .find_map(|c| c.downcast_ref::<retort::Error>())
+    else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = changed
+        .iter()
+        .map(|c| {
+            format!(
+                "  restore:  retort -d {database} show {} --artifact -o {}",
+                c.revision, c.file
+            )
+        })
+        .collect();
+    let revisions: Vec<&str> = changed.iter().map(|c| c.revision.as_str()).collect();
+    lines.push(format!(
+        "  accept:   retort -d {database} accept-rebuild {}",
+        revisions.join(" ")
+    ));
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use crate::core::Dialect;
 use crate::core::lint::{table_at, words};
-use crate::core::schema::{Difference, Snapshot};
+use crate::core::snapshot::{Difference, Snapshot};
 
 /// A generated migration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +77,7 @@ fn element_name(element: &str) -> String {
 }
 
 /// A column definition rebuilt from a catalog snapshot's (`TYPE[ not null] default
-/// X|none[ …]`, as `db/schema.rs` writes it).
+/// X|none[ …]`, as `db/catalog.rs` writes it).
 fn column_from_catalog(name: &str, definition: &str) -> String {
     let (head, default) = match definition.split_once(" default ") {
         Some((h, d)) => (h, d.split(" collate ").next().unwrap_or(d)),

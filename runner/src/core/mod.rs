@@ -17,7 +17,7 @@ pub mod lint;
 mod model;
 pub mod observe;
 pub mod plan;
-pub mod schema;
+pub mod snapshot;
 pub mod table;
 
 pub use model::{CursorId, DEFAULT_DATABASE, Direction, Embedded, Limits};

@@ -222,8 +222,8 @@ pub enum PlanError {
     },
 }
 
-/// Resolves a revision id or unique prefix.
-pub fn resolve_revision(graph: &Graph, prefix: &str) -> Result<String, PlanError> {
+/// Finds the revision an id or unique prefix names.
+pub fn find_revision(graph: &Graph, prefix: &str) -> Result<String, PlanError> {
     if graph.contains(prefix) {
         return Ok(prefix.to_string());
     }
@@ -315,11 +315,11 @@ fn resolve_relative(
     revision: &str,
     delta: i64,
 ) -> Result<String, PlanError> {
-    match resolve_revision(graph, raw) {
+    match find_revision(graph, raw) {
         Ok(id) => Ok(id),
         // `head-1`, as Alembic users write it: N steps from the single head.
         Err(_) if revision == "head" => walk(graph, &single_head(graph)?, delta),
-        Err(_) => walk(graph, &resolve_revision(graph, revision)?, delta),
+        Err(_) => walk(graph, &find_revision(graph, revision)?, delta),
     }
 }
 
@@ -385,7 +385,7 @@ pub fn upgrade(
         Target::Revision(prefix) => Ok(upgrade_steps(
             graph,
             applied,
-            &[resolve_revision(graph, prefix)?],
+            &[find_revision(graph, prefix)?],
         )),
         Target::Relative(n) if *n > 0 => {
             let head = single_head(graph)?;
@@ -479,7 +479,7 @@ pub fn downgrade(
         )),
         Target::Head => Err(wrong("head")),
         Target::Heads => Err(wrong("heads")),
-        Target::Revision(prefix) => keep_descendants_of(resolve_revision(graph, prefix)?),
+        Target::Revision(prefix) => keep_descendants_of(find_revision(graph, prefix)?),
         Target::RevisionRelative {
             raw,
             revision,
@@ -535,7 +535,7 @@ pub fn stamp(
             ..
         } => *n < 0,
         // A revision that is applied is a target below the tips; one that is not, above.
-        Target::Revision(prefix) => applied.contains(&resolve_revision(graph, prefix)?),
+        Target::Revision(prefix) => applied.contains(&find_revision(graph, prefix)?),
         Target::RevisionRelative {
             raw,
             revision,

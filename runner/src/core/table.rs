@@ -2,7 +2,7 @@
 //! statement): the elements between its outer parentheses, split where a comma stands at the
 //! top level, outside literals, quoted names, comments and nested parentheses. SQLite's table
 //! rebuild edits them (`db/ddl/sqlite_table.rs`), the catalog snapshot compares them without
-//! their order (`db/schema.rs`), and autogenerate compares declared and current columns.
+//! their order (`db/catalog.rs`), and autogenerate compares declared and current columns.
 
 use retort_sql::{Dialect, skip_opaque};
 

@@ -5,13 +5,13 @@
 //! rewriting and value mapping of its dialect. Everything that differs between SQLite,
 //! PostgreSQL and MySQL lives behind this trait.
 
+pub mod catalog;
 pub mod ddl;
 mod history;
 mod mysql;
 pub mod placeholders;
 mod postgres;
 pub mod recording;
-pub mod schema;
 pub mod scratch;
 mod sqlite;
 mod sqlite_policy;

@@ -9,7 +9,7 @@
 pub mod cache;
 pub mod capability;
 mod json_batch;
+mod operations;
 mod output;
 pub mod runtime;
 pub mod sandbox;
-mod schema;

@@ -172,7 +172,7 @@ impl Project {
             config: Some(path.to_path_buf()),
             ..Overrides::default()
         };
-        resolve(&cwd, &overrides, &|name| std::env::var(name).ok())
+        read(&cwd, &overrides, &|name| std::env::var(name).ok())
     }
 
     /// A project of one database, named `default`: its URL (`sqlite://PATH`, `postgres://…`,
@@ -396,9 +396,9 @@ fn check_url(name: &str, url: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// Resolves the project from `retort.toml` (if present), the environment and `overrides`.
+/// Reads the project from `retort.toml` (if present), the environment and `overrides`.
 /// Every problem is reported at once.
-pub fn resolve(
+pub fn read(
     cwd: &Path,
     overrides: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
@@ -523,7 +523,7 @@ impl FileConfig {
         let mut databases = Vec::new();
         for (name, value) in self.databases {
             match value.try_into::<FileDatabase>() {
-                Ok(db) => databases.push(db.resolve(
+                Ok(db) => databases.push(db.into_config(
                     name,
                     root,
                     overrides,
@@ -603,7 +603,7 @@ impl FileLimits {
 impl FileDatabase {
     /// `[databases.NAME]` resolved against the project root, the environment and the
     /// command line (whose settings win). Trusted keys are added later, once all are read.
-    fn resolve(
+    fn into_config(
         self,
         name: String,
         root: &Path,
@@ -852,7 +852,7 @@ mod tests {
             "[databases.catalog]\nurl = \"${CATALOG_URL}\"\nmigrations = \"m/catalog\"\n\
              [databases.monitoring]\nurl = \"sqlite://mon.db\"\n",
         );
-        let p = resolve(dir.path(), &o, &env).unwrap();
+        let p = read(dir.path(), &o, &env).unwrap();
         let names: Vec<_> = p.databases.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["catalog", "monitoring"]);
         assert_eq!(p.databases[0].migrations, dir.path().join("m/catalog"));
@@ -908,7 +908,7 @@ mod tests {
                 dir.path(),
                 &format!("[databases.a]\nurl = \"sqlite://a.db\"\n[limits]\n{limits}\n"),
             );
-            let err = resolve(dir.path(), &o, &env).unwrap_err().to_string();
+            let err = read(dir.path(), &o, &env).unwrap_err().to_string();
             assert!(err.contains(message), "{limits}: {err}");
         }
         let o = write(
@@ -916,7 +916,7 @@ mod tests {
             "[databases.a]\nurl = \"sqlite://a.db\"\n[limits]\nmemory_mib = 4096\n",
         );
         assert_eq!(
-            resolve(dir.path(), &o, &env).unwrap().limits.memory_bytes,
+            read(dir.path(), &o, &env).unwrap().limits.memory_bytes,
             4096 << 20
         );
     }
@@ -931,7 +931,7 @@ mod tests {
                     "[databases.a]\nurl = \"sqlite://a.db\"\n[databases.a.capabilities]\nall = \"{root}\"\n"
                 ),
             );
-            let err = resolve(dir.path(), &o, &env).unwrap_err().to_string();
+            let err = read(dir.path(), &o, &env).unwrap_err().to_string();
             assert!(
                 err.contains("cannot be the whole file system"),
                 "{root}: {err}"
@@ -941,7 +941,7 @@ mod tests {
             dir.path(),
             "[databases.a]\nurl = \"sqlite://a.db\"\n[databases.a.capabilities]\nconfig = \"config\"\n",
         );
-        let p = resolve(dir.path(), &o, &env).unwrap();
+        let p = read(dir.path(), &o, &env).unwrap();
         assert_eq!(
             p.databases[0].capabilities["config"],
             dir.path().join("config")
@@ -955,9 +955,9 @@ mod tests {
             dir.path(),
             "[databases.a]\nurl = \"${MISSING}\"\n[databases.b]\nurl = \"${ALSO_MISSING}\"\n",
         );
-        assert!(resolve(dir.path(), &o, &env).is_err());
+        assert!(read(dir.path(), &o, &env).is_err());
         o.offline = true;
-        let p = resolve(dir.path(), &o, &env).unwrap();
+        let p = read(dir.path(), &o, &env).unwrap();
         assert_eq!(p.databases.len(), 2);
         assert!(p.databases.iter().all(|d| d.url.is_empty()));
         assert_eq!(p.databases[1].migrations, dir.path().join("migrations"));
@@ -970,7 +970,7 @@ mod tests {
             dir.path(),
             "[databases.a]\nurl = \"${MISSING}\"\n[databases.b]\nurl = \"http://x\"\n[databases.c]\nurl = \"sqlite://c\"\ncolour = \"red\"\n",
         );
-        let err = resolve(dir.path(), &o, &env).unwrap_err();
+        let err = read(dir.path(), &o, &env).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("MISSING is not set"), "{text}");
         assert!(text.contains("must start with sqlite://"), "{text}");
@@ -985,9 +985,9 @@ mod tests {
             database_url: Some("sqlite://x.db".into()),
             ..Default::default()
         };
-        let p = resolve(dir.path(), &o, &env).unwrap();
+        let p = read(dir.path(), &o, &env).unwrap();
         assert_eq!(p.databases[0].url, "sqlite://x.db");
-        let err = resolve(dir.path(), &Overrides::default(), &env).unwrap_err();
+        let err = read(dir.path(), &Overrides::default(), &env).unwrap_err();
         assert!(err.to_string().contains("has no URL"));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use super::step::Protocol;
 use super::{Error, Migrations, Runner, check_built};
 use crate::core::Direction;
-use crate::core::schema::{Difference, Snapshot};
+use crate::core::snapshot::{Difference, Snapshot};
 use crate::db::recording::{Log, Recording, Sender};
 use crate::db::{self, Backend, HistoryStore};
 use crate::project::DatabaseConfig;
@@ -511,7 +511,7 @@ impl Runner {
         backend: &mut dyn Backend,
         db: &DatabaseConfig,
     ) -> Result<Snapshot, Error> {
-        db::schema::snapshot(backend)
+        db::catalog::snapshot(backend)
             .await
             .map_err(|source| Error::Db {
                 database: db.name.clone(),

@@ -6,7 +6,7 @@
 use super::check::chain;
 use super::{Error, Migrations, Runner};
 use crate::core::Direction;
-use crate::core::schema::{Difference, Snapshot};
+use crate::core::snapshot::{Difference, Snapshot};
 use crate::db::{self, Backend, HistoryStore};
 use crate::project::DatabaseConfig;
 
@@ -78,7 +78,7 @@ impl Runner {
                 let migrations = self.load(db).await?;
                 let ids: Vec<String> = match &against {
                     Against::Revision(prefix) => {
-                        let id = crate::core::plan::resolve_revision(&migrations.graph, prefix)
+                        let id = crate::core::plan::find_revision(&migrations.graph, prefix)
                             .map_err(|source| Error::Plan {
                                 database: db.name.clone(),
                                 source,
@@ -152,7 +152,7 @@ impl Runner {
                     });
                 }
             }
-            let snapshot = db::schema::snapshot(backend.as_mut()).await;
+            let snapshot = db::catalog::snapshot(backend.as_mut()).await;
             backend.close().await;
             snapshot.map_err(wrap)
         }
@@ -198,7 +198,7 @@ impl Runner {
             let database = db.name.clone();
             return (backend, Err(Error::Rehearsal { database, message }));
         }
-        let snapshot = db::schema::snapshot(backend.as_mut()).await;
+        let snapshot = db::catalog::snapshot(backend.as_mut()).await;
         (backend, snapshot.map_err(wrap))
     }
 }

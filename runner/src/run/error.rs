@@ -72,20 +72,19 @@ pub enum Error {
         /// What state the database is in now.
         state: FailureState,
     },
-    /// Applied revisions whose artifact changed since they were applied.
+    /// Applied revisions whose artifact changed since they were applied. (The `retort`
+    /// binary adds the commands that restore each artifact and accept a rebuild.)
     #[error("database `{database}`: {} changed since {} applied:{}\n  \
-             A migration must not change once applied. Put back what was applied with the \
-             `restore` line; then, to apply an edit of its source, downgrade below it (that \
-             runs what was applied) and upgrade again. If the change is a deliberate rebuild \
-             of the same source (a new toolchain), accept it instead: \
-             `retort -d {database} accept-rebuild {}`",
+             A migration must not change once applied. Put back what was applied (the \
+             database keeps a copy of it); then, to apply an edit of its source, downgrade \
+             below it (that runs what was applied) and upgrade again. If the change is a \
+             deliberate rebuild of the same source (a new toolchain), accept the rebuild \
+             instead.",
         if .changed.len() == 1 { "a migration" } else { "migrations" },
         if .changed.len() == 1 { "it was" } else { "they were" },
         .changed.iter().map(|c| format!(
-            "\n  {}\n    applied:  sha256 {} at {}\n    now:      sha256 {} in {}\n    \
-             restore:  retort -d {database} show {} --artifact -o {}",
-            c.revision, c.recorded, c.applied, c.actual, c.file, c.revision, c.file)).collect::<String>(),
-        .changed.iter().map(|c| c.revision.as_str()).collect::<Vec<_>>().join(" "))]
+            "\n  {}\n    applied:  sha256 {} at {}\n    now:      sha256 {} in {}",
+            c.revision, c.recorded, c.applied, c.actual, c.file)).collect::<String>())]
     Changed {
         /// The database.
         database: String,

@@ -122,7 +122,7 @@ impl Runner {
                 let history = backend.history().await.map_err(wrap)?;
                 let mut accepted = Vec::new();
                 for wanted in revisions {
-                    let id = plan::resolve_revision(&migrations.graph, wanted).map_err(
+                    let id = plan::find_revision(&migrations.graph, wanted).map_err(
                         |source| Error::Plan {
                             database: db.name.clone(),
                             source,

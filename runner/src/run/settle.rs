@@ -5,7 +5,7 @@
 
 use super::check::chain;
 use super::{Error, Migrations, Runner};
-use crate::core::schema::Snapshot;
+use crate::core::snapshot::Snapshot;
 use crate::db::{self, Access, Backend, HistoryStore, RowState};
 use crate::project::DatabaseConfig;
 use crate::run::Resolution;
@@ -124,7 +124,7 @@ impl Runner {
             source,
         };
         let mut backend = db::connect(&db.url, Access::ReadOnly).await.map_err(wrap)?;
-        let snapshot = db::schema::snapshot(backend.as_mut()).await;
+        let snapshot = db::catalog::snapshot(backend.as_mut()).await;
         backend.close().await;
         snapshot.map_err(wrap)
     }
@@ -173,7 +173,7 @@ impl Runner {
                 }),
             );
         }
-        let without = match db::schema::snapshot(backend.as_mut()).await {
+        let without = match db::catalog::snapshot(backend.as_mut()).await {
             Ok(s) => s,
             Err(e) => return (backend, Err(wrap(e))),
         };
@@ -181,7 +181,7 @@ impl Runner {
             .upgrade_through(backend, db, migrations, &[revision.to_string()])
             .await;
         let failed = upgraded.err().map(|(_, e)| chain(&e));
-        match db::schema::snapshot(backend.as_mut()).await {
+        match db::catalog::snapshot(backend.as_mut()).await {
             Ok(with) => (
                 backend,
                 Ok(Expected {

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, bail};
 
 use super::{Ctx, Exit, json};
-use retort::core::schema::Difference;
+use retort::core::snapshot::Difference;
 use retort::run::{Against, SchemaDiff};
 
 /// A runner whose rehearsals on scratch databases print only warnings.

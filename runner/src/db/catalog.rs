@@ -7,7 +7,7 @@
 
 use crate::bindings::Value;
 use crate::core::Dialect;
-use crate::core::schema::Snapshot;
+use crate::core::snapshot::Snapshot;
 
 use super::{DbError, Session};
 

@@ -1,6 +1,6 @@
 //! A database's schema as the catalog describes it, and the difference between two: what
 //! `retort check` compares before an upgrade and after its downgrade. Pure; the catalog
-//! queries that fill a [`Snapshot`] are per dialect, in `db/schema.rs`.
+//! queries that fill a [`Snapshot`] are per dialect, in `db/catalog.rs`.
 
 use std::collections::BTreeMap;
 
