@@ -13,7 +13,7 @@ use crate::bindings::{DatabaseError, GuestError, TxHandle, Value};
 use crate::db::SqlFailure;
 use crate::db::ddl::definitions::{self, Capture, Kept, ObjectKind};
 use crate::db::ddl::{self, Facts, MysqlColumn, Needs, Plan, SqliteTable};
-use crate::host::sandbox::HostState;
+use crate::host::sandbox::SqlView;
 
 /// How many violating rows a failed foreign key check names.
 const VIOLATIONS_NAMED: usize = 10;
@@ -22,7 +22,7 @@ const VIOLATIONS_NAMED: usize = 10;
 /// row, in one statement): past it the migration traps, as at any exhausted limit.
 const KEPT_CAPACITY: usize = 4 << 20;
 
-impl schema::Host for HostState {
+impl schema::Host for SqlView<'_> {
     async fn apply(
         &mut self,
         tx: Resource<TxHandle>,
@@ -87,7 +87,7 @@ impl schema::Host for HostState {
     }
 }
 
-impl HostState {
+impl SqlView<'_> {
     /// `keep-definition`: the statements that recreate `name` as the catalog has it now.
     async fn keep(
         &mut self,

@@ -7,15 +7,16 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::retort::migration0_1_0::{report, sql, types};
 use crate::bindings::retort::migration0_2_0::{json_batches, script};
+use crate::bindings::schema;
 use crate::bindings::{
-    Column, GuestError, MigrationInfo, RowsHandle, SchemaScriptRuntime, SchemaScriptRuntimePre,
-    TxHandle, Value, WitDialect,
+    Column, GuestError, MigrationInfo, RowsHandle, SchemaScriptRuntimePre, TxHandle, Value,
+    WitDialect,
 };
 use crate::core::observe::{Event, Level, Observer};
 use crate::core::{Direction, Limits};
@@ -39,27 +40,71 @@ const OUTPUT_CAPACITY: usize = 1 << 20;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    db: Option<Box<dyn Backend>>,
-    revision: String,
-    observer: Arc<dyn Observer>,
+    /// What the `sql`, `json-batches` and `schema` interfaces work on ([`SqlView`]).
+    sql: SqlCtx,
+    /// What the `report` interface works on.
+    report: ReportCtx,
     stdout: CappedPipe,
     stderr: CappedPipe,
+    limits: Limiter,
+    /// The migration a shared runtime runs (`script.current`); `None` for a component that
+    /// is the migration itself.
+    script: Option<Arc<script::Migration>>,
+}
+
+/// The state of the `sql`, `json-batches` and `schema` interfaces for one call: the database
+/// lent to the migration and what the call did with it. Borrowed with the resource table as
+/// a [`SqlView`], the way wasmtime's WASI crates pair a context with its table.
+pub struct SqlCtx {
+    db: Option<Box<dyn Backend>>,
+    /// The migration's revision, for its journal.
+    revision: String,
     /// The last statement that returned an error to the guest, for the failure report.
     failed_statement: Option<String>,
-    limits: Limiter,
     open_rows: usize,
     max_open_rows: usize,
     /// How the step lends the database (journal, transaction).
     mode: Lending,
-    /// Bytes of `report.log` messages passed on so far in this call (see [`LOG_CAPACITY`]).
-    logged: usize,
-    /// The migration a shared runtime runs (`script.current`); `None` for a component that
-    /// is the migration itself.
-    script: Option<Arc<script::Migration>>,
     /// What this call's upgrade kept for its downgrade (`schema.keep-definition`).
     pub(super) kept: Vec<Kept>,
     /// What this migration's upgrade kept, for this call's downgrade to restore.
     pub(super) restorable: Vec<Kept>,
+}
+
+/// The `sql`, `json-batches` and `schema` interfaces' view of a store: their context and the
+/// resource table that holds the transaction and row handles. (It dereferences to the
+/// context.)
+pub struct SqlView<'a> {
+    ctx: &'a mut SqlCtx,
+    pub(super) table: &'a mut ResourceTable,
+}
+
+impl std::ops::Deref for SqlView<'_> {
+    type Target = SqlCtx;
+    fn deref(&self) -> &SqlCtx {
+        self.ctx
+    }
+}
+
+impl std::ops::DerefMut for SqlView<'_> {
+    fn deref_mut(&mut self) -> &mut SqlCtx {
+        self.ctx
+    }
+}
+
+/// Links the `sql`, `json-batches` and `schema` interfaces to their [`SqlView`].
+struct SqlData;
+
+impl HasData for SqlData {
+    type Data<'a> = SqlView<'a>;
+}
+
+/// The state of the `report` interface: where a migration's logs and progress go.
+pub struct ReportCtx {
+    revision: String,
+    observer: Arc<dyn Observer>,
+    /// Bytes of `report.log` messages passed on so far in this call (see [`LOG_CAPACITY`]).
+    logged: usize,
 }
 
 /// How often the epoch advances: the deadline's resolution.
@@ -128,26 +173,41 @@ impl HostState {
         Ok(HostState {
             wasi,
             table: ResourceTable::new(),
-            db,
-            revision: revision.to_string(),
-            observer,
+            sql: SqlCtx {
+                db,
+                revision: revision.to_string(),
+                failed_statement: None,
+                open_rows: 0,
+                max_open_rows: limits.max_open_rows,
+                mode: Lending::default(),
+                kept: Vec::new(),
+                restorable: Vec::new(),
+            },
+            report: ReportCtx {
+                revision: revision.to_string(),
+                observer,
+                logged: 0,
+            },
             stdout,
             stderr,
-            failed_statement: None,
             limits: Limiter {
                 max_memory: limits.memory_bytes,
                 denied_memory: None,
             },
-            open_rows: 0,
-            max_open_rows: limits.max_open_rows,
-            mode: Lending::default(),
-            logged: 0,
             script: None,
-            kept: Vec::new(),
-            restorable: Vec::new(),
         })
     }
 
+    /// The `sql`, `json-batches` and `schema` interfaces' view of this state.
+    fn sql_view(&mut self) -> SqlView<'_> {
+        SqlView {
+            ctx: &mut self.sql,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl SqlCtx {
     /// How the step lends the database to this call.
     pub(super) fn lending(&self) -> Lending {
         self.mode
@@ -163,15 +223,17 @@ impl HostState {
             wasmtime::format_err!("the migration used SQL outside upgrade/downgrade")
         })
     }
+}
 
+impl HostState {
     /// Forwards what the guest printed to the observer.
     fn flush_output(&self) {
         for (pipe, stream) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
             let (bytes, dropped) = pipe.contents();
             let text = String::from_utf8_lossy(&bytes);
             for line in text.lines() {
-                self.observer.event(&Event::GuestOutput {
-                    revision: &self.revision,
+                self.report.observer.event(&Event::GuestOutput {
+                    revision: &self.report.revision,
                     stream,
                     line,
                 });
@@ -181,8 +243,8 @@ impl HostState {
                     "(the migration printed {dropped} more bytes to {stream}, past the {} MiB kept: dropped)",
                     OUTPUT_CAPACITY >> 20
                 );
-                self.observer.event(&Event::GuestOutput {
-                    revision: &self.revision,
+                self.report.observer.event(&Event::GuestOutput {
+                    revision: &self.report.revision,
                     stream,
                     line: &line,
                 });
@@ -207,7 +269,7 @@ impl WasiView for HostState {
     }
 }
 
-impl HostState {
+impl SqlCtx {
     /// Records a completed statement in the history row's journal.
     async fn journal(&mut self, statement: &str, sets: usize, rows: u64) -> wasmtime::Result<()> {
         if !self.mode.journal {
@@ -254,7 +316,7 @@ impl HostState {
     }
 }
 
-impl HostState {
+impl SqlCtx {
     /// Traps on a statement that would begin, end or abandon the transaction Retort lent the
     /// migration: its work would commit without its history row. A trap, not an error value,
     /// so the migration cannot carry on as if it had not tried.
@@ -289,7 +351,7 @@ pub struct Lending {
 
 impl types::Host for HostState {}
 
-impl sql::Host for HostState {}
+impl sql::Host for SqlView<'_> {}
 
 impl script::Host for HostState {
     async fn current(&mut self) -> wasmtime::Result<script::Migration> {
@@ -304,7 +366,7 @@ impl script::Host for HostState {
 
 /// The same calls as `rows.next-batch` and `transaction.execute-batch`, with the values as
 /// JSON text (`host/json_batch.rs`).
-impl json_batches::Host for HostState {
+impl json_batches::Host for SqlView<'_> {
     async fn next_batch(
         &mut self,
         rows: Resource<RowsHandle>,
@@ -330,7 +392,7 @@ impl json_batches::Host for HostState {
     }
 }
 
-impl sql::HostTransaction for HostState {
+impl sql::HostTransaction for SqlView<'_> {
     async fn dialect(&mut self, _tx: Resource<TxHandle>) -> wasmtime::Result<WitDialect> {
         Ok(self.db()?.dialect().into())
     }
@@ -394,7 +456,7 @@ impl sql::HostTransaction for HostState {
     }
 }
 
-impl sql::HostRows for HostState {
+impl sql::HostRows for SqlView<'_> {
     async fn columns(&mut self, rows: Resource<RowsHandle>) -> wasmtime::Result<Vec<Column>> {
         Ok(self.table.get(&rows)?.columns.clone())
     }
@@ -419,7 +481,7 @@ impl sql::HostRows for HostState {
     }
 }
 
-impl report::Host for HostState {
+impl report::Host for ReportCtx {
     async fn log(&mut self, level: report::Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             report::Level::Debug => Level::Debug,
@@ -577,7 +639,15 @@ impl Sandbox {
             .map_err(|e| wasmtime::format_err!("cannot start the deadline thread: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        SchemaScriptRuntime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        // Each interface on its own view of the store (wasmtime's WASI crates' pattern):
+        // the SQL interfaces see the lent database and the resource table, `report` only
+        // where its messages go.
+        types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)?;
+        script::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)?;
+        report::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| &mut s.report)?;
+        sql::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
+        json_batches::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
+        schema::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
         let cache = crate::host::cache::CompileCache::new(&engine);
         Ok(Sandbox {
             engine,
@@ -801,7 +871,7 @@ impl Sandbox {
         // runs and the backend comes back untouched.
         let state = match HostState::new(revision, None, observer, &self.limits, dirs) {
             Ok(mut state) => {
-                state.db = Some(db);
+                state.sql.db = Some(db);
                 state
             }
             Err(e) => {
@@ -820,8 +890,8 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         self.arm(&mut store, self.limits.timeout);
-        store.data_mut().mode = mode;
-        store.data_mut().restorable = kept;
+        store.data_mut().sql.mode = mode;
+        store.data_mut().sql.restorable = kept;
         store.data_mut().script = prepared.script.as_ref().map(|(s, _, _)| s.clone());
         let (result, overdue) = self
             .run_until_deadline(&mut store, prepared, direction, interrupter)
@@ -849,6 +919,7 @@ impl Sandbox {
         };
         let mut state = store.into_data();
         let mut db = state
+            .sql
             .db
             .take()
             .expect("the backend stays in the store for the whole call");
@@ -857,8 +928,8 @@ impl Sandbox {
             db,
             Called {
                 outcome,
-                failed_statement: state.failed_statement,
-                kept: std::mem::take(&mut state.kept),
+                failed_statement: state.sql.failed_statement,
+                kept: std::mem::take(&mut state.sql.kept),
             },
         )
     }
@@ -912,8 +983,8 @@ fn trap_message(e: &wasmtime::Error, state: &HostState) -> String {
     let mut cause = format!("{e:#}");
     if let Some(backtrace) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
         let frames = backtrace.to_string();
-        state.observer.event(&Event::Backtrace {
-            revision: &state.revision,
+        state.report.observer.event(&Event::Backtrace {
+            revision: &state.report.revision,
             backtrace: frames.trim_end(),
         });
         cause = cause
@@ -1002,11 +1073,13 @@ mod tests {
         let seen = Arc::new(Counted::default());
         let mut state = HostState::new("r1", None, seen.clone(), &Limits::default(), &[]).unwrap();
         state
+            .report
             .log(report::Level::Info, "é".repeat(20_000))
             .await
             .unwrap();
         for _ in 0..200 {
             state
+                .report
                 .log(report::Level::Info, "x".repeat(10_000))
                 .await
                 .unwrap();
