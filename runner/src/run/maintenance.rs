@@ -192,7 +192,7 @@ impl Runner {
 
     /// The versions `tool` recorded as applied in this database (its own history table), as
     /// Retort revision ids, oldest first. Read-only.
-    pub async fn tool_versions(
+    pub(crate) async fn tool_versions(
         &self,
         db: &DatabaseConfig,
         tool: crate::authoring::import::Tool,

@@ -177,7 +177,7 @@ impl Runner {
 
     /// Where `db`'s migrations come from: embedded in the application, a bundle, or its
     /// migrations directory.
-    pub fn source_of(db: &DatabaseConfig) -> Box<dyn MigrationSource> {
+    pub(crate) fn source_of(db: &DatabaseConfig) -> Box<dyn MigrationSource> {
         match &db.source {
             Source::Embedded(embedded) => Box::new(*embedded),
             Source::Bundle(bundle) => Box::new(BundleFile(bundle.clone())),
@@ -225,7 +225,7 @@ impl Runner {
 
     /// Compares every applied revision's recorded digest with the artifact about to be
     /// used for it: a migration must not change once applied. Read-only.
-    pub fn check_integrity(
+    pub(crate) fn check_integrity(
         &self,
         db: &DatabaseConfig,
         migrations: &Migrations,
@@ -263,7 +263,7 @@ impl Runner {
 
     /// Adds, from `retort_artifacts`, the applied revisions the migrations source lacks, so
     /// a database can be downgraded after its newer migrations' source is gone. Read-only.
-    pub async fn with_stored_artifacts(
+    pub(crate) async fn with_stored_artifacts(
         &self,
         db: &DatabaseConfig,
         migrations: Migrations,
@@ -356,21 +356,6 @@ impl Runner {
             });
         }
         Ok(lines)
-    }
-
-    /// Moves `db` to `target` in the given direction (`dry_run`: only plans).
-    pub async fn migrate(
-        &self,
-        db: &DatabaseConfig,
-        direction: Direction,
-        target: &Target,
-        dry_run: bool,
-    ) -> Result<Report, Error> {
-        // Refuse bad artifacts before the database is touched.
-        check_built(db, direction, self.observer.as_ref(), self.build_sources)?;
-        let migrations = self.load(db).await?;
-        self.migrate_loaded(db, &migrations, direction, target, dry_run)
-            .await
     }
 
     async fn migrate_loaded(
