@@ -156,8 +156,8 @@ impl TestDatabase {
 
     /// The server the database was made on (SQLite: a temporary file of its own).
     fn server(&self) -> &str {
-        match self.url().split_once("://") {
-            Some(("sqlite", _)) => "sqlite://",
+        match crate::core::Dialect::of_url(self.url()) {
+            Some(crate::core::Dialect::Sqlite) => "sqlite://",
             _ => self.url(),
         }
     }

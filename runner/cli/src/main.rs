@@ -114,6 +114,14 @@ fn overrides(cli: &Cli) -> Overrides {
         require_signatures: cli.require_signatures,
         bundle: cli.bundle.clone(),
         offline: offline(&cli.command),
+        // Problems name this binary's flags.
+        names: project::OverrideNames {
+            database_url: "--database-url/DATABASE_URL",
+            choose_one: "choose one with -d NAME",
+            bundle: "--bundle",
+            trust_a_key: "pass --trusted-key FILE",
+            give_a_url: "pass --database-url, set DATABASE_URL",
+        },
     }
 }
 

@@ -264,7 +264,36 @@ struct FileDatabase {
     language: Option<crate::authoring::scaffold::Lang>,
 }
 
-/// What the command line says about the project.
+/// How problems name the settings given besides `retort.toml`: in the library's words by
+/// default; the `retort` binary names its flags (`--database-url/DATABASE_URL`, `-d NAME`).
+#[derive(Clone, Copy, Debug)]
+pub struct OverrideNames {
+    /// The database URL given.
+    pub database_url: &'static str,
+    /// How to choose one database.
+    pub choose_one: &'static str,
+    /// The bundle given.
+    pub bundle: &'static str,
+    /// How to trust a key besides `[trust] keys`.
+    pub trust_a_key: &'static str,
+    /// How to give a database's URL besides `retort.toml`.
+    pub give_a_url: &'static str,
+}
+
+impl Default for OverrideNames {
+    fn default() -> Self {
+        OverrideNames {
+            database_url: "the database URL given",
+            choose_one: "choose one database",
+            bundle: "the bundle given",
+            trust_a_key: "trust keys when loading the project",
+            give_a_url: "give one",
+        }
+    }
+}
+
+/// What is given besides `retort.toml` (the `retort` binary fills it from its command line
+/// and environment).
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     /// `--config`.
@@ -287,6 +316,8 @@ pub struct Overrides {
     /// `sign`…): database URLs are neither required nor expanded, so an unset `${VAR}` in
     /// one is no error.
     pub offline: bool,
+    /// How problems name these settings.
+    pub names: OverrideNames,
 }
 
 /// Reads trusted keys: a key line itself, or a file of them (relative to `root`).
@@ -455,21 +486,21 @@ pub fn read(
         } else {
             &mut elsewhere
         };
-        trust(db, &keys, overrides.require_signatures, sink);
+        trust(db, &keys, overrides, sink);
     }
     if !overrides.offline {
         for db in &databases {
             if overrides.database_url.is_some() {
                 let mut bad = Vec::new();
-                check_database_url(db, &mut bad);
+                check_database_url(db, &overrides.names, &mut bad);
                 elsewhere.extend(
                     bad.into_iter()
-                        .map(|p| format!("--database-url/DATABASE_URL: {p}")),
+                        .map(|p| format!("{}: {p}", overrides.names.database_url)),
                 );
             } else if from_file {
-                check_database_url(db, &mut problems);
+                check_database_url(db, &overrides.names, &mut problems);
             } else {
-                check_database_url(db, &mut elsewhere);
+                check_database_url(db, &overrides.names, &mut elsewhere);
             }
         }
     }
@@ -749,7 +780,8 @@ fn apply_overrides(
         match databases {
             [db] => db.url = url.clone(),
             _ if problems.is_empty() => problems.push(format!(
-                "--database-url/DATABASE_URL names one database but the project has {n}: choose one with -d NAME"
+                "{} names one database but the project has {n}: {}",
+                overrides.names.database_url, overrides.names.choose_one
             )),
             _ => {}
         }
@@ -758,39 +790,40 @@ fn apply_overrides(
         match databases {
             [db] => db.source = Source::Bundle(cwd.join(bundle)),
             _ if problems.is_empty() => problems.push(format!(
-                "--bundle holds the migrations of one database but {n} are selected: choose one with -d NAME"
+                "{} holds the migrations of one database but {n} are selected: {}",
+                overrides.names.bundle, overrides.names.choose_one
             )),
             _ => {}
         }
     }
 }
 
-/// Every database shares the project's trusted keys; `--require-signatures` makes every
-/// one require them.
+/// Every database shares the project's trusted keys; `overrides.require_signatures` makes
+/// every one require them.
 fn trust(
     db: &mut DatabaseConfig,
     keys: &[crate::trust::signing::TrustedKey],
-    require_signatures: bool,
+    overrides: &Overrides,
     problems: &mut Vec<String>,
 ) {
-    let required = db.trust.required || require_signatures;
+    let required = db.trust.required || overrides.require_signatures;
     db.trust = std::sync::Arc::new(crate::trust::signing::Trust {
         keys: keys.to_vec(),
         required,
     });
     if required && keys.is_empty() {
         problems.push(format!(
-            "database `{}` requires signatures but no key is trusted: list public keys under [trust] keys, or pass --trusted-key FILE",
-            db.name
+            "database `{}` requires signatures but no key is trusted: list public keys under [trust] keys, or {}",
+            db.name, overrides.names.trust_a_key
         ));
     }
 }
 
-fn check_database_url(db: &DatabaseConfig, problems: &mut Vec<String>) {
+fn check_database_url(db: &DatabaseConfig, names: &OverrideNames, problems: &mut Vec<String>) {
     if db.url.is_empty() {
         problems.push(format!(
-            "database `{}` has no URL: pass --database-url, set DATABASE_URL, or write a retort.toml",
-            db.name
+            "database `{}` has no URL: {}, or write a retort.toml",
+            db.name, names.give_a_url
         ));
     } else {
         check_url(&db.name, &db.url, problems);
@@ -989,5 +1022,28 @@ mod tests {
         assert_eq!(p.databases[0].url, "sqlite://x.db");
         let err = read(dir.path(), &Overrides::default(), &env).unwrap_err();
         assert!(err.to_string().contains("has no URL"));
+    }
+
+    /// The library's messages name no flag of the binary; the binary's names are its own.
+    #[test]
+    fn problems_name_the_settings_as_the_caller_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = write(
+            dir.path(),
+            "[databases.a]\nurl = \"sqlite://a.db\"\n[databases.b]\nurl = \"sqlite://b.db\"\n",
+        );
+        o.database_url = Some("sqlite://x.db".into());
+        let text = read(dir.path(), &o, &env).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            "the database URL given names one database but the project has 2: choose one database"
+        );
+        o.names.database_url = "--database-url";
+        o.names.choose_one = "choose one with -d NAME";
+        let text = read(dir.path(), &o, &env).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            "--database-url names one database but the project has 2: choose one with -d NAME"
+        );
     }
 }

@@ -36,7 +36,7 @@ pub struct OfflineStep {
 pub struct OfflineSql {
     /// The database's name in the project.
     pub database: String,
-    /// Its engine.
+    /// Its engine: `postgres`, `mysql` or `sqlite`.
     pub dialect: String,
     /// Its current revisions (the tips of what is applied), where the steps start.
     pub current: Vec<String>,
@@ -80,7 +80,8 @@ impl Runner {
             })
             .await;
         let steps = scratch.finish(rehearsed).await?;
-        let dialect = db.url.split_once("://").map(|(s, _)| s).unwrap_or("");
+        // `postgres`, `mysql` or `sqlite`, whichever spelling the URL uses.
+        let dialect = crate::core::Dialect::of_url(&db.url).map_or("", |d| d.name());
         Ok(OfflineSql {
             database: db.name.clone(),
             dialect: dialect.to_string(),

@@ -21,15 +21,6 @@ pub(super) struct ScratchDb {
     _files: tempfile::TempDir,
 }
 
-/// `postgres` for `postgresql`, `mysql` for `mariadb`: the engine a URL names.
-fn engine(url: &str) -> &str {
-    match url.split_once("://").map(|(s, _)| s) {
-        Some("postgresql") => "postgres",
-        Some("mariadb") => "mysql",
-        other => other.unwrap_or(""),
-    }
-}
-
 impl Runner {
     /// Makes a scratch database for `db` on `server` (which must be of `db`'s engine).
     pub(super) async fn scratch_for(
@@ -37,7 +28,7 @@ impl Runner {
         db: &DatabaseConfig,
         server: &str,
     ) -> Result<ScratchDb, Error> {
-        if engine(server) != engine(&db.url) {
+        if crate::core::Dialect::of_url(server) != crate::core::Dialect::of_url(&db.url) {
             return Err(Error::Config(crate::project::ConfigError {
                 path: "--scratch-url".into(),
                 problems: vec![format!(
