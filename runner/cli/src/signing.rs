@@ -17,7 +17,7 @@ pub(super) fn keygen(out: &mut impl Write, path: &Path, comment: &str) -> anyhow
             bail!("{} exists: not overwriting a key", p.display());
         }
     }
-    let (private, public) = signing::generate(comment).map_err(anyhow::Error::msg)?;
+    let (private, public) = signing::generate(comment)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -34,7 +34,7 @@ pub(super) fn keygen(out: &mut impl Write, path: &Path, comment: &str) -> anyhow
         .with_context(|| format!("cannot write {}", path.display()))?;
     std::fs::write(&public_path, format!("{public}\n"))
         .with_context(|| format!("cannot write {}", public_path.display()))?;
-    let key = signing::parse_public_keys(&public, "new key").map_err(anyhow::Error::msg)?;
+    let key = signing::parse_public_keys(&public, "new key")?;
     writeln!(
         out,
         "wrote {} (private: keep it secret) and {} (public)",
@@ -96,7 +96,7 @@ pub(super) fn sign(
     key: &Path,
     named: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let key = signing::read_private_key(key).map_err(anyhow::Error::msg)?;
+    let key = signing::read_private_key(key)?;
     let id = signing::key_id(key.public_key().key_data());
     let files = targets(project, named)?;
     if files.is_empty() {
@@ -140,8 +140,11 @@ pub(super) fn verify(
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|bytes| {
                 let split = signing::split(&bytes)?;
-                let verdict = signing::verify_artifact(&split, trust)?;
-                trust.admit(&split, database).map(|_| verdict)
+                let verdict = signing::verify_artifact(&split, trust).map_err(|e| e.to_string())?;
+                trust
+                    .admit(&split, database)
+                    .map(|_| verdict)
+                    .map_err(|e| e.to_string())
             });
         match result {
             Ok(Verdict::Signed {

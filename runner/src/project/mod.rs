@@ -329,11 +329,13 @@ fn read_keys(
     for (entry, path) in entries {
         let parsed = if entry.starts_with("ssh-") {
             crate::trust::signing::parse_public_keys(&entry, "[trust] keys")
+                .map_err(|e| e.to_string())
         } else {
             std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read trusted key file {}: {e}", path.display()))
                 .and_then(|text| {
                     crate::trust::signing::parse_public_keys(&text, &path.display().to_string())
+                        .map_err(|e| e.to_string())
                 })
         };
         match parsed {

@@ -145,7 +145,7 @@ pub fn admit(
             let signer = policy
                 .trust
                 .admit(&split, policy.database)
-                .map_err(refused)?;
+                .map_err(|e| refused(e.to_string()))?;
             Ok((split.digest(), signer))
         }
         Err(e) if policy.trust.required => {

@@ -140,7 +140,7 @@ pub fn write(
     let io = |e: std::io::Error| format!("cannot write {}: {e}", out.display());
     append(&mut builder, MANIFEST, &json).map_err(io)?;
     if let Some(k) = key {
-        let sig = signing::sign_message(k, &json)?;
+        let sig = signing::sign_message(k, &json).map_err(|e| e.to_string())?;
         append(&mut builder, MANIFEST_SIGNATURE, sig.as_bytes()).map_err(io)?;
     }
     for (file, bytes) in &files {
@@ -217,7 +217,7 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
             .map_err(|e| format!("its manifest signature is bad: {e}"))?,
         None => Verdict::Unsigned,
     };
-    let signer = trust.decide(verdict, database)?;
+    let signer = trust.decide(verdict, database).map_err(|e| e.to_string())?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| format!("its manifest is unreadable: {e}"))?;
     if manifest.format != FORMAT {

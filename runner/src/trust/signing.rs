@@ -18,6 +18,39 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 
+/// Why a key, a signature or the trust policy refused, by kind; the message says what and
+/// how to go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningError {
+    /// A key file could not be read.
+    #[error("cannot read the key {}", path.display())]
+    Read {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key is not one Retort uses: not OpenSSH, protected by a passphrase, not Ed25519.
+    #[error("{0}")]
+    Key(String),
+    /// A signature is malformed, altered, made for another namespace or algorithm, or does
+    /// not match the bytes.
+    #[error("{0}")]
+    Signature(String),
+    /// The bytes are not a component whose sections can be read.
+    #[error("{0}")]
+    Artifact(String),
+    /// The trust policy refuses: unsigned, or signed by an untrusted key, where signatures
+    /// are required.
+    #[error("{0}")]
+    Refused(String),
+    /// Making or encoding a key or a signature failed.
+    #[error("{0}")]
+    Crypto(String),
+}
+
 /// The custom section that carries an artifact's signature.
 pub const SECTION: &str = "retort-signature";
 /// The SSHSIG namespace of artifact and bundle signatures: a signature made for something
@@ -195,18 +228,18 @@ pub fn key_id(key: &ssh_key::public::KeyData) -> String {
 }
 
 /// Signs `message` (SSHSIG, namespace [`NAMESPACE`]); returns the PEM text.
-pub fn sign_message(key: &PrivateKey, message: &[u8]) -> Result<String, String> {
+pub fn sign_message(key: &PrivateKey, message: &[u8]) -> Result<String, SigningError> {
     let sig = key
         .sign(NAMESPACE, HashAlg::Sha512, message)
-        .map_err(|e| format!("cannot sign: {e}"))?;
+        .map_err(|e| SigningError::Crypto(format!("cannot sign: {e}")))?;
     sig.to_pem(LineEnding::LF)
-        .map_err(|e| format!("cannot encode the signature: {e}"))
+        .map_err(|e| SigningError::Crypto(format!("cannot encode the signature: {e}")))
 }
 
 /// Returns `bytes` signed with `key`: any previous signature is replaced, nothing else
 /// changes, and the digest stays the same.
-pub fn sign_artifact(bytes: &[u8], key: &PrivateKey) -> Result<Vec<u8>, String> {
-    let split = split(bytes)?;
+pub fn sign_artifact(bytes: &[u8], key: &PrivateKey) -> Result<Vec<u8>, SigningError> {
+    let split = split(bytes).map_err(SigningError::Artifact)?;
     let mut out = split.unsigned();
     let pem = sign_message(key, &out)?;
     append_custom_section(&mut out, SECTION, pem.as_bytes());
@@ -229,8 +262,9 @@ pub enum Verdict {
 
 /// Checks an SSHSIG (PEM text) over `message`. An error means the signature is malformed,
 /// was made for another namespace or algorithm, or does not match the bytes.
-pub fn check_signature(pem: &[u8], message: &[u8], trust: &Trust) -> Result<Verdict, String> {
-    let sig = SshSig::from_pem(pem).map_err(|e| format!("the signature is malformed ({e})"))?;
+pub fn check_signature(pem: &[u8], message: &[u8], trust: &Trust) -> Result<Verdict, SigningError> {
+    let sig = SshSig::from_pem(pem)
+        .map_err(|e| SigningError::Signature(format!("the signature is malformed ({e})")))?;
     // Only the canonical encoding is accepted, so that no byte of the section can change
     // unnoticed (not even whitespace the PEM decoder would tolerate).
     if sig
@@ -240,23 +274,27 @@ pub fn check_signature(pem: &[u8], message: &[u8], trust: &Trust) -> Result<Verd
         .map(str::as_bytes)
         != Some(pem)
     {
-        return Err("the signature is not in its canonical PEM form: it was altered".into());
+        return Err(SigningError::Signature(
+            "the signature is not in its canonical PEM form: it was altered".into(),
+        ));
     }
     if sig.namespace() != NAMESPACE {
-        return Err(format!(
+        return Err(SigningError::Signature(format!(
             "the signature is for namespace `{}`, not `{NAMESPACE}`",
             sig.namespace()
-        ));
+        )));
     }
     if sig.algorithm() != ssh_key::Algorithm::Ed25519 {
-        return Err(format!(
+        return Err(SigningError::Signature(format!(
             "the signature uses {}, but Retort accepts Ed25519 only",
             sig.algorithm()
-        ));
+        )));
     }
     let key = PublicKey::from(sig.public_key().clone());
     key.verify(NAMESPACE, message, &sig).map_err(|_| {
-        "the signature does not match the bytes: the file changed after it was signed".to_string()
+        SigningError::Signature(
+            "the signature does not match the bytes: the file changed after it was signed".into(),
+        )
     })?;
     let key_id = key_id(sig.public_key());
     let trusted = trust
@@ -268,7 +306,7 @@ pub fn check_signature(pem: &[u8], message: &[u8], trust: &Trust) -> Result<Verd
 }
 
 /// Checks an artifact's embedded signature.
-pub fn verify_artifact(split: &Split<'_>, trust: &Trust) -> Result<Verdict, String> {
+pub fn verify_artifact(split: &Split<'_>, trust: &Trust) -> Result<Verdict, SigningError> {
     match split.signature {
         None => Ok(Verdict::Unsigned),
         Some(pem) => check_signature(pem, &split.unsigned(), trust),
@@ -295,25 +333,25 @@ pub struct Trust {
 
 impl Trust {
     /// Decides whether an artifact may run. `Ok` carries the signer to record.
-    pub fn admit(&self, split: &Split<'_>, database: &str) -> Result<Option<String>, String> {
+    pub fn admit(&self, split: &Split<'_>, database: &str) -> Result<Option<String>, SigningError> {
         self.decide(verify_artifact(split, self)?, database)
     }
 
     /// The policy applied to a signature check's verdict, for an artifact or a bundle
     /// manifest of database `database`: a trusted signer is recorded; an untrusted or missing
     /// signature is refused where signatures are required, and otherwise runs unrecorded.
-    pub fn decide(&self, verdict: Verdict, database: &str) -> Result<Option<String>, String> {
+    pub fn decide(&self, verdict: Verdict, database: &str) -> Result<Option<String>, SigningError> {
         match verdict {
             Verdict::Signed {
                 key_id,
                 trusted: Some(_),
             } => Ok(Some(key_id)),
-            Verdict::Signed { key_id, .. } if self.required => Err(format!(
+            Verdict::Signed { key_id, .. } if self.required => Err(SigningError::Refused(format!(
                 "it is signed by {key_id}, which is not a trusted key of this project ([trust] keys)"
-            )),
-            Verdict::Unsigned if self.required => Err(format!(
+            ))),
+            Verdict::Unsigned if self.required => Err(SigningError::Refused(format!(
                 "it is not signed, and database `{database}` requires signatures (require_signatures)"
-            )),
+            ))),
             Verdict::Signed { .. } | Verdict::Unsigned => Ok(None),
         }
     }
@@ -321,21 +359,25 @@ impl Trust {
 
 /// Parses public keys: one per line (`ssh-ed25519 AAAA… comment`); blank lines and `#`
 /// comments are skipped. `origin` names the source in messages.
-pub fn parse_public_keys(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
+pub fn parse_public_keys(text: &str, origin: &str) -> Result<Vec<TrustedKey>, SigningError> {
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let key = PublicKey::from_openssh(line)
-            .map_err(|e| format!("{origin}, line {}: not an OpenSSH public key ({e})", n + 1))?;
+        let key = PublicKey::from_openssh(line).map_err(|e| {
+            SigningError::Key(format!(
+                "{origin}, line {}: not an OpenSSH public key ({e})",
+                n + 1
+            ))
+        })?;
         if key.algorithm() != ssh_key::Algorithm::Ed25519 {
-            return Err(format!(
+            return Err(SigningError::Key(format!(
                 "{origin}, line {}: a {} key; Retort accepts Ed25519 keys only",
                 n + 1,
                 key.algorithm()
-            ));
+            )));
         }
         let name = if key.comment().is_empty() {
             origin.to_string()
@@ -345,50 +387,54 @@ pub fn parse_public_keys(text: &str, origin: &str) -> Result<Vec<TrustedKey>, St
         keys.push(TrustedKey { key, name });
     }
     if keys.is_empty() {
-        return Err(format!("{origin}: no public key in it"));
+        return Err(SigningError::Key(format!("{origin}: no public key in it")));
     }
     Ok(keys)
 }
 
 /// Reads an unencrypted OpenSSH Ed25519 private key.
-pub fn read_private_key(path: &Path) -> Result<PrivateKey, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the key {}: {e}", path.display()))?;
+pub fn read_private_key(path: &Path) -> Result<PrivateKey, SigningError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SigningError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let key = PrivateKey::from_openssh(&text).map_err(|e| {
-        format!(
+        SigningError::Key(format!(
             "{} is not an OpenSSH private key ({e}); `retort keygen` or `ssh-keygen -t ed25519` makes one",
             path.display()
-        )
+        ))
     })?;
     if key.is_encrypted() {
-        return Err(format!(
+        return Err(SigningError::Key(format!(
             "{} is protected by a passphrase, which Retort does not read; sign with a key kept in \
              a secret store, or remove the passphrase of a copy (`ssh-keygen -p -f COPY`)",
             path.display()
-        ));
+        )));
     }
     if key.algorithm() != ssh_key::Algorithm::Ed25519 {
-        return Err(format!(
+        return Err(SigningError::Key(format!(
             "{} is a {} key; Retort signs with Ed25519 keys only",
             path.display(),
             key.algorithm()
-        ));
+        )));
     }
     Ok(key)
 }
 
 /// Makes a new Ed25519 key pair; returns (private key file text, public key line).
-pub fn generate(comment: &str) -> Result<(String, String), String> {
+pub fn generate(comment: &str) -> Result<(String, String), SigningError> {
+    let crypto =
+        |what: &str, e: ssh_key::Error| SigningError::Crypto(format!("cannot {what}: {e}"));
     let mut key = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519)
-        .map_err(|e| format!("cannot generate a key: {e}"))?;
+        .map_err(|e| crypto("generate a key", e))?;
     key.set_comment(comment);
     let private = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| format!("cannot encode the key: {e}"))?;
+        .map_err(|e| crypto("encode the key", e))?;
     let public = key
         .public_key()
         .to_openssh()
-        .map_err(|e| format!("cannot encode the public key: {e}"))?;
+        .map_err(|e| crypto("encode the public key", e))?;
     Ok((private.to_string(), public))
 }
 
@@ -451,7 +497,7 @@ mod tests {
             let mut bad = signed.clone();
             bad[i] ^= 0x01;
             let admitted = split(&bad)
-                .map_err(|e| e.to_string())
+                .map_err(SigningError::Artifact)
                 .and_then(|s| trust.admit(&s, "db"));
             assert!(admitted.is_err(), "flipping byte {i} was not noticed");
         }
@@ -464,12 +510,18 @@ mod tests {
         let (other, _) = key();
         let by_other = sign_artifact(&bytes, &other).unwrap();
         let e = trust.admit(&split(&bytes).unwrap(), "db").unwrap_err();
-        assert!(e.contains("not signed"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Refused(m) if m.contains("not signed")),
+            "{e}"
+        );
         let e = trust.admit(&split(&by_other).unwrap(), "db").unwrap_err();
-        assert!(e.contains("not a trusted key"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Refused(m) if m.contains("not a trusted key")),
+            "{e}"
+        );
         trust.required = false;
-        assert_eq!(trust.admit(&split(&bytes).unwrap(), "db"), Ok(None));
-        assert_eq!(trust.admit(&split(&by_other).unwrap(), "db"), Ok(None));
+        assert_eq!(trust.admit(&split(&bytes).unwrap(), "db").unwrap(), None);
+        assert_eq!(trust.admit(&split(&by_other).unwrap(), "db").unwrap(), None);
     }
 
     #[test]
@@ -479,7 +531,10 @@ mod tests {
         let sig = key.sign("file", HashAlg::Sha512, &bytes).unwrap();
         let pem = sig.to_pem(LineEnding::LF).unwrap();
         let e = check_signature(pem.as_bytes(), &bytes, &trust).unwrap_err();
-        assert!(e.contains("namespace `file`"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Signature(m) if m.contains("namespace `file`")),
+            "{e}"
+        );
     }
 
     #[test]
