@@ -95,7 +95,7 @@ pub use crate::authoring::import::Tool;
 pub use crate::authoring::scaffold::Lang;
 pub use crate::core::observe::{Event, Level, Observer, Silent};
 pub use crate::core::plan::{BranchPoint, Target};
-pub use crate::core::{Dialect, Direction, Embedded, Limits};
+pub use crate::core::{Dialect, DialectExt, Direction, Embedded, Limits};
 pub use crate::db::{HistoryRow, RowState};
 pub use crate::project::{ConfigError, DatabaseConfig, Project, Source, TransactionMode};
 pub use crate::run::{

@@ -30,6 +30,7 @@
 //! # }).unwrap();
 //! ```
 
+use crate::core::DialectExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 

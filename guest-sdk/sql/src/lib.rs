@@ -26,9 +26,8 @@ pub(crate) fn truncate_statement(statement: &str) -> String {
 }
 pub use split::split;
 
-/// A database engine: the one dialect type of Retort's host (lexing, lint, schema
-/// operations, the backends) and of this crate's lexical rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The dialect whose lexical rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     /// SQLite.
     Sqlite,
@@ -36,49 +35,6 @@ pub enum Dialect {
     Postgres,
     /// MySQL/MariaDB: `#` comments, backslash escapes in string literals.
     Mysql,
-}
-
-impl Dialect {
-    /// Every dialect.
-    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
-
-    /// The name users write in file names (`<stem>.postgres.up.sql`), headers and docs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::Mysql => "mysql",
-        }
-    }
-
-    /// The dialect a name written by [`Dialect::name`] stands for.
-    pub fn from_name(name: &str) -> Option<Dialect> {
-        Dialect::ALL.into_iter().find(|d| d.name() == name)
-    }
-
-    /// The dialect a database URL's scheme names: `sqlite://`, `postgres://` or
-    /// `postgresql://`, `mysql://` or `mariadb://`.
-    ///
-    /// ```
-    /// use retort_sql::Dialect;
-    /// assert_eq!(Dialect::of_url("postgresql://db/app"), Some(Dialect::Postgres));
-    /// assert_eq!(Dialect::of_url("mariadb://db/app"), Some(Dialect::Mysql));
-    /// assert_eq!(Dialect::of_url("oracle://db"), None);
-    /// ```
-    pub fn of_url(url: &str) -> Option<Dialect> {
-        match url.split_once("://")?.0 {
-            "sqlite" => Some(Dialect::Sqlite),
-            "postgres" | "postgresql" => Some(Dialect::Postgres),
-            "mysql" | "mariadb" => Some(Dialect::Mysql),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Dialect {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// If a string literal, quoted identifier, comment or (PostgreSQL) dollar-quoted body starts

@@ -1,5 +1,6 @@
 //! `retort check`: the CI gate's output and exit code.
 
+use retort::DialectExt;
 use std::io::Write;
 
 use super::{Ctx, Exit, json};

@@ -1,6 +1,7 @@
 //! `retort diff` and `retort new --autogenerate`: the declared schema against what the
 //! migrations make.
 
+use retort::DialectExt;
 use std::io::Write;
 
 use anyhow::{Context, bail};

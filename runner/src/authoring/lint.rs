@@ -4,6 +4,7 @@
 
 use crate::authoring::BuildError;
 use crate::authoring::error::io;
+use crate::core::DialectExt;
 use std::path::Path;
 
 use crate::authoring::guest::{SqlMigration, sql_migrations};

@@ -7,8 +7,60 @@
 
 /// The one dialect type (shared with the guest SDK's lexer): lint rules, schema operations,
 /// the backends and the lexical rules all take it; the WIT's `dialect` enum is converted to
-/// and from it where a guest asks.
+/// and from it where a guest asks. Its names and URL schemes are [`DialectExt`]'s.
 pub use retort_sql::Dialect;
+
+/// What the host knows of a [`Dialect`] besides its lexical rules: its name and the URL
+/// schemes that select it. (An extension trait, not methods of `retort_sql::Dialect`: that
+/// crate is compiled into the SQL runtime, whose committed bytes must not change with the
+/// host's needs.)
+pub trait DialectExt: Sized {
+    /// Every dialect.
+    const ALL: [Self; 3];
+
+    /// The name users write in file names (`<stem>.postgres.up.sql`), headers and docs:
+    /// `sqlite`, `postgres` or `mysql`.
+    fn name(self) -> &'static str;
+
+    /// The dialect a name written by [`DialectExt::name`] stands for.
+    fn from_name(name: &str) -> Option<Self>;
+
+    /// The dialect a database URL's scheme names: `sqlite://`, `postgres://` or
+    /// `postgresql://`, `mysql://` or `mariadb://`.
+    ///
+    /// ```
+    /// use retort::{Dialect, DialectExt};
+    /// assert_eq!(Dialect::of_url("postgresql://db/app"), Some(Dialect::Postgres));
+    /// assert_eq!(Dialect::of_url("mariadb://db/app"), Some(Dialect::Mysql));
+    /// assert_eq!(Dialect::of_url("oracle://db"), None);
+    /// ```
+    fn of_url(url: &str) -> Option<Self>;
+}
+
+impl DialectExt for Dialect {
+    const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Dialect> {
+        Dialect::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    fn of_url(url: &str) -> Option<Dialect> {
+        match url.split_once("://")?.0 {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            _ => None,
+        }
+    }
+}
 
 pub mod autogen;
 pub mod checks;

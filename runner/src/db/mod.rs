@@ -17,6 +17,7 @@ mod sqlite;
 mod sqlite_policy;
 pub(crate) mod values;
 
+use crate::core::DialectExt;
 use std::time::Duration;
 
 use async_trait::async_trait;

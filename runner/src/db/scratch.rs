@@ -6,6 +6,7 @@
 
 use super::{Access, DbError, connect};
 use crate::core::Dialect;
+use crate::core::DialectExt;
 
 /// A database of its own; [`Scratch::drop_database`] removes it (a SQLite one also goes with
 /// the value).

@@ -9,6 +9,7 @@
 //! Precedence: `--database-url` > `DATABASE_URL` > the file. A URL from the command line or
 //! the environment applies to a project of one database (or to the one chosen with `-d`).
 
+use crate::core::DialectExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

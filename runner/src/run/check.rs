@@ -5,6 +5,7 @@
 //! Problems found are [`Finding`]s, not errors: a check reports all it can. An [`Error`] is
 //! returned only when checking itself cannot go on (no scratch database can be made).
 
+use crate::core::DialectExt;
 use std::sync::{Arc, Mutex};
 
 use super::step::Protocol;

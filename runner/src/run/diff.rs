@@ -5,6 +5,7 @@
 
 use super::check::chain;
 use super::{Error, Migrations, Runner};
+use crate::core::DialectExt;
 use crate::core::Direction;
 use crate::core::snapshot::{Difference, Snapshot};
 use crate::db::{self, Backend, HistoryStore};

@@ -20,6 +20,7 @@ mod scratch;
 mod settle;
 mod step;
 
+use crate::core::DialectExt;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,8 +186,9 @@ impl Runner {
         }
     }
 
-    /// Loads and validates the migrations of `db` (from [`Runner::source_of`]), refusing any
-    /// the signature policy refuses, without touching the database.
+    /// Loads and validates the migrations of `db` from its source (the migrations directory,
+    /// a bundle or the application), refusing any the signature policy refuses, without
+    /// touching the database.
     pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
         let artifacts = self.load_from(db, Self::source_of(db).as_ref()).await?;
         self.graph_of(db, artifacts)

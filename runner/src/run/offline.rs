@@ -5,6 +5,7 @@
 //! is its script, exactly; for a code migration it is what it sent there, which can depend on
 //! the rows it read (the scratch database holds only what the migrations themselves wrote).
 
+use crate::core::DialectExt;
 use std::sync::{Arc, Mutex};
 
 use super::check::chain;

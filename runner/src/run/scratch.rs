@@ -3,6 +3,7 @@
 //! database, with copies of its capability directories (so a rehearsal changes no file of the
 //! project), and dropped after.
 
+use crate::core::DialectExt;
 use std::path::{Path, PathBuf};
 
 use super::step::Protocol;

@@ -1,5 +1,6 @@
 //! A loaded migration artifact, and the checks every source's bytes pass to become one.
 
+use crate::core::DialectExt;
 use std::path::{Path, PathBuf};
 
 use super::Offered;
