@@ -787,6 +787,26 @@ fn ambiguous_prefixes_list_candidates_and_head_minus_one_works() {
         shown["applied"].is_null() && shown["history_error"].is_string(),
         "{doc}"
     );
+    // The same on the other engines' path: a server that does not answer (nothing listens on
+    // port 1) is unknown, not "not applied".
+    for url in [
+        "postgres://postgres@127.0.0.1:1/x",
+        "mysql://root@127.0.0.1:1/x",
+    ] {
+        let out = project
+            .retort(&db)
+            .env("DATABASE_URL", url)
+            .args(["show", "20260501000000"])
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert!(
+            text.contains("unknown: the database's history cannot be read")
+                && !text.contains("not applied"),
+            "{url}: {text}{}",
+            stderr(&out)
+        );
+    }
     ok(&project.retort(&db).arg("upgrade").output().unwrap());
     let out = ok(&project
         .retort(&db)

@@ -15,15 +15,9 @@ pub use retort_sql::Dialect;
 /// crate is compiled into the SQL runtime, whose committed bytes must not change with the
 /// host's needs.)
 pub trait DialectExt: Sized {
-    /// Every dialect.
-    const ALL: [Self; 3];
-
     /// The name users write in file names (`<stem>.postgres.up.sql`), headers and docs:
     /// `sqlite`, `postgres` or `mysql`.
     fn name(self) -> &'static str;
-
-    /// The dialect a name written by [`DialectExt::name`] stands for.
-    fn from_name(name: &str) -> Option<Self>;
 
     /// The dialect a database URL's scheme names: `sqlite://`, `postgres://` or
     /// `postgresql://`, `mysql://` or `mariadb://`.
@@ -38,18 +32,12 @@ pub trait DialectExt: Sized {
 }
 
 impl DialectExt for Dialect {
-    const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
-
     fn name(self) -> &'static str {
         match self {
             Dialect::Sqlite => "sqlite",
             Dialect::Postgres => "postgres",
             Dialect::Mysql => "mysql",
         }
-    }
-
-    fn from_name(name: &str) -> Option<Dialect> {
-        Dialect::ALL.into_iter().find(|d| d.name() == name)
     }
 
     fn of_url(url: &str) -> Option<Dialect> {
