@@ -97,11 +97,13 @@ pub use crate::core::observe::{Event, Level, Observer, Silent};
 pub use crate::core::plan::{BranchPoint, Target};
 pub use crate::core::{Dialect, DialectExt, Direction, Embedded, Limits};
 pub use crate::db::{HistoryRow, RowState};
+pub use crate::host::capability::CapabilityError;
 pub use crate::project::{ConfigError, DatabaseConfig, Project, Source, TransactionMode};
 pub use crate::run::{
-    Adoption, Against, Changed, CheckOptions, CurrentRevision, DatabaseCheck, Error, ErrorKind,
-    FailureState, Finding, FindingKind, Migrations, OfflineSql, OfflineStep, ProjectOutcome, Ran,
-    Report, Resolution, RevisionState, RoundTrip, RoundTripProblem, Runner, SchemaDiff, StatusLine,
+    Adoption, Against, Changed, CheckOptions, CurrentRevision, DatabaseCheck, Disagreement, Error,
+    ErrorKind, FailureState, Finding, FindingKind, Migrations, OfflineSql, OfflineStep,
+    ProjectOutcome, Ran, Refusal, Report, Resolution, RevisionState, RoundTrip, RoundTripProblem,
+    Runner, SchemaDiff, StatusLine,
 };
 pub use crate::source::{Artifact, ArtifactError, MigrationSource};
 pub use crate::trust::signing::Trust;

@@ -689,7 +689,7 @@ fn gate_and_schema_commands_refuse_bad_input_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(
-            "--scratch-url: postgres://nobody@127.0.0.1:1/x is not the engine of database `default`"
+            "the scratch server postgres://nobody@127.0.0.1:1/x is not the engine of database `default`"
         ),
         "{}",
         stderr(&out)

@@ -1031,6 +1031,10 @@ pub fn an_escaped_transaction_is_found_by_asking_the_server(dialect: Dialect) {
             "{then}: {err}"
         );
         assert!(!err.contains("rolled back"), "{then}: {err}");
+        assert!(
+            err.contains("record:") && err.contains(" stamp "),
+            "the binary names the command that records it: {then}: {err}"
+        );
         assert_eq!(hostile_state(&db), None, "{then}: {err}");
         // What the message says: its work committed on its own.
         assert!(db.tables().contains(&"esc_a".to_string()), "{then}: {err}");

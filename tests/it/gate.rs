@@ -257,7 +257,8 @@ pub fn check_is_the_ci_gate(dialect: Dialect) {
     assert_eq!(out.status.code(), Some(4 | 8), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("2 heads (20260101000400, 20260101000500)"),
+        text.contains("2 heads (20260101000400, 20260101000500)")
+            && text.contains("merge:  retort merge heads -m MESSAGE"),
         "{text}"
     );
     assert!(

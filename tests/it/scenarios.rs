@@ -144,7 +144,7 @@ fn assert_failed_cleanly(db: &TestDb, project: &Project, revision: &str, may_com
             let blocked = project.retort(db).arg("upgrade").output().unwrap();
             assert_eq!(blocked.status.code(), Some(1));
             assert!(
-                stderr(&blocked).contains("retort resolve"),
+                stderr(&blocked).contains(&format!("resolve {revision} --applied")),
                 "{}",
                 stderr(&blocked)
             );
@@ -1016,19 +1016,27 @@ pub fn failure_after_ddl_is_journaled_and_compensated(dialect: Dialect) {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("cannot be resolved --rolled-back: the schema disagrees"),
+        err.contains("cannot be resolved as rolled back: the schema disagrees"),
         "{err}"
     );
     assert!(
         err.contains("table half_a: the database has BASE TABLE"),
         "names the object: {err}"
     );
-    assert!(err.contains("--rolled-back means nothing"), "{err}");
-    assert!(err.contains("Use --downgrade"), "{err}");
+    assert!(err.contains("rolled back means nothing"), "{err}");
+    // The binary offers the other resolutions as commands, and the unchecked one.
+    for offered in [
+        "resolve 20260801000400 --downgrade",
+        "resolve 20260801000400 --applied",
+        "resolve 20260801000400 --rolled-back --force",
+    ] {
+        assert!(err.contains(offered), "{offered}: {err}");
+    }
     let out = project.run(&db, &["resolve", "20260801000400", "--applied"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("its upgrade fails in a rehearsal on a scratch database"),
+        stderr(&out).contains("its upgrade fails in a rehearsal on a scratch database")
+            && stderr(&out).contains("resolve 20260801000400 --downgrade"),
         "{}",
         stderr(&out)
     );

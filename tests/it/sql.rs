@@ -316,8 +316,13 @@ pub fn new_sql_migration_round_trip(dialect: Dialect) {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out)
-            .contains("20990101000000_rust_crate has no artifact; run `retort build` first"),
+            .contains("20990101000000_rust_crate has no artifact; build the migrations first"),
         "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("build:      retort build"),
+        "the binary names its command: {}",
         stderr(&out)
     );
     assert!(!db.tables().contains(&"retort_history".to_string()));
@@ -1256,7 +1261,8 @@ pub fn an_edited_sql_migration_is_named_with_what_to_do(dialect: Dialect) {
     let message = stderr(&refused);
     let restore = message
         .lines()
-        .find_map(|l| l.trim().strip_prefix("restore:  retort "))
+        .find_map(|l| l.trim().strip_prefix("restore:"))
+        .and_then(|l| l.trim().strip_prefix("retort "))
         .unwrap_or_else(|| panic!("a restore line: {message}"));
     let args: Vec<&str> = restore.split_whitespace().collect();
     project.run_ok(&db, &args);

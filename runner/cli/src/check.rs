@@ -97,6 +97,14 @@ fn print_human(
     )?;
     for f in &c.findings {
         writeln!(out, "  {f}")?;
+        // The finding says what to do; the binary names the command that does it.
+        match f {
+            retort::Finding::SeveralHeads { .. } => {
+                writeln!(out, "    merge:  retort merge heads -m MESSAGE")?
+            }
+            retort::Finding::Unbuilt { .. } => writeln!(out, "    build:  retort build")?,
+            _ => {}
+        }
     }
     Ok(())
 }

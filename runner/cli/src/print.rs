@@ -277,30 +277,118 @@ pub(super) fn finish(
     Err(error.into())
 }
 
-/// The commands that act on a failure, for errors whose way out is one: the library names
-/// what to do, the binary how to type it.
+/// The commands that act on a failure, after its message: the library says what to do in
+/// its own words (restore an artifact, resolve a revision as applied, build first); the
+/// binary names its commands and flags.
 pub(super) fn what_to_run(error: &anyhow::Error) -> Vec<String> {
-    let Some(retort::Error::Changed { database, changed }) = error
-        .chain()
-        .find_map(|c| c.downcast_ref::<retort::Error>())
-    else {
+    use retort::{Error, FailureState, Refusal, Resolution};
+    let Some(error) = error.chain().find_map(|c| c.downcast_ref::<Error>()) else {
         return Vec::new();
     };
-    let mut lines: Vec<String> = changed
-        .iter()
-        .map(|c| {
-            format!(
-                "  restore:  retort -d {database} show {} --artifact -o {}",
-                c.revision, c.file
-            )
-        })
-        .collect();
-    let revisions: Vec<&str> = changed.iter().map(|c| c.revision.as_str()).collect();
-    lines.push(format!(
-        "  accept:   retort -d {database} accept-rebuild {}",
-        revisions.join(" ")
-    ));
-    lines
+    let flag = |r: Resolution| match r {
+        Resolution::Applied => "--applied",
+        Resolution::RolledBack => "--rolled-back",
+        Resolution::Downgrade => "--downgrade",
+    };
+    let resolve = |database: &str, revision: &str, offered: &[Resolution]| -> Vec<String> {
+        offered
+            .iter()
+            .map(|r| {
+                format!(
+                    "  {:<11} retort -d {database} resolve {revision} {}",
+                    format!("{}:", r.name()),
+                    flag(*r)
+                )
+            })
+            .collect()
+    };
+    match error {
+        Error::Changed { database, changed } => {
+            let mut lines: Vec<String> = changed
+                .iter()
+                .map(|c| {
+                    format!(
+                        "  restore:    retort -d {database} show {} --artifact -o {}",
+                        c.revision, c.file
+                    )
+                })
+                .collect();
+            let revisions: Vec<&str> = changed.iter().map(|c| c.revision.as_str()).collect();
+            lines.push(format!(
+                "  accept:     retort -d {database} accept-rebuild {}",
+                revisions.join(" ")
+            ));
+            lines
+        }
+        Error::Unfinished {
+            database, revision, ..
+        }
+        | Error::Migration {
+            database,
+            revision,
+            state: FailureState::Unfinished { .. },
+            ..
+        } => {
+            let mut lines = vec![format!("  inspect:    retort -d {database} status")];
+            lines.extend(resolve(database, revision, &Resolution::ALL));
+            lines
+        }
+        Error::Migration {
+            database,
+            revision,
+            state: FailureState::Escaped,
+            ..
+        } => vec![format!(
+            "  record:     retort -d {database} stamp {revision}   # once its changes are \
+             complete"
+        )],
+        Error::Resolution {
+            database,
+            revision,
+            claim,
+            refusal,
+        } => {
+            let unchecked = format!(
+                "  unchecked:  retort -d {database} resolve {revision} {} --force",
+                flag(*claim)
+            );
+            match refusal {
+                Refusal::Unprivileged(_) => vec![
+                    format!(
+                        "  elsewhere:  retort -d {database} resolve {revision} {} --scratch-url URL",
+                        flag(*claim)
+                    ),
+                    unchecked,
+                ],
+                Refusal::UpgradeFails(_) => {
+                    let mut lines = resolve(database, revision, &[Resolution::Downgrade]);
+                    lines.push(unchecked);
+                    lines
+                }
+                Refusal::Disagrees(_) => {
+                    let others: Vec<Resolution> =
+                        Resolution::ALL.into_iter().filter(|r| r != claim).collect();
+                    let mut lines = resolve(database, revision, &others);
+                    lines.push(unchecked);
+                    lines
+                }
+                _ => vec![unchecked],
+            }
+        }
+        Error::Unbuilt { .. } => vec!["  build:      retort build".to_string()],
+        Error::TargetNeedsOneDatabase(target) => {
+            vec![format!("  choose:     retort -d NAME … {target}")]
+        }
+        Error::Adopt {
+            database,
+            tool,
+            unknown: Some(_),
+        } => vec![
+            format!("  import:     retort -d {database} import --from {tool} DIR"),
+            "  build:      retort build".to_string(),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

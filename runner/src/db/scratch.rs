@@ -79,8 +79,8 @@ impl Scratch {
             let made = admin
                 .host_execute(
                     "creating the rehearsal's account, granted only its scratch database (the \
-                     account needs CREATE USER and GRANT OPTION; or give --scratch-url a \
-                     throwaway server whose account has them)",
+                     account needs CREATE USER and GRANT OPTION; or rehearse on a throwaway \
+                     server whose account has them)",
                     &format!(
                         "CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'; GRANT ALL \
                          PRIVILEGES ON `{name}`.* TO '{name}'@'%'"

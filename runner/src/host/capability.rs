@@ -11,6 +11,93 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bindings::MigrationInfo;
+use crate::core::Direction;
+
+/// Why a directory capability could not be granted, or a migration's changes to one were
+/// refused or could not be published.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CapabilityError {
+    /// The migration declares a capability the project does not map to a directory.
+    #[error(
+        "{revision} needs the directory capability `{name}`, which the project does not grant: \
+         add `{name} = \"<directory>\"` under [databases.{database}.capabilities] in retort.toml"
+    )]
+    NotGranted {
+        /// The migration.
+        revision: String,
+        /// The capability.
+        name: String,
+        /// The database whose migrations it is.
+        database: String,
+    },
+    /// The capability maps to something that is not a directory.
+    #[error(
+        "{revision} needs the directory capability `{name}`, mapped to {}, which is not a \
+         directory", .dir.display()
+    )]
+    NotADirectory {
+        /// The migration.
+        revision: String,
+        /// The capability.
+        name: String,
+        /// What it maps to.
+        dir: PathBuf,
+    },
+    /// Staging, reading or copying a capability's files failed.
+    #[error("cannot {action} capability `{name}` ({})", .path.display())]
+    Io {
+        /// What was being done: `stage`, `read the staged`, `copy for the rehearsal`.
+        action: &'static str,
+        /// The capability.
+        name: String,
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The migration left something in its copy that the publish would follow out of the
+    /// granted directory.
+    #[error("the migration left `{file}` in capability `{name}`, {}: refused",
+        if *.hard_link { "as a hard link" } else {
+            "which is not a regular file or directory (a symbolic link or a special file)"
+        })]
+    Refused {
+        /// The capability.
+        name: String,
+        /// The file, relative to the capability's directory.
+        file: String,
+        /// A hard link (else a symbolic link or a special file).
+        hard_link: bool,
+    },
+    /// The migration left more than the limit in its copies.
+    #[error(
+        "the migration left more than {max_mib} MiB of files in its capabilities \
+         (limits.capability_mib): refused"
+    )]
+    TooLarge {
+        /// The limit.
+        max_mib: u64,
+    },
+    /// The database committed, and publishing the migration's changes over the directory
+    /// failed: the directory must be fixed by hand.
+    #[error(
+        "cannot publish the changes to capability `{name}` ({}); the database committed {} \
+         {revision}, so the directory must be fixed by hand", .path.display(), .direction.name()
+    )]
+    Publish {
+        /// The capability.
+        name: String,
+        /// The directory.
+        path: PathBuf,
+        /// The committed migration.
+        revision: String,
+        /// The direction it committed in.
+        direction: Direction,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
 
 /// A capability's staged copy.
 #[derive(Debug)]
@@ -28,22 +115,22 @@ pub type Grants = std::collections::BTreeMap<String, PathBuf>;
 
 /// Checks that `grants` (the capabilities the project grants database `database`) cover every
 /// capability the migration declares.
-pub fn check(database: &str, grants: &Grants, info: &MigrationInfo) -> Result<(), String> {
+pub fn check(database: &str, grants: &Grants, info: &MigrationInfo) -> Result<(), CapabilityError> {
     for name in &info.capabilities {
         match grants.get(name) {
             None => {
-                return Err(format!(
-                    "{} needs the directory capability `{name}`, which the project does not grant: \
-                     add `{name} = \"<directory>\"` under [databases.{}.capabilities] in retort.toml",
-                    info.id, database
-                ));
+                return Err(CapabilityError::NotGranted {
+                    revision: info.id.clone(),
+                    name: name.clone(),
+                    database: database.to_string(),
+                });
             }
             Some(dir) if !dir.is_dir() => {
-                return Err(format!(
-                    "{} needs the directory capability `{name}`, mapped to {}, which is not a directory",
-                    info.id,
-                    dir.display()
-                ));
+                return Err(CapabilityError::NotADirectory {
+                    revision: info.id.clone(),
+                    name: name.clone(),
+                    dir: dir.clone(),
+                });
             }
             Some(_) => {}
         }
@@ -78,19 +165,26 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// symbolic link (say to `../../etc/passwd`), a hard link or a special file would make the
 /// publish copy something from outside the granted directory, and a huge tree would fill the
 /// project's disk, so the migration fails instead.
-pub fn verify(staged: &[Staged], max_bytes: u64) -> Result<(), String> {
+pub fn verify(staged: &[Staged], max_bytes: u64) -> Result<(), CapabilityError> {
     let mut total = 0u64;
     staged
         .iter()
         .try_for_each(|s| walk(&s.staging, &s.name, &mut total, max_bytes))
 }
 
-fn walk(dir: &Path, name: &str, total: &mut u64, max_bytes: u64) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read the staged `{name}` ({}): {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+fn walk(dir: &Path, name: &str, total: &mut u64, max_bytes: u64) -> Result<(), CapabilityError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CapabilityError::Io {
+            action: "read the staged",
+            name: name.to_string(),
+            path,
+            source,
+        }
+    };
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
         let shown = path
             .strip_prefix(dir)
             .unwrap_or(&path)
@@ -98,23 +192,18 @@ fn walk(dir: &Path, name: &str, total: &mut u64, max_bytes: u64) -> Result<(), S
             .to_string();
         if meta.is_dir() {
             walk(&path, name, total, max_bytes)?;
-        } else if !meta.is_file() {
-            return Err(format!(
-                "the migration left `{shown}` in capability `{name}`, which is not a regular \
-                     file or directory (a symbolic link or a special file): refused"
-            ));
-        } else if links(&meta) > 1 {
-            return Err(format!(
-                "the migration left `{shown}` in capability `{name}` as a hard link: refused"
-            ));
+        } else if !meta.is_file() || links(&meta) > 1 {
+            return Err(CapabilityError::Refused {
+                name: name.to_string(),
+                file: shown,
+                hard_link: meta.is_file(),
+            });
         }
         *total = total.saturating_add(meta.len());
         if *total > max_bytes {
-            return Err(format!(
-                "the migration left more than {} MiB of files in its capabilities \
-                     (limits.capability_mib): refused",
-                max_bytes >> 20
-            ));
+            return Err(CapabilityError::TooLarge {
+                max_mib: max_bytes >> 20,
+            });
         }
     }
     Ok(())
@@ -131,7 +220,11 @@ fn links(_meta: &std::fs::Metadata) -> u64 {
 }
 
 /// Stages a copy of every capability the migration declares.
-pub fn stage(database: &str, grants: &Grants, info: &MigrationInfo) -> Result<Vec<Staged>, String> {
+pub fn stage(
+    database: &str,
+    grants: &Grants,
+    info: &MigrationInfo,
+) -> Result<Vec<Staged>, CapabilityError> {
     static N: AtomicUsize = AtomicUsize::new(0);
     check(database, grants, info)?;
     let mut staged = Vec::new();
@@ -145,10 +238,12 @@ pub fn stage(database: &str, grants: &Grants, info: &MigrationInfo) -> Result<Ve
         if let Err(e) = copy_dir(&target, &staging) {
             discard(staged);
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(format!(
-                "cannot stage capability `{name}` ({}): {e}",
-                target.display()
-            ));
+            return Err(CapabilityError::Io {
+                action: "stage",
+                name: name.clone(),
+                path: target,
+                source: e,
+            });
         }
         staged.push(Staged {
             name: name.clone(),
@@ -193,15 +288,20 @@ fn sync(staging: &Path, target: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Publishes the staged copies (after the database commit) and removes them.
-pub fn publish(staged: Vec<Staged>) -> Result<(), String> {
+/// Publishes the staged copies (after the database committed `revision` in `direction`)
+/// and removes them.
+pub fn publish(
+    staged: Vec<Staged>,
+    direction: Direction,
+    revision: &str,
+) -> Result<(), CapabilityError> {
     for s in &staged {
-        sync(&s.staging, &s.target).map_err(|e| {
-            format!(
-                "cannot publish the changes to capability `{}` ({}): {e}",
-                s.name,
-                s.target.display()
-            )
+        sync(&s.staging, &s.target).map_err(|source| CapabilityError::Publish {
+            name: s.name.clone(),
+            path: s.target.clone(),
+            revision: revision.to_string(),
+            direction,
+            source,
         })?;
     }
     discard(staged);
@@ -233,21 +333,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/ok.ini"), "x").unwrap();
-        assert_eq!(verify(&staged(dir.path()), u64::MAX), Ok(()));
+        assert!(verify(&staged(dir.path()), u64::MAX).is_ok());
 
+        fn refused(file: &str, hard_link: bool) -> impl Fn(CapabilityError) -> bool + '_ {
+            move |e| {
+                matches!(e, CapabilityError::Refused { ref name, file: ref f, hard_link: h }
+                    if name == "config" && f == file && h == hard_link)
+            }
+        }
         std::os::unix::fs::symlink("../../../../etc/passwd", dir.path().join("sub/leak")).unwrap();
         let e = verify(&staged(dir.path()), u64::MAX).unwrap_err();
-        assert!(e.contains("`leak`") && e.contains("symbolic link"), "{e}");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(refused("leak", false)(e));
         std::fs::remove_file(dir.path().join("sub/leak")).unwrap();
 
         std::fs::hard_link(dir.path().join("sub/ok.ini"), dir.path().join("twin.ini")).unwrap();
         let e = verify(&staged(dir.path()), u64::MAX).unwrap_err();
-        assert!(e.contains("hard link"), "{e}");
+        assert!(refused("twin.ini", true)(e));
         std::fs::remove_file(dir.path().join("twin.ini")).unwrap();
 
         let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
         let e = verify(&staged(dir.path()), u64::MAX).unwrap_err();
-        assert!(e.contains("`sock`"), "{e}");
+        assert!(refused("sock", false)(e));
     }
 
     #[test]
@@ -256,12 +363,14 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("a.bin"), vec![0u8; 600 << 10]).unwrap();
         std::fs::write(dir.path().join("sub/b.bin"), vec![0u8; 600 << 10]).unwrap();
-        assert_eq!(verify(&staged(dir.path()), 2 << 20), Ok(()));
+        assert!(verify(&staged(dir.path()), 2 << 20).is_ok());
         let e = verify(&staged(dir.path()), 1 << 20).unwrap_err();
         assert!(
-            e.contains("more than 1 MiB of files in its capabilities (limits.capability_mib)"),
+            e.to_string()
+                .contains("more than 1 MiB of files in its capabilities (limits.capability_mib)"),
             "{e}"
         );
+        assert!(matches!(e, CapabilityError::TooLarge { max_mib: 1 }));
     }
 
     #[cfg(unix)]

@@ -738,8 +738,8 @@ impl Sandbox {
             None if runtime.language == crate::host::runtime::SQL => {
                 return Err(format!(
                     "it runs on {runtime}, which this Retort does not ship; only SQL runtimes \
-                     it ships are trusted (this one has {}): rebuild the migration with \
-                     `retort build --force`, or run it with the Retort version that built it",
+                     it ships are trusted (this one has {}): rebuild the migration from \
+                     its source, or run it with the Retort version that built it",
                     crate::host::runtime::sql_runtime()
                 ));
             }
@@ -748,8 +748,8 @@ impl Sandbox {
                 None => {
                     return Err(format!(
                         "it runs on {runtime}, which its source does not hold: a project \
-                             keeps its runtimes in <migrations>/runtimes/ (`retort build` \
-                             writes them there), a bundle and the database keep theirs"
+                             keeps its runtimes in <migrations>/runtimes/ (building writes \
+                             them there), a bundle and the database keep theirs"
                     ));
                 }
             },

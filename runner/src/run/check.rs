@@ -165,16 +165,13 @@ impl std::fmt::Display for Finding {
         match self {
             Finding::SeveralHeads { heads } => write!(
                 f,
-                "{} heads ({}): merge them with `retort merge heads -m MESSAGE`, or give each \
+                "{} heads ({}): merge them (a migration whose parents are all of them), or give each \
                  its own branch label",
                 heads.len(),
                 heads.join(", ")
             ),
             Finding::Unbuilt { stale } => {
-                write!(
-                    f,
-                    "artifacts are not built or not fresh (run `retort build`):"
-                )?;
+                write!(f, "artifacts are not built or not fresh (build them):")?;
                 stale.iter().try_for_each(|s| write!(f, "\n    {s}"))
             }
             Finding::Refused { message } => write!(f, "the migrations are refused: {message}"),

@@ -6,6 +6,7 @@ use crate::core::Direction;
 use crate::core::graph::GraphError;
 use crate::core::plan::PlanError;
 use crate::db::{self, DbError, RowState};
+use crate::run::Resolution;
 use crate::source::artifact::ArtifactError;
 
 /// Why a command failed. Messages name the database, the revision and the statement.
@@ -108,33 +109,39 @@ pub enum Error {
         reason: String,
     },
     /// A directory capability is not granted, or its changes could not be published.
-    #[error("database `{database}`: {message}")]
+    #[error("database `{database}`")]
     Capability {
         /// The database.
         database: String,
         /// What is wrong.
-        message: String,
+        source: crate::host::capability::CapabilityError,
     },
     /// Databases require each other in a cycle.
     #[error("the databases' requirements form a cycle: {}", .0.join(" → "))]
     DatabaseCycle(Vec<String>),
     /// A target that names revisions was given for several databases.
-    #[error("`{0}` names revisions of one database: choose it with -d NAME")]
+    #[error("`{0}` names revisions of one database: choose the database")]
     TargetNeedsOneDatabase(String),
-    /// Another tool's history cannot be adopted (`stamp --adopt`).
-    #[error("database `{database}`: cannot adopt the {tool} history: {reason}")]
+    /// Another tool's history cannot be adopted ([`Runner::adopt`](super::Runner::adopt)).
+    #[error("database `{database}`: cannot adopt the {tool} history: {}",
+        match .unknown {
+            None => "it recorded no applied migration in this database".to_string(),
+            Some(v) => format!("it applied version {v}, which is not a revision here: import \
+                                its migrations directory and build it first"),
+        })]
     Adopt {
         /// The database.
         database: String,
         /// The tool (`sqlx`, `diesel`, …).
         tool: &'static str,
-        /// Why not.
-        reason: String,
+        /// The first version it applied that is not a revision here; `None` when it applied
+        /// none.
+        unknown: Option<String>,
     },
     /// Migrations in the directory are not built, or changed since they were: upgrading would
     /// skip them or run their old artifact.
     #[error(
-        "database `{database}`: {}; run `retort build` first",
+        "database `{database}`: {}; build the migrations first",
         .stale.join("; ")
     )]
     Unbuilt {
@@ -156,17 +163,20 @@ pub enum Error {
         /// The account and what it may do.
         account: String,
     },
-    /// `resolve --applied`/`--rolled-back` does not match the schema.
-    #[error("database `{database}`: {revision} cannot be resolved {claim}: {message}")]
+    /// A claim that an unfinished migration is applied or rolled back was refused
+    /// ([`Runner::check_resolution`](super::Runner::check_resolution)). (The `retort` binary
+    /// adds the commands for the other choices.)
+    #[error("database `{database}`: {revision} cannot be resolved as {claim}: {}",
+        refusal_text(*.claim, .refusal))]
     Resolution {
         /// The database.
         database: String,
         /// The revision.
         revision: String,
-        /// `--applied` or `--rolled-back`.
-        claim: &'static str,
-        /// What the schema says, and what to do.
-        message: String,
+        /// What was claimed: [`Resolution::Applied`] or [`Resolution::RolledBack`].
+        claim: Resolution,
+        /// Why it was refused.
+        refusal: Refusal,
     },
     /// A declared schema (`schema = …`) does not run on its engine.
     #[error("database `{database}`: the declared schema {file} does not run: {message}")]
@@ -178,7 +188,7 @@ pub enum Error {
         /// Why (the engine's message and the statement).
         message: String,
     },
-    /// The rehearsal behind offline SQL (`--sql`) failed on the scratch database.
+    /// The rehearsal behind offline SQL failed on the scratch database.
     #[error(
         "database `{database}`: offline SQL needs a rehearsal on a scratch database, which failed: {message}"
     )]
@@ -189,11 +199,11 @@ pub enum Error {
         message: String,
     },
     /// A previous run left a migration unfinished (dialects whose DDL commits implicitly).
+    /// (The `retort` binary adds the commands that settle it.)
     #[error(
         "database `{database}`: {revision} was left {state} by an earlier run that failed; \
-             `retort status` lists the statements it completed. Check the schema, then run one \
-             of `retort resolve {revision} --applied` (its upgrade's changes are in place), \
-             `--downgrade` (undo them with its downgrade) or `--rolled-back` (they are not)"
+         its status lists the statements it completed. Check the schema, then resolve it {}",
+        resolution_choices()
     )]
     Unfinished {
         /// The database.
@@ -206,6 +216,83 @@ pub enum Error {
 }
 
 pub use crate::core::checks::Changed;
+
+/// Why a claim about an unfinished migration was refused (see [`Error::Resolution`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Its artifact is neither in the migrations directory nor stored in the database, so
+    /// there is nothing to rehearse.
+    NoArtifact,
+    /// The rehearsal needs a scratch database this account cannot make safely (why).
+    Unprivileged(String),
+    /// Its upgrade fails in the rehearsal (why), so what "applied" looks like is unknown.
+    UpgradeFails(String),
+    /// Objects whose state in the database is not what the claim says.
+    Disagrees(Vec<Disagreement>),
+}
+
+/// One schema object whose state contradicts a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The object (`table half_a`, `index users_email`).
+    pub object: String,
+    /// Its definition in the database, `None` when it is not there.
+    pub found: Option<String>,
+    /// Its definition as the claim says it should be, `None` for absent.
+    pub claimed: Option<String>,
+}
+
+/// `applied (…), downgraded (…) or rolled back (…)`.
+fn resolution_choices() -> String {
+    let all = Resolution::ALL.map(|r| format!("{r} ({})", r.when()));
+    format!("as {}, {} or {}", all[0], all[1], all[2])
+}
+
+fn refusal_text(claim: Resolution, refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::NoArtifact => "its artifact is neither in the migrations directory nor stored \
+                                in the database, so the schema cannot be checked; it can be \
+                                recorded unchecked"
+            .into(),
+        Refusal::Unprivileged(why) => format!(
+            "the schema cannot be checked: {why}; rehearse on another server whose \
+             unprivileged account may create databases, or check by hand and record it \
+             unchecked"
+        ),
+        Refusal::UpgradeFails(why) => format!(
+            "its upgrade fails in a rehearsal on a scratch database ({why}), so what \
+             \"applied\" looks like is unknown; check by hand and record it unchecked, or \
+             resolve it by downgrading"
+        ),
+        Refusal::Disagrees(objects) => {
+            let shown = |d: &Option<String>| {
+                d.as_deref()
+                    .map_or("nothing".to_string(), |d| crate::core::one_line(d, 100))
+            };
+            let lines: Vec<String> = objects
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: the database has {}, {claim} means {}",
+                        d.object,
+                        shown(&d.found),
+                        shown(&d.claimed)
+                    )
+                })
+                .collect();
+            let other = match claim {
+                Resolution::Applied => "as rolled back (if none of it is there) or downgraded",
+                _ => "as downgraded (undo what is there) or applied (if all of it is)",
+            };
+            format!(
+                "the schema disagrees:\n    {}\n  Resolve it {other}; or record the claim \
+                 unchecked",
+                lines.join("\n    ")
+            )
+        }
+    }
+}
 
 /// The state a failed migration left its database in. Printed after the failure, so each
 /// case says only what is true.
@@ -227,7 +314,8 @@ pub enum FailureState {
     /// check): on a scratch database Retort drops, so the real database was not touched.
     Rehearsal,
     /// The migration ran outside one transaction and left an unfinished history row:
-    /// statements that committed implicitly may have run (`retort resolve` settles it).
+    /// statements that committed implicitly may have run ([`Runner::resolve`](super::Runner::resolve)
+    /// settles it; the `retort` binary adds its commands).
     Unfinished {
         /// The revision.
         revision: String,
@@ -249,8 +337,8 @@ impl std::fmt::Display for FailureState {
             FailureState::Escaped => f.write_str(
                 "the migration ended the transaction Retort ran it in, so what it did committed \
                  on its own, without its history row: the database is not at a revision Retort \
-                 knows. Inspect the schema, then either undo its changes by hand or record it \
-                 with `retort stamp`",
+                 knows. Inspect the schema, then either undo its changes by hand or record \
+                 its revision as the database's (stamp)",
             ),
             FailureState::Rehearsal => f.write_str(
                 "this was a rehearsal on a scratch database, which Retort drops: the real \
@@ -266,14 +354,13 @@ impl std::fmt::Display for FailureState {
             } => write!(
                 f,
                 "{revision} left `{}` in retort_history: statements that committed implicitly \
-                 (DDL) may have run (`retort status` lists them). Inspect the schema, then run \
-                 one of `retort resolve {revision} --applied` (its upgrade's changes are in \
-                 place), `--downgrade` (undo them with its downgrade) or `--rolled-back` \
-                 (they are not)",
+                 (DDL) may have run (its status lists them). Inspect the schema, then resolve \
+                 it {}",
                 match direction {
                     Direction::Upgrade => RowState::Upgrading.as_str(),
                     Direction::Downgrade => RowState::Downgrading.as_str(),
-                }
+                },
+                resolution_choices()
             ),
         }
     }
@@ -308,7 +395,7 @@ pub enum ErrorKind {
     Requirement,
     /// A directory capability is not granted, or its changes could not be published.
     Capability,
-    /// An earlier run left a migration unfinished (`retort resolve`).
+    /// An earlier run left a migration unfinished ([`Runner::resolve`](super::Runner::resolve)).
     Unfinished,
     /// Another tool's history cannot be adopted.
     Adopt,

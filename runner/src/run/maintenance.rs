@@ -22,7 +22,7 @@ pub struct Adoption {
 }
 
 impl Runner {
-    /// Settles a revision an earlier run left unfinished (`retort resolve`). `Applied` and
+    /// Settles a revision an earlier run left unfinished. `Applied` and
     /// `RolledBack` are first checked against the schema ([`Runner::check_resolution`]).
     pub async fn resolve(
         &self,
@@ -35,7 +35,7 @@ impl Runner {
         self.resolve_unchecked(db, revision, resolution).await
     }
 
-    /// [`Runner::resolve`] without the schema check (`resolve --force`).
+    /// [`Runner::resolve`] without the schema check.
     pub async fn resolve_unchecked(
         &self,
         db: &DatabaseConfig,
@@ -393,7 +393,7 @@ impl Runner {
     }
 
     /// Reads `tool`'s history table in this database and checks that every version it
-    /// applied is a revision here (imported with `retort import --from TOOL` and built), so
+    /// applied is a revision here (its migrations imported and built), so
     /// `stamp` can adopt the newest. Read-only.
     pub async fn adopt(
         &self,
@@ -402,22 +402,16 @@ impl Runner {
     ) -> Result<Adoption, Error> {
         let versions = self.tool_versions(db, tool).await?;
         let migrations = self.load(db).await?;
-        let fail = |reason: String| Error::Adopt {
+        let fail = |unknown: Option<&String>| Error::Adopt {
             database: db.name.clone(),
             tool: tool.name(),
-            reason,
+            unknown: unknown.cloned(),
         };
         let Some(newest) = versions.last().cloned() else {
-            return Err(fail(
-                "it recorded no applied migration in this database".into(),
-            ));
+            return Err(fail(None));
         };
         if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
-            return Err(fail(format!(
-                "it applied version {unknown}, which is not a revision here: run \
-                 `retort import --from {}` on its directory and `retort build` first",
-                tool.name()
-            )));
+            return Err(fail(Some(unknown)));
         }
         Ok(Adoption { versions, newest })
     }

@@ -39,7 +39,7 @@ use crate::source::{
 
 pub use check::{CheckOptions, DatabaseCheck, Finding, FindingKind, RoundTrip, RoundTripProblem};
 pub use diff::{Against, SchemaDiff};
-pub use error::{Changed, Error, ErrorKind, FailureState};
+pub use error::{Changed, Disagreement, Error, ErrorKind, FailureState, Refusal};
 pub use maintenance::Adoption;
 pub use offline::{OfflineSql, OfflineStep};
 pub use report::{
@@ -409,9 +409,9 @@ impl Runner {
         for step in self.plan_steps(db, migrations, &history, direction, target)? {
             if let Some(artifact) = migrations.get(&step.revision) {
                 crate::host::capability::check(&db.name, &db.capabilities, &artifact.info)
-                    .map_err(|message| Error::Capability {
+                    .map_err(|source| Error::Capability {
                         database: db.name.clone(),
-                        message,
+                        source,
                     })?;
             }
         }
@@ -655,7 +655,7 @@ pub(super) fn check_built(
                 if why == crate::authoring::guest::Staleness::Changed {
                     let message = format!(
                         "{} changed since its artifact was built: a downgrade runs the artifact \
-                         (what was applied), not the edit (`retort status` says what to do)",
+                         (what was applied), not the edit (its status says what to do)",
                         shown(&source_file(&source))
                     );
                     observer.event(&crate::core::observe::Event::Warning {

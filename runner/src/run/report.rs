@@ -65,7 +65,7 @@ pub struct StatusLine {
     pub journal: Option<String>,
 }
 
-/// How `retort resolve` settles an unfinished revision.
+/// How [`Runner::resolve`](super::Runner::resolve) settles an unfinished revision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolution {
     /// Its changes are in place: record it as applied.
@@ -74,6 +74,39 @@ pub enum Resolution {
     RolledBack,
     /// Run its downgrade to undo what it did, then forget the row.
     Downgrade,
+}
+
+impl Resolution {
+    /// Every resolution, in the order they are offered.
+    pub const ALL: [Resolution; 3] = [
+        Resolution::Applied,
+        Resolution::Downgrade,
+        Resolution::RolledBack,
+    ];
+
+    /// What choosing it claims or does, for people: "applied", "rolled back", "downgraded".
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolution::Applied => "applied",
+            Resolution::RolledBack => "rolled back",
+            Resolution::Downgrade => "downgraded",
+        }
+    }
+
+    /// When to choose it, for people.
+    pub fn when(self) -> &'static str {
+        match self {
+            Resolution::Applied => "its upgrade's changes are in place",
+            Resolution::RolledBack => "they are not",
+            Resolution::Downgrade => "undo them with its downgrade",
+        }
+    }
+}
+
+impl std::fmt::Display for Resolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl ProjectOutcome {

@@ -12,6 +12,7 @@ use crate::core::Direction;
 use crate::db::Backend;
 use crate::db::scratch::Scratch;
 use crate::db::{self, DbError};
+use crate::host::capability::CapabilityError;
 use crate::project::DatabaseConfig;
 
 /// A scratch database and the configuration to run `db`'s migrations on it.
@@ -31,9 +32,9 @@ impl Runner {
     ) -> Result<ScratchDb, Error> {
         if crate::core::Dialect::of_url(server) != crate::core::Dialect::of_url(&db.url) {
             return Err(Error::Config(crate::project::ConfigError {
-                path: "--scratch-url".into(),
+                path: "the scratch server".into(),
                 problems: vec![format!(
-                    "--scratch-url: {} is not the engine of database `{}` ({})",
+                    "the scratch server {} is not the engine of database `{}` ({})",
                     db::redact(server),
                     db.name,
                     db::redact(&db.url)
@@ -53,9 +54,11 @@ impl Runner {
                 )))
             })?;
         let capabilities =
-            copied_capabilities(&db.capabilities, files.path()).map_err(|e| Error::Capability {
-                database: db.name.clone(),
-                message: format!("cannot copy a capability's directory for the rehearsal: {e}"),
+            copied_capabilities(&db.capabilities, files.path()).map_err(|source| {
+                Error::Capability {
+                    database: db.name.clone(),
+                    source,
+                }
             })?;
         let scratch = Scratch::create(server, &db.name, true)
             .await
@@ -130,11 +133,16 @@ impl ScratchDb {
 fn copied_capabilities(
     capabilities: &std::collections::BTreeMap<String, PathBuf>,
     into: &Path,
-) -> std::io::Result<std::collections::BTreeMap<String, PathBuf>> {
+) -> Result<std::collections::BTreeMap<String, PathBuf>, CapabilityError> {
     let mut out = std::collections::BTreeMap::new();
     for (name, dir) in capabilities {
         let copy = into.join(name);
-        copy_dir(dir, &copy)?;
+        copy_dir(dir, &copy).map_err(|source| CapabilityError::Io {
+            action: "copy for the rehearsal",
+            name: name.clone(),
+            path: dir.clone(),
+            source,
+        })?;
         out.insert(name.clone(), copy);
     }
     Ok(out)

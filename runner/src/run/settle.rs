@@ -1,9 +1,10 @@
-//! Before `resolve --applied` or `--rolled-back` records a claim about an unfinished
+//! Before a resolution as applied or rolled back records a claim about an unfinished
 //! migration, the schema is asked: the migration's upgrade is rehearsed on a scratch database
 //! brought to the other applied revisions, giving the schema without it and with it; the
 //! objects it changes must be, in the target, as the claim says.
 
 use super::check::chain;
+use super::error::{Disagreement, Refusal};
 use super::{Error, Migrations, Runner};
 use crate::core::snapshot::Snapshot;
 use crate::db::{self, Access, Backend, HistoryStore, RowState};
@@ -29,25 +30,19 @@ impl Runner {
         resolution: Resolution,
         scratch_server: Option<&str>,
     ) -> Result<usize, Error> {
-        let claim = match resolution {
-            Resolution::Applied => "--applied",
-            Resolution::RolledBack => "--rolled-back",
-            Resolution::Downgrade => return Ok(0),
-        };
-        let refuse = |message: String| Error::Resolution {
+        if resolution == Resolution::Downgrade {
+            return Ok(0);
+        }
+        let refuse = |refusal| Error::Resolution {
             database: db.name.clone(),
             revision: revision.to_string(),
-            claim,
-            message,
+            claim: resolution,
+            refusal,
         };
         let migrations = self.load(db).await?;
         let migrations = self.with_stored_artifacts(db, migrations).await?;
         if migrations.get(revision).is_none() {
-            return Err(refuse(
-                "its artifact is neither in the migrations directory nor stored in the \
-                 database, so the schema cannot be checked; --force records it unchecked"
-                    .into(),
-            ));
+            return Err(refuse(Refusal::NoArtifact));
         }
         let history = self.history(db).await?;
         let applied: Vec<String> = migrations
@@ -68,11 +63,7 @@ impl Runner {
             .await
         {
             Err(e @ Error::Privileged { .. }) => {
-                return Err(refuse(format!(
-                    "the schema cannot be checked: {}; give --scratch-url with an unprivileged \
-                     account that may create databases, or check by hand and use --force",
-                    e.full_message()
-                )));
+                return Err(refuse(Refusal::Unprivileged(e.full_message())));
             }
             other => other?,
         };
@@ -80,41 +71,26 @@ impl Runner {
         if resolution == Resolution::Applied
             && let Some(why) = &expected.failed
         {
-            return Err(refuse(format!(
-                "its upgrade fails in a rehearsal on a scratch database ({why}), so what \
-                 \"applied\" looks like is unknown; check by hand and use --force, or \
-                 `resolve --downgrade`"
-            )));
+            return Err(refuse(Refusal::UpgradeFails(why.clone())));
         }
         let keys = expected.without.changed_keys(&expected.with);
         let claimed = match resolution {
             Resolution::Applied => &expected.with,
             _ => &expected.without,
         };
-        let shown =
-            |d: Option<&str>| d.map_or("nothing".to_string(), |d| crate::core::one_line(d, 100));
-        let disagree: Vec<String> = keys
+        let disagree: Vec<Disagreement> = keys
             .iter()
             .filter(|k| target.get(k) != claimed.get(k))
-            .map(|k| {
-                format!(
-                    "{k}: the database has {}, {claim} means {}",
-                    shown(target.get(k)),
-                    shown(claimed.get(k))
-                )
+            .map(|k| Disagreement {
+                object: k.to_string(),
+                found: target.get(k).map(str::to_string),
+                claimed: claimed.get(k).map(str::to_string),
             })
             .collect();
         if disagree.is_empty() {
             return Ok(keys.len());
         }
-        let other = match resolution {
-            Resolution::Applied => "--rolled-back (if none of it is there) or --downgrade",
-            _ => "--downgrade (undo what is there) or --applied (if all of it is)",
-        };
-        Err(refuse(format!(
-            "the schema disagrees:\n    {}\n  Use {other}; --force records the claim unchecked",
-            disagree.join("\n    ")
-        )))
+        Err(refuse(Refusal::Disagrees(disagree)))
     }
 
     /// The target's schema, read-only.

@@ -314,13 +314,13 @@ impl Runner {
             database: db.name.clone(),
             source,
         };
-        let capability_error = |message| Error::Capability {
+        let capability_error = |source| Error::Capability {
             database: db.name.clone(),
-            message,
+            source,
         };
         let staged = match capability::stage(&db.name, &db.capabilities, info) {
             Ok(staged) => staged,
-            Err(message) => return (backend, Err(capability_error(message))),
+            Err(e) => return (backend, Err(capability_error(e))),
         };
         self.observer.event(&Event::StepStarted {
             database: &db.name,
@@ -386,8 +386,8 @@ impl Runner {
             let _ = backend.rollback().await;
             return (backend, Err(wrap(e)));
         }
-        if let Err(message) = publish(staged, direction, &info.id) {
-            return (backend, Err(capability_error(message)));
+        if let Err(e) = capability::publish(staged, direction, &info.id) {
+            return (backend, Err(capability_error(e)));
         }
         self.observer.event(&Event::StepFinished {
             database: &db.name,
@@ -438,9 +438,8 @@ impl Runner {
     ) -> Option<String> {
         match outcome {
             CallOutcome::Ok => {
-                if let Err(message) = capability::verify(staged, self.sandbox.limits().staged_bytes)
-                {
-                    return Some(message);
+                if let Err(e) = capability::verify(staged, self.sandbox.limits().staged_bytes) {
+                    return Some(e.to_string());
                 }
                 // Before Retort's own statements: they, and the next migration, run in the
                 // session as configured, whatever this migration set.
@@ -562,16 +561,6 @@ async fn left_intact(
         }
     }
     backend.check_lock().await.map_err(|e| e.to_string())
-}
-
-/// Publishes a committed migration's file changes.
-fn publish(staged: Vec<Staged>, direction: Direction, revision: &str) -> Result<(), String> {
-    capability::publish(staged).map_err(|message| {
-        format!(
-            "{message}; the database committed {} {revision}, so the directory must be fixed by hand",
-            direction.name(),
-        )
-    })
 }
 
 #[cfg(test)]
