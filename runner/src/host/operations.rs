@@ -45,7 +45,7 @@ impl schema::Host for SqlView<'_> {
             Ok(rules) => rules,
             Err(e) => {
                 self.note_failed(&ddl::describe(&operation));
-                return Ok(Err(GuestError::InvalidStatement(e)));
+                return Ok(Err(GuestError::InvalidStatement(e.to_string())));
             }
         };
         let plan = match self.plan(&operation).await? {
@@ -97,14 +97,14 @@ impl SqlView<'_> {
         let what = format!("keep-definition {} {name}", definitions::kind_name(kind));
         if let Err(e) = ddl::check_name(&name) {
             self.note_failed(&what.escape_debug().to_string());
-            return Ok(Err(GuestError::InvalidStatement(e)));
+            return Ok(Err(GuestError::InvalidStatement(e.to_string())));
         }
         let dialect = self.db()?.dialect();
         let capture = match definitions::capture(dialect, kind, &name) {
             Ok(c) => c,
             Err(e) => {
                 self.note_failed(&what);
-                return Ok(Err(GuestError::InvalidStatement(e)));
+                return Ok(Err(GuestError::InvalidStatement(e.to_string())));
             }
         };
         let param = || vec![Value::Text(name.clone())];
@@ -194,7 +194,7 @@ impl SqlView<'_> {
                 "restore-definition {kind_name} {}",
                 name.escape_debug()
             ));
-            return Ok(Err(GuestError::InvalidStatement(e)));
+            return Ok(Err(GuestError::InvalidStatement(e.to_string())));
         }
         let Some(kept) = self
             .restorable
@@ -241,7 +241,7 @@ impl SqlView<'_> {
         // Before the catalog is read with them: a name is a name, never a line of SQL.
         if let Err(e) = ddl::check_names(op) {
             self.note_failed(&ddl::describe(op).escape_debug().to_string());
-            return Ok(Err(GuestError::InvalidStatement(e)));
+            return Ok(Err(GuestError::InvalidStatement(e.to_string())));
         }
         let facts = match ddl::needs(dialect, op) {
             Needs::Nothing => Ok(Facts::default()),
@@ -255,7 +255,8 @@ impl SqlView<'_> {
             }),
         };
         let plan = facts.and_then(|facts| {
-            ddl::plan(dialect, op, &facts, in_transaction).map_err(GuestError::InvalidStatement)
+            ddl::plan(dialect, op, &facts, in_transaction)
+                .map_err(|e| GuestError::InvalidStatement(e.to_string()))
         });
         if plan.is_err() {
             self.note_failed(&ddl::describe(op));

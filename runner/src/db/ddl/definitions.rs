@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Writer;
+use super::{DdlError, Writer};
 pub use crate::bindings::schema::ObjectKind;
 use crate::core::Dialect;
 
@@ -50,7 +50,7 @@ pub enum Capture {
 }
 
 /// How `kind` named `name` is read on `dialect`; an error for what the dialect has not.
-pub fn capture(dialect: Dialect, kind: ObjectKind, name: &str) -> Result<Capture, String> {
+pub fn capture(dialect: Dialect, kind: ObjectKind, name: &str) -> Result<Capture, DdlError> {
     use ObjectKind as K;
     let w = Writer { dialect };
     Ok(match (dialect, kind) {
@@ -65,10 +65,10 @@ pub fn capture(dialect: Dialect, kind: ObjectKind, name: &str) -> Result<Capture
              ALL SELECT 2, sql FROM sqlite_master WHERE type = 'trigger' AND name = $1) ORDER BY k",
         ),
         (Dialect::Sqlite, K::Function | K::Procedure) => {
-            return Err(format!(
-                "SQLite has no stored {}s: there is no `{name}` to keep",
-                kind_name(kind)
-            ));
+            return Err(DdlError::NoSuchKind {
+                kind: kind_name(kind),
+                name: name.to_string(),
+            });
         }
         (Dialect::Postgres, K::View) => Capture::Query(
             "SELECT 'CREATE OR REPLACE VIEW ' || c.oid::regclass::text || ' AS ' || \
@@ -174,25 +174,24 @@ pub fn decode(text: &str) -> Result<Vec<Kept>, String> {
 /// is read back from `retort_history.kept`, which whoever can write that table could have
 /// changed: signatures cover the artifact, not what the catalog said during its upgrade. (The
 /// host also sends each as a prepared statement, in which the server refuses a second.)
-pub fn verify(dialect: Dialect, kept: &Kept) -> Result<(), String> {
+pub fn verify(dialect: Dialect, kept: &Kept) -> Result<(), DdlError> {
     let kind = match kept.kind.as_str() {
         "view" => "VIEW",
         "function" => "FUNCTION",
         "procedure" => "PROCEDURE",
         "trigger" => "TRIGGER",
-        other => return Err(format!("an unknown kind of object `{other}`")),
+        other => return Err(DdlError::UnknownKind(other.to_string())),
     };
     super::check_name(&kept.name)?;
     let lexical = dialect;
     let mut created = false;
     for statement in &kept.statements {
-        let whole = retort_sql::split(statement, lexical)?;
+        let whole = retort_sql::split(statement, lexical).map_err(DdlError::Unsplittable)?;
         if whole.len() != 1 {
-            return Err(format!(
-                "`{}` is {} statements, not one",
-                crate::db::truncate(statement, 120),
-                whole.len()
-            ));
+            return Err(DdlError::NotOneStatement {
+                statement: crate::db::truncate(statement, 120),
+                count: whole.len(),
+            });
         }
         let t = tokens(statement, lexical);
         let drops = t.first() == Some(&Token::Word("DROP".into()));
@@ -201,19 +200,21 @@ pub fn verify(dialect: Dialect, kept: &Kept) -> Result<(), String> {
             false => create_names(&t, kind, &kept.name),
         };
         if !named {
-            return Err(format!(
-                "`{}` is not a {} of the {} `{}`",
-                crate::db::truncate(statement, 120),
-                if drops { "drop" } else { "creation" },
-                kept.kind,
-                kept.name
-            ));
+            return Err(DdlError::NotOfObject {
+                statement: crate::db::truncate(statement, 120),
+                drops,
+                kind: kept.kind.clone(),
+                name: kept.name.clone(),
+            });
         }
         created = !drops;
     }
     match created {
         true => Ok(()),
-        false => Err(format!("nothing creates the {} `{}`", kept.kind, kept.name)),
+        false => Err(DdlError::NothingCreates {
+            kind: kept.kind.clone(),
+            name: kept.name.clone(),
+        }),
     }
 }
 
@@ -598,6 +599,12 @@ mod tests {
         }];
         assert_eq!(decode(&encode(&kept)).unwrap(), kept);
         assert!(decode("not json").is_err());
-        assert!(capture(Dialect::Sqlite, ObjectKind::Function, "f").is_err());
+        assert!(matches!(
+            capture(Dialect::Sqlite, ObjectKind::Function, "f"),
+            Err(DdlError::NoSuchKind {
+                kind: "function",
+                ..
+            })
+        ));
     }
 }

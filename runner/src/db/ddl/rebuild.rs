@@ -15,8 +15,8 @@
 //! of the table and of the tables referencing it must find nothing before the savepoint is
 //! released.
 
-use super::sqlite_table::{TableText, quote};
-use super::{ColumnChange, Constraint, Plan, Writer};
+use super::sqlite_table::{EditError, TableText, quote};
+use super::{ColumnChange, Constraint, DdlError, Plan, Writer};
 
 /// The table a rebuild recreates, as the host read it from the catalog.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,12 +48,12 @@ pub(super) fn alter_column(
     t: &SqliteTable,
     c: &ColumnChange,
     in_transaction: bool,
-) -> Result<Plan, String> {
+) -> Result<Plan, DdlError> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     let data_type = c.data_type.as_ref().map(|d| w.data_type(d));
     let default = super::new_default(c);
     text.alter_column(&c.column, data_type.as_deref(), c.nullable, default)
-        .map_err(|e| format!("alter-column {}.{}: {e}", t.name, c.column))?;
+        .map_err(|e| edit_error(t, "alter-column", e))?;
     rebuild(t, &text, in_transaction)
 }
 
@@ -62,7 +62,7 @@ pub(super) fn add_constraint(
     t: &SqliteTable,
     c: &Constraint,
     in_transaction: bool,
-) -> Result<Plan, String> {
+) -> Result<Plan, DdlError> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     text.add_constraint(w.constraint(c)?);
     rebuild(t, &text, in_transaction)
@@ -72,18 +72,33 @@ pub(super) fn drop_constraint(
     t: &SqliteTable,
     name: &str,
     in_transaction: bool,
-) -> Result<Plan, String> {
+) -> Result<Plan, DdlError> {
     let mut text = TableText::parse(&t.sql).map_err(|e| unreadable(t, &e))?;
     text.drop_constraint(name)
-        .map_err(|e| format!("drop-constraint {}.{name}: {e}", t.name))?;
+        .map_err(|e| edit_error(t, "drop-constraint", e))?;
     rebuild(t, &text, in_transaction)
 }
 
-fn unreadable(t: &SqliteTable, e: &str) -> String {
-    format!(
-        "cannot read the definition of table `{}` to rebuild it: {e}",
-        t.name
-    )
+fn unreadable(t: &SqliteTable, reason: &str) -> DdlError {
+    DdlError::Unreadable {
+        table: t.name.clone(),
+        reason: reason.to_string(),
+    }
+}
+
+fn edit_error(t: &SqliteTable, operation: &'static str, e: EditError) -> DdlError {
+    match e {
+        EditError::NoColumn(column) => DdlError::NoSuchColumn {
+            operation,
+            table: t.name.clone(),
+            column,
+        },
+        EditError::NoConstraint(name) => DdlError::NoSuchConstraint {
+            table: t.name.clone(),
+            name,
+        },
+        EditError::Unreadable(reason) => unreadable(t, &reason),
+    }
 }
 
 /// The name the new table has until the old one is gone.
@@ -93,17 +108,12 @@ fn scratch_name(table: &str) -> String {
 
 /// The rebuild of `t` as `text` describes it; `in_transaction`: inside the transaction Retort
 /// lent the migration.
-fn rebuild(t: &SqliteTable, text: &TableText, in_transaction: bool) -> Result<Plan, String> {
+fn rebuild(t: &SqliteTable, text: &TableText, in_transaction: bool) -> Result<Plan, DdlError> {
     if t.foreign_keys_on && !t.referenced_by.is_empty() && in_transaction {
-        return Err(format!(
-            "rebuilding table `{}` would cascade into the tables whose foreign keys reference \
-             it ({}): Retort's SQLite connections enforce foreign keys, and SQLite switches \
-             that off only outside a transaction. Declare the migration `transactional: \
-             false`: Retort then switches it off around the rebuild, which is still all or \
-             nothing, and checks every key before it ends",
-            t.name,
-            t.referenced_by.join(", ")
-        ));
+        return Err(DdlError::RebuildCascades {
+            table: t.name.clone(),
+            referenced_by: t.referenced_by.clone(),
+        });
     }
     let (old, new) = (quote(&t.name), quote(&scratch_name(&t.name)));
     let mut columns: Vec<String> = t.columns.iter().map(|c| quote(c)).collect();
@@ -227,7 +237,11 @@ mod tests {
             ..Facts::default()
         };
         let err = plan(Dialect::Sqlite, &change(), &facts, true).unwrap_err();
-        assert!(err.contains("cascade") && err.contains("orders"), "{err}");
+        assert!(
+            matches!(&err, DdlError::RebuildCascades { referenced_by, .. }
+                if referenced_by.iter().any(|t| t == "orders")),
+            "{err}"
+        );
         assert!(
             plan(Dialect::Sqlite, &change(), &facts, false)
                 .unwrap()

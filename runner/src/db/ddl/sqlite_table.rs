@@ -13,6 +13,29 @@ use retort_sql::{Dialect as Lexical, skip_opaque};
 pub use crate::core::table::TableText;
 use crate::core::table::group_end;
 
+/// Why a table's text could not be edited.
+#[derive(Debug)]
+pub enum EditError {
+    /// No column of that name.
+    NoColumn(String),
+    /// No constraint of that name.
+    NoConstraint(String),
+    /// The text could not be read (why).
+    Unreadable(String),
+}
+
+impl From<String> for EditError {
+    fn from(reason: String) -> EditError {
+        EditError::Unreadable(reason)
+    }
+}
+
+impl From<&str> for EditError {
+    fn from(reason: &str) -> EditError {
+        EditError::Unreadable(reason.to_string())
+    }
+}
+
 /// One lexical unit of a column definition: a word, a quoted name or literal, a
 /// parenthesised group (kept whole), or a punctuation character.
 fn tokens(text: &str) -> Result<Vec<&str>, String> {
@@ -65,7 +88,7 @@ impl TableText {
     }
 
     /// The index of the column definition of `column`.
-    pub fn column(&self, column: &str) -> Result<usize, String> {
+    pub fn column(&self, column: &str) -> Result<usize, EditError> {
         for (n, e) in self.elements.iter().enumerate() {
             let t = tokens(e)?;
             if let Some(first) = t.first()
@@ -75,7 +98,7 @@ impl TableText {
                 return Ok(n);
             }
         }
-        Err(format!("the table has no column `{column}`"))
+        Err(EditError::NoColumn(column.to_string()))
     }
 
     /// Replaces column `column`'s type (if `data_type`), its NULL/NOT NULL (if `nullable`)
@@ -86,7 +109,7 @@ impl TableText {
         data_type: Option<&str>,
         nullable: Option<bool>,
         default: Option<Option<&str>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EditError> {
         let n = self.column(column)?;
         let def = ColumnText::parse(&self.elements[n])?;
         self.elements[n] = def.altered(data_type, nullable, default);
@@ -100,7 +123,7 @@ impl TableText {
     }
 
     /// Removes the constraint named `name`: a table constraint, or a column's.
-    pub fn drop_constraint(&mut self, name: &str) -> Result<(), String> {
+    pub fn drop_constraint(&mut self, name: &str) -> Result<(), EditError> {
         for n in 0..self.elements.len() {
             let t = tokens(&self.elements[n])?;
             let first = t.first().copied().unwrap_or_default();
@@ -123,7 +146,7 @@ impl TableText {
                 return Ok(());
             }
         }
-        Err(format!("the table has no constraint named `{name}`"))
+        Err(EditError::NoConstraint(name.to_string()))
     }
 }
 
