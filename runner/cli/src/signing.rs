@@ -210,8 +210,7 @@ pub(super) async fn bundle(
         }
     }
     let manifest =
-        retort::trust::bundle::write(&output, &db.name, &ordered, &runtimes, key.as_ref())
-            .map_err(anyhow::Error::msg)?;
+        retort::trust::bundle::write(&output, &db.name, &ordered, &runtimes, key.as_ref())?;
     writeln!(
         out,
         "{}: bundled {} migration(s) into {}{}",

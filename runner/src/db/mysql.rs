@@ -59,10 +59,18 @@ fn arguments(params: &[Value], order: &[usize]) -> Result<MySqlArguments, SqlFai
                 args.add(s.clone())
             }
             Value::Bytes(b) => args.add(b.clone()),
-            Value::Date(d) => args.add(values::date_to_chrono(*d).map_err(conv)?),
-            Value::Time(t) => args.add(values::time_to_chrono(*t).map_err(conv)?),
-            Value::Timestamp(dt) => args.add(values::datetime_to_chrono(*dt).map_err(conv)?),
-            Value::Timestamptz(dt) => args.add(values::utc_to_chrono(*dt).map_err(conv)?),
+            Value::Date(d) => {
+                args.add(values::date_to_chrono(*d).map_err(|e| conv(e.to_string()))?)
+            }
+            Value::Time(t) => {
+                args.add(values::time_to_chrono(*t).map_err(|e| conv(e.to_string()))?)
+            }
+            Value::Timestamp(dt) => {
+                args.add(values::datetime_to_chrono(*dt).map_err(|e| conv(e.to_string()))?)
+            }
+            Value::Timestamptz(dt) => {
+                args.add(values::utc_to_chrono(*dt).map_err(|e| conv(e.to_string()))?)
+            }
         };
         added.map_err(|e| conv(format!("cannot send a {}: {e}", kind(value))))?;
     }

@@ -57,10 +57,18 @@ fn arguments(params: &[Value]) -> Result<PgArguments, SqlFailure> {
             Value::Text(s) => args.add(s.clone()),
             Value::Bytes(b) => args.add(b.clone()),
             Value::Decimal(s) => args.add(super::parse_decimal(s).map_err(conv)?),
-            Value::Date(d) => args.add(values::date_to_chrono(*d).map_err(conv)?),
-            Value::Time(t) => args.add(values::time_to_chrono(*t).map_err(conv)?),
-            Value::Timestamp(dt) => args.add(values::datetime_to_chrono(*dt).map_err(conv)?),
-            Value::Timestamptz(dt) => args.add(values::utc_to_chrono(*dt).map_err(conv)?),
+            Value::Date(d) => {
+                args.add(values::date_to_chrono(*d).map_err(|e| conv(e.to_string()))?)
+            }
+            Value::Time(t) => {
+                args.add(values::time_to_chrono(*t).map_err(|e| conv(e.to_string()))?)
+            }
+            Value::Timestamp(dt) => {
+                args.add(values::datetime_to_chrono(*dt).map_err(|e| conv(e.to_string()))?)
+            }
+            Value::Timestamptz(dt) => {
+                args.add(values::utc_to_chrono(*dt).map_err(|e| conv(e.to_string()))?)
+            }
             Value::Uuid(s) => args.add(
                 uuid::Uuid::parse_str(s).map_err(|e| conv(format!("`{s}` is not a UUID: {e}")))?,
             ),
@@ -274,15 +282,18 @@ mod batch {
                 out.push('\'');
             }
             Value::Date(d) => {
-                let d = values::date_to_chrono(*d)?;
+                let d = values::date_to_chrono(*d).map_err(|e| e.to_string())?;
                 if chrono::Datelike::year(&d) < 1 {
                     return Err("dates before year 1 are not sent in batches".into());
                 }
                 let _ = write!(out, "'{}'", d.format("%Y-%m-%d"));
             }
-            Value::Time(t) => quote(&values::format_time(values::time_to_chrono(*t)?), out),
+            Value::Time(t) => quote(
+                &values::format_time(values::time_to_chrono(*t).map_err(|e| e.to_string())?),
+                out,
+            ),
             Value::Timestamp(dt) => {
-                let dt = values::datetime_to_chrono(*dt)?;
+                let dt = values::datetime_to_chrono(*dt).map_err(|e| e.to_string())?;
                 let _ = write!(
                     out,
                     "'{} {}'",
@@ -291,7 +302,7 @@ mod batch {
                 );
             }
             Value::Timestamptz(dt) => {
-                let dt = values::datetime_to_chrono(*dt)?;
+                let dt = values::datetime_to_chrono(*dt).map_err(|e| e.to_string())?;
                 let _ = write!(
                     out,
                     "'{} {}+00'",

@@ -105,7 +105,7 @@ fn to_sql(value: &Value) -> Result<ToSqlOutput<'_>, String> {
             ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
         }
         Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-        other => match values::sqlite_text(other)? {
+        other => match values::sqlite_text(other).map_err(|e| e.to_string())? {
             Some(text) => ToSqlOutput::Owned(Owned::Text(text)),
             None => return Err(format!("cannot bind a {} value", kind(other))),
         },

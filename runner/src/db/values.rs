@@ -5,27 +5,40 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, 
 
 use crate::bindings::{Date, Datetime, Time, Value};
 
-pub fn date_to_chrono(d: Date) -> Result<NaiveDate, String> {
-    NaiveDate::from_ymd_opt(d.year, d.month.into(), d.day.into())
-        .ok_or_else(|| format!("{}-{}-{} is not a valid date", d.year, d.month, d.day))
+/// A date or time a migration sent that is not one (February 30th, 25:00).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{shown} is not a valid {kind}")]
+pub struct InvalidValue {
+    /// `date` or `time`.
+    pub kind: &'static str,
+    /// The value as sent.
+    pub shown: String,
 }
 
-pub fn time_to_chrono(t: Time) -> Result<NaiveTime, String> {
+/// A WIT date as chrono's.
+pub fn date_to_chrono(d: Date) -> Result<NaiveDate, InvalidValue> {
+    NaiveDate::from_ymd_opt(d.year, d.month.into(), d.day.into()).ok_or_else(|| InvalidValue {
+        kind: "date",
+        shown: format!("{}-{}-{}", d.year, d.month, d.day),
+    })
+}
+
+/// A WIT time as chrono's.
+pub fn time_to_chrono(t: Time) -> Result<NaiveTime, InvalidValue> {
     NaiveTime::from_hms_nano_opt(
         t.hour.into(),
         t.minute.into(),
         t.second.into(),
         t.nanosecond,
     )
-    .ok_or_else(|| {
-        format!(
-            "{}:{}:{}.{} is not a valid time",
-            t.hour, t.minute, t.second, t.nanosecond
-        )
+    .ok_or_else(|| InvalidValue {
+        kind: "time",
+        shown: format!("{}:{}:{}.{}", t.hour, t.minute, t.second, t.nanosecond),
     })
 }
 
-pub fn datetime_to_chrono(dt: Datetime) -> Result<NaiveDateTime, String> {
+/// A WIT date and time as chrono's.
+pub fn datetime_to_chrono(dt: Datetime) -> Result<NaiveDateTime, InvalidValue> {
     Ok(NaiveDateTime::new(
         date_to_chrono(dt.date)?,
         time_to_chrono(dt.time)?,
@@ -60,7 +73,8 @@ pub fn utc_from_chrono(dt: DateTime<Utc>) -> Datetime {
     datetime_from_chrono(dt.naive_utc())
 }
 
-pub fn utc_to_chrono(dt: Datetime) -> Result<DateTime<Utc>, String> {
+/// A WIT date and time, read as UTC, as chrono's.
+pub fn utc_to_chrono(dt: Datetime) -> Result<DateTime<Utc>, InvalidValue> {
     Ok(datetime_to_chrono(dt)?.and_utc())
 }
 
@@ -78,7 +92,7 @@ pub fn format_time(t: NaiveTime) -> String {
 
 /// The text SQLite stores for date and time values (SQLite's own `datetime()` format, and
 /// RFC 3339 with `Z` for instants).
-pub fn sqlite_text(value: &Value) -> Result<Option<String>, String> {
+pub fn sqlite_text(value: &Value) -> Result<Option<String>, InvalidValue> {
     Ok(Some(match value {
         Value::Date(d) => date_to_chrono(*d)?.format("%Y-%m-%d").to_string(),
         Value::Time(t) => format_time(time_to_chrono(*t)?),

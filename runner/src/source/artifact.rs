@@ -103,6 +103,14 @@ pub enum ArtifactError {
         /// Why.
         reason: String,
     },
+    /// A bundle could not be read, or is refused (altered, untrusted).
+    #[error("refusing {path}")]
+    Bundle {
+        /// The bundle.
+        path: String,
+        /// Why.
+        source: crate::trust::bundle::BundleError,
+    },
     /// Stored copies could not be read from the database.
     #[error(transparent)]
     Database(#[from] crate::db::DbError),

@@ -24,7 +24,12 @@ impl MigrationSource for BundleFile {
             path: shown.clone(),
             reason,
         };
-        let opened = crate::trust::bundle::read(&self.0, trust, database).map_err(refused)?;
+        let opened = crate::trust::bundle::read(&self.0, trust, database).map_err(|source| {
+            ArtifactError::Bundle {
+                path: shown.clone(),
+                source,
+            }
+        })?;
         if opened.manifest.database != database && database != crate::core::DEFAULT_DATABASE {
             return Err(refused(format!(
                 "it holds the migrations of database `{}`, not of `{database}`",
@@ -43,10 +48,10 @@ impl MigrationSource for BundleFile {
     }
 
     async fn runtime(&self, digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
-        crate::trust::bundle::read_runtime(&self.0, digest).map_err(|reason| {
-            ArtifactError::Refused {
+        crate::trust::bundle::read_runtime(&self.0, digest).map_err(|source| {
+            ArtifactError::Bundle {
                 path: self.describe(),
-                reason,
+                source,
             }
         })
     }

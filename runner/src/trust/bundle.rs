@@ -18,7 +18,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::trust::signing::{self, Trust, Verdict};
+use crate::trust::signing::{self, SigningError, Trust, Verdict};
 
 /// The manifest's name in the archive.
 pub const MANIFEST: &str = "retort-bundle.json";
@@ -99,6 +99,110 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, name: &str, bytes: &[u8]) -> std:
     builder.append_data(&mut header, name, bytes)
 }
 
+/// Why a bundle could not be written, or was refused when read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Opening, reading or writing the file failed.
+    #[error("cannot {action} {}", .path.display())]
+    Io {
+        /// `open`, `read`, `write`.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a tar archive.
+    #[error("not a bundle (tar)")]
+    NotTar(#[source] std::io::Error),
+    /// An entry the format does not have.
+    #[error("unexpected entry `{entry}`{}", if *.not_a_file { " (not a file)" } else { "" })]
+    UnexpectedEntry {
+        /// Its name in the archive.
+        entry: String,
+        /// It is not a regular file.
+        not_a_file: bool,
+    },
+    /// No manifest.
+    #[error("no {MANIFEST}: not a bundle")]
+    NoManifest,
+    /// The manifest's JSON is unreadable.
+    #[error("its manifest is unreadable")]
+    Manifest(#[source] serde_json::Error),
+    /// A manifest of another format version.
+    #[error("its format is `{found}`; this runner reads `{FORMAT}`")]
+    Format {
+        /// The format it declares.
+        found: String,
+    },
+    /// Signing while writing, or checking the manifest's signature while reading, failed.
+    #[error("{what}")]
+    Signing {
+        /// What was signed or checked: `its manifest signature is bad`, a file's name.
+        what: String,
+        /// The cause.
+        source: SigningError,
+    },
+    /// The manifest's signer is not trusted, or a signature is required and missing.
+    #[error(transparent)]
+    Untrusted(SigningError),
+    /// The archive does not hold what its manifest says: altered after it was written.
+    #[error("{0}: the bundle was altered")]
+    Altered(Alteration),
+}
+
+/// How a bundle differs from its manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Alteration {
+    /// A listed artifact is missing.
+    Missing {
+        /// The file.
+        file: String,
+    },
+    /// An artifact's digest differs from the listed one.
+    Digest {
+        /// The file.
+        file: String,
+        /// Its SHA-256.
+        actual: String,
+        /// The manifest's.
+        listed: String,
+    },
+    /// An artifact the manifest does not list.
+    Unlisted {
+        /// The file.
+        file: String,
+    },
+    /// The runtimes differ from the listed ones.
+    Runtimes,
+}
+
+impl std::fmt::Display for Alteration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Alteration::Missing { file } => {
+                write!(f, "the manifest lists {file} but the bundle lacks it")
+            }
+            Alteration::Digest {
+                file,
+                actual,
+                listed,
+            } => write!(
+                f,
+                "{file} hashes to {actual}, but the manifest says {listed}"
+            ),
+            Alteration::Unlisted { file } => {
+                write!(f, "{file} is in the bundle but not in its manifest")
+            }
+            Alteration::Runtimes => {
+                f.write_str("its runtimes/ are not the ones its manifest lists")
+            }
+        }
+    }
+}
+
 /// Packs `artifacts` (one database's, in file order: each its manifest entry and its bytes)
 /// and the shared `runtimes` they run on (file name and bytes) into a bundle at `out`. With
 /// `key`, every artifact is signed (replacing earlier signatures) and so is the manifest.
@@ -108,7 +212,7 @@ pub fn write(
     artifacts: &[(Entry, &[u8])],
     runtimes: &[(String, &[u8])],
     key: Option<&ssh_key::PrivateKey>,
-) -> Result<Manifest, String> {
+) -> Result<Manifest, BundleError> {
     let mut manifest = Manifest {
         format: FORMAT.into(),
         database: database.into(),
@@ -128,19 +232,27 @@ pub fn write(
     let mut files = Vec::new();
     for (entry, bytes) in artifacts {
         let bytes = match key {
-            Some(k) => {
-                signing::sign_artifact(bytes, k).map_err(|e| format!("{}: {e}", entry.file))?
-            }
+            Some(k) => signing::sign_artifact(bytes, k).map_err(|source| BundleError::Signing {
+                what: entry.file.clone(),
+                source,
+            })?,
             None => bytes.to_vec(),
         };
         manifest.migrations.push(entry.clone());
         files.push((entry.file.clone(), bytes));
     }
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    let io = |e: std::io::Error| format!("cannot write {}: {e}", out.display());
+    let json = serde_json::to_vec_pretty(&manifest).map_err(BundleError::Manifest)?;
+    let io = |source| BundleError::Io {
+        action: "write",
+        path: out.to_path_buf(),
+        source,
+    };
     append(&mut builder, MANIFEST, &json).map_err(io)?;
     if let Some(k) = key {
-        let sig = signing::sign_message(k, &json).map_err(|e| e.to_string())?;
+        let sig = signing::sign_message(k, &json).map_err(|source| BundleError::Signing {
+            what: MANIFEST.into(),
+            source,
+        })?;
         append(&mut builder, MANIFEST_SIGNATURE, sig.as_bytes()).map_err(io)?;
     }
     for (file, bytes) in &files {
@@ -158,27 +270,30 @@ pub fn write(
 
 /// Every entry of the archive at `path`, as its name and bytes; one that is not a regular
 /// file is refused.
-fn entries(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+fn entries(path: &Path) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    let file = std::fs::File::open(path).map_err(|source| BundleError::Io {
+        action: "open",
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut archive = tar::Archive::new(file);
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("not a bundle (tar): {e}"))?;
+    let entries = archive.entries().map_err(BundleError::NotTar)?;
     let mut out = Vec::new();
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("not a bundle (tar): {e}"))?;
+        let mut entry = entry.map_err(BundleError::NotTar)?;
         let name = entry
             .path()
-            .map_err(|e| format!("bad entry name: {e}"))?
+            .map_err(BundleError::NotTar)?
             .to_string_lossy()
             .into_owned();
         if !entry.header().entry_type().is_file() {
-            return Err(format!("unexpected entry `{name}` (not a file)"));
+            return Err(BundleError::UnexpectedEntry {
+                entry: name,
+                not_a_file: true,
+            });
         }
         let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        entry.read_to_end(&mut bytes).map_err(BundleError::NotTar)?;
         out.push((name, bytes));
     }
     Ok(out)
@@ -186,7 +301,7 @@ fn entries(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
 
 /// Reads and checks a bundle against `trust` (the manifest's signature and every digest).
 /// Errors say what is wrong; the caller names the file.
-pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String> {
+pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, BundleError> {
     let mut manifest_bytes = None;
     let mut signature = None;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -207,47 +322,57 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
                 _ if other.starts_with(RUNTIMES) => {
                     runtimes.push((other[RUNTIMES.len()..].to_string(), signing::digest(&bytes)))
                 }
-                _ => return Err(format!("unexpected entry `{other}`")),
+                _ => {
+                    return Err(BundleError::UnexpectedEntry {
+                        entry: other.to_string(),
+                        not_a_file: false,
+                    });
+                }
             },
         }
     }
-    let manifest_bytes = manifest_bytes.ok_or_else(|| format!("no {MANIFEST}: not a bundle"))?;
+    let manifest_bytes = manifest_bytes.ok_or(BundleError::NoManifest)?;
     let verdict = match signature {
-        Some(sig) => signing::check_signature(&sig, &manifest_bytes, trust)
-            .map_err(|e| format!("its manifest signature is bad: {e}"))?,
+        Some(sig) => signing::check_signature(&sig, &manifest_bytes, trust).map_err(|source| {
+            BundleError::Signing {
+                what: "its manifest signature is bad".into(),
+                source,
+            }
+        })?,
         None => Verdict::Unsigned,
     };
-    let signer = trust.decide(verdict, database).map_err(|e| e.to_string())?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| format!("its manifest is unreadable: {e}"))?;
+    let signer = trust
+        .decide(verdict, database)
+        .map_err(BundleError::Untrusted)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(BundleError::Manifest)?;
     if manifest.format != FORMAT {
-        return Err(format!(
-            "its format is `{}`; this runner reads `{FORMAT}`",
-            manifest.format
-        ));
+        return Err(BundleError::Format {
+            found: manifest.format,
+        });
     }
     let mut ordered = Vec::new();
     for entry in &manifest.migrations {
         let Some(i) = files.iter().position(|(f, _)| f == &entry.file) else {
-            return Err(format!(
-                "the manifest lists {} but the bundle lacks it",
-                entry.file
-            ));
+            return Err(BundleError::Altered(Alteration::Missing {
+                file: entry.file.clone(),
+            }));
         };
         let (file, bytes) = files.swap_remove(i);
         let actual = signing::digest(&bytes);
         if actual != entry.digest {
-            return Err(format!(
-                "{file} hashes to {actual}, but the manifest says {}: the bundle was altered",
-                entry.digest
-            ));
+            return Err(BundleError::Altered(Alteration::Digest {
+                file,
+                actual,
+                listed: entry.digest.clone(),
+            }));
         }
         ordered.push((file, bytes));
     }
     if let Some((extra, _)) = files.first() {
-        return Err(format!(
-            "{extra} is in the bundle but not in its manifest: the bundle was altered"
-        ));
+        return Err(BundleError::Altered(Alteration::Unlisted {
+            file: extra.clone(),
+        }));
     }
     runtimes.sort();
     let mut listed: Vec<(String, String)> = manifest
@@ -257,9 +382,7 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
         .collect();
     listed.sort();
     if runtimes != listed {
-        return Err(
-            "its runtimes/ are not the ones its manifest lists: the bundle was altered".into(),
-        );
+        return Err(BundleError::Altered(Alteration::Runtimes));
     }
     Ok(Opened {
         manifest,
@@ -270,7 +393,7 @@ pub fn read(path: &Path, trust: &Trust, database: &str) -> Result<Opened, String
 
 /// The bytes of the runtime whose SHA-256 is `digest` in the bundle at `path`, if it holds
 /// one (the caller checks the digest; [`read`] checked the bundle's list of runtimes).
-pub fn read_runtime(path: &Path, digest: &str) -> Result<Option<Vec<u8>>, String> {
+pub fn read_runtime(path: &Path, digest: &str) -> Result<Option<Vec<u8>>, BundleError> {
     let suffix = format!("-{digest}.wasm");
     Ok(entries(path)?
         .into_iter()
@@ -358,7 +481,7 @@ mod tests {
         std::fs::write(&out, &archive).unwrap();
         let e = read(&out, &Trust::default(), "catalog").unwrap_err();
         assert!(
-            e.contains("runtimes/ are not the ones its manifest lists"),
+            matches!(e, BundleError::Altered(Alteration::Runtimes)),
             "{e}"
         );
     }
@@ -377,7 +500,10 @@ mod tests {
         );
         let required = new_key().1;
         let e = read(&path, &required, "catalog").unwrap_err();
-        assert!(e.contains("not signed"), "{e}");
+        assert!(
+            matches!(&e, BundleError::Untrusted(SigningError::Refused(why)) if why.contains("not signed")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -395,7 +521,10 @@ mod tests {
             assert_eq!(split.digest(), entry.digest);
         }
         let e = read(&path, &new_key().1, "catalog").unwrap_err();
-        assert!(e.contains("not a trusted key"), "{e}");
+        assert!(
+            matches!(&e, BundleError::Untrusted(SigningError::Refused(why)) if why.contains("not a trusted key")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -410,11 +539,14 @@ mod tests {
         archive[at + 7] = b'C';
         std::fs::write(&path, &archive).unwrap();
         let e = read(&path, &Trust::default(), "catalog").unwrap_err();
-        assert!(e.contains("2_m.wasm hashes to"), "{e}");
-        assert!(e.contains("the bundle was altered"), "{e}");
+        assert!(
+            matches!(&e, BundleError::Altered(Alteration::Digest { file, .. }) if file == "2_m.wasm"),
+            "{e}"
+        );
+        assert!(e.to_string().ends_with("the bundle was altered"), "{e}");
 
         let e = read(&dir.path().join("missing"), &Trust::default(), "catalog").unwrap_err();
-        assert!(e.contains("cannot open it"), "{e}");
+        assert!(matches!(e, BundleError::Io { action: "open", .. }), "{e}");
         std::fs::write(&path, b"not a tar at all, and longer than a block? no").unwrap();
         assert!(read(&path, &Trust::default(), "catalog").is_err());
     }
