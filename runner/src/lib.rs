@@ -50,16 +50,22 @@
 //!   whose migrations [`embed!`] compiled into the application; [`Project::trust`] adds
 //!   trusted keys and can require signatures.
 //! - [`Runner`] — the wasm engine and the operations: [`Runner::upgrade`],
-//!   [`Runner::downgrade`], [`Runner::plan`] (a dry run), [`Runner::status`],
-//!   [`Runner::history`], [`Runner::current`], [`Runner::stamp`], [`Runner::resolve`].
+//!   [`Runner::downgrade`], [`Runner::plan`] (a dry run), [`Runner::run`] (a [`Run`], and
+//!   which databases it left untouched), [`Runner::status`], [`Runner::history`],
+//!   [`Runner::current`], [`Runner::stamp`], [`Runner::resolve`].
 //! - [`Target`] — where to go: `head`, `base`, a revision, `+N`, `REV-N`, `LABEL@head`…
 //! - [`Report`], [`StatusLine`], [`HistoryRow`] — what happened and what is there.
 //! - [`Observer`] and [`Event`] — progress, guest logs and output while a run works.
 //! - [`Error`] and [`ErrorKind`] — one error type; after a failed migration,
 //!   [`FailureState`] says what state the database is in.
-//! - [`Runner::check`] ([`CheckOptions`], [`DatabaseCheck`], [`Finding`]) — the CI gate;
-//!   [`Runner::round_trip`] ([`RoundTrip`]) — every downgrade undoes its upgrade;
-//!   [`Runner::offline_sql`] ([`OfflineSql`]) — what a run would send.
+//! - [`Runner::check`] ([`CheckOptions`], [`DatabaseCheck`], [`Finding`]) — the CI gate,
+//!   whose round trip ([`RoundTrip`]) checks that every downgrade undoes its upgrade.
+//! - [`Runner::rehearsal`] ([`Rehearsal`]) — runs on scratch databases:
+//!   [`Rehearsal::offline_sql`] ([`OfflineSql`], what a run would send), [`Rehearsal::diff`]
+//!   ([`SchemaDiff`]), [`Rehearsal::check_resolution`].
+//! - [`Runner::maintenance`] ([`Maintenance`]) — repairs and inspections of a history:
+//!   accepting rebuilt artifacts, adopting another tool's history, settling a revision
+//!   unchecked, reading what was applied.
 //! - [`testing`] — a database per test, "migrate to X, seed, upgrade to Y, assert".
 //!
 //! The modules below are the implementation, documented for contributors (the layout and its
@@ -101,9 +107,9 @@ pub use crate::host::capability::CapabilityError;
 pub use crate::project::{ConfigError, DatabaseConfig, Project, Source, TransactionMode};
 pub use crate::run::{
     Adoption, Against, Changed, CheckOptions, CurrentRevision, DatabaseCheck, Disagreement, Error,
-    ErrorKind, FailureState, Finding, FindingKind, Migrations, OfflineSql, OfflineStep,
-    ProjectOutcome, Ran, Refusal, Report, Resolution, RevisionState, RoundTrip, RoundTripProblem,
-    Runner, SchemaDiff, StatusLine,
+    ErrorKind, FailureState, Finding, FindingKind, Maintenance, Migrations, OfflineSql,
+    OfflineStep, ProjectOutcome, Ran, Refusal, Rehearsal, Report, Resolution, RevisionState,
+    RoundTrip, RoundTripProblem, Run, Runner, SchemaDiff, StatusLine,
 };
 pub use crate::source::{Artifact, ArtifactError, MigrationSource};
 pub use crate::trust::signing::Trust;

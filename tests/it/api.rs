@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use retort::{
-    Direction, ErrorKind, Event, FailureState, Observer, Project, RevisionState, RowState, Runner,
-    Target,
+    Direction, ErrorKind, Event, FailureState, Observer, Project, RevisionState, RowState, Run,
+    Runner, Target,
 };
 
 use crate::common::{Dialect, Project as Fixture, TestDb};
@@ -62,6 +62,32 @@ pub fn library_api_upgrade_status_failure_downgrade(dialect: Dialect) {
         .collect();
     assert_eq!(planned, ["20260201000000", "20260201000100"]);
     assert!(db.tables().is_empty(), "planning created something");
+    // A rehearsal says what a run would send, on a scratch database: the real one is not
+    // touched.
+    let offline = rt
+        .block_on(runner.rehearsal().offline_sql(
+            database,
+            Direction::Upgrade,
+            &Target::parse("20260201000000"),
+        ))
+        .unwrap();
+    let rehearsed: Vec<_> = offline.steps.iter().map(|s| s.revision.as_str()).collect();
+    assert_eq!(rehearsed, ["20260201000000"]);
+    assert!(
+        offline.steps[0]
+            .statements
+            .iter()
+            .any(|s| s.sql.contains("CREATE TABLE")),
+        "{:?}",
+        offline.steps[0]
+            .statements
+            .iter()
+            .map(|s| &s.sql)
+            .collect::<Vec<_>>()
+    );
+    assert!(db.tables().is_empty(), "the rehearsal touched the database");
+    // (Its steps reached the observer as a run's do.)
+    steps.0.lock().unwrap().clear();
 
     // Only the first migration: `fail_midway` fails half-way through its update.
     let reports = rt
@@ -105,6 +131,18 @@ pub fn library_api_upgrade_status_failure_downgrade(dialect: Dialect) {
     // nothing that commits implicitly was sent).
     assert_eq!(*state, FailureState::RolledBack);
     assert!(err.to_string().contains(&state.to_string()), "{err}");
+    // The same run as a value: the outcome names the failed database and what it left
+    // untouched (nothing: the project has one).
+    let outcome = rt
+        .block_on(runner.run(&project, &Run::upgrade(Target::Head)))
+        .unwrap();
+    assert!(outcome.reports.is_empty());
+    let (failed, err) = outcome.failed.as_ref().expect("the run failed");
+    assert_eq!(
+        (failed.as_str(), err.kind()),
+        ("default", ErrorKind::Migration)
+    );
+    assert!(outcome.untouched.is_empty());
     assert_eq!(
         db.strings("SELECT code FROM items WHERE id IN (1, 2500) ORDER BY id"),
         ["item-00001", "item-02500"],

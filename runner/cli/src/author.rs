@@ -183,7 +183,7 @@ async fn graph_with_unbuilt(
         );
     }
     let artifacts = if db.migrations.is_dir() {
-        ctx.runner()?.load_artifacts(db).await?
+        ctx.runner()?.maintenance().load_artifacts(db).await?
     } else {
         Vec::new()
     };

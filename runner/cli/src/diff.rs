@@ -28,8 +28,8 @@ pub(super) async fn diff(
     let mut documents = Vec::new();
     let mut any = false;
     for db in &ctx.project.databases {
-        let diff = runner
-            .diff(db, against.clone(), scratch_url.as_deref())
+        let diff = super::rehearsal(&runner, scratch_url.as_deref())
+            .diff(db, against.clone())
             .await?;
         any |= !diff.differences.is_empty();
         if ctx.json {
@@ -186,7 +186,10 @@ pub(super) async fn autogenerate(
     let db = ctx.one_database()?;
     let engine = retort::core::Dialect::of_url(&db.url)
         .with_context(|| format!("database `{}` has no engine to generate for", db.name))?;
-    let diff = quiet_runner(ctx)?.diff(db, Against::Head, None).await?;
+    let diff = quiet_runner(ctx)?
+        .rehearsal()
+        .diff(db, Against::Head)
+        .await?;
     if diff.differences.is_empty() {
         writeln!(
             out,

@@ -335,7 +335,12 @@ pub(super) async fn extract(
     file: &std::path::Path,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
-    let Some((row, bytes)) = ctx.runner()?.applied_artifact(db, &revision).await? else {
+    let Some((row, bytes)) = ctx
+        .runner()?
+        .maintenance()
+        .applied_artifact(db, &revision)
+        .await?
+    else {
         bail!(
             "no revision matching `{revision}` is applied to `{}` (a pending migration's \
              artifact is the file in {})",

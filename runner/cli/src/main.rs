@@ -32,6 +32,14 @@ use retort::core::observe::Observer;
 use retort::project::{self, DatabaseConfig, Overrides, Project};
 use retort::run::Runner;
 
+/// Rehearsals on scratch databases made beside each database, or on `--scratch-url`.
+fn rehearsal<'r>(runner: &'r retort::Runner, scratch_url: Option<&str>) -> retort::Rehearsal<'r> {
+    match scratch_url {
+        Some(url) => runner.rehearsal().on_server(url),
+        None => runner.rehearsal(),
+    }
+}
+
 /// What every command works with: the resolved project and how to report.
 struct Ctx {
     cwd: PathBuf,

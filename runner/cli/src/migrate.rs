@@ -9,7 +9,7 @@ use super::print::finish;
 use retort::authoring::import::Tool;
 use retort::core::Direction;
 use retort::core::plan::Target;
-use retort::run::Resolution;
+use retort::run::{Resolution, Run};
 
 /// `retort upgrade [TARGET]` and `retort downgrade TARGET` (`--dry-run`: plan only).
 pub(super) async fn migrate(
@@ -20,16 +20,13 @@ pub(super) async fn migrate(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let outcome = ctx
-        .runner()?
-        .migrate_project(
-            &ctx.project.databases,
-            &ctx.project.others,
-            direction,
-            &Target::parse(target),
-            dry_run,
-        )
-        .await?;
+    let target = Target::parse(target);
+    let run = match direction {
+        Direction::Upgrade => Run::upgrade(target),
+        Direction::Downgrade => Run::downgrade(target),
+    };
+    let run = if dry_run { run.planned() } else { run };
+    let outcome = ctx.runner()?.run(&ctx.project, &run).await?;
     if ctx.json {
         return finish_json(out, outcome, direction);
     }
@@ -116,7 +113,7 @@ pub(super) async fn stamp(
     let target = match (target, adopt) {
         (Some(t), _) => t,
         (None, Some(tool)) => {
-            let adopted = runner.adopt(db, tool).await?;
+            let adopted = runner.maintenance().adopt(db, tool).await?;
             writeln!(
                 out,
                 "{}: {} applied {} migration(s), the newest {}",
@@ -170,8 +167,8 @@ pub(super) async fn resolve(
     if force {
         writeln!(out, "{}: not checked against the schema (--force)", db.name)?;
     } else if resolution != Resolution::Downgrade {
-        match runner
-            .check_resolution(db, &revision, resolution, scratch_url.as_deref())
+        match super::rehearsal(&runner, scratch_url.as_deref())
+            .check_resolution(db, &revision, resolution)
             .await?
         {
             0 => writeln!(
@@ -186,7 +183,10 @@ pub(super) async fn resolve(
             )?,
         }
     }
-    let was = runner.resolve_unchecked(db, &revision, resolution).await?;
+    let was = runner
+        .maintenance()
+        .resolve_unchecked(db, &revision, resolution)
+        .await?;
     let now = match resolution {
         Resolution::Applied => "applied",
         Resolution::RolledBack => "not applied (row removed)",
@@ -209,7 +209,7 @@ pub(super) async fn accept_rebuild(
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
     let runner = ctx.runner()?;
-    let accepted = runner.accept_rebuild(db, &revisions).await?;
+    let accepted = runner.maintenance().accept_rebuild(db, &revisions).await?;
     if accepted.is_empty() {
         writeln!(
             out,

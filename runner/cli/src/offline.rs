@@ -24,8 +24,8 @@ pub(super) async fn sql(
     let target = Target::parse(target);
     let mut documents = Vec::new();
     for db in &ctx.project.databases {
-        let script = runner
-            .offline_sql(db, direction, &target, scratch_url.as_deref())
+        let script = super::rehearsal(&runner, scratch_url.as_deref())
+            .offline_sql(db, direction, &target)
             .await?;
         if ctx.json {
             documents.push(serde_json::to_value(&script)?);

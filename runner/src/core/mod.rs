@@ -51,14 +51,14 @@ impl DialectExt for Dialect {
 }
 
 pub mod autogen;
-pub mod checks;
+pub(crate) mod checks;
 pub mod graph;
 pub mod lint;
 mod model;
 pub mod observe;
 pub mod plan;
 pub mod snapshot;
-pub mod table;
+pub(crate) mod table;
 
 pub use model::{CursorId, DEFAULT_DATABASE, Direction, Embedded, Limits};
 

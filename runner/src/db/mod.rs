@@ -5,11 +5,11 @@
 //! rewriting and value mapping of its dialect. Everything that differs between SQLite,
 //! PostgreSQL and MySQL lives behind this trait.
 
-pub mod catalog;
-pub mod ddl;
+pub(crate) mod catalog;
+pub(crate) mod ddl;
 mod history;
 mod mysql;
-pub mod placeholders;
+pub(crate) mod placeholders;
 mod postgres;
 pub mod recording;
 pub mod scratch;

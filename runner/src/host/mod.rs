@@ -7,7 +7,7 @@
 //! `run`, `source`, `authoring` or `project`.
 
 pub mod cache;
-pub mod capability;
+pub(crate) mod capability;
 mod json_batch;
 mod operations;
 mod output;

@@ -220,7 +220,7 @@ impl std::fmt::Display for RoundTripProblem {
     }
 }
 
-/// The result of [`Runner::round_trip`].
+/// The result of a round trip ([`Runner::check`], the testing kit).
 #[derive(Clone, Debug)]
 pub struct RoundTrip {
     /// The revisions that round-tripped, in the order they ran.
@@ -352,8 +352,8 @@ impl Runner {
     /// order, each is upgraded, then downgraded — the schema must be the one before it —
     /// then upgraded again — the schema must be the one after its first upgrade. Stops at
     /// the first migration that fails. What [`Runner::check`] runs on a scratch database,
-    /// callable from a test on a database of its own.
-    pub async fn round_trip(
+    /// callable from a test on a database of its own (the testing kit's `round_trip`).
+    pub(crate) async fn round_trip(
         &self,
         db: &DatabaseConfig,
         migrations: &Migrations,

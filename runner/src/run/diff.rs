@@ -4,7 +4,7 @@
 //! compared by catalog snapshot as `check` compares.
 
 use super::check::chain;
-use super::{Error, Migrations, Runner};
+use super::{Error, Migrations, Rehearsal, Runner};
 use crate::core::DialectExt;
 use crate::core::Direction;
 use crate::core::snapshot::{Difference, Snapshot};
@@ -40,68 +40,6 @@ pub struct SchemaDiff {
 }
 
 impl Runner {
-    /// Compares `db`'s declared schema with `against` (see the module documentation).
-    pub async fn diff(
-        &self,
-        db: &DatabaseConfig,
-        against: Against,
-        scratch_server: Option<&str>,
-    ) -> Result<SchemaDiff, Error> {
-        let Some(file) = &db.schema else {
-            return Err(Error::Config(crate::project::ConfigError {
-                path: "retort.toml".into(),
-                problems: vec![format!(
-                    "database `{}` declares no schema: add `schema = \"schema.sql\"` (plain DDL \
-                     in its dialect) to [databases.{}]",
-                    db.name, db.name
-                )],
-            }));
-        };
-        let shown = file.display().to_string();
-        let sql = std::fs::read_to_string(file).map_err(|e| {
-            Error::Config(crate::project::ConfigError {
-                path: shown.clone(),
-                problems: vec![format!("{shown}: cannot read the declared schema: {e}")],
-            })
-        })?;
-        let server = scratch_server.unwrap_or(&db.url);
-        let declared = self.declared_schema(db, server, &shown, &sql).await?;
-        let current = match against {
-            Against::Database => self.target_schema(db).await?,
-            Against::Head | Against::Revision(_) => {
-                // SQL migrations are built as an upgrade builds them; unbuilt others refused.
-                super::check_built(
-                    db,
-                    Direction::Upgrade,
-                    self.observer.as_ref(),
-                    self.build_sources,
-                )?;
-                let migrations = self.load(db).await?;
-                let ids: Vec<String> = match &against {
-                    Against::Revision(prefix) => {
-                        let id = crate::core::plan::find_revision(&migrations.graph, prefix)
-                            .map_err(|source| Error::Plan {
-                                database: db.name.clone(),
-                                source,
-                            })?;
-                        let needed = migrations.graph.requirements(&[&id]);
-                        let order = migrations.graph.order().iter();
-                        order.filter(|r| needed.contains(*r)).cloned().collect()
-                    }
-                    _ => migrations.graph.order().to_vec(),
-                };
-                self.schema_at(db, server, &migrations, &ids).await?
-            }
-        };
-        Ok(SchemaDiff {
-            database: db.name.clone(),
-            file: shown,
-            differences: current.diff(&declared),
-            declared,
-            current,
-        })
-    }
-
     /// Runs the declared DDL on a scratch database and reads its catalog.
     async fn declared_schema(
         &self,
@@ -201,5 +139,68 @@ impl Runner {
         }
         let snapshot = db::catalog::snapshot(backend.as_mut()).await;
         (backend, snapshot.map_err(wrap))
+    }
+}
+
+impl Rehearsal<'_> {
+    /// Compares `db`'s declared schema with `against` (see the module documentation).
+    pub async fn diff(&self, db: &DatabaseConfig, against: Against) -> Result<SchemaDiff, Error> {
+        let scratch_server = self.server.as_deref();
+        let Some(file) = &db.schema else {
+            return Err(Error::Config(crate::project::ConfigError {
+                path: "retort.toml".into(),
+                problems: vec![format!(
+                    "database `{}` declares no schema: add `schema = \"schema.sql\"` (plain DDL \
+                     in its dialect) to [databases.{}]",
+                    db.name, db.name
+                )],
+            }));
+        };
+        let shown = file.display().to_string();
+        let sql = std::fs::read_to_string(file).map_err(|e| {
+            Error::Config(crate::project::ConfigError {
+                path: shown.clone(),
+                problems: vec![format!("{shown}: cannot read the declared schema: {e}")],
+            })
+        })?;
+        let server = scratch_server.unwrap_or(&db.url);
+        let declared = self
+            .runner
+            .declared_schema(db, server, &shown, &sql)
+            .await?;
+        let current = match against {
+            Against::Database => self.runner.target_schema(db).await?,
+            Against::Head | Against::Revision(_) => {
+                // SQL migrations are built as an upgrade builds them; unbuilt others refused.
+                super::check_built(
+                    db,
+                    Direction::Upgrade,
+                    self.runner.observer.as_ref(),
+                    self.runner.build_sources,
+                )?;
+                let migrations = self.runner.load(db).await?;
+                let ids: Vec<String> = match &against {
+                    Against::Revision(prefix) => {
+                        let id = crate::core::plan::find_revision(&migrations.graph, prefix)
+                            .map_err(|source| Error::Plan {
+                                database: db.name.clone(),
+                                source,
+                            })?;
+                        let needed = migrations.graph.requirements(&[&id]);
+                        let order = migrations.graph.order().iter();
+                        order.filter(|r| needed.contains(*r)).cloned().collect()
+                    }
+                    _ => migrations.graph.order().to_vec(),
+                };
+                self.runner.schema_at(db, server, &migrations, &ids).await?
+            }
+        };
+        Ok(SchemaDiff {
+            database: db.name.clone(),
+            file: shown,
+            differences: current.diff(&declared),
+            declared,
+            current,
+        })
     }
 }

@@ -122,7 +122,7 @@ pub enum Error {
     /// A target that names revisions was given for several databases.
     #[error("`{0}` names revisions of one database: choose the database")]
     TargetNeedsOneDatabase(String),
-    /// Another tool's history cannot be adopted ([`Runner::adopt`](super::Runner::adopt)).
+    /// Another tool's history cannot be adopted ([`Maintenance::adopt`](super::Maintenance::adopt)).
     #[error("database `{database}`: cannot adopt the {tool} history: {}",
         match .unknown {
             None => "it recorded no applied migration in this database".to_string(),
@@ -164,7 +164,7 @@ pub enum Error {
         account: String,
     },
     /// A claim that an unfinished migration is applied or rolled back was refused
-    /// ([`Runner::check_resolution`](super::Runner::check_resolution)). (The `retort` binary
+    /// ([`Rehearsal::check_resolution`](super::Rehearsal::check_resolution)). (The `retort` binary
     /// adds the commands for the other choices.)
     #[error("database `{database}`: {revision} cannot be resolved as {claim}: {}",
         refusal_text(*.claim, .refusal))]

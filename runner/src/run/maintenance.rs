@@ -21,173 +21,36 @@ pub struct Adoption {
     pub newest: String,
 }
 
+/// Repairs and inspections of a database's history, for operators and tools rather than
+/// for an application's deploy: settling an unfinished revision without the schema check,
+/// accepting rebuilt artifacts, adopting another tool's history, reading what was applied.
+/// From [`Runner::maintenance`].
+pub struct Maintenance<'r> {
+    pub(super) runner: &'r Runner,
+}
+
+impl Runner {
+    /// Repairs and inspections of a database's history (see [`Maintenance`]).
+    pub fn maintenance(&self) -> Maintenance<'_> {
+        Maintenance { runner: self }
+    }
+}
+
 impl Runner {
     /// Settles a revision an earlier run left unfinished. `Applied` and
-    /// `RolledBack` are first checked against the schema ([`Runner::check_resolution`]).
+    /// `RolledBack` are first checked against the schema ([`Rehearsal::check_resolution`](super::Rehearsal::check_resolution)).
     pub async fn resolve(
         &self,
         db: &DatabaseConfig,
         revision: &str,
         resolution: Resolution,
     ) -> Result<RowState, Error> {
-        self.check_resolution(db, revision, resolution, None)
+        self.rehearsal()
+            .check_resolution(db, revision, resolution)
             .await?;
-        self.resolve_unchecked(db, revision, resolution).await
-    }
-
-    /// [`Runner::resolve`] without the schema check.
-    pub async fn resolve_unchecked(
-        &self,
-        db: &DatabaseConfig,
-        revision: &str,
-        resolution: Resolution,
-    ) -> Result<RowState, Error> {
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
-        let migrations = if resolution == Resolution::Downgrade {
-            Some(self.load(db).await?)
-        } else {
-            None
-        };
-        self.locked(db, |mut backend| async move {
-            let history = match backend.history().await {
-                Ok(h) => h,
-                Err(e) => return (backend, Err(wrap(e))),
-            };
-            let Some(row) = history.iter().find(|r| r.revision == revision) else {
-                return (
-                    backend,
-                    Err(Error::Plan {
-                        database: db.name.clone(),
-                        source: PlanError::Unknown(revision.into()),
-                    }),
-                );
-            };
-            let was = row.state;
-            match resolution {
-                Resolution::Applied => {
-                    let r = backend
-                        .update_history(revision, RowState::Applied, row.duration_ms)
-                        .await
-                        .map_err(wrap);
-                    (backend, r.map(|()| was))
-                }
-                Resolution::RolledBack => {
-                    let r = backend.delete_history(revision).await.map_err(wrap);
-                    (backend, r.map(|()| was))
-                }
-                Resolution::Downgrade => {
-                    let Some(artifact) = migrations.as_ref().and_then(|m| m.get(revision)) else {
-                        return (
-                            backend,
-                            Err(Error::Plan {
-                                database: db.name.clone(),
-                                source: PlanError::AppliedButMissing(vec![revision.into()]),
-                            }),
-                        );
-                    };
-                    let protocol = Protocol::choose(
-                        backend.ddl_commits_implicitly(),
-                        artifact.info.transactional,
-                        false,
-                    );
-                    let (backend, result) = self
-                        .run_step(backend, db, artifact, Direction::Downgrade, protocol)
-                        .await;
-                    (backend, result.map(|_| was))
-                }
-            }
-        })
-        .await
-    }
-
-    /// Accepts a deliberate rebuild of applied revisions: records the digest (and signer)
-    /// of the artifacts now in the directory, with a note of the digest they replace and
-    /// who accepted it. The new artifact must pass the signature policy and describe the
-    /// same revision with the same parents.
-    pub async fn accept_rebuild(
-        &self,
-        db: &DatabaseConfig,
-        revisions: &[String],
-    ) -> Result<Vec<(String, String, String)>, Error> {
-        let migrations = self.load(db).await?;
-        let wrap = |source| Error::Db {
-            database: db.name.clone(),
-            source,
-        };
-        self.locked(db, |mut backend| async {
-            let result = async {
-                let history = backend.history().await.map_err(wrap)?;
-                let mut accepted = Vec::new();
-                for wanted in revisions {
-                    let id = plan::find_revision(&migrations.graph, wanted).map_err(
-                        |source| Error::Plan {
-                            database: db.name.clone(),
-                            source,
-                        },
-                    )?;
-                    let artifact = migrations.get(&id).expect("resolved ids have artifacts");
-                    // Applied, or left unfinished by a failed run (its row keeps the digest
-                    // of what ran; `resolve` then runs the accepted rebuild).
-                    let Some(row) = history.iter().find(|r| r.revision == id) else {
-                        return Err(Error::Plan {
-                            database: db.name.clone(),
-                            source: PlanError::NeverApplied(id),
-                        });
-                    };
-                    if row.parents != artifact.info.parents {
-                        return Err(Error::Artifact {
-                            database: db.name.clone(),
-                            source: ArtifactError::Metadata {
-                                path: artifact.path.display().to_string(),
-                                message: format!(
-                                    "its parents ({}) differ from the applied revision's ({}): this is not a rebuild of the same migration",
-                                    artifact.info.parents.join(", "),
-                                    row.parents.join(", ")
-                                ),
-                            },
-                        });
-                    }
-                    if row.digest == artifact.digest {
-                        continue;
-                    }
-                    let note = format!(
-                        "{} accept-rebuild by {}: sha256 {} replaced sha256 {}",
-                        db::now_rfc3339(),
-                        db::runner_identity(),
-                        artifact.digest,
-                        row.digest
-                    );
-                    backend.begin().await.map_err(wrap)?;
-                    let done = async {
-                        backend
-                            .store_artifact(&artifact.digest, &artifact.bytes)
-                            .await?;
-                        backend
-                            .replace_digest(
-                                &id,
-                                &artifact.digest,
-                                artifact.signer.as_deref(),
-                                &note,
-                            )
-                            .await?;
-                        backend.commit().await
-                    }
-                    .await;
-                    if let Err(e) = done {
-                        let _ = backend.rollback().await;
-                        return Err(wrap(e));
-                    }
-                    accepted.push((id, row.digest.clone(), artifact.digest.clone()));
-                }
-                Ok(accepted)
-            }
-            .await;
-            (backend, result)
-        })
-        .await
+        self.maintenance()
+            .resolve_unchecked(db, revision, resolution)
+            .await
     }
 
     /// The versions `tool` recorded as applied in this database (its own history table), as
@@ -319,6 +182,158 @@ impl Runner {
 }
 
 impl Runner {
+    /// The database's current revisions: the tips of what is applied, plus applied revisions
+    /// the migrations directory no longer has. Empty at base. Read-only.
+    pub async fn current(&self, db: &DatabaseConfig) -> Result<Vec<CurrentRevision>, Error> {
+        let history = self.history(db).await?;
+        let applied = applied_set(&history);
+        let migrations = self.load(db).await?;
+        let mut tips = migrations.graph.tips(&applied);
+        tips.extend(
+            applied
+                .iter()
+                .filter(|r| !migrations.graph.contains(r))
+                .cloned(),
+        );
+        let heads = migrations.graph.heads();
+        Ok(tips
+            .into_iter()
+            .map(|revision| CurrentRevision {
+                description: history
+                    .iter()
+                    .find(|r| r.revision == revision)
+                    .map(|r| r.description.clone())
+                    .unwrap_or_default(),
+                head: heads.contains(&revision),
+                revision,
+            })
+            .collect())
+    }
+}
+
+impl Maintenance<'_> {
+    /// Loads and validates the artifacts of `db` like [`Runner::load`], without requiring
+    /// them to form a graph on their own (a tool adding migrations not built yet).
+    pub async fn load_artifacts(
+        &self,
+        db: &DatabaseConfig,
+    ) -> Result<Vec<crate::source::Artifact>, Error> {
+        self.runner
+            .load_from(db, Runner::source_of(db).as_ref())
+            .await
+    }
+
+    /// Accepts a deliberate rebuild of applied revisions: records the digest (and signer)
+    /// of the artifacts now in the directory, with a note of the digest they replace and
+    /// who accepted it. The new artifact must pass the signature policy and describe the
+    /// same revision with the same parents.
+    pub async fn accept_rebuild(
+        &self,
+        db: &DatabaseConfig,
+        revisions: &[String],
+    ) -> Result<Vec<(String, String, String)>, Error> {
+        let migrations = self.runner.load(db).await?;
+        let wrap = |source| Error::Db {
+            database: db.name.clone(),
+            source,
+        };
+        self.runner.locked(db, |mut backend| async {
+            let result = async {
+                let history = backend.history().await.map_err(wrap)?;
+                let mut accepted = Vec::new();
+                for wanted in revisions {
+                    let id = plan::find_revision(&migrations.graph, wanted).map_err(
+                        |source| Error::Plan {
+                            database: db.name.clone(),
+                            source,
+                        },
+                    )?;
+                    let artifact = migrations.get(&id).expect("resolved ids have artifacts");
+                    // Applied, or left unfinished by a failed run (its row keeps the digest
+                    // of what ran; `resolve` then runs the accepted rebuild).
+                    let Some(row) = history.iter().find(|r| r.revision == id) else {
+                        return Err(Error::Plan {
+                            database: db.name.clone(),
+                            source: PlanError::NeverApplied(id),
+                        });
+                    };
+                    if row.parents != artifact.info.parents {
+                        return Err(Error::Artifact {
+                            database: db.name.clone(),
+                            source: ArtifactError::Metadata {
+                                path: artifact.path.display().to_string(),
+                                message: format!(
+                                    "its parents ({}) differ from the applied revision's ({}): this is not a rebuild of the same migration",
+                                    artifact.info.parents.join(", "),
+                                    row.parents.join(", ")
+                                ),
+                            },
+                        });
+                    }
+                    if row.digest == artifact.digest {
+                        continue;
+                    }
+                    let note = format!(
+                        "{} accept-rebuild by {}: sha256 {} replaced sha256 {}",
+                        db::now_rfc3339(),
+                        db::runner_identity(),
+                        artifact.digest,
+                        row.digest
+                    );
+                    backend.begin().await.map_err(wrap)?;
+                    let done = async {
+                        backend
+                            .store_artifact(&artifact.digest, &artifact.bytes)
+                            .await?;
+                        backend
+                            .replace_digest(
+                                &id,
+                                &artifact.digest,
+                                artifact.signer.as_deref(),
+                                &note,
+                            )
+                            .await?;
+                        backend.commit().await
+                    }
+                    .await;
+                    if let Err(e) = done {
+                        let _ = backend.rollback().await;
+                        return Err(wrap(e));
+                    }
+                    accepted.push((id, row.digest.clone(), artifact.digest.clone()));
+                }
+                Ok(accepted)
+            }
+            .await;
+            (backend, result)
+        })
+        .await
+    }
+
+    /// Reads `tool`'s history table in this database and checks that every version it
+    /// applied is a revision here (its migrations imported and built), so
+    /// `stamp` can adopt the newest. Read-only.
+    pub async fn adopt(
+        &self,
+        db: &DatabaseConfig,
+        tool: crate::authoring::import::Tool,
+    ) -> Result<Adoption, Error> {
+        let versions = self.runner.tool_versions(db, tool).await?;
+        let migrations = self.runner.load(db).await?;
+        let fail = |unknown: Option<&String>| Error::Adopt {
+            database: db.name.clone(),
+            tool: tool.name(),
+            unknown: unknown.cloned(),
+        };
+        let Some(newest) = versions.last().cloned() else {
+            return Err(fail(None));
+        };
+        if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
+            return Err(fail(Some(unknown)));
+        }
+        Ok(Adoption { versions, newest })
+    }
+
     /// The artifact applied for `revision` (an applied revision's id or unique prefix), as
     /// `retort_artifacts` stores it, with its history row: what was run, byte for byte, even
     /// when its source is gone. `Ok(None)` when no applied revision matches. Read-only.
@@ -331,7 +346,7 @@ impl Runner {
             database: db.name.clone(),
             source,
         };
-        let history = self.history(db).await?;
+        let history = self.runner.history(db).await?;
         let matching: Vec<&HistoryRow> = match history.iter().find(|r| r.revision == revision) {
             Some(exact) => vec![exact],
             None => history
@@ -364,55 +379,75 @@ impl Runner {
         }
     }
 
-    /// The database's current revisions: the tips of what is applied, plus applied revisions
-    /// the migrations directory no longer has. Empty at base. Read-only.
-    pub async fn current(&self, db: &DatabaseConfig) -> Result<Vec<CurrentRevision>, Error> {
-        let history = self.history(db).await?;
-        let applied = applied_set(&history);
-        let migrations = self.load(db).await?;
-        let mut tips = migrations.graph.tips(&applied);
-        tips.extend(
-            applied
-                .iter()
-                .filter(|r| !migrations.graph.contains(r))
-                .cloned(),
-        );
-        let heads = migrations.graph.heads();
-        Ok(tips
-            .into_iter()
-            .map(|revision| CurrentRevision {
-                description: history
-                    .iter()
-                    .find(|r| r.revision == revision)
-                    .map(|r| r.description.clone())
-                    .unwrap_or_default(),
-                head: heads.contains(&revision),
-                revision,
-            })
-            .collect())
-    }
-
-    /// Reads `tool`'s history table in this database and checks that every version it
-    /// applied is a revision here (its migrations imported and built), so
-    /// `stamp` can adopt the newest. Read-only.
-    pub async fn adopt(
+    /// [`Runner::resolve`] without the schema check: for a revision whose schema cannot be
+    /// rehearsed, after checking it by hand.
+    pub async fn resolve_unchecked(
         &self,
         db: &DatabaseConfig,
-        tool: crate::authoring::import::Tool,
-    ) -> Result<Adoption, Error> {
-        let versions = self.tool_versions(db, tool).await?;
-        let migrations = self.load(db).await?;
-        let fail = |unknown: Option<&String>| Error::Adopt {
+        revision: &str,
+        resolution: Resolution,
+    ) -> Result<RowState, Error> {
+        let wrap = |source| Error::Db {
             database: db.name.clone(),
-            tool: tool.name(),
-            unknown: unknown.cloned(),
+            source,
         };
-        let Some(newest) = versions.last().cloned() else {
-            return Err(fail(None));
+        let migrations = if resolution == Resolution::Downgrade {
+            Some(self.runner.load(db).await?)
+        } else {
+            None
         };
-        if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
-            return Err(fail(Some(unknown)));
-        }
-        Ok(Adoption { versions, newest })
+        self.runner
+            .locked(db, |mut backend| async move {
+                let history = match backend.history().await {
+                    Ok(h) => h,
+                    Err(e) => return (backend, Err(wrap(e))),
+                };
+                let Some(row) = history.iter().find(|r| r.revision == revision) else {
+                    return (
+                        backend,
+                        Err(Error::Plan {
+                            database: db.name.clone(),
+                            source: PlanError::Unknown(revision.into()),
+                        }),
+                    );
+                };
+                let was = row.state;
+                match resolution {
+                    Resolution::Applied => {
+                        let r = backend
+                            .update_history(revision, RowState::Applied, row.duration_ms)
+                            .await
+                            .map_err(wrap);
+                        (backend, r.map(|()| was))
+                    }
+                    Resolution::RolledBack => {
+                        let r = backend.delete_history(revision).await.map_err(wrap);
+                        (backend, r.map(|()| was))
+                    }
+                    Resolution::Downgrade => {
+                        let Some(artifact) = migrations.as_ref().and_then(|m| m.get(revision))
+                        else {
+                            return (
+                                backend,
+                                Err(Error::Plan {
+                                    database: db.name.clone(),
+                                    source: PlanError::AppliedButMissing(vec![revision.into()]),
+                                }),
+                            );
+                        };
+                        let protocol = Protocol::choose(
+                            backend.ddl_commits_implicitly(),
+                            artifact.info.transactional,
+                            false,
+                        );
+                        let (backend, result) = self
+                            .runner
+                            .run_step(backend, db, artifact, Direction::Downgrade, protocol)
+                            .await;
+                        (backend, result.map(|_| was))
+                    }
+                }
+            })
+            .await
     }
 }

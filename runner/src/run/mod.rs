@@ -40,11 +40,12 @@ use crate::source::{
 pub use check::{CheckOptions, DatabaseCheck, Finding, FindingKind, RoundTrip, RoundTripProblem};
 pub use diff::{Against, SchemaDiff};
 pub use error::{Changed, Disagreement, Error, ErrorKind, FailureState, Refusal};
-pub use maintenance::Adoption;
+pub use maintenance::{Adoption, Maintenance};
 pub use offline::{OfflineSql, OfflineStep};
 pub use report::{
-    CurrentRevision, ProjectOutcome, Ran, Report, Resolution, RevisionState, StatusLine,
+    CurrentRevision, ProjectOutcome, Ran, Report, Resolution, RevisionState, Run, StatusLine,
 };
+pub use scratch::Rehearsal;
 use step::Protocol;
 
 /// The loaded migrations of one database.
@@ -116,7 +117,9 @@ impl Runner {
         project: &crate::project::Project,
         target: &Target,
     ) -> Result<Vec<Report>, Error> {
-        self.run_project(project, Direction::Upgrade, target).await
+        self.run(project, &Run::upgrade(target.clone()))
+            .await?
+            .into_result()
     }
 
     /// Downgrades every selected database of `project` to `target` (`Target::Base` reverts
@@ -126,8 +129,9 @@ impl Runner {
         project: &crate::project::Project,
         target: &Target,
     ) -> Result<Vec<Report>, Error> {
-        self.run_project(project, Direction::Downgrade, target)
-            .await
+        self.run(project, &Run::downgrade(target.clone()))
+            .await?
+            .into_result()
     }
 
     /// What [`Runner::upgrade`] or [`Runner::downgrade`] would do to each selected database of
@@ -139,26 +143,33 @@ impl Runner {
         direction: Direction,
         target: &Target,
     ) -> Result<Vec<Report>, Error> {
-        self.migrate_project(&project.databases, &project.others, direction, target, true)
-            .await?
-            .into_result()
+        let run = match direction {
+            Direction::Upgrade => Run::upgrade(target.clone()),
+            Direction::Downgrade => Run::downgrade(target.clone()),
+        };
+        self.run(project, &run.planned()).await?.into_result()
     }
 
-    async fn run_project(
+    /// Carries out `run` on every selected database of `project` and says, database by
+    /// database, what happened: the reports of those that finished, the failure, and the
+    /// databases the failure left untouched. Databases another one requires go first on
+    /// the way up and last on the way down; the whole run is refused before anything runs
+    /// if a cross-database requirement would not hold afterwards (the project's unselected
+    /// databases are read, never changed, to check that). `Err` is a failure before any
+    /// database was touched.
+    pub async fn run(
         &self,
         project: &crate::project::Project,
-        direction: Direction,
-        target: &Target,
-    ) -> Result<Vec<Report>, Error> {
+        run: &Run,
+    ) -> Result<ProjectOutcome, Error> {
         self.migrate_project(
             &project.databases,
             &project.others,
-            direction,
-            target,
-            false,
+            run.direction,
+            &run.target,
+            !run.apply,
         )
-        .await?
-        .into_result()
+        .await
     }
 
     fn graph_of(&self, db: &DatabaseConfig, artifacts: Vec<Artifact>) -> Result<Migrations, Error> {
@@ -192,12 +203,6 @@ impl Runner {
     pub async fn load(&self, db: &DatabaseConfig) -> Result<Migrations, Error> {
         let artifacts = self.load_from(db, Self::source_of(db).as_ref()).await?;
         self.graph_of(db, artifacts)
-    }
-
-    /// Loads and validates the artifacts of `db` like [`Runner::load`], without requiring
-    /// them to form a graph on their own (`retort new` adds the migrations not built yet).
-    pub async fn load_artifacts(&self, db: &DatabaseConfig) -> Result<Vec<Artifact>, Error> {
-        self.load_from(db, Self::source_of(db).as_ref()).await
     }
 
     async fn load_from(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::check::chain;
 use super::step::Protocol;
-use super::{Error, Migrations, Runner, applied_set, check_built};
+use super::{Error, Migrations, Rehearsal, Runner, applied_set, check_built};
 use crate::core::Direction;
 use crate::core::plan::{Step, Target};
 use crate::db::recording::{Log, Recorded, Recording};
@@ -46,51 +46,6 @@ pub struct OfflineSql {
 }
 
 impl Runner {
-    /// The statements moving `db` to `target` would send (see the module documentation),
-    /// rehearsed on a scratch database made on `scratch_server` (default: beside `db`).
-    /// Reads the target's history; changes nothing there.
-    pub async fn offline_sql(
-        &self,
-        db: &DatabaseConfig,
-        direction: Direction,
-        target: &Target,
-        scratch_server: Option<&str>,
-    ) -> Result<OfflineSql, Error> {
-        check_built(db, direction, self.observer.as_ref(), self.build_sources)?;
-        let migrations = self.load(db).await?;
-        let migrations = self.with_stored_artifacts(db, migrations).await?;
-        let history = self.history(db).await?;
-        self.check_integrity(db, &migrations, &history)?;
-        let steps = self.plan_steps(db, &migrations, &history, direction, target)?;
-        let applied = applied_set(&history);
-        let current = migrations.graph.tips(&applied);
-        let applied: Vec<String> = migrations
-            .graph
-            .order()
-            .iter()
-            .filter(|id| applied.contains(*id))
-            .cloned()
-            .collect();
-        let scratch = self
-            .scratch_for(db, scratch_server.unwrap_or(&db.url))
-            .await?;
-        let config = &scratch.config;
-        let rehearsed = self
-            .locked(config, |backend| {
-                self.rehearse(backend, config, &migrations, &applied, steps)
-            })
-            .await;
-        let steps = scratch.finish(rehearsed).await?;
-        // `postgres`, `mysql` or `sqlite`, whichever spelling the URL uses.
-        let dialect = crate::core::Dialect::of_url(&db.url).map_or("", |d| d.name());
-        Ok(OfflineSql {
-            database: db.name.clone(),
-            dialect: dialect.to_string(),
-            current,
-            steps,
-        })
-    }
-
     /// Brings the scratch database to `applied`, then runs `steps` recording each.
     async fn rehearse(
         &self,
@@ -165,5 +120,62 @@ impl Runner {
             }
         }
         (backend, Ok(out))
+    }
+}
+
+impl Rehearsal<'_> {
+    /// The statements moving `db` to `target` would send (see the module documentation),
+    /// rehearsed on a scratch database made on `scratch_server` (default: beside `db`).
+    /// Reads the target's history; changes nothing there.
+    pub async fn offline_sql(
+        &self,
+        db: &DatabaseConfig,
+        direction: Direction,
+        target: &Target,
+    ) -> Result<OfflineSql, Error> {
+        let scratch_server = self.server.as_deref();
+        check_built(
+            db,
+            direction,
+            self.runner.observer.as_ref(),
+            self.runner.build_sources,
+        )?;
+        let migrations = self.runner.load(db).await?;
+        let migrations = self.runner.with_stored_artifacts(db, migrations).await?;
+        let history = self.runner.history(db).await?;
+        self.runner.check_integrity(db, &migrations, &history)?;
+        let steps = self
+            .runner
+            .plan_steps(db, &migrations, &history, direction, target)?;
+        let applied = applied_set(&history);
+        let current = migrations.graph.tips(&applied);
+        let applied: Vec<String> = migrations
+            .graph
+            .order()
+            .iter()
+            .filter(|id| applied.contains(*id))
+            .cloned()
+            .collect();
+        let scratch = self
+            .runner
+            .scratch_for(db, scratch_server.unwrap_or(&db.url))
+            .await?;
+        let config = &scratch.config;
+        let rehearsed = self
+            .runner
+            .locked(config, |backend| {
+                self.runner
+                    .rehearse(backend, config, &migrations, &applied, steps)
+            })
+            .await;
+        let steps = scratch.finish(rehearsed).await?;
+        // `postgres`, `mysql` or `sqlite`, whichever spelling the URL uses.
+        let dialect = crate::core::Dialect::of_url(&db.url).map_or("", |d| d.name());
+        Ok(OfflineSql {
+            database: db.name.clone(),
+            dialect: dialect.to_string(),
+            current,
+            steps,
+        })
     }
 }

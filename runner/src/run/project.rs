@@ -9,11 +9,9 @@ use crate::core::plan::Target;
 use crate::project::DatabaseConfig;
 
 impl Runner {
-    /// Moves every database of `selected` to `target`: databases another one requires go
-    /// first on the way up and last on the way down, and the whole run is refused before
-    /// anything runs if a cross-database requirement would not hold afterwards. `others`
-    /// are the project's unselected databases, read (never changed) to check requirements.
-    pub async fn migrate_project(
+    /// Moves every database of `selected` to `target` ([`Runner::run`]); `others` are the
+    /// project's unselected databases.
+    pub(super) async fn migrate_project(
         &self,
         selected: &[DatabaseConfig],
         others: &[DatabaseConfig],

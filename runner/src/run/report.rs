@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::Error;
 use crate::core::Direction;
+use crate::core::plan::Target;
 use crate::db::RowState;
 
 /// One migration that ran.
@@ -171,6 +172,57 @@ impl std::fmt::Display for RevisionState {
                 write!(f, "changed since applied (applied sha256 {recorded})")
             }
         }
+    }
+}
+
+/// What [`Runner::run`](super::Runner::run) is to do: which way, to where, and whether to
+/// carry it out or only plan it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub(super) direction: Direction,
+    pub(super) target: Target,
+    pub(super) apply: bool,
+}
+
+impl Run {
+    /// Upgrade to `target` (`Target::Head`: everything pending).
+    pub fn upgrade(target: Target) -> Run {
+        Run {
+            direction: Direction::Upgrade,
+            target,
+            apply: true,
+        }
+    }
+
+    /// Downgrade to `target` (`Target::Base`: revert everything).
+    pub fn downgrade(target: Target) -> Run {
+        Run {
+            direction: Direction::Downgrade,
+            target,
+            apply: true,
+        }
+    }
+
+    /// The same run, planned only: the reports list the steps, marked `dry_run`, and
+    /// nothing runs or is created (not even the history tables or an SQLite file).
+    pub fn planned(mut self) -> Run {
+        self.apply = false;
+        self
+    }
+
+    /// Which way it goes.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Where it goes.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Whether it only plans.
+    pub fn is_planned(&self) -> bool {
+        !self.apply
     }
 }
 

@@ -23,6 +23,36 @@ pub(super) struct ScratchDb {
     _files: tempfile::TempDir,
 }
 
+/// Rehearsals: runs of a database's migrations on scratch databases Retort makes and drops
+/// (beside the database: on its server, or as a temporary SQLite file), which never touch
+/// the database itself — the schema the migrations make compared with a declared one, the
+/// statements a run would send, the check behind settling an unfinished revision. From
+/// [`Runner::rehearsal`].
+pub struct Rehearsal<'r> {
+    pub(super) runner: &'r Runner,
+    pub(super) server: Option<String>,
+}
+
+impl Runner {
+    /// Rehearsals on scratch databases made beside each database (see [`Rehearsal`]).
+    pub fn rehearsal(&self) -> Rehearsal<'_> {
+        Rehearsal {
+            runner: self,
+            server: None,
+        }
+    }
+}
+
+impl Rehearsal<'_> {
+    /// Makes the scratch databases on `server` instead (a URL of the database's engine whose
+    /// account may create databases): for a database whose own account may not, or whose
+    /// server should not be burdened.
+    pub fn on_server(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
+    }
+}
+
 impl Runner {
     /// Makes a scratch database for `db` on `server` (which must be of `db`'s engine).
     pub(super) async fn scratch_for(

@@ -5,7 +5,7 @@
 
 use super::check::chain;
 use super::error::{Disagreement, Refusal};
-use super::{Error, Migrations, Runner};
+use super::{Error, Migrations, Rehearsal, Runner};
 use crate::core::snapshot::Snapshot;
 use crate::db::{self, Access, Backend, HistoryStore, RowState};
 use crate::project::DatabaseConfig;
@@ -20,79 +20,6 @@ struct Expected {
 }
 
 impl Runner {
-    /// Checks `resolution` of `revision` against `db`'s schema (see the module
-    /// documentation). `Ok(n)`: the `n` objects the migration changes are as claimed (0 for
-    /// one that changes no schema, and for `Downgrade`, which needs no claim).
-    pub async fn check_resolution(
-        &self,
-        db: &DatabaseConfig,
-        revision: &str,
-        resolution: Resolution,
-        scratch_server: Option<&str>,
-    ) -> Result<usize, Error> {
-        if resolution == Resolution::Downgrade {
-            return Ok(0);
-        }
-        let refuse = |refusal| Error::Resolution {
-            database: db.name.clone(),
-            revision: revision.to_string(),
-            claim: resolution,
-            refusal,
-        };
-        let migrations = self.load(db).await?;
-        let migrations = self.with_stored_artifacts(db, migrations).await?;
-        if migrations.get(revision).is_none() {
-            return Err(refuse(Refusal::NoArtifact));
-        }
-        let history = self.history(db).await?;
-        let applied: Vec<String> = migrations
-            .graph
-            .order()
-            .iter()
-            .filter(|id| *id != revision)
-            .filter(|id| {
-                history
-                    .iter()
-                    .any(|r| &r.revision == *id && r.state == RowState::Applied)
-            })
-            .cloned()
-            .collect();
-        let server = scratch_server.unwrap_or(&db.url);
-        let expected = match self
-            .expected_schemas(db, server, &migrations, &applied, revision)
-            .await
-        {
-            Err(e @ Error::Privileged { .. }) => {
-                return Err(refuse(Refusal::Unprivileged(e.full_message())));
-            }
-            other => other?,
-        };
-        let target = self.target_schema(db).await?;
-        if resolution == Resolution::Applied
-            && let Some(why) = &expected.failed
-        {
-            return Err(refuse(Refusal::UpgradeFails(why.clone())));
-        }
-        let keys = expected.without.changed_keys(&expected.with);
-        let claimed = match resolution {
-            Resolution::Applied => &expected.with,
-            _ => &expected.without,
-        };
-        let disagree: Vec<Disagreement> = keys
-            .iter()
-            .filter(|k| target.get(k) != claimed.get(k))
-            .map(|k| Disagreement {
-                object: k.to_string(),
-                found: target.get(k).map(str::to_string),
-                claimed: claimed.get(k).map(str::to_string),
-            })
-            .collect();
-        if disagree.is_empty() {
-            return Ok(keys.len());
-        }
-        Err(refuse(Refusal::Disagrees(disagree)))
-    }
-
     /// The target's schema, read-only.
     pub(super) async fn target_schema(&self, db: &DatabaseConfig) -> Result<Snapshot, Error> {
         let wrap = |source| Error::Db {
@@ -168,5 +95,81 @@ impl Runner {
             ),
             Err(e) => (backend, Err(wrap(e))),
         }
+    }
+}
+
+impl Rehearsal<'_> {
+    /// Checks `resolution` of `revision` against `db`'s schema (see the module
+    /// documentation). `Ok(n)`: the `n` objects the migration changes are as claimed (0 for
+    /// one that changes no schema, and for `Downgrade`, which needs no claim).
+    pub async fn check_resolution(
+        &self,
+        db: &DatabaseConfig,
+        revision: &str,
+        resolution: Resolution,
+    ) -> Result<usize, Error> {
+        let scratch_server = self.server.as_deref();
+        if resolution == Resolution::Downgrade {
+            return Ok(0);
+        }
+        let refuse = |refusal| Error::Resolution {
+            database: db.name.clone(),
+            revision: revision.to_string(),
+            claim: resolution,
+            refusal,
+        };
+        let migrations = self.runner.load(db).await?;
+        let migrations = self.runner.with_stored_artifacts(db, migrations).await?;
+        if migrations.get(revision).is_none() {
+            return Err(refuse(Refusal::NoArtifact));
+        }
+        let history = self.runner.history(db).await?;
+        let applied: Vec<String> = migrations
+            .graph
+            .order()
+            .iter()
+            .filter(|id| *id != revision)
+            .filter(|id| {
+                history
+                    .iter()
+                    .any(|r| &r.revision == *id && r.state == RowState::Applied)
+            })
+            .cloned()
+            .collect();
+        let server = scratch_server.unwrap_or(&db.url);
+        let expected = match self
+            .runner
+            .expected_schemas(db, server, &migrations, &applied, revision)
+            .await
+        {
+            Err(e @ Error::Privileged { .. }) => {
+                return Err(refuse(Refusal::Unprivileged(e.full_message())));
+            }
+            other => other?,
+        };
+        let target = self.runner.target_schema(db).await?;
+        if resolution == Resolution::Applied
+            && let Some(why) = &expected.failed
+        {
+            return Err(refuse(Refusal::UpgradeFails(why.clone())));
+        }
+        let keys = expected.without.changed_keys(&expected.with);
+        let claimed = match resolution {
+            Resolution::Applied => &expected.with,
+            _ => &expected.without,
+        };
+        let disagree: Vec<Disagreement> = keys
+            .iter()
+            .filter(|k| target.get(k) != claimed.get(k))
+            .map(|k| Disagreement {
+                object: k.to_string(),
+                found: target.get(k).map(str::to_string),
+                claimed: claimed.get(k).map(str::to_string),
+            })
+            .collect();
+        if disagree.is_empty() {
+            return Ok(keys.len());
+        }
+        Err(refuse(Refusal::Disagrees(disagree)))
     }
 }
