@@ -93,7 +93,7 @@ fn write_migration(
     up: &std::path::Path,
     engine: retort::core::Dialect,
     source: &str,
-    g: &retort::core::autogen::Generated,
+    g: &retort::authoring::autogen::Generated,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let name = engine.name();
     let stem = up.to_string_lossy().trim_end_matches(".up.sql").to_string();
@@ -202,8 +202,12 @@ pub(super) async fn autogenerate(
     let file = db.schema.as_ref().expect("diff read it");
     let declared_sql = retort_sql::split(&std::fs::read_to_string(file)?, dialect)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let g =
-        retort::core::autogen::generate(engine, &diff.differences, &declared_sql, &diff.current);
+    let g = retort::authoring::autogen::generate(
+        engine,
+        &diff.differences,
+        &declared_sql,
+        &diff.current,
+    );
     if !g.destructive.is_empty() && !allow_destructive {
         bail!(
             "the declared schema drops what the migrations made: {}. Nothing was written; run \

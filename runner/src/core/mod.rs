@@ -50,7 +50,6 @@ impl DialectExt for Dialect {
     }
 }
 
-pub mod autogen;
 pub(crate) mod checks;
 pub mod graph;
 pub mod lint;
