@@ -693,8 +693,14 @@ pub fn autogenerate_from_a_declared_schema(dialect: Dialect) {
             "{header}"
         );
     }
+    let users = match dialect {
+        Dialect::Mysql => "`users`",
+        _ => "\"users\"",
+    };
     assert!(
-        script.contains("ALTER TABLE users ADD COLUMN age INTEGER DEFAULT 0;"),
+        script.contains(&format!(
+            "ALTER TABLE {users} ADD COLUMN age INTEGER DEFAULT 0;"
+        )),
         "{script}"
     );
     assert!(
@@ -834,31 +840,34 @@ pub fn autogenerate_writes_column_changes(dialect: Dialect) {
         Dialect::Postgres => {
             assert!(
                 script.contains(
-                    "ALTER TABLE items ALTER COLUMN name TYPE character varying(80) USING \
-                     name::character varying(80), ALTER COLUMN name SET NOT NULL, ALTER COLUMN \
-                     name SET DEFAULT 'none'::character varying;"
+                    "ALTER TABLE \"items\" ALTER COLUMN \"name\" TYPE character varying(80) \
+                     USING \"name\"::character varying(80), ALTER COLUMN \"name\" SET NOT NULL, \
+                     ALTER COLUMN \"name\" SET DEFAULT 'none'::character varying;"
                 ),
                 "{script}"
             );
             assert!(
                 script.contains(
-                    "ALTER TABLE items ALTER COLUMN price DROP NOT NULL, ALTER COLUMN price DROP \
-                     DEFAULT;"
+                    "ALTER TABLE \"items\" ALTER COLUMN \"price\" DROP NOT NULL, ALTER COLUMN \
+                     \"price\" DROP DEFAULT;"
                 ),
                 "{script}"
             );
         }
+        // MODIFY restates the column from the catalog, its collation included.
         _ => assert!(
-            script.contains(
-                "ALTER TABLE items MODIFY COLUMN name VARCHAR(80) NOT NULL DEFAULT 'none';"
-            ),
+            script.lines().any(|l| l
+                .starts_with("ALTER TABLE `items` MODIFY COLUMN `name` varchar(80) COLLATE ")
+                && l.ends_with(" NOT NULL DEFAULT 'none';")),
             "{script}"
         ),
     }
     // The check added to the existing table is written from the catalog's definition.
     let check = match dialect {
-        Dialect::Postgres => "ALTER TABLE items ADD CONSTRAINT items_price CHECK ((price >= 0));",
-        _ => "ALTER TABLE items ADD CONSTRAINT items_price CHECK (`price` >= 0);",
+        Dialect::Postgres => {
+            "ALTER TABLE \"items\" ADD CONSTRAINT \"items_price\" CHECK ((price >= 0));"
+        }
+        _ => "ALTER TABLE `items` ADD CONSTRAINT `items_price` CHECK (`price` >= 0);",
     };
     assert!(script.contains(check), "{script}");
     // The round trip passes, and the type change is acknowledged with the reason.
@@ -884,4 +893,88 @@ pub fn autogenerate_writes_column_changes(dialect: Dialect) {
     .unwrap();
     let out = project.run_ok(&db, &["diff", "--against", "database"]);
     assert!(stdout(&out).contains("(no difference)"), "{}", stdout(&out));
+}
+
+/// Names that are keywords (`order`, `select`) reach the generated SQL quoted, because
+/// `db::ddl` writes autogenerate's drops and column changes: the migration runs, its
+/// downgrade restores the dropped column, and the round trip passes, on every engine.
+pub fn autogenerate_quotes_the_names_it_writes(dialect: Dialect) {
+    let db = TestDb::new(dialect, "autoquote");
+    let project = Project::empty();
+    let root = project.dir.path();
+    std::fs::write(
+        root.join("retort.toml"),
+        "[databases.autoquote]\nurl = \"${DATABASE_URL}\"\nmigrations = \"migrations\"\nschema = \"schema.sql\"\n",
+    )
+    .unwrap();
+    let q = |name: &str| match dialect {
+        Dialect::Mysql => format!("`{name}`"),
+        _ => format!("\"{name}\""),
+    };
+    let (order, select) = (q("order"), q("select"));
+    pair(
+        &project.migrations(),
+        "20260101000000",
+        "none",
+        &format!(
+            "CREATE TABLE q_items (id INTEGER PRIMARY KEY, {order} INTEGER, {select} VARCHAR(20));\n"
+        ),
+        "DROP TABLE q_items;\n",
+    );
+    // SQLite changes a column only by a rebuild, which autogenerate leaves to the author:
+    // there, only the drop.
+    let order_type = match dialect {
+        Dialect::Sqlite => "INTEGER",
+        _ => "BIGINT NOT NULL DEFAULT 0",
+    };
+    std::fs::write(
+        root.join("schema.sql"),
+        format!("CREATE TABLE q_items (id INTEGER PRIMARY KEY, {order} {order_type});\n"),
+    )
+    .unwrap();
+    let made = project.run(
+        &db,
+        &["new", "--autogenerate", "keywords", "--allow-destructive"],
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let script = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy()
+                .ends_with(&format!("_keywords.{}.up.sql", engine_name(dialect)))
+        })
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .expect("the generated migration");
+    let items = q("q_items");
+    assert!(
+        script.contains(&format!("ALTER TABLE {items} DROP COLUMN {select};")),
+        "{script}"
+    );
+    if dialect != Dialect::Sqlite {
+        assert!(
+            script.contains(&format!("ALTER TABLE {items} ")) && script.contains(&order),
+            "{script}"
+        );
+    }
+    let doc = json(&project.run_ok(&db, &["--json", "check", "--offline"]));
+    assert!(
+        doc["databases"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{doc}"
+    );
+    project.run_ok(&db, &["upgrade", "-q"]);
+    let out = project.run_ok(&db, &["diff", "--against", "database"]);
+    assert!(stdout(&out).contains("(no difference)"), "{}", stdout(&out));
+    db.execute(&format!("INSERT INTO q_items (id, {order}) VALUES (1, 7)"));
+    project.run_ok(&db, &["downgrade", "-1", "-q"]);
+    assert_eq!(
+        db.count(&format!("SELECT COUNT(*) FROM q_items WHERE {order} = 7")),
+        1,
+        "the downgrade kept the rows and restored the column"
+    );
+    db.execute(&format!("UPDATE q_items SET {select} = 'back'"));
 }

@@ -98,6 +98,7 @@ macro_rules! dialect_suite {
             case!(fidelity, imported_histories_match_the_engines_own_client);
             case!(gate, check_is_the_ci_gate);
             case!(gate, autogenerate_writes_column_changes);
+            case!(gate, autogenerate_quotes_the_names_it_writes);
             case!(schema_ops, portable_operations_change_the_schema_and_keep_the_rows);
             case!(schema_ops, a_rebuild_keeps_rows_indexes_triggers_views_and_keys);
             case!(schema_ops, portable_operations_cannot_touch_the_bookkeeping);

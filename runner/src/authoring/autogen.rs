@@ -14,6 +14,11 @@ use std::collections::BTreeSet;
 use crate::core::Dialect;
 use crate::core::lint::{table_at, words};
 use crate::core::snapshot::{Difference, Snapshot};
+use crate::db::catalog::CatalogColumn;
+use crate::db::ddl::{
+    self, Column, ColumnChange, ColumnType, ConstraintKind, DefaultChange, Facts, MysqlColumn,
+    Operation,
+};
 
 /// A generated migration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,113 +81,113 @@ fn element_name(element: &str) -> String {
         .to_lowercase()
 }
 
-/// A column definition rebuilt from a catalog snapshot's (`TYPE[ not null] default
-/// X|none[ …]`, as `db/catalog.rs` writes it).
-fn column_from_catalog(name: &str, definition: &str) -> String {
-    let (head, default) = match definition.split_once(" default ") {
-        Some((h, d)) => (h, d.split(" collate ").next().unwrap_or(d)),
-        None => (definition, "none"),
-    };
-    let (ty, not_null) = match head.strip_suffix(" not null") {
-        Some(ty) => (ty, true),
-        None => (head, false),
-    };
-    let default = default.split(" primary key").next().unwrap_or(default);
-    let default = default.trim();
-    let mut out = format!("{name} {ty}");
-    if not_null {
-        out.push_str(" NOT NULL");
+/// `op` as `db::ddl` writes it on `engine`, in the transaction a SQL migration runs in, when
+/// that is one statement; `facts` are what the writer restates (MySQL's column).
+fn written(engine: Dialect, op: &Operation, facts: &Facts) -> Option<String> {
+    let plan = ddl::plan(engine, op, facts, true).ok()?;
+    let simple = plan.foreign_key_check.is_empty() && plan.finally.is_empty();
+    match plan.statements.as_slice() {
+        [one] if simple => Some(one.clone()),
+        _ => None,
     }
-    if default != "none" && default != "NULL" && !default.is_empty() {
-        out.push_str(&format!(" DEFAULT {default}"));
-    }
-    out
 }
 
-/// A PostgreSQL column's catalog definition (`TYPE[ not null] default EXPR|none`) as its
-/// type, nullability and default; `None` for an identity or generated column.
-fn pg_column(definition: &str) -> Option<(String, bool, Option<String>)> {
-    if definition.contains(" identity ") || definition.contains(" generated always as ") {
+/// A dropped column restored from its catalog definition: its type (with MySQL's
+/// collation), nullability, default and identity, as `db::ddl` writes a column; `None` where
+/// the catalog's definition holds what a column definition cannot restate (a generated
+/// column, PostgreSQL's `identity always`, MySQL's `on update …`).
+fn restored_column(engine: Dialect, name: &str, definition: &str) -> Option<Column> {
+    let c = CatalogColumn::parse(engine, definition)?;
+    let identity = match (engine, c.extra.as_str()) {
+        (_, "") => false,
+        (Dialect::Postgres, "identity by default") | (Dialect::Mysql, "auto_increment") => true,
+        _ => return None,
+    };
+    if c.generated {
         return None;
     }
-    let (head, default) = definition.split_once(" default ")?;
-    let (ty, not_null) = match head.strip_suffix(" not null") {
-        Some(ty) => (ty, true),
-        None => (head, false),
+    let data_type = match &c.collation {
+        Some(collation) => format!("{} COLLATE {collation}", c.data_type),
+        None => c.data_type.clone(),
     };
-    let default = (default != "none").then(|| default.to_string());
-    Some((ty.to_string(), not_null, default))
+    Some(Column {
+        name: name.to_string(),
+        data_type: ColumnType::Native(data_type),
+        nullable: !c.not_null,
+        // An identity's default is its sequence, which the identity brings back.
+        default_value: if identity { None } else { c.default },
+        identity,
+    })
 }
 
-/// `ALTER TABLE` taking a PostgreSQL column from `from` to `to` (what differs only).
-fn pg_alter(
+/// The change taking a column from `from` to `to` (what differs only); `None` when nothing
+/// a column change restates differs.
+fn column_change(
     table: &str,
     column: &str,
-    from: &(String, bool, Option<String>),
-    to: &(String, bool, Option<String>),
-) -> String {
-    let mut actions = Vec::new();
-    if from.0 != to.0 {
-        actions.push(format!(
-            "ALTER COLUMN {column} TYPE {t} USING {column}::{t}",
-            t = to.0
-        ));
-    }
-    if from.1 != to.1 {
-        actions.push(format!(
-            "ALTER COLUMN {column} {} NOT NULL",
-            if to.1 { "SET" } else { "DROP" }
-        ));
-    }
-    if from.2 != to.2 {
-        actions.push(match &to.2 {
-            Some(d) => format!("ALTER COLUMN {column} SET DEFAULT {d}"),
-            None => format!("ALTER COLUMN {column} DROP DEFAULT"),
-        });
-    }
-    format!("ALTER TABLE {table} {}", actions.join(", "))
+    from: &CatalogColumn,
+    to: &CatalogColumn,
+) -> Option<ColumnChange> {
+    let data_type = (from.data_type != to.data_type || from.collation != to.collation).then(|| {
+        ColumnType::Native(match &to.collation {
+            Some(collation) => format!("{} COLLATE {collation}", to.data_type),
+            None => to.data_type.clone(),
+        })
+    });
+    let nullable = (from.not_null != to.not_null).then_some(!to.not_null);
+    let default_value = (from.default != to.default).then(|| match &to.default {
+        Some(d) => DefaultChange::Set(d.clone()),
+        None => DefaultChange::Drop,
+    });
+    (data_type.is_some() || nullable.is_some() || default_value.is_some()).then(|| ColumnChange {
+        table: table.to_string(),
+        column: column.to_string(),
+        data_type,
+        nullable,
+        default_value,
+    })
 }
 
-/// A MySQL column definition from the catalog's (`TYPE[ not null] default X|none[ extra][
-/// collate C]`), for `MODIFY COLUMN`; `None` where an extra (`auto_increment`, `on update …`,
-/// a generated column) would be lost.
-fn mysql_column(name: &str, definition: &str) -> Option<String> {
-    let (head, rest) = definition.split_once(" default ")?;
-    let (ty, not_null) = match head.strip_suffix(" not null") {
-        Some(ty) => (ty, true),
-        None => (head, false),
-    };
-    let (default, tail) = if let Some(quoted) = rest.strip_prefix('\'') {
-        let mut end = None;
-        let b = quoted.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-            } else if b[i] == b'\'' {
-                end = Some(i);
-                break;
-            } else {
-                i += 1;
-            }
-        }
-        let end = end? + 2;
-        (&rest[..end], &rest[end..])
-    } else {
-        rest.split_at(rest.find(' ').unwrap_or(rest.len()))
-    };
-    let tail = tail.trim();
-    let collate = match tail.strip_prefix("collate ") {
-        Some(c) => format!(" COLLATE {c}"),
-        None if tail.is_empty() => String::new(),
-        None => return None,
-    };
-    let mut out = format!("{name} {ty}{collate}");
-    out.push_str(if not_null { " NOT NULL" } else { " NULL" });
-    if default != "none" && default != "NULL" {
-        out.push_str(&format!(" DEFAULT {default}"));
+/// What MySQL's `MODIFY COLUMN` restates of a column as the catalog had it, with `comment`.
+fn mysql_facts(c: &CatalogColumn, comment: String) -> Facts {
+    Facts {
+        mysql: Some(MysqlColumn {
+            column_type: c.data_type.clone(),
+            nullable: !c.not_null,
+            default: c.default.clone(),
+            extra: c.extra.clone(),
+            collation: c.collation.clone(),
+            comment,
+        }),
+        ..Facts::default()
     }
-    Some(out)
+}
+
+/// The text of a `COMMENT '…'` clause in a column definition, unquoted (empty: none).
+fn declared_comment(element: &str) -> String {
+    let upper = element.to_ascii_uppercase();
+    let Some(at) = upper.find(" COMMENT '") else {
+        return String::new();
+    };
+    let quoted = &element[at + " COMMENT '".len()..];
+    let mut out = String::new();
+    let mut chars = quoted.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                out.push('\'');
+            }
+            '\'' => break,
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Which table an object key belongs to (`column T.c`, `index T.i` on MySQL, …), given the
@@ -227,7 +232,8 @@ fn recreate(key: &str, definition: &str, engine: Dialect) -> Option<String> {
         ("table" | "index" | "view" | "trigger", Dialect::Sqlite) => Some(definition.to_string()),
         ("index", Dialect::Postgres) => Some(definition.to_string()),
         ("view", Dialect::Postgres | Dialect::Mysql) => Some(format!(
-            "CREATE VIEW {name} AS {}",
+            "CREATE VIEW {} AS {}",
+            ddl::quote(engine, name),
             definition.trim().trim_end_matches(';')
         )),
         ("index", Dialect::Mysql) => {
@@ -237,22 +243,29 @@ fn recreate(key: &str, definition: &str, engine: Dialect) -> Option<String> {
                 None => ("", definition),
             };
             let columns = &rest[rest.find('(')?..];
-            Some(format!("CREATE {unique}INDEX {index} ON {table} {columns}"))
+            Some(format!(
+                "CREATE {unique}INDEX {} ON {} {columns}",
+                ddl::quote(engine, index),
+                ddl::quote(engine, table)
+            ))
         }
         _ => None,
     }
 }
 
-fn drop_statement(key: &str, engine: Dialect) -> Option<String> {
+/// The statement dropping the object `key`, whose definition (the catalog's, or the
+/// declared statement creating it) is `definition`.
+fn drop_statement(key: &str, definition: &str, engine: Dialect) -> Option<String> {
     let (kind, name) = key.split_once(' ')?;
     Some(match (kind, engine) {
-        ("index", Dialect::Mysql) => {
-            let (table, index) = name.split_once('.')?;
-            format!("DROP INDEX {index} ON {table}")
+        ("index", _) => {
+            let table = table_of(key, definition, engine)?;
+            let index = name.rsplit('.').next().unwrap_or(name);
+            let op = Operation::DropIndex((table, index.to_string(), false));
+            written(engine, &op, &Facts::default())?
         }
-        ("index", _) => format!("DROP INDEX {name}"),
-        ("view", _) => format!("DROP VIEW {name}"),
-        ("trigger", Dialect::Sqlite) => format!("DROP TRIGGER {name}"),
+        ("view", _) => format!("DROP VIEW {}", ddl::quote(engine, name)),
+        ("trigger", Dialect::Sqlite) => format!("DROP TRIGGER {}", ddl::quote(engine, name)),
         _ => return None,
     })
 }
@@ -343,7 +356,7 @@ impl Planner<'_> {
             match self.statement_for("TABLE", &table) {
                 Some(create) => self.creations.push(Pair {
                     up: create,
-                    down: Some(format!("DROP TABLE {table}")),
+                    down: self.written(&Operation::DropTable(table.clone())),
                 }),
                 None => self.note(format!(
                     "table {table}: not created (no CREATE TABLE {table} in the declared file)"
@@ -361,8 +374,8 @@ impl Planner<'_> {
         });
         match element {
             Some(e) => self.creations.push(Pair {
-                up: format!("ALTER TABLE {t} ADD COLUMN {e}"),
-                down: Some(format!("ALTER TABLE {t} DROP COLUMN {c}")),
+                up: format!("ALTER TABLE {} ADD COLUMN {e}", self.quote(t)),
+                down: self.written(&Operation::DropColumn((t.to_string(), c.to_string()))),
             }),
             None => self.note(format!(
                 "{object}: to add, not found in the declared CREATE TABLE {t}"
@@ -372,19 +385,32 @@ impl Planner<'_> {
 
     fn drop_column(&mut self, name: &str, definition: &str) {
         let (t, c) = name.split_once('.').unwrap_or((name, ""));
-        let restore = match self.engine {
+        let down = match self.engine {
+            // SQLite's catalog gives the column's definition only inside its table's.
             Dialect::Sqlite => self.current.get(&format!("table {t}")).and_then(|s| {
                 elements(s)
                     .into_iter()
                     .find(|e| element_name(e) == c.to_lowercase())
+                    .map(|e| format!("ALTER TABLE {} ADD COLUMN {e}", self.quote(t)))
             }),
-            _ => Some(column_from_catalog(c, definition)),
+            _ => restored_column(self.engine, c, definition)
+                .and_then(|column| self.written(&Operation::AddColumn((t.to_string(), column)))),
+        };
+        let Some(up) = self.written(&Operation::DropColumn((t.to_string(), c.to_string()))) else {
+            return self.note(format!("column {name}: to drop, not written"));
         };
         self.g.destructive.push(format!("drop column {t}.{c}"));
-        self.drops.push(Pair {
-            up: format!("ALTER TABLE {t} DROP COLUMN {c}"),
-            down: restore.map(|e| format!("ALTER TABLE {t} ADD COLUMN {e}")),
-        });
+        self.drops.push(Pair { up, down });
+    }
+
+    /// `name` quoted as `db::ddl` quotes names on this engine.
+    fn quote(&self, name: &str) -> String {
+        ddl::quote(self.engine, name)
+    }
+
+    /// `op` as `db::ddl` writes it on this engine (see [`written`]).
+    fn written(&self, op: &Operation) -> Option<String> {
+        written(self.engine, op, &Facts::default())
     }
 
     /// An index, view, trigger, routine, sequence or type to create from its declared
@@ -394,8 +420,8 @@ impl Planner<'_> {
         let plain = plain.split('(').next().unwrap_or(plain);
         match self.statement_for(&kind.to_uppercase(), plain) {
             Some(create) => self.later.push(Pair {
+                down: drop_statement(object, &create, self.engine),
                 up: create,
-                down: drop_statement(object, self.engine),
             }),
             // An index the CREATE TABLE makes (a primary key's) comes with the table.
             None if on_created => {}
@@ -405,47 +431,63 @@ impl Planner<'_> {
         }
     }
 
-    /// A column's type, nullability or default changed: PostgreSQL's `ALTER COLUMN` actions
-    /// for what changed, MySQL's `MODIFY COLUMN` with the declared definition (and the
-    /// catalog's old one for the downgrade). SQLite cannot, short of a table rebuild, which a
-    /// SQL migration cannot make safely: noted, pointing at the portable operation.
+    /// A column's type, nullability or default changed: `db::ddl`'s column change from
+    /// the catalog's old definition to the new one (PostgreSQL's `ALTER COLUMN` actions,
+    /// MySQL's `MODIFY COLUMN` restating the rest of the column) and back for the downgrade.
+    /// SQLite cannot, short of a table rebuild, which a SQL migration cannot make safely:
+    /// noted, pointing at the portable operation.
     fn change_column(&mut self, object: &str, name: &str, before: &str, after: &str) {
         let (t, c) = name.split_once('.').unwrap_or((name, ""));
         let unwritten = |why: &str| {
             format!("{object}: changed from `{before}` to `{after}`: not written ({why})")
         };
-        let pair = match self.engine {
-            Dialect::Postgres => match (pg_column(before), pg_column(after)) {
-                (Some(b), Some(a)) => Ok(Pair {
-                    up: pg_alter(t, c, &b, &a),
-                    down: Some(pg_alter(t, c, &a, &b)),
-                }),
-                _ => Err(unwritten("an identity or generated column; do it by hand")),
-            },
-            Dialect::Mysql => {
-                let declared = self.statement_for("TABLE", t).and_then(|s| {
-                    elements(&s)
-                        .into_iter()
-                        .find(|e| element_name(e) == c.to_lowercase())
-                });
-                match declared {
-                    Some(e) => Ok(Pair {
-                        up: format!("ALTER TABLE {t} MODIFY COLUMN {e}"),
-                        down: mysql_column(c, before)
-                            .map(|d| format!("ALTER TABLE {t} MODIFY COLUMN {d}")),
-                    }),
-                    None => Err(unwritten("not found in the declared CREATE TABLE")),
-                }
-            }
-            Dialect::Sqlite => Err(unwritten(
+        if self.engine == Dialect::Sqlite {
+            return self.note(unwritten(
                 "SQLite changes a column only by rebuilding its table; write the migration in \
                  Rust, Python or JavaScript with the portable `alter-column` operation, which \
                  rebuilds it safely (docs/schema-operations.md)",
-            )),
+            ));
+        }
+        let (Some(b), Some(a)) = (
+            CatalogColumn::parse(self.engine, before),
+            CatalogColumn::parse(self.engine, after),
+        ) else {
+            return self.note(unwritten("the catalog's definitions are unreadable"));
         };
-        match pair {
-            Ok(pair) => self.later.push(pair),
-            Err(note) => self.note(note),
+        if b.generated || a.generated || b.extra != a.extra {
+            return self.note(unwritten(
+                "a generated column, or one whose identity or extra attribute changes; do it \
+                 by hand",
+            ));
+        }
+        if self.engine == Dialect::Postgres && !a.extra.is_empty() {
+            return self.note(unwritten("an identity column; do it by hand"));
+        }
+        // MySQL's MODIFY restates the comment: the declared one going up, none known coming
+        // back (the catalog snapshot does not hold comments).
+        let comment = self
+            .statement_for("TABLE", t)
+            .and_then(|s| {
+                elements(&s)
+                    .into_iter()
+                    .find(|e| element_name(e) == c.to_lowercase())
+            })
+            .map(|e| declared_comment(&e))
+            .unwrap_or_default();
+        let write = |from: &CatalogColumn, to: &CatalogColumn, comment: String| {
+            let change = column_change(t, c, from, to)?;
+            let facts = match self.engine {
+                Dialect::Mysql => mysql_facts(from, comment),
+                _ => Facts::default(),
+            };
+            written(self.engine, &Operation::AlterColumn(change), &facts)
+        };
+        match write(&b, &a, comment) {
+            Some(up) => self.later.push(Pair {
+                up,
+                down: write(&a, &b, String::new()),
+            }),
+            None => self.note(unwritten("no column change restates it")),
         }
     }
 
@@ -454,27 +496,32 @@ impl Planner<'_> {
     /// catalog; what the catalog does not give whole is noted.
     fn constraint(&mut self, d: &Difference, kind: &str, name: &str) {
         let (t, c) = name.split_once('.').unwrap_or((name, ""));
+        let (qt, qc) = (self.quote(t), self.quote(c));
         let add = |definition: &str| match (self.engine, kind) {
             (Dialect::Postgres, "constraint") => {
-                Some(format!("ALTER TABLE {t} ADD CONSTRAINT {c} {definition}"))
+                Some(format!("ALTER TABLE {qt} ADD CONSTRAINT {qc} {definition}"))
             }
             (Dialect::Mysql, "check") => Some(format!(
-                "ALTER TABLE {t} ADD CONSTRAINT {c} CHECK ({definition})"
+                "ALTER TABLE {qt} ADD CONSTRAINT {qc} CHECK ({definition})"
             )),
             (Dialect::Mysql, "foreign key") => Some(format!(
-                "ALTER TABLE {t} ADD CONSTRAINT {c} FOREIGN KEY {definition}"
+                "ALTER TABLE {qt} ADD CONSTRAINT {qc} FOREIGN KEY {definition}"
             )),
             _ => None,
         };
-        let drop = match (self.engine, kind) {
-            (Dialect::Postgres, _) | (Dialect::Mysql, "check") => {
-                Some(format!("ALTER TABLE {t} DROP CONSTRAINT {c}"))
-            }
-            (Dialect::Mysql, "foreign key") => {
-                Some(format!("ALTER TABLE {t} DROP FOREIGN KEY {c}"))
-            }
+        let drop_kind = match (self.engine, kind) {
+            // PostgreSQL drops any constraint by name.
+            (Dialect::Postgres, _) | (Dialect::Mysql, "check") => Some(ConstraintKind::Check),
+            (Dialect::Mysql, "foreign key") => Some(ConstraintKind::ForeignKey),
             _ => None,
         };
+        let drop = drop_kind.and_then(|k| {
+            self.written(&Operation::DropConstraint((
+                t.to_string(),
+                k,
+                c.to_string(),
+            )))
+        });
         // MySQL lists each check and foreign key twice (its `constraint` row names the kind).
         if self.engine == Dialect::Mysql && kind == "constraint" {
             let definition = match d {
@@ -536,7 +583,7 @@ impl Planner<'_> {
     }
 
     fn drop_object(&mut self, object: &str, definition: &str) {
-        if let Some(up) = drop_statement(object, self.engine) {
+        if let Some(up) = drop_statement(object, definition, self.engine) {
             let down = recreate(object, definition, self.engine);
             self.drops.insert(0, Pair { up, down });
         }
@@ -545,7 +592,7 @@ impl Planner<'_> {
     fn replace_object(&mut self, object: &str, kind: &str, name: &str, before: &str) {
         let plain = name.rsplit('.').next().unwrap_or(name);
         let create = self.statement_for(&kind.to_uppercase(), plain);
-        match (create, drop_statement(object, self.engine)) {
+        match (create, drop_statement(object, before, self.engine)) {
             (Some(create), Some(drop)) => {
                 let down = recreate(object, before, self.engine);
                 self.drops.insert(
@@ -639,11 +686,12 @@ impl Planner<'_> {
                 .or_else(|| self.current.get(&format!("relation {table}")))
                 .unwrap_or("");
             let down = recreate(&format!("table {table}"), definition, self.engine);
+            let Some(up) = self.written(&Operation::DropTable(table.clone())) else {
+                self.note(format!("table {table}: to drop, not written"));
+                continue;
+            };
             self.g.destructive.push(format!("drop table {table}"));
-            self.drops.push(Pair {
-                up: format!("DROP TABLE {table}"),
-                down,
-            });
+            self.drops.push(Pair { up, down });
         }
     }
 
@@ -737,7 +785,10 @@ fn rename_notes(differences: &[Difference], engine: Dialect, g: &mut Generated) 
             {
                 let (_, from) = old_name.split_once('.').unwrap_or(("", old_name));
                 let (_, to) = name.split_once('.').unwrap_or(("", name));
-                let rename = format!("ALTER TABLE {table} RENAME COLUMN {from} TO {to}");
+                let op = Operation::RenameColumn((table.into(), from.into(), to.into()));
+                let Some(rename) = written(engine, &op, &Facts::default()) else {
+                    continue;
+                };
                 g.notes.push(format!(
                     "{table}.{from} dropped and {table}.{to} added with the same definition: if \
                      it is a rename, replace both with `{rename}` (the drop loses its values)"
@@ -770,10 +821,13 @@ fn table_rename_notes(differences: &[Difference], engine: Dialect, g: &mut Gener
         let columns = columns_of(differences, &created, true);
         for old in &dropped {
             if !columns.is_empty() && columns_of(differences, old, false) == columns {
+                let op = Operation::RenameTable((old.clone(), created.clone()));
+                let Some(rename) = written(engine, &op, &Facts::default()) else {
+                    continue;
+                };
                 g.notes.push(format!(
                     "table {old} dropped and table {created} created with the same columns: \
-                     if it is a rename, replace both with `ALTER TABLE {old} RENAME TO \
-                     {created}` (the drop loses its rows)"
+                     if it is a rename, replace both with `{rename}` (the drop loses its rows)"
                 ));
             }
         }
@@ -811,7 +865,7 @@ mod tests {
         assert!(
             g.notes
                 .iter()
-                .any(|n| n.contains("ALTER TABLE people RENAME TO persons")),
+                .any(|n| n.contains("ALTER TABLE \"people\" RENAME TO \"persons\"")),
             "{:?}",
             g.notes
         );
@@ -819,14 +873,14 @@ mod tests {
         assert_eq!(
             g.up,
             [
-                "DROP TABLE people",
+                "DROP TABLE \"people\"",
                 "CREATE TABLE persons (id INTEGER, name TEXT)"
             ]
         );
         assert_eq!(
             g.down,
             [
-                "DROP TABLE persons",
+                "DROP TABLE \"persons\"",
                 "CREATE TABLE people (id INTEGER, name TEXT)"
             ]
         );
@@ -869,18 +923,46 @@ mod tests {
     }
 
     #[test]
-    fn catalog_columns_are_rebuilt() {
+    fn dropped_columns_are_restored_from_the_catalog_as_ddl_writes_a_column() {
+        let column = |e, name, d| {
+            restored_column(e, name, d)
+                .and_then(|c| written(e, &Operation::AddColumn(("t".into(), c)), &Facts::default()))
+        };
+        let (pg, my) = (Dialect::Postgres, Dialect::Mysql);
         assert_eq!(
-            column_from_catalog("a", "integer not null default 0"),
-            "a integer NOT NULL DEFAULT 0"
+            column(pg, "a", "integer not null default 0").as_deref(),
+            Some("ALTER TABLE \"t\" ADD COLUMN \"a\" integer NOT NULL DEFAULT 0")
         );
         assert_eq!(
-            column_from_catalog("b", "character varying(40) default none"),
-            "b character varying(40)"
+            column(pg, "b", "character varying(40) default none").as_deref(),
+            Some("ALTER TABLE \"t\" ADD COLUMN \"b\" character varying(40)")
         );
         assert_eq!(
-            column_from_catalog("c", "varchar(20) default 'x' collate utf8mb4_general_ci"),
-            "c varchar(20) DEFAULT 'x'"
+            column(pg, "id", "bigint not null default none identity by default").as_deref(),
+            Some(
+                "ALTER TABLE \"t\" ADD COLUMN \"id\" bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL"
+            )
+        );
+        assert_eq!(column(pg, "g", "integer generated always as (a * 2)"), None);
+        assert_eq!(
+            column(
+                my,
+                "c",
+                "varchar(20) default 'x' collate utf8mb4_general_ci"
+            )
+            .as_deref(),
+            Some(
+                "ALTER TABLE `t` ADD COLUMN `c` varchar(20) COLLATE utf8mb4_general_ci DEFAULT 'x'"
+            )
+        );
+        assert_eq!(
+            column(
+                my,
+                "u",
+                "timestamp not null default current_timestamp() on update current_timestamp()"
+            ),
+            None,
+            "on update cannot be restated"
         );
     }
 
@@ -930,7 +1012,7 @@ mod tests {
             g.up,
             [
                 "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)",
-                "ALTER TABLE users ADD COLUMN age INTEGER DEFAULT 0",
+                "ALTER TABLE \"users\" ADD COLUMN age INTEGER DEFAULT 0",
                 "CREATE INDEX users_email ON users (email)",
                 "CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18",
             ]
@@ -938,10 +1020,10 @@ mod tests {
         assert_eq!(
             g.down,
             [
-                "DROP VIEW adults",
-                "DROP INDEX users_email",
-                "ALTER TABLE users DROP COLUMN age",
-                "DROP TABLE tags",
+                "DROP VIEW \"adults\"",
+                "DROP INDEX \"users_email\"",
+                "ALTER TABLE \"users\" DROP COLUMN \"age\"",
+                "DROP TABLE \"tags\"",
             ]
         );
         assert!(g.destructive.is_empty());
@@ -967,14 +1049,14 @@ mod tests {
         assert_eq!(
             g.up,
             [
-                "DROP INDEX users_nick",
-                "ALTER TABLE users DROP COLUMN nick"
+                "DROP INDEX \"users_nick\"",
+                "ALTER TABLE \"users\" DROP COLUMN \"nick\""
             ]
         );
         assert_eq!(
             g.down,
             [
-                "ALTER TABLE users ADD COLUMN nick character varying(20)",
+                "ALTER TABLE \"users\" ADD COLUMN \"nick\" character varying(20)",
                 "CREATE INDEX users_nick ON public.users USING btree (nick)"
             ]
         );
@@ -1001,18 +1083,23 @@ mod tests {
             &current,
         );
         let notes = g.notes.join("\n");
-        assert!(notes.contains("RENAME COLUMN nick TO handle"), "{notes}");
+        assert!(
+            notes.contains("ALTER TABLE \"users\" RENAME COLUMN \"nick\" TO \"handle\""),
+            "{notes}"
+        );
         // The type change is written, both ways.
         assert!(
             g.up.contains(
-                &"ALTER TABLE users ALTER COLUMN age TYPE bigint USING age::bigint".to_string()
+                &"ALTER TABLE \"users\" ALTER COLUMN \"age\" TYPE bigint USING \"age\"::bigint"
+                    .to_string()
             ),
             "{:?}",
             g.up
         );
         assert!(
             g.down.contains(
-                &"ALTER TABLE users ALTER COLUMN age TYPE integer USING age::integer".to_string()
+                &"ALTER TABLE \"users\" ALTER COLUMN \"age\" TYPE integer USING \"age\"::integer"
+                    .to_string()
             ),
             "{:?}",
             g.down
@@ -1062,8 +1149,8 @@ mod tests {
         assert_eq!(
             g.up,
             [
-                "ALTER TABLE t ADD CONSTRAINT t_a UNIQUE (a)",
-                "ALTER TABLE t DROP CONSTRAINT t_old"
+                "ALTER TABLE \"t\" ADD CONSTRAINT \"t_a\" UNIQUE (a)",
+                "ALTER TABLE \"t\" DROP CONSTRAINT \"t_old\""
             ],
             "{:?}",
             g.notes
@@ -1071,8 +1158,8 @@ mod tests {
         assert_eq!(
             g.down,
             [
-                "ALTER TABLE t ADD CONSTRAINT t_old CHECK ((a > 0))",
-                "ALTER TABLE t DROP CONSTRAINT t_a"
+                "ALTER TABLE \"t\" ADD CONSTRAINT \"t_old\" CHECK ((a > 0))",
+                "ALTER TABLE \"t\" DROP CONSTRAINT \"t_a\""
             ]
         );
         assert!(
@@ -1096,9 +1183,9 @@ mod tests {
         assert_eq!(
             g.up,
             [
-                "ALTER TABLE t ADD CONSTRAINT t_c CHECK (`a` > 0)",
-                "ALTER TABLE t ADD CONSTRAINT t_p FOREIGN KEY (p) references p (id) on update \
-                 RESTRICT on delete CASCADE"
+                "ALTER TABLE `t` ADD CONSTRAINT `t_c` CHECK (`a` > 0)",
+                "ALTER TABLE `t` ADD CONSTRAINT `t_p` FOREIGN KEY (p) references p (id) on \
+                 update RESTRICT on delete CASCADE"
             ],
             "{:?}",
             g.notes
@@ -1107,36 +1194,78 @@ mod tests {
     }
 
     #[test]
-    fn column_changes_are_written_per_dialect() {
-        assert_eq!(
-            pg_alter(
-                "t",
-                "c",
-                &pg_column("character varying(20) default none").unwrap(),
-                &pg_column("text not null default 'x'::text").unwrap()
-            ),
-            "ALTER TABLE t ALTER COLUMN c TYPE text USING c::text, ALTER COLUMN c SET NOT NULL, \
-             ALTER COLUMN c SET DEFAULT 'x'::text"
+    fn column_changes_are_written_by_ddl_per_dialect() {
+        let change = |e, before: &str, after: &str, declared: &str| {
+            let current = snap(&[("column t.c", before)]);
+            let differences = vec![Difference::Changed {
+                object: "column t.c".into(),
+                before: before.into(),
+                after: after.into(),
+            }];
+            generate(e, &differences, &[declared.to_string()], &current)
+        };
+        let g = change(
+            Dialect::Postgres,
+            "character varying(20) default none",
+            "text not null default 'x'::text",
+            "CREATE TABLE t (c TEXT NOT NULL DEFAULT 'x')",
         );
         assert_eq!(
-            pg_column("integer not null default nextval('s') identity by default"),
-            None
+            g.up,
+            [
+                "ALTER TABLE \"t\" ALTER COLUMN \"c\" TYPE text USING \"c\"::text, ALTER COLUMN \"c\" \
+              SET NOT NULL, ALTER COLUMN \"c\" SET DEFAULT 'x'::text"
+            ]
         );
         assert_eq!(
-            mysql_column(
-                "c",
-                "varchar(20) not null default 'it''s a b' collate utf8mb4_bin"
-            )
-            .as_deref(),
-            Some("c varchar(20) COLLATE utf8mb4_bin NOT NULL DEFAULT 'it''s a b'")
+            g.down,
+            [
+                "ALTER TABLE \"t\" ALTER COLUMN \"c\" TYPE character varying(20) USING \
+              \"c\"::character varying(20), ALTER COLUMN \"c\" DROP NOT NULL, ALTER COLUMN \"c\" DROP \
+              DEFAULT"
+            ]
+        );
+        let g = change(
+            Dialect::Postgres,
+            "integer not null default none identity by default",
+            "bigint not null default none identity by default",
+            "CREATE TABLE t (c BIGINT GENERATED BY DEFAULT AS IDENTITY)",
+        );
+        assert!(g.up.is_empty() && g.notes[0].contains("identity"), "{g:?}");
+
+        // MySQL restates the rest of the column (its extra, the declared comment).
+        let g = change(
+            Dialect::Mysql,
+            "varchar(20) default 'it''s' collate utf8mb4_bin",
+            "varchar(80) not null default 'it''s' collate utf8mb4_bin",
+            "CREATE TABLE t (c VARCHAR(80) NOT NULL DEFAULT 'it''s' COMMENT 'the name')",
         );
         assert_eq!(
-            mysql_column("c", "int(11) default NULL").as_deref(),
-            Some("c int(11) NULL")
+            g.up,
+            [
+                "ALTER TABLE `t` MODIFY COLUMN `c` varchar(80) COLLATE utf8mb4_bin NOT NULL DEFAULT \
+              'it''s' COMMENT 'the name'"
+            ]
         );
         assert_eq!(
-            mysql_column("id", "bigint(20) not null default none auto_increment"),
-            None
+            g.down,
+            [
+                "ALTER TABLE `t` MODIFY COLUMN `c` varchar(20) COLLATE utf8mb4_bin NULL DEFAULT 'it''s'"
+            ]
+        );
+        let g = change(
+            Dialect::Mysql,
+            "bigint(20) not null default none auto_increment",
+            "bigint(20) default none auto_increment",
+            "CREATE TABLE t (c BIGINT AUTO_INCREMENT)",
+        );
+        assert_eq!(
+            g.up,
+            ["ALTER TABLE `t` MODIFY COLUMN `c` bigint(20) NULL AUTO_INCREMENT"]
+        );
+        assert_eq!(
+            declared_comment("c INT COMMENT 'a ''b'' \\\\c'"),
+            "a 'b' \\c"
         );
     }
 }

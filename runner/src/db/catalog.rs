@@ -41,6 +41,132 @@ pub async fn snapshot(session: &mut dyn Session) -> Result<Snapshot, DbError> {
     Ok(Snapshot::new(objects))
 }
 
+/// A column as [`snapshot`] writes it (`TYPE[ not null] default EXPR|none[ …]`), read back
+/// into its parts: what autogenerate hands `db::ddl` to write a column change or restore a
+/// dropped column.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatalogColumn {
+    /// The type as the catalog spells it (`character varying(40)`, `varchar(40)`).
+    pub data_type: String,
+    /// `NOT NULL`.
+    pub not_null: bool,
+    /// The default expression; `None` for none (MySQL's `NULL` default is none).
+    pub default: Option<String>,
+    /// What else the catalog says: PostgreSQL's `identity …`, MySQL's `EXTRA`
+    /// (`auto_increment`, `on update current_timestamp()`), SQLite's `primary key N`.
+    pub extra: String,
+    /// MySQL's collation, for text columns.
+    pub collation: Option<String>,
+    /// A generated (computed) column, which no column change can restate.
+    pub generated: bool,
+}
+
+/// MySQL's `EXTRA` values, which follow the default in the snapshot's text.
+const MYSQL_EXTRAS: [&str; 6] = [
+    " auto_increment",
+    " on update ",
+    " virtual generated",
+    " stored generated",
+    " default_generated",
+    " invisible",
+];
+
+impl CatalogColumn {
+    /// Reads `definition` as `dialect`'s snapshot writes a column; `None` for text that is
+    /// not one.
+    pub fn parse(dialect: Dialect, definition: &str) -> Option<CatalogColumn> {
+        let (head, rest, generated) = match definition.split_once(" default ") {
+            Some((head, rest)) => (head, rest, false),
+            None => {
+                let (head, rest) = definition.split_once(" generated always as ")?;
+                (head, rest, true)
+            }
+        };
+        let (data_type, not_null) = match head.strip_suffix(" not null") {
+            Some(t) => (t, true),
+            None => (head, false),
+        };
+        let mut column = CatalogColumn {
+            data_type: data_type.to_string(),
+            not_null,
+            generated,
+            ..CatalogColumn::default()
+        };
+        let (default, extra) = match dialect {
+            Dialect::Postgres => {
+                match [" identity always", " identity by default"]
+                    .iter()
+                    .find_map(|i| rest.strip_suffix(i).map(|d| (d, i.trim_start())))
+                {
+                    Some((d, identity)) => (d, identity.to_string()),
+                    None => (rest, String::new()),
+                }
+            }
+            Dialect::Mysql => {
+                let mut rest = rest;
+                if let Some((r, c)) = rest.rsplit_once(" collate ")
+                    && !c.contains(' ')
+                {
+                    column.collation = Some(c.to_string());
+                    rest = r;
+                }
+                let literal_end = match rest.strip_prefix('\'') {
+                    Some(quoted) => Some(quoted_end(quoted)? + 1),
+                    None => None,
+                };
+                let lower = rest.to_ascii_lowercase();
+                let from = literal_end.unwrap_or(0);
+                let at = MYSQL_EXTRAS
+                    .iter()
+                    .filter_map(|x| lower[from..].find(x).map(|i| i + from))
+                    .min();
+                match at {
+                    Some(at) => (&rest[..at], rest[at..].trim().to_string()),
+                    None => (rest, String::new()),
+                }
+            }
+            Dialect::Sqlite => {
+                let at = [" primary key ", " generated "]
+                    .iter()
+                    .filter_map(|x| rest.find(x))
+                    .min();
+                match at {
+                    Some(at) => (&rest[..at], rest[at..].trim().to_string()),
+                    None => (rest, String::new()),
+                }
+            }
+        };
+        let lower = extra.to_ascii_lowercase();
+        column.generated |= match dialect {
+            Dialect::Postgres => false,
+            Dialect::Mysql => {
+                lower.contains("virtual generated") || lower.contains("stored generated")
+            }
+            Dialect::Sqlite => lower.contains("generated"),
+        };
+        let default = default.trim();
+        let none = default == "none" || (dialect == Dialect::Mysql && default == "NULL");
+        column.default = (!none && !generated).then(|| default.to_string());
+        column.extra = extra;
+        Some(column)
+    }
+}
+
+/// Where the quoted literal whose text (after its opening quote) is `quoted` ends: the index
+/// of its closing quote; `''` is a quote inside it.
+fn quoted_end(quoted: &str) -> Option<usize> {
+    let b = quoted.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
+            b'\'' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// An SQLite `CREATE TABLE` with its comments dropped, whitespace collapsed and the
 /// elements between its outer parentheses sorted: where a downgrade re-adds a dropped column
 /// (`ALTER TABLE … ADD COLUMN` appends it) the text then still matches. The elements'
@@ -278,7 +404,62 @@ SELECT 'foreign key ' || m.name || '.' || f.id || '.' || f.seq,
 
 #[cfg(test)]
 mod tests {
-    use super::unordered_columns;
+    use super::{CatalogColumn, unordered_columns};
+    use crate::core::Dialect;
+
+    #[test]
+    fn catalog_columns_read_back_into_their_parts() {
+        let pg = |d| CatalogColumn::parse(Dialect::Postgres, d).unwrap();
+        assert_eq!(
+            pg("character varying(20) not null default 'a b'::character varying"),
+            CatalogColumn {
+                data_type: "character varying(20)".into(),
+                not_null: true,
+                default: Some("'a b'::character varying".into()),
+                ..CatalogColumn::default()
+            }
+        );
+        let id = pg("bigint not null default none identity by default");
+        assert_eq!(
+            (id.default, id.extra.as_str()),
+            (None, "identity by default")
+        );
+        assert!(pg("integer generated always as (a * 2)").generated);
+
+        let my = |d| CatalogColumn::parse(Dialect::Mysql, d).unwrap();
+        assert_eq!(
+            my("varchar(20) not null default 'it''s on update x' collate utf8mb4_bin"),
+            CatalogColumn {
+                data_type: "varchar(20)".into(),
+                not_null: true,
+                default: Some("'it''s on update x'".into()),
+                collation: Some("utf8mb4_bin".into()),
+                ..CatalogColumn::default()
+            }
+        );
+        assert_eq!(my("int(11) default NULL").default, None);
+        let ts = my("timestamp not null default current_timestamp() on update current_timestamp()");
+        assert_eq!(ts.default.as_deref(), Some("current_timestamp()"));
+        assert_eq!(ts.extra, "on update current_timestamp()");
+        let auto = my("bigint(20) not null default none auto_increment");
+        assert_eq!(
+            (auto.default, auto.extra.as_str()),
+            (None, "auto_increment")
+        );
+        assert!(my("int(11) default NULL VIRTUAL GENERATED").generated);
+        assert!(!ts.generated);
+
+        let lite = CatalogColumn::parse(
+            Dialect::Sqlite,
+            "INTEGER not null default none primary key 1",
+        )
+        .unwrap();
+        assert_eq!(
+            (lite.data_type.as_str(), lite.extra.as_str()),
+            ("INTEGER", "primary key 1")
+        );
+        assert_eq!(CatalogColumn::parse(Dialect::Sqlite, "no parts"), None);
+    }
 
     #[test]
     fn column_order_comments_and_spacing_do_not_count() {

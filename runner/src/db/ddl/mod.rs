@@ -256,6 +256,11 @@ fn sqlite(facts: &Facts) -> Result<&SqliteTable, DdlError> {
     facts.sqlite.as_ref().ok_or(DdlError::TableNotRead)
 }
 
+/// `name` quoted as an identifier of `dialect`, as every statement written here quotes names.
+pub fn quote(dialect: Dialect, name: &str) -> String {
+    Writer { dialect }.q(name)
+}
+
 /// Writes names, types and clauses for one dialect.
 pub(crate) struct Writer {
     pub(crate) dialect: Dialect,
