@@ -748,7 +748,8 @@ pub fn build(
     // Rust crates are built by cargo with the workspace's SDK; SQL needs no toolchain.
     if !dir.join("Cargo.toml").is_file() && !crates.is_empty() {
         return Err(BuildError::Refused(format!(
-            "{} has no Cargo.toml: it is not a migrations workspace (create one with `retort new`)",
+            "{} has no Cargo.toml: it is not a migrations workspace (scaffolding its first Rust \
+             migration makes one)",
             dir.display()
         )));
     }
