@@ -4,6 +4,7 @@
 //! `RETORT_TEST_MYSQL_URL` are set (or `CI=true`, where a missing server fails the run);
 //! otherwise their tests show as ignored with the reason. Each test gets its own database.
 
+mod alembic;
 mod api;
 mod backend;
 mod cli;
@@ -25,6 +26,7 @@ mod trust;
 macro_rules! dialect_suite {
     ($module:ident, $dialect:expr, $($cfg:meta, $reason:literal)? $(; $($extra:ident),*)?) => {
         mod $module {
+            use crate::alembic;
             use crate::api;
             use crate::backend;
             use crate::common::Dialect;
@@ -140,6 +142,8 @@ macro_rules! dialect_suite {
             case!(polyglot sql, four_languages_in_one_graph);
             case!(polyglot scenarios, python_and_javascript_decode_every_engines_values);
             case!(polyglot schema_ops, python_and_javascript_use_portable_operations);
+            case!(polyglot alembic, an_alembic_history_imports_and_runs);
+            case!(alembic, alembic_revisions_that_cannot_run_in_a_sandbox_are_refused);
             $($(case!($extra);)*)?
         }
     };

@@ -291,6 +291,53 @@ pub(super) fn build(ctx: &Ctx, out: &mut impl Write, force: bool) -> anyhow::Res
     Ok(())
 }
 
+/// `retort import --from alembic DIR`: the revisions as Python migrations, graph and all,
+/// into a migrations directory that must not hold migrations yet (the history's roots become
+/// roots).
+async fn import_alembic(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    db: &retort::DatabaseConfig,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use retort::authoring::import::alembic;
+    let revisions = alembic::read_dir(dir)?;
+    if revisions.is_empty() {
+        bail!(
+            "no Alembic revisions in {} (looked for {})",
+            dir.display(),
+            retort::authoring::import::layout(Tool::Alembic)
+        );
+    }
+    if db.migrations.is_dir() && !ctx.runner()?.load(db).await?.graph.heads().is_empty() {
+        bail!(
+            "{} holds migrations already: import an Alembic history into an empty migrations \
+             directory (its roots become the graph's roots)",
+            ctx.shown(&db.migrations)
+        );
+    }
+    let written = alembic::write(&db.migrations, &revisions)?;
+    for (r, path) in revisions.iter().zip(&written) {
+        let merge = if r.down_revisions.len() > 1 {
+            "  (merge)"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "imported {} -> {}{merge}",
+            r.source.display(),
+            ctx.shown(path)
+        )?;
+    }
+    writeln!(
+        out,
+        "next: `retort upgrade` (it builds Python migrations on the project's runtime), or \
+         `retort stamp --adopt alembic` on a database Alembic already migrated"
+    )?;
+    Ok(())
+}
+
 /// `retort import --from TOOL DIR`.
 pub(super) async fn import(
     ctx: &Ctx,
@@ -299,6 +346,9 @@ pub(super) async fn import(
     dir: PathBuf,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
+    if from == Tool::Alembic {
+        return import_alembic(ctx, out, db, &dir).await;
+    }
     let report = retort::authoring::import::read_dir(from, &dir)?;
     if report.migrations.is_empty() {
         bail!("{}", nothing_to_import(from, &dir, &report));

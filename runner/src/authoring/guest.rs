@@ -373,6 +373,53 @@ impl SqlMigration {
 pub const WIT: &str = include_str!("../../../wit/0.1.0/migration.wit");
 /// The Python helper layer (`retort_guest.py`), embedded for the same reason.
 pub const PYTHON_HELPER: &str = include_str!("../../../guest-sdk/python/retort_guest.py");
+/// Retort's Alembic layer (`guest-sdk/python/alembic_layer/`): the files an imported Alembic
+/// revision (a Python migration that imports `retort_alembic`) carries in its artifact, so
+/// that its `from alembic import op` and `import sqlalchemy as sa` resolve to Retort's
+/// operations, and a downgrade runs the layer it was applied with.
+pub const ALEMBIC_LAYER: [(&str, &str); 8] = [
+    (
+        "retort_alembic.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/retort_alembic.py"),
+    ),
+    (
+        "alembic.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/alembic.py"),
+    ),
+    (
+        "sqlalchemy.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy.py"),
+    ),
+    (
+        "sqlalchemy/sql.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/sql.py"),
+    ),
+    (
+        "sqlalchemy/dialects.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/dialects.py"),
+    ),
+    (
+        "sqlalchemy/dialects/mysql.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/dialects/mysql.py"),
+    ),
+    (
+        "sqlalchemy/dialects/postgresql.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/dialects/postgresql.py"),
+    ),
+    (
+        "sqlalchemy/dialects/sqlite.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/dialects/sqlite.py"),
+    ),
+];
+
+/// Whether a Python migration's source uses the Alembic layer.
+fn uses_alembic_layer(language: Language, source: &str) -> bool {
+    language == Language::Python
+        && source
+            .lines()
+            .any(|l| l.trim_start().starts_with("import retort_alembic"))
+}
+
 /// The JavaScript helper layer (`retort_guest.js`).
 pub const JS_HELPER: &str = include_str!("../../../guest-sdk/js/retort_guest.js");
 
@@ -470,7 +517,18 @@ impl Language {
     }
 }
 
-/// The `<id>_<slug>.py` and `<id>_<slug>.js` migrations of `dir`, sorted.
+/// Whether a script whose name does not start with a digit is a migration all the same: it
+/// exports one (`WitWorld = …` at the start of a line; an Alembic revision's id may start with
+/// a letter), where a helper module the migrations share does not.
+fn exports_a_migration(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.lines()
+            .any(|l| l.starts_with("WitWorld =") || l.starts_with("export default"))
+    })
+}
+
+/// The `<id>_<slug>.py` and `<id>_<slug>.js` migrations of `dir` (an id starting with a letter
+/// when the file exports a migration), sorted.
 pub fn script_guests(dir: &Path) -> crate::authoring::Result<Vec<ScriptGuest>> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -483,8 +541,8 @@ pub fn script_guests(dir: &Path) -> crate::authoring::Result<Vec<ScriptGuest>> {
         };
         for language in [Language::Python, Language::JavaScript] {
             if let Some(stem) = name.strip_suffix(&format!(".{}", language.extension()))
-                && stem.starts_with(|c: char| c.is_ascii_digit())
                 && path.is_file()
+                && (stem.starts_with(|c: char| c.is_ascii_digit()) || exports_a_migration(&path))
             {
                 out.push(ScriptGuest {
                     stem: stem.to_string(),
@@ -506,7 +564,14 @@ impl ScriptGuest {
         let source = std::fs::read(&self.source).map_err(io("read", &self.source))?;
         let runtime = crate::authoring::runtimes::source_fingerprint(self.language);
         let mut hash = Sha256::new();
-        for part in [runtime.as_bytes(), &source] {
+        let mut parts: Vec<&[u8]> = vec![runtime.as_bytes(), &source];
+        // Only a migration that uses the layer: the others keep the fingerprint they had.
+        if uses_alembic_layer(self.language, &String::from_utf8_lossy(&source)) {
+            for (name, text) in &ALEMBIC_LAYER {
+                parts.extend([name.as_bytes(), text.as_bytes()]);
+            }
+        }
+        for part in parts {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part);
         }
@@ -522,14 +587,25 @@ impl ScriptGuest {
         use crate::host::runtime::{FORMAT, File, Script};
         let contents =
             std::fs::read_to_string(&self.source).map_err(io("read (as UTF-8)", &self.source))?;
+        let mut files = Vec::new();
+        if uses_alembic_layer(self.language, &contents) {
+            files.extend(ALEMBIC_LAYER.iter().map(|(name, text)| File {
+                name: name.to_string(),
+                contents: text.to_string(),
+            }));
+        }
+        files.insert(
+            0,
+            File {
+                name: format!("migration.{}", self.language.extension()),
+                contents,
+            },
+        );
         Ok(Script {
             format: FORMAT,
             runtime,
             metadata: None,
-            files: vec![File {
-                name: format!("migration.{}", self.language.extension()),
-                contents,
-            }],
+            files,
             settings: vec![(
                 "source".to_string(),
                 format!("{}.{}", self.stem, self.language.extension()),

@@ -17,6 +17,7 @@
 //! | sqitch | `sqitch.plan` (order; `[deps]` → `depends-on`), `deploy/<change>.sql`, `revert/<change>.sql` | a deploy script not wrapped in `BEGIN; … COMMIT;` |
 //! | popx | `<version>_<name>[.<dialect>].(up\|down).sql`, by version string, dialect files winning; subdirectories too | `.autocommit.` (with or without a dialect) in the up file's name |
 
+pub mod alembic;
 mod atlas;
 mod dbmate;
 mod diesel;
@@ -61,11 +62,14 @@ pub enum Tool {
     Liquibase,
     /// sqitch (`sqitch.plan`, `deploy/`, `revert/`).
     Sqitch,
+    /// Alembic (Python revisions, a graph): read by [`alembic::read_dir`], written as Python
+    /// migrations by [`alembic::write`].
+    Alembic,
 }
 
 impl Tool {
     /// Every tool, in the order a command line lists them.
-    pub const ALL: [Tool; 12] = [
+    pub const ALL: [Tool; 13] = [
         Tool::Sqlx,
         Tool::Diesel,
         Tool::GolangMigrate,
@@ -78,6 +82,7 @@ impl Tool {
         Tool::Popx,
         Tool::Liquibase,
         Tool::Sqitch,
+        Tool::Alembic,
     ];
 
     /// The name used on the command line.
@@ -95,6 +100,7 @@ impl Tool {
             Tool::Popx => "popx",
             Tool::Liquibase => "liquibase",
             Tool::Sqitch => "sqitch",
+            Tool::Alembic => "alembic",
         }
     }
 }
@@ -255,7 +261,7 @@ fn sort_as(tool: Tool, migrations: &mut [Imported]) {
         }
         // Liquibase: the changelog's order (files by path, changesets in file order); sqitch:
         // the plan's. Both as read.
-        Tool::Liquibase | Tool::Sqitch => {}
+        Tool::Liquibase | Tool::Sqitch | Tool::Alembic => {}
     }
 }
 
@@ -288,6 +294,7 @@ pub fn layout(tool: Tool) -> &'static str {
         Tool::Liquibase => "formatted SQL files starting `--liquibase formatted sql`",
         Tool::Sqitch => "`sqitch.plan`, `deploy/<change>.sql`, `revert/<change>.sql`",
         Tool::Popx => "`<version>_<name>[.<dialect>].(up|down).sql`",
+        Tool::Alembic => "`versions/<revision>_<slug>.py` (an Alembic project or its versions/)",
     }
 }
 
@@ -306,6 +313,13 @@ pub fn read_dir(tool: Tool, dir: &Path) -> crate::authoring::Result<Report> {
         Tool::Popx => popx::read_dir(dir, &mut report)?,
         Tool::Liquibase => liquibase::read_dir(dir, &mut report)?,
         Tool::Sqitch => sqitch::read_dir(dir, &mut report)?,
+        Tool::Alembic => {
+            return Err(BuildError::Refused(
+                "an Alembic history is Python and a graph, not SQL files in order: read it \
+                 with `import::alembic::read_dir`"
+                    .into(),
+            ));
+        }
     }
     sort_as(tool, &mut report.migrations);
     let mut seen = std::collections::BTreeSet::new();
@@ -479,6 +493,8 @@ pub fn applied_versions_sql(tool: Tool) -> &'static str {
              AND g.id = (SELECT MAX(h.id) FROM goose_db_version h WHERE h.version_id = g.version_id) \
              ORDER BY g.version_id"
         }
+        // One row per head Alembic's database is at (the path below each is applied).
+        Tool::Alembic => "SELECT version_num FROM alembic_version ORDER BY version_num",
     }
 }
 

@@ -1,0 +1,3 @@
+"""``sqlalchemy.dialects``: the dialect type modules (``mysql``, ``postgresql``, ``sqlite``)."""
+
+__path__ = []

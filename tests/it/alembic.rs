@@ -1,0 +1,132 @@
+//! Coming from Alembic: `retort import --from alembic` reads a history statically and writes
+//! Python migrations that run the revisions as written on Retort's Alembic layer.
+
+use crate::common::{Dialect, Project, TestDb, polyglot, repo, stderr, stdout};
+
+/// The shared Python runtime the polyglot fixtures are built on, copied into `project`, so
+/// `upgrade` builds the imported revisions without componentize-py.
+fn with_python_runtime(project: &Project) {
+    let runtimes = polyglot().join("runtimes");
+    let into = project.migrations().join("runtimes");
+    std::fs::create_dir_all(&into).unwrap();
+    for entry in std::fs::read_dir(&runtimes).unwrap().flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("python") {
+            std::fs::copy(entry.path(), into.join(name)).unwrap();
+        }
+    }
+}
+
+fn shop() -> std::path::PathBuf {
+    repo().join("tests/alembic/shop")
+}
+
+/// The test history (`tests/alembic/shop`: a root, two branches — one labelled — a merge,
+/// `bulk_insert`, `sa.text` with bound parameters, a data migration through `get_bind()`,
+/// `batch_alter_table`, a MySQL dialect type, the inspector) is imported with its graph,
+/// upgraded, and downgraded to base, leaving nothing.
+pub fn an_alembic_history_imports_and_runs(dialect: Dialect) {
+    let db = TestDb::new(dialect, "alembic");
+    let project = Project::empty();
+    let out = project.run_ok(
+        &db,
+        &["import", "--from", "alembic", &shop().display().to_string()],
+    );
+    let text = stdout(&out);
+    assert_eq!(text.matches("imported ").count(), 5, "{text}");
+    assert!(
+        text.contains(
+            "4d5e6f7a8b9c_merge.py -> migrations/4d5e6f7a8b9c_merge_plan_and_orders.py  (merge)"
+        ),
+        "{text}"
+    );
+    with_python_runtime(&project);
+
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        db.strings("SELECT email FROM accounts ORDER BY id"),
+        [
+            "ada@corp.example",
+            "grace@home.example",
+            "o'brien@corp.example"
+        ],
+        "the data migration lowered every e-mail"
+    );
+    assert_eq!(
+        db.strings("SELECT plan FROM accounts ORDER BY id"),
+        ["pro", "free", "pro"],
+        "sa.text's bound parameters"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM orders WHERE qty = 1"), 2);
+    assert_eq!(db.strings("SELECT what FROM audit"), ["normalised"]);
+    assert!(
+        db.try_execute("INSERT INTO orders (id, account_id, total) VALUES (12, 1, -1)")
+            .is_err(),
+        "the check constraint holds"
+    );
+    assert!(
+        db.try_execute("INSERT INTO accounts (id, email) VALUES (9, 'grace@home.example')")
+            .is_err(),
+        "the unique constraint holds"
+    );
+    // The graph: a merge with both branches as parents, the label kept.
+    let history = stdout(&project.run_ok(&db, &["history"]));
+    assert!(history.contains("4d5e6f7a8b9c"), "{history}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 5);
+
+    project.run_ok(&db, &["downgrade", "base"]);
+    let left: Vec<String> = db
+        .tables()
+        .into_iter()
+        // (SQLite's own `sqlite_sequence` stays once an AUTOINCREMENT table existed.)
+        .filter(|t| !t.starts_with("retort_") && !t.starts_with("sqlite_"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "downgrade to base leaves nothing: {left:?}"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+}
+
+/// What cannot run in a sandbox is refused at import, every finding with its file and line,
+/// and nothing is written.
+pub fn alembic_revisions_that_cannot_run_in_a_sandbox_are_refused(dialect: Dialect) {
+    let db = TestDb::new(dialect, "alembicrefused");
+    let project = Project::empty();
+    let history = project.dir.path().join("legacy/versions");
+    std::fs::create_dir_all(&history).unwrap();
+    let write = |name: &str, body: &str| std::fs::write(history.join(name), body).unwrap();
+    write(
+        "aaa_first.py",
+        "\"\"\"first\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\nfrom app.models.user import User\n\nrevision = 'aaa'\ndown_revision = None\n\ndef upgrade():\n    op.execute('SELECT 1')\n\ndef downgrade():\n    pass\n",
+    );
+    write(
+        "bbb_second.py",
+        "\"\"\"second\"\"\"\nimport os\nfrom alembic import op, context\nfrom sqlalchemy.orm import Session\n\nrevision = 'bbb'\ndown_revision = 'aaa'\n\ndef upgrade():\n    url = context.config.get_main_option('sqlalchemy.url')\n    seed = open('seed.csv').read()\n\ndef downgrade():\n    pass\n",
+    );
+    let out = project.run(
+        &db,
+        &[
+            "import",
+            "--from",
+            "alembic",
+            &project.dir.path().join("legacy").display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for expected in [
+        "aaa_first.py:4: `from app.models.user import User` imports `app.models.user`",
+        "frozen model",
+        "bbb_second.py:2: `import os` imports `os`",
+        "bbb_second.py:3: `from alembic import op, context`: Alembic's `context`",
+        "bbb_second.py:4: `from sqlalchemy.orm import Session`: the ORM",
+        "bbb_second.py:10: `context.config`",
+        "bbb_second.py:11: `open(`",
+        "nothing was imported",
+    ] {
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    let written: Vec<_> = std::fs::read_dir(project.migrations()).unwrap().collect();
+    assert!(written.is_empty(), "nothing written");
+}
