@@ -517,14 +517,12 @@ impl Language {
     }
 }
 
-/// Whether a script whose name does not start with a digit is a migration all the same: it
-/// exports one (`WitWorld = …` at the start of a line; an Alembic revision's id may start with
-/// a letter), where a helper module the migrations share does not.
+/// Whether a Python file whose name does not start with a digit is a migration all the same:
+/// it exports one (`WitWorld = …` at the start of a line; an Alembic revision's id may start
+/// with a letter), where a helper module the migrations share does not.
 fn exports_a_migration(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| {
-        text.lines()
-            .any(|l| l.starts_with("WitWorld =") || l.starts_with("export default"))
-    })
+    std::fs::read_to_string(path)
+        .is_ok_and(|text| text.lines().any(|l| l.starts_with("WitWorld =")))
 }
 
 /// The `<id>_<slug>.py` and `<id>_<slug>.js` migrations of `dir` (an id starting with a letter
@@ -542,7 +540,8 @@ pub fn script_guests(dir: &Path) -> crate::authoring::Result<Vec<ScriptGuest>> {
         for language in [Language::Python, Language::JavaScript] {
             if let Some(stem) = name.strip_suffix(&format!(".{}", language.extension()))
                 && path.is_file()
-                && (stem.starts_with(|c: char| c.is_ascii_digit()) || exports_a_migration(&path))
+                && (stem.starts_with(|c: char| c.is_ascii_digit())
+                    || (language == Language::Python && exports_a_migration(&path)))
             {
                 out.push(ScriptGuest {
                     stem: stem.to_string(),

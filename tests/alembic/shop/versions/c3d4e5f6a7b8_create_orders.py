@@ -1,6 +1,6 @@
 """create orders
 
-Revision ID: 3c4d5e6f7a8b
+Revision ID: c3d4e5f6a7b8
 Revises: 1a2b3c4d5e6f
 Create Date: 2026-01-06 11:00:00.000000
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '3c4d5e6f7a8b'
+revision = 'c3d4e5f6a7b8'
 down_revision = '1a2b3c4d5e6f'
 branch_labels = ('orders',)
 depends_on = None
