@@ -95,6 +95,33 @@ pub fn an_alembic_history_imports_and_runs(dialect: Dialect) {
         "downgrade to base leaves nothing: {left:?}"
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+
+    // A database Alembic migrated: `alembic_version` holds its head; adopting records the
+    // path to it, and nothing runs again. At two heads (before the merge), adoption refuses.
+    db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)");
+    db.execute("INSERT INTO alembic_version VALUES ('2b3c4d5e6f7a'), ('c3d4e5f6a7b8')");
+    let out = project.run(&db, &["stamp", "--adopt", "alembic"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("it is at 2 heads (2b3c4d5e6f7a, c3d4e5f6a7b8)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0);
+    db.execute("DELETE FROM alembic_version");
+    db.execute("INSERT INTO alembic_version VALUES ('5e6f7a8b9c0d')");
+    project.run_ok(&db, &["stamp", "--adopt", "alembic"]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM retort_history"),
+        5,
+        "the path to the head, both branches and the merge"
+    );
+    let out = project.run_ok(&db, &["upgrade", "--dry-run"]);
+    assert!(
+        stdout(&out).contains("nothing to do"),
+        "nothing left to run: {}",
+        stdout(&out)
+    );
 }
 
 /// What cannot run in a sandbox is refused at import, every finding with its file and line,

@@ -320,16 +320,21 @@ impl Maintenance<'_> {
     ) -> Result<Adoption, Error> {
         let versions = self.runner.tool_versions(db, tool).await?;
         let migrations = self.runner.load(db).await?;
-        let fail = |unknown: Option<&String>| Error::Adopt {
+        let fail = |unknown: Option<&String>, heads: Vec<String>| Error::Adopt {
             database: db.name.clone(),
             tool: tool.name(),
             unknown: unknown.cloned(),
+            heads,
         };
         let Some(newest) = versions.last().cloned() else {
-            return Err(fail(None));
+            return Err(fail(None, Vec::new()));
         };
         if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
-            return Err(fail(Some(unknown)));
+            return Err(fail(Some(unknown), Vec::new()));
+        }
+        // Alembic keeps one row per head it is at, not the versions it applied.
+        if tool == crate::authoring::import::Tool::Alembic && versions.len() > 1 {
+            return Err(fail(None, versions));
         }
         Ok(Adoption { versions, newest })
     }
