@@ -166,3 +166,57 @@ pub fn alembic_revisions_that_cannot_run_in_a_sandbox_are_refused(dialect: Diale
     let written: Vec<_> = std::fs::read_dir(project.migrations()).unwrap().collect();
     assert!(written.is_empty(), "nothing written");
 }
+
+/// The cookbook's start — the schema from `metadata.create_all()`, an empty first revision —
+/// with `--baseline schema.sql`: an empty database is built from scratch (the baseline, then
+/// the revisions), and one Alembic migrated is adopted and upgraded by what it lacks.
+pub fn an_alembic_baseline_builds_from_scratch_and_adopts(dialect: Dialect) {
+    let project = Project::empty();
+    let root = project.dir.path();
+    let versions = root.join("legacy/versions");
+    std::fs::create_dir_all(&versions).unwrap();
+    std::fs::write(
+        versions.join("ab12cd34ef56_empty_init.py"),
+        "\"\"\"empty init\"\"\"\nrevision = 'ab12cd34ef56'\ndown_revision = None\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(
+        versions.join("bc23de45fa67_add_email.py"),
+        "\"\"\"add email\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\nrevision = 'bc23de45fa67'\ndown_revision = 'ab12cd34ef56'\n\ndef upgrade():\n    op.add_column('legacy_users', sa.Column('email', sa.String(80)))\n\ndef downgrade():\n    op.drop_column('legacy_users', 'email')\n",
+    )
+    .unwrap();
+    let schema = "CREATE TABLE legacy_users (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL);\n";
+    std::fs::write(root.join("schema.sql"), schema).unwrap();
+    let fresh = TestDb::new(dialect, "alembicbase");
+    let out = project.run_ok(
+        &fresh,
+        &[
+            "import",
+            "--from",
+            "alembic",
+            "legacy",
+            "--baseline",
+            "schema.sql",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("baseline schema.sql -> migrations/000000000000_baseline.up.sql"),
+        "{}",
+        stdout(&out)
+    );
+    with_python_runtime(&project);
+    project.run_ok(&fresh, &["upgrade"]);
+    fresh.execute("INSERT INTO legacy_users (id, name, email) VALUES (1, 'ada', 'ada@example')");
+    assert_eq!(fresh.count("SELECT COUNT(*) FROM retort_history"), 3);
+
+    // A database Alembic built: the schema as create_all made it, stamped at the first revision.
+    let adopted = TestDb::new(dialect, "alembicadopt");
+    adopted.execute(schema.trim_end_matches(";\n"));
+    adopted.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)");
+    adopted.execute("INSERT INTO alembic_version VALUES ('ab12cd34ef56')");
+    project.run_ok(&adopted, &["stamp", "--adopt", "alembic"]);
+    assert_eq!(adopted.count("SELECT COUNT(*) FROM retort_history"), 2);
+    let out = project.run_ok(&adopted, &["upgrade"]);
+    assert!(stdout(&out).contains("1 migration"), "{}", stdout(&out));
+    adopted.execute("INSERT INTO legacy_users (id, name, email) VALUES (1, 'ada', 'ada@example')");
+}

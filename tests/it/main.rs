@@ -143,6 +143,7 @@ macro_rules! dialect_suite {
             case!(polyglot scenarios, python_and_javascript_decode_every_engines_values);
             case!(polyglot schema_ops, python_and_javascript_use_portable_operations);
             case!(polyglot alembic, an_alembic_history_imports_and_runs);
+            case!(polyglot alembic, an_alembic_baseline_builds_from_scratch_and_adopts);
             case!(alembic, alembic_revisions_that_cannot_run_in_a_sandbox_are_refused);
             $($(case!($extra);)*)?
         }

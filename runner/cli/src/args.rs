@@ -230,6 +230,11 @@ pub enum Command {
         from: Tool,
         /// Its migrations directory.
         dir: PathBuf,
+        /// Alembic only: the schema the history starts from (a dump of what
+        /// `metadata.create_all()` made), written as a SQL migration that becomes the
+        /// history's root.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
     },
     /// Show every revision as applied or pending. Read-only.
     Status {

@@ -299,9 +299,14 @@ async fn import_alembic(
     out: &mut impl Write,
     db: &retort::DatabaseConfig,
     dir: &std::path::Path,
+    baseline: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use retort::authoring::import::alembic;
     let revisions = alembic::read_dir(dir)?;
+    let baseline = match baseline {
+        Some(path) => Some(alembic::Baseline::read(path)?),
+        None => None,
+    };
     if revisions.is_empty() {
         bail!(
             "no Alembic revisions in {} (looked for {})",
@@ -316,7 +321,16 @@ async fn import_alembic(
             ctx.shown(&db.migrations)
         );
     }
-    let written = alembic::write(&db.migrations, &revisions)?;
+    let mut written = alembic::write(&db.migrations, &revisions, baseline.as_ref())?;
+    if let Some(b) = &baseline {
+        let path = written.remove(0);
+        writeln!(
+            out,
+            "baseline {} -> {}  (the history's root; its downgrade is a recorded no-op)",
+            b.source.display(),
+            ctx.shown(&path)
+        )?;
+    }
     for (r, path) in revisions.iter().zip(&written) {
         let merge = if r.down_revisions.len() > 1 {
             "  (merge)"
@@ -344,10 +358,14 @@ pub(super) async fn import(
     out: &mut impl Write,
     from: Tool,
     dir: PathBuf,
+    baseline: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let db = ctx.one_database()?;
     if from == Tool::Alembic {
-        return import_alembic(ctx, out, db, &dir).await;
+        return import_alembic(ctx, out, db, &dir, baseline.as_deref()).await;
+    }
+    if baseline.is_some() {
+        bail!("--baseline goes with --from alembic (the other tools' histories start from SQL)");
     }
     let report = retort::authoring::import::read_dir(from, &dir)?;
     if report.migrations.is_empty() {

@@ -237,7 +237,11 @@ async fn dispatch(
             lang,
         } => author::merge(ctx, out, revisions, message, lang).await,
         Command::Build { force } => author::build(ctx, out, force),
-        Command::Import { from, dir } => author::import(ctx, out, from, dir).await,
+        Command::Import {
+            from,
+            dir,
+            baseline,
+        } => author::import(ctx, out, from, dir, baseline).await,
         Command::Upgrade {
             target,
             sql: true,

@@ -468,12 +468,71 @@ fn code_lines(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// The schema an Alembic history starts from when its first revision did not make it (the
+/// cookbook's `metadata.create_all()` and `alembic stamp head`): a SQL dump, written as the
+/// root SQL migration [`BASELINE_ID`], whose children are the history's roots.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    /// The dump.
+    pub source: PathBuf,
+    /// Its SQL.
+    pub sql: String,
+}
+
+/// The revision id of the baseline: before every Alembic revision, and no Alembic id (those are
+/// 12 hexadecimal digits drawn at random; this one is refused if a history has it).
+pub const BASELINE_ID: &str = "000000000000";
+
+impl Baseline {
+    /// Reads the dump at `path`.
+    pub fn read(path: &Path) -> crate::authoring::Result<Baseline> {
+        Ok(Baseline {
+            source: path.to_path_buf(),
+            sql: super::read(path)?,
+        })
+    }
+}
+
 /// Writes each revision as a Python migration `<revision>_<slug>.py` into `into`: the file as
-/// written, then the call that gives Retort its id, parents, labels and description. Returns
-/// the files.
-pub fn write(into: &Path, revisions: &[Revision]) -> crate::authoring::Result<Vec<PathBuf>> {
+/// written, then the call that gives Retort its id, parents, labels and description; with a
+/// `baseline`, first the baseline (the roots' parent). Returns the files, the baseline's
+/// upgrade first.
+pub fn write(
+    into: &Path,
+    revisions: &[Revision],
+    baseline: Option<&Baseline>,
+) -> crate::authoring::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(into).map_err(io("create", &into))?;
     let mut written = Vec::new();
+    if let Some(b) = baseline {
+        if revisions.iter().any(|r| r.revision == BASELINE_ID) {
+            return Err(BuildError::Refused(format!(
+                "the history has a revision {BASELINE_ID}, the baseline's id: import it without \
+                 --baseline"
+            )));
+        }
+        let up = into.join(format!("{BASELINE_ID}_baseline.up.sql"));
+        let down = into.join(format!("{BASELINE_ID}_baseline.down.sql"));
+        for p in [&up, &down] {
+            if p.exists() {
+                return Err(BuildError::Refused(format!(
+                    "{} exists: not overwriting",
+                    p.display()
+                )));
+            }
+        }
+        let header = format!(
+            "-- retort: parents = none\n-- retort: description = baseline: the schema the \
+             Alembic history starts from\n-- imported from {} (retort import --from alembic \
+             --baseline)\n",
+            file_name(&b.source)
+        );
+        std::fs::write(&up, format!("{header}{}", b.sql)).map_err(io("write", &up))?;
+        // No downgrade: dropping the whole schema is not what "below the first revision"
+        // should do to a database that was adopted.
+        std::fs::write(&down, "").map_err(io("write", &down))?;
+        written.push(up);
+    }
     for r in revisions {
         let slug = crate::authoring::scaffold::slug(&r.description);
         let id = id_of(&r.revision);
@@ -508,7 +567,10 @@ pub fn write(into: &Path, revisions: &[Revision]) -> crate::authoring::Result<Ve
             rev = r.revision,
             body = r.text,
             newline = if r.text.ends_with('\n') { "" } else { "\n" },
-            parents = list(&r.down_revisions, id_of),
+            parents = match (r.down_revisions.is_empty(), baseline) {
+                (true, Some(_)) => format!("{BASELINE_ID:?}"),
+                _ => list(&r.down_revisions, id_of),
+            },
             description = r.description,
             labels = list(&r.branch_labels, str::to_string),
             depends = list(&r.depends_on, id_of),
