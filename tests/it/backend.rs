@@ -254,3 +254,59 @@ fn sqlite_guest_sql_cannot_reach_files_or_change_safety() {
         "the refused COMMIT committed nothing; the rollback undid rows 1 and 2"
     );
 }
+
+/// The same statement sent with a parameter of another type each time — a float, an integer,
+/// a decimal, a NULL, one at a time and in a batch — stores each value as given. (PostgreSQL
+/// prepares a statement for the parameter types it first sees; reusing that statement for
+/// other types read an integer's bytes as a float's: 3 became 0.00. Found by running an
+/// Alembic history's `bulk_insert` both ways.)
+pub fn a_statement_reused_with_other_parameter_types_stores_each_value(dialect: Dialect) {
+    let test = TestDb::new(dialect, "paramtypes");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut b = db::connect(&test.url, Access::ReadWrite).await.unwrap();
+        b.execute(
+            "CREATE TABLE amounts (id INTEGER PRIMARY KEY, total NUMERIC(10, 2))",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let insert = "INSERT INTO amounts (id, total) VALUES ($1, $2)";
+        for (id, total) in [
+            (1, Value::Float(12.5)),
+            (2, Value::Integer(3)),
+            (3, Value::Decimal("7.10".into())),
+            (4, Value::Null),
+            (5, Value::Integer(-8)),
+            (6, Value::Float(0.25)),
+        ] {
+            b.execute(insert, vec![Value::Integer(id), total])
+                .await
+                .unwrap();
+        }
+        let sets = vec![
+            vec![Value::Integer(7), Value::Float(1.5)],
+            vec![Value::Integer(8), Value::Integer(9)],
+            vec![Value::Integer(9), Value::Decimal("2.75".into())],
+        ];
+        assert_eq!(b.execute_batch(insert, sets).await.unwrap(), 3);
+        b.close().await;
+    });
+    let stored: Vec<String> = test
+        .strings("SELECT COALESCE(CAST(total AS CHAR(12)), 'null') FROM amounts ORDER BY id")
+        .iter()
+        .map(|s| match s.trim().parse::<f64>() {
+            Ok(n) => format!("{n:.2}"),
+            Err(_) => s.trim().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "12.50", "3.00", "7.10", "null", "-8.00", "0.25", "1.50", "9.00", "2.75"
+        ]
+    );
+}

@@ -189,7 +189,7 @@ mod batch {
         }
     }
 
-    fn type_of(value: &Value) -> Option<&'static str> {
+    pub(super) fn type_of(value: &Value) -> Option<&'static str> {
         Some(match value {
             Value::Null => return None,
             Value::Boolean(_) => "bool",
@@ -417,6 +417,9 @@ mod batch {
 }
 
 /// A connection to a PostgreSQL database: the migration's, and the lock's.
+/// How many statement texts [`PgBackend::typed_text`] remembers before it starts over.
+const PREPARED_LIMIT: usize = 4096;
+
 pub struct PgBackend {
     /// The connection migrations and Retort's bookkeeping run on (in one transaction).
     conn: PgConnection,
@@ -435,6 +438,9 @@ pub struct PgBackend {
     cursors: HashMap<CursorId, Option<String>>,
     next_cursor: CursorId,
     in_transaction: bool,
+    /// The parameter types each statement text was prepared with (see
+    /// [`PgBackend::typed_text`]).
+    prepared: HashMap<String, Vec<&'static str>>,
     /// The session setup (`retort.toml` `session`), replayed after each reset.
     setup: Vec<String>,
     /// `transaction_timestamp()` of the transaction Retort opened, as the server said at
@@ -476,6 +482,7 @@ impl PgBackend {
             tables: Tables::under(&format!("{schema}."), &raw),
             next_batch: 1,
             cursors: HashMap::new(),
+            prepared: HashMap::new(),
             next_cursor: 1,
             in_transaction: false,
             setup: Vec::new(),
@@ -484,6 +491,37 @@ impl PgBackend {
             settled_with_reset: false,
             deferred_triggers: false,
         })
+    }
+
+    /// The text to send `sql` as with `params`. PostgreSQL fixes a prepared statement's
+    /// parameter types when it is prepared, from the first values sent, and sqlx keys its
+    /// statement cache on the text alone (a cached text is reused whatever the values): the
+    /// same text sent later with a value of another type (an integer where a float was, a
+    /// NULL, a decimal) would be bound to the old types — an integer's bytes read as a
+    /// float's (3 stored as 0.00), or "incorrect binary data format". So a text keeps its own
+    /// types; sent with others, it goes with a leading comment naming them, which makes it
+    /// another text with a prepared statement of its own. The record is bounded: past
+    /// [`PREPARED_LIMIT`] texts it and sqlx's cache are cleared together.
+    async fn typed_text(&mut self, sql: &str, params: &[Value]) -> Result<String, SqlFailure> {
+        let types: Vec<&'static str> = params
+            .iter()
+            .map(|v| batch::type_of(v).unwrap_or("null"))
+            .collect();
+        if let Some(prepared) = self.prepared.get(sql) {
+            return Ok(if *prepared == types {
+                sql.to_string()
+            } else {
+                format!("/* retort: parameters {} */ {sql}", types.join(", "))
+            });
+        }
+        if self.prepared.len() >= PREPARED_LIMIT {
+            sqlx::Connection::clear_cached_statements(&mut self.conn)
+                .await
+                .map_err(sqlx_failure)?;
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), types);
+        Ok(sql.to_string())
     }
 
     /// Sends a batch as `PREPARE`/`EXECUTE …` scripts of quoted literals (one round trip per
@@ -871,7 +909,11 @@ impl Session for PgBackend {
                 .await
         } else {
             let args = arguments(params).map_err(|f| super::host_failure(doing, sql, f))?;
-            sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+            let text = self
+                .typed_text(sql, params)
+                .await
+                .map_err(|f| super::host_failure(doing, sql, f))?;
+            sqlx::query_with(AssertSqlSafe(text), args)
                 .execute(&mut self.conn)
                 .await
         };
@@ -886,7 +928,11 @@ impl Session for PgBackend {
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, DbError> {
         let args = arguments(params).map_err(|f| super::host_failure(doing, sql, f))?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+        let text = self
+            .typed_text(sql, params)
+            .await
+            .map_err(|f| super::host_failure(doing, sql, f))?;
+        let rows = sqlx::query_with(AssertSqlSafe(text), args)
             .fetch_all(&mut self.conn)
             .await
             .map_err(|e| sqlx_db_error(doing, sql, e))?;
@@ -910,7 +956,8 @@ impl GuestSql for PgBackend {
                 .map_err(sqlx_failure);
         }
         rewrite(sql, Dialect::Postgres, params.len()).map_err(GuestError::InvalidStatement)?;
-        sqlx::query_with(AssertSqlSafe(sql.to_string()), arguments(params)?)
+        let text = self.typed_text(sql, params).await?;
+        sqlx::query_with(AssertSqlSafe(text), arguments(params)?)
             .execute(&mut self.conn)
             .await
             .map(|r| r.rows_affected())
@@ -940,7 +987,8 @@ impl GuestSql for PgBackend {
         }
         let mut total = 0;
         for params in sets {
-            total += sqlx::query_with(AssertSqlSafe(sql.to_string()), arguments(params)?)
+            let text = self.typed_text(sql, params).await?;
+            total += sqlx::query_with(AssertSqlSafe(text), arguments(params)?)
                 .execute(&mut self.conn)
                 .await
                 .map_err(sqlx_failure)?
@@ -956,6 +1004,11 @@ impl GuestSql for PgBackend {
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
         let params = &params[..];
         rewrite(sql, Dialect::Postgres, params.len()).map_err(GuestError::InvalidStatement)?;
+        // Described for its columns, this text is cached with the types the server inferred,
+        // which no values' types are taken to match (see `typed_text`).
+        self.prepared
+            .entry(sql.to_string())
+            .or_insert_with(|| vec!["inferred"]);
         let statement = (&mut self.conn)
             .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
             .await
