@@ -1,7 +1,8 @@
 //! Decides which database test suites run: PostgreSQL and MariaDB tests are compiled as
 //! `#[ignore]`d (visibly skipped, with the reason) unless their URL is set or `CI=true`, in
 //! which case they run and fail loudly if the server is missing. The same holds for the
-//! Python/JavaScript guest tests and their build tools.
+//! Python/JavaScript guest tests and their build tools, and for the comparison with Alembic
+//! itself (`RETORT_ALEMBIC`).
 
 fn main() {
     for (var, cfg) in [
@@ -29,6 +30,12 @@ fn main() {
             .all(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
     {
         println!("cargo::rustc-cfg=retort_test_polyglot");
+    }
+    // The Alembic comparison runs Alembic itself (installed from PyPI by .ci/run).
+    println!("cargo::rustc-check-cfg=cfg(retort_test_alembic)");
+    println!("cargo::rerun-if-env-changed=RETORT_ALEMBIC");
+    if ci || std::env::var_os("RETORT_ALEMBIC").is_some_and(|v| !v.is_empty()) {
+        println!("cargo::rustc-cfg=retort_test_alembic");
     }
     println!("cargo::rerun-if-env-changed=CI");
 }

@@ -220,3 +220,184 @@ pub fn an_alembic_baseline_builds_from_scratch_and_adopts(dialect: Dialect) {
     assert!(stdout(&out).contains("1 migration"), "{}", stdout(&out));
     adopted.execute("INSERT INTO legacy_users (id, name, email) VALUES (1, 'ada', 'ada@example')");
 }
+
+/// Alembic itself (`RETORT_ALEMBIC`: its command, from PyPI), run on the test history.
+fn alembic(db: &TestDb, versions: &std::path::Path, args: &[&str]) {
+    let tool = std::env::var("RETORT_ALEMBIC")
+        .expect("RETORT_ALEMBIC: the alembic command (pip install alembic; .ci/run does)");
+    let env = tempfile::tempdir().unwrap();
+    let url = match db.dialect {
+        Dialect::Sqlite => format!("sqlite:///{}", db.sqlite_path().display()),
+        Dialect::Postgres => db.url.replacen("postgres://", "postgresql+psycopg2://", 1),
+        Dialect::Mysql => format!(
+            "{}?charset=utf8mb4",
+            db.url.replacen("mysql://", "mysql+pymysql://", 1)
+        ),
+    };
+    std::fs::write(
+        env.path().join("alembic.ini"),
+        format!(
+            "[alembic]\nscript_location = {}\nversion_locations = {}\nsqlalchemy.url = {url}\n",
+            env.path().display(),
+            versions.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        env.path().join("env.py"),
+        "from alembic import context\nfrom sqlalchemy import create_engine\n\n\
+         engine = create_engine(context.config.get_main_option('sqlalchemy.url'))\n\
+         with engine.connect() as connection:\n    \
+             context.configure(connection=connection, target_metadata=None)\n    \
+             with context.begin_transaction():\n        context.run_migrations()\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(&tool)
+        .arg("-c")
+        .arg(env.path().join("alembic.ini"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    assert!(
+        out.status.success(),
+        "alembic {}: {}{}",
+        args.join(" "),
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// The schema as the catalog describes it, in a form that does not depend on how a statement
+/// spelled it (SQLite keeps the text it was given: its pragmas are compared instead):
+/// columns (type, nullability, default), indexes, constraints — without either tool's
+/// bookkeeping.
+fn shape(db: &TestDb) -> Vec<String> {
+    let queries: Vec<String> = match db.dialect {
+        Dialect::Postgres => vec![
+            "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || \
+             COALESCE(character_maximum_length::text, '') || ' ' || COALESCE(numeric_precision::text, '') \
+             || ',' || COALESCE(numeric_scale::text, '') || ' ' || is_nullable || ' ' || \
+             COALESCE(column_default, '-') FROM information_schema.columns WHERE table_schema = 'public' \
+             AND table_name NOT LIKE 'retort%' AND table_name <> 'alembic_version'"
+                .into(),
+            "SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || \
+             pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+             AND conrelid::regclass::text NOT LIKE 'retort%' AND conrelid::regclass::text <> 'alembic_version'"
+                .into(),
+            "SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename \
+             NOT LIKE 'retort%' AND tablename <> 'alembic_version'"
+                .into(),
+        ],
+        Dialect::Mysql => vec![
+            "SELECT CAST(CONCAT('column ', table_name, '.', column_name, ' ', column_type, ' ', \
+             is_nullable, ' ', COALESCE(column_default, '-'), ' ', extra) AS CHAR) FROM \
+             information_schema.columns WHERE table_schema = DATABASE() AND table_name NOT LIKE \
+             'retort%' AND table_name <> 'alembic_version'"
+                .into(),
+            "SELECT CAST(CONCAT('index ', table_name, ' ', index_name, ' ', non_unique, ' ', \
+             seq_in_index, ' ', column_name) AS CHAR) FROM information_schema.statistics WHERE \
+             table_schema = DATABASE() AND table_name NOT LIKE 'retort%' AND table_name <> \
+             'alembic_version'"
+                .into(),
+            "SELECT CAST(CONCAT('constraint ', table_name, ' ', constraint_name, ' ', \
+             constraint_type) AS CHAR) FROM information_schema.table_constraints WHERE \
+             table_schema = DATABASE() AND table_name NOT LIKE 'retort%' AND table_name <> \
+             'alembic_version'"
+                .into(),
+            "SELECT CAST(CONCAT('check ', table_name, ' ', constraint_name, ' ', check_clause) AS \
+             CHAR) FROM information_schema.check_constraints WHERE constraint_schema = DATABASE()"
+                .into(),
+            "SELECT CAST(CONCAT('references ', table_name, ' ', constraint_name, ' ', \
+             referenced_table_name, ' ', update_rule, ' ', delete_rule) AS CHAR) FROM \
+             information_schema.referential_constraints WHERE constraint_schema = DATABASE()"
+                .into(),
+        ],
+        Dialect::Sqlite => {
+            let tables = db.strings(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'retort%' \
+                 AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version' ORDER BY name",
+            );
+            tables
+                .iter()
+                .flat_map(|t| {
+                    [
+                        format!(
+                            "SELECT 'column {t}.' || name || ' ' || type || ' ' || \"notnull\" || ' ' \
+                             || COALESCE(dflt_value, '-') || ' ' || pk FROM pragma_table_info('{t}')"
+                        ),
+                        format!(
+                            "SELECT 'index {t} ' || CASE WHEN il.origin = 'c' THEN il.name ELSE il.origin \
+                             END || ' ' || il.\"unique\" || ' ' || ii.seqno || ' ' || ii.name FROM \
+                             pragma_index_list('{t}') il, pragma_index_info(il.name) ii"
+                        ),
+                        format!(
+                            "SELECT 'references {t} ' || \"from\" || ' ' || \"table\" || '.' || \"to\" || \
+                             ' ' || on_update || ' ' || on_delete FROM pragma_foreign_key_list('{t}')"
+                        ),
+                    ]
+                })
+                .collect()
+        }
+    };
+    let mut lines: Vec<String> = queries.iter().flat_map(|q| db.strings(q)).collect();
+    lines.sort();
+    lines
+}
+
+/// What the rows hold, as text, in an order both have.
+fn rows(db: &TestDb) -> Vec<String> {
+    let mut out = db.strings(
+        "SELECT CAST(id AS CHAR(8)) || ' ' || email || ' ' || plan || ' ' || CAST(active AS CHAR(5)) FROM accounts ORDER BY id",
+    );
+    out.extend(db.strings(
+        "SELECT CAST(id AS CHAR(8)) || ' ' || CAST(account_id AS CHAR(8)) || ' ' || CAST(total AS CHAR(12)) || ' ' || CAST(qty AS CHAR(8)) FROM orders ORDER BY id",
+    ));
+    out.extend(db.strings("SELECT what FROM audit"));
+    out
+}
+
+/// The test history run by Alembic itself and by Retort from its import builds the same
+/// schema and rows on each engine; both downgrade to nothing. (Alembic from PyPI, pinned in
+/// .ci/run; each engine's catalog read back as `shape` describes.)
+pub fn the_imported_history_builds_what_alembic_builds(dialect: Dialect) {
+    let versions = shop().join("versions");
+    let by_alembic = TestDb::new(dialect, "byalembic");
+    alembic(&by_alembic, &versions, &["upgrade", "heads"]);
+
+    let by_retort = TestDb::new(dialect, "byretort");
+    let project = Project::empty();
+    project.run_ok(
+        &by_retort,
+        &["import", "--from", "alembic", &shop().display().to_string()],
+    );
+    with_python_runtime(&project);
+    project.run_ok(&by_retort, &["upgrade"]);
+
+    let (theirs, ours) = (shape(&by_alembic), shape(&by_retort));
+    let only_theirs: Vec<&String> = theirs.iter().filter(|l| !ours.contains(l)).collect();
+    let only_ours: Vec<&String> = ours.iter().filter(|l| !theirs.contains(l)).collect();
+    assert!(
+        only_theirs.is_empty() && only_ours.is_empty(),
+        "the schemas differ:\n  only Alembic's:\n    {}\n  only Retort's:\n    {}",
+        only_theirs
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n    "),
+        only_ours
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n    ")
+    );
+    assert!(
+        theirs.len() > 12,
+        "the comparison saw the schema: {theirs:?}"
+    );
+    assert_eq!(rows(&by_alembic), rows(&by_retort));
+
+    alembic(&by_alembic, &versions, &["downgrade", "base"]);
+    project.run_ok(&by_retort, &["downgrade", "base"]);
+    assert_eq!(shape(&by_alembic), Vec::<String>::new());
+    assert_eq!(shape(&by_retort), Vec::<String>::new());
+}

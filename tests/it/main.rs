@@ -64,6 +64,17 @@ macro_rules! dialect_suite {
                         $m::$name($dialect);
                     }
                 };
+                (alembic $m:ident, $name:ident) => {
+                    #[test]
+                    $(#[cfg_attr(not($cfg), ignore = $reason)])?
+                    #[cfg_attr(
+                        all($($cfg,)? not(all(retort_test_polyglot, retort_test_alembic))),
+                        ignore = "set RETORT_COMPONENTIZE_PY, RETORT_COMPONENTIZE_JS and RETORT_ALEMBIC (see docs/development.md) to run"
+                    )]
+                    fn $name() {
+                        $m::$name($dialect);
+                    }
+                };
             }
 
             case!(demo_project_upgrades_and_downgrades);
@@ -121,6 +132,7 @@ macro_rules! dialect_suite {
             case!(api, library_builds_sources_only_when_asked);
             case!(api, the_test_kit_migrates_seeds_and_round_trips);
             case!(backend, backend_contract);
+            case!(backend, a_statement_reused_with_other_parameter_types_stores_each_value);
             case!(containment, hostile_session_settings_do_not_change_batched_values);
             case!(containment, transaction_control_is_refused_and_nothing_is_lost);
             case!(containment, rows_written_after_ddl_roll_back_with_the_failure);
@@ -144,6 +156,7 @@ macro_rules! dialect_suite {
             case!(polyglot schema_ops, python_and_javascript_use_portable_operations);
             case!(polyglot alembic, an_alembic_history_imports_and_runs);
             case!(polyglot alembic, an_alembic_baseline_builds_from_scratch_and_adopts);
+            case!(alembic alembic, the_imported_history_builds_what_alembic_builds);
             case!(alembic, alembic_revisions_that_cannot_run_in_a_sandbox_are_refused);
             $($(case!($extra);)*)?
         }

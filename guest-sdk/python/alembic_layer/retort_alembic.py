@@ -194,7 +194,8 @@ class _Function(_Literal):
     def _render(self, params: List[Any]) -> str:
         low = self.name.lower()
         if low in ("now", "current_timestamp") and not self.args:
-            return "CURRENT_TIMESTAMP"
+            # As SQLAlchemy compiles it: now() on PostgreSQL and MySQL.
+            return "now()" if _dialect() in ("postgresql", "mysql") else "CURRENT_TIMESTAMP"
         if low in ("current_date", "current_time") and not self.args:
             return low.upper()
         return f"{self.name}({', '.join(_render(a, params) for a in self.args)})"
@@ -226,106 +227,165 @@ def _default_sql(default: Any) -> Optional[str]:
     raise MigrationError(f"server_default {default!r}: give a string, sa.text(...) or sa.func")
 
 
-# ---- types
+# ---- types: written as SQLAlchemy's compiler writes them for the dialect, so a revision
+# builds the columns Alembic would (passed to the portable operations as native types)
 
 class TypeEngine:
-    """A column type: its portable name (``retort_guest.column_type``) per dialect."""
-
-    portable = "text"
+    """A column type: the DDL SQLAlchemy writes for it on each dialect."""
 
     def __call__(self, *args: Any, **kw: Any) -> "TypeEngine":
         return self
 
+    def _ddl(self, dialect: str) -> str:
+        raise NotImplementedError
+
     def _type(self) -> str:
-        return self.portable
+        return "native:" + self._ddl(_dialect())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-def _type_class(name: str, portable: str) -> type:
+def _type_class(name: str, ddl: Any) -> type:
+    """A type without arguments: ``ddl`` is its DDL, or a dict of it by dialect."""
+
     class _T(TypeEngine):
         def __init__(self, *args: Any, **kw: Any):
             self.args, self.kw = args, kw
+
+        def _ddl(self, dialect: str) -> str:
+            return ddl.get(dialect, ddl.get("")) if isinstance(ddl, dict) else ddl
+
     _T.__name__ = name
-    _T.portable = portable
     return _T
 
 
-Integer = _type_class("Integer", "integer")
+Integer = _type_class("Integer", "INTEGER")
 INTEGER = INT = Integer
-BigInteger = _type_class("BigInteger", "big-integer")
+BigInteger = _type_class("BigInteger", "BIGINT")
 BIGINT = BigInteger
-SmallInteger = _type_class("SmallInteger", "small-integer")
+SmallInteger = _type_class("SmallInteger", "SMALLINT")
 SMALLINT = SmallInteger
-Boolean = _type_class("Boolean", "boolean")
+Boolean = _type_class("Boolean", {"mysql": "BOOL", "": "BOOLEAN"})
 BOOLEAN = Boolean
-Float = _type_class("Float", "double")
-FLOAT = REAL = DOUBLE = DOUBLE_PRECISION = Double = Float
-Text = _type_class("Text", "text")
+Text = _type_class("Text", "TEXT")
 TEXT = UnicodeText = CLOB = Text
-Date = _type_class("Date", "date")
+Date = _type_class("Date", "DATE")
 DATE = Date
-Time = _type_class("Time", "time")
-TIME = Time
-LargeBinary = _type_class("LargeBinary", "bytes")
-BLOB = BINARY = VARBINARY = LargeBinary
-JSON = _type_class("JSON", "json")
-Uuid = _type_class("Uuid", "uuid")
+LargeBinary = _type_class("LargeBinary", {"postgresql": "BYTEA", "": "BLOB"})
+BLOB = LargeBinary
+JSON = _type_class("JSON", "JSON")
+Uuid = _type_class("Uuid", {"postgresql": "UUID", "": "CHAR(32)"})
 UUID = Uuid
+Interval = _type_class("Interval", {"postgresql": "INTERVAL", "": "DATETIME"})
+
+
+class Float(TypeEngine):
+    def __init__(self, precision: Optional[int] = None, *args: Any, **kw: Any):
+        self.precision = precision
+
+    def _ddl(self, dialect: str) -> str:
+        return "FLOAT" if self.precision is None else f"FLOAT({self.precision})"
+
+
+FLOAT = Float
+REAL = _type_class("REAL", "REAL")
+DOUBLE = Double = _type_class("Double", {"postgresql": "DOUBLE PRECISION", "": "DOUBLE"})
+DOUBLE_PRECISION = _type_class("DOUBLE_PRECISION", "DOUBLE PRECISION")
 
 
 class String(TypeEngine):
+    name = "VARCHAR"
+
     def __init__(self, length: Optional[int] = None, *args: Any, **kw: Any):
         self.length = length
 
-    def _type(self) -> str:
-        return "text" if self.length is None else f"varchar({self.length})"
+    def _ddl(self, dialect: str) -> str:
+        if self.length is None:
+            if dialect == "mysql":
+                raise MigrationError(f"{type(self).__name__} without a length: MySQL needs one")
+            return self.name
+        return f"{self.name}({self.length})"
 
 
-VARCHAR = NVARCHAR = Unicode = CHAR = NCHAR = String
+VARCHAR = Unicode = String
+NVARCHAR = type("NVARCHAR", (String,), {"name": "NVARCHAR"})
+CHAR = type("CHAR", (String,), {"name": "CHAR"})
+NCHAR = type("NCHAR", (String,), {"name": "NCHAR"})
+
+
+class _Binary(String):
+    name = "VARBINARY"
+
+
+VARBINARY = _Binary
+BINARY = type("BINARY", (String,), {"name": "BINARY"})
 
 
 class Numeric(TypeEngine):
+    name = "NUMERIC"
+
     def __init__(self, precision: Optional[int] = None, scale: Optional[int] = None, *args: Any, **kw: Any):
         self.precision, self.scale = precision, scale
 
-    def _type(self) -> str:
+    def _ddl(self, dialect: str) -> str:
         if self.precision is None:
-            return "native:NUMERIC" if _dialect() != "mysql" else "decimal(10, 0)"
-        return f"decimal({self.precision}, {self.scale or 0})"
+            return self.name
+        if self.scale is None:
+            return f"{self.name}({self.precision})"
+        return f"{self.name}({self.precision}, {self.scale})"
 
 
-NUMERIC = DECIMAL = Numeric
+NUMERIC = Numeric
+DECIMAL = type("DECIMAL", (Numeric,), {"name": "DECIMAL"})
 
 
 class DateTime(TypeEngine):
     def __init__(self, timezone: bool = False, *args: Any, **kw: Any):
         self.timezone = timezone
 
-    def _type(self) -> str:
-        return "timestamptz" if self.timezone else "timestamp"
+    def _ddl(self, dialect: str) -> str:
+        if dialect == "postgresql":
+            return "TIMESTAMP WITH TIME ZONE" if self.timezone else "TIMESTAMP WITHOUT TIME ZONE"
+        return "DATETIME"
 
 
-DATETIME = TIMESTAMP = DateTime
+DATETIME = DateTime
+
+
+class TIMESTAMP(DateTime):
+    def _ddl(self, dialect: str) -> str:
+        if dialect == "postgresql":
+            return super()._ddl(dialect)
+        return "TIMESTAMP"
+
+
+class Time(TypeEngine):
+    def __init__(self, timezone: bool = False, *args: Any, **kw: Any):
+        self.timezone = timezone
+
+    def _ddl(self, dialect: str) -> str:
+        if dialect == "postgresql":
+            return "TIME WITH TIME ZONE" if self.timezone else "TIME WITHOUT TIME ZONE"
+        return "TIME"
+
+
+TIME = Time
 
 
 class Enum(TypeEngine):
-    """A non-native enum: a ``varchar`` as long as its longest value (as SQLAlchemy's
-    ``native_enum=False``)."""
+    """An enum: MySQL's ``ENUM(…)``; elsewhere a ``VARCHAR`` as long as its longest value (a
+    native PostgreSQL enum type is not created: write it with ``op.execute``)."""
 
     def __init__(self, *values: Any, **kw: Any):
         if len(values) == 1 and not isinstance(values[0], str):
             values = tuple(getattr(m, "name", str(m)) for m in values[0])
         self.values = [str(v) for v in values]
 
-    def _type(self) -> str:
-        return f"varchar({max([len(v) for v in self.values] or [1])})"
-
-
-class Interval(TypeEngine):
-    def _type(self) -> str:
-        return "native:INTERVAL" if _dialect() == "postgresql" else "varchar(64)"
+    def _ddl(self, dialect: str) -> str:
+        if dialect == "mysql":
+            return "ENUM(" + ",".join(_literal_sql(v) for v in self.values) + ")"
+        return f"VARCHAR({max([len(v) for v in self.values] or [1])})"
 
 
 class _DialectType(TypeEngine):
@@ -334,15 +394,15 @@ class _DialectType(TypeEngine):
 
     dialect = ""
     name = ""
-    generic = "text"
+    generic: Any = Text
 
     def __init__(self, *args: Any, **kw: Any):
         self.args = [a for a in args if not isinstance(a, bool)]
         self.kw = kw
 
-    def _type(self) -> str:
-        if _dialect() != self.dialect:
-            return self.generic
+    def _ddl(self, dialect: str) -> str:
+        if dialect != self.dialect:
+            return self.generic()._ddl(dialect)
         args = list(self.args)
         for key in ("length", "precision", "scale", "display_width", "fsp"):
             if key in self.kw and self.kw[key] is not None:
@@ -352,32 +412,33 @@ class _DialectType(TypeEngine):
             sql += " UNSIGNED"
         if self.kw.get("zerofill"):
             sql += " ZEROFILL"
-        return "native:" + sql
+        if self.kw.get("timezone"):
+            sql = sql.replace("TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+        return sql
 
 
 _DIALECT_TYPES = {
     "mysql": {
-        "INTEGER": "integer", "INT": "integer", "BIGINT": "big-integer", "SMALLINT": "small-integer",
-        "TINYINT": "small-integer", "MEDIUMINT": "integer", "BIT": "integer",
-        "VARCHAR": "text", "CHAR": "text", "TEXT": "text", "TINYTEXT": "text", "MEDIUMTEXT": "text",
-        "LONGTEXT": "text", "DATETIME": "timestamp", "TIMESTAMP": "timestamp", "DATE": "date",
-        "TIME": "time", "DOUBLE": "double", "FLOAT": "double", "DECIMAL": "native:NUMERIC",
-        "NUMERIC": "native:NUMERIC", "BLOB": "bytes", "LONGBLOB": "bytes", "MEDIUMBLOB": "bytes",
-        "VARBINARY": "bytes", "BINARY": "bytes", "JSON": "json", "BOOLEAN": "boolean", "YEAR": "integer",
-        "ENUM": "text", "SET": "text",
+        "INTEGER": Integer, "INT": Integer, "BIGINT": BigInteger, "SMALLINT": SmallInteger,
+        "TINYINT": SmallInteger, "MEDIUMINT": Integer, "BIT": Integer, "YEAR": Integer,
+        "VARCHAR": Text, "CHAR": Text, "TEXT": Text, "TINYTEXT": Text, "MEDIUMTEXT": Text,
+        "LONGTEXT": Text, "DATETIME": DateTime, "TIMESTAMP": DateTime, "DATE": Date, "TIME": Time,
+        "DOUBLE": Double, "FLOAT": Float, "DECIMAL": Numeric, "NUMERIC": Numeric, "BLOB": LargeBinary,
+        "LONGBLOB": LargeBinary, "MEDIUMBLOB": LargeBinary, "VARBINARY": LargeBinary,
+        "BINARY": LargeBinary, "JSON": JSON, "BOOLEAN": Boolean, "ENUM": Text, "SET": Text,
     },
     "postgresql": {
-        "INTEGER": "integer", "BIGINT": "big-integer", "SMALLINT": "small-integer", "VARCHAR": "text",
-        "TEXT": "text", "JSONB": "json", "JSON": "json", "UUID": "uuid", "BYTEA": "bytes",
-        "TIMESTAMP": "timestamp", "DATE": "date", "TIME": "time", "DOUBLE_PRECISION": "double",
-        "REAL": "double", "NUMERIC": "native:NUMERIC", "BOOLEAN": "boolean", "INTERVAL": "varchar(64)",
-        "INET": "varchar(64)", "CIDR": "varchar(64)", "CITEXT": "text", "ARRAY": "text",
-        "ENUM": "text", "TSVECTOR": "text", "HSTORE": "text", "MONEY": "native:NUMERIC",
+        "INTEGER": Integer, "BIGINT": BigInteger, "SMALLINT": SmallInteger, "VARCHAR": Text,
+        "TEXT": Text, "JSONB": JSON, "JSON": JSON, "UUID": Uuid, "BYTEA": LargeBinary,
+        "TIMESTAMP": DateTime, "DATE": Date, "TIME": Time, "DOUBLE_PRECISION": Double,
+        "REAL": Float, "NUMERIC": Numeric, "BOOLEAN": Boolean, "INTERVAL": Text, "INET": Text,
+        "CIDR": Text, "CITEXT": Text, "ARRAY": Text, "ENUM": Text, "TSVECTOR": Text, "HSTORE": Text,
+        "MONEY": Numeric,
     },
     "sqlite": {
-        "INTEGER": "integer", "TEXT": "text", "REAL": "double", "BLOB": "bytes", "NUMERIC": "native:NUMERIC",
-        "VARCHAR": "text", "DATETIME": "timestamp", "DATE": "date", "TIME": "time", "BOOLEAN": "boolean",
-        "JSON": "json",
+        "INTEGER": Integer, "TEXT": Text, "REAL": Float, "BLOB": LargeBinary, "NUMERIC": Numeric,
+        "VARCHAR": Text, "DATETIME": DateTime, "DATE": Date, "TIME": Time, "BOOLEAN": Boolean,
+        "JSON": JSON,
     },
 }
 
@@ -387,11 +448,22 @@ def dialect_types(dialect: str) -> Dict[str, type]:
     out: Dict[str, type] = {}
     for name, generic in _DIALECT_TYPES[dialect].items():
         sql_name = name.replace("_", " ")
-        cls = type(name, (_DialectType,), {"dialect": dialect, "name": sql_name, "generic": generic})
-        out[name] = cls
+        out[name] = type(name, (_DialectType,), {"dialect": dialect, "name": sql_name, "generic": generic})
     if dialect == "mysql":
         out["DOUBLE_PRECISION"] = out["DOUBLE"]
     return out
+
+
+def _integer(t: Any) -> Optional[str]:
+    """``INTEGER``, ``BIGINT`` or ``SMALLINT`` for an integer type, else ``None``."""
+    if isinstance(t, type):
+        t = t()
+    while isinstance(t, _DialectType):
+        t = t.generic()
+    for cls, name in ((BigInteger, "BIGINT"), (SmallInteger, "SMALLINT"), (Integer, "INTEGER")):
+        if isinstance(t, cls):
+            return name
+    return None
 
 
 def _type_name(t: Any) -> str:
@@ -471,10 +543,16 @@ class Column(_Sql):
     def _render(self, params: List[Any]) -> str:
         return _q(self.name)
 
-    def _portable(self, identity: bool = False) -> Any:
+    def _portable(self, serial: bool = False) -> Any:
         if self.type is None:
             raise MigrationError(f"column {self.name!r} has no type")
-        return rg.column(self.name, _type_name(self.type), null=self.nullable,
+        type_name, identity = _type_name(self.type), False
+        if serial and _dialect() == "postgresql":
+            type_name = "native:" + {"INTEGER": "SERIAL", "BIGINT": "BIGSERIAL",
+                                     "SMALLINT": "SMALLSERIAL"}[_integer(self.type)]
+        elif serial and _dialect() == "mysql":
+            identity = True
+        return rg.column(self.name, type_name, null=self.nullable,
                          default=_default_sql(self.server_default), identity=identity)
 
     # Comparisons for data statements: `t.c.id == 3`.
@@ -929,21 +1007,22 @@ class Operations:
             if isinstance(item, PrimaryKeyConstraint):
                 primary = list(item.columns)
             elif isinstance(item, (UniqueConstraint, ForeignKeyConstraint, CheckConstraint)):
-                constraints.append(_constraint(table_name, item, len(constraints)))
+                constraints.append(_constraint(table_name, item, constraints))
             elif isinstance(item, Index):
                 indexes.append(item)
         sole = primary[0] if len(primary) == 1 else None
         portable = []
         for c in columns:
-            identity = (c.name == sole and c.autoincrement is not False
-                        and _type_name(c.type) in ("integer", "big-integer", "small-integer"))
-            portable.append(c._portable(identity=identity))
+            # SQLAlchemy's autoincrement: a sole integer primary key is SERIAL on PostgreSQL,
+            # AUTO_INCREMENT on MySQL, and SQLite's rowid (INTEGER and a PRIMARY KEY).
+            serial = c.name == sole and c.autoincrement is not False and _integer(c.type) is not None
+            portable.append(c._portable(serial=serial))
             for fk in c.foreign_keys:
-                constraints.append(rg.foreign_key(fk.name or f"{table_name}_{c.name}_fkey", [c.name], fk.table,
-                                                  [fk.column], on_delete=_action(fk.ondelete),
-                                                  on_update=_action(fk.onupdate)))
+                constraints.append(rg.foreign_key(
+                    fk.name or _unnamed_foreign_key(table_name, [c.name], constraints), [c.name], fk.table,
+                    [fk.column], on_delete=_action(fk.ondelete), on_update=_action(fk.onupdate)))
             if c.unique:
-                constraints.append(rg.unique(f"{table_name}_{c.name}_key", [c.name]))
+                constraints.append(rg.unique(_unnamed_unique(table_name, [c.name]), [c.name]))
             if c.index:
                 indexes.append(Index(f"ix_{table_name}_{c.name}", c.name))
         _current().create_table(table_name, portable, primary, constraints)
@@ -1003,21 +1082,20 @@ class Operations:
 
     def create_unique_constraint(self, constraint_name: Optional[str], table_name: str, columns: Sequence[str],
                                  **kw: Any) -> None:
-        name = constraint_name or f"{table_name}_{'_'.join(columns)}_key"
+        name = constraint_name or _unnamed_unique(table_name, columns)
         _current().add_constraint(table_name, rg.unique(name, list(columns)))
 
     def create_foreign_key(self, constraint_name: Optional[str], source_table: str, referent_table: str,
                            local_cols: Sequence[str], remote_cols: Sequence[str], onupdate: Optional[str] = None,
                            ondelete: Optional[str] = None, **kw: Any) -> None:
-        name = constraint_name or f"{source_table}_{'_'.join(local_cols)}_fkey"
+        name = constraint_name or ""
         _current().add_constraint(source_table, rg.foreign_key(
             name, list(local_cols), referent_table, list(remote_cols),
             on_delete=_action(ondelete), on_update=_action(onupdate)))
 
     def create_check_constraint(self, constraint_name: Optional[str], table_name: str, condition: Any,
                                 **kw: Any) -> None:
-        name = constraint_name or f"{table_name}_check"
-        _current().add_constraint(table_name, rg.check(name, str(condition)))
+        _current().add_constraint(table_name, rg.check(constraint_name or "", str(condition)))
 
     def drop_constraint(self, constraint_name: str, table_name: str, type_: Optional[str] = None,
                         **kw: Any) -> None:
@@ -1082,13 +1160,25 @@ class BatchOperations:
         self._op.execute(sqltext)
 
 
-def _constraint(table_name: str, c: Any, n: int) -> Any:
+def _unnamed_foreign_key(table_name: str, columns: Sequence[str], made: Sequence[Any]) -> str:
+    """A foreign key created without a name is written without one: the engine names it as it
+    names SQLAlchemy's (``orders_account_id_fkey``, ``orders_ibfk_1``, SQLite's none)."""
+    return ""
+
+
+def _unnamed_unique(table_name: str, columns: Sequence[str]) -> str:
+    """A unique constraint without a name, likewise (``accounts_email_key``, MySQL's index
+    named after its first column)."""
+    return ""
+
+
+def _constraint(table_name: str, c: Any, made: Sequence[Any]) -> Any:
     if isinstance(c, UniqueConstraint):
-        return rg.unique(c.name or f"{table_name}_{'_'.join(c.columns)}_key", c.columns)
+        return rg.unique(c.name or _unnamed_unique(table_name, c.columns), c.columns)
     if isinstance(c, CheckConstraint):
-        return rg.check(c.name or f"{table_name}_check{n or ''}", c.sqltext)
+        return rg.check(c.name or "", c.sqltext)
     refs = [r.rpartition(".") for r in c.refs]
-    return rg.foreign_key(c.name or f"{table_name}_{'_'.join(c.columns)}_fkey", c.columns, refs[0][0],
+    return rg.foreign_key(c.name or _unnamed_foreign_key(table_name, c.columns, made), c.columns, refs[0][0],
                           [r[2] for r in refs], on_delete=_action(c.ondelete), on_update=_action(c.onupdate))
 
 

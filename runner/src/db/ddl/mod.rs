@@ -210,17 +210,23 @@ pub fn check_name(name: &str) -> Result<(), DdlError> {
 
 /// Every name `op` holds: tables, columns, indexes, constraints and what they reference.
 pub fn names(op: &Operation) -> Vec<&str> {
+    // A constraint named "" is unnamed (the engine names it): it has no name to check.
+    fn named(n: &str) -> Option<&str> {
+        (!n.is_empty()).then_some(n)
+    }
     fn constraint(c: &Constraint) -> Vec<&str> {
         match c {
-            Constraint::ForeignKey(f) => std::iter::once(f.name.as_str())
+            Constraint::ForeignKey(f) => named(&f.name)
+                .into_iter()
                 .chain(f.columns.iter().map(String::as_str))
                 .chain(std::iter::once(f.referenced_table.as_str()))
                 .chain(f.referenced_columns.iter().map(String::as_str))
                 .collect(),
-            Constraint::Unique(u) => std::iter::once(u.name.as_str())
+            Constraint::Unique(u) => named(&u.name)
+                .into_iter()
                 .chain(u.columns.iter().map(String::as_str))
                 .collect(),
-            Constraint::Check(c) => vec![c.name.as_str()],
+            Constraint::Check(c) => named(&c.name).into_iter().collect(),
         }
     }
     match op {
@@ -267,6 +273,15 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// `CONSTRAINT <name> `, or nothing for an unnamed constraint (`""`: the engine names it,
+    /// as it names one SQLAlchemy creates without a name).
+    fn named(&self, name: &str) -> String {
+        match name {
+            "" => String::new(),
+            name => format!("CONSTRAINT {} ", self.q(name)),
+        }
+    }
+
     /// `name` quoted for the dialect.
     pub(crate) fn q(&self, name: &str) -> String {
         match self.dialect {
@@ -405,8 +420,8 @@ impl Writer {
                     });
                 }
                 let mut sql = format!(
-                    "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
-                    self.q(&f.name),
+                    "{}FOREIGN KEY ({}) REFERENCES {} ({})",
+                    self.named(&f.name),
                     self.list(&f.columns)?,
                     self.q(&f.referenced_table),
                     self.list(&f.referenced_columns)?
@@ -418,13 +433,11 @@ impl Writer {
                 }
                 sql
             }
-            Constraint::Unique(u) => format!(
-                "CONSTRAINT {} UNIQUE ({})",
-                self.q(&u.name),
-                self.list(&u.columns)?
-            ),
+            Constraint::Unique(u) => {
+                format!("{}UNIQUE ({})", self.named(&u.name), self.list(&u.columns)?)
+            }
             Constraint::Check(c) => {
-                format!("CONSTRAINT {} CHECK ({})", self.q(&c.name), c.expression)
+                format!("{}CHECK ({})", self.named(&c.name), c.expression)
             }
         })
     }
@@ -856,5 +869,19 @@ mod tests {
             .is_ok()
         );
         assert_eq!(check_name(""), Err(DdlError::EmptyName));
+        // A constraint named "" is unnamed: written without `CONSTRAINT`, the engine names it.
+        let unnamed = Operation::AddConstraint((
+            "items".into(),
+            Constraint::Unique(Unique {
+                name: String::new(),
+                columns: vec!["code".into()],
+            }),
+        ));
+        assert_eq!(
+            plan(Dialect::Postgres, &unnamed, &Facts::default(), true)
+                .unwrap()
+                .statements,
+            ["ALTER TABLE \"items\" ADD UNIQUE (\"code\")"]
+        );
     }
 }

@@ -31,7 +31,7 @@ def upgrade():
     if not sa.inspect(bind).has_table('audit'):
         op.create_table(
             'audit',
-            sa.Column('id', sa.BigInteger(), primary_key=True),
+            sa.Column('id', sa.Integer(), primary_key=True),
             sa.Column('what', sa.Text(), nullable=False),
         )
     op.execute("INSERT INTO audit (what) VALUES ('normalised')")
