@@ -78,10 +78,34 @@ pub fn an_alembic_history_imports_and_runs(dialect: Dialect) {
             .is_err(),
         "the unique constraint holds"
     );
+    // A new revision in the same style: `new` sees an Alembic-style project and scaffolds one
+    // whose down_revision is the head.
+    project.run_ok(&db, &["new", "add nickname"]);
+    let file = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_add_nickname.py"))
+        .expect("the scaffolded revision");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("down_revision = \"5e6f7a8b9c0d\"")
+            && text.contains("from alembic import op"),
+        "{text}"
+    );
+    let text = text.replacen(
+        "    pass\n\n\ndef downgrade():\n    pass\n",
+        "    op.add_column('accounts', sa.Column('nickname', sa.String(40)))\n\n\ndef downgrade():\n    op.drop_column('accounts', 'nickname')\n",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    db.execute("UPDATE accounts SET nickname = 'ada' WHERE id = 1");
+
     // The graph: a merge with both branches as parents, the label kept.
     let history = stdout(&project.run_ok(&db, &["history"]));
     assert!(history.contains("4d5e6f7a8b9c"), "{history}");
-    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 5);
+    assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 6);
 
     project.run_ok(&db, &["downgrade", "base"]);
     let left: Vec<String> = db
@@ -118,8 +142,8 @@ pub fn an_alembic_history_imports_and_runs(dialect: Dialect) {
     );
     let out = project.run_ok(&db, &["upgrade", "--dry-run"]);
     assert!(
-        stdout(&out).contains("nothing to do"),
-        "nothing left to run: {}",
+        stdout(&out).contains("would upgrade 1 migration"),
+        "only the revision written since is left to run: {}",
         stdout(&out)
     );
 }

@@ -120,7 +120,7 @@ pub(super) async fn new(
     let made = match lang {
         Lang::Rust => scaffold::scaffold(&db.migrations, &description, heads, &taken),
         Lang::Sql => scaffold::scaffold_sql(&db.migrations, &description, heads, &taken),
-        Lang::Python | Lang::Js => {
+        Lang::Python | Lang::Js | Lang::Alembic => {
             scaffold::scaffold_script(&db.migrations, lang, &description, heads, &taken)
         }
     }
@@ -143,7 +143,9 @@ pub(super) async fn new(
             out,
             "edit {shown} and its .down.sql, then run `retort upgrade` (it builds SQL migrations)"
         )?,
-        Lang::Python | Lang::Js => writeln!(out, "edit {shown}, then run `retort build`")?,
+        Lang::Python | Lang::Js | Lang::Alembic => {
+            writeln!(out, "edit {shown}, then run `retort build`")?
+        }
     }
     Ok(())
 }
@@ -243,7 +245,7 @@ pub(super) async fn merge(
     let made = match lang {
         Lang::Rust => scaffold::scaffold(&db.migrations, &message, parents, &taken),
         Lang::Sql => scaffold::scaffold_sql(&db.migrations, &message, parents, &taken),
-        Lang::Python | Lang::Js => {
+        Lang::Python | Lang::Js | Lang::Alembic => {
             scaffold::scaffold_script(&db.migrations, lang, &message, parents, &taken)
         }
     }

@@ -413,7 +413,7 @@ pub const ALEMBIC_LAYER: [(&str, &str); 8] = [
 ];
 
 /// Whether a Python migration's source uses the Alembic layer.
-fn uses_alembic_layer(language: Language, source: &str) -> bool {
+pub(crate) fn uses_alembic_layer(language: Language, source: &str) -> bool {
     language == Language::Python
         && source
             .lines()

@@ -89,6 +89,9 @@ pub enum Lang {
     Python,
     /// A JavaScript file (`<id>_<slug>.js`, built with componentize-js).
     Js,
+    /// A Python file in Alembic's style (`from alembic import op`, `upgrade()` /
+    /// `downgrade()`), run on Retort's Alembic layer (docs/alembic.md).
+    Alembic,
     /// A pair of SQL files (`<id>_<slug>.up.sql`, `.down.sql`): the default, the one
     /// language that needs no toolchain.
     #[default]
@@ -97,7 +100,7 @@ pub enum Lang {
 
 impl Lang {
     /// Every language, in the order a command line lists them.
-    pub const ALL: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Js, Lang::Sql];
+    pub const ALL: [Lang; 5] = [Lang::Rust, Lang::Python, Lang::Js, Lang::Sql, Lang::Alembic];
 
     /// The name `--lang` and `language = …` take.
     pub fn name(self) -> &'static str {
@@ -106,6 +109,7 @@ impl Lang {
             Lang::Python => "python",
             Lang::Js => "js",
             Lang::Sql => "sql",
+            Lang::Alembic => "alembic",
         }
     }
 }
@@ -191,6 +195,62 @@ export const {{ metadata, upgrade, downgrade }} = defineMigration({{
   downgrade(tx) {{}},
 }});
 "#
+            ),
+        ),
+        Lang::Alembic => (
+            format!("{stem}.py"),
+            format!(
+                r#""""{description}
+
+Revision ID: {id}
+Revises: {revises}
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = {id:?}
+down_revision = {down_revision}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # op.add_column("users", sa.Column("nickname", sa.String(40)))
+    # Data: the rows as this revision knows them, never the application's models:
+    # bind = op.get_bind()
+    # for row in bind.execute(sa.text("SELECT id, email FROM users")).fetchall():
+    #     bind.execute(sa.text("UPDATE users SET email = :e WHERE id = :id"),
+    #                  {{"e": row.email.lower(), "id": row.id}})
+    pass
+
+
+def downgrade():
+    pass
+
+
+# ---- retort: this revision's place in the graph
+import retort_alembic as _retort_alembic  # noqa: E402
+
+WitWorld = _retort_alembic.revision(
+    globals(),
+    id={id:?},
+    parents=[{list}],
+    description={description:?},
+)
+"#,
+                revises = parents.join(", "),
+                down_revision = match parents.as_slice() {
+                    [] => "None".to_string(),
+                    [one] => format!("{one:?}"),
+                    many => format!(
+                        "({})",
+                        many.iter()
+                            .map(|p| format!("{p:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
             ),
         ),
         Lang::Rust | Lang::Sql => {
@@ -386,6 +446,13 @@ pub fn project_language(dir: &Path) -> Lang {
     }
     for g in crate::authoring::guest::script_guests(dir).unwrap_or_default() {
         let lang = match g.language {
+            crate::authoring::guest::Language::Python
+                if std::fs::read_to_string(&g.source).is_ok_and(|text| {
+                    crate::authoring::guest::uses_alembic_layer(g.language, &text)
+                }) =>
+            {
+                Lang::Alembic
+            }
             crate::authoring::guest::Language::Python => Lang::Python,
             crate::authoring::guest::Language::JavaScript => Lang::Js,
         };
@@ -432,7 +499,7 @@ mod tests {
             declared(&rust.dir),
             Some((rust.id.clone(), parents.clone()))
         );
-        for lang in [Lang::Python, Lang::Js] {
+        for lang in [Lang::Alembic, Lang::Python, Lang::Js] {
             let made = scaffold_script(
                 dir.path(),
                 lang,
