@@ -869,6 +869,10 @@ def _positional(sql: str, params: List[Any]) -> Tuple[List[str], List[Row], int]
 class Inspector:
     """``sa.inspect(op.get_bind())``: what the catalog says now."""
 
+    @classmethod
+    def from_engine(cls, bind: Any) -> "Inspector":
+        return cls()
+
     def _rows(self, sql: Dict[str, str], *params: Any) -> List[Row]:
         return _execute(_Raw(sql[_dialect()], list(params))).fetchall()
 

@@ -377,7 +377,7 @@ pub const PYTHON_HELPER: &str = include_str!("../../../guest-sdk/python/retort_g
 /// revision (a Python migration that imports `retort_alembic`) carries in its artifact, so
 /// that its `from alembic import op` and `import sqlalchemy as sa` resolve to Retort's
 /// operations, and a downgrade runs the layer it was applied with.
-pub const ALEMBIC_LAYER: [(&str, &str); 8] = [
+pub const ALEMBIC_LAYER: [(&str, &str); 10] = [
     (
         "retort_alembic.py",
         include_str!("../../../guest-sdk/python/alembic_layer/retort_alembic.py"),
@@ -393,6 +393,14 @@ pub const ALEMBIC_LAYER: [(&str, &str); 8] = [
     (
         "sqlalchemy/sql.py",
         include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/sql.py"),
+    ),
+    (
+        "sqlalchemy/engine.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/engine.py"),
+    ),
+    (
+        "sqlalchemy/engine/reflection.py",
+        include_str!("../../../guest-sdk/python/alembic_layer/sqlalchemy/engine/reflection.py"),
     ),
     (
         "sqlalchemy/dialects.py",

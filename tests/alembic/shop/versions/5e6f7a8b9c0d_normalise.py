@@ -8,6 +8,7 @@ Create Date: 2026-01-08 09:00:00.000000
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine.reflection import Inspector
 
 
 revision = '5e6f7a8b9c0d'
@@ -28,7 +29,7 @@ def upgrade():
         batch_op.alter_column('note', type_=sa.String(200), existing_type=sa.String(40), nullable=True)
         batch_op.add_column(sa.Column('qty', mysql.INTEGER(unsigned=True), nullable=False, server_default='1'))
         batch_op.create_index('ix_orders_total', ['total'])
-    if not sa.inspect(bind).has_table('audit'):
+    if 'audit' not in Inspector.from_engine(bind).get_table_names():
         op.create_table(
             'audit',
             sa.Column('id', sa.Integer(), primary_key=True),
@@ -38,7 +39,8 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_table('audit')
+    if sa.inspect(op.get_bind()).has_table('audit'):
+        op.drop_table('audit')
     with op.batch_alter_table('orders') as batch_op:
         batch_op.drop_index('ix_orders_total')
         batch_op.drop_column('qty')
