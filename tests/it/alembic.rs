@@ -425,3 +425,59 @@ pub fn the_imported_history_builds_what_alembic_builds(dialect: Dialect) {
     assert_eq!(shape(&by_alembic), Vec::<String>::new());
     assert_eq!(shape(&by_retort), Vec::<String>::new());
 }
+
+/// SQLite, `batch_alter_table` on a table others reference (`accounts`, which `orders`
+/// references with ON DELETE CASCADE): refused inside a transaction, saying how to run it;
+/// with `transactional=False` in the revision's footer, rebuilt with every order kept.
+pub fn a_batch_rebuild_of_a_referenced_sqlite_table_runs_outside_a_transaction() {
+    let db = TestDb::new(Dialect::Sqlite, "alembicparent");
+    let project = Project::empty();
+    project.run_ok(
+        &db,
+        &["import", "--from", "alembic", &shop().display().to_string()],
+    );
+    with_python_runtime(&project);
+    project.run_ok(&db, &["upgrade"]);
+    project.run_ok(&db, &["new", "--lang", "alembic", "widen emails"]);
+    let file = std::fs::read_dir(project.migrations())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_widen_emails.py"))
+        .expect("the scaffolded revision");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "    pass\n\n\ndef downgrade():\n    pass\n",
+        "    with op.batch_alter_table('accounts') as batch_op:\n        batch_op.alter_column('email', type_=sa.String(255))\n\n\ndef downgrade():\n    with op.batch_alter_table('accounts') as batch_op:\n        batch_op.alter_column('email', type_=sa.String(120))\n",
+        1,
+    );
+    std::fs::write(&file, &text).unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("would cascade") && stderr(&out).contains("transactional"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM orders"), 2, "nothing lost");
+    std::fs::write(
+        &file,
+        text.replacen(
+            "    description=",
+            "    transactional=False,\n    description=",
+            1,
+        ),
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM orders"),
+        2,
+        "every order kept"
+    );
+    assert!(
+        db.strings("SELECT sql FROM sqlite_master WHERE name = 'accounts'")[0]
+            .contains("VARCHAR(255)")
+    );
+    project.run_ok(&db, &["downgrade", "-1"]);
+    assert_eq!(db.count("SELECT COUNT(*) FROM orders"), 2);
+}

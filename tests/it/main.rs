@@ -297,6 +297,15 @@ mod sqlite_rebuild {
     fn awkward_sqlite_tables_rebuild_intact() {
         schema_ops::awkward_sqlite_tables_rebuild_intact();
     }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_polyglot),
+        ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see docs/development.md) to run"
+    )]
+    fn a_batch_rebuild_of_a_referenced_sqlite_table_runs_outside_a_transaction() {
+        crate::alembic::a_batch_rebuild_of_a_referenced_sqlite_table_runs_outside_a_transaction();
+    }
 }
 
 mod portable {

@@ -1196,9 +1196,12 @@ op = Operations()
 # ---- the revision as a Retort migration
 
 def revision(module: Dict[str, Any], *, id: str, parents: Sequence[str], description: str,
-             branch_labels: Sequence[str] = (), depends_on: Sequence[str] = ()) -> type:
+             branch_labels: Sequence[str] = (), depends_on: Sequence[str] = (),
+             transactional: bool = True) -> type:
     """The ``WitWorld`` of an imported revision whose module globals are ``module``: its
-    ``upgrade()`` and ``downgrade()`` run with ``op`` bound to the migration's transaction."""
+    ``upgrade()`` and ``downgrade()`` run with ``op`` bound to the migration's transaction.
+    ``transactional=False`` runs it outside one (journaled): what a SQLite rebuild of a table
+    other tables reference needs (docs/alembic.md)."""
 
     def step(name: str) -> Any:
         def run(self: Migration, tx: Tx) -> None:
@@ -1216,6 +1219,7 @@ def revision(module: Dict[str, Any], *, id: str, parents: Sequence[str], descrip
     cls = type("AlembicRevision", (Migration,), {
         "id": id, "parents": list(parents), "description": description,
         "branch_labels": list(branch_labels), "depends_on": list(depends_on),
+        "transactional": transactional,
         "upgrade": step("upgrade"), "downgrade": step("downgrade"),
     })
     return export(cls)
