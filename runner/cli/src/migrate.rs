@@ -110,41 +110,52 @@ pub(super) async fn stamp(
 ) -> anyhow::Result<()> {
     let runner = ctx.runner()?;
     let db = ctx.one_database()?;
-    let target = match (target, adopt) {
-        (Some(t), _) => t,
+    let targets = match (target, adopt) {
+        (Some(t), _) => vec![t],
         (None, Some(tool)) => {
             let adopted = runner.maintenance().adopt(db, tool).await?;
-            writeln!(
-                out,
-                "{}: {} applied {} migration(s), the newest {}",
-                db.name,
-                tool.name(),
-                adopted.versions.len(),
-                adopted.newest
-            )?;
-            adopted.newest
+            match tool {
+                // Alembic records the heads it is at, not what it applied.
+                Tool::Alembic => writeln!(
+                    out,
+                    "{}: alembic is at {}",
+                    db.name,
+                    adopted.versions.join(", ")
+                )?,
+                _ => writeln!(
+                    out,
+                    "{}: {} applied {} migration(s), the newest {}",
+                    db.name,
+                    tool.name(),
+                    adopted.versions.len(),
+                    adopted.stamp.join(", ")
+                )?,
+            }
+            adopted.stamp
         }
         (None, None) => bail!("name a target or --adopt TOOL"),
     };
-    let report = runner.stamp(db, &Target::parse(&target)).await?;
-    let at = if report.current.is_empty() {
-        "base".to_string()
-    } else {
-        report.current.join(", ")
-    };
-    writeln!(
-        out,
-        "{}: stamped {} revision(s) without running them; now at {at}",
-        db.name,
-        report.steps.len()
-    )?;
-    for step in &report.steps {
-        let verb = if step.direction == Direction::Upgrade {
-            "recorded"
+    for target in targets {
+        let report = runner.stamp(db, &Target::parse(&target)).await?;
+        let at = if report.current.is_empty() {
+            "base".to_string()
         } else {
-            "forgot"
+            report.current.join(", ")
         };
-        writeln!(out, "  {verb} {}  {}", step.revision, step.description)?;
+        writeln!(
+            out,
+            "{}: stamped {} revision(s) without running them; now at {at}",
+            db.name,
+            report.steps.len()
+        )?;
+        for step in &report.steps {
+            let verb = if step.direction == Direction::Upgrade {
+                "recorded"
+            } else {
+                "forgot"
+            };
+            writeln!(out, "  {verb} {}  {}", step.revision, step.description)?;
+        }
     }
     Ok(())
 }

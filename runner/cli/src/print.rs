@@ -383,7 +383,6 @@ pub(super) fn what_to_run(error: &anyhow::Error) -> Vec<String> {
             database,
             tool,
             unknown: Some(_),
-            ..
         } => vec![
             format!("  import:     retort -d {database} import --from {tool} DIR"),
             "  build:      retort build".to_string(),

@@ -124,22 +124,19 @@ pub enum Error {
     TargetNeedsOneDatabase(String),
     /// Another tool's history cannot be adopted ([`Maintenance::adopt`](super::Maintenance::adopt)).
     #[error("database `{database}`: cannot adopt the {tool} history: {}",
-        match (.unknown, .heads.as_slice()) {
-            (Some(v), _) => format!("it applied version {v}, which is not a revision here: \
-                                     import its migrations directory and build it first"),
-            (None, []) => "it recorded no applied migration in this database".to_string(),
-            (None, heads) => format!("it is at {} heads ({}), and a stamp records one: stamp \
-                                      each head's revision in turn", heads.len(), heads.join(", ")),
+        match .unknown {
+            Some(v) => format!("it applied version {v}, which is not a revision here: import \
+                                its migrations directory and build it first"),
+            None => "it recorded no applied migration in this database".to_string(),
         })]
     Adopt {
         /// The database.
         database: String,
         /// The tool (`sqlx`, `diesel`, …).
         tool: &'static str,
-        /// The first version it applied that is not a revision here.
+        /// The first version it applied that is not a revision here; `None` when it applied
+        /// none.
         unknown: Option<String>,
-        /// The heads an Alembic database is at, when it is at several.
-        heads: Vec<String>,
     },
     /// Migrations in the directory are not built, or changed since they were: upgrading would
     /// skip them or run their old artifact.

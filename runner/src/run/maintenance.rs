@@ -15,10 +15,13 @@ use crate::source::artifact::ArtifactError;
 /// The history another tool recorded, mapped onto this project's revisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Adoption {
-    /// Every version the tool recorded as applied, as Retort revision ids, oldest first.
+    /// Every version the tool recorded as applied, as Retort revision ids, oldest first
+    /// (Alembic: the heads its database is at).
     pub versions: Vec<String>,
-    /// The newest of them: the revision to stamp.
-    pub newest: String,
+    /// The revisions to stamp, in turn, each with what lies below it: the newest version (a
+    /// tool that records every version it ran), or each head (Alembic, which records only
+    /// those).
+    pub stamp: Vec<String>,
 }
 
 /// Repairs and inspections of a database's history, for operators and tools rather than
@@ -320,23 +323,23 @@ impl Maintenance<'_> {
     ) -> Result<Adoption, Error> {
         let versions = self.runner.tool_versions(db, tool).await?;
         let migrations = self.runner.load(db).await?;
-        let fail = |unknown: Option<&String>, heads: Vec<String>| Error::Adopt {
+        let fail = |unknown: Option<&String>| Error::Adopt {
             database: db.name.clone(),
             tool: tool.name(),
             unknown: unknown.cloned(),
-            heads,
         };
         let Some(newest) = versions.last().cloned() else {
-            return Err(fail(None, Vec::new()));
+            return Err(fail(None));
         };
         if let Some(unknown) = versions.iter().find(|v| !migrations.graph.contains(v)) {
-            return Err(fail(Some(unknown), Vec::new()));
+            return Err(fail(Some(unknown)));
         }
         // Alembic keeps one row per head it is at, not the versions it applied.
-        if tool == crate::authoring::import::Tool::Alembic && versions.len() > 1 {
-            return Err(fail(None, versions));
-        }
-        Ok(Adoption { versions, newest })
+        let stamp = match tool {
+            crate::authoring::import::Tool::Alembic => versions.clone(),
+            _ => vec![newest],
+        };
+        Ok(Adoption { versions, stamp })
     }
 
     /// The artifact applied for `revision` (an applied revision's id or unique prefix), as
