@@ -513,14 +513,7 @@ pub fn write(
         }
         let up = into.join(format!("{BASELINE_ID}_baseline.up.sql"));
         let down = into.join(format!("{BASELINE_ID}_baseline.down.sql"));
-        for p in [&up, &down] {
-            if p.exists() {
-                return Err(BuildError::Refused(format!(
-                    "{} exists: not overwriting",
-                    p.display()
-                )));
-            }
-        }
+        super::not_overwriting(&[&up, &down])?;
         let header = format!(
             "-- retort: parents = none\n-- retort: description = baseline: the schema the \
              Alembic history starts from\n-- imported from {} (retort import --from alembic \
@@ -541,12 +534,7 @@ pub fn write(
             false => format!("{id}_{slug}"),
         };
         let path = into.join(format!("{stem}.py"));
-        if path.exists() {
-            return Err(BuildError::Refused(format!(
-                "{} exists: not overwriting",
-                path.display()
-            )));
-        }
+        super::not_overwriting(&[&path])?;
         let list = |items: &[String], map: fn(&str) -> String| {
             items
                 .iter()

@@ -139,6 +139,17 @@ pub struct Report {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// Refuses to write over a file an earlier import (or an author) made.
+fn not_overwriting(paths: &[&Path]) -> crate::authoring::Result<()> {
+    match paths.iter().find(|p| p.exists()) {
+        Some(p) => Err(BuildError::Refused(format!(
+            "{} exists: not overwriting",
+            p.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn read(path: &Path) -> crate::authoring::Result<String> {
     std::fs::read_to_string(path).map_err(io("read", &path))
 }
@@ -399,14 +410,7 @@ pub fn write(
         };
         let up_path = into.join(format!("{stem}.up.sql"));
         let down_path = into.join(format!("{stem}.down.sql"));
-        for p in [&up_path, &down_path] {
-            if p.exists() {
-                return Err(BuildError::Refused(format!(
-                    "{} exists: not overwriting",
-                    p.display()
-                )));
-            }
-        }
+        not_overwriting(&[&up_path, &down_path])?;
         let depends = if m.depends_on.is_empty() {
             String::new()
         } else {
@@ -434,12 +438,7 @@ pub fn write(
             for (kind, text) in [("up", up), ("down", down)] {
                 if let Some(text) = text {
                     let path = into.join(format!("{stem}.{dialect}.{kind}.sql"));
-                    if path.exists() {
-                        return Err(BuildError::Refused(format!(
-                            "{} exists: not overwriting",
-                            path.display()
-                        )));
-                    }
+                    not_overwriting(&[&path])?;
                     std::fs::write(&path, text).map_err(io("write", &path))?;
                 }
             }
