@@ -200,6 +200,44 @@ pub fn alembic_revisions_that_cannot_run_in_a_sandbox_are_refused(dialect: Diale
     }
     let written: Vec<_> = std::fs::read_dir(project.migrations()).unwrap().collect();
     assert!(written.is_empty(), "nothing written");
+
+    // A history that is not one: a parent that is not there, a file without a revision.
+    let broken = project.dir.path().join("broken/versions");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("ccc_orphan.py"),
+        "revision = 'ccc'\ndown_revision = 'gone'\n\ndef upgrade():\n    pass\n",
+    )
+    .unwrap();
+    let import = |dir: &str| {
+        project.run(
+            &db,
+            &[
+                "import",
+                "--from",
+                "alembic",
+                &project.dir.path().join(dir).display().to_string(),
+            ],
+        )
+    };
+    let out = import("broken");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ccc_orphan.py") && stderr(&out).contains("down_revision gone"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(broken.join("ddd_helper.py"), "def helper():\n    pass\n").unwrap();
+    std::fs::remove_file(broken.join("ccc_orphan.py")).unwrap();
+    let out = import("broken");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ddd_helper.py")
+            && stderr(&out).contains("not an Alembic revision file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(project.migrations()).unwrap().count(), 0);
 }
 
 /// The cookbook's start — the schema from `metadata.create_all()`, an empty first revision —
@@ -491,4 +529,71 @@ pub fn a_batch_rebuild_of_a_referenced_sqlite_table_runs_outside_a_transaction()
     );
     project.run_ok(&db, &["downgrade", "-1"]);
     assert_eq!(db.count("SELECT COUNT(*) FROM orders"), 2);
+}
+
+/// The refusals at import are a courtesy, not the guarantee: a revision that reaches the
+/// environment, a file and the network by spellings the import does not look for
+/// (`__import__("o" + "s")`, `getattr(builtins, "op" + "en")`) is imported, and at run time
+/// finds none of them — the sandbox has no environment variables, no files and no sockets.
+pub fn an_alembic_revision_that_hides_its_reach_finds_nothing_in_the_sandbox(dialect: Dialect) {
+    let db = TestDb::new(dialect, "alembichostile");
+    let project = Project::empty();
+    let versions = project.dir.path().join("sly/versions");
+    std::fs::create_dir_all(&versions).unwrap();
+    std::fs::write(
+        versions.join("ee11ff22aa33_reach_out.py"),
+        r#""""reach out"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = 'ee11ff22aa33'
+down_revision = None
+
+
+def _try(what):
+    try:
+        return what()
+    except BaseException as e:
+        return type(e).__name__
+
+
+def upgrade():
+    system = __import__("o" + "s")
+    builtins = __import__("built" + "ins")
+    seen = [
+        "environ " + repr(sorted(dict(system.environ))),
+        "file " + str(_try(lambda: getattr(builtins, "op" + "en")("/etc/hostname").read()[:0] + "read")),
+        "listing " + str(_try(lambda: "listed " + str(len(system.listdir("/"))))),
+        "socket " + str(_try(lambda: __import__("soc" + "ket").create_connection(("127.0.0.1", 5432), 1) and "connected")),
+    ]
+    op.create_table('seen', sa.Column('what', sa.Text(), nullable=False))
+    op.bulk_insert(sa.table('seen', sa.column('what')), [{'what': w} for w in seen])
+
+
+def downgrade():
+    op.drop_table('seen')
+"#,
+    )
+    .unwrap();
+    project.run_ok(
+        &db,
+        &[
+            "import",
+            "--from",
+            "alembic",
+            &project.dir.path().join("sly").display().to_string(),
+        ],
+    );
+    with_python_runtime(&project);
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(
+        db.strings("SELECT what FROM seen ORDER BY what"),
+        [
+            "environ []",
+            "file FileNotFoundError",
+            "listing FileNotFoundError",
+            "socket ModuleNotFoundError"
+        ],
+        "no variable, no file, no directory, no socket"
+    );
 }

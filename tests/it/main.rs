@@ -157,6 +157,7 @@ macro_rules! dialect_suite {
             case!(polyglot alembic, an_alembic_history_imports_and_runs);
             case!(polyglot alembic, an_alembic_baseline_builds_from_scratch_and_adopts);
             case!(alembic alembic, the_imported_history_builds_what_alembic_builds);
+            case!(polyglot alembic, an_alembic_revision_that_hides_its_reach_finds_nothing_in_the_sandbox);
             case!(alembic, alembic_revisions_that_cannot_run_in_a_sandbox_are_refused);
             $($(case!($extra);)*)?
         }

@@ -138,8 +138,30 @@ pub fn scaffold_script(
     let (file, text) = match lang {
         Lang::Python => (
             format!("{stem}.py"),
-            format!(
-                r#""""{description}"""
+            python_template(&id, &list, description),
+        ),
+        Lang::Js => (format!("{stem}.js"), js_template(&id, &list, description)),
+        Lang::Alembic => (
+            format!("{stem}.py"),
+            alembic_template(&id, &parents, &list, description),
+        ),
+        Lang::Rust | Lang::Sql => {
+            return Err(std::io::Error::other("not a single-file language"));
+        }
+    };
+    let path = dir.join(file);
+    std::fs::write(&path, text)?;
+    Ok(Scaffolded {
+        id,
+        parents,
+        dir: path,
+    })
+}
+
+/// A Python migration in Retort's style.
+fn python_template(id: &str, list: &str, description: &str) -> String {
+    format!(
+        r#""""{description}"""
 
 from dataclasses import dataclass
 
@@ -159,24 +181,25 @@ class Change(Migration):
     description = {description:?}
 
     def upgrade(self, tx: Tx) -> None:
-        # Placeholders are $1, $2, … on every dialect.
-        # for batch in tx.query(User, "SELECT id, email FROM users ORDER BY id").batches(1000):
-        #     tx.execute_batch("UPDATE users SET email = $1 WHERE id = $2",
-        #                      [(u.email.lower(), u.id) for u in batch])
-        pass
+# Placeholders are $1, $2, … on every dialect.
+# for batch in tx.query(User, "SELECT id, email FROM users ORDER BY id").batches(1000):
+#     tx.execute_batch("UPDATE users SET email = $1 WHERE id = $2",
+#                      [(u.email.lower(), u.id) for u in batch])
+pass
 
     def downgrade(self, tx: Tx) -> None:
-        pass
+pass
 
 
 WitWorld = export(Change)
 "#
-            ),
-        ),
-        Lang::Js => (
-            format!("{stem}.js"),
-            format!(
-                r#"// {description}
+    )
+}
+
+/// A JavaScript migration.
+fn js_template(id: &str, list: &str, description: &str) -> String {
+    format!(
+        r#"// {description}
 import {{ defineMigration }} from "./retort_guest.js";
 
 // Declare the rows this migration reads as its own classes (a frozen copy of the model):
@@ -195,12 +218,13 @@ export const {{ metadata, upgrade, downgrade }} = defineMigration({{
   downgrade(tx) {{}},
 }});
 "#
-            ),
-        ),
-        Lang::Alembic => (
-            format!("{stem}.py"),
-            format!(
-                r#""""{description}
+    )
+}
+
+/// A Python revision in Alembic's style, with the footer that places it in the graph.
+fn alembic_template(id: &str, parents: &[String], list: &str, description: &str) -> String {
+    format!(
+        r#""""{description}
 
 Revision ID: {id}
 Revises: {revises}
@@ -239,31 +263,19 @@ WitWorld = _retort_alembic.revision(
     description={description:?},
 )
 "#,
-                revises = parents.join(", "),
-                down_revision = match parents.as_slice() {
-                    [] => "None".to_string(),
-                    [one] => format!("{one:?}"),
-                    many => format!(
-                        "({})",
-                        many.iter()
-                            .map(|p| format!("{p:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                },
+        revises = parents.join(", "),
+        down_revision = match parents {
+            [] => "None".to_string(),
+            [one] => format!("{one:?}"),
+            many => format!(
+                "({})",
+                many.iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-        ),
-        Lang::Rust | Lang::Sql => {
-            return Err(std::io::Error::other("not a single-file language"));
-        }
-    };
-    let path = dir.join(file);
-    std::fs::write(&path, text)?;
-    Ok(Scaffolded {
-        id,
-        parents,
-        dir: path,
-    })
+        },
+    )
 }
 
 /// Creates a plain SQL migration: `DIR/<id>_<slug>.up.sql` (with its `-- retort:` header)

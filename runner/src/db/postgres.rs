@@ -416,10 +416,10 @@ mod batch {
     }
 }
 
-/// A connection to a PostgreSQL database: the migration's, and the lock's.
 /// How many statement texts [`PgBackend::typed_text`] remembers before it starts over.
 const PREPARED_LIMIT: usize = 4096;
 
+/// A connection to a PostgreSQL database: the migration's, and the lock's.
 pub struct PgBackend {
     /// The connection migrations and Retort's bookkeeping run on (in one transaction).
     conn: PgConnection,
