@@ -66,6 +66,9 @@
 //! - [`Runner::maintenance`] ([`Maintenance`]) — repairs and inspections of a history:
 //!   accepting rebuilt artifacts, adopting another tool's history, settling a revision
 //!   unchecked, reading what was applied.
+//! - [`fleet`] — one database's migrations on many databases (a database or schema per
+//!   tenant): [`fleet::Fleet`] runs them concurrently with a canary, a failure limit, a
+//!   run log to resume and retry from, and a control database for workers on many machines.
 //! - [`testing`] — a database per test, "migrate to X, seed, upgrade to Y, assert".
 //!
 //! The modules below are the implementation, documented for contributors (the layout and its
@@ -85,6 +88,7 @@ pub mod bindings;
 pub mod core;
 #[doc(hidden)]
 pub mod db;
+pub mod fleet;
 #[doc(hidden)]
 pub mod host;
 #[doc(hidden)]

@@ -13,6 +13,7 @@ mod conformance;
 mod containment;
 mod embedded;
 mod fidelity;
+mod fleet;
 mod gate;
 mod readme;
 mod runtime;
@@ -36,6 +37,7 @@ macro_rules! dialect_suite {
             use crate::containment;
             use crate::embedded;
             use crate::fidelity;
+            use crate::fleet;
             use crate::gate;
             use crate::runtime;
             use crate::sql;
@@ -159,6 +161,7 @@ macro_rules! dialect_suite {
             case!(alembic alembic, the_imported_history_builds_what_alembic_builds);
             case!(polyglot alembic, an_alembic_revision_that_hides_its_reach_finds_nothing_in_the_sandbox);
             case!(alembic, alembic_revisions_that_cannot_run_in_a_sandbox_are_refused);
+            case!(fleet, many_targets_on_one_engine);
             $($(case!($extra);)*)?
         }
     };
@@ -183,6 +186,37 @@ dialect_suite!(
     "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run";
     killed_at_any_moment_loses_nothing
 );
+
+// Fleets: a killed worker resumed (MariaDB's DDL commits as it runs, so a worker killed
+// mid-migration leaves an unfinished row there, which `resume` reports rather than guesses
+// at), and workers sharing a control database, which is PostgreSQL.
+mod fleets {
+    use crate::common::Dialect;
+    use crate::fleet;
+
+    #[test]
+    fn sqlite_killed_worker_resumes() {
+        fleet::killed_worker_resumes(Dialect::Sqlite);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_killed_worker_resumes() {
+        fleet::killed_worker_resumes(Dialect::Postgres);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_cooperative_workers_survive_a_killed_one() {
+        fleet::cooperative_workers_survive_a_killed_one(Dialect::Postgres);
+    }
+}
 
 // Engine-specific hostile migrations.
 mod hostile_once {

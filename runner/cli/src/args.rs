@@ -339,4 +339,157 @@ pub enum Command {
         #[arg(long, value_name = "URL", conflicts_with = "force")]
         scratch_url: Option<String>,
     },
+    /// Run this database's migrations on many databases (a database or schema per tenant):
+    /// concurrently, with a canary, a failure limit and a run log to resume from
+    /// (docs/fleet.md).
+    Fleet {
+        /// What to do on every target.
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+}
+
+/// `retort fleet …`.
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Upgrade every target (to head, or TARGET).
+    Upgrade {
+        /// Where to go (default: head).
+        target: Option<String>,
+        #[command(flatten)]
+        targets: TargetArgs,
+        #[command(flatten)]
+        run: FleetRunArgs,
+    },
+    /// Downgrade every target to TARGET (`base` reverts everything).
+    Downgrade {
+        /// Where to go.
+        target: String,
+        #[command(flatten)]
+        targets: TargetArgs,
+        #[command(flatten)]
+        run: FleetRunArgs,
+    },
+    /// What an upgrade would run on each target. Read-only.
+    Plan {
+        /// Where to go (default: head).
+        target: Option<String>,
+        #[command(flatten)]
+        targets: TargetArgs,
+        #[command(flatten)]
+        jobs: JobArgs,
+    },
+    /// Which targets have pending migrations: one read of each target's history. Read-only.
+    Status {
+        #[command(flatten)]
+        targets: TargetArgs,
+        #[command(flatten)]
+        jobs: JobArgs,
+    },
+    /// Finish a run that stopped (killed, interrupted, halted): the targets its log does
+    /// not record as finished.
+    Resume {
+        /// The run (its log is LOG_DIR/RUN.jsonl).
+        #[arg(value_name = "RUN")]
+        name: String,
+        #[command(flatten)]
+        targets: OptionalTargetArgs,
+        #[command(flatten)]
+        run: FleetRunArgs,
+    },
+    /// Run a run's failed and unreachable targets again.
+    Retry {
+        /// Retry the targets whose last attempt failed (the only kind of retry there is;
+        /// the flag says so where the command is written down).
+        #[arg(long, required = true)]
+        failed: bool,
+        /// The run.
+        #[arg(value_name = "RUN")]
+        name: String,
+        #[command(flatten)]
+        targets: OptionalTargetArgs,
+        #[command(flatten)]
+        run: FleetRunArgs,
+    },
+}
+
+/// Where a fleet's targets come from: exactly one source.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// A file of URLs (one per line, `#` comments), or a glob of SQLite files
+    /// (`tenants/*.db`).
+    #[arg(long, value_name = "FILE|GLOB")]
+    pub targets: Option<String>,
+    /// A command (run with `sh -c`) that prints the URLs.
+    #[arg(long, value_name = "COMMAND")]
+    pub targets_cmd: Option<String>,
+    /// A query on a database whose rows' first column is a target URL.
+    #[arg(long, num_args = 2, value_names = ["URL", "QUERY"])]
+    pub targets_sql: Option<Vec<String>>,
+}
+
+/// The same, optional (`resume`/`retry` read the run's source from its log).
+#[derive(Debug, clap::Args)]
+#[group(required = false, multiple = false)]
+pub struct OptionalTargetArgs {
+    /// A file of URLs, or a glob of SQLite files, instead of the run's recorded source.
+    #[arg(long, value_name = "FILE|GLOB")]
+    pub targets: Option<String>,
+    /// A command printing the URLs, instead of the run's recorded source.
+    #[arg(long, value_name = "COMMAND")]
+    pub targets_cmd: Option<String>,
+    /// A query returning the URLs, instead of the run's recorded source.
+    #[arg(long, num_args = 2, value_names = ["URL", "QUERY"])]
+    pub targets_sql: Option<Vec<String>>,
+}
+
+/// Concurrency.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// Targets in flight at once.
+    #[arg(long, short = 'j', default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
+    /// Targets in flight at once on one database server (connections are the scarce
+    /// resource). Default: --jobs.
+    #[arg(long, value_name = "N")]
+    pub jobs_per_server: Option<usize>,
+    /// Only this worker's share of the targets: K of N workers (1-based), each target
+    /// assigned by a hash of its URL (a CI matrix, a Kubernetes Indexed Job).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+}
+
+/// How a fleet run goes, and where it is recorded.
+#[derive(Debug, clap::Args)]
+pub struct FleetRunArgs {
+    #[command(flatten)]
+    pub jobs: JobArgs,
+    /// Run the first N targets first, alone; if any fails, start no other.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub canary: usize,
+    /// Start no new target once this many have failed: a count (5) or a share of the
+    /// targets (2%). In-flight targets finish or roll back.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<String>,
+    /// The run's name (default: the time). Workers sharing a control database join the
+    /// run of this name.
+    #[arg(long = "run", value_name = "NAME")]
+    pub run_name: Option<String>,
+    /// A PostgreSQL database coordinating workers on several machines: they claim targets
+    /// from a queue there, with leases, and record every attempt there.
+    #[arg(long, value_name = "URL", conflicts_with = "partition")]
+    pub control: Option<String>,
+    /// Seconds a claimed target's lease lasts (renewed while it runs).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub lease: u64,
+    /// This worker's name (default: host-pid).
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
+    /// Where run logs go (RUN.jsonl).
+    #[arg(long, default_value = ".retort/fleet", value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// Also write a JUnit XML report here (a test case per target) for CI.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@ mod args;
 mod author;
 mod check;
 mod diff;
+mod fleet;
 mod inspect;
 mod json;
 mod migrate;
@@ -96,6 +97,7 @@ fn offline(command: &Command) -> bool {
             | Command::Verify { .. }
             | Command::Import { .. }
             | Command::Bundle { .. }
+            | Command::Fleet { .. }
             | Command::Lint {
                 engine: Some(_),
                 ..
@@ -151,6 +153,7 @@ fn speaks_json(command: &Command) -> bool {
             | Command::Diff { .. }
             | Command::Upgrade { .. }
             | Command::Downgrade { .. }
+            | Command::Fleet { .. }
     )
 }
 
@@ -299,6 +302,7 @@ async fn dispatch(
             no_round_trip,
             scratch_url,
         } => check::check(ctx, out, offline, no_round_trip, scratch_url).await,
+        Command::Fleet { command } => fleet::fleet(ctx, out, command).await,
     }
 }
 

@@ -23,8 +23,24 @@ use super::{
 use crate::bindings::{Column, GuestError, Value};
 use crate::core::Dialect;
 
-/// The advisory lock key: the bytes of "retort". Advisory locks are per database.
+/// The advisory lock key of the `public` schema: the bytes of "retort". Advisory locks are
+/// per database, so each other schema has a key of its own ([`lock_key`]).
 const LOCK_KEY: i64 = 0x7265_746f_7274;
+
+/// The run lock's key for the bookkeeping in `schema`: [`LOCK_KEY`] for `public` (what every
+/// earlier version took), otherwise derived from the schema's name, so that tenants in one
+/// database (a schema each, chosen by `search_path`) migrate side by side rather than one at
+/// a time, and a runner on one tenant never waits for another's.
+fn lock_key(schema: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    if schema == "public" {
+        return LOCK_KEY;
+    }
+    let digest = Sha256::digest(format!("retort lock {schema}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
 
 /// A NULL parameter of unspecified type, so the server infers it from the context
 /// (a typed NULL such as `text` would not go into an integer column).
@@ -432,6 +448,8 @@ pub struct PgBackend {
     migration_url: String,
     /// The migration connection's backend pid, to cancel its statement at the deadline.
     pid: i32,
+    /// The run lock's advisory key ([`lock_key`] of the bookkeeping's schema).
+    lock_key: i64,
     tables: Tables,
     next_batch: u64,
     /// Open cursors by id; `None` once exhausted (and closed on the server).
@@ -467,18 +485,31 @@ impl PgBackend {
             .map_err(connect_error)?;
         // Resolved before any migration runs: a temporary table or `search_path` it sets
         // later cannot redirect the bookkeeping.
-        let sql = "SELECT pg_backend_pid(), coalesce(current_schema(), 'public'), \
-                   coalesce(quote_ident(current_schema()), 'public')";
-        let (pid, raw, schema): (i32, String, String) = sqlx::query_as(sql)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| sqlx_db_error("reading the session's schema", sql, e))?;
+        let sql = "SELECT pg_backend_pid(), current_schema(), quote_ident(current_schema()), \
+                   current_setting('search_path')";
+        let (pid, raw, schema, path): (i32, Option<String>, Option<String>, String) =
+            sqlx::query_as(sql)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| sqlx_db_error("reading the session's schema", sql, e))?;
+        // No schema of the search path exists (a tenant's schema not created yet, a typo in
+        // `options[search_path]`): nothing may fall back to another schema's bookkeeping.
+        let (Some(raw), Some(schema)) = (raw, schema) else {
+            return Err(DbError::Connect {
+                url: super::redact(migrations),
+                message: format!(
+                    "no schema of the connection's search_path ({path}) exists: create the \
+                     schema first (Retort keeps each schema's history in that schema)"
+                ),
+            });
+        };
         Ok(PgBackend {
             conn,
             lock_conn: None,
             url: url.to_string(),
             migration_url: migrations.to_string(),
             pid,
+            lock_key: lock_key(&raw),
             tables: Tables::under(&format!("{schema}."), &raw),
             next_batch: 1,
             cursors: HashMap::new(),
@@ -672,7 +703,7 @@ impl Lock for PgBackend {
         let conn = self.lock_conn.as_mut().expect("opened above");
         loop {
             let got: bool = sqlx::query_scalar(LOCK_SQL)
-                .bind(LOCK_KEY)
+                .bind(self.lock_key)
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| sqlx_db_error("taking the migration lock", LOCK_SQL, e))?;
@@ -680,7 +711,7 @@ impl Lock for PgBackend {
                 return Ok(());
             }
             if started.elapsed() >= wait {
-                let holder = lock_holder(conn).await;
+                let holder = lock_holder(conn, self.lock_key).await;
                 return Err(DbError::LockTimeout {
                     waited: started.elapsed(),
                     holder,
@@ -696,7 +727,7 @@ impl Lock for PgBackend {
         };
         let sql = "SELECT pg_advisory_unlock($1)";
         let done = sqlx::query(sql)
-            .bind(LOCK_KEY)
+            .bind(self.lock_key)
             .execute(&mut conn)
             .await
             .map(|_| ())
@@ -710,7 +741,7 @@ impl Lock for PgBackend {
             return Ok(());
         };
         let held: Result<i64, _> = sqlx::query_scalar(HELD_SQL)
-            .bind(LOCK_KEY)
+            .bind(self.lock_key)
             .fetch_one(conn)
             .await;
         match held {
@@ -724,7 +755,7 @@ impl Lock for PgBackend {
 }
 
 /// Who holds the lock, for the timeout message.
-async fn lock_holder(conn: &mut PgConnection) -> String {
+async fn lock_holder(conn: &mut PgConnection, key: i64) -> String {
     let sql =
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'),
                       coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'), '')
@@ -733,7 +764,7 @@ async fn lock_holder(conn: &mut PgConnection) -> String {
                  AND l.classid = ($1 >> 32)::int::oid AND l.objid = ($1 & 4294967295)::bigint::oid
                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
     match sqlx::query_as::<_, (i32, String, String, String)>(sql)
-        .bind(LOCK_KEY)
+        .bind(key)
         .fetch_optional(conn)
         .await
     {
@@ -1080,5 +1111,19 @@ impl GuestSql for PgBackend {
             url: self.migration_url.clone(),
             pid: self.pid,
         })
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    #[test]
+    fn each_schema_has_its_own_lock_and_public_keeps_the_old_one() {
+        assert_eq!(lock_key("public"), LOCK_KEY);
+        assert_ne!(lock_key("tenant_1"), lock_key("tenant_2"));
+        assert_ne!(lock_key("tenant_1"), LOCK_KEY);
+        // Stable across versions: a runner of another release must take the same key.
+        assert_eq!(lock_key("tenant_1"), lock_key("tenant_1"));
     }
 }

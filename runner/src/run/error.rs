@@ -423,6 +423,18 @@ impl ErrorKind {
 }
 
 impl Error {
+    /// Whether the database could not be reached at all: the connection failed (refused,
+    /// unknown host, credentials) or its URL names no engine. Nothing was read or changed.
+    pub fn unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Db {
+                source: DbError::Connect { .. } | DbError::UnsupportedUrl(_),
+                ..
+            }
+        )
+    }
+
     /// The message with every cause after it, as the command line prints it.
     pub fn full_message(&self) -> String {
         super::check::chain(self)

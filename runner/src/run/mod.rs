@@ -14,6 +14,7 @@ mod diff;
 mod error;
 mod maintenance;
 mod offline;
+mod one;
 mod project;
 mod report;
 mod scratch;
