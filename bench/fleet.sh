@@ -60,6 +60,46 @@ t1=$(now)
 up=$(secs "$t0" "$t1")
 echo "upgrade, $n targets x $m migrations: shell loop ${loop} s, fleet --jobs 2 ${up} s: $(ratio "$loop" "$up")x faster"
 
+files "$work/fleet4" "$n"
+t0=$(now); fleet upgrade --targets "$work/fleet4/*.db" --jobs 4 --run up4; t1=$(now)
+up4=$(secs "$t0" "$t1")
+echo "  fleet --jobs 4 ${up4} s: $(ratio "$loop" "$up4")x faster than the loop"
+
+# The engine's floor: Python's sqlite3, one process, the same statements and a history row,
+# a transaction per migration, one target after another.
+t0=$(now)
+python3 - "$work/floor" "$n" "$m" <<'PY'
+import os, sqlite3, sys
+d, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.makedirs(d)
+for k in range(n):
+    c = sqlite3.connect(f"{d}/t{k}.db", isolation_level=None)
+    c.execute("CREATE TABLE h (rev TEXT PRIMARY KEY)")
+    for i in range(m):
+        c.execute("BEGIN")
+        c.execute(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT)")
+        c.execute(f"CREATE INDEX t{i}_v ON t{i} (v)")
+        c.execute("INSERT INTO h VALUES (?)", (str(i),))
+        c.execute("COMMIT")
+    c.close()
+PY
+t1=$(now)
+floor=$(secs "$t0" "$t1")
+echo "  engine floor (python sqlite3, one target after another, a transaction per migration) ${floor} s: the loop is $(ratio "$loop" "$floor")x the floor, fleet --jobs 2 $(ratio "$up" "$floor")x"
+
+# One transaction per target (`--transaction single`), for both.
+files "$work/loop1" "$n"
+t0=$(now)
+for f in "$work"/loop1/*.db; do
+    (cd "$work/project" && DATABASE_URL="sqlite://$f" "$retort" -q --transaction single upgrade >/dev/null)
+done
+t1=$(now)
+loop1=$(secs "$t0" "$t1")
+files "$work/fleet1" "$n"
+t0=$(now); (cd "$work/project" && "$retort" -q --transaction single fleet upgrade --targets "$work/fleet1/*.db" --jobs 2 --run one >/dev/null); t1=$(now)
+up1=$(secs "$t0" "$t1")
+echo "upgrade --transaction single: shell loop ${loop1} s, fleet --jobs 2 ${up1} s: $(ratio "$loop1" "$up1")x faster"
+
 t0=$(now); fleet status --targets "$work/fleet/*.db" --jobs 2; t1=$(now)
 echo "nothing pending, $n SQLite targets: fleet status $(secs "$t0" "$t1") s"
 t0=$(now); fleet upgrade --targets "$work/fleet/*.db" --jobs 2 --run again; t1=$(now)

@@ -345,7 +345,7 @@ pub enum Command {
     Fleet {
         /// What to do on every target.
         #[command(subcommand)]
-        command: FleetCommand,
+        command: Box<FleetCommand>,
     },
 }
 

@@ -10,9 +10,17 @@ use super::Ctx;
 use retort::authoring::import::Tool;
 use retort::authoring::scaffold::{self, Lang};
 
-/// What `retort init` adds to `.gitignore`: build output and SQLite files, never the
+/// What `retort init` adds to `.gitignore`: build output, SQLite files and fleet run logs
+/// (`.retort/`), never the
 /// artifacts (what `check` compares and a deploy applies).
-const IGNORED: &[&str] = &["target/", "*.db", "*.db-journal", "*.db-wal", "*.db-shm"];
+const IGNORED: &[&str] = &[
+    "target/",
+    "*.db",
+    "*.db-journal",
+    "*.db-wal",
+    "*.db-shm",
+    ".retort/",
+];
 
 /// `retort init [--url URL] [--migrations DIR]`: writes `config` (refusing to replace one),
 /// the migrations directory and `.gitignore` lines beside it.

@@ -269,9 +269,16 @@ async fn execute(
     let display = Display::new(ctx, &spec, targets.len());
     let stop = StopFlag::default();
     let on_interrupt = stop.clone();
+    // The first Ctrl-C stops starting targets (running ones finish or roll back); a second
+    // one exits at once, as Ctrl-C does elsewhere (each target's lock and transaction end
+    // with its connection).
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_interrupt.stop();
+            eprintln!("stopping: no new target starts; Ctrl-C again to exit now");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
         }
     });
     let summary = fleet
@@ -279,9 +286,13 @@ async fn execute(
         .await?;
     display.done();
     if let Some(path) = &args.junit {
-        write_junit(path, &spec, &targets, &display.attempts(), &summary)?;
+        // From the log: the run's last attempt on each target, without keeping every
+        // attempt in memory during the run.
+        let recorded = Recorded::read(log.path())?;
+        let last: Vec<Attempt> = recorded.last.into_values().collect();
+        write_junit(path, &spec, &targets, &last, &summary)?;
     }
-    report(ctx, out, &summary, &display.attempts(), Some(log.path()))
+    report(ctx, out, &summary, &display.notable(), Some(log.path()))
 }
 
 /// `fleet plan` / `fleet status`: a planned run, no log, nothing written.
@@ -324,7 +335,7 @@ async fn read_only(
         .run(&spec, &targets, queue, None, &display, &StopFlag::default())
         .await?;
     display.done();
-    report(ctx, out, &summary, &display.attempts(), None)
+    report(ctx, out, &summary, &display.notable(), None)
 }
 
 /// The outcome: per-target lines for what is not simply done, then the summary; exit 1
@@ -346,10 +357,7 @@ fn report(
         writeln!(out, "{line}")?;
     } else {
         for a in attempts {
-            let notable = !a.outcome.succeeded() || a.outcome == Outcome::Pending;
-            if notable || ctx.verbose {
-                writeln!(out, "{}", retort::core::as_data(&a.to_string()))?;
-            }
+            writeln!(out, "{}", retort::core::as_data(&a.to_string()))?;
         }
         writeln!(out, "{summary}")?;
         if let Some(log) = log {
@@ -382,6 +390,7 @@ fn now() -> String {
 struct Display {
     json: bool,
     quiet: bool,
+    verbose: bool,
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     state: Mutex<DisplayState>,
@@ -389,7 +398,9 @@ struct Display {
 
 struct DisplayState {
     last_line: Instant,
-    attempts: Vec<Attempt>,
+    /// The attempts the outcome lists: failed, unreachable, pending (all with `-v`). Memory
+    /// grows with those, not with the targets.
+    notable: Vec<Attempt>,
 }
 
 /// How often a plain progress line may be printed.
@@ -426,17 +437,18 @@ impl Display {
         Display {
             json: ctx.json,
             quiet: ctx.quiet,
+            verbose: ctx.verbose,
             bar,
             started: Instant::now(),
             state: Mutex::new(DisplayState {
                 last_line: Instant::now(),
-                attempts: Vec::new(),
+                notable: Vec::new(),
             }),
         }
     }
 
-    fn attempts(&self) -> Vec<Attempt> {
-        self.lock().attempts.clone()
+    fn notable(&self) -> Vec<Attempt> {
+        std::mem::take(&mut self.lock().notable)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DisplayState> {
@@ -460,7 +472,9 @@ impl Display {
 impl FleetObserver for Display {
     fn finished(&self, attempt: &Attempt, progress: &Progress) {
         let mut state = self.lock();
-        state.attempts.push(attempt.clone());
+        if self.verbose || !attempt.outcome.succeeded() || attempt.outcome == Outcome::Pending {
+            state.notable.push(attempt.clone());
+        }
         if self.json {
             let mut line = serde_json::json!({
                 "version": super::json::VERSION,

@@ -302,7 +302,7 @@ async fn dispatch(
             no_round_trip,
             scratch_url,
         } => check::check(ctx, out, offline, no_round_trip, scratch_url).await,
-        Command::Fleet { command } => fleet::fleet(ctx, out, command).await,
+        Command::Fleet { command } => fleet::fleet(ctx, out, *command).await,
     }
 }
 

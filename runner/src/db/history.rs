@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use super::{
-    ARTIFACT_PART, ARTIFACTS_TABLE, DbError, HISTORY_TABLE, HistoryRow, RowState, Session, pack,
+    ARTIFACT_PART, ARTIFACTS_TABLE, DbError, HISTORY_TABLE, HistoryRow, RowState, Session, packed,
     unpack,
 };
 use crate::bindings::Value;
@@ -657,11 +657,12 @@ pub trait HistoryStore: Session {
     }
 
     /// Stores an artifact's bytes under its digest, unless already stored: zlib-compressed
+    /// (once per process for the same bytes: a fleet stores the same runtime in every target)
     /// and cut into parts of at most [`ARTIFACT_PART`] bytes, so that a Python or JavaScript
     /// component (~20 MB) fits MariaDB's default 16 MiB `max_allowed_packet`.
     async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
         let sql = store_part_sql(self.dialect(), &self.tables().artifacts);
-        let packed = pack(bytes);
+        let packed = packed(digest, bytes);
         for (i, chunk) in packed.chunks(ARTIFACT_PART).enumerate() {
             let params = [
                 text(digest),

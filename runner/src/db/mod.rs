@@ -114,6 +114,39 @@ pub fn pack(bytes: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// [`pack`]ed bytes kept by digest, with the bytes they were made from.
+type PackedCache = std::collections::HashMap<String, (std::sync::Arc<[u8]>, std::sync::Arc<[u8]>)>;
+
+/// How many bytes of packed artifacts [`packed`] keeps before it starts over.
+const PACKED_CACHE_LIMIT: usize = 256 << 20;
+
+/// [`pack`], remembered: the same artifact stored in many databases (a fleet's targets all
+/// store the same runtime and migrations) is compressed once. An entry is used only for the
+/// very bytes it was made from (a digest leaves out a signature, so two artifacts of one
+/// digest may differ).
+pub fn packed(digest: &str, bytes: &[u8]) -> std::sync::Arc<[u8]> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<(PackedCache, usize)>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock =
+        |c: &'static Mutex<(PackedCache, usize)>| c.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((raw, packed)) = lock(cache).0.get(digest)
+        && **raw == *bytes
+    {
+        return packed.clone();
+    }
+    let packed: Arc<[u8]> = pack(bytes).into();
+    let mut guard = lock(cache);
+    let (entries, size) = &mut *guard;
+    if *size + bytes.len() + packed.len() > PACKED_CACHE_LIMIT {
+        entries.clear();
+        *size = 0;
+    }
+    *size += bytes.len() + packed.len();
+    entries.insert(digest.to_string(), (bytes.into(), packed.clone()));
+    packed
+}
+
 /// Reverses [`pack`].
 pub fn unpack(packed: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
@@ -566,6 +599,18 @@ fn parse_decimal(s: &str) -> Result<bigdecimal::BigDecimal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packing_is_remembered_only_for_the_same_bytes() {
+        let unsigned = b"artifact bytes".repeat(100);
+        let mut signed = unsigned.clone();
+        signed.extend_from_slice(b"-- a signature");
+        let first = packed("d1", &unsigned);
+        assert_eq!(unpack(&first).unwrap(), unsigned);
+        assert!(std::sync::Arc::ptr_eq(&first, &packed("d1", &unsigned)));
+        // Same digest (a signature is not part of it), other bytes: packed anew.
+        assert_eq!(unpack(&packed("d1", &signed)).unwrap(), signed);
+    }
 
     #[test]
     fn redact_hides_passwords_only() {

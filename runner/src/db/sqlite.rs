@@ -221,6 +221,7 @@ fn serve(
     jobs: std::sync::mpsc::Receiver<Job>,
     closed: oneshot::Sender<()>,
 ) {
+    let _live = Live::new();
     {
         let mut worker = Worker {
             conn: &conn,
@@ -244,11 +245,38 @@ fn serve(
 /// where waking a sleeping thread costs ~10 µs per call (measured in BENCHMARKS.md).
 const SPIN: Duration = Duration::from_micros(200);
 
-/// [`SPIN`], or nothing on a single core, where spinning would only delay the other side.
+/// SQLite connection threads alive in this process.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// [`SPIN`] while one connection is busy on a machine of several cores; nothing on a single
+/// core, where spinning would only delay the other side, nor while several connections are
+/// open (a fleet's targets): each spinning side then holds a core another connection needs,
+/// and the waiting caller holds the runtime's thread that drives the other targets.
 fn spin() -> Duration {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if cores > 1 { SPIN } else { Duration::ZERO }
+    let alone = LIVE.load(std::sync::atomic::Ordering::Relaxed) <= 1;
+    if cores > 1 && alone {
+        SPIN
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Counts a connection's thread as live while it exists.
+struct Live;
+
+impl Live {
+    fn new() -> Live {
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The next job, spinning briefly before sleeping; `None` once the backend is gone.

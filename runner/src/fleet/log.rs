@@ -143,3 +143,78 @@ impl Recorded {
             .is_some_and(|a| matches!(a.outcome, Outcome::Failed | Outcome::Unreachable))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{Attempt, TargetSource};
+
+    fn spec() -> RunSpec {
+        RunSpec {
+            run: "r".into(),
+            direction: "upgrade".into(),
+            target: "head".into(),
+            apply: true,
+            source: TargetSource::File {
+                path: "t.txt".into(),
+            },
+            partition: None,
+            canary: 0,
+            max_failures: None,
+            worker: "w".into(),
+            started_at: "2026-12-07T00:00:00.000Z".into(),
+        }
+    }
+
+    fn attempt(target: &str, n: u32, outcome: Outcome) -> Attempt {
+        Attempt {
+            run: "r".into(),
+            target: target.into(),
+            attempt: n,
+            worker: "w".into(),
+            started_at: "2026-12-07T00:00:00.000Z".into(),
+            duration_ms: 1.0,
+            outcome,
+            from: vec![],
+            to: vec![],
+            revisions: vec![],
+            error_kind: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_log_says_what_finished_and_survives_a_line_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = RunLog::path_in(dir.path(), "r");
+        let mut log = RunLog::open(&path).unwrap();
+        log.append(&Record::Run(spec())).unwrap();
+        log.append(&Record::Attempt(attempt("a", 1, Outcome::Applied)))
+            .unwrap();
+        log.append(&Record::Attempt(attempt("b", 1, Outcome::Failed)))
+            .unwrap();
+        log.append(&Record::Attempt(attempt("c", 1, Outcome::Failed)))
+            .unwrap();
+        log.append(&Record::Attempt(attempt("c", 2, Outcome::UpToDate)))
+            .unwrap();
+        drop(log);
+        // A process killed while writing its last line.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"record\":\"attempt\",\"run\":\"r\",\"tar")
+            .unwrap();
+        let recorded = Recorded::read(&path).unwrap();
+        assert!(recorded.finished("a") && !recorded.failed("a"));
+        assert!(recorded.failed("b") && !recorded.finished("b"));
+        assert!(recorded.finished("c"));
+        assert_eq!(recorded.attempts["c"], 2);
+        assert!(!recorded.finished("d") && !recorded.failed("d"));
+
+        // A broken line in the middle is an error naming it.
+        std::fs::write(&path, "{\"record\":\"run\"\nnot json\n{}\n").unwrap();
+        let e = Recorded::read(&path).unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

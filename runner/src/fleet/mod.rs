@@ -620,17 +620,19 @@ impl<'r> Fleet<'r> {
         if let Some(log) = log.as_deref_mut() {
             log.append(&Record::Run(spec.clone()))?;
         }
-        let mut summary = Summary {
-            run: spec.run.clone(),
-            total: targets.len(),
-            ..Summary::default()
+        let mut tally = Tally {
+            summary: Summary {
+                run: spec.run.clone(),
+                total: targets.len(),
+                ..Summary::default()
+            },
+            per_server: BTreeMap::new(),
         };
         let by_name: BTreeMap<&str, &FleetTarget> =
             targets.iter().map(|t| (t.name.as_str(), t)).collect();
         let limit = spec.max_failures.map(|m| m.limit(targets.len()));
         let canary = spec.canary.min(targets.len());
         let mut running = FuturesUnordered::new();
-        let mut per_server: BTreeMap<String, usize> = BTreeMap::new();
         let mut halted: Option<Halt> = None;
         let mut renew = tokio::time::interval(self.options.lease / 3);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -639,31 +641,22 @@ impl<'r> Fleet<'r> {
                 halted = Some(Halt::Interrupted);
             }
             if halted.is_none() {
-                halted = board.halted(canary, limit, &summary).await?;
+                halted = board.halted(canary, limit, &tally.summary).await?;
                 if let Some(h) = &halted {
                     observer.halted(h);
                 }
             }
             let mut exhausted = false;
             while halted.is_none() && running.len() < self.options.jobs {
-                let full: Vec<String> = per_server
-                    .iter()
-                    .filter(|(_, n)| self.options.jobs_per_server.is_some_and(|max| **n >= max))
-                    .map(|(s, _)| s.clone())
-                    .collect();
+                let full = tally.full(self.options.jobs_per_server);
                 match board.claim(&full, canary, targets).await? {
                     Claim::Target(name, number) => {
+                        // Claims come from this worker's own list.
                         let Some(&target) = by_name.get(name.as_str()) else {
                             continue;
                         };
-                        *per_server.entry(target.server.clone()).or_default() += 1;
-                        let progress = Progress {
-                            total: targets.len(),
-                            finished: summary.finished(),
-                            failed: summary.failures(),
-                            running: running.len() + 1,
-                        };
-                        observer.started(target, &progress);
+                        tally.start(target);
+                        observer.started(target, &tally.progress(running.len() + 1));
                         running.push(self.attempt(&spec, &run, target, number));
                     }
                     Claim::Wait => break,
@@ -684,30 +677,22 @@ impl<'r> Fleet<'r> {
             tokio::select! {
                 attempt = running.next() => {
                     let Some((attempt, server)) = attempt else { continue };
-                    if let Some(n) = per_server.get_mut(&server) {
-                        *n = n.saturating_sub(1);
-                    }
-                    summary.count(attempt.outcome);
+                    tally.end(&attempt, &server);
                     board.finish(&attempt).await?;
                     if let Some(log) = log.as_deref_mut() {
                         log.append(&Record::Attempt(attempt.clone()))?;
                     }
-                    let progress = Progress {
-                        total: targets.len(),
-                        finished: summary.finished(),
-                        failed: summary.failures(),
-                        running: running.len(),
-                    };
-                    observer.finished(&attempt, &progress);
+                    observer.finished(&attempt, &tally.progress(running.len()));
                 }
                 _ = renew.tick() => board.renew().await?,
             }
         }
+        let mut summary = tally.summary;
         board.settle(&mut summary, canary).await?;
         summary.halted = halted;
         summary.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         board.close().await;
-        if let Some(log) = log.as_deref_mut() {
+        if let Some(log) = log {
             log.append(&Record::Summary(summary.clone()))?;
         }
         Ok(summary)
@@ -775,6 +760,43 @@ impl<'r> Fleet<'r> {
 impl Summary {
     fn finished(&self) -> usize {
         self.applied + self.up_to_date + self.pending + self.failed + self.unreachable
+    }
+}
+
+/// A run's counts as it goes: outcomes, and targets in flight per server.
+struct Tally {
+    summary: Summary,
+    per_server: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    /// The servers at `max` targets in flight.
+    fn full(&self, max: Option<usize>) -> Vec<String> {
+        self.per_server
+            .iter()
+            .filter(|(_, n)| max.is_some_and(|max| **n >= max))
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    fn start(&mut self, target: &FleetTarget) {
+        *self.per_server.entry(target.server.clone()).or_default() += 1;
+    }
+
+    fn end(&mut self, attempt: &Attempt, server: &str) {
+        if let Some(n) = self.per_server.get_mut(server) {
+            *n = n.saturating_sub(1);
+        }
+        self.summary.count(attempt.outcome);
+    }
+
+    fn progress(&self, running: usize) -> Progress {
+        Progress {
+            total: self.summary.total,
+            finished: self.summary.finished(),
+            failed: self.summary.failures(),
+            running,
+        }
     }
 }
 

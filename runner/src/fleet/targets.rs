@@ -230,11 +230,9 @@ async fn query_urls(url: &str, query: &str) -> Result<Vec<(String, String)>, Fle
             )
             .map_err(|e| fail(e.to_string()))?;
             let mut stmt = conn.prepare(query).map_err(|e| fail(e.to_string()))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
+            stmt.query_map([], |r| r.get::<_, String>(0))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| fail(e.to_string()))?;
-            rows
+                .map_err(|e| fail(e.to_string()))?
         }
         None => return Err(fail("not a database URL".into())),
     };
