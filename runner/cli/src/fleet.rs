@@ -263,7 +263,7 @@ async fn execute(
     // Per-target events would interleave thousands of runs: the fleet reports attempts.
     let runner = retort::Runner::new(std::sync::Arc::new(retort::Silent), ctx.project.limits)?
         .building_sources(true);
-    let fleet = Fleet::new(&runner, db, spec.direction(), options).await?;
+    let fleet = Fleet::new(std::sync::Arc::new(runner), db, spec.direction(), options).await?;
     fleet.check(&spec)?;
     let mut log = RunLog::open(&RunLog::path_in(&args.log_dir, &spec.run))?;
     let display = Display::new(ctx, &spec, targets.len());
@@ -326,7 +326,7 @@ async fn read_only(
     let db = ctx.one_database()?;
     let runner = retort::Runner::new(std::sync::Arc::new(retort::Silent), ctx.project.limits)?
         .building_sources(true);
-    let fleet = Fleet::new(&runner, db, Direction::Upgrade, options).await?;
+    let fleet = Fleet::new(std::sync::Arc::new(runner), db, Direction::Upgrade, options).await?;
     let display = Display::new(ctx, &spec, targets.len());
     let queue = Queue::Local {
         previous_attempts: BTreeMap::new(),

@@ -309,10 +309,13 @@ async fn dispatch(
 /// Runs the command line and returns the process's exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // A fleet runs its targets as tasks on every core; one database's run is one task.
+    let mut builder = if matches!(cli.command, Command::Fleet { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -543,23 +543,29 @@ pub enum Queue {
 }
 
 /// One database's migrations, ready to run on many targets.
-pub struct Fleet<'r> {
-    runner: &'r Runner,
-    template: DatabaseConfig,
-    migrations: Migrations,
+pub struct Fleet {
+    /// What each attempt needs, shared with the tasks that run them.
+    shared: Arc<Shared>,
     options: FleetOptions,
 }
 
-impl<'r> Fleet<'r> {
+/// The runner, the template and the migrations, loaded once.
+struct Shared {
+    runner: Arc<Runner>,
+    template: DatabaseConfig,
+    migrations: Migrations,
+}
+
+impl Fleet {
     /// Builds (as the runner does), loads, verifies and compiles `template`'s migrations once
     /// for runs in `direction`. Each target is `template` with the target's URL: its trust
     /// policy, limits, capabilities and session setup apply to every target.
     pub async fn new(
-        runner: &'r Runner,
+        runner: Arc<Runner>,
         template: &DatabaseConfig,
         direction: Direction,
         options: FleetOptions,
-    ) -> Result<Fleet<'r>, FleetError> {
+    ) -> Result<Fleet, FleetError> {
         if template.migration_url.is_some() {
             return Err(FleetError::Template(format!(
                 "database `{}` sets `migration_url`, one account for one database: a fleet's \
@@ -569,9 +575,11 @@ impl<'r> Fleet<'r> {
         }
         let migrations = runner.prepare(template, direction).await?;
         Ok(Fleet {
-            runner,
-            template: template.clone(),
-            migrations,
+            shared: Arc::new(Shared {
+                runner,
+                template: template.clone(),
+                migrations,
+            }),
             options,
         })
     }
@@ -589,7 +597,7 @@ impl<'r> Fleet<'r> {
         if spec.direction() == Direction::Upgrade {
             let target = Target::parse(&spec.target);
             let nothing = std::collections::BTreeSet::new();
-            crate::core::plan::upgrade(&self.migrations.graph, &nothing, &target).map_err(
+            crate::core::plan::upgrade(&self.shared.migrations.graph, &nothing, &target).map_err(
                 |source| FleetError::Unreachable {
                     target: spec.target.clone(),
                     source,
@@ -657,7 +665,14 @@ impl<'r> Fleet<'r> {
                         };
                         tally.start(target);
                         observer.started(target, &tally.progress(running.len() + 1));
-                        running.push(self.attempt(&spec, &run, target, number));
+                        // A task of its own: on a multi-threaded runtime, targets use every
+                        // core (a migration's wasm and Retort's checks are CPU work).
+                        let shared = self.shared.clone();
+                        let (spec, run, target) = (spec.clone(), run.clone(), target.clone());
+                        let worker = self.options.worker.clone();
+                        running.push(tokio::spawn(async move {
+                            shared.attempt(&spec, &run, &target, number, worker).await
+                        }));
                     }
                     Claim::Wait => break,
                     Claim::Exhausted => {
@@ -676,7 +691,13 @@ impl<'r> Fleet<'r> {
             }
             tokio::select! {
                 attempt = running.next() => {
-                    let Some((attempt, server)) = attempt else { continue };
+                    let (attempt, server) = match attempt {
+                        Some(Ok(done)) => done,
+                        // A panic in an attempt is a bug: let it surface as one.
+                        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Some(Err(e)) => return Err(FleetError::Control(format!("a target's task ended: {e}"))),
+                        None => continue,
+                    };
                     tally.end(&attempt, &server);
                     board.finish(&attempt).await?;
                     if let Some(log) = log.as_deref_mut() {
@@ -697,7 +718,9 @@ impl<'r> Fleet<'r> {
         }
         Ok(summary)
     }
+}
 
+impl Shared {
     /// One attempt on `target`, with the server it took a slot of.
     async fn attempt(
         &self,
@@ -705,6 +728,7 @@ impl<'r> Fleet<'r> {
         run: &Run,
         target: &FleetTarget,
         number: u32,
+        worker: String,
     ) -> (Attempt, String) {
         let mut db = self.template.clone();
         db.url = target.url.clone();
@@ -716,7 +740,7 @@ impl<'r> Fleet<'r> {
             run: spec.run.clone(),
             target: target.name.clone(),
             attempt: number,
-            worker: self.options.worker.clone(),
+            worker,
             started_at,
             duration_ms: 0.0,
             outcome: Outcome::UpToDate,
