@@ -658,6 +658,38 @@ impl Targets {
         }
     }
 
+    /// Makes `0001` fail on target `i`: an `items` table is already there.
+    pub fn break_target(&self, i: usize) {
+        let url = &self.urls[i];
+        let sql = "CREATE TABLE items (id INTEGER)";
+        match self.dialect {
+            Dialect::Sqlite => rusqlite::Connection::open(url.trim_start_matches("sqlite://"))
+                .expect("a tenant file")
+                .execute_batch(sql)
+                .expect("breaking a tenant"),
+            Dialect::Postgres => match url.split_once("?options[search_path]=") {
+                Some((_, schema)) => self
+                    .db
+                    .execute(&format!("CREATE TABLE {schema}.items (id INTEGER)")),
+                None => self.own(url).execute(sql),
+            },
+            Dialect::Mysql => self.own(url).execute(sql),
+        }
+    }
+
+    /// Undoes [`Targets::break_target`].
+    pub fn mend_target(&self, i: usize) {
+        let url = &self.urls[i];
+        match self.dialect {
+            Dialect::Sqlite => mend_sqlite(url),
+            Dialect::Postgres => match url.split_once("?options[search_path]=") {
+                Some((_, schema)) => self.db.execute(&format!("DROP TABLE {schema}.items")),
+                None => self.own(url).execute("DROP TABLE items"),
+            },
+            Dialect::Mysql => self.own(url).execute("DROP TABLE items"),
+        }
+    }
+
     /// Every target at head, each migration once, the schema in place.
     pub fn assert_done(&self) {
         for i in 0..self.urls.len() {
@@ -674,11 +706,14 @@ impl Targets {
 }
 
 /// 100+ targets on one engine, three at a time and at most two per server: all migrated,
-/// each in its own history; a target that cannot be reached and one whose schema does not
-/// exist are recorded and the rest go on; the unreachable target changed nothing anywhere.
+/// each in its own history; a target whose migration fails, one that cannot be reached and
+/// (PostgreSQL) one whose schema does not exist are recorded and the rest go on, under a
+/// failure limit they do not reach; the failed target is left as it was; `status` then reads
+/// every target once; the fleet goes down and the failed target, mended, is retried.
 pub fn many_targets_on_one_engine(dialect: Dialect) {
     let project = project();
-    let targets = Targets::new(dialect, "many", 100);
+    let targets = Targets::new(dialect, "many", 101);
+    targets.break_target(100);
     let mut urls = targets.urls.clone();
     let unreachable = match dialect {
         Dialect::Sqlite => "postgres://nobody@127.0.0.1:1/none".to_string(),
@@ -703,6 +738,8 @@ pub fn many_targets_on_one_engine(dialect: Dialect) {
             "3",
             "--jobs-per-server",
             "2",
+            "--max-failures",
+            "5",
             "--run",
             "many",
         ],
@@ -713,11 +750,30 @@ pub fn many_targets_on_one_engine(dialect: Dialect) {
     let unreachable_count = if dialect == Dialect::Postgres { 2 } else { 1 };
     assert!(
         text.contains(&format!(
-            "100 migrated, {unreachable_count} unreachable of {} targets",
+            "100 migrated, 1 failed, {unreachable_count} unreachable of {} targets",
             urls.len()
         )),
         "{text}"
     );
+    let broken = &targets.urls[100];
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{broken}: failed")))
+        .unwrap_or_else(|| panic!("no line for the failed target: {text}"));
+    assert!(line.contains("0001"), "{line}");
+    // Its own table untouched; on PostgreSQL and SQLite nothing recorded (rolled back); on
+    // MariaDB, whose DDL commits as it runs, 0001 is left unfinished, as `upgrade` leaves it.
+    assert_eq!(targets.columns(100, "items"), ["id"]);
+    let unfinished = dialect == Dialect::Mysql;
+    if unfinished {
+        assert!(
+            line.contains("0001 left `upgrading` in retort_history"),
+            "{line}"
+        );
+        assert_eq!(targets.applied(100), ["0001"], "{line}");
+    } else {
+        assert_eq!(targets.applied(100), Vec::<String>::new(), "{line}");
+    }
     assert!(text.contains("127.0.0.1:1/none: unreachable"), "{text}");
     if dialect == Dialect::Postgres {
         assert!(
@@ -727,7 +783,9 @@ pub fn many_targets_on_one_engine(dialect: Dialect) {
         // Nothing fell back to `public`.
         assert!(targets.db.tables().is_empty(), "{:?}", targets.db.tables());
     }
-    targets.assert_done();
+    for i in 0..100 {
+        targets.assert_target_done(i);
+    }
     let log = attempts(&log_of(&project, "many"));
     assert_eq!(log.len(), urls.len());
     let bad = log
@@ -740,15 +798,44 @@ pub fn many_targets_on_one_engine(dialect: Dialect) {
     // Nothing pending: one read per target.
     let out = fleet(&project, &["status", "--targets", list.to_str().unwrap()]);
     failed(&out); // the unreachable target
+    let broken_state = if unfinished {
+        "1 failed"
+    } else {
+        "1 with pending migrations"
+    };
     assert!(
         stdout(&out).contains(&format!(
-            "100 up to date, {unreachable_count} unreachable of {} targets",
+            "100 up to date, {broken_state}, {unreachable_count} unreachable of {} targets",
             urls.len()
         )),
         "{}",
         stdout(&out)
     );
-    // Down and up again on a fleet: each target's own downgrade ran.
+    // Mended (and on MariaDB its unfinished 0001 settled, as after any interrupted run),
+    // the failed target is retried alone (the unreachable ones fail again).
+    targets.mend_target(100);
+    if unfinished {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_retort"))
+            .current_dir(project.dir.path())
+            .env("DATABASE_URL", broken)
+            .env("CARGO_TARGET_DIR", guest_target())
+            .args(["resolve", "0001", "--rolled-back", "--force"])
+            .output()
+            .expect("retort resolve");
+        ok(&out);
+    }
+    let out = fleet(&project, &["retry", "--failed", "many"]);
+    failed(&out);
+    assert!(
+        stdout(&out).contains(&format!(
+            "1 migrated, {unreachable_count} unreachable of {} targets",
+            unreachable_count + 1
+        )),
+        "{}",
+        stdout(&out)
+    );
+    targets.assert_done();
+    // Down on a fleet: each target's own downgrade ran.
     let good = write_targets(&project, &targets.urls);
     let out = fleet(
         &project,

@@ -11,8 +11,7 @@ use retort::authoring::import::Tool;
 use retort::authoring::scaffold::{self, Lang};
 
 /// What `retort init` adds to `.gitignore`: build output, SQLite files and fleet run logs
-/// (`.retort/`), never the
-/// artifacts (what `check` compares and a deploy applies).
+/// (`.retort/`), never the artifacts (what `check` compares and a deploy applies).
 const IGNORED: &[&str] = &[
     "target/",
     "*.db",
