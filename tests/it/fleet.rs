@@ -433,6 +433,8 @@ fn two_partitions_cover_every_target_once() {
             "p1",
         ],
     )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
     .spawn()
     .expect("worker 1");
     let two = fleet(
@@ -1040,4 +1042,63 @@ fn json_lines_and_read_only_plans() {
     assert_eq!(summary["halted"], serde_json::Value::Null);
     assert!(lines[11]["log"].as_str().unwrap().ends_with("j.jsonl"));
     assert_sqlite_done(&urls);
+}
+
+/// Hostile, schema per tenant: a migration moves its session to another tenant's schema
+/// (`SET search_path`) and creates a table there. That table lands where the account's SQL
+/// put it — but every tenant's history rows stay in its own schema, and the next migration
+/// runs in the tenant's own schema again (the session is reset to the URL's between
+/// migrations).
+pub fn a_migration_cannot_move_a_tenants_bookkeeping(dialect: Dialect) {
+    assert_eq!(dialect, Dialect::Postgres);
+    let project = project();
+    std::fs::write(
+        project.migrations().join("0002_price.up.sql"),
+        "-- retort: parents = 0001\n\
+         SET search_path TO tenant_000;\n\
+         CREATE TABLE IF NOT EXISTS hijack (id INTEGER);",
+    )
+    .unwrap();
+    // Three schemas (tenant_000..002) in one database, and two databases not used here.
+    let targets = Targets::new(dialect, "hijack", 5);
+    let schemas: Vec<String> = targets.urls[..3].to_vec();
+    let list = write_targets(&project, &schemas);
+    let out = fleet(
+        &project,
+        &[
+            "upgrade",
+            "--targets",
+            list.to_str().unwrap(),
+            "--jobs",
+            "1",
+        ],
+    );
+    ok(&out);
+    for (i, url) in schemas.iter().enumerate() {
+        let schema = format!("tenant_{i:03}");
+        assert_eq!(
+            targets.db.strings(&format!(
+                "SELECT revision FROM {schema}.retort_history ORDER BY revision"
+            )),
+            ALL,
+            "{url}"
+        );
+        // 0003 ran in the tenant's own schema.
+        assert_eq!(targets.columns(i, "orders"), ["id", "item_id"], "{url}");
+    }
+    // The one table the migration moved ended up where it sent it, and nothing else did.
+    assert_eq!(
+        targets.db.strings(
+            "SELECT table_schema::text FROM information_schema.tables \
+             WHERE table_name = 'hijack'"
+        ),
+        ["tenant_000"]
+    );
+    assert_eq!(
+        targets.db.count(
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_name = 'retort_history' AND table_schema NOT LIKE 'tenant_%'"
+        ),
+        0
+    );
 }

@@ -216,6 +216,15 @@ mod fleets {
     fn postgres_cooperative_workers_survive_a_killed_one() {
         fleet::cooperative_workers_survive_a_killed_one(Dialect::Postgres);
     }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_postgres),
+        ignore = "set RETORT_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run"
+    )]
+    fn postgres_a_migration_cannot_move_a_tenants_bookkeeping() {
+        fleet::a_migration_cannot_move_a_tenants_bookkeeping(Dialect::Postgres);
+    }
 }
 
 // Engine-specific hostile migrations.

@@ -181,7 +181,7 @@ async fn again(
     mut args: FleetRunArgs,
     which: Again,
 ) -> anyhow::Result<()> {
-    let path = RunLog::path_in(&args.log_dir, run_name);
+    let path = RunLog::path_in(&args.log_dir, run_name)?;
     let given = optional_source(&targets.targets, &targets.targets_cmd, &targets.targets_sql)?;
     if !path.is_file() {
         if args.control.is_some() {
@@ -265,7 +265,7 @@ async fn execute(
         .building_sources(true);
     let fleet = Fleet::new(std::sync::Arc::new(runner), db, spec.direction(), options).await?;
     fleet.check(&spec)?;
-    let mut log = RunLog::open(&RunLog::path_in(&args.log_dir, &spec.run))?;
+    let mut log = RunLog::open(&RunLog::path_in(&args.log_dir, &spec.run)?)?;
     let display = Display::new(ctx, &spec, targets.len());
     let stop = StopFlag::default();
     let on_interrupt = stop.clone();

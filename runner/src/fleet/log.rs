@@ -31,9 +31,14 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// The log of run `run` in `dir`: `DIR/RUN.jsonl`.
-    pub fn path_in(dir: &Path, run: &str) -> PathBuf {
-        dir.join(format!("{run}.jsonl"))
+    /// The log of run `run` in `dir`: `DIR/RUN.jsonl`. A run's name becomes a file name, so
+    /// it is letters, digits and `._:-`, not starting with a dot (no path, no `..`).
+    pub fn path_in(dir: &Path, run: &str) -> Result<PathBuf, FleetError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._:-".contains(c);
+        if run.is_empty() || run.starts_with('.') || !run.chars().all(allowed) || run.len() > 200 {
+            return Err(FleetError::RunName(run.to_string()));
+        }
+        Ok(dir.join(format!("{run}.jsonl")))
     }
 
     /// Opens (creating it and its directory if need be) the log at `path` for appending.
@@ -186,7 +191,10 @@ mod tests {
     #[test]
     fn a_log_says_what_finished_and_survives_a_line_cut_short() {
         let dir = tempfile::tempdir().unwrap();
-        let path = RunLog::path_in(dir.path(), "r");
+        for bad in ["", "../x", "a/b", ".hidden", "tab\tname"] {
+            assert!(RunLog::path_in(dir.path(), bad).is_err(), "{bad:?}");
+        }
+        let path = RunLog::path_in(dir.path(), "r").unwrap();
         let mut log = RunLog::open(&path).unwrap();
         log.append(&Record::Run(spec())).unwrap();
         log.append(&Record::Attempt(attempt("a", 1, Outcome::Applied)))

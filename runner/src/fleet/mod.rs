@@ -53,6 +53,11 @@ pub enum FleetError {
     /// A `--max-failures` value is neither a count nor a percentage.
     #[error("`{0}` is not a failure limit: write a count (5) or a percentage of the targets (2%)")]
     MaxFailures(String),
+    /// A run's name that cannot name a file.
+    #[error(
+        "`{0}` cannot name a run: use letters, digits and `._:-` (it names the run's log file)"
+    )]
+    RunName(String),
     /// The run log could not be read or written.
     #[error("run log {}: {message}", path.display())]
     Log {
