@@ -936,60 +936,40 @@ pub fn cooperative_workers_survive_a_killed_one(dialect: Dialect) {
 fn bad_runs_are_refused_before_any_target_is_touched() {
     let project = project();
     let files = sqlite_targets(3);
+    let refused = |urls: &[String], extra: &[&str], says: &str| {
+        let list = write_targets(&project, urls);
+        let mut args = vec!["upgrade", "--targets", list.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = fleet(&project, &args);
+        failed(&out);
+        assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+    };
     let mut lines = files.urls.clone();
     lines.insert(1, "tenant-two.db".into());
-    let list = write_targets(&project, &lines);
-    let out = fleet(&project, &["upgrade", "--targets", list.to_str().unwrap()]);
-    failed(&out);
-    assert!(
-        stderr(&out).contains("targets.txt:4: `tenant-two.db` is not a database URL"),
-        "{}",
-        stderr(&out)
+    refused(
+        &lines,
+        &[],
+        "targets.txt:4: `tenant-two.db` is not a database URL",
     );
     let mut twice = files.urls.clone();
     twice.push(files.urls[0].clone());
-    let list = write_targets(&project, &twice);
-    let out = fleet(&project, &["upgrade", "--targets", list.to_str().unwrap()]);
-    failed(&out);
-    assert!(stderr(&out).contains("is listed twice"), "{}", stderr(&out));
-    let list = write_targets(&project, &files.urls);
-    let out = fleet(
-        &project,
-        &[
-            "upgrade",
-            "--targets",
-            list.to_str().unwrap(),
-            "--partition",
-            "3/2",
-        ],
+    refused(&twice, &[], "is listed twice");
+    refused(
+        &files.urls,
+        &["--partition", "3/2"],
+        "`3/2` is not a partition",
     );
-    failed(&out);
-    assert!(
-        stderr(&out).contains("`3/2` is not a partition"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&files.urls, &["--run", "../elsewhere"], "cannot name a run");
     // A second root: two heads, so `head` names no single revision anywhere.
     std::fs::write(
         project.migrations().join("0009_other.up.sql"),
         "CREATE TABLE other (id INTEGER);",
     )
     .unwrap();
-    let out = fleet(
-        &project,
-        &[
-            "upgrade",
-            "--targets",
-            list.to_str().unwrap(),
-            "--run",
-            "heads",
-        ],
-    );
-    failed(&out);
-    assert!(
-        stderr(&out).contains("no target can be upgraded to `head`"),
-        "{}",
-        stderr(&out)
+    refused(
+        &files.urls,
+        &["--run", "heads"],
+        "no target can be upgraded to `head`",
     );
     for url in &files.urls {
         assert_eq!(sqlite_applied(url), Vec::<String>::new(), "{url}");

@@ -422,17 +422,15 @@ impl Display {
             bar
         });
         if !ctx.quiet && !ctx.json && bar.is_none() {
-            eprintln!(
-                "fleet {}: {} {} on {total} target{}",
-                spec.run,
-                if spec.apply {
-                    spec.direction.as_str()
-                } else {
-                    "plan"
-                },
-                spec.target,
-                if total == 1 { "" } else { "s" }
-            );
+            let plural = if total == 1 { "" } else { "s" };
+            if spec.apply {
+                eprintln!(
+                    "fleet {}: {} to {} on {total} target{plural}",
+                    spec.run, spec.direction, spec.target
+                );
+            } else {
+                eprintln!("fleet {}: reading {total} target{plural}", spec.run);
+            }
         }
         Display {
             json: ctx.json,

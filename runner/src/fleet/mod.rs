@@ -87,7 +87,7 @@ pub enum FleetError {
     Template(String),
     /// The migrations cannot reach the run's target even on an empty database: every target
     /// would fail the same way, so none is started.
-    #[error("no target can be upgraded to `{target}`: {source}")]
+    #[error("no target can be upgraded to `{target}`")]
     Unreachable {
         /// The run's target.
         target: String,

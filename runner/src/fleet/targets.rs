@@ -186,11 +186,11 @@ fn run_command(command: &str) -> Result<String, FleetError> {
         .map_err(|e| fail(e.to_string()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(fail(format!(
-            "it exited with {}: {}",
-            output.status,
-            stderr.trim()
-        )));
+        let said = match stderr.trim() {
+            "" => String::new(),
+            text => format!(": {text}"),
+        };
+        return Err(fail(format!("it exited with {}{said}", output.status)));
     }
     String::from_utf8(output.stdout).map_err(|_| fail("it printed text that is not UTF-8".into()))
 }
