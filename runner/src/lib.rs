@@ -132,4 +132,6 @@ mod documentation {
     struct Embedding;
     #[doc = include_str!("../../docs/schema-operations.md")]
     struct SchemaOperations;
+    #[doc = include_str!("../../docs/fleet.md")]
+    struct Fleet;
 }

@@ -135,21 +135,14 @@ async fn start(
         .map(MaxFailures::parse)
         .transpose()?;
     let options = options(&args.jobs, Some(&args));
-    let spec = RunSpec {
-        run: args
-            .run_name
-            .clone()
-            .unwrap_or_else(retort::fleet::new_run_name),
-        direction: direction.name().to_string(),
-        target: target.to_string(),
-        apply: true,
-        source: source.redacted(),
-        partition,
-        canary: args.canary,
-        max_failures,
-        worker: options.worker.clone(),
-        started_at: now(),
-    };
+    let name = args
+        .run_name
+        .clone()
+        .unwrap_or_else(retort::fleet::new_run_name);
+    let spec = RunSpec::new(&name, direction, target, &source)
+        .partition(partition)
+        .canary(args.canary)
+        .max_failures(max_failures);
     let targets = list(&source, partition).await?;
     let queue = match &args.control {
         Some(url) => Queue::Control {
@@ -225,13 +218,7 @@ async fn again(
         args.max_failures = spec.max_failures.map(|m| m.to_string());
     }
     let options = options(&args.jobs, Some(&args));
-    let spec = RunSpec {
-        worker: options.worker.clone(),
-        started_at: now(),
-        // The canary was the first pass's.
-        canary: 0,
-        ..spec
-    };
+    let spec = spec.again();
     let queue = match &args.control {
         Some(url) => Queue::Control {
             url: url.clone(),
@@ -310,18 +297,9 @@ async fn read_only(
         .map(Partition::parse)
         .transpose()?;
     let options = options(&jobs, None);
-    let spec = RunSpec {
-        run: command.to_string(),
-        direction: "upgrade".into(),
-        target: target.to_string(),
-        apply: false,
-        source: source.redacted(),
-        partition,
-        canary: 0,
-        max_failures: None,
-        worker: options.worker.clone(),
-        started_at: now(),
-    };
+    let spec = RunSpec::new(command, Direction::Upgrade, target, &source)
+        .partition(partition)
+        .planned();
     let targets = list(&source, partition).await?;
     let db = ctx.one_database()?;
     let runner = retort::Runner::new(std::sync::Arc::new(retort::Silent), ctx.project.limits)?
@@ -379,10 +357,6 @@ fn report(
     } else {
         Err(super::Exit(1).into())
     }
-}
-
-fn now() -> String {
-    retort::fleet::timestamp()
 }
 
 /// The live display: a bar on a terminal, a line every few seconds otherwise, a JSON line

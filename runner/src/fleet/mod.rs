@@ -245,8 +245,10 @@ impl<'de> Deserialize<'de> for MaxFailures {
 }
 
 /// What a fleet run is: the log's first record, the control database's run row. `resume`
-/// and `retry` read it back to do the same again.
+/// and `retry` read it back to do the same again. Made with [`RunSpec::new`] and its
+/// builder methods.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunSpec {
     /// The run's name (given, or made from the time).
     pub run: String,
@@ -271,6 +273,58 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// A run named `name` (a file name: letters, digits, `._:-`; [`new_run_name`] makes one
+    /// from the time) moving every target in `direction` to `target` (`head`, `base`, a
+    /// revision…), its targets listed from `source` (written down with any password
+    /// redacted).
+    pub fn new(name: &str, direction: Direction, target: &str, source: &TargetSource) -> RunSpec {
+        RunSpec {
+            run: name.to_string(),
+            direction: direction.name().to_string(),
+            target: target.to_string(),
+            apply: true,
+            source: source.redacted(),
+            partition: None,
+            canary: 0,
+            max_failures: None,
+            worker: default_worker(),
+            started_at: timestamp(),
+        }
+    }
+
+    /// Only plan: read each target, run nothing.
+    pub fn planned(mut self) -> RunSpec {
+        self.apply = false;
+        self
+    }
+
+    /// Run the first `n` targets first, alone.
+    pub fn canary(mut self, n: usize) -> RunSpec {
+        self.canary = n;
+        self
+    }
+
+    /// Start no new target after this many failures.
+    pub fn max_failures(mut self, limit: Option<MaxFailures>) -> RunSpec {
+        self.max_failures = limit;
+        self
+    }
+
+    /// Record that the targets are this worker's share.
+    pub fn partition(mut self, partition: Option<Partition>) -> RunSpec {
+        self.partition = partition;
+        self
+    }
+
+    /// The same run, carried out again (a resume or retry): this worker, now, no canary
+    /// (the first pass had it).
+    pub fn again(mut self) -> RunSpec {
+        self.worker = default_worker();
+        self.started_at = timestamp();
+        self.canary = 0;
+        self
+    }
+
     /// The run to carry out on each target.
     pub fn as_run(&self) -> Result<Run, FleetError> {
         let target = Target::parse(&self.target);
@@ -440,6 +494,9 @@ pub trait FleetObserver: Send + Sync {
     /// The run stopped starting targets.
     fn halted(&self, _why: &Halt) {}
 }
+
+/// Observes nothing.
+impl FleetObserver for () {}
 
 /// A flag that stops a run from starting new targets (in-flight targets finish or roll back
 /// as they would): set it from a Ctrl-C handler.
@@ -629,7 +686,9 @@ impl Fleet {
     ) -> Result<Summary, FleetError> {
         let started = Instant::now();
         let run = self.check(spec)?;
-        let (mut board, spec) = Board::open(queue, spec, targets, &self.options).await?;
+        let mut spec = spec.clone();
+        spec.worker = self.options.worker.clone();
+        let (mut board, spec) = Board::open(queue, &spec, targets, &self.options).await?;
         if let Some(log) = log.as_deref_mut() {
             log.append(&Record::Run(spec.clone()))?;
         }
