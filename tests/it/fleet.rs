@@ -1082,3 +1082,85 @@ pub fn a_migration_cannot_move_a_tenants_bookkeeping(dialect: Dialect) {
         0
     );
 }
+
+/// Targets from a command's output and from a query (here on a SQLite control file): the same
+/// fleet either way; `resume` of a run listed by a query re-reads the query.
+#[test]
+fn targets_from_a_command_and_a_query() {
+    let project = project();
+    let files = sqlite_targets(12);
+    let list = write_targets(&project, &files.urls[..6]);
+    let out = fleet(
+        &project,
+        &[
+            "upgrade",
+            "--targets-cmd",
+            &format!("cat {}", list.display()),
+            "--run",
+            "cmd",
+        ],
+    );
+    ok(&out);
+    assert!(
+        stdout(&out).contains("6 migrated of 6 targets"),
+        "{}",
+        stdout(&out)
+    );
+    assert_sqlite_done(&files.urls[..6]);
+
+    let control = files.dir.path().join("control.sqlite");
+    let conn = rusqlite::Connection::open(&control).unwrap();
+    conn.execute_batch("CREATE TABLE tenants (url TEXT, active INTEGER)")
+        .unwrap();
+    for (i, url) in files.urls.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO tenants VALUES (?1, ?2)",
+            rusqlite::params![url, i64::from(i % 4 != 3)],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let control_url = format!("sqlite://{}", control.display());
+    let query = "SELECT url FROM tenants WHERE active = 1 ORDER BY url";
+    let out = fleet(
+        &project,
+        &[
+            "upgrade",
+            "--targets-sql",
+            &control_url,
+            query,
+            "--run",
+            "sql",
+        ],
+    );
+    ok(&out);
+    // 9 active, of which 5 were done by the command's run (indexes 0, 1, 2, 4, 5).
+    assert!(
+        stdout(&out).contains("4 migrated, 5 up to date of 9 targets"),
+        "{}",
+        stdout(&out)
+    );
+    for (i, url) in files.urls.iter().enumerate() {
+        if i % 4 == 3 && i >= 6 {
+            assert_eq!(sqlite_applied(url), Vec::<String>::new(), "{url}");
+        } else {
+            assert_eq!(sqlite_applied(url), ALL, "{url}");
+        }
+    }
+    // A failing query is refused, naming it.
+    let out = fleet(
+        &project,
+        &[
+            "status",
+            "--targets-sql",
+            &control_url,
+            "SELECT nope FROM tenants",
+        ],
+    );
+    failed(&out);
+    assert!(
+        stderr(&out).contains("cannot list the targets from the query on sqlite://"),
+        "{}",
+        stderr(&out)
+    );
+}
