@@ -505,6 +505,93 @@ pub async fn connect_as(
     }
 }
 
+/// Connections that read histories, kept for the next database on the same PostgreSQL
+/// database: the schemas of one database (a schema per tenant, `options[search_path]=NAME`
+/// in each URL) are read over a few connections instead of one new connection each — a
+/// new server process per target was most of a fleet's "anything pending?". Only
+/// bookkeeping is read on them; no migration ever runs on one. Other URLs (SQLite files,
+/// MySQL, other search paths) get a connection each, closed after the read.
+#[derive(Default)]
+pub struct Readers {
+    idle: std::sync::Mutex<std::collections::HashMap<String, Vec<postgres::PgBackend>>>,
+}
+
+impl Readers {
+    /// `url`'s history, read-only; a missing SQLite file has none.
+    pub async fn history(&self, url: &str) -> Result<Vec<HistoryRow>, DbError> {
+        let Some((base, schema)) = pooled(url) else {
+            return Self::read_alone(url).await;
+        };
+        let kept = self.lock().get_mut(&base).and_then(Vec::pop);
+        let mut backend = match kept {
+            Some(b) => b,
+            None => match postgres::PgBackend::connect(&base, &base).await {
+                Ok(b) => b,
+                // The database without the schema cannot be connected to as such (its
+                // default search path names no schema): read on a connection of the URL's.
+                Err(_) => return Self::read_alone(url).await,
+            },
+        };
+        let read = async {
+            backend.retarget(&schema).await?;
+            backend.history().await
+        }
+        .await;
+        match read {
+            Ok(rows) => {
+                self.lock().entry(base).or_default().push(backend);
+                Ok(rows)
+            }
+            Err(e) => {
+                Box::new(backend).close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The history on a connection of its own, closed after.
+    async fn read_alone(url: &str) -> Result<Vec<HistoryRow>, DbError> {
+        let mut backend = match connect(url, Access::ReadOnly).await {
+            Ok(b) => b,
+            Err(DbError::MissingFile(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let rows = backend.history().await;
+        backend.close().await;
+        rows
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<postgres::PgBackend>>>
+    {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the kept connections.
+    pub async fn close(&self) {
+        let kept: Vec<postgres::PgBackend> = self.lock().drain().flat_map(|(_, v)| v).collect();
+        for backend in kept {
+            Box::new(backend).close().await;
+        }
+    }
+}
+
+/// A PostgreSQL URL whose only query parameter is `options[search_path]=NAME` (a plain
+/// name): the URL without it, and the name. Anything else is not pooled.
+fn pooled(url: &str) -> Option<(String, String)> {
+    if Dialect::of_url(url) != Some(Dialect::Postgres) {
+        return None;
+    }
+    let (base, query) = url.split_once('?')?;
+    let schema = query.strip_prefix("options[search_path]=")?;
+    let plain = !schema.is_empty()
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then(|| (base.to_string(), schema.to_string()))
+}
+
 /// The URL with its password replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -599,6 +686,24 @@ fn parse_decimal(s: &str) -> Result<bigdecimal::BigDecimal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_schemas_of_postgres_urls_are_pooled() {
+        assert_eq!(
+            pooled("postgres://u:p@h/db?options[search_path]=tenant_7"),
+            Some(("postgres://u:p@h/db".into(), "tenant_7".into()))
+        );
+        for url in [
+            "postgres://u@h/db",
+            "postgres://u@h/db?options[search_path]=a,b",
+            "postgres://u@h/db?options[search_path]=a&sslmode=require",
+            "postgres://u@h/db?options=-c%20search_path%3Da",
+            "mysql://u@h/db?options[search_path]=a",
+            "sqlite://x.db",
+        ] {
+            assert_eq!(pooled(url), None, "{url}");
+        }
+    }
 
     #[test]
     fn packing_is_remembered_only_for_the_same_bytes() {

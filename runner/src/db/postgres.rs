@@ -524,6 +524,32 @@ impl PgBackend {
         })
     }
 
+    /// Points this connection, used only to read bookkeeping (never lent to a migration), at
+    /// the schema `search_path` resolves to, as a connection made with
+    /// `options[search_path]=…` would be: a pooled reader serves every schema of its database
+    /// ([`super::Readers`]).
+    pub(super) async fn retarget(&mut self, search_path: &str) -> Result<(), DbError> {
+        let sql = "SELECT set_config('search_path', $1, false), current_schema(), \
+                   quote_ident(current_schema())";
+        let (path, raw, schema): (String, Option<String>, Option<String>) = sqlx::query_as(sql)
+            .bind(search_path)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| sqlx_db_error("choosing the schema to read", sql, e))?;
+        let (Some(raw), Some(schema)) = (raw, schema) else {
+            return Err(DbError::Connect {
+                url: super::redact(&self.url),
+                message: format!(
+                    "no schema of the connection's search_path ({path}) exists: create the \
+                     schema first (Retort keeps each schema's history in that schema)"
+                ),
+            });
+        };
+        self.lock_key = lock_key(&raw);
+        self.tables = Tables::under(&format!("{schema}."), &raw);
+        Ok(())
+    }
+
     /// The text to send `sql` as with `params`. PostgreSQL fixes a prepared statement's
     /// parameter types when it is prepared, from the first values sent, and sqlx keys its
     /// statement cache on the text alone (a cached text is reused whatever the values): the

@@ -611,11 +611,13 @@ pub struct Fleet {
     options: FleetOptions,
 }
 
-/// The runner, the template and the migrations, loaded once.
+/// The runner, the template and the migrations, loaded once; the connections that read
+/// targets' histories, kept per database.
 struct Shared {
     runner: Arc<Runner>,
     template: DatabaseConfig,
     migrations: Migrations,
+    readers: crate::db::Readers,
 }
 
 impl Fleet {
@@ -641,6 +643,7 @@ impl Fleet {
                 runner,
                 template: template.clone(),
                 migrations,
+                readers: crate::db::Readers::default(),
             }),
             options,
         })
@@ -773,6 +776,7 @@ impl Fleet {
             }
         }
         let mut summary = tally.summary;
+        self.shared.readers.close().await;
         board.settle(&mut summary, canary).await?;
         summary.halted = halted;
         summary.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -799,7 +803,10 @@ impl Shared {
         db.name = target.name.clone();
         let started_at = timestamp();
         let clock = Instant::now();
-        let result = self.runner.run_prepared(&db, &self.migrations, run).await;
+        let result = self
+            .runner
+            .run_prepared(&db, &self.migrations, run, &self.readers)
+            .await;
         let mut attempt = Attempt {
             run: spec.run.clone(),
             target: target.name.clone(),

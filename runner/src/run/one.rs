@@ -49,7 +49,7 @@ impl Runner {
     }
 
     /// Runs `run` on `db` with `migrations` from [`Runner::prepare`]. The history is read
-    /// once, read-only: when the plan is empty and no revision is unfinished, that read is
+    /// once, read-only, on a connection from `readers`: when the plan is empty and no revision is unfinished, that read is
     /// the whole run (no lock, no write, one connection); otherwise the run proceeds as
     /// [`Runner::run`]'s does for one database, planning again under the lock.
     pub(crate) async fn run_prepared(
@@ -57,8 +57,12 @@ impl Runner {
         db: &DatabaseConfig,
         migrations: &Migrations,
         run: &Run,
+        readers: &crate::db::Readers,
     ) -> Result<Moved, Error> {
-        let history = self.history(db).await?;
+        let history = readers.history(&db.url).await.map_err(|source| Error::Db {
+            database: db.name.clone(),
+            source,
+        })?;
         self.check_integrity(db, migrations, &history)?;
         let from = migrations.graph.tips(&applied_set(&history));
         let unknown = history
