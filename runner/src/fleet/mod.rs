@@ -69,6 +69,9 @@ pub enum FleetError {
     /// The control database failed.
     #[error("control database: {0}")]
     Control(String),
+    /// A target's task was cancelled (the runtime shut down under the run).
+    #[error("a target's task was cancelled: {0}")]
+    Cancelled(String),
     /// A worker joined a run registered for something else.
     #[error("run `{run}` is recorded as {recorded}; this worker was asked for {asked}")]
     Mismatch {
@@ -732,14 +735,7 @@ impl Fleet {
                         };
                         tally.start(target);
                         observer.started(target, &tally.progress(running.len() + 1));
-                        // A task of its own: on a multi-threaded runtime, targets use every
-                        // core (a migration's wasm and Retort's checks are CPU work).
-                        let shared = self.shared.clone();
-                        let (spec, run, target) = (spec.clone(), run.clone(), target.clone());
-                        let worker = self.options.worker.clone();
-                        running.push(tokio::spawn(async move {
-                            shared.attempt(&spec, &run, &target, number, worker).await
-                        }));
+                        running.push(self.spawn(&spec, &run, target, number));
                     }
                     Claim::Wait => break,
                     Claim::Exhausted => {
@@ -758,13 +754,8 @@ impl Fleet {
             }
             tokio::select! {
                 attempt = running.next() => {
-                    let (attempt, server) = match attempt {
-                        Some(Ok(done)) => done,
-                        // A panic in an attempt is a bug: let it surface as one.
-                        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                        Some(Err(e)) => return Err(FleetError::Control(format!("a target's task ended: {e}"))),
-                        None => continue,
-                    };
+                    let Some(joined) = attempt else { continue };
+                    let (attempt, server) = joined_attempt(joined)?;
                     tally.end(&attempt, &server);
                     board.finish(&attempt).await?;
                     if let Some(log) = log.as_deref_mut() {
@@ -785,6 +776,34 @@ impl Fleet {
             log.append(&Record::Summary(summary.clone()))?;
         }
         Ok(summary)
+    }
+}
+
+impl Fleet {
+    /// Starts an attempt as a task of its own: on a multi-threaded runtime, targets use every
+    /// core (a migration's wasm and Retort's checks are CPU work).
+    fn spawn(
+        &self,
+        spec: &RunSpec,
+        run: &Run,
+        target: &FleetTarget,
+        number: u32,
+    ) -> tokio::task::JoinHandle<(Attempt, String)> {
+        let shared = self.shared.clone();
+        let (spec, run, target) = (spec.clone(), run.clone(), target.clone());
+        let worker = self.options.worker.clone();
+        tokio::spawn(async move { shared.attempt(&spec, &run, &target, number, worker).await })
+    }
+}
+
+/// An attempt's task's result. A panic in an attempt is a bug: it surfaces as one.
+fn joined_attempt(
+    joined: Result<(Attempt, String), tokio::task::JoinError>,
+) -> Result<(Attempt, String), FleetError> {
+    match joined {
+        Ok(done) => Ok(done),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(FleetError::Cancelled(e.to_string())),
     }
 }
 
