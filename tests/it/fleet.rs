@@ -927,6 +927,27 @@ pub fn cooperative_workers_survive_a_killed_one(dialect: Dialect) {
             "SELECT count(*) FROM retort_fleet_attempts WHERE run = 'coop' AND worker <> 'w1'"
         ) >= 90
     );
+    // A worker that lists other targets cannot join the run (it could be handed a target it
+    // has no URL for).
+    let fewer = write_targets(&project, &targets.urls[..99]);
+    let out = fleet(
+        &project,
+        &[
+            "upgrade",
+            "--targets",
+            fewer.to_str().unwrap(),
+            "--control",
+            &control.url,
+            "--run",
+            "coop",
+        ],
+    );
+    failed(&out);
+    assert!(
+        stderr(&out).contains("every worker of a run lists the same targets"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// What cannot work on any target is refused before one is touched: a line that is not a

@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS retort_fleet_targets (
     attempts integer NOT NULL DEFAULT 0,
     PRIMARY KEY (run, target)
 );
+CREATE INDEX IF NOT EXISTS retort_fleet_targets_queue
+    ON retort_fleet_targets (run, state, position);
+CREATE INDEX IF NOT EXISTS retort_fleet_targets_position
+    ON retort_fleet_targets (run, position);
 CREATE TABLE IF NOT EXISTS retort_fleet_attempts (
     run text NOT NULL,
     target text NOT NULL,
@@ -51,6 +55,57 @@ CREATE TABLE IF NOT EXISTS retort_fleet_attempts (
     error text,
     PRIMARY KEY (run, target, attempt, worker)
 );";
+
+/// Registers a new run's targets in its worker's order; a worker joining a run already
+/// registered must list the same targets (a claim hands out any of the run's, and a worker
+/// can run only those it has a URL for).
+async fn register(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run: &str,
+    targets: &[FleetTarget],
+    new_run: bool,
+) -> Result<(), FleetError> {
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    if new_run {
+        let positions: Vec<i32> = (0..targets.len() as i32).collect();
+        let servers: Vec<String> = targets.iter().map(|t| t.server.clone()).collect();
+        sqlx::query(
+            "INSERT INTO retort_fleet_targets (run, target, position, server)
+             SELECT $1, t, p, s FROM unnest($2::text[], $3::int[], $4::text[]) AS u (t, p, s)",
+        )
+        .bind(run)
+        .bind(&names)
+        .bind(&positions)
+        .bind(&servers)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| failure("registering the targets", e))?;
+    } else {
+        // Every worker of a run lists the same targets: a claim hands out any of the
+        // run's, and a worker can run only those it has a URL for.
+        let (registered, shared): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE target = ANY ($2))
+               FROM retort_fleet_targets WHERE run = $1",
+        )
+        .bind(run)
+        .bind(&names)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| failure("comparing the run's targets", e))?;
+        if registered != names.len() as i64 || shared != registered {
+            return Err(FleetError::Mismatch {
+                run: run.to_string(),
+                recorded: format!("a run of {registered} targets"),
+                asked: format!(
+                    "{} targets, {shared} of them the run's (every worker of a run lists \
+                     the same targets)",
+                    names.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// The advisory key serialising the schema's creation: the bytes of "fleet".
 const SCHEMA_LOCK: i64 = 0x66_6c65_6574;
@@ -71,8 +126,14 @@ pub(super) struct Control {
     run: String,
     worker: String,
     lease: Duration,
-    names: Vec<String>,
+    /// The queue's counts as last read, and when: halting is checked against counts at
+    /// most [`STATE_EVERY`] old, so a run of many targets does not count them all after
+    /// each one.
+    last_state: Option<(std::time::Instant, QueueState)>,
 }
+
+/// How old the counts halting is decided on may be.
+const STATE_EVERY: Duration = Duration::from_millis(500);
 
 fn failure(doing: &str, e: impl std::fmt::Display) -> FleetError {
     FleetError::Control(format!("{doing}: {e}"))
@@ -109,14 +170,16 @@ impl Control {
             .await
             .map_err(|e| failure("creating the control tables", e))?;
         let json = serde_json::to_value(spec).map_err(|e| failure("writing the run", e))?;
-        sqlx::query(
+        let new_run = sqlx::query(
             "INSERT INTO retort_fleet_runs (run, spec) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(&spec.run)
         .bind(&json)
         .execute(&mut *tx)
         .await
-        .map_err(|e| failure("registering the run", e))?;
+        .map_err(|e| failure("registering the run", e))?
+        .rows_affected()
+            == 1;
         let stored: serde_json::Value =
             sqlx::query_scalar("SELECT spec FROM retort_fleet_runs WHERE run = $1")
                 .bind(&spec.run)
@@ -137,21 +200,7 @@ impl Control {
                 asked: format!("{} to {}", spec.direction, spec.target),
             });
         }
-        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-        let positions: Vec<i32> = (0..targets.len() as i32).collect();
-        let servers: Vec<String> = targets.iter().map(|t| t.server.clone()).collect();
-        sqlx::query(
-            "INSERT INTO retort_fleet_targets (run, target, position, server)
-             SELECT $1, t, p, s FROM unnest($2::text[], $3::int[], $4::text[]) AS u (t, p, s)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&spec.run)
-        .bind(&names)
-        .bind(&positions)
-        .bind(&servers)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failure("registering the targets", e))?;
+        register(&mut tx, &spec.run, targets, new_run).await?;
         tx.commit().await.map_err(|e| failure("COMMIT", e))?;
         Ok((
             Control {
@@ -159,7 +208,7 @@ impl Control {
                 run: spec.run.clone(),
                 worker: spec.worker.clone(),
                 lease,
-                names,
+                last_state: None,
             },
             stored,
         ))
@@ -181,10 +230,10 @@ impl Control {
                 SELECT target FROM retort_fleet_targets q
                  WHERE q.run = $1
                    AND (q.state = 'queued' OR (q.state = 'running' AND q.lease_until < clock_timestamp()))
-                   AND q.target = ANY ($4) AND NOT (q.server = ANY ($5))
-                   AND (q.position < $6 OR NOT EXISTS (
+                   AND NOT (q.server = ANY ($4))
+                   AND (q.position < $5 OR NOT EXISTS (
                         SELECT 1 FROM retort_fleet_targets c
-                         WHERE c.run = $1 AND c.position < $6 AND c.state <> 'done'))
+                         WHERE c.run = $1 AND c.position < $5 AND c.state <> 'done'))
                  ORDER BY q.position LIMIT 1
                    FOR UPDATE SKIP LOCKED)
             RETURNING target, attempts";
@@ -192,7 +241,6 @@ impl Control {
             .bind(&self.run)
             .bind(&self.worker)
             .bind(self.lease.as_secs_f64())
-            .bind(&self.names)
             .bind(full)
             .bind(canary as i32)
             .fetch_optional(&mut self.conn)
@@ -204,6 +252,10 @@ impl Control {
     /// Records an attempt and settles its target (`done` or `failed`), unless another
     /// worker claimed it since (its lease ran out): then only the attempt is recorded.
     pub async fn finish(&mut self, attempt: &Attempt) -> Result<(), FleetError> {
+        if !attempt.outcome.succeeded() {
+            // Halting must see this failure at once.
+            self.last_state = None;
+        }
         let state = if attempt.outcome.succeeded() {
             "done"
         } else {
@@ -263,6 +315,14 @@ impl Control {
         .map_err(|e| failure("renewing the leases", e))
     }
 
+    /// [`Control::state`], or its last reading if that is recent.
+    pub async fn recent_state(&mut self, canary: usize) -> Result<QueueState, FleetError> {
+        match self.last_state {
+            Some((at, state)) if at.elapsed() < STATE_EVERY => Ok(state),
+            _ => self.state(canary).await,
+        }
+    }
+
     /// The run's targets by state, over every worker.
     pub async fn state(&mut self, canary: usize) -> Result<QueueState, FleetError> {
         let sql = "SELECT
@@ -278,13 +338,15 @@ impl Control {
             .fetch_one(&mut self.conn)
             .await
             .map_err(|e| failure("reading the queue", e))?;
-        Ok(QueueState {
+        let state = QueueState {
             queued: row.0,
             running: row.1,
             expired: row.2,
             failed: row.3,
             canary_failed: row.4,
-        })
+        };
+        self.last_state = Some((std::time::Instant::now(), state));
+        Ok(state)
     }
 
     /// Puts the run's failed targets back in the queue (`retry --failed`); returns how many.

@@ -727,7 +727,7 @@ impl Fleet {
             let mut exhausted = false;
             while halted.is_none() && running.len() < self.options.jobs {
                 let full = tally.full(self.options.jobs_per_server);
-                match board.claim(&full, canary, targets).await? {
+                match board.claim(&full, canary).await? {
                     Claim::Target(name, number) => {
                         // Claims come from this worker's own list.
                         let Some(&target) = by_name.get(name.as_str()) else {
@@ -927,8 +927,8 @@ enum Claim {
 /// The queue a run takes targets from.
 enum Board {
     Local {
-        /// Targets not started yet, in order, with their attempt numbers.
-        pending: VecDeque<(String, u32)>,
+        /// Targets not started yet, in order: name, attempt number, server.
+        pending: VecDeque<(String, u32, String)>,
         /// Canary targets not finished yet.
         canary_left: usize,
         canary_failed: usize,
@@ -951,7 +951,7 @@ impl Board {
                     .iter()
                     .map(|t| {
                         let before = previous_attempts.get(&t.name).copied().unwrap_or(0);
-                        (t.name.clone(), before + 1)
+                        (t.name.clone(), before + 1, t.server.clone())
                     })
                     .collect::<VecDeque<_>>();
                 let canary_positions = targets[..canary]
@@ -982,12 +982,7 @@ impl Board {
         }
     }
 
-    async fn claim(
-        &mut self,
-        full: &[String],
-        canary: usize,
-        targets: &[FleetTarget],
-    ) -> Result<Claim, FleetError> {
+    async fn claim(&mut self, full: &[String], canary: usize) -> Result<Claim, FleetError> {
         match self {
             Board::Local {
                 pending,
@@ -999,19 +994,12 @@ impl Board {
                     return Ok(Claim::Exhausted);
                 }
                 let in_canary = *canary_left > 0;
-                let server_of = |name: &str| {
-                    targets
-                        .iter()
-                        .find(|t| t.name == name)
-                        .map(|t| t.server.as_str())
-                        .unwrap_or_default()
-                };
-                let next = pending.iter().position(|(name, _)| {
+                let next = pending.iter().position(|(name, _, server)| {
                     (!in_canary || canary_positions.contains_key(name))
-                        && !full.iter().any(|s| s == server_of(name))
+                        && !full.iter().any(|s| s == server)
                 });
                 Ok(match next.and_then(|i| pending.remove(i)) {
-                    Some((name, n)) => Claim::Target(name, n),
+                    Some((name, n, _)) => Claim::Target(name, n),
                     None => Claim::Wait,
                 })
             }
@@ -1060,7 +1048,7 @@ impl Board {
         let (canary_failed, failed) = match self {
             Board::Local { canary_failed, .. } => (*canary_failed, summary.failures()),
             Board::Control(control) => {
-                let state = control.state(canary).await?;
+                let state = control.recent_state(canary).await?;
                 (state.canary_failed as usize, state.failed as usize)
             }
         };
