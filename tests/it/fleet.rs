@@ -1046,7 +1046,8 @@ fn json_lines_and_read_only_plans() {
 }
 
 /// Hostile, schema per tenant: a migration moves its session to another tenant's schema
-/// (`SET search_path`) and creates a table there. That table lands where the account's SQL
+/// (`SET search_path`, and again with `set_config` as its last word) and creates a table
+/// there. That table lands where the account's SQL
 /// put it — but every tenant's history rows stay in its own schema, and the next migration
 /// runs in the tenant's own schema again (the session is reset to the URL's between
 /// migrations).
@@ -1057,7 +1058,8 @@ pub fn a_migration_cannot_move_a_tenants_bookkeeping(dialect: Dialect) {
         project.migrations().join("0002_price.up.sql"),
         "-- retort: parents = 0001\n\
          SET search_path TO tenant_000;\n\
-         CREATE TABLE IF NOT EXISTS hijack (id INTEGER);",
+         CREATE TABLE IF NOT EXISTS hijack (id INTEGER);\n\
+         SELECT set_config('search_path', 'tenant_000', false);",
     )
     .unwrap();
     // Three schemas (tenant_000..002) in one database, and two databases not used here.

@@ -662,7 +662,7 @@ pub trait HistoryStore: Session {
     /// component (~20 MB) fits MariaDB's default 16 MiB `max_allowed_packet`.
     async fn store_artifact(&mut self, digest: &str, bytes: &[u8]) -> Result<(), DbError> {
         let sql = store_part_sql(self.dialect(), &self.tables().artifacts);
-        let packed = packed(digest, bytes);
+        let packed = packed(bytes);
         for (i, chunk) in packed.chunks(ARTIFACT_PART).enumerate() {
             let params = [
                 text(digest),

@@ -114,36 +114,36 @@ pub fn pack(bytes: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// [`pack`]ed bytes kept by digest, with the bytes they were made from.
-type PackedCache = std::collections::HashMap<String, (std::sync::Arc<[u8]>, std::sync::Arc<[u8]>)>;
+/// [`pack`]ed bytes kept by the SHA-256 of the bytes they were made from.
+type PackedCache = std::collections::HashMap<[u8; 32], std::sync::Arc<[u8]>>;
 
 /// How many bytes of packed artifacts [`packed`] keeps before it starts over.
-const PACKED_CACHE_LIMIT: usize = 256 << 20;
+const PACKED_CACHE_LIMIT: usize = 64 << 20;
 
 /// [`pack`], remembered: the same artifact stored in many databases (a fleet's targets all
-/// store the same runtime and migrations) is compressed once. An entry is used only for the
-/// very bytes it was made from (a digest leaves out a signature, so two artifacts of one
-/// digest may differ).
-pub fn packed(digest: &str, bytes: &[u8]) -> std::sync::Arc<[u8]> {
+/// store the same runtime and migrations) is compressed once. Kept by a hash of the bytes
+/// themselves, not the artifact's digest (which leaves out a signature, so two artifacts of
+/// one digest may differ); hashing costs a fraction of compressing.
+pub fn packed(bytes: &[u8]) -> std::sync::Arc<[u8]> {
+    use sha2::{Digest, Sha256};
     use std::sync::{Arc, Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<(PackedCache, usize)>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let lock =
         |c: &'static Mutex<(PackedCache, usize)>| c.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((raw, packed)) = lock(cache).0.get(digest)
-        && **raw == *bytes
-    {
+    let key: [u8; 32] = Sha256::digest(bytes).into();
+    if let Some(packed) = lock(cache).0.get(&key) {
         return packed.clone();
     }
     let packed: Arc<[u8]> = pack(bytes).into();
     let mut guard = lock(cache);
     let (entries, size) = &mut *guard;
-    if *size + bytes.len() + packed.len() > PACKED_CACHE_LIMIT {
+    if *size + packed.len() > PACKED_CACHE_LIMIT {
         entries.clear();
         *size = 0;
     }
-    *size += bytes.len() + packed.len();
-    entries.insert(digest.to_string(), (bytes.into(), packed.clone()));
+    *size += packed.len();
+    entries.insert(key, packed.clone());
     packed
 }
 
@@ -505,6 +505,19 @@ pub async fn connect_as(
     }
 }
 
+/// `url`'s history, read-only, on a connection of its own closed after; a database that was
+/// never migrated (a missing SQLite file) has none. Creates nothing.
+pub async fn read_history(url: &str) -> Result<Vec<HistoryRow>, DbError> {
+    let mut backend = match connect(url, Access::ReadOnly).await {
+        Ok(b) => b,
+        Err(DbError::MissingFile(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let rows = backend.history().await;
+    backend.close().await;
+    rows
+}
+
 /// Connections that read histories, kept for the next database on the same PostgreSQL
 /// database: the schemas of one database (a schema per tenant, `options[search_path]=NAME`
 /// in each URL) are read over a few connections instead of one new connection each — a
@@ -520,7 +533,7 @@ impl Readers {
     /// `url`'s history, read-only; a missing SQLite file has none.
     pub async fn history(&self, url: &str) -> Result<Vec<HistoryRow>, DbError> {
         let Some((base, schema)) = pooled(url) else {
-            return Self::read_alone(url).await;
+            return read_history(url).await;
         };
         let kept = self.lock().get_mut(&base).and_then(Vec::pop);
         let mut backend = match kept {
@@ -529,7 +542,7 @@ impl Readers {
                 Ok(b) => b,
                 // The database without the schema cannot be connected to as such (its
                 // default search path names no schema): read on a connection of the URL's.
-                Err(_) => return Self::read_alone(url).await,
+                Err(_) => return read_history(url).await,
             },
         };
         let read = async {
@@ -547,18 +560,6 @@ impl Readers {
                 Err(e)
             }
         }
-    }
-
-    /// The history on a connection of its own, closed after.
-    async fn read_alone(url: &str) -> Result<Vec<HistoryRow>, DbError> {
-        let mut backend = match connect(url, Access::ReadOnly).await {
-            Ok(b) => b,
-            Err(DbError::MissingFile(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let rows = backend.history().await;
-        backend.close().await;
-        rows
     }
 
     fn lock(
@@ -710,11 +711,11 @@ mod tests {
         let unsigned = b"artifact bytes".repeat(100);
         let mut signed = unsigned.clone();
         signed.extend_from_slice(b"-- a signature");
-        let first = packed("d1", &unsigned);
+        let first = packed(&unsigned);
         assert_eq!(unpack(&first).unwrap(), unsigned);
-        assert!(std::sync::Arc::ptr_eq(&first, &packed("d1", &unsigned)));
-        // Same digest (a signature is not part of it), other bytes: packed anew.
-        assert_eq!(unpack(&packed("d1", &signed)).unwrap(), signed);
+        assert!(std::sync::Arc::ptr_eq(&first, &packed(&unsigned)));
+        // The same artifact signed (its digest leaves the signature out): packed anew.
+        assert_eq!(unpack(&packed(&signed)).unwrap(), signed);
     }
 
     #[test]

@@ -42,6 +42,28 @@ fn lock_key(schema: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
+/// The lock key and bookkeeping tables of the schema the server resolved (`current_schema()`
+/// as it is and quoted). No schema of the search path exists (a tenant's schema not created
+/// yet, a typo in `options[search_path]`): refused — nothing may fall back to another
+/// schema's bookkeeping.
+fn bookkeeping_in(
+    url: &str,
+    search_path: &str,
+    raw: Option<String>,
+    quoted: Option<String>,
+) -> Result<(i64, Tables), DbError> {
+    let (Some(raw), Some(quoted)) = (raw, quoted) else {
+        return Err(DbError::Connect {
+            url: super::redact(url),
+            message: format!(
+                "no schema of the connection's search_path ({search_path}) exists: create \
+                 the schema first (Retort keeps each schema's history in that schema)"
+            ),
+        });
+    };
+    Ok((lock_key(&raw), Tables::under(&format!("{quoted}."), &raw)))
+}
+
 /// A NULL parameter of unspecified type, so the server infers it from the context
 /// (a typed NULL such as `text` would not go into an integer column).
 struct UntypedNull;
@@ -492,25 +514,15 @@ impl PgBackend {
                 .fetch_one(&mut conn)
                 .await
                 .map_err(|e| sqlx_db_error("reading the session's schema", sql, e))?;
-        // No schema of the search path exists (a tenant's schema not created yet, a typo in
-        // `options[search_path]`): nothing may fall back to another schema's bookkeeping.
-        let (Some(raw), Some(schema)) = (raw, schema) else {
-            return Err(DbError::Connect {
-                url: super::redact(migrations),
-                message: format!(
-                    "no schema of the connection's search_path ({path}) exists: create the \
-                     schema first (Retort keeps each schema's history in that schema)"
-                ),
-            });
-        };
+        let (lock_key, tables) = bookkeeping_in(migrations, &path, raw, schema)?;
         Ok(PgBackend {
             conn,
             lock_conn: None,
             url: url.to_string(),
             migration_url: migrations.to_string(),
             pid,
-            lock_key: lock_key(&raw),
-            tables: Tables::under(&format!("{schema}."), &raw),
+            lock_key,
+            tables,
             next_batch: 1,
             cursors: HashMap::new(),
             prepared: HashMap::new(),
@@ -536,17 +548,7 @@ impl PgBackend {
             .fetch_one(&mut self.conn)
             .await
             .map_err(|e| sqlx_db_error("choosing the schema to read", sql, e))?;
-        let (Some(raw), Some(schema)) = (raw, schema) else {
-            return Err(DbError::Connect {
-                url: super::redact(&self.url),
-                message: format!(
-                    "no schema of the connection's search_path ({path}) exists: create the \
-                     schema first (Retort keeps each schema's history in that schema)"
-                ),
-            });
-        };
-        self.lock_key = lock_key(&raw);
-        self.tables = Tables::under(&format!("{schema}."), &raw);
+        (self.lock_key, self.tables) = bookkeeping_in(&self.url, &path, raw, schema)?;
         Ok(())
     }
 
@@ -1144,12 +1146,15 @@ impl GuestSql for PgBackend {
 mod lock_tests {
     use super::*;
 
+    /// SHA-256 of "retort lock tenant_1", first eight bytes, big-endian (computed apart).
+    const PINNED_TENANT_1: i64 = -711_274_366_871_574_586;
+
     #[test]
     fn each_schema_has_its_own_lock_and_public_keeps_the_old_one() {
         assert_eq!(lock_key("public"), LOCK_KEY);
         assert_ne!(lock_key("tenant_1"), lock_key("tenant_2"));
         assert_ne!(lock_key("tenant_1"), LOCK_KEY);
-        // Stable across versions: a runner of another release must take the same key.
-        assert_eq!(lock_key("tenant_1"), lock_key("tenant_1"));
+        // Pinned: a runner of another release must take the same key for the same schema.
+        assert_eq!(lock_key("tenant_1"), PINNED_TENANT_1);
     }
 }

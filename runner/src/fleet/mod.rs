@@ -932,7 +932,7 @@ enum Board {
         /// Canary targets not finished yet.
         canary_left: usize,
         canary_failed: usize,
-        canary_positions: BTreeMap<String, ()>,
+        canary_positions: std::collections::BTreeSet<String>,
     },
     Control(control::Control),
 }
@@ -954,10 +954,7 @@ impl Board {
                         (t.name.clone(), before + 1, t.server.clone())
                     })
                     .collect::<VecDeque<_>>();
-                let canary_positions = targets[..canary]
-                    .iter()
-                    .map(|t| (t.name.clone(), ()))
-                    .collect();
+                let canary_positions = targets[..canary].iter().map(|t| t.name.clone()).collect();
                 Ok((
                     Board::Local {
                         pending,
@@ -995,7 +992,7 @@ impl Board {
                 }
                 let in_canary = *canary_left > 0;
                 let next = pending.iter().position(|(name, _, server)| {
-                    (!in_canary || canary_positions.contains_key(name))
+                    (!in_canary || canary_positions.contains(name))
                         && !full.iter().any(|s| s == server)
                 });
                 Ok(match next.and_then(|i| pending.remove(i)) {
@@ -1025,7 +1022,7 @@ impl Board {
                 canary_positions,
                 ..
             } => {
-                if canary_positions.contains_key(&attempt.target) {
+                if canary_positions.contains(&attempt.target) {
                     *canary_left = canary_left.saturating_sub(1);
                     if !attempt.outcome.succeeded() {
                         *canary_failed += 1;

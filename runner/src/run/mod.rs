@@ -31,7 +31,7 @@ use crate::core::graph::{Graph, Node};
 use crate::core::observe::{Event, Observer};
 use crate::core::plan::{self, Step, Target};
 use crate::db::HistoryStore;
-use crate::db::{self, Access, Backend, DbError, HistoryRow, RowState};
+use crate::db::{self, Access, Backend, HistoryRow, RowState};
 use crate::host::sandbox::Sandbox;
 use crate::project::{DatabaseConfig, Source, TransactionMode};
 use crate::source::{
@@ -304,19 +304,10 @@ impl Runner {
 
     /// Reads the history without creating anything; a missing SQLite file has none.
     pub async fn history(&self, db: &DatabaseConfig) -> Result<Vec<HistoryRow>, Error> {
-        let wrap = |source| Error::Db {
+        db::read_history(&db.url).await.map_err(|source| Error::Db {
             database: db.name.clone(),
             source,
-        };
-        let mut backend = match db::connect(&db.url, Access::ReadOnly).await {
-            Ok(b) => b,
-            // A database that was never migrated has no history.
-            Err(DbError::MissingFile(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(wrap(e)),
-        };
-        let rows = backend.history().await;
-        backend.close().await;
-        rows.map_err(wrap)
+        })
     }
 
     /// Applied, pending and unfinished revisions, in graph order. Read-only.
@@ -374,8 +365,22 @@ impl Runner {
         target: &Target,
         dry_run: bool,
     ) -> Result<Report, Error> {
+        let history = self.history(db).await?;
+        self.migrate_read(db, migrations, history, direction, target, dry_run)
+            .await
+    }
+
+    /// [`Runner::migrate_loaded`] with the history already read (read-only, before the lock).
+    pub(super) async fn migrate_read(
+        &self,
+        db: &DatabaseConfig,
+        migrations: &Migrations,
+        history: Vec<HistoryRow>,
+        direction: Direction,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<Report, Error> {
         if dry_run {
-            let history = self.history(db).await?;
             let steps = self.plan_steps(db, migrations, &history, direction, target)?;
             let current = migrations.graph.tips(&applied_set(&history));
             return Ok(Report {
@@ -406,7 +411,6 @@ impl Runner {
         // (an SQLite file, a history table) is created; the plan that runs is made under the
         // lock.
         // Rows another runner is working on right now are left to the locked plan.
-        let history: Vec<HistoryRow> = self.history(db).await?;
         self.check_integrity(db, migrations, &history)?;
         let history: Vec<HistoryRow> = history
             .into_iter()

@@ -89,7 +89,9 @@ impl Runner {
             self.migrate_loaded(db, &with_stored, run.direction, &run.target, !run.apply)
                 .await?
         } else {
-            self.migrate_loaded(db, migrations, run.direction, &run.target, !run.apply)
+            // The history just read is the read-only plan's; the lock plans again.
+            let (direction, target) = (run.direction, &run.target);
+            self.migrate_read(db, migrations, history, direction, target, !run.apply)
                 .await?
         };
         Ok(Moved { from, report })
