@@ -395,10 +395,20 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
 /// NOT NULL`, `ADD COLUMN`, `CREATE INDEX`), and its owner, grants and row-security flags (a
 /// `GRANT ALL … TO PUBLIC` would let any account plant rows a later run trusts), and their
 /// triggers, rules and policies — so the catalog check after each migration is part of this
-/// one query ([`Session::fingerprint_covers_catalog`]). `$1`, `$2`: the qualified table names.
-const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('track_counts'),
-        t.oid, pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
-        pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid),
+/// one query ([`Session::fingerprint_covers_catalog`]).
+///
+/// Four rows: the two tables' counts (oid, file node, `track_counts`, rows written), then
+/// their definitions — so that a backend may read the counts alone and take the definitions
+/// from an earlier read it knows still holds (PostgreSQL 15's "current transaction" counts
+/// include earlier transactions' until they are flushed, so counts are compared only within
+/// one transaction). `$1`, `$2`: the qualified table names.
+const PG_TRANSACTION_WRITES_SQL: &str = "WITH t AS (SELECT 1 AS k, to_regclass($1)::oid AS oid
+          UNION ALL SELECT 2, to_regclass($2)::oid)
+    SELECT f FROM (SELECT t.k, concat_ws(',', current_setting('track_counts'), t.oid,
+        pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
+        pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid)) AS f
+      FROM t
+    UNION ALL SELECT t.k + 2, concat_ws(',',
         (SELECT md5(coalesce(string_agg(concat_ws(':', a.attname, a.atttypid, a.atttypmod,
                 a.attnotnull, a.atthasdef, a.attisdropped), ',' ORDER BY a.attnum), ''))
            FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0),
@@ -409,9 +419,42 @@ const PG_TRANSACTION_WRITES_SQL: &str = "SELECT concat_ws(',', current_setting('
         (SELECT count(*) FROM pg_trigger g WHERE g.tgrelid = t.oid AND NOT g.tgisinternal),
         (SELECT count(*) FROM pg_rewrite w WHERE w.ev_class = t.oid),
         (SELECT count(*) FROM pg_policy p WHERE p.polrelid = t.oid))
+      FROM t) fp
+    ORDER BY k";
+
+/// The first two rows of [`PG_TRANSACTION_WRITES_SQL`] alone (the counts): cheap to plan.
+const PG_TRANSACTION_COUNTS_SQL: &str = "SELECT concat_ws(',', current_setting('track_counts'),
+        t.oid, pg_relation_filenode(t.oid), pg_stat_get_xact_tuples_inserted(t.oid),
+        pg_stat_get_xact_tuples_updated(t.oid), pg_stat_get_xact_tuples_deleted(t.oid))
     FROM (SELECT 1 AS k, to_regclass($1)::oid AS oid UNION ALL
           SELECT 2, to_regclass($2)::oid) t
     ORDER BY t.k";
+
+/// [`PG_TRANSACTION_WRITES_SQL`] (or, `counts_only`, its counts) for the tables `history` and
+/// `artifacts` (qualified names), written into the text as `E''` literals, which mean the same
+/// under any `standard_conforming_strings`: a statement without parameters, so that
+/// PostgreSQL's backend can send it in the round trip of another (`BEGIN`, the reset after a
+/// migration).
+pub(crate) fn pg_transaction_writes_sql(
+    history: &str,
+    artifacts: &str,
+    counts_only: bool,
+) -> String {
+    let literal = |name: &str| format!("E'{}'", name.replace('\\', "\\\\").replace('\'', "''"));
+    let sql = if counts_only {
+        PG_TRANSACTION_COUNTS_SQL
+    } else {
+        PG_TRANSACTION_WRITES_SQL
+    };
+    sql.replace("$1", &literal(history))
+        .replace("$2", &literal(artifacts))
+}
+
+/// The fingerprint of the rows a fingerprint query answered: the same text however the
+/// rows were read.
+pub(crate) fn fingerprint_text(rows: &[Vec<Value>]) -> String {
+    format!("{rows:?}")
+}
 
 /// How [`HistoryStore::bookkeeping_fingerprint`] looks for a migration's writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -741,10 +784,16 @@ pub trait HistoryStore: Session {
             history, artifacts, ..
         } = self.tables().clone();
         let (sql, params) = match (self.dialect(), watch) {
-            (Dialect::Postgres, Watch::Transaction) => (
-                PG_TRANSACTION_WRITES_SQL.to_string(),
-                vec![text(&history), text(&artifacts)],
-            ),
+            (Dialect::Postgres, Watch::Transaction) => {
+                // Read with the statement just before, if the backend could.
+                if let Some(fingerprint) = self.take_fingerprint() {
+                    return Ok(fingerprint);
+                }
+                (
+                    pg_transaction_writes_sql(&history, &artifacts, false),
+                    Vec::new(),
+                )
+            }
             (dialect, _) => match contents_digest_sql(dialect, &history, &artifacts) {
                 Some(sql) => (sql, Vec::new()),
                 None => return Ok(String::new()),
@@ -754,7 +803,7 @@ pub trait HistoryStore: Session {
             View::Own => self.host_query(doing, &sql, &params).await,
             View::Migration => self.host_query_as_migration(doing, &sql, &params).await,
         }?;
-        Ok(format!("{rows:?}"))
+        Ok(fingerprint_text(&rows))
     }
 
     /// Refuses bookkeeping tables that Retort's own writes would go through something else

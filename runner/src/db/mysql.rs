@@ -266,6 +266,8 @@ pub struct MySqlBackend {
     /// The bookkeeping's fingerprint while a migration runs: checked before each statement
     /// that may commit implicitly (see [`Session::watch_bookkeeping`]).
     watched: Option<String>,
+    /// What [`Session::known_artifacts`] answers.
+    known: std::collections::HashSet<String>,
 }
 
 async fn open(url: &str) -> Result<MySqlConnection, DbError> {
@@ -355,6 +357,7 @@ impl MySqlBackend {
             next_cursor: 1,
             in_transaction: false,
             watched: None,
+            known: Default::default(),
         })
     }
 
@@ -591,6 +594,7 @@ impl Session for MySqlBackend {
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
+        self.known.clear();
         self.cursors.clear();
         self.in_transaction = false;
         self.run("rolling back", "ROLLBACK; SET autocommit = 1")
@@ -599,6 +603,10 @@ impl Session for MySqlBackend {
 
     fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    fn known_artifacts(&mut self) -> Option<&mut std::collections::HashSet<String>> {
+        Some(&mut self.known)
     }
 
     fn watch_bookkeeping(&mut self, expected: Option<String>) {

@@ -493,6 +493,28 @@ pub struct PgBackend {
     /// A deferrable trigger existed when the deferred work was settled (since `BEGIN`):
     /// something could still run inside COMMIT ([`Session::may_run_at_commit`]).
     deferred_triggers: bool,
+    /// What [`Session::known_artifacts`] answers.
+    known: std::collections::HashSet<String>,
+    /// The bookkeeping fingerprint read in the round trip of `BEGIN` or of the reset after a
+    /// migration ([`Session::take_fingerprint`]); any other statement forgets it.
+    fingerprint: Option<String>,
+    /// Whether the lock was held, read on the lock's connection while the reset after a
+    /// migration ran on the migration's ([`Lock::check_lock`] takes it); any other statement
+    /// forgets it.
+    lock_checked: Option<Result<(), DbError>>,
+    /// The fingerprint read at `BEGIN` of the open transaction, and whether the last one
+    /// read after a migration in it was the same: the bookkeeping then commits as it was at
+    /// `BEGIN` but for Retort's own rows, which a new transaction's counts no longer show.
+    began_fingerprint: Option<String>,
+    unchanged: bool,
+    /// The definitions' rows of the last fingerprint read after a migration.
+    definitions: Option<Vec<Vec<Value>>>,
+    /// Those rows, after such a commit, for the next `BEGIN`, which then reads the counts
+    /// alone: what reading the definitions again would give, unless something outside the
+    /// run changes the bookkeeping's catalog between two migrations (then the next
+    /// migration's check fails: safe). Any statement between the commit and the next `BEGIN`
+    /// forgets them.
+    carried: Option<Vec<Vec<Value>>>,
 }
 
 impl PgBackend {
@@ -533,6 +555,13 @@ impl PgBackend {
             settled: None,
             settled_with_reset: false,
             deferred_triggers: false,
+            known: Default::default(),
+            fingerprint: None,
+            lock_checked: None,
+            began_fingerprint: None,
+            unchanged: false,
+            definitions: None,
+            carried: None,
         })
     }
 
@@ -545,7 +574,7 @@ impl PgBackend {
                    quote_ident(current_schema())";
         let (path, raw, schema): (String, Option<String>, Option<String>) = sqlx::query_as(sql)
             .bind(search_path)
-            .fetch_one(&mut self.conn)
+            .fetch_one(self.conn())
             .await
             .map_err(|e| sqlx_db_error("choosing the schema to read", sql, e))?;
         (self.lock_key, self.tables) = bookkeeping_in(&self.url, &path, raw, schema)?;
@@ -574,7 +603,7 @@ impl PgBackend {
             });
         }
         if self.prepared.len() >= PREPARED_LIMIT {
-            sqlx::Connection::clear_cached_statements(&mut self.conn)
+            sqlx::Connection::clear_cached_statements(self.conn())
                 .await
                 .map_err(sqlx_failure)?;
             self.prepared.clear();
@@ -601,7 +630,7 @@ impl PgBackend {
             let script = batch::script(&name, types, sql, chunk).map_err(GuestError::Conversion)?;
             let changed = self.force_literal_settings().await?;
             let sent = sqlx::raw_sql(AssertSqlSafe(script))
-                .execute(&mut self.conn)
+                .execute(self.conn())
                 .await
                 .map_err(sqlx_failure);
             // Put the migration's own settings back (in a failed transaction this fails, and
@@ -610,7 +639,7 @@ impl PgBackend {
                 let _ = sqlx::query("SELECT set_config($1, $2, false)")
                     .bind(setting)
                     .bind(previous)
-                    .execute(&mut self.conn)
+                    .execute(self.conn())
                     .await;
             }
             total += sent?.rows_affected();
@@ -627,7 +656,7 @@ impl PgBackend {
             .collect::<Vec<_>>()
             .join(", ");
         let row = sqlx::query(AssertSqlSafe(format!("SELECT {sql}")))
-            .fetch_one(&mut self.conn)
+            .fetch_one(self.conn())
             .await
             .map_err(sqlx_failure)?;
         let mut changed = Vec::new();
@@ -637,13 +666,22 @@ impl PgBackend {
                 sqlx::query("SELECT set_config($1, $2, false)")
                     .bind(*name)
                     .bind(*wanted)
-                    .execute(&mut self.conn)
+                    .execute(self.conn())
                     .await
                     .map_err(sqlx_failure)?;
                 changed.push((*name, current));
             }
         }
         Ok(changed)
+    }
+
+    /// The migration's connection, for a statement: what was read along with the previous
+    /// one is forgotten, since this one may change it.
+    fn conn(&mut self) -> &mut PgConnection {
+        self.fingerprint = None;
+        self.lock_checked = None;
+        self.carried = None;
+        &mut self.conn
     }
 
     /// Runs `before` (statements ending in `; `), then reads which transaction the
@@ -653,7 +691,7 @@ impl PgBackend {
     async fn transaction_stamp(&mut self, before: &str) -> Result<String, DbError> {
         let sql = format!("{before}SELECT transaction_timestamp()::text");
         let rows = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-            .fetch_all(&mut self.conn)
+            .fetch_all(self.conn())
             .await
             .map_err(|e| sqlx_db_error("reading which transaction this is", &sql, e))?;
         // The last row: what `before` ran may answer rows of its own.
@@ -668,37 +706,62 @@ impl PgBackend {
     }
 
     /// Runs `before`, then what the migration deferred to COMMIT (`SET CONSTRAINTS ALL
-    /// IMMEDIATE`), and reads which transaction this is (for `transaction_intact`, asked next)
-    /// and whether a deferrable trigger exists (then a trigger could defer itself past this,
-    /// and the history row is read back after COMMIT). One round trip.
+    /// IMMEDIATE`), and reads which transaction this is (for `transaction_intact`, asked next),
+    /// whether a deferrable trigger exists (then a trigger could defer itself past this, and
+    /// the history row is read back after COMMIT) and the bookkeeping's fingerprint (for the
+    /// check asked next): one round trip, while the lock's connection says, concurrently,
+    /// whether it still holds the lock (for `check_lock`, asked next).
     async fn settle(&mut self, before: &str) -> Result<(), DbError> {
         let sql = format!(
             "{before}SET CONSTRAINTS ALL IMMEDIATE; SELECT transaction_timestamp()::text, \
-             EXISTS (SELECT 1 FROM pg_trigger WHERE tgdeferrable AND NOT tgisinternal)"
+             EXISTS (SELECT 1 FROM pg_trigger WHERE tgdeferrable AND NOT tgisinternal); {}",
+            super::history::pg_transaction_writes_sql(
+                &self.tables.history,
+                &self.tables.artifacts,
+                false
+            )
         );
         let doing = "running what the migration deferred to the commit";
-        let rows = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| sqlx_db_error(doing, &sql, e))?;
-        // The last row: the session setup replayed in `before` may answer rows of its own
-        // (`SELECT set_config(…)`).
-        let row = rows.last().ok_or_else(|| DbError::Statement {
-            doing: doing.into(),
-            statement: sql.clone(),
-            code: None,
-            message: "no answer".into(),
-        })?;
+        let key = self.lock_key;
+        let (rows, lock) = tokio::join!(
+            sqlx::raw_sql(AssertSqlSafe(sql.clone())).fetch_all(&mut self.conn),
+            async {
+                match self.lock_conn.as_mut() {
+                    Some(conn) => Some(lock_held(conn, key).await),
+                    None => None,
+                }
+            }
+        );
+        self.fingerprint = None;
+        self.lock_checked = lock;
+        let rows = rows.map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        // The stamp's row is the last of two columns: the session setup replayed in `before`
+        // may answer rows of its own (`SELECT set_config(…)`) before it, the fingerprint's
+        // rows (one column) follow it.
+        let at = rows
+            .iter()
+            .rposition(|r| r.columns().len() == 2)
+            .ok_or_else(|| DbError::Statement {
+                doing: doing.into(),
+                statement: sql.clone(),
+                code: None,
+                message: "no answer".into(),
+            })?;
+        let row = &rows[at];
         let stamp: String = row.try_get(0).map_err(|e| sqlx_db_error(doing, &sql, e))?;
         let deferred: bool = row.try_get(1).map_err(|e| sqlx_db_error(doing, &sql, e))?;
         self.settled = Some(stamp);
         self.deferred_triggers |= deferred;
+        let (fingerprint, definitions) = fingerprint_of(&rows[at + 1..], None, doing, &sql)?;
+        self.definitions = Some(definitions);
+        self.unchanged = self.began_fingerprint.as_ref() == Some(&fingerprint);
+        self.fingerprint = Some(fingerprint);
         Ok(())
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
         sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-            .execute(&mut self.conn)
+            .execute(self.conn())
             .await
             .map(|_| ())
             .map_err(|e| sqlx_db_error(doing, sql, e))
@@ -765,21 +828,56 @@ impl Lock for PgBackend {
     }
 
     async fn check_lock(&mut self) -> Result<(), DbError> {
-        let Some(conn) = self.lock_conn.as_mut() else {
-            return Ok(());
-        };
-        let held: Result<i64, _> = sqlx::query_scalar(HELD_SQL)
-            .bind(self.lock_key)
-            .fetch_one(conn)
-            .await;
-        match held {
-            Ok(1..) => Ok(()),
-            Ok(_) => Err(DbError::LockLost(
-                "the advisory lock is no longer held".into(),
-            )),
-            Err(e) => Err(DbError::LockLost(format!("its connection failed: {e}"))),
+        if let Some(checked) = self.lock_checked.take() {
+            return checked;
+        }
+        let key = self.lock_key;
+        match self.lock_conn.as_mut() {
+            Some(conn) => lock_held(conn, key).await,
+            None => Ok(()),
         }
     }
+}
+
+/// Whether the lock's connection `conn` still holds the advisory lock `key`.
+async fn lock_held(conn: &mut PgConnection, key: i64) -> Result<(), DbError> {
+    let held: Result<i64, _> = sqlx::query_scalar(HELD_SQL).bind(key).fetch_one(conn).await;
+    match held {
+        Ok(1..) => Ok(()),
+        Ok(_) => Err(DbError::LockLost(
+            "the advisory lock is no longer held".into(),
+        )),
+        Err(e) => Err(DbError::LockLost(format!("its connection failed: {e}"))),
+    }
+}
+
+/// The bookkeeping fingerprint of the rows [`super::history::pg_transaction_writes_sql`]
+/// answered (the counts alone when `definitions` carries the rest), as
+/// [`super::HistoryStore::bookkeeping_fingerprint`] computes it, with its definitions' rows.
+fn fingerprint_of(
+    rows: &[PgRow],
+    definitions: Option<Vec<Vec<Value>>>,
+    doing: &str,
+    sql: &str,
+) -> Result<(String, Vec<Vec<Value>>), DbError> {
+    let mut rows = rows
+        .iter()
+        .map(read_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|f| super::host_failure(doing, sql, f))?;
+    rows.extend(definitions.unwrap_or_default());
+    if rows.len() != 4 {
+        return Err(DbError::Statement {
+            doing: doing.into(),
+            statement: sql.into(),
+            code: None,
+            message: format!(
+                "the bookkeeping's fingerprint came as {} rows, not 4",
+                rows.len()
+            ),
+        });
+    }
+    Ok((super::history::fingerprint_text(&rows), rows.split_off(2)))
 }
 
 /// Who holds the lock, for the timeout message.
@@ -829,20 +927,65 @@ impl Session for PgBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.began = Some(self.transaction_stamp("BEGIN; ").await?);
+        // With the stamp, the bookkeeping's fingerprint before anything runs in the
+        // transaction (the check before a migration asks for it next): one round trip, or
+        // none for the fingerprint when the last transaction committed it unchanged.
+        let carried = self.carried.take();
+        let sql = format!(
+            "BEGIN; SELECT transaction_timestamp()::text; {}",
+            super::history::pg_transaction_writes_sql(
+                &self.tables.history,
+                &self.tables.artifacts,
+                carried.is_some()
+            )
+        );
+        let doing = "beginning a transaction";
+        let rows = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .fetch_all(self.conn())
+            .await
+            .map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        let stamp = rows
+            .first()
+            .and_then(|r| r.try_get::<String, _>(0).ok())
+            .ok_or_else(|| DbError::Statement {
+                doing: doing.into(),
+                statement: sql.clone(),
+                code: None,
+                message: "no answer".into(),
+            })?;
+        self.began = Some(stamp);
         self.deferred_triggers = false;
         self.in_transaction = true;
+        let (fingerprint, _) = fingerprint_of(&rows[1..], carried, doing, &sql)?;
+        self.began_fingerprint = Some(fingerprint.clone());
+        self.unchanged = false;
+        self.fingerprint = Some(fingerprint);
         Ok(())
+    }
+
+    fn take_fingerprint(&mut self) -> Option<String> {
+        self.fingerprint.take()
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
         // Cursors without HOLD end with the transaction.
         self.cursors.clear();
         self.in_transaction = false;
-        self.run("committing", "COMMIT").await
+        self.began_fingerprint = None;
+        let unchanged = std::mem::take(&mut self.unchanged);
+        let definitions = self.definitions.take();
+        self.run("committing", "COMMIT").await?;
+        if unchanged {
+            self.carried = definitions;
+        }
+        Ok(())
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
+        self.known.clear();
+        self.began_fingerprint = None;
+        self.unchanged = false;
+        self.definitions = None;
         self.close_all_cursors().await;
         self.in_transaction = false;
         self.run("rolling back", "ROLLBACK").await
@@ -850,6 +993,10 @@ impl Session for PgBackend {
 
     fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    fn known_artifacts(&mut self) -> Option<&mut std::collections::HashSet<String>> {
+        Some(&mut self.known)
     }
 
     async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -928,7 +1075,7 @@ impl Session for PgBackend {
                      FROM pg_roles r WHERE r.rolname = session_user";
         let (user, superuser, program, read, write): (String, bool, bool, bool, bool) =
             sqlx::query_as(sql)
-                .fetch_one(&mut self.conn)
+                .fetch_one(self.conn())
                 .await
                 .map_err(|e| sqlx_db_error("reading the account's privileges", sql, e))?;
         if superuser {
@@ -964,7 +1111,7 @@ impl Session for PgBackend {
     ) -> Result<u64, DbError> {
         let done = if params.is_empty() {
             sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .execute(&mut self.conn)
+                .execute(self.conn())
                 .await
         } else {
             let args = arguments(params).map_err(|f| super::host_failure(doing, sql, f))?;
@@ -973,7 +1120,7 @@ impl Session for PgBackend {
                 .await
                 .map_err(|f| super::host_failure(doing, sql, f))?;
             sqlx::query_with(AssertSqlSafe(text), args)
-                .execute(&mut self.conn)
+                .execute(self.conn())
                 .await
         };
         done.map(|r| r.rows_affected())
@@ -992,7 +1139,7 @@ impl Session for PgBackend {
             .await
             .map_err(|f| super::host_failure(doing, sql, f))?;
         let rows = sqlx::query_with(AssertSqlSafe(text), args)
-            .fetch_all(&mut self.conn)
+            .fetch_all(self.conn())
             .await
             .map_err(|e| sqlx_db_error(doing, sql, e))?;
         rows.iter()
@@ -1009,7 +1156,7 @@ impl GuestSql for PgBackend {
         if params.is_empty() {
             // The simple protocol: a statement may hold several statements (a script).
             return sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .execute(&mut self.conn)
+                .execute(self.conn())
                 .await
                 .map(|r| r.rows_affected())
                 .map_err(sqlx_failure);
@@ -1017,7 +1164,7 @@ impl GuestSql for PgBackend {
         rewrite(sql, Dialect::Postgres, params.len()).map_err(GuestError::InvalidStatement)?;
         let text = self.typed_text(sql, params).await?;
         sqlx::query_with(AssertSqlSafe(text), arguments(params)?)
-            .execute(&mut self.conn)
+            .execute(self.conn())
             .await
             .map(|r| r.rows_affected())
             .map_err(sqlx_failure)
@@ -1048,7 +1195,7 @@ impl GuestSql for PgBackend {
         for params in sets {
             let text = self.typed_text(sql, params).await?;
             total += sqlx::query_with(AssertSqlSafe(text), arguments(params)?)
-                .execute(&mut self.conn)
+                .execute(self.conn())
                 .await
                 .map_err(sqlx_failure)?
                 .rows_affected();
@@ -1068,7 +1215,7 @@ impl GuestSql for PgBackend {
         self.prepared
             .entry(sql.to_string())
             .or_insert_with(|| vec!["inferred"]);
-        let statement = (&mut self.conn)
+        let statement = (self.conn())
             .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
             .await
             .map_err(sqlx_failure)?;
@@ -1090,7 +1237,7 @@ impl GuestSql for PgBackend {
         let declare = format!("DECLARE {name} NO SCROLL CURSOR {hold} FOR {sql}");
         sqlx::query_with(AssertSqlSafe(declare), arguments(params)?)
             .persistent(false)
-            .execute(&mut self.conn)
+            .execute(self.conn())
             .await
             .map_err(sqlx_failure)?;
         self.cursors.insert(id, Some(name));
@@ -1108,7 +1255,7 @@ impl GuestSql for PgBackend {
         let fetch = format!("FETCH FORWARD {max} FROM {name}");
         let rows = sqlx::query(AssertSqlSafe(fetch))
             .persistent(false)
-            .fetch_all(&mut self.conn)
+            .fetch_all(self.conn())
             .await
             .map_err(sqlx_failure)?;
         let values = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;

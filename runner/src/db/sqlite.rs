@@ -322,6 +322,8 @@ pub struct SqliteBackend {
     interrupt: std::sync::Arc<rusqlite::InterruptHandle>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     closed: Option<oneshot::Receiver<()>>,
+    /// What [`Session::known_artifacts`] answers.
+    known: std::collections::HashSet<String>,
 }
 
 fn worker_gone() -> DbError {
@@ -371,6 +373,7 @@ impl SqliteBackend {
             interrupt,
             jobs: Some(jobs),
             closed: Some(closed),
+            known: Default::default(),
         })
     }
 
@@ -680,6 +683,7 @@ impl Session for SqliteBackend {
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
+        self.known.clear();
         self.call(|w| {
             w.cursors.clear();
             // No transaction left: SQLite rolled it back itself (an interrupted statement,
@@ -696,6 +700,10 @@ impl Session for SqliteBackend {
 
     fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    fn known_artifacts(&mut self) -> Option<&mut std::collections::HashSet<String>> {
+        Some(&mut self.known)
     }
 
     async fn transaction_intact(&mut self) -> Result<bool, DbError> {

@@ -220,9 +220,16 @@ async fn record(
         .await?;
     if let Some(runtime) = artifact.prepared.runtime()
         && let Some(bytes) = artifact.prepared.runtime_bytes()
-        && !backend.has_artifact(&runtime.digest).await?
+        && !backend
+            .known_artifacts()
+            .is_some_and(|known| known.contains(&runtime.digest))
     {
-        backend.store_artifact(&runtime.digest, bytes).await?;
+        if !backend.has_artifact(&runtime.digest).await? {
+            backend.store_artifact(&runtime.digest, bytes).await?;
+        }
+        if let Some(known) = backend.known_artifacts() {
+            known.insert(runtime.digest.clone());
+        }
     }
     backend.insert_history(row).await
 }
