@@ -282,14 +282,14 @@ impl Graph {
     /// Among `set`, the revisions that are not a parent-ancestor of another member (the
     /// "current" revisions of a database whose applied set is `set`).
     pub fn tips(&self, set: &BTreeSet<String>) -> Vec<String> {
-        let mut below = BTreeSet::new();
-        for id in set {
-            if let Some(node) = self.nodes.get(id) {
-                for parent in &node.parents {
-                    below.extend(self.ancestors(parent));
-                }
-            }
-        }
+        // One walk up from every member's parents, each revision visited once (a walk per
+        // member was quadratic: 37 % of a 2,000-migration start).
+        let parents: Vec<&str> = set
+            .iter()
+            .filter_map(|id| self.nodes.get(id))
+            .flat_map(|node| node.parents.iter().map(String::as_str))
+            .collect();
+        let below = self.closure(&parents, |n| n.parents.clone());
         set.iter()
             .filter(|id| !below.contains(*id))
             .cloned()
