@@ -703,9 +703,20 @@ pub fn ensure_target(observer: Option<&dyn Observer>) -> crate::authoring::Resul
 pub fn crates(dir: &Path) -> crate::authoring::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io("read", &dir))? {
-        let path = entry.map_err(io("read", &dir))?.path();
+        let entry = entry.map_err(io("read", &dir))?;
+        // The entry's own type (no stat per file: a directory of thousands of SQL files is
+        // listed on every run); a symbolic link is followed.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => entry.path().is_dir(),
+            Ok(t) => t.is_dir(),
+            Err(_) => entry.path().is_dir(),
+        };
+        if !is_dir {
+            continue;
+        }
+        let path = entry.path();
         let manifest = path.join("Cargo.toml");
-        if path.is_dir() && manifest.is_file() {
+        if manifest.is_file() {
             let text = std::fs::read_to_string(&manifest).map_err(io("read", &manifest))?;
             let invalid = |message: String| BuildError::Invalid {
                 file: manifest.display().to_string(),
@@ -731,14 +742,35 @@ pub fn unbuilt(dir: &Path) -> crate::authoring::Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let sources = crates(dir)?
-        .into_iter()
-        .map(|(crate_dir, _)| crate_dir)
-        .chain(sql_migrations(dir)?.into_iter().map(|m| dir.join(m.stem)))
-        .chain(script_guests(dir)?.into_iter().map(|g| dir.join(g.stem)));
-    Ok(sources
-        .filter(|stem| !PathBuf::from(format!("{}.wasm", stem.display())).is_file())
-        .collect())
+    Ok(Sources::list(dir)?.unbuilt(dir))
+}
+
+/// The migration sources of a directory, listed (and SQL scripts read) once.
+struct Sources {
+    crates: Vec<(PathBuf, String)>,
+    sql: Vec<SqlMigration>,
+    scripts: Vec<ScriptGuest>,
+}
+
+impl Sources {
+    fn list(dir: &Path) -> crate::authoring::Result<Sources> {
+        Ok(Sources {
+            crates: crates(dir)?,
+            sql: sql_migrations(dir)?,
+            scripts: script_guests(dir)?,
+        })
+    }
+
+    /// See [`unbuilt`].
+    fn unbuilt(&self, dir: &Path) -> Vec<PathBuf> {
+        self.crates
+            .iter()
+            .map(|(crate_dir, _)| crate_dir.clone())
+            .chain(self.sql.iter().map(|m| dir.join(&m.stem)))
+            .chain(self.scripts.iter().map(|g| dir.join(&g.stem)))
+            .filter(|stem| !PathBuf::from(format!("{}.wasm", stem.display())).is_file())
+            .collect()
+    }
 }
 
 /// Why a migration's artifact is not what its sources would build.
@@ -765,23 +797,25 @@ impl std::fmt::Display for Staleness {
 /// without a fingerprint, built before Retort recorded one, is taken as it is; so is a Python
 /// or JavaScript program built before shared runtimes (`retort build --force` moves it).
 pub fn stale(dir: &Path) -> crate::authoring::Result<Vec<(PathBuf, Staleness)>> {
-    let mut out: Vec<(PathBuf, Staleness)> = unbuilt(dir)?
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let sources = Sources::list(dir)?;
+    let mut out: Vec<(PathBuf, Staleness)> = sources
+        .unbuilt(dir)
         .into_iter()
         .map(|p| (p, Staleness::Unbuilt))
         .collect();
-    if !dir.is_dir() {
-        return Ok(out);
-    }
     let mut built: Vec<(PathBuf, String)> = Vec::new();
-    for (crate_dir, _) in crates(dir)? {
+    for (crate_dir, _) in sources.crates {
         let fingerprint = source_fingerprint(&crate_dir)?;
         built.push((crate_dir, fingerprint));
     }
-    for m in sql_migrations(dir)? {
+    for m in &sources.sql {
         let fingerprint = m.fingerprint();
         built.push((dir.join(&m.stem), fingerprint));
     }
-    for guest in script_guests(dir)? {
+    for guest in sources.scripts {
         let stem = dir.join(&guest.stem);
         if !guest.up_to_date(dir)? && PathBuf::from(format!("{}.wasm", stem.display())).is_file() {
             out.push((stem, Staleness::Changed));
@@ -911,11 +945,11 @@ fn build_sql(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
     let stale: Vec<bool> = sql
         .iter()
         .map(|m| {
-            let stem = dir.join(&m.stem);
-            let signed = std::fs::read(format!("{}.wasm", stem.display())).is_ok_and(|b| {
-                crate::trust::signing::custom_section(&b, crate::trust::signing::SECTION).is_some()
+            let artifact = std::fs::read(format!("{}.wasm", dir.join(&m.stem).display())).ok();
+            let signed = artifact.as_ref().is_some_and(|b| {
+                crate::trust::signing::custom_section(b, crate::trust::signing::SECTION).is_some()
             });
-            !signed && !sql_up_to_date(&stem, m)
+            !signed && !artifact.is_some_and(|b| sql_artifact_up_to_date(&b, m))
         })
         .collect();
     Ok(write_sql(dir, &sql, &stale, None)?
@@ -930,14 +964,18 @@ fn build_sql(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
 /// binary ships its runtime: docs/artifacts.md). Artifacts built before script artifacts
 /// existed are judged by their fingerprint alone.
 fn sql_up_to_date(stem_path: &Path, m: &SqlMigration) -> bool {
-    if !up_to_date(stem_path, &m.fingerprint()) {
+    std::fs::read(format!("{}.wasm", stem_path.display()))
+        .is_ok_and(|bytes| sql_artifact_up_to_date(&bytes, m))
+}
+
+/// [`sql_up_to_date`], of the artifact's bytes.
+fn sql_artifact_up_to_date(artifact: &[u8], m: &SqlMigration) -> bool {
+    if crate::trust::signing::custom_section(artifact, SOURCE_SECTION)
+        != Some(m.fingerprint().as_bytes())
+    {
         return false;
     }
-    let artifact = PathBuf::from(format!("{}.wasm", stem_path.display()));
-    match std::fs::read(&artifact)
-        .ok()
-        .and_then(|b| crate::host::runtime::Script::decode(&b))
-    {
+    match crate::host::runtime::Script::decode(artifact) {
         Some(Ok(script)) => crate::host::runtime::trusted(&script.runtime.digest),
         _ => true,
     }
