@@ -268,6 +268,11 @@ pub struct MySqlBackend {
     watched: Option<String>,
     /// What [`Session::known_artifacts`] answers.
     known: std::collections::HashSet<String>,
+    /// Whether the migration's connection ran a statement since the bookkeeping was last
+    /// found as watched, and that statement left the transaction open: only then can a write
+    /// to the bookkeeping still be rolled back, and is it worth the check (O(history)) before
+    /// a statement that may commit it.
+    since_check: bool,
 }
 
 async fn open(url: &str) -> Result<MySqlConnection, DbError> {
@@ -358,6 +363,7 @@ impl MySqlBackend {
             in_transaction: false,
             watched: None,
             known: Default::default(),
+            since_check: false,
         })
     }
 
@@ -456,6 +462,12 @@ impl MySqlBackend {
         if !always && !retort_sql::may_commit_implicitly(sql) {
             return Ok(());
         }
+        // Nothing ran since the last check, or what ran committed on its own: there is no
+        // change left that the commit could make permanent (one already committed is found by
+        // the check after the migration, as it would be here).
+        if !self.since_check {
+            return Ok(());
+        }
         let now = super::HistoryStore::bookkeeping_fingerprint(
             self,
             super::View::Migration,
@@ -464,6 +476,7 @@ impl MySqlBackend {
         .await
         .map_err(SqlFailure::Fatal)?;
         if now == expected {
+            self.since_check = false;
             Ok(())
         } else {
             Err(SqlFailure::Fatal(DbError::Bookkeeping))
@@ -611,6 +624,8 @@ impl Session for MySqlBackend {
 
     fn watch_bookkeeping(&mut self, expected: Option<String>) {
         self.watched = expected;
+        // Just read: the migration has run nothing since.
+        self.since_check = false;
     }
 
     async fn privileged_account(&mut self) -> Result<Option<String>, DbError> {
@@ -755,6 +770,9 @@ impl GuestSql for MySqlBackend {
         }
         self.committed_any |= commits;
         self.wrote = true;
+        // Until the server says otherwise after it: it may write and leave that uncommitted
+        // (a failing `CALL` keeps what ran before the failure).
+        self.since_check = true;
         let params = &params[..];
         let rows = if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
@@ -776,6 +794,7 @@ impl GuestSql for MySqlBackend {
             .map_err(sqlx_failure)?
         };
         self.note_commit_point().await?;
+        self.since_check = self.in_transaction && !self.commit_point;
         Ok(rows)
     }
 
@@ -799,6 +818,9 @@ impl GuestSql for MySqlBackend {
         }
         self.committed_any |= commits;
         self.wrote = true;
+        // Until the server says otherwise after it: it may write and leave that uncommitted
+        // (a failing `CALL` keeps what ran before the failure).
+        self.since_check = true;
         let rewritten =
             rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
         let mut total = 0;
@@ -821,6 +843,7 @@ impl GuestSql for MySqlBackend {
             .rows_affected();
         }
         self.note_commit_point().await?;
+        self.since_check = self.in_transaction && !self.commit_point;
         Ok(total)
     }
 
