@@ -112,7 +112,7 @@ class Engine:
             path = os.path.join(d, "bench.db")
             self.path = path
             self.url = f"sqlite://{path}"
-            self.sqlx = f"sqlite://{path}"
+            self.sqlx = f"sqlite://{path}?mode=rwc"
             self.alembic = f"sqlite:///{path}"
             self.client = ["sqlite3", "-bail", path]
         elif name == "postgres":

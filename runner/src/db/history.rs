@@ -172,6 +172,28 @@ fn store_part_sql(dialect: Dialect, artifacts: &str) -> String {
     }
 }
 
+/// The `INSERT` of a history row into `history`, its placeholders numbered from `after + 1`.
+fn insert_history_sql(history: &str, row: &HistoryRow, after: usize) -> (String, Vec<Value>) {
+    let placeholders: Vec<String> = (after + 1..=after + 9).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO {history} (revision, parents, description, digest, state, applied_at, \
+         applied_by, duration_ms, signer) VALUES ({})",
+        placeholders.join(", ")
+    );
+    let params = vec![
+        text(&row.revision),
+        Value::Text(row.parents.join(" ")),
+        text(&row.description),
+        text(&row.digest),
+        text(row.state.as_str()),
+        text(&row.applied_at),
+        text(&row.applied_by),
+        Value::Integer(row.duration_ms),
+        optional(row.signer.as_deref()),
+    ];
+    (sql, params)
+}
+
 fn replace_digest_sql(dialect: Dialect, history: &str) -> String {
     let notes = match dialect {
         Dialect::Mysql => "CONCAT_WS(CHAR(10), notes, $3)".to_string(),
@@ -591,24 +613,41 @@ pub trait HistoryStore: Session {
 
     /// Adds a history row (inside the current transaction, if any).
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {} (revision, parents, description, digest, state, \
-             applied_at, applied_by, duration_ms, signer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            self.tables().history
-        );
-        let params = [
-            text(&row.revision),
-            Value::Text(row.parents.join(" ")),
-            text(&row.description),
-            text(&row.digest),
-            text(row.state.as_str()),
-            text(&row.applied_at),
-            text(&row.applied_by),
-            Value::Integer(row.duration_ms),
-            optional(row.signer.as_deref()),
-        ];
+        let (sql, params) = insert_history_sql(&self.tables().history, row, 0);
         let doing = "recording the revision in retort_history";
+        let n = self.host_execute(doing, &sql, &params).await?;
+        exactly_one(doing, &sql, n)
+    }
+
+    /// [`HistoryStore::store_artifact`] of `row`'s artifact, then
+    /// [`HistoryStore::insert_history`] of `row`: in one statement on PostgreSQL (a
+    /// data-modifying `WITH`, one round trip) when the artifact is one part.
+    async fn record_with_artifact(
+        &mut self,
+        bytes: &[u8],
+        row: &HistoryRow,
+    ) -> Result<(), DbError> {
+        let packed = packed(bytes);
+        if self.dialect() != Dialect::Postgres || packed.len() > ARTIFACT_PART {
+            self.store_artifact(&row.digest, bytes).await?;
+            return self.insert_history(row).await;
+        }
+        let Tables {
+            history, artifacts, ..
+        } = self.tables().clone();
+        let (insert, history_params) = insert_history_sql(&history, row, 4);
+        let sql = format!(
+            "WITH stored AS ({} RETURNING 1) {insert}",
+            store_part_sql(Dialect::Postgres, &artifacts)
+        );
+        let mut params = vec![
+            text(&row.digest),
+            Value::Integer(0),
+            Value::Bytes(packed.to_vec()),
+            Value::Text(super::now_rfc3339()),
+        ];
+        params.extend(history_params);
+        let doing = "storing the artifact and recording the revision in retort_history";
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -634,6 +673,36 @@ pub trait HistoryStore: Session {
         let params = [
             text(state.as_str()),
             Value::Integer(duration_ms),
+            text(revision),
+        ];
+        let doing = "updating retort_history";
+        let n = self.host_execute(doing, &sql, &params).await?;
+        exactly_one(doing, &sql, n)
+    }
+
+    /// [`HistoryStore::update_history`] to `applied` after a journaled step, appending
+    /// `tail` (the entry of its last statement, not written yet) to the journal in the same
+    /// statement: one commit, not two.
+    async fn complete_history(
+        &mut self,
+        revision: &str,
+        duration_ms: i64,
+        tail: Option<&str>,
+    ) -> Result<(), DbError> {
+        let Some(tail) = tail else {
+            return self
+                .update_history(revision, RowState::Applied, duration_ms)
+                .await;
+        };
+        let sql = format!(
+            "UPDATE {} SET state = $1, duration_ms = $2, journal = {} WHERE revision = $4",
+            self.tables().history,
+            concat(self.dialect(), "COALESCE(journal, '')", "$3")
+        );
+        let params = [
+            text(RowState::Applied.as_str()),
+            Value::Integer(duration_ms),
+            Value::Text(tail.into()),
             text(revision),
         ];
         let doing = "updating retort_history";

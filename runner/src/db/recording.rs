@@ -123,7 +123,8 @@ impl Session for Recording {
         params: &[Value],
     ) -> Result<u64, DbError> {
         let tables = self.inner.tables();
-        let writes = ["INSERT", "UPDATE", "DELETE"]
+        // (`WITH`: an artifact stored and a history row added in one statement.)
+        let writes = ["INSERT", "UPDATE", "DELETE", "WITH"]
             .iter()
             .any(|w| sql.trim_start().to_ascii_uppercase().starts_with(w));
         if writes && (sql.contains(&tables.history) || sql.contains(&tables.artifacts)) {

@@ -69,6 +69,11 @@ pub struct SqlCtx {
     pub(super) kept: Vec<Kept>,
     /// What this migration's upgrade kept, for this call's downgrade to restore.
     pub(super) restorable: Vec<Kept>,
+    /// The journal entry of the last statement that completed, written when the next
+    /// statement is sent, or by the step with the row's completion (one commit fewer per
+    /// migration on MySQL): the journal lags the database by at most one statement, as when
+    /// each entry was written after its statement returned.
+    journal_tail: Option<String>,
 }
 
 /// The `sql`, `json-batches` and `schema` interfaces' view of a store: their context and the
@@ -177,6 +182,7 @@ impl HostState {
                 db,
                 revision: revision.to_string(),
                 failed_statement: None,
+                journal_tail: None,
                 open_rows: 0,
                 max_open_rows: limits.max_open_rows,
                 mode: Lending::default(),
@@ -288,6 +294,18 @@ impl SqlCtx {
             "{}{times} → {rows} row(s){committed}\n",
             crate::db::truncate(statement, 200)
         );
+        self.journal_tail
+            .get_or_insert_with(String::new)
+            .push_str(&entry);
+        Ok(())
+    }
+
+    /// Writes the journal entry still held ([`SqlCtx::journal`]): before the next statement
+    /// is sent.
+    async fn flush_journal(&mut self) -> wasmtime::Result<()> {
+        let Some(entry) = self.journal_tail.take() else {
+            return Ok(());
+        };
         let revision = self.revision.clone();
         self.db()?
             .journal(&revision, &entry)
@@ -404,6 +422,7 @@ impl sql::HostTransaction for SqlView<'_> {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
         self.refuse_transaction_control(&statement)?;
+        self.flush_journal().await?;
         let r = self.db()?.execute(&statement, params).await;
         if let Ok(rows) = &r {
             self.journal(&statement, 1, *rows).await?;
@@ -418,6 +437,7 @@ impl sql::HostTransaction for SqlView<'_> {
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
         self.refuse_transaction_control(&statement)?;
+        self.flush_journal().await?;
         let sets = param_sets.len();
         let r = self.db()?.execute_batch(&statement, param_sets).await;
         if let Ok(rows) = &r {
@@ -573,6 +593,9 @@ pub struct Called {
     pub failed_statement: Option<String>,
     /// The definitions an upgrade kept for its downgrade (`schema.keep-definition`).
     pub kept: Vec<Kept>,
+    /// The journal entry of the last statement, not written yet (journaled steps): the step
+    /// writes it with the history row's completion, or before saying what a failure left.
+    pub journal_tail: Option<String>,
 }
 
 /// The engine and linker, built once per process.
@@ -884,6 +907,7 @@ impl Sandbox {
                         outcome,
                         failed_statement: None,
                         kept: Vec::new(),
+                        journal_tail: None,
                     },
                 );
             }
@@ -930,6 +954,7 @@ impl Sandbox {
                 outcome,
                 failed_statement: state.sql.failed_statement,
                 kept: std::mem::take(&mut state.sql.kept),
+                journal_tail: state.sql.journal_tail.take(),
             },
         )
     }

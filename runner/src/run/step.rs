@@ -112,7 +112,7 @@ impl Protocol {
         artifact: &Artifact,
         row: &HistoryRow,
         direction: Direction,
-        kept: &[Kept],
+        (kept, journal_tail): (&[Kept], Option<&str>),
     ) -> Result<(), DbError> {
         match (direction, self.journaled()) {
             (Direction::Upgrade, false) => {
@@ -125,7 +125,7 @@ impl Protocol {
                 }
                 keep(backend, &row.revision, kept).await?;
                 return backend
-                    .update_history(&row.revision, RowState::Applied, row.duration_ms)
+                    .complete_history(&row.revision, row.duration_ms, journal_tail)
                     .await;
             }
             (Direction::Downgrade, _) => backend.delete_history(&row.revision).await?,
@@ -145,8 +145,13 @@ impl Protocol {
         backend: &mut dyn Backend,
         revision: &str,
         direction: Direction,
+        journal_tail: Option<&str>,
     ) -> FailureState {
         if self.journaled() {
+            // The last statement's entry first: what follows explains what came after it.
+            if let Some(tail) = journal_tail {
+                let _ = backend.journal(revision, tail).await;
+            }
             // Nothing could have committed (no statement that commits was sent, the server
             // reported no commit point): the rollback undid everything, and the pending row
             // is put back as it was.
@@ -215,9 +220,6 @@ async fn record(
     artifact: &Artifact,
     row: &HistoryRow,
 ) -> Result<(), DbError> {
-    backend
-        .store_artifact(&artifact.digest, &artifact.bytes)
-        .await?;
     if let Some(runtime) = artifact.prepared.runtime()
         && let Some(bytes) = artifact.prepared.runtime_bytes()
         && !backend
@@ -231,7 +233,7 @@ async fn record(
             known.insert(runtime.digest.clone());
         }
     }
-    backend.insert_history(row).await
+    backend.record_with_artifact(&artifact.bytes, row).await
 }
 
 /// Reads `revision`'s history row back after its transaction committed: applied after an
@@ -370,7 +372,12 @@ impl Runner {
             // The migration's file changes are thrown away with its transaction.
             capability::discard(staged);
             let state = protocol
-                .abandon(backend.as_mut(), &info.id, direction)
+                .abandon(
+                    backend.as_mut(),
+                    &info.id,
+                    direction,
+                    called.journal_tail.as_deref(),
+                )
                 .await;
             let error = failed(
                 db,
@@ -386,7 +393,13 @@ impl Runner {
         let duration = started.elapsed();
         row.duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         if let Err(e) = protocol
-            .after(backend.as_mut(), artifact, &row, direction, &called.kept)
+            .after(
+                backend.as_mut(),
+                artifact,
+                &row,
+                direction,
+                (&called.kept, called.journal_tail.as_deref()),
+            )
             .await
         {
             capability::discard(staged);
