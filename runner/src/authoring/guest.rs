@@ -920,7 +920,7 @@ pub fn build(
             kept(crate_dir)?
         });
     }
-    built.extend(write_sql(&dir, &sql, &sql_stale, observer)?);
+    built.extend(write_sql(&dir, &sql, &sql_stale, observer, true)?);
     Ok(built)
 }
 
@@ -952,7 +952,7 @@ fn build_sql(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
             !signed && !artifact.is_some_and(|b| sql_artifact_up_to_date(&b, m))
         })
         .collect();
-    Ok(write_sql(dir, &sql, &stale, None)?
+    Ok(write_sql(dir, &sql, &stale, None, false)?
         .into_iter()
         .filter(|b| b.rebuilt)
         .collect())
@@ -996,18 +996,24 @@ fn switches_foreign_keys(script: &str) -> bool {
     })
 }
 
-/// Writes the script artifacts of the `stale` SQL migrations, keeps the others.
+/// Writes the script artifacts of the `stale` SQL migrations, keeps the others (listed with
+/// `report_kept`: a build reports every artifact; the build before an upgrade only what it
+/// wrote — reading and hashing each kept artifact again for nothing cost a run's start
+/// ~0.1 ms per migration).
 fn write_sql(
     dir: &Path,
     sql: &[SqlMigration],
     stale: &[bool],
     observer: Option<&dyn Observer>,
+    report_kept: bool,
 ) -> crate::authoring::Result<Vec<Built>> {
     let mut built = Vec::new();
     for (m, stale) in sql.iter().zip(stale) {
         let stem_path = dir.join(&m.stem);
         if !*stale {
-            built.push(kept(&stem_path)?);
+            if report_kept {
+                built.push(kept(&stem_path)?);
+            }
             continue;
         }
         if let Some(observer) = observer {

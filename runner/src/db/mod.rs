@@ -395,6 +395,17 @@ pub trait Session: Send {
         false
     }
 
+    /// Whether the server itself keeps what [`HistoryStore::check_bookkeeping_catalog`] looks
+    /// for from appearing while a migration runs, so that the check before the first
+    /// migration of a run is enough (SQLite: its authorizer refuses, as actions rather than
+    /// statement texts, every trigger, index, table or view a migration would put on or over
+    /// the bookkeeping, in `main` or `temp`, and the session reset drops the migration's
+    /// temporary objects before the checks). There the check after each migration read
+    /// `sqlite_master` whole, which has no index: quadratic in a run's migrations.
+    fn catalog_guarded(&self) -> bool {
+        false
+    }
+
     /// Whether anything the migration set up may still run inside COMMIT (PostgreSQL: a
     /// deferrable trigger existed when its deferred work was settled), so its history row is
     /// read back after the commit.
@@ -658,14 +669,20 @@ pub fn redact(url: &str) -> String {
 
 /// `user@host` of the process, for `applied_by`.
 pub fn runner_identity() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("retort {} {user}@{host}", env!("CARGO_PKG_VERSION"))
+    // Read once per process: every history row carries it.
+    static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IDENTITY
+        .get_or_init(|| {
+            let user = std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+            format!("retort {} {user}@{host}", env!("CARGO_PKG_VERSION"))
+        })
+        .clone()
 }
 
 /// Now, as stored in history tables: RFC 3339 in UTC with microseconds.

@@ -173,6 +173,9 @@ impl Session for Recording {
     fn fingerprint_covers_catalog(&self) -> bool {
         self.inner.fingerprint_covers_catalog()
     }
+    fn catalog_guarded(&self) -> bool {
+        self.inner.catalog_guarded()
+    }
     async fn host_query_as_migration(
         &mut self,
         doing: &str,

@@ -706,6 +706,10 @@ impl Session for SqliteBackend {
         Some(&mut self.known)
     }
 
+    fn catalog_guarded(&self) -> bool {
+        true
+    }
+
     async fn transaction_intact(&mut self) -> Result<bool, DbError> {
         self.call(|w| !w.conn.is_autocommit()).await
     }

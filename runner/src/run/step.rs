@@ -564,6 +564,7 @@ async fn left_intact(
         }
     }
     if !backend.fingerprint_covers_catalog()
+        && !backend.catalog_guarded()
         && let Err(e) = backend.check_bookkeeping_catalog(View::Migration).await
     {
         return Err(e.to_string());
