@@ -714,7 +714,8 @@ impl PgBackend {
     async fn settle(&mut self, before: &str) -> Result<(), DbError> {
         let sql = format!(
             "{before}SET CONSTRAINTS ALL IMMEDIATE; SELECT transaction_timestamp()::text, \
-             EXISTS (SELECT 1 FROM pg_trigger WHERE tgdeferrable AND NOT tgisinternal); {}",
+             EXISTS (SELECT 1 FROM pg_trigger WHERE tgdeferrable AND NOT tgisinternal); \
+             {PREPARED_SQL}; {}",
             super::history::pg_transaction_writes_sql(
                 &self.tables.history,
                 &self.tables.artifacts,
@@ -733,30 +734,59 @@ impl PgBackend {
             }
         );
         self.fingerprint = None;
-        self.lock_checked = lock;
         let rows = rows.map_err(|e| sqlx_db_error(doing, &sql, e))?;
-        // The stamp's row is the last of two columns: the session setup replayed in `before`
-        // may answer rows of its own (`SELECT set_config(…)`) before it, the fingerprint's
-        // rows (one column) follow it.
-        let at = rows
-            .iter()
-            .rposition(|r| r.columns().len() == 2)
-            .ok_or_else(|| DbError::Statement {
+        // From the end: the fingerprint's four rows, the prepared statements' row, the
+        // stamp's row (the session setup replayed in `before` may answer rows before them).
+        let n = rows.len();
+        if n < 6 {
+            return Err(DbError::Statement {
                 doing: doing.into(),
-                statement: sql.clone(),
+                statement: sql,
                 code: None,
-                message: "no answer".into(),
-            })?;
-        let row = &rows[at];
+                message: format!("{n} rows came back, not the 6 asked for"),
+            });
+        }
+        let row = &rows[n - 6];
         let stamp: String = row.try_get(0).map_err(|e| sqlx_db_error(doing, &sql, e))?;
         let deferred: bool = row.try_get(1).map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        self.forget_prepared_if_touched(&rows[n - 5], doing, &sql)
+            .await?;
+        self.lock_checked = lock;
         self.settled = Some(stamp);
         self.deferred_triggers |= deferred;
-        let (fingerprint, definitions) = fingerprint_of(&rows[at + 1..], None, doing, &sql)?;
+        let (fingerprint, definitions) = fingerprint_of(&rows[n - 4..], None, doing, &sql)?;
         self.definitions = Some(definitions);
         self.unchanged = self.began_fingerprint.as_ref() == Some(&fingerprint);
         self.fingerprint = Some(fingerprint);
         Ok(())
+    }
+
+    /// After a migration, from [`PREPARED_SQL`]'s row: when the server's prepared statements
+    /// are not exactly the ones sqlx prepared for this connection, forgets them all. Retort's
+    /// own statements run as sqlx's named prepared statements, which share the session's
+    /// namespace with SQL `PREPARE`: a migration that deallocated one and prepared other SQL
+    /// under its name would have Retort run that SQL for its history row, after the checks.
+    /// (And one it left behind would reach the next migration's session.)
+    async fn forget_prepared_if_touched(
+        &mut self,
+        row: &PgRow,
+        doing: &str,
+        sql: &str,
+    ) -> Result<(), DbError> {
+        let from_sql: i64 = row.try_get(0).map_err(|e| sqlx_db_error(doing, sql, e))?;
+        let ours: i64 = row.try_get(1).map_err(|e| sqlx_db_error(doing, sql, e))?;
+        let cached = i64::try_from(self.conn.cached_statements_size()).unwrap_or(i64::MAX);
+        if from_sql == 0 && ours == cached {
+            return Ok(());
+        }
+        let doing = "forgetting the prepared statements the migration touched";
+        // Close every statement sqlx knows (closing one that is gone is no error), then
+        // whatever is left; sqlx prepares Retort's statements anew.
+        self.conn()
+            .clear_cached_statements()
+            .await
+            .map_err(|e| sqlx_db_error(doing, "", e))?;
+        self.run(doing, "DEALLOCATE ALL").await
     }
 
     async fn run(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -772,6 +802,11 @@ impl PgBackend {
         let _ = self.run("closing a cursor", &format!("CLOSE {name}")).await;
     }
 }
+
+/// The session's prepared statements: those made by SQL `PREPARE`, and the others (sqlx's,
+/// by the protocol). See [`PgBackend::forget_prepared_if_touched`].
+const PREPARED_SQL: &str = "SELECT count(*) FILTER (WHERE from_sql), \
+     count(*) FILTER (WHERE NOT from_sql) FROM pg_catalog.pg_prepared_statements";
 
 const LOCK_SQL: &str = "SELECT pg_try_advisory_lock($1)";
 const HELD_SQL: &str = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
@@ -1022,10 +1057,21 @@ impl Session for PgBackend {
             script.push_str(";\n");
         }
         if !self.in_transaction {
-            return self
-                .host_execute("putting the session back as configured", &script, &[])
+            let doing = "putting the session back as configured";
+            script.push_str(PREPARED_SQL);
+            let rows = sqlx::raw_sql(AssertSqlSafe(script.clone()))
+                .fetch_all(self.conn())
                 .await
-                .map(|_| ());
+                .map_err(|e| sqlx_db_error(doing, &script, e))?;
+            let Some(last) = rows.last() else {
+                return Err(DbError::Statement {
+                    doing: doing.into(),
+                    statement: script,
+                    code: None,
+                    message: "no answer".into(),
+                });
+            };
+            return self.forget_prepared_if_touched(last, doing, &script).await;
         }
         // In a transaction the deferred work is settled next: in the same round trip.
         self.settle(&script).await?;
