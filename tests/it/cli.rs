@@ -504,6 +504,47 @@ fn new_scaffolds_in_the_projects_language() {
     assert!(made.contains("parent 20260101000000"), "{made}");
 }
 
+/// What `new` scaffolds in Python and JavaScript builds and runs as written, up and down (a
+/// Python template whose method bodies had lost their indentation trapped on its first run).
+#[test]
+fn scaffolded_script_migrations_run_as_written() {
+    let polyglot = crate::common::polyglot(); // both runtimes, built once per machine
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok_in(root, &["init", "--lang", "python"]);
+    // The project's runtimes, as `retort build` would make them with the tools.
+    let runtimes = root.join("migrations/runtimes");
+    std::fs::create_dir_all(&runtimes).unwrap();
+    for entry in std::fs::read_dir(polyglot.join("runtimes")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), runtimes.join(entry.file_name())).unwrap();
+    }
+    let py = made_id(&ok_in(root, &["new", "python things"]));
+    let js = made_id(&ok_in(root, &["new", "javascript things", "--lang", "js"]));
+    ok_in(root, &["build"]);
+    let up = ok_in(root, &["upgrade"]);
+    assert!(up.contains(&format!("now at {js}")), "{up}");
+    let status = ok_in(root, &["status"]);
+    for id in [&py, &js] {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.contains(id.as_str()) && l.contains("applied")),
+            "{status}"
+        );
+    }
+    ok_in(root, &["downgrade", "base"]);
+    let status = ok_in(root, &["status"]);
+    for id in [&py, &js] {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.contains(id.as_str()) && l.contains("pending")),
+            "{status}"
+        );
+    }
+}
+
 /// `init` makes a project; `new` runs several times without a build in between (the
 /// unbuilt Rust crate's id and parents are read from its source); `merge heads` merges every
 /// head in the project's language.

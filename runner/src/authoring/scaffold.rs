@@ -181,14 +181,14 @@ class Change(Migration):
     description = {description:?}
 
     def upgrade(self, tx: Tx) -> None:
-# Placeholders are $1, $2, … on every dialect.
-# for batch in tx.query(User, "SELECT id, email FROM users ORDER BY id").batches(1000):
-#     tx.execute_batch("UPDATE users SET email = $1 WHERE id = $2",
-#                      [(u.email.lower(), u.id) for u in batch])
-pass
+        # Placeholders are $1, $2, … on every dialect.
+        # for batch in tx.query(User, "SELECT id, email FROM users ORDER BY id").batches(1000):
+        #     tx.execute_batch("UPDATE users SET email = $1 WHERE id = $2",
+        #                      [(u.email.lower(), u.id) for u in batch])
+        pass
 
     def downgrade(self, tx: Tx) -> None:
-pass
+        pass
 
 
 WitWorld = export(Change)
