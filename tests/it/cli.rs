@@ -522,27 +522,23 @@ fn scaffolded_script_migrations_run_as_written() {
     let py = made_id(&ok_in(root, &["new", "python things"]));
     let js = made_id(&ok_in(root, &["new", "javascript things", "--lang", "js"]));
     ok_in(root, &["build"]);
+    // Both migrations are in state `want`, as `status` prints them.
+    let both = |want: &str| {
+        let status = ok_in(root, &["status"]);
+        for id in [&py, &js] {
+            assert!(
+                status
+                    .lines()
+                    .any(|l| l.contains(id.as_str()) && l.contains(want)),
+                "{status}"
+            );
+        }
+    };
     let up = ok_in(root, &["upgrade"]);
     assert!(up.contains(&format!("now at {js}")), "{up}");
-    let status = ok_in(root, &["status"]);
-    for id in [&py, &js] {
-        assert!(
-            status
-                .lines()
-                .any(|l| l.contains(id.as_str()) && l.contains("applied")),
-            "{status}"
-        );
-    }
+    both("applied");
     ok_in(root, &["downgrade", "base"]);
-    let status = ok_in(root, &["status"]);
-    for id in [&py, &js] {
-        assert!(
-            status
-                .lines()
-                .any(|l| l.contains(id.as_str()) && l.contains("pending")),
-            "{status}"
-        );
-    }
+    both("pending");
 }
 
 /// `init` makes a project; `new` runs several times without a build in between (the

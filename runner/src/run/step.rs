@@ -61,6 +61,14 @@ impl Protocol {
         )
     }
 
+    /// How the database is lent to the migration: journaled or not, in a transaction or not.
+    fn lending(self) -> Lending {
+        Lending {
+            journal: self.journaled(),
+            in_transaction: self.in_transaction(),
+        }
+    }
+
     /// Whether the migration's statements run inside a transaction (its own or the group's).
     fn in_transaction(self) -> bool {
         !matches!(self, Protocol::Journaled { transaction: false })
@@ -356,10 +364,7 @@ impl Runner {
                 direction,
                 backend,
                 self.observer.clone(),
-                Lending {
-                    journal: protocol.journaled(),
-                    in_transaction: protocol.in_transaction(),
-                },
+                protocol.lending(),
                 &staged,
                 kept,
             )
@@ -371,22 +376,14 @@ impl Runner {
         if let Some(cause) = cause {
             // The migration's file changes are thrown away with its transaction.
             capability::discard(staged);
-            let state = protocol
-                .abandon(
-                    backend.as_mut(),
-                    &info.id,
-                    direction,
-                    called.journal_tail.as_deref(),
-                )
-                .await;
-            let error = failed(
-                db,
-                artifact,
-                direction,
+            let failure = Failure {
                 cause,
-                called.failed_statement,
-                state,
-            );
+                statement: called.failed_statement,
+                journal_tail: called.journal_tail,
+            };
+            let error = failure
+                .settle(protocol, backend.as_mut(), db, artifact, direction)
+                .await;
             return (backend, Err(error));
         }
 
@@ -491,6 +488,35 @@ impl Ran {
             duration,
             undid_nothing,
         }
+    }
+}
+
+/// Why a called migration must not commit, with what its call left to say.
+struct Failure {
+    cause: String,
+    statement: Option<String>,
+    journal_tail: Option<String>,
+}
+
+impl Failure {
+    /// Rolls back what can be by `protocol`, and the error, with the state that left.
+    async fn settle(
+        self,
+        protocol: Protocol,
+        backend: &mut dyn Backend,
+        db: &DatabaseConfig,
+        artifact: &Artifact,
+        direction: Direction,
+    ) -> Error {
+        let state = protocol
+            .abandon(
+                backend,
+                &artifact.info.id,
+                direction,
+                self.journal_tail.as_deref(),
+            )
+            .await;
+        failed(db, artifact, direction, self.cause, self.statement, state)
     }
 }
 
