@@ -175,6 +175,18 @@ pub fn rows_written_after_ddl_roll_back_with_the_failure(dialect: Dialect) {
     assert_not_applied(&db, &err);
 }
 
+/// MySQL: a procedure that forges a history row by SQL it builds at run time.
+const PROCEDURE_FORGE: &str = "CREATE PROCEDURE hide_a_write() BEGIN \
+     SET @q = CONCAT('INSERT INTO retort_', 'history (revision, parents, description, digest, \
+     state, applied_at, applied_by, duration_ms) VALUES (''99999999999999'', '''', ''forged'', \
+     ''aa'', ''applied'', ''2026-01-01T00:00:00Z'', ''x'', 0)'); \
+     PREPARE s FROM @q; EXECUTE s; DEALLOCATE PREPARE s; END";
+
+/// A forged history row, written through the view `hidden_history`.
+const VIEW_FORGE: &str = "INSERT INTO hidden_history (revision, parents, description, digest, \
+     state, applied_at, applied_by, duration_ms) VALUES ('99999999999999', '', 'forged', 'aa', \
+     'applied', '2026-01-01T00:00:00Z', 'x', 0)";
+
 /// Replaces Retort's prepared history insert with one that writes `notes = 'forged'`.
 const HIJACK: &str = "DO $$ DECLARE r record; BEGIN
   FOR r IN SELECT name, parameter_types::text[] AS types FROM pg_catalog.pg_prepared_statements
@@ -229,6 +241,18 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
         ("trigger", vec![trigger]),
         ("shadow", vec![shadow]),
     ];
+    if dialect != Dialect::Sqlite {
+        // A write that names no bookkeeping table (through a view made over one), left
+        // uncommitted before DDL that would commit it (MySQL's check before a committing
+        // statement must run then). SQLite's views take no writes.
+        attacks.push((
+            "view",
+            vec![
+                "CREATE VIEW hidden_history AS SELECT * FROM retort_history",
+                VIEW_FORGE,
+            ],
+        ));
+    }
     attacks.push((
         "rename",
         vec![match dialect {
@@ -237,6 +261,10 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
         }],
     ));
     if dialect == Dialect::Mysql {
+        // A write no statement text names (built inside a procedure at run time), left
+        // uncommitted before DDL that would commit it: the check before the committing
+        // statement finds it while it can still roll back.
+        attacks.push(("procedure", vec![PROCEDURE_FORGE, "CALL hide_a_write()"]));
         // SQL built at run time cannot be checked before it commits: refused.
         attacks.push((
             "prepared",

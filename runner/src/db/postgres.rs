@@ -708,9 +708,9 @@ impl PgBackend {
     /// Runs `before`, then what the migration deferred to COMMIT (`SET CONSTRAINTS ALL
     /// IMMEDIATE`), and reads which transaction this is (for `transaction_intact`, asked next),
     /// whether a deferrable trigger exists (then a trigger could defer itself past this, and
-    /// the history row is read back after COMMIT) and the bookkeeping's fingerprint (for the
-    /// check asked next): one round trip, while the lock's connection says, concurrently,
-    /// whether it still holds the lock (for `check_lock`, asked next).
+    /// the history row is read back after COMMIT) and the session's prepared statements, in one
+    /// round trip while the lock's connection says, concurrently, whether it still holds the
+    /// lock (for `check_lock`); then the bookkeeping's fingerprint (for the check asked next).
     async fn settle(&mut self, before: &str) -> Result<(), DbError> {
         let sql = format!(
             "{before}SET CONSTRAINTS ALL IMMEDIATE; SELECT transaction_timestamp()::text, \
