@@ -567,9 +567,15 @@ impl ScriptGuest {
     /// SHA-256 over the runtime's source fingerprint and the migration's source: what its
     /// artifact is built from (the runtime's bytes differ per machine; its sources do not).
     fn fingerprint(&self) -> crate::authoring::Result<String> {
+        self.fingerprint_on(&crate::authoring::runtimes::source_fingerprint(
+            self.language,
+        ))
+    }
+
+    /// [`Self::fingerprint`] as it is on a runtime built from sources fingerprinted `runtime`.
+    fn fingerprint_on(&self, runtime: &str) -> crate::authoring::Result<String> {
         use sha2::{Digest, Sha256};
         let source = std::fs::read(&self.source).map_err(io("read", &self.source))?;
-        let runtime = crate::authoring::runtimes::source_fingerprint(self.language);
         let mut hash = Sha256::new();
         let mut parts: Vec<&[u8]> = vec![runtime.as_bytes(), &source];
         // Only a migration that uses the layer: the others keep the fingerprint they had.
@@ -620,26 +626,60 @@ impl ScriptGuest {
         })
     }
 
-    /// Whether its artifact is what building it now gives: pinned to its source, on a
-    /// runtime the directory holds. An artifact that is a program of its own (built before
-    /// shared runtimes) is kept as it is: rebuilding it would change an applied digest.
-    fn up_to_date(&self, dir: &Path) -> crate::authoring::Result<bool> {
+    /// Whether its artifact is what building it gives: pinned to its source, on a runtime the
+    /// directory holds — this binary's runtime, or the earlier one the artifact was built on
+    /// (an artifact is never rebuilt only because a newer Retort's runtime exists: that would
+    /// change an applied migration's digest; `--force` moves it). An artifact that is a
+    /// program of its own (built before shared runtimes) is kept as it is, for the same reason.
+    /// `earlier` remembers each runtime's recorded source fingerprint across calls.
+    fn up_to_date(
+        &self,
+        dir: &Path,
+        earlier: &mut EarlierRuntimes,
+    ) -> crate::authoring::Result<bool> {
         let stem_path = dir.join(&self.stem);
         let Ok(bytes) = std::fs::read(format!("{}.wasm", stem_path.display())) else {
             return Ok(false);
         };
-        Ok(match crate::host::runtime::Script::decode(&bytes) {
-            None => true,
-            Some(Err(_)) => false,
-            Some(Ok(script)) => {
-                crate::trust::signing::custom_section(&bytes, SOURCE_SECTION)
-                    == Some(self.fingerprint()?.as_bytes())
-                    && dir
-                        .join(crate::host::runtime::RUNTIMES_DIR)
-                        .join(crate::host::runtime::file_name(&script.runtime))
-                        .is_file()
-            }
+        let script = match crate::host::runtime::Script::decode(&bytes) {
+            None => return Ok(true),
+            Some(Err(_)) => return Ok(false),
+            Some(Ok(script)) => script,
+        };
+        let runtime = dir
+            .join(crate::host::runtime::RUNTIMES_DIR)
+            .join(crate::host::runtime::file_name(&script.runtime));
+        if !runtime.is_file() {
+            return Ok(false);
+        }
+        let Some(recorded) = crate::trust::signing::custom_section(&bytes, SOURCE_SECTION) else {
+            return Ok(false);
+        };
+        if recorded == self.fingerprint()?.as_bytes() {
+            return Ok(true);
+        }
+        Ok(match earlier.source_of(&runtime) {
+            Some(runtime_source) => recorded == self.fingerprint_on(runtime_source)?.as_bytes(),
+            None => false,
         })
+    }
+}
+
+/// The source fingerprints recorded in runtimes a project holds (read once per file: a
+/// Python runtime is ~20 MB).
+#[derive(Default)]
+struct EarlierRuntimes(std::collections::HashMap<PathBuf, Option<String>>);
+
+impl EarlierRuntimes {
+    fn source_of(&mut self, runtime: &Path) -> Option<&str> {
+        self.0
+            .entry(runtime.to_path_buf())
+            .or_insert_with(|| {
+                let bytes = std::fs::read(runtime).ok()?;
+                let recorded = crate::trust::signing::custom_section(&bytes, SOURCE_SECTION)?;
+                String::from_utf8(recorded.to_vec()).ok()
+            })
+            .as_deref()
     }
 }
 
@@ -815,9 +855,12 @@ pub fn stale(dir: &Path) -> crate::authoring::Result<Vec<(PathBuf, Staleness)>> 
         let fingerprint = m.fingerprint();
         built.push((dir.join(&m.stem), fingerprint));
     }
+    let mut earlier = EarlierRuntimes::default();
     for guest in sources.scripts {
         let stem = dir.join(&guest.stem);
-        if !guest.up_to_date(dir)? && PathBuf::from(format!("{}.wasm", stem.display())).is_file() {
+        if !guest.up_to_date(dir, &mut earlier)?
+            && PathBuf::from(format!("{}.wasm", stem.display())).is_file()
+        {
             out.push((stem, Staleness::Changed));
         }
     }
@@ -1115,12 +1158,13 @@ fn build_scripts(
 ) -> crate::authoring::Result<Vec<Built>> {
     let mut runtimes: std::collections::BTreeMap<&str, Option<RuntimeRef>> = Default::default();
     let mut built = Vec::new();
+    let mut earlier = EarlierRuntimes::default();
     for guest in scripts {
         let stem_path = dir.join(&guest.stem);
         let signed = std::fs::read(format!("{}.wasm", stem_path.display())).is_ok_and(|b| {
             crate::trust::signing::custom_section(&b, crate::trust::signing::SECTION).is_some()
         });
-        if !force && guest.up_to_date(dir)? {
+        if !force && guest.up_to_date(dir, &mut earlier)? {
             built.push(kept(&stem_path)?);
             continue;
         }
@@ -1228,6 +1272,87 @@ mod tests {
         assert_eq!(kept.digest, built.digest);
         assert_eq!(kept.size, built.size);
         assert!(pin(&stem, &dir.path().join("nothing.wasm"), "f").is_err());
+    }
+
+    /// A script artifact built on an earlier Retort's runtime (another source fingerprint)
+    /// stays as built while its source and that runtime are there: rebuilding it would change
+    /// an applied migration's digest. An edit of its source, or the runtime gone, rebuilds it.
+    #[test]
+    fn a_script_on_an_earlier_runtime_is_kept_while_its_source_does_not_change() {
+        use crate::host::runtime::{FORMAT, RUNTIMES_DIR, RuntimeRef, Script};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let source = root.join("20260101000000_a.py");
+        std::fs::write(&source, "# a migration\n").unwrap();
+        let guest = ScriptGuest {
+            stem: "20260101000000_a".into(),
+            source: source.clone(),
+            language: Language::Python,
+        };
+        // The earlier runtime: what `retort build` reads of it is its recorded source
+        // fingerprint; the file is named by its digest.
+        let earlier_source = "e".repeat(64);
+        let mut runtime_bytes = b"\0asm\x01\0\0\0".to_vec();
+        crate::trust::signing::append_custom_section(
+            &mut runtime_bytes,
+            SOURCE_SECTION,
+            earlier_source.as_bytes(),
+        );
+        let runtime = RuntimeRef {
+            language: "python".into(),
+            version: "0.3.0".into(),
+            digest: crate::trust::signing::digest(&runtime_bytes),
+        };
+        let runtimes = root.join(RUNTIMES_DIR);
+        std::fs::create_dir(&runtimes).unwrap();
+        let runtime_path = runtimes.join(crate::host::runtime::file_name(&runtime));
+        std::fs::write(&runtime_path, &runtime_bytes).unwrap();
+        let script = Script {
+            format: FORMAT,
+            runtime,
+            metadata: None,
+            files: Vec::new(),
+            settings: Vec::new(),
+        };
+        let stem = root.join(&guest.stem);
+        let pinned = guest.fingerprint_on(&earlier_source).unwrap();
+        assert_ne!(pinned, guest.fingerprint().unwrap());
+        write_pinned(&stem, script.encode(), &pinned).unwrap();
+        let mut earlier = EarlierRuntimes::default();
+        assert!(guest.up_to_date(root, &mut earlier).unwrap());
+        assert_eq!(stale(root).unwrap(), []);
+
+        // Pinned to neither this binary's runtime nor the one it names: rebuilt.
+        write_pinned(
+            &stem,
+            script.encode(),
+            &guest.fingerprint_on("other").unwrap(),
+        )
+        .unwrap();
+        assert!(
+            !guest
+                .up_to_date(root, &mut EarlierRuntimes::default())
+                .unwrap()
+        );
+        write_pinned(&stem, script.encode(), &pinned).unwrap();
+
+        // Its source edited: rebuilt (on this binary's runtime).
+        std::fs::write(&source, "# a migration, edited\n").unwrap();
+        assert!(
+            !guest
+                .up_to_date(root, &mut EarlierRuntimes::default())
+                .unwrap()
+        );
+        assert_eq!(stale(root).unwrap(), [(stem.clone(), Staleness::Changed)]);
+        std::fs::write(&source, "# a migration\n").unwrap();
+
+        // The runtime it names gone: rebuilt.
+        std::fs::remove_file(&runtime_path).unwrap();
+        assert!(
+            !guest
+                .up_to_date(root, &mut EarlierRuntimes::default())
+                .unwrap()
+        );
     }
 
     #[test]
