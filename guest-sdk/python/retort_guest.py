@@ -46,7 +46,7 @@ from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, T
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import report, schema, sql, types
+from wit_world.imports import json_batches, report, schema, sql, types
 
 __all__ = ["Migration", "Tx", "Rows", "Json", "Dialect", "MigrationError", "export", "log", "warn", "progress", "split_script", "unwrap_transaction", "column", "column_type", "foreign_key", "unique", "check", "index"]
 
@@ -117,25 +117,25 @@ def _py_datetime(d: types.Datetime, tz=None) -> datetime.datetime:
     )
 
 
+# How each value variant decodes: one dict lookup per value instead of a chain of isinstance
+# checks (rows are decoded value by value; BENCHMARKS.md, issue 31). Variants not named here
+# (integer, float, boolean, text, bytes) are their ``value``.
+_DECODE: dict = {
+    types.Value_Null: lambda v: None,
+    types.Value_Decimal: lambda v: decimal.Decimal(v.value),
+    types.Value_Date: lambda v: datetime.date(v.value.year, v.value.month, v.value.day),
+    types.Value_Time: lambda v: datetime.time(
+        v.value.hour, v.value.minute, v.value.second, v.value.nanosecond // 1000),
+    types.Value_Timestamp: lambda v: _py_datetime(v.value),
+    types.Value_Timestamptz: lambda v: _py_datetime(v.value, datetime.timezone.utc),
+    types.Value_Uuid: lambda v: uuid.UUID(v.value),
+    types.Value_Json: lambda v: json.loads(v.value),
+}
+
+
 def _from_value(v: types.Value) -> Any:
-    if isinstance(v, types.Value_Null):
-        return None
-    if isinstance(v, types.Value_Decimal):
-        return decimal.Decimal(v.value)
-    if isinstance(v, types.Value_Date):
-        return datetime.date(v.value.year, v.value.month, v.value.day)
-    if isinstance(v, types.Value_Time):
-        t = v.value
-        return datetime.time(t.hour, t.minute, t.second, t.nanosecond // 1000)
-    if isinstance(v, types.Value_Timestamp):
-        return _py_datetime(v.value)
-    if isinstance(v, types.Value_Timestamptz):
-        return _py_datetime(v.value, datetime.timezone.utc)
-    if isinstance(v, types.Value_Uuid):
-        return uuid.UUID(v.value)
-    if isinstance(v, types.Value_Json):
-        return json.loads(v.value)
-    return v.value
+    decode = _DECODE.get(type(v))
+    return v.value if decode is None else decode(v)
 
 
 def _params(params: Sequence[Any]) -> List[types.Value]:
@@ -144,13 +144,85 @@ def _params(params: Sequence[Any]) -> List[types.Value]:
     return [_to_value(p) for p in params]
 
 
+_I64 = 2 ** 63
+
+
+def _plain(v: Any) -> bool:
+    """Whether ``v`` reaches the host as the same SQL value through JSON (``json-batches``) as
+    through :func:`_to_value`: None, a bool, an int within 64 bits, a finite float, a str."""
+    t = type(v)
+    if t is str or v is None or t is bool:
+        return True
+    if t is int:
+        return -_I64 <= v < _I64
+    return t is float and v - v == 0.0  # finite: inf - inf and nan - nan are nan
+
+
+def _json_sets(param_sets: Sequence[Sequence[Any]]) -> Optional[str]:
+    """The parameter sets as one JSON string, when every set is a list or tuple of plain
+    values (see :func:`_plain`); ``None`` otherwise."""
+    for p in param_sets:
+        if type(p) not in (list, tuple):
+            return None
+        for v in p:
+            if not _plain(v):
+                return None
+    return json.dumps(param_sets, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+# Column types whose values are only null, booleans, integers, floats, text or bytes, per
+# dialect, as the host's drivers map them (runner/src/db/{postgres,mysql,sqlite}.rs): a result
+# of only such columns is read as one JSON string per batch (``json-batches``), where a string
+# can only be text. Any other column (decimal, date, time, timestamp, uuid, JSON, an unsigned
+# MySQL integer that may arrive as a decimal) reads the typed way, value by value. Keyed by
+# the dialect's name.
+_JSON_SAFE = {
+    "POSTGRES": frozenset((
+        "BOOL", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8", "TEXT", "VARCHAR", "BPCHAR", "NAME",
+        "CHAR", "CITEXT", "BYTEA")),
+    "MYSQL": frozenset((
+        "BOOLEAN", "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR", "FLOAT", "DOUBLE",
+        "CHAR", "VARCHAR", "TEXT", "TINYTEXT", "MEDIUMTEXT", "LONGTEXT", "ENUM", "SET", "BINARY",
+        "VARBINARY", "BLOB", "TINYBLOB", "MEDIUMBLOB", "LONGBLOB", "BIT")),
+}
+# SQLite reads a declared type's text as a decimal, date, time, timestamp, uuid or JSON by the
+# declared type's first word (``Decl::of``); every other declared type, or none, reads plain.
+_SQLITE_TYPED = frozenset((
+    "DECIMAL", "NUMERIC", "DATE", "TIME", "DATETIME", "TIMESTAMP", "TIMESTAMPTZ", "UUID", "JSON",
+    "JSONB"))
+_FIRST_WORD = re.compile(r"[^A-Za-z0-9]")
+
+
+def _json_safe(dialect: types.Dialect, columns: List[types.Column]) -> bool:
+    """Whether every column's values read the same through ``json-batches`` as typed."""
+    if dialect.name == "SQLITE":
+        return all(_FIRST_WORD.split(c.type_name.upper(), 1)[0] not in _SQLITE_TYPED for c in columns)
+    safe = _JSON_SAFE.get(dialect.name, frozenset())
+    return all(c.type_name.upper() in safe for c in columns)
+
+
+def _untag(tagged: dict) -> Any:
+    """A tagged value of a ``json-batches`` row (only integers beyond 2^53, non-finite floats
+    and bytes occur in the columns :func:`_json_safe` admits)."""
+    if "int" in tagged:
+        return int(tagged["int"])
+    if "bytes" in tagged:
+        return bytes(tagged["bytes"])
+    if "float" in tagged:
+        return float(tagged["float"])
+    raise MigrationError(f"unexpected value in a JSON row batch: {tagged!r}")
+
+
 class Rows(Generic[T]):
     """A streaming query result: iterate rows, or ``.batches(n)`` for lists of rows."""
 
-    def __init__(self, rows: sql.Rows, make: Callable[[List[types.Column], List[types.Value]], T], batch_size: int):
+    def __init__(self, rows: sql.Rows, make: "_Maker[T]", batch_size: int, dialect: types.Dialect):
         self._rows = rows
         self._columns = rows.columns()
-        self._make = make
+        # Lifting each value as a variant object cost more than the query: a result whose
+        # columns allow it arrives as one JSON string per batch (BENCHMARKS.md, issue 31).
+        self._json = _json_safe(dialect, self._columns)
+        self._make = make(self._columns, not self._json)
         self._batch_size = batch_size
 
     @property
@@ -160,8 +232,12 @@ class Rows(Generic[T]):
 
     def next_batch(self, max_rows: Optional[int] = None) -> List[T]:
         """Up to ``max_rows`` further rows (the batch size by default); empty at the end."""
-        raw = self._rows.next_batch(max_rows or self._batch_size)
-        return [self._make(self._columns, r) for r in raw]
+        n = max_rows or self._batch_size
+        if self._json:
+            batch = json.loads(json_batches.next_batch(self._rows, n), object_hook=_untag)
+        else:
+            batch = self._rows.next_batch(n)
+        return list(map(self._make, batch))
 
     def batches(self, size: Optional[int] = None) -> Iterator[List[T]]:
         """Lists of at most ``size`` rows until the result is exhausted."""
@@ -248,40 +324,65 @@ def _to_date(v: Any) -> Any:
     return v
 
 
-def _maker(row: Type[T]) -> Callable[[List[types.Column], List[types.Value]], T]:
+# What makes ``row`` objects of a result's rows: given the result's columns and whether the
+# rows arrive as typed values (else as decoded Python values, from JSON), a function of a row.
+_Maker = Callable[[List[types.Column], bool], Callable[[List[Any]], T]]
+
+
+def _maker(row: Type[T]) -> _Maker[T]:
+    """What makes ``row`` objects of a result's rows, given the result's columns: the columns
+    are matched to the fields once per result, not once per row."""
     if row is tuple:
-        return lambda cols, values: tuple(_from_value(v) for v in values)  # type: ignore[return-value]
+        def for_tuples(cols: List[types.Column], typed: bool) -> Callable[[List[Any]], T]:
+            if typed:
+                return lambda values: tuple(map(_from_value, values))  # type: ignore[return-value]
+            return tuple  # type: ignore[return-value]
+        return for_tuples
     if row is dict:
-        return lambda cols, values: {c.name: _from_value(v) for c, v in zip(cols, values)}  # type: ignore[return-value]
+        def for_dicts(cols: List[types.Column], typed: bool) -> Callable[[List[Any]], T]:
+            names = [c.name for c in cols]
+            if typed:
+                return lambda values: dict(zip(names, map(_from_value, values)))  # type: ignore[return-value]
+            return lambda values: dict(zip(names, values))  # type: ignore[return-value]
+        return for_dicts
     if dataclasses.is_dataclass(row):
-        wanted = [f.name for f in dataclasses.fields(row)]
+        wanted: Optional[List[str]] = [f.name for f in dataclasses.fields(row)]
         hints = typing.get_type_hints(row)
         coerce = {n: _coercer(hints.get(n)) for n in wanted}
     else:
         wanted = None
         coerce = {}
 
-    def make(cols: List[types.Column], values: List[types.Value]) -> T:
-        by_name = {c.name: v for c, v in zip(cols, values)}
-        names = wanted if wanted is not None else list(by_name)
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise MigrationError(
-                f"{row.__name__} needs column(s) {', '.join(missing)}; the query returned {', '.join(by_name)}"
-            )
-        out = {}
-        for n in names:
-            v = _from_value(by_name[n])
-            c = coerce.get(n)
-            if c is not None and v is not None:
-                try:
-                    v = c(v)
-                except ValueError as e:
-                    raise MigrationError(f"{row.__name__}.{n}: {e}") from None
-            out[n] = v
-        return row(**out)
+    def for_columns(cols: List[types.Column], typed: bool) -> Callable[[List[Any]], T]:
+        # A name the query returns twice is read from its last column, as a dict of them would.
+        at = {c.name: i for i, c in enumerate(cols)}
+        names = wanted if wanted is not None else list(at)
+        missing = [n for n in names if n not in at]
+        plan = [(n, at.get(n, 0), coerce.get(n)) for n in names]
+        decode = _DECODE if typed else {}
 
-    return make
+        def make(values: List[Any]) -> T:
+            if missing:
+                raise MigrationError(
+                    f"{row.__name__} needs column(s) {', '.join(missing)}; the query returned {', '.join(at)}"
+                )
+            out = {}
+            for n, i, c in plan:
+                v = values[i]
+                if typed:
+                    d = decode.get(type(v))
+                    v = v.value if d is None else d(v)
+                if c is not None and v is not None:
+                    try:
+                        v = c(v)
+                    except ValueError as e:
+                        raise MigrationError(f"{row.__name__}.{n}: {e}") from None
+                out[n] = v
+            return row(**out)
+
+        return make
+
+    return for_columns
 
 
 class Tx:
@@ -302,14 +403,20 @@ class Tx:
 
     def execute_batch(self, statement: str, param_sets: Sequence[Sequence[Any]]) -> int:
         """Runs one statement once per parameter set, in one host call; returns rows affected."""
-        sets = [_params(p) for p in param_sets]
-        if not sets:
+        if not isinstance(param_sets, (list, tuple)):
+            param_sets = list(param_sets)  # a generator is read once
+        if not param_sets:
             return 0
-        return self._tx.execute_batch(statement, sets)
+        # Plain values go as one JSON string (``json-batches``): lowering each value as a
+        # variant object cost more than the statement (BENCHMARKS.md, issue 31).
+        as_json = _json_sets(param_sets)
+        if as_json is not None:
+            return json_batches.execute_batch(self._tx, statement, as_json)
+        return self._tx.execute_batch(statement, [_params(p) for p in param_sets])
 
     def query(self, row: Type[T], statement: str, params: Sequence[Any] = (), batch_size: int = 1000) -> Rows[T]:
         """Streams a query's rows into ``row`` objects (a dataclass, ``tuple`` or ``dict``)."""
-        return Rows(self._tx.query(statement, _params(params)), _maker(row), batch_size)
+        return Rows(self._tx.query(statement, _params(params)), _maker(row), batch_size, self.dialect)
 
     def script(self, sql_text: str) -> None:
         """Runs a SQL script statement by statement, split by :func:`split_script` (the same
