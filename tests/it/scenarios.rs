@@ -1002,6 +1002,16 @@ pub fn failure_after_ddl_is_journaled_and_compensated(dialect: Dialect) {
         status.contains("INSERT INTO half_a (id) VALUES ($1) ×2 → 2 row(s)"),
         "{status}"
     );
+    // 300 executions of one statement are one entry, after the batch's.
+    assert!(
+        status.contains("INSERT INTO half_a VALUES ($1) ×300 → 300 row(s)"),
+        "{status}"
+    );
+    assert_eq!(
+        status.matches("INSERT INTO half_a VALUES").count(),
+        1,
+        "{status}"
+    );
     assert!(
         !status.contains("CREAT TABLE oops"),
         "the failed statement did not complete: {status}"

@@ -73,7 +73,7 @@ pub struct SqlCtx {
     /// statement is sent, or by the step with the row's completion (one commit fewer per
     /// migration on MySQL): the journal lags the database by at most one statement, as when
     /// each entry was written after its statement returned.
-    journal_tail: Option<String>,
+    journal_tail: Option<JournalRun>,
     /// The last statement found to leave the lent transaction alone: a data migration sends
     /// one statement row after row, and lexing it each time cost more than running it.
     harmless: Option<String>,
@@ -279,40 +279,87 @@ impl WasiView for HostState {
     }
 }
 
+/// Consecutive executions of one statement, journaled as one entry: `INSERT … ×N → M row(s)`.
+/// A data migration runs one statement per row; an entry per execution rewrote a growing
+/// journal once per row (MariaDB kept every old version: 74 GB of history table for 100,000
+/// rows before the server refused, BENCHMARKS.md, issue 31).
+#[derive(Debug)]
+struct JournalRun {
+    statement: String,
+    sets: usize,
+    rows: u64,
+    /// The server reported the work committed after the last of them.
+    committed: bool,
+}
+
+impl JournalRun {
+    /// The journal's line for the run.
+    fn entry(&self) -> String {
+        let times = if self.sets == 1 {
+            String::new()
+        } else {
+            format!(" ×{}", self.sets)
+        };
+        let committed = if self.committed { " — committed" } else { "" };
+        format!(
+            "{}{times} → {} row(s){committed}\n",
+            crate::db::truncate(&self.statement, 200),
+            self.rows
+        )
+    }
+
+    /// Whether an execution of `statement` continues the run: the same text, and nothing of
+    /// the run committed yet (a commit is written before the next statement is sent).
+    fn continued_by(&self, statement: &str) -> bool {
+        !self.committed && self.statement == statement
+    }
+}
+
 impl SqlCtx {
-    /// Records a completed statement in the history row's journal.
+    /// Records a completed statement in the history row's journal: it continues the run of
+    /// the statement before it when it is the same statement, or starts a run.
     async fn journal(&mut self, statement: &str, sets: usize, rows: u64) -> wasmtime::Result<()> {
         if !self.mode.journal {
             return Ok(());
         }
-        let times = if sets == 1 {
-            String::new()
-        } else {
-            format!(" ×{sets}")
-        };
-        let committed = match self.db()?.take_commit_point() {
-            true => " — committed",
-            false => "",
-        };
-        let entry = format!(
-            "{}{times} → {rows} row(s){committed}\n",
-            crate::db::truncate(statement, 200)
-        );
-        self.journal_tail
-            .get_or_insert_with(String::new)
-            .push_str(&entry);
+        let committed = self.db()?.take_commit_point();
+        match &mut self.journal_tail {
+            Some(run) if run.continued_by(statement) => {
+                run.sets += sets;
+                run.rows += rows;
+                run.committed = committed;
+            }
+            _ => {
+                self.flush_journal(statement).await?;
+                self.journal_tail = Some(JournalRun {
+                    statement: statement.to_string(),
+                    sets,
+                    rows,
+                    committed,
+                });
+            }
+        }
         Ok(())
     }
 
-    /// Writes the journal entry still held ([`SqlCtx::journal`]): before the next statement
-    /// is sent.
-    async fn flush_journal(&mut self) -> wasmtime::Result<()> {
-        let Some(entry) = self.journal_tail.take() else {
+    /// Writes the journal entry still held ([`SqlCtx::journal`]) before `next` is sent,
+    /// unless `next` continues its run: what a statement that commits makes permanent is in
+    /// the journal before it runs, except the executions of the same statement since the
+    /// run's last commit, which only that statement itself could commit.
+    async fn flush_journal(&mut self, next: &str) -> wasmtime::Result<()> {
+        if self
+            .journal_tail
+            .as_ref()
+            .is_none_or(|run| run.continued_by(next))
+        {
+            return Ok(());
+        }
+        let Some(run) = self.journal_tail.take() else {
             return Ok(());
         };
         let revision = self.revision.clone();
         self.db()?
-            .journal(&revision, &entry)
+            .journal(&revision, &run.entry())
             .await
             .map_err(wasmtime::Error::new)
     }
@@ -428,7 +475,7 @@ impl sql::HostTransaction for SqlView<'_> {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
         self.refuse_transaction_control(&statement)?;
-        self.flush_journal().await?;
+        self.flush_journal(&statement).await?;
         let r = self.db()?.execute(&statement, params).await;
         if let Ok(rows) = &r {
             self.journal(&statement, 1, *rows).await?;
@@ -443,7 +490,7 @@ impl sql::HostTransaction for SqlView<'_> {
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
         self.refuse_transaction_control(&statement)?;
-        self.flush_journal().await?;
+        self.flush_journal(&statement).await?;
         let sets = param_sets.len();
         let r = self.db()?.execute_batch(&statement, param_sets).await;
         if let Ok(rows) = &r {
@@ -960,7 +1007,7 @@ impl Sandbox {
                 outcome,
                 failed_statement: state.sql.failed_statement,
                 kept: std::mem::take(&mut state.sql.kept),
-                journal_tail: state.sql.journal_tail.take(),
+                journal_tail: state.sql.journal_tail.take().map(|run| run.entry()),
             },
         )
     }
