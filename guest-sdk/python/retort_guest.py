@@ -38,6 +38,7 @@ import dataclasses
 import datetime
 import decimal
 import json
+import operator
 import re
 import traceback
 import typing
@@ -252,12 +253,18 @@ class Rows(Generic[T]):
             yield from batch
 
 
+def _field_type(hint: Any) -> Any:
+    """A field's declared type, ``Optional`` unwrapped (``None`` for other unions)."""
+    if typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else None
+    return hint
+
+
 def _coercer(hint: Any) -> Optional[Callable[[Any], Any]]:
     """What turns a decoded value into the field's declared type, where the wire cannot say
     (MariaDB sends UUID and JSON columns as text or bytes)."""
-    if typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = args[0] if len(args) == 1 else None
+    hint = _field_type(hint)
     text = lambda v: v.decode() if isinstance(v, (bytes, bytearray)) else v  # noqa: E731
     if hint is uuid.UUID:
         return lambda v: v if isinstance(v, uuid.UUID) else uuid.UUID(text(v))
@@ -345,40 +352,56 @@ def _maker(row: Type[T]) -> _Maker[T]:
                 return lambda values: dict(zip(names, map(_from_value, values)))  # type: ignore[return-value]
             return lambda values: dict(zip(names, values))  # type: ignore[return-value]
         return for_dicts
+    positional = False
     if dataclasses.is_dataclass(row):
-        wanted: Optional[List[str]] = [f.name for f in dataclasses.fields(row)]
+        fields = dataclasses.fields(row)
+        wanted: Optional[List[str]] = [f.name for f in fields]
         hints = typing.get_type_hints(row)
         coerce = {n: _coercer(hints.get(n)) for n in wanted}
+        # A value already of the field's type needs no conversion (the conversions of these
+        # types return such a value as it is); JSON fields always convert.
+        exact = {n: _field_type(hints.get(n)) for n in wanted}
+        exact = {n: t if t in (int, float, decimal.Decimal, datetime.date, uuid.UUID) else None
+                 for n, t in exact.items()}
+        # Passing fields by position skips a dict per row; keyword-only fields need names.
+        positional = not any(getattr(f, "kw_only", False) is True for f in fields)
     else:
         wanted = None
         coerce = {}
+        exact = {}
 
     def for_columns(cols: List[types.Column], typed: bool) -> Callable[[List[Any]], T]:
         # A name the query returns twice is read from its last column, as a dict of them would.
         at = {c.name: i for i, c in enumerate(cols)}
         names = wanted if wanted is not None else list(at)
         missing = [n for n in names if n not in at]
-        plan = [(n, at.get(n, 0), coerce.get(n)) for n in names]
-        decode = _DECODE if typed else {}
-
-        def make(values: List[Any]) -> T:
-            if missing:
+        if missing:
+            def fail(values: List[Any]) -> T:
                 raise MigrationError(
                     f"{row.__name__} needs column(s) {', '.join(missing)}; the query returned {', '.join(at)}"
                 )
-            out = {}
-            for n, i, c in plan:
-                v = values[i]
-                if typed:
-                    d = decode.get(type(v))
-                    v = v.value if d is None else d(v)
-                if c is not None and v is not None:
+            return fail
+        picks = [at[n] for n in names]
+        checks = [(j, c, exact.get(n)) for j, (n, c) in enumerate((n, coerce.get(n)) for n in names)
+                  if c is not None]
+        pick = operator.itemgetter(*picks) if len(picks) > 1 else lambda values: tuple(values[i] for i in picks)
+
+        def make(values: List[Any]) -> T:
+            args: Any = pick(values)
+            if typed:
+                args = list(map(_from_value, args))
+            for j, c, t in checks:
+                v = args[j]
+                if v is not None and type(v) is not t:
+                    if type(args) is tuple:
+                        args = list(args)
                     try:
-                        v = c(v)
+                        args[j] = c(v)
                     except ValueError as e:
-                        raise MigrationError(f"{row.__name__}.{n}: {e}") from None
-                out[n] = v
-            return row(**out)
+                        raise MigrationError(f"{row.__name__}.{names[j]}: {e}") from None
+            if positional:
+                return row(*args)
+            return row(**dict(zip(names, args)))
 
         return make
 
