@@ -931,6 +931,55 @@ pub fn mysql_hidden_commits_are_journaled_where_they_happened(dialect: Dialect) 
     assert_not_applied(&db, &err);
 }
 
+/// One statement run again and again is one journal entry — but not across a commit: when a
+/// repetition commits through a procedure (its second call here), the entry up to it is
+/// marked committed and written before the next call, and the calls after it start another
+/// entry, which the failure rolls back. The journal never folds committed work into an entry
+/// that reads as rolled back, or the reverse.
+pub fn mysql_a_repeated_statement_that_commits_splits_its_journal_entry(dialect: Dialect) {
+    let db = TestDb::new(dialect, "repeatcommit");
+    script(
+        &db,
+        &[
+            ("sql", "CREATE TABLE rc (a INT)"),
+            (
+                "sql",
+                "CREATE PROCEDURE rc_step() BEGIN INSERT INTO rc SELECT COUNT(*) + 1 FROM rc; \
+                 IF (SELECT COUNT(*) FROM rc) = 2 THEN COMMIT; END IF; END",
+            ),
+            ("sql", "CALL rc_step()"),
+            ("sql", "CALL rc_step()"),
+            ("sql", "CALL rc_step()"),
+            ("sql", "CALL rc_step()"),
+            ("fail", "after the calls"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let err = upgrade_fails(&project, &db);
+    assert_eq!(
+        db.strings("SELECT CAST(a AS CHAR) FROM rc ORDER BY a"),
+        ["1", "2"],
+        "the second call committed both rows; the later ones rolled back: {err}"
+    );
+    let journal = db.strings(&format!(
+        "SELECT journal FROM retort_history WHERE revision = '{HOSTILE}'"
+    ));
+    let calls: Vec<&str> = journal[0]
+        .lines()
+        .filter(|l| l.starts_with("CALL rc_step()"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{journal:?}");
+    assert!(
+        calls[0].starts_with("CALL rc_step() ×2 ") && calls[0].ends_with("— committed"),
+        "{journal:?}"
+    );
+    assert!(
+        calls[1].starts_with("CALL rc_step() ×2 ") && !calls[1].ends_with("— committed"),
+        "{journal:?}"
+    );
+    assert_not_applied(&db, &err);
+}
+
 /// Rehearsals touch nothing real (issue 25). A declared schema runs through the door a
 /// migration's SQL takes on a scratch database: on SQLite an `ATTACH` of the real file is
 /// refused; on MariaDB the scratch database is reached as a temporary account granted only

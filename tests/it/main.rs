@@ -302,6 +302,17 @@ mod hostile_once {
         not(retort_test_mysql),
         ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
     )]
+    fn mysql_a_repeated_statement_that_commits_splits_its_journal_entry() {
+        containment::mysql_a_repeated_statement_that_commits_splits_its_journal_entry(
+            Dialect::Mysql,
+        );
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_mysql),
+        ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    )]
     fn mysql_a_failure_before_any_commit_rolls_back_whole() {
         containment::mysql_a_failure_before_any_commit_rolls_back_whole(Dialect::Mysql);
     }
