@@ -183,3 +183,34 @@ fn python_helper_splits_scripts_like_the_rust_sdk() {
         stdout(&out)
     );
 }
+
+/// The Python helper's row making and its JSON batch choices (`tests/conformance/
+/// check_python_rows.py`, plain `python3`): parameter sets go as JSON only when every value
+/// reaches the host unchanged that way, results read as JSON only where a string can only be
+/// text, and rows are the same objects from JSON values as from typed ones — including
+/// keyword-only dataclasses, lossy conversions and missing columns, which no engine's
+/// conformance data reaches.
+#[test]
+fn python_helper_makes_rows_the_same_from_json_and_typed_values() {
+    let repo = crate::common::repo();
+    let run = std::process::Command::new("python3")
+        .arg(repo.join("tests/conformance/check_python_rows.py"))
+        .arg(repo.join("guest-sdk/python/retort_guest.py"))
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!(
+                "SKIPPED python_helper_makes_rows_the_same_from_json_and_typed_values: no python3 ({e})"
+            );
+            return;
+        }
+        Err(e) => panic!("python3 is needed in CI: {e}"),
+    };
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(" passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
