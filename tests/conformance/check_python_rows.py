@@ -6,34 +6,12 @@ usage: python3 check_python_rows.py HELPER    (prints "N passed, M failed")
 """
 import dataclasses
 import decimal
-import importlib.util
 import sys
-import types
 from typing import Optional
 
+import helper_stub
 
-class Permissive(types.ModuleType):
-    """A stub module: any attribute is a placeholder class."""
-
-    def __getattr__(self, name):
-        return type(name, (), {})
-
-
-def stub(name, **attrs):
-    module = Permissive(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
-imports = stub("wit_world.imports", report=stub("report"), schema=stub("schema"), sql=stub("sql"),
-               types=stub("wit_types"), json_batches=stub("json_batches"))
-stub("wit_world", imports=imports)
-stub("componentize_py_types", Err=Exception)
-
-spec = importlib.util.spec_from_file_location("retort_guest", sys.argv[1])
-helper = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(helper)
+helper = helper_stub.load(sys.argv[1])
 
 
 class Dialect:

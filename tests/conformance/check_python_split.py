@@ -3,38 +3,14 @@ with the Rust SDK.
 
 usage: python3 check_python_split.py HELPER CASES    (prints "N passed, M failed")
 
-The helper imports componentize-py's generated modules at import time; they are stubbed here,
-since splitting needs none of them.
+The helper is loaded on stubbed bindings (helper_stub.py): splitting needs none of them.
 """
-import importlib.util
 import json
 import sys
-import types
 
+import helper_stub
 
-class Permissive(types.ModuleType):
-    """A stub module: any attribute is a placeholder class (the helper's annotations name
-    generated types at import time)."""
-
-    def __getattr__(self, name):
-        return type(name, (), {})
-
-
-def stub(name, **attrs):
-    module = Permissive(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
-imports = stub("wit_world.imports", report=stub("report"), schema=stub("schema"), sql=stub("sql"),
-               types=stub("wit_types"))
-stub("wit_world", imports=imports)
-stub("componentize_py_types", Err=Exception)
-
-spec = importlib.util.spec_from_file_location("retort_guest", sys.argv[1])
-helper = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(helper)
+helper = helper_stub.load(sys.argv[1])
 
 passed = failed = 0
 for case in json.load(open(sys.argv[2], encoding="utf-8")):
