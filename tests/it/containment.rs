@@ -934,7 +934,8 @@ pub fn mysql_hidden_commits_are_journaled_where_they_happened(dialect: Dialect) 
 /// One statement run again and again is one journal entry — but not across a commit: when a
 /// repetition commits through a procedure (its second call here), the entry up to it is
 /// marked committed and written before the next call, and the calls after it start another
-/// entry, which the failure rolls back. The journal never folds committed work into an entry
+/// entry; a query opened between two executions (whose opening commits on MySQL) splits them
+/// too. The journal never folds committed work into an entry
 /// that reads as rolled back, or the reverse.
 pub fn mysql_a_repeated_statement_that_commits_splits_its_journal_entry(dialect: Dialect) {
     let db = TestDb::new(dialect, "repeatcommit");
@@ -951,6 +952,10 @@ pub fn mysql_a_repeated_statement_that_commits_splits_its_journal_entry(dialect:
             ("sql", "CALL rc_step()"),
             ("sql", "CALL rc_step()"),
             ("sql", "CALL rc_step()"),
+            // A query opened after writing commits them on MySQL: it ends the run too.
+            ("sql", "INSERT INTO rc VALUES (10)"),
+            ("query", "SELECT a FROM rc"),
+            ("sql", "INSERT INTO rc VALUES (10)"),
             ("fail", "after the calls"),
         ],
     );
@@ -958,8 +963,9 @@ pub fn mysql_a_repeated_statement_that_commits_splits_its_journal_entry(dialect:
     let err = upgrade_fails(&project, &db);
     assert_eq!(
         db.strings("SELECT CAST(a AS CHAR) FROM rc ORDER BY a"),
-        ["1", "2"],
-        "the second call committed both rows; the later ones rolled back: {err}"
+        ["1", "2", "3", "4", "10"],
+        "the second call committed rows 1-2, the query's opening 3, 4 and the first 10; \
+         the second 10 rolled back: {err}"
     );
     let journal = db.strings(&format!(
         "SELECT journal FROM retort_history WHERE revision = '{HOSTILE}'"
@@ -976,6 +982,18 @@ pub fn mysql_a_repeated_statement_that_commits_splits_its_journal_entry(dialect:
     assert!(
         calls[1].starts_with("CALL rc_step() ×2 ") && !calls[1].ends_with("— committed"),
         "{journal:?}"
+    );
+    let inserts: Vec<&str> = journal[0]
+        .lines()
+        .filter(|l| l.starts_with("INSERT INTO rc VALUES (10)"))
+        .collect();
+    assert_eq!(
+        inserts,
+        [
+            "INSERT INTO rc VALUES (10) → 1 row(s)",
+            "INSERT INTO rc VALUES (10) → 1 row(s)"
+        ],
+        "the query between them splits the entry: {journal:?}"
     );
     assert_not_applied(&db, &err);
 }

@@ -69,10 +69,11 @@ pub struct SqlCtx {
     pub(super) kept: Vec<Kept>,
     /// What this migration's upgrade kept, for this call's downgrade to restore.
     pub(super) restorable: Vec<Kept>,
-    /// The journal entry of the last statement that completed, written when the next
-    /// statement is sent, or by the step with the row's completion (one commit fewer per
-    /// migration on MySQL): the journal lags the database by at most one statement, as when
-    /// each entry was written after its statement returned.
+    /// The journal entry of the last run of one statement ([`JournalRun`]), written when a
+    /// different statement is sent, a query is opened, after an execution the server reports
+    /// committed, or by the step with the row's completion (one commit fewer per migration on
+    /// MySQL): the journal lags the database by the running statement, and by the executions
+    /// of its own run since that run's last commit (docs/failure-states.md).
     journal_tail: Option<JournalRun>,
     /// The last statement found to leave the lent transaction alone: a data migration sends
     /// one statement row after row, and lexing it each time cost more than running it.
@@ -354,6 +355,13 @@ impl SqlCtx {
         {
             return Ok(());
         }
+        self.end_journal_run().await
+    }
+
+    /// Writes the journal entry still held, ending its run: before a query is opened (on
+    /// MySQL its opening commits what ran before it, so the entry must not also count
+    /// executions after it).
+    async fn end_journal_run(&mut self) -> wasmtime::Result<()> {
         let Some(run) = self.journal_tail.take() else {
             return Ok(());
         };
@@ -513,6 +521,7 @@ impl sql::HostTransaction for SqlView<'_> {
             ));
         }
         self.refuse_transaction_control(&statement)?;
+        self.end_journal_run().await?;
         let r = self.db()?.open_cursor(&statement, params).await;
         match self.lift(&statement, r)? {
             Ok((cursor, columns)) => {

@@ -38,6 +38,10 @@ fn run(tx: &Tx, table: &str) -> Result<()> {
                     retort_guest::warn(&format!("ignored: {e}"));
                 }
             }
+            "query" => {
+                let mut rows = tx.query::<Vec<retort_guest::Value>>(&step.arg, ())?;
+                while rows.next_batch()?.is_some() {}
+            }
             "sleep" => {
                 let ms: u64 = step.arg.parse().unwrap_or(0);
                 std::thread::sleep(std::time::Duration::from_millis(ms));
