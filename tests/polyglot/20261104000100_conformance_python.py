@@ -97,6 +97,18 @@ class Conformance(Migration):
             [(c.bt, c.d, c.dt, c.tm, c.ts, c.tz, c.u, c.j, c.id) for c in read],
         )
 
+        # Ragged parameter sets (plain values: the JSON path) are refused with the set named,
+        # and what the batch ran before it rolls back with the savepoint.
+        tx.execute("SAVEPOINT ragged")
+        try:
+            tx.execute_batch("INSERT INTO conf_log (k, v) VALUES ($1, $2)", [("r1", "a"), ("r2",)])
+            raise MigrationError("ragged parameter sets were accepted")
+        except Err as e:
+            check(isinstance(e.value, types.Error_InvalidStatement)
+                  and "parameter set 1 has 1 values, the first has 2" in e.value.value, f"ragged {e.value!r}")
+        tx.execute("ROLLBACK TO SAVEPOINT ragged")
+        check(tx.query(tuple, "SELECT k FROM conf_log WHERE k LIKE 'r_'").next_batch() == [], "ragged rolled back")
+
         note(tx, "scratch1", "x")
         note(tx, "scratch2", "x")
         affected = tx.execute("DELETE FROM conf_log WHERE k LIKE 'scratch%'")
