@@ -353,6 +353,53 @@ fn tampered_catalog(dialect: Dialect, rows: &[Vec<Value>]) -> Option<String> {
     None
 }
 
+/// MySQL: one history row's hash, as the bookkeeping digest takes it — every column but the
+/// journal (which Retort appends to while a migration runs); NULL told from '' by `CHAR(0)`.
+const MYSQL_HISTORY_ROW: &str = "UNHEX(SHA2(CONCAT_WS(CHAR(31), revision, parents, description, \
+     digest, state, applied_at, applied_by, duration_ms, COALESCE(signer, CHAR(0)), \
+     COALESCE(notes, CHAR(0)), COALESCE(kept, CHAR(0))), 256))";
+
+/// MySQL: one stored artifact part's hash — its key and size (its bytes are checked against
+/// the recorded digest when read).
+const MYSQL_ARTIFACT_ROW: &str =
+    "UNHEX(SHA2(CONCAT_WS(CHAR(31), digest, part, LENGTH(bytes)), 256))";
+
+/// MySQL: the hashes the bookkeeping digest is made of, row by row (kind 0: a history row
+/// keyed by revision; 1: an artifact part keyed by digest and part), for Retort's own
+/// connection to keep ([`super::mirror::Mirror`]). With `only`, just the rows of those
+/// revisions and the parts of those artifacts (`$1…`: the revisions, then the digests).
+pub(crate) fn mysql_row_hashes_sql(tables: &Tables, only: Option<(usize, usize)>) -> String {
+    let Tables {
+        history, artifacts, ..
+    } = tables;
+    let list = |from: usize, n: usize| {
+        (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (rows, parts) = match only {
+        None => (String::new(), String::new()),
+        Some((r, a)) => (
+            if r == 0 {
+                " WHERE FALSE".to_string()
+            } else {
+                format!(" WHERE revision IN ({})", list(1, r))
+            },
+            if a == 0 {
+                " WHERE FALSE".to_string()
+            } else {
+                format!(" WHERE digest IN ({})", list(r + 1, a))
+            },
+        ),
+    };
+    format!(
+        "SELECT 0, revision, 0, {MYSQL_HISTORY_ROW} FROM {history}{rows}
+         UNION ALL
+         SELECT 1, digest, part, {MYSQL_ARTIFACT_ROW} FROM {artifacts}{parts}"
+    )
+}
+
 /// A query for one digest of the bookkeeping tables' contents, computed by the server: every
 /// history row but its journal, and every artifact part's key and size. `None` on SQLite, whose
 /// authorizer refuses a migration's writes to them outright.
@@ -389,18 +436,19 @@ fn contents_digest_sql(dialect: Dialect, history: &str, artifacts: &str) -> Opti
                                 (to_regclass('{history}'), to_regclass('{artifacts}'))), ''),
                  'UTF8')), 'hex')"
         )),
-        // `group_concat_max_len` is raised on every connection Retort opens; a migration that
-        // lowers it on its own only makes its fingerprint differ (and be refused).
+        // Each row's SHA-256, sorted bytewise (binary strings: no collation a session picks
+        // can reorder them), so Retort's own connection can keep the same digest up to date
+        // from the rows it writes (`db/mirror.rs`). `group_concat_max_len` is raised on every
+        // connection Retort opens; a migration that lowers it on its own only makes its
+        // fingerprint differ (and be refused).
         Dialect::Mysql => Some(format!(
             "SELECT SHA2(CONCAT(
-                 COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(CHAR(31), revision, parents, description,
-                              digest, state, applied_at, applied_by, duration_ms,
-                              COALESCE(signer, CHAR(0)), COALESCE(notes, CHAR(0)),
-                              COALESCE(kept, CHAR(0)))
-                           ORDER BY revision SEPARATOR 0x1e) FROM {history}), ''),
+                 COALESCE((SELECT GROUP_CONCAT(h ORDER BY h SEPARATOR '')
+                             FROM (SELECT {MYSQL_HISTORY_ROW} AS h FROM {history}) r), ''),
                  CHAR(29),
-                 COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(CHAR(31), digest, part, LENGTH(bytes))
-                           ORDER BY digest, part SEPARATOR 0x1e) FROM {artifacts}), '')), 256)"
+                 COALESCE((SELECT GROUP_CONCAT(h ORDER BY h SEPARATOR '')
+                             FROM (SELECT {MYSQL_ARTIFACT_ROW} AS h FROM {artifacts}) a), '')),
+                 256)"
         )),
         Dialect::Sqlite => None,
     }
@@ -572,6 +620,7 @@ pub trait HistoryStore: Session {
             self.tables().history
         );
         let doing = "keeping definitions in retort_history";
+        self.writing(Some(revision), None);
         let n = self
             .host_execute(doing, &sql, &[text(kept), text(revision)])
             .await?;
@@ -615,6 +664,7 @@ pub trait HistoryStore: Session {
     async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), DbError> {
         let (sql, params) = insert_history_sql(&self.tables().history, row, 0);
         let doing = "recording the revision in retort_history";
+        self.writing(Some(&row.revision), None);
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -648,6 +698,7 @@ pub trait HistoryStore: Session {
         ];
         params.extend(history_params);
         let doing = "storing the artifact and recording the revision in retort_history";
+        self.writing(Some(&row.revision), Some(&row.digest));
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -676,6 +727,7 @@ pub trait HistoryStore: Session {
             text(revision),
         ];
         let doing = "updating retort_history";
+        self.writing(Some(revision), None);
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -706,6 +758,7 @@ pub trait HistoryStore: Session {
             text(revision),
         ];
         let doing = "updating retort_history";
+        self.writing(Some(revision), None);
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -722,6 +775,7 @@ pub trait HistoryStore: Session {
         let sql = replace_digest_sql(self.dialect(), &self.tables().history);
         let params = [text(digest), optional(signer), text(note), text(revision)];
         let doing = "recording the accepted rebuild in retort_history";
+        self.writing(Some(revision), None);
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -753,6 +807,7 @@ pub trait HistoryStore: Session {
     async fn delete_history(&mut self, revision: &str) -> Result<(), DbError> {
         let sql = format!("DELETE FROM {} WHERE revision = $1", self.tables().history);
         let doing = "removing the revision from retort_history";
+        self.writing(Some(revision), None);
         let n = self.host_execute(doing, &sql, &[text(revision)]).await?;
         exactly_one(doing, &sql, n)
     }
@@ -764,6 +819,7 @@ pub trait HistoryStore: Session {
         let sql = journal_sql(self.dialect(), &self.tables().history);
         let params = [Value::Text(entry.into()), Value::Text(revision.into())];
         let doing = "writing the journal";
+        self.writing(Some(revision), None);
         let n = self.host_execute(doing, &sql, &params).await?;
         exactly_one(doing, &sql, n)
     }
@@ -782,6 +838,7 @@ pub trait HistoryStore: Session {
                 Value::Bytes(chunk.to_vec()),
                 Value::Text(super::now_rfc3339()),
             ];
+            self.writing(None, Some(digest));
             self.host_execute("storing the artifact", &sql, &params)
                 .await?;
         }
@@ -852,6 +909,13 @@ pub trait HistoryStore: Session {
         let Tables {
             history, artifacts, ..
         } = self.tables().clone();
+        let reads_contents = watch == Watch::Contents || self.dialect() != Dialect::Postgres;
+        if view == View::Own
+            && reads_contents
+            && let Some(fingerprint) = self.own_contents_fingerprint().await?
+        {
+            return Ok(fingerprint);
+        }
         let (sql, params) = match (self.dialect(), watch) {
             (Dialect::Postgres, Watch::Transaction) => {
                 // Read with the statement just before, if the backend could.

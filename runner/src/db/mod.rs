@@ -8,6 +8,7 @@
 pub(crate) mod catalog;
 pub(crate) mod ddl;
 mod history;
+mod mirror;
 mod mysql;
 pub(crate) mod placeholders;
 mod postgres;
@@ -348,6 +349,22 @@ pub trait Session: Send {
     /// so it answers once. Any other statement forgets it.
     fn take_fingerprint(&mut self) -> Option<String> {
         None
+    }
+
+    /// Says that the next [`Session::host_execute`] writes `revision`'s history row and/or
+    /// `artifact`'s stored parts, and nothing else of the bookkeeping: a backend that keeps the
+    /// bookkeeping's fingerprint up to date from its own writes (MySQL,
+    /// [`Session::own_contents_fingerprint`]) reads just those rows again. A write not
+    /// announced makes it read everything.
+    fn writing(&mut self, revision: Option<&str>, artifact: Option<&str>) {
+        let _ = (revision, artifact);
+    }
+
+    /// The bookkeeping fingerprint as [`Watch::Contents`] reads it through Retort's own
+    /// connection, computed from what the backend knows of the rows plus the ones it wrote
+    /// since ([`Session::writing`]) rather than by reading the tables whole; `None`: read it.
+    async fn own_contents_fingerprint(&mut self) -> Result<Option<String>, DbError> {
+        Ok(None)
     }
 
     /// The artifact digests this connection stored, or found stored, in `retort_artifacts`

@@ -30,6 +30,8 @@ use sqlx::{
 };
 use tokio::sync::mpsc;
 
+use super::history::mysql_row_hashes_sql;
+use super::mirror::{Mirror, Reread};
 use super::placeholders::rewrite;
 use super::values::{self, kind};
 use super::{
@@ -273,6 +275,12 @@ pub struct MySqlBackend {
     /// to the bookkeeping still be rolled back, and is it worth the check (O(history)) before
     /// a statement that may commit it.
     since_check: bool,
+    /// The bookkeeping rows' hashes as last read on `own`, and the rows written since: the
+    /// fingerprint before a migration without reading the history whole (`db/mirror.rs`).
+    /// `None`: read everything next time.
+    mirror: Option<Mirror>,
+    /// What the next `host_execute` writes, as announced ([`Session::writing`]).
+    announced: Option<(Option<String>, Option<String>)>,
 }
 
 async fn open(url: &str) -> Result<MySqlConnection, DbError> {
@@ -364,6 +372,8 @@ impl MySqlBackend {
             watched: None,
             known: Default::default(),
             since_check: false,
+            mirror: None,
+            announced: None,
         })
     }
 
@@ -714,7 +724,44 @@ impl Session for MySqlBackend {
         sql: &str,
         params: &[Value],
     ) -> Result<u64, DbError> {
+        match (self.announced.take(), &mut self.mirror) {
+            (Some((revision, artifact)), Some(mirror)) => {
+                mirror.mark(revision.as_deref(), artifact.as_deref());
+            }
+            (Some(_), None) => {}
+            // A write the mirror cannot place: read everything next time.
+            (None, _) => self.mirror = None,
+        }
         host_execute(&mut self.own, doing, sql, params).await
+    }
+
+    fn writing(&mut self, revision: Option<&str>, artifact: Option<&str>) {
+        self.announced = Some((revision.map(str::to_owned), artifact.map(str::to_owned)));
+    }
+
+    async fn own_contents_fingerprint(&mut self) -> Result<Option<String>, DbError> {
+        let doing = "checking that the migration left Retort's bookkeeping alone";
+        let (only, params) = match self.mirror.as_ref().and_then(Mirror::reread) {
+            Some(Reread::Nothing) => return Ok(self.mirror.as_ref().map(Mirror::digest)),
+            Some(Reread::Rows(revisions, artifacts)) => (
+                Some((revisions.len(), artifacts.len())),
+                revisions
+                    .into_iter()
+                    .chain(artifacts)
+                    .map(Value::Text)
+                    .collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+        let sql = mysql_row_hashes_sql(&self.tables, only);
+        let mut mirror = self.mirror.take().unwrap_or_default();
+        let rows = host_query(&mut self.own, doing, &sql, &params).await?;
+        mirror.refresh(rows, only.is_none()).map_err(|m| {
+            super::host_failure(doing, &sql, GuestError::InvalidStatement(m).into())
+        })?;
+        let digest = mirror.digest();
+        self.mirror = Some(mirror);
+        Ok(Some(digest))
     }
 
     async fn host_query(

@@ -152,6 +152,12 @@ impl Session for Recording {
     fn watch_bookkeeping(&mut self, expected: Option<String>) {
         self.inner.watch_bookkeeping(expected)
     }
+    fn writing(&mut self, revision: Option<&str>, artifact: Option<&str>) {
+        self.inner.writing(revision, artifact)
+    }
+    async fn own_contents_fingerprint(&mut self) -> Result<Option<String>, DbError> {
+        self.inner.own_contents_fingerprint().await
+    }
     async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
         self.inner.setup(doing, sql).await
     }
