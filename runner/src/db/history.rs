@@ -288,9 +288,13 @@ fn catalog_sql(dialect: Dialect) -> &'static str {
                     c.relrowsecurity, c.relforcerowsecurity
                FROM pg_class c WHERE c.oid IN (to_regclass($1), to_regclass($2)) ORDER BY 1"
         }
+        // One table per lookup: with `IN` MariaDB opens every table of the database to find
+        // their triggers (2 ms at 2,000 tables, after every migration); with `=` just the one.
         Dialect::Mysql => {
-            "SELECT 'trigger', trigger_name, event_object_table FROM information_schema.triggers
-              WHERE event_object_schema = $3 AND event_object_table IN ($1, $2)"
+            "SELECT (SELECT GROUP_CONCAT(trigger_name) FROM information_schema.triggers
+                      WHERE event_object_schema = $3 AND event_object_table = $1),
+                    (SELECT GROUP_CONCAT(trigger_name) FROM information_schema.triggers
+                      WHERE event_object_schema = $3 AND event_object_table = $2)"
         }
         Dialect::Sqlite => {
             "SELECT 'main', type, name, COALESCE(sql, '') FROM main.sqlite_master
@@ -328,13 +332,12 @@ fn tampered_catalog(dialect: Dialect, rows: &[Vec<Value>]) -> Option<String> {
                     None
                 }
             }
-            Dialect::Mysql => (text(row.first()) == "trigger").then(|| {
-                format!(
-                    "{} has a trigger (`{}`)",
-                    text(row.get(2)),
-                    text(row.get(1))
-                )
-            }),
+            // One column per table: its triggers' names, NULL when it has none.
+            Dialect::Mysql => [HISTORY_TABLE, ARTIFACTS_TABLE]
+                .iter()
+                .zip(row)
+                .find(|(_, names)| !matches!(names, Value::Null))
+                .map(|(table, names)| format!("{table} has a trigger (`{}`)", text(Some(names)))),
             Dialect::Sqlite => {
                 let (schema, kind, name) = (text(row.first()), text(row.get(1)), text(row.get(2)));
                 if kind == "trigger" {
