@@ -310,3 +310,115 @@ pub fn a_statement_reused_with_other_parameter_types_stores_each_value(dialect: 
         ]
     );
 }
+
+/// The fingerprint before a migration as Retort's own connection takes it, and as the server
+/// computes it whole on the migration's connection: they must be equal.
+async fn same(b: &mut Box<dyn db::Backend>, after: &str) -> String {
+    use retort::db::{View, Watch};
+    let own = b
+        .bookkeeping_fingerprint(View::Own, Watch::Contents)
+        .await
+        .unwrap();
+    let whole = b
+        .bookkeeping_fingerprint(View::Migration, Watch::Contents)
+        .await
+        .unwrap();
+    assert_eq!(own, whole, "after {after}");
+    own
+}
+
+/// The fingerprint a migration's check is compared with, as Retort's own connection takes it
+/// (on MySQL kept from the rows Retort itself writes, `db/mirror.rs`), equals the one the server
+/// computes whole after every kind of write Retort makes to its bookkeeping; a change Retort did
+/// not make is not in it (so the next migration's check fails), and a write Retort does not
+/// announce makes it read everything again.
+pub fn the_fingerprint_follows_retorts_own_writes(dialect: Dialect) {
+    use retort::db::{View, Watch};
+    let test = TestDb::new(dialect, "mirror");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (b, before) = rt.block_on(async {
+        let mut b = db::connect(&test.url, Access::ReadWrite).await.unwrap();
+        b.lock(std::time::Duration::from_secs(5)).await.unwrap();
+        b.create_history().await.unwrap();
+        let empty = same(&mut b, "creating the tables").await;
+        b.insert_history(&row("r1", RowState::Upgrading))
+            .await
+            .unwrap();
+        let one = same(&mut b, "insert_history").await;
+        if dialect != Dialect::Sqlite {
+            assert_ne!(empty, one, "a new row changes the fingerprint");
+        }
+        // Two parts: incompressible bytes over one part's size.
+        let big: Vec<u8> = (0..db::ARTIFACT_PART + 1000)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        b.store_artifact(&"aa".repeat(32), &big).await.unwrap();
+        same(&mut b, "store_artifact of two parts").await;
+        b.journal("r1", "CREATE TABLE t → 0 row(s)\n")
+            .await
+            .unwrap();
+        same(&mut b, "journal").await;
+        b.complete_history("r1", 9, Some("CREATE INDEX i ON t (a) → 0 row(s)\n"))
+            .await
+            .unwrap();
+        same(&mut b, "complete_history").await;
+        b.record_with_artifact(b"\0asm small", &row("r2", RowState::Upgrading))
+            .await
+            .unwrap();
+        same(&mut b, "record_with_artifact").await;
+        b.update_history("r2", RowState::Downgrading, 3)
+            .await
+            .unwrap();
+        same(&mut b, "update_history").await;
+        b.keep_definitions("r2", "[]").await.unwrap();
+        same(&mut b, "keep_definitions").await;
+        b.replace_digest("r1", &"cd".repeat(32), None, "accepted")
+            .await
+            .unwrap();
+        same(&mut b, "replace_digest").await;
+        b.delete_history("r2").await.unwrap();
+        let before = same(&mut b, "delete_history").await;
+        (b, before)
+    });
+    if dialect == Dialect::Sqlite {
+        // Its authorizer refuses a migration's writes to the bookkeeping outright: no digest.
+        return;
+    }
+    let (mut b, before) = (b, before);
+    // A change Retort did not make, between two migrations, from another connection.
+    test.execute("UPDATE retort_history SET description = 'changed' WHERE revision = 'r1'");
+    rt.block_on(async {
+        // A change Retort did not make, between two migrations: not in the fingerprint Retort
+        // keeps (MySQL), so the check after the next migration, which the server computes
+        // whole, differs — the migration is refused. Where the fingerprint before a
+        // migration is read whole, it is simply part of it.
+        let own = b
+            .bookkeeping_fingerprint(View::Own, Watch::Contents)
+            .await
+            .unwrap();
+        let whole = b
+            .bookkeeping_fingerprint(View::Migration, Watch::Contents)
+            .await
+            .unwrap();
+        if dialect == Dialect::Mysql {
+            assert_eq!(own, before, "the kept fingerprint does not see it");
+            assert_ne!(own, whole, "the whole read does");
+        } else {
+            assert_eq!(own, whole);
+        }
+        // A write of Retort's own that says nothing of what it touches: everything is read
+        // again, the outside change with it.
+        b.host_execute(
+            "an unannounced write",
+            "UPDATE retort_history SET notes = NULL WHERE revision = 'nothing'",
+            &[],
+        )
+        .await
+        .unwrap();
+        same(&mut b, "an unannounced write").await;
+        b.close().await;
+    });
+}

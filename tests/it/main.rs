@@ -134,6 +134,7 @@ macro_rules! dialect_suite {
             case!(api, library_builds_sources_only_when_asked);
             case!(api, the_test_kit_migrates_seeds_and_round_trips);
             case!(backend, backend_contract);
+            case!(backend, the_fingerprint_follows_retorts_own_writes);
             case!(backend, a_statement_reused_with_other_parameter_types_stores_each_value);
             case!(containment, hostile_session_settings_do_not_change_batched_values);
             case!(containment, transaction_control_is_refused_and_nothing_is_lost);
