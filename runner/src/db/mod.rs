@@ -154,6 +154,9 @@ type PackedCache = std::collections::HashMap<[u8; 32], std::sync::Arc<[u8]>>;
 /// How many bytes of packed artifacts [`packed`] keeps before it starts over.
 const PACKED_CACHE_LIMIT: usize = 64 << 20;
 
+/// The smallest artifact [`packed`] remembers.
+const PACKED_CACHE_MIN: usize = 64 << 10;
+
 /// [`pack`], remembered: the same artifact stored in many databases (a fleet's targets all
 /// store the same runtime and migrations) is compressed once. Kept by a hash of the bytes
 /// themselves, not the artifact's digest (which leaves out a signature, so two artifacts of
@@ -161,6 +164,11 @@ const PACKED_CACHE_LIMIT: usize = 64 << 20;
 pub fn packed(bytes: &[u8]) -> std::sync::Arc<[u8]> {
     use sha2::{Digest, Sha256};
     use std::sync::{Arc, Mutex, OnceLock};
+    // A small artifact (a SQL migration's is under 1 KB) packs again in microseconds; kept,
+    // it would only grow the run's memory with every migration.
+    if bytes.len() < PACKED_CACHE_MIN {
+        return pack(bytes).into();
+    }
     static CACHE: OnceLock<Mutex<(PackedCache, usize)>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let lock =
