@@ -820,15 +820,22 @@ mod tests {
     }
 
     #[test]
-    fn packing_is_remembered_only_for_the_same_bytes() {
-        let unsigned = b"artifact bytes".repeat(100);
+    fn packing_is_remembered_only_for_the_same_large_bytes() {
+        let unsigned = b"artifact bytes".repeat(PACKED_CACHE_MIN / 10);
         let mut signed = unsigned.clone();
         signed.extend_from_slice(b"-- a signature");
         let first = packed(&unsigned);
         assert_eq!(unpack(&first).unwrap(), unsigned);
         assert!(std::sync::Arc::ptr_eq(&first, &packed(&unsigned)));
         // The same artifact signed (its digest leaves the signature out): packed anew.
-        assert_eq!(unpack(&packed(&signed)).unwrap(), signed);
+        let other = packed(&signed);
+        assert_eq!(unpack(&other).unwrap(), signed);
+        assert!(!std::sync::Arc::ptr_eq(&first, &other));
+        // A small artifact is packed again each time, not kept for the run.
+        let small = b"a SQL migration".repeat(10);
+        let once = packed(&small);
+        assert_eq!(unpack(&once).unwrap(), small);
+        assert!(!std::sync::Arc::ptr_eq(&once, &packed(&small)));
     }
 
     #[test]
