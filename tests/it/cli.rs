@@ -853,3 +853,76 @@ fn ambiguous_prefixes_list_candidates_and_head_minus_one_works() {
     assert!(out.contains("now at 20260501000100"), "{out}");
     assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 2);
 }
+
+/// A shared runtime's first compile on a machine is the quick tier's (Winch), and a migration
+/// runs on it as on Cranelift's code (the Python conformance kit: every value type both ways,
+/// then a downgrade); `RETORT_FIRST_COMPILE=quick` compiles nothing more, `optimized` compiles
+/// Cranelift's, which later runs then load instead of compiling anything.
+#[test]
+fn a_runtimes_first_compile_is_quick_and_the_optimised_one_follows() {
+    crate::common::polyglot(); // both runtimes, built once per machine
+    let id = "20261104000100";
+    let project = Project::with_polyglot(&[id]);
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = std::fs::read_dir(project.migrations().join("runtimes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("python-"))
+        .expect("the Python runtime beside the migration");
+    let digest = runtime
+        .trim_start_matches("python-")
+        .trim_end_matches(".wasm")
+        .to_string();
+    let compiled = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(cache.path())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&digest) && n.ends_with(".cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let env = |mode: &'static str| {
+        [
+            ("RETORT_CACHE_DIR", cache.path().as_os_str()),
+            ("RETORT_FIRST_COMPILE", std::ffi::OsStr::new(mode)),
+        ]
+    };
+    crate::conformance::run_kit_with(Dialect::Sqlite, &project, id, &env("quick"));
+    let quick = compiled();
+    assert_eq!(quick.len(), 1, "the quick tier's entry only: {quick:?}");
+
+    let db = TestDb::new(Dialect::Sqlite, "tiers");
+    let status = |mode: &'static str| {
+        let out = project
+            .retort(&db)
+            .envs(env(mode))
+            .arg("status")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let err = status("quick");
+    assert!(!err.contains("compiling"), "loaded from the cache: {err}");
+    assert_eq!(compiled(), quick);
+    let err = status("optimized");
+    assert!(
+        err.contains("compiling") && !err.contains("quick tier"),
+        "{err}"
+    );
+    let both = compiled();
+    assert_eq!(
+        both.len(),
+        2,
+        "Cranelift's entry beside the quick one: {both:?}"
+    );
+    // From then on Cranelift's code is there to load, whatever the mode.
+    let err = status("");
+    assert!(!err.contains("compiling"), "{err}");
+    assert_eq!(compiled(), both);
+}

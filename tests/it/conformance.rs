@@ -55,7 +55,22 @@ fn seed(dialect: Dialect) -> Vec<&'static str> {
 
 /// Runs the kit against the guest whose artifact is `fixture` (found by id prefix).
 pub fn run_kit(dialect: Dialect, project: Project, id: &str) {
+    run_kit_with(dialect, &project, id, &[]);
+}
+
+/// [`run_kit`], every `retort` started with `env` set.
+pub fn run_kit_with(
+    dialect: Dialect,
+    project: &Project,
+    id: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) {
     let db = TestDb::new(dialect, &format!("conf{id}"));
+    let retort = || {
+        let mut command = project.retort(&db);
+        command.envs(env.iter().copied());
+        command
+    };
     // MariaDB sessions run in UTC for Retort; the seed's TIMESTAMP is read back as written.
     for sql in [ddl(dialect, "conf_src"), ddl(dialect, "conf_dst")] {
         db.execute(&sql);
@@ -75,7 +90,7 @@ pub fn run_kit(dialect: Dialect, project: Project, id: &str) {
         }
     }
 
-    let out = project.retort(&db).arg("upgrade").output().unwrap();
+    let out = retort().arg("upgrade").output().unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{id} on {dialect:?}: {err}");
     assert!(
@@ -121,14 +136,15 @@ pub fn run_kit(dialect: Dialect, project: Project, id: &str) {
         Dialect::Mysql => assert_eq!(code, "23000"),
         Dialect::Sqlite => assert!(code.starts_with("SQLITE_CONSTRAINT"), "{code}"),
     }
-    let out = project.retort(&db).args(["show", id]).output().unwrap();
+    let out = retort().args(["show", id]).output().unwrap();
     assert!(
         stdout(&out).contains("branch labels: conformance"),
         "{}",
         stdout(&out)
     );
 
-    project.run_ok(&db, &["downgrade", "base"]);
+    let out = retort().args(["downgrade", "base"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(db.count("SELECT COUNT(*) FROM conf_dst"), 0);
     assert_eq!(db.count("SELECT COUNT(*) FROM conf_log"), 0);
 }

@@ -58,6 +58,26 @@ impl CompileCache {
         self.path(digest).is_some_and(|p| p.is_file())
     }
 
+    /// Whether there is a directory to keep compiled components in.
+    pub fn enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// Compiles `bytes` and keeps the result, unless the cache holds it already; nothing to
+    /// load (the optimised tier of a runtime this run uses the quick tier of,
+    /// `host/sandbox.rs`).
+    pub fn fill(&self, engine: &Engine, digest: &str, bytes: &[u8]) {
+        let Some(path) = self.path(digest) else {
+            return;
+        };
+        if path.is_file() {
+            return;
+        }
+        if let Ok(compiled) = engine.precompile_component(bytes) {
+            store(&path, &compiled);
+        }
+    }
+
     /// The component for `bytes` (whose SHA-256 is `digest`): from the cache, or compiled
     /// and then stored. Failing to store is not an error: the next run compiles again.
     pub fn component(

@@ -665,6 +665,14 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
     cache: crate::host::cache::CompileCache,
+    /// The quick tier (Winch): a shared runtime's first compile on a machine, 4–6× faster
+    /// than Cranelift's (BENCHMARKS.md, goal 4), while Cranelift compiles it in the background
+    /// into the compile cache for later runs. `None` with `RETORT_FIRST_COMPILE=optimized`
+    /// (docs/speed.md).
+    quick: Option<Tier>,
+    /// Whether a runtime compiled in the quick tier is also compiled with Cranelift in the
+    /// background (not with `RETORT_FIRST_COMPILE=quick`: a machine thrown away after the run).
+    optimise_later: bool,
     limits: Limits,
     /// Shared runtimes compiled in this process, by digest: every script migration of a
     /// language instantiates the same one.
@@ -675,6 +683,52 @@ pub struct Sandbox {
     offered: std::sync::Mutex<std::collections::HashMap<String, Arc<[u8]>>>,
     /// Told when a runtime is compiled (seconds, once per machine), so the wait is shown.
     observer: Option<Arc<dyn crate::core::observe::Observer>>,
+}
+
+/// A second engine, its linker and its compile cache.
+struct Tier {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: crate::host::cache::CompileCache,
+}
+
+/// A runtime this large compiles in the quick tier first (the SQL runtime, 81 KB, compiles
+/// in well under a second either way).
+const QUICK_TIER_MIN: usize = 1 << 20;
+
+/// The linker of `engine`: the host interface and a deny-by-default WASI.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    // Each interface on its own view of the store (wasmtime's WASI crates' pattern): the SQL
+    // interfaces see the lent database and the resource table, `report` only where its
+    // messages go.
+    types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)?;
+    script::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)?;
+    report::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| &mut s.report)?;
+    sql::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
+    json_batches::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
+    schema::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
+    Ok(linker)
+}
+
+/// Compiles (or loads) a component with `engine` and links it.
+fn link(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    cache: &crate::host::cache::CompileCache,
+    digest: &str,
+    bytes: &[u8],
+) -> Result<SchemaScriptRuntimePre<HostState>, String> {
+    let (component, _cached) = cache
+        .component(engine, digest, bytes)
+        .map_err(|e| format!("{e:#}"))?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| format!("it imports something Retort does not provide: {e:#}"))?;
+    SchemaScriptRuntimePre::new(pre).map_err(|e| {
+        format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}")
+    })
 }
 
 /// A compiled migration, ready to instantiate cheaply.
@@ -711,33 +765,46 @@ impl Sandbox {
             config.cranelift_opt_level(wasmtime::OptLevel::None);
         }
         let engine = Engine::new(&config)?;
-        let weak = engine.weak();
+        // Winch: Tier 1 in wasmtime, like Cranelift; a target it does not support simply
+        // has no quick tier.
+        let first_compile = std::env::var("RETORT_FIRST_COMPILE").unwrap_or_default();
+        let quick = if first_compile == "optimized" {
+            None
+        } else {
+            config.strategy(wasmtime::Strategy::Winch);
+            match Engine::new(&config) {
+                Ok(engine) => Some(Tier {
+                    linker: linker(&engine)?,
+                    cache: crate::host::cache::CompileCache::new(&engine),
+                    engine,
+                }),
+                Err(_) => None,
+            }
+        };
+        // Every engine's epoch advances while the main one lives.
+        let weak: Vec<_> = std::iter::once(&engine)
+            .chain(quick.as_ref().map(|t| &t.engine))
+            .map(Engine::weak)
+            .collect();
         std::thread::Builder::new()
             .name("retort-epoch".into())
             .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
+                while weak[0].upgrade().is_some() {
+                    for engine in weak.iter().filter_map(|w| w.upgrade()) {
+                        engine.increment_epoch();
+                    }
                     std::thread::sleep(EPOCH_TICK);
                 }
             })
             .map_err(|e| wasmtime::format_err!("cannot start the deadline thread: {e}"))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        // Each interface on its own view of the store (wasmtime's WASI crates' pattern):
-        // the SQL interfaces see the lent database and the resource table, `report` only
-        // where its messages go.
-        types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)?;
-        script::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)?;
-        report::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| &mut s.report)?;
-        sql::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
-        json_batches::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
-        schema::add_to_linker::<_, SqlData>(&mut linker, HostState::sql_view)?;
+        let linker = linker(&engine)?;
         let cache = crate::host::cache::CompileCache::new(&engine);
         Ok(Sandbox {
             engine,
             linker,
             cache,
+            quick,
+            optimise_later: first_compile != "quick",
             limits,
             runtimes: Default::default(),
             offered: Default::default(),
@@ -847,22 +914,50 @@ impl Sandbox {
         if let Some(pre) = runtimes.get(&runtime.digest) {
             return Ok((pre.clone(), bytes));
         }
+        // The SQL runtime (81 KB) compiles in a blink; an interpreter takes seconds with
+        // Cranelift: the quick tier compiles it for this process, and Cranelift's code is
+        // compiled in the background for the compile cache (the next run on this machine
+        // uses it; a process that ends first leaves it for another run to try).
+        let first = bytes.len() >= QUICK_TIER_MIN && !self.cache.holds(&runtime.digest);
+        let quick = self.quick.as_ref().filter(|_| first);
         let announced = self
             .observer
             .as_ref()
-            // The SQL runtime (81 KB) compiles in a blink; an interpreter takes seconds.
-            .filter(|_| bytes.len() >= 1 << 20 && !self.cache.holds(&runtime.digest))
+            .filter(|_| first && quick.is_none_or(|t| !t.cache.holds(&runtime.digest)))
             .map(|observer| {
-                let what = format!("{runtime}, once per machine");
+                let what = match quick {
+                    Some(_) if self.optimise_later && self.cache.enabled() => format!(
+                        "{runtime} (quick tier; Cranelift's code follows in the background, \
+                         for later runs)"
+                    ),
+                    Some(_) => format!("{runtime} (quick tier)"),
+                    None => format!("{runtime}, once per machine"),
+                };
                 observer.event(&crate::core::observe::Event::Compiling {
                     what: &what,
                     bytes: bytes.len(),
                 });
                 (observer, what, std::time::Instant::now())
             });
-        let pre = self
-            .program(&runtime.digest, &bytes)
-            .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
+        let pre = match quick {
+            Some(tier) => {
+                let pre = link(
+                    &tier.engine,
+                    &tier.linker,
+                    &tier.cache,
+                    &runtime.digest,
+                    &bytes,
+                );
+                // After the quick compile, not during it: both would share rayon's pool, and
+                // a wait of one would run the other's work (measured: 1.6 s became 7.1 s).
+                if pre.is_ok() {
+                    self.compile_in_background(&runtime.digest, &bytes);
+                }
+                pre
+            }
+            None => self.program(&runtime.digest, &bytes),
+        }
+        .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
         if let Some((observer, what, started)) = announced {
             observer.event(&crate::core::observe::Event::Compiled {
                 what: &what,
@@ -886,17 +981,32 @@ impl Sandbox {
                 "it is not WebAssembly".into()
             });
         }
-        let (component, _cached) = self
-            .cache
-            .component(&self.engine, digest, bytes)
-            .map_err(|e| format!("{e:#}"))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| format!("it imports something Retort does not provide: {e:#}"))?;
-        SchemaScriptRuntimePre::new(pre).map_err(|e| {
-            format!("it does not export the retort:migration@0.1.0 `migration` world: {e:#}")
-        })
+        link(&self.engine, &self.linker, &self.cache, digest, bytes)
+    }
+
+    /// Compiles a runtime with Cranelift into the compile cache on a thread of its own, for
+    /// the runs after this one (this one uses the quick tier's code throughout).
+    fn compile_in_background(&self, digest: &str, bytes: &Arc<[u8]>) {
+        if !self.cache.enabled() || !self.optimise_later {
+            return;
+        }
+        let (engine, cache) = (self.engine.clone(), self.cache.clone());
+        let (digest, bytes) = (digest.to_string(), bytes.clone());
+        // On one core of a pool of its own (wasmtime compiles in whichever rayon pool it is
+        // called from): the run keeps the others. Not started (no thread to be had): the next
+        // run tries again.
+        let _ = std::thread::Builder::new()
+            .name("retort-optimise".into())
+            .spawn(move || {
+                match rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .thread_name(|_| "retort-optimise".into())
+                    .build()
+                {
+                    Ok(pool) => pool.install(|| cache.fill(&engine, &digest, &bytes)),
+                    Err(_) => cache.fill(&engine, &digest, &bytes),
+                }
+            });
     }
 
     /// Applies the memory limit and a deadline `timeout` from now to a fresh store.
@@ -923,7 +1033,7 @@ impl Sandbox {
                 message: format!("{e:#}"),
             }
         })?;
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(prepared.pre.engine(), state);
         store.data_mut().script = prepared.script.as_ref().map(|(s, _, _)| s.clone());
         self.arm(&mut store, std::time::Duration::from_secs(10));
         let result = async {
@@ -974,7 +1084,7 @@ impl Sandbox {
                 );
             }
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(prepared.pre.engine(), state);
         self.arm(&mut store, self.limits.timeout);
         store.data_mut().sql.mode = mode;
         store.data_mut().sql.restorable = kept;
