@@ -38,7 +38,7 @@ first() { # lang mode -> seconds for new + build + upgrade on a fresh machine
         "$RETORT_BIN" -q upgrade > /dev/null 2>&1
     )
     end=$(date +%s.%N)
-    echo "$end - $start" | bc
+    printf '%.2f\n' "$(echo "$end - $start" | bc)"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
