@@ -188,3 +188,66 @@ fn an_ungranted_capability_is_refused_before_anything_runs() {
         "[app]\nname = demo\n"
     );
 }
+
+/// A Python migration that spins or hoards memory on its runtime's code from either compiler —
+/// Winch's quick tier (a fresh cache, `RETORT_FIRST_COMPILE=quick`) and Cranelift's
+/// (`optimized`) — is stopped by the same limits, rolled back and named.
+#[test]
+fn limits_stop_a_script_migration_on_either_compilers_code() {
+    crate::common::polyglot(); // both runtimes, built once per machine
+    for (fixture, limits, said, table) in [
+        (
+            "20261207000100",
+            "timeout_secs = 2",
+            "ran past its time limit of 2 s (limits.timeout_secs)",
+            "py_spun",
+        ),
+        (
+            "20261207000200",
+            "memory_mib = 96",
+            "over its limit of 96 MiB (limits.memory_mib)",
+            "py_bombed",
+        ),
+    ] {
+        for tier in ["quick", "optimized"] {
+            let db = TestDb::new(Dialect::Sqlite, "hostile_py");
+            let project = Project::with_polyglot(&[fixture]);
+            std::fs::write(
+                project.dir.path().join("retort.toml"),
+                format!(
+                    "[databases.main]\nurl = \"{}\"\nmigrations = \"migrations\"\n\n[limits]\n{limits}\n",
+                    db.url
+                ),
+            )
+            .unwrap();
+            let cache = tempfile::tempdir().unwrap();
+            let started = std::time::Instant::now();
+            let out = project
+                .retort(&db)
+                .env_remove("DATABASE_URL")
+                .env("RETORT_CACHE_DIR", cache.path())
+                .env("RETORT_FIRST_COMPILE", tier)
+                .arg("upgrade")
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "{fixture} on the {tier} tier: the limit did not stop it in time"
+            );
+            assert_eq!(out.status.code(), Some(1), "{fixture} {tier}: {err}");
+            assert!(err.contains(&format!("upgrade of {fixture}")), "{err}");
+            assert!(err.contains(said), "{fixture} on the {tier} tier: {err}");
+            assert_eq!(
+                err.contains("quick tier"),
+                tier == "quick",
+                "{fixture}: compiled on the {tier} tier: {err}"
+            );
+            assert!(
+                !db.tables().contains(&table.to_string()),
+                "{fixture} {tier}: its write was rolled back"
+            );
+            assert_eq!(db.count("SELECT COUNT(*) FROM retort_history"), 0, "{err}");
+        }
+    }
+}
