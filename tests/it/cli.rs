@@ -910,6 +910,25 @@ fn a_runtimes_first_compile_is_quick_and_the_optimised_one_follows() {
     let err = status("quick");
     assert!(!err.contains("compiling"), "loaded from the cache: {err}");
     assert_eq!(compiled(), quick);
+    // By default a run that loads the quick tier's code says so (and starts Cranelift's compile
+    // in the background: in a copy of the cache here, so nothing below depends on its timing).
+    let copy = tempfile::tempdir().unwrap();
+    for name in &quick {
+        std::fs::copy(cache.path().join(name), copy.path().join(name)).unwrap();
+    }
+    let out = project
+        .retort(&db)
+        .env("RETORT_CACHE_DIR", copy.path())
+        .env_remove("RETORT_FIRST_COMPILE")
+        .arg("status")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("runs on its quick compile's code this time") && !err.contains("compiling"),
+        "{err}"
+    );
     let err = status("optimized");
     assert!(
         err.contains("compiling") && !err.contains("quick tier"),
