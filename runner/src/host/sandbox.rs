@@ -914,6 +914,18 @@ impl Sandbox {
         if let Some(pre) = runtimes.get(&runtime.digest) {
             return Ok((pre.clone(), bytes));
         }
+        let pre = self.compile_runtime(runtime, &bytes)?;
+        runtimes.insert(runtime.digest.clone(), pre.clone());
+        Ok((pre, bytes))
+    }
+
+    /// Compiles (or loads) a shared runtime, in the quick tier where this machine's cache lacks
+    /// Cranelift's code for a large one, saying what takes seconds and what runs slower.
+    fn compile_runtime(
+        &self,
+        runtime: &RuntimeRef,
+        bytes: &Arc<[u8]>,
+    ) -> Result<SchemaScriptRuntimePre<HostState>, String> {
         // The SQL runtime (81 KB) compiles in a blink; an interpreter takes seconds with
         // Cranelift: the quick tier compiles it for this process, and Cranelift's code is
         // compiled in the background for the compile cache (the next run on this machine
@@ -946,16 +958,16 @@ impl Sandbox {
                     &tier.linker,
                     &tier.cache,
                     &runtime.digest,
-                    &bytes,
+                    bytes,
                 );
                 // After the quick compile, not during it: both would share rayon's pool, and
                 // a wait of one would run the other's work (measured: 1.6 s became 7.1 s).
                 if pre.is_ok() {
-                    self.compile_in_background(&runtime.digest, &bytes);
+                    self.compile_in_background(&runtime.digest, bytes);
                 }
                 pre
             }
-            None => self.program(&runtime.digest, &bytes),
+            None => self.program(&runtime.digest, bytes),
         }
         .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
         if announced.is_none()
@@ -979,8 +991,7 @@ impl Sandbox {
                 duration: started.elapsed(),
             });
         }
-        runtimes.insert(runtime.digest.clone(), pre.clone());
-        Ok((pre, bytes))
+        Ok(pre)
     }
 
     /// Compiles (or loads) a component and links it.
