@@ -507,6 +507,10 @@ fn new_scaffolds_in_the_projects_language() {
 /// What `new` scaffolds in Python and JavaScript builds and runs as written, up and down (a
 /// Python template whose method bodies had lost their indentation trapped on its first run).
 #[test]
+#[cfg_attr(
+    not(retort_test_polyglot),
+    ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see docs/development.md) to run"
+)]
 fn scaffolded_script_migrations_run_as_written() {
     let polyglot = crate::common::polyglot(); // both runtimes, built once per machine
     let tmp = tempfile::tempdir().unwrap();
@@ -859,6 +863,10 @@ fn ambiguous_prefixes_list_candidates_and_head_minus_one_works() {
 /// then a downgrade); `RETORT_FIRST_COMPILE=quick` compiles nothing more, `optimized` compiles
 /// Cranelift's, which later runs then load instead of compiling anything.
 #[test]
+#[cfg_attr(
+    not(retort_test_polyglot),
+    ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see docs/development.md) to run"
+)]
 fn a_runtimes_first_compile_is_quick_and_the_optimised_one_follows() {
     crate::common::polyglot(); // both runtimes, built once per machine
     let id = "20261104000100";

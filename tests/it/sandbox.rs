@@ -193,6 +193,10 @@ fn an_ungranted_capability_is_refused_before_anything_runs() {
 /// Winch's quick tier (a fresh cache, `RETORT_FIRST_COMPILE=quick`) and Cranelift's
 /// (`optimized`) — is stopped by the same limits, rolled back and named.
 #[test]
+#[cfg_attr(
+    not(retort_test_polyglot),
+    ignore = "set RETORT_COMPONENTIZE_PY and RETORT_COMPONENTIZE_JS (see docs/development.md) to run"
+)]
 fn limits_stop_a_script_migration_on_either_compilers_code() {
     crate::common::polyglot(); // both runtimes, built once per machine
     for (fixture, limits, said, table) in [
