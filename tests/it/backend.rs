@@ -314,6 +314,13 @@ pub fn a_statement_reused_with_other_parameter_types_stores_each_value(dialect: 
 /// The fingerprint before a migration as Retort's own connection takes it, and as the server
 /// computes it whole on the migration's connection: they must be equal.
 async fn same(b: &mut Box<dyn db::Backend>, after: &str) -> String {
+    let (own, whole) = fingerprints(b).await;
+    assert_eq!(own, whole, "after {after}");
+    own
+}
+
+/// The fingerprint as Retort's own connection takes it, then as the server computes it whole.
+async fn fingerprints(b: &mut Box<dyn db::Backend>) -> (String, String) {
     use retort::db::{View, Watch};
     let own = b
         .bookkeeping_fingerprint(View::Own, Watch::Contents)
@@ -323,8 +330,7 @@ async fn same(b: &mut Box<dyn db::Backend>, after: &str) -> String {
         .bookkeeping_fingerprint(View::Migration, Watch::Contents)
         .await
         .unwrap();
-    assert_eq!(own, whole, "after {after}");
-    own
+    (own, whole)
 }
 
 /// The fingerprint a migration's check is compared with, as Retort's own connection takes it
@@ -333,7 +339,6 @@ async fn same(b: &mut Box<dyn db::Backend>, after: &str) -> String {
 /// not make is not in it (so the next migration's check fails), and a write Retort does not
 /// announce makes it read everything again.
 pub fn the_fingerprint_follows_retorts_own_writes(dialect: Dialect) {
-    use retort::db::{View, Watch};
     let test = TestDb::new(dialect, "mirror");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -395,14 +400,7 @@ pub fn the_fingerprint_follows_retorts_own_writes(dialect: Dialect) {
         // keeps (MySQL), so the check after the next migration, which the server computes
         // whole, differs — the migration is refused. Where the fingerprint before a
         // migration is read whole, it is simply part of it.
-        let own = b
-            .bookkeeping_fingerprint(View::Own, Watch::Contents)
-            .await
-            .unwrap();
-        let whole = b
-            .bookkeeping_fingerprint(View::Migration, Watch::Contents)
-            .await
-            .unwrap();
+        let (own, whole) = fingerprints(&mut b).await;
         if dialect == Dialect::Mysql {
             assert_eq!(own, before, "the kept fingerprint does not see it");
             assert_ne!(own, whole, "the whole read does");

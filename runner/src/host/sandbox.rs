@@ -768,7 +768,8 @@ impl Sandbox {
         // Winch: Tier 1 in wasmtime, like Cranelift; a target it does not support simply
         // has no quick tier.
         let first_compile = std::env::var("RETORT_FIRST_COMPILE").unwrap_or_default();
-        let quick = if first_compile == "optimized" {
+        // Winch is Tier 1 on x86-64 only; elsewhere every compile is Cranelift's.
+        let quick = if first_compile == "optimized" || !cfg!(target_arch = "x86_64") {
             None
         } else {
             config.strategy(wasmtime::Strategy::Winch);
@@ -951,27 +952,32 @@ impl Sandbox {
                 });
                 (observer, what, std::time::Instant::now())
             });
-        let pre = match quick {
-            Some(tier) => {
-                let pre = link(
-                    &tier.engine,
-                    &tier.linker,
-                    &tier.cache,
-                    &runtime.digest,
-                    bytes,
-                );
-                // After the quick compile, not during it: both would share rayon's pool, and
-                // a wait of one would run the other's work (measured: 1.6 s became 7.1 s).
-                if pre.is_ok() {
-                    self.compile_in_background(&runtime.digest, bytes);
-                }
-                pre
+        let (pre, on_quick) = match quick.map(|tier| {
+            link(
+                &tier.engine,
+                &tier.linker,
+                &tier.cache,
+                &runtime.digest,
+                bytes,
+            )
+        }) {
+            Some(Ok(pre)) => {
+                // After the quick compile, not during it: both would share rayon's pool, and a
+                // wait of one would run the other's work (measured: 1.6 s became 7.1 s).
+                self.compile_in_background(&runtime.digest, bytes);
+                (Ok(pre), true)
             }
-            None => self.program(&runtime.digest, bytes),
-        }
-        .map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
+            // Winch could not take it (a WebAssembly feature it lacks): Cranelift compiles it,
+            // as where there is no quick tier; a component that is wrong fails there too.
+            Some(Err(_)) | None => (self.program(&runtime.digest, bytes), false),
+        };
+        let pre = pre.map_err(|e| format!("{runtime} cannot be loaded: {e}"))?;
+        let announced = announced.map(|(observer, what, started)| match quick {
+            Some(_) if !on_quick => (observer, format!("{runtime}, once per machine"), started),
+            _ => (observer, what, started),
+        });
         if announced.is_none()
-            && quick.is_some()
+            && on_quick
             && self.optimise_later
             && self.cache.enabled()
             && let Some(observer) = &self.observer
