@@ -270,20 +270,20 @@ impl Runner {
     }
 
     /// Adds, from `retort_artifacts`, the applied revisions the migrations source lacks, so
-    /// a database can be downgraded after its newer migrations' source is gone. Read-only.
+    /// a database can be downgraded after its newer migrations' source is gone. Read-only;
+    /// `history` is the database's, as its caller read it.
     pub(crate) async fn with_stored_artifacts(
         &self,
         db: &DatabaseConfig,
         migrations: Migrations,
+        history: &[HistoryRow],
     ) -> Result<Migrations, Error> {
-        let wanted: Vec<Expected> = self
-            .history(db)
-            .await?
-            .into_iter()
+        let wanted: Vec<Expected> = history
+            .iter()
             .filter(|r| !migrations.graph.contains(&r.revision))
             .map(|r| Expected {
-                revision: r.revision,
-                digest: r.digest,
+                revision: r.revision.clone(),
+                digest: r.digest.clone(),
             })
             .collect();
         if wanted.is_empty() {
@@ -357,20 +357,8 @@ impl Runner {
         Ok(lines)
     }
 
-    async fn migrate_loaded(
-        &self,
-        db: &DatabaseConfig,
-        migrations: &Migrations,
-        direction: Direction,
-        target: &Target,
-        dry_run: bool,
-    ) -> Result<Report, Error> {
-        let history = self.history(db).await?;
-        self.migrate_read(db, migrations, history, direction, target, dry_run)
-            .await
-    }
-
-    /// [`Runner::migrate_loaded`] with the history already read (read-only, before the lock).
+    /// Moves `db` to `target`, planned first on `history` as read before the lock (read-only:
+    /// a target that cannot be reached fails before anything is created), then under the lock.
     pub(super) async fn migrate_read(
         &self,
         db: &DatabaseConfig,

@@ -141,8 +141,11 @@ impl Rehearsal<'_> {
             self.runner.build_sources,
         )?;
         let migrations = self.runner.load(db).await?;
-        let migrations = self.runner.with_stored_artifacts(db, migrations).await?;
         let history = self.runner.history(db).await?;
+        let migrations = self
+            .runner
+            .with_stored_artifacts(db, migrations, &history)
+            .await?;
         self.runner.check_integrity(db, &migrations, &history)?;
         let steps = self
             .runner

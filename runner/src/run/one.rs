@@ -84,9 +84,10 @@ impl Runner {
         let report = if unknown {
             // Applied revisions whose source is gone come from the database's own store.
             let with_stored = self
-                .with_stored_artifacts(db, clone_migrations(self, db, migrations)?)
+                .with_stored_artifacts(db, clone_migrations(self, db, migrations)?, &history)
                 .await?;
-            self.migrate_loaded(db, &with_stored, run.direction, &run.target, !run.apply)
+            let (direction, target) = (run.direction, &run.target);
+            self.migrate_read(db, &with_stored, history, direction, target, !run.apply)
                 .await?
         } else {
             // The history just read is the read-only plan's; the lock plans again.

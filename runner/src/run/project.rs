@@ -23,12 +23,17 @@ impl Runner {
             return Err(Error::TargetNeedsOneDatabase(target.to_string()));
         }
         let mut loaded = Vec::new();
+        let mut histories = Vec::new();
         for db in selected {
             super::check_built(db, direction, self.observer.as_ref(), self.build_sources)?;
             let migrations = self.load(db).await?;
             // Every database's applied artifacts are checked before any database is touched.
-            self.check_integrity(db, &migrations, &self.history(db).await?)?;
-            loaded.push(self.with_stored_artifacts(db, migrations).await?);
+            // The history read here (on a connection of its own) is also the read-only plan's
+            // below: the plan that runs is made again under the lock.
+            let history = self.history(db).await?;
+            self.check_integrity(db, &migrations, &history)?;
+            loaded.push(self.with_stored_artifacts(db, migrations, &history).await?);
+            histories.push(history);
         }
         let mut order = order_databases(selected, &loaded)?;
         if direction == Direction::Downgrade {
@@ -41,8 +46,16 @@ impl Runner {
         let mut remaining: Vec<usize> = order.clone();
         while !remaining.is_empty() {
             let i = remaining.remove(0);
+            let history = std::mem::take(&mut histories[i]);
             match self
-                .migrate_loaded(&selected[i], &loaded[i], direction, target, dry_run)
+                .migrate_read(
+                    &selected[i],
+                    &loaded[i],
+                    history,
+                    direction,
+                    target,
+                    dry_run,
+                )
                 .await
             {
                 Ok(report) => outcome.reports.push(report),

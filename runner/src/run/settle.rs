@@ -119,11 +119,14 @@ impl Rehearsal<'_> {
             refusal,
         };
         let migrations = self.runner.load(db).await?;
-        let migrations = self.runner.with_stored_artifacts(db, migrations).await?;
+        let history = self.runner.history(db).await?;
+        let migrations = self
+            .runner
+            .with_stored_artifacts(db, migrations, &history)
+            .await?;
         if migrations.get(revision).is_none() {
             return Err(refuse(Refusal::NoArtifact));
         }
-        let history = self.runner.history(db).await?;
         let applied: Vec<String> = migrations
             .graph
             .order()
