@@ -711,7 +711,9 @@ impl PgBackend {
     /// the history row is read back after COMMIT) and the session's prepared statements, in one
     /// round trip while the lock's connection says, concurrently, whether it still holds the
     /// lock (for `check_lock`); then the bookkeeping's fingerprint (for the check asked next).
-    async fn settle(&mut self, before: &str) -> Result<(), DbError> {
+    /// `reset`: `before` is [`PgBackend::reset_session`]'s script, whose first row says
+    /// whether `track_counts` was still on.
+    async fn settle(&mut self, before: &str, reset: bool) -> Result<(), DbError> {
         let sql = format!(
             "{before}SET CONSTRAINTS ALL IMMEDIATE; SELECT transaction_timestamp()::text, \
              EXISTS (SELECT 1 FROM pg_trigger WHERE tgdeferrable AND NOT tgisinternal); \
@@ -729,6 +731,9 @@ impl PgBackend {
         );
         self.fingerprint = None;
         let rows = rows.map_err(|e| sqlx_db_error(doing, &sql, e))?;
+        if reset {
+            tracking_was_on(&rows, doing, &sql)?;
+        }
         // From the end: the prepared statements' row, the stamp's row (the session setup
         // replayed in `before` may answer rows before them).
         let n = rows.len();
@@ -816,6 +821,31 @@ impl PgBackend {
         // A failed transaction already closed it; nothing to report.
         let _ = self.run("closing a cursor", &format!("CLOSE {name}")).await;
     }
+}
+
+/// Whether `track_counts` is on, the first statement of the reset after a migration: the
+/// bookkeeping check reads write counts that it gates (a superuser's to switch), and the reset
+/// would put it back on before the check, hiding that the migration ran without it.
+const TRACK_COUNTS_SQL: &str = "SELECT current_setting('track_counts');";
+
+/// Fails unless the first row of `rows` (the answer to [`TRACK_COUNTS_SQL`]) says `on`.
+fn tracking_was_on(rows: &[PgRow], doing: &str, sql: &str) -> Result<(), DbError> {
+    let setting = rows
+        .first()
+        .and_then(|r| r.try_get::<String, _>(0).ok())
+        .unwrap_or_default();
+    if setting == "on" {
+        return Ok(());
+    }
+    Err(DbError::Statement {
+        doing: doing.into(),
+        statement: sql.into(),
+        code: None,
+        message: format!(
+            "the migration switched track_counts off (`{setting}`), which Retort's bookkeeping \
+             check reads"
+        ),
+    })
 }
 
 /// The session's prepared statements: those made by SQL `PREPARE`, and the others (sqlx's,
@@ -1062,12 +1092,10 @@ impl Session for PgBackend {
         // objects gone (they come first on the search path); then the session setup again.
         // The bookkeeping check reads write counts that `track_counts` gates (a superuser's
         // to switch): switched off, they would be put back on here and the check fooled.
-        let mut script = String::from(
-            "DO $retort$ BEGIN IF NOT current_setting('track_counts')::boolean THEN RAISE \
-             EXCEPTION 'the migration switched track_counts off, which Retort''s bookkeeping \
-             check reads'; END IF; END $retort$;\n\
-             RESET ALL; RESET SESSION AUTHORIZATION; DISCARD TEMP;\n",
-        );
+        // Read before the reset (the first row of the answer), checked when it comes back: a
+        // plain query, where a `DO` block was compiled anew after every migration.
+        let mut script =
+            format!("{TRACK_COUNTS_SQL}\nRESET ALL; RESET SESSION AUTHORIZATION; DISCARD TEMP;\n");
         for sql in &self.setup {
             script.push_str(sql);
             script.push_str(";\n");
@@ -1079,6 +1107,7 @@ impl Session for PgBackend {
                 .fetch_all(self.conn())
                 .await
                 .map_err(|e| sqlx_db_error(doing, &script, e))?;
+            tracking_was_on(&rows, doing, &script)?;
             let Some(last) = rows.last() else {
                 return Err(DbError::Statement {
                     doing: doing.into(),
@@ -1090,7 +1119,7 @@ impl Session for PgBackend {
             return self.forget_prepared_if_touched(last, doing, &script).await;
         }
         // In a transaction the deferred work is settled next: in the same round trip.
-        self.settle(&script).await?;
+        self.settle(&script, true).await?;
         self.settled_with_reset = true;
         Ok(())
     }
@@ -1099,7 +1128,7 @@ impl Session for PgBackend {
         if std::mem::take(&mut self.settled_with_reset) {
             return Ok(());
         }
-        self.settle("").await
+        self.settle("", false).await
     }
 
     fn may_run_at_commit(&self) -> bool {
