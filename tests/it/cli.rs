@@ -300,6 +300,7 @@ fn the_compile_cache_is_used_and_survives_corruption() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.is_file()) // besides `metadata/` (the next test's)
         .collect();
     assert_eq!(
         entries.len(),
@@ -331,6 +332,103 @@ fn the_compile_cache_is_used_and_survives_corruption() {
         .output()
         .unwrap();
     assert!(off.status.success());
+}
+
+/// What each artifact says about itself (`metadata`) is asked once per artifact and kept in
+/// the machine's cache, per source; a kept answer is checked like a fresh one, a damaged file is
+/// asked again, and the entries of artifacts gone are dropped.
+#[test]
+fn what_each_artifact_says_is_asked_once_and_checked_every_time() {
+    let db = TestDb::new(Dialect::Sqlite, "metadata");
+    let project = Project::with_demo();
+    let cache = tempfile::tempdir().unwrap();
+    let status = || {
+        project
+            .retort(&db)
+            .env("RETORT_CACHE_DIR", cache.path())
+            .arg("status")
+            .output()
+            .unwrap()
+    };
+    let kept_file = || -> std::path::PathBuf {
+        let files: Vec<_> = std::fs::read_dir(cache.path().join("metadata"))
+            .expect("the metadata cache")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(files.len(), 1, "one file for the one source: {files:?}");
+        files[0].clone()
+    };
+    let kept = || -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(kept_file()).unwrap()).unwrap()
+    };
+    let first = status();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let entries = kept();
+    let mut ids: Vec<&str> = entries
+        .values()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["20261122090000", "20261122090100", "20261122090200"],
+        "one entry per artifact, keyed by digest"
+    );
+    let (digest, _) = entries
+        .iter()
+        .find(|(_, v)| v["id"] == "20261122090100")
+        .unwrap();
+    assert_eq!(digest.len(), 64);
+
+    // Kept answers are used: an edited description shows (the artifact was not asked).
+    let mut edited = entries.clone();
+    edited[digest.as_str()]["description"] = "said by the cache".into();
+    std::fs::write(kept_file(), serde_json::to_vec(&edited).unwrap()).unwrap();
+    let out = status();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        crate::common::stdout(&out).contains("said by the cache"),
+        "{}",
+        crate::common::stdout(&out)
+    );
+
+    // ... and checked like fresh ones: an entry that makes the artifact another revision than
+    // its file name says is refused, naming the file.
+    let mut forged = entries.clone();
+    forged[digest.as_str()]["id"] = "20261122090150".into();
+    std::fs::write(kept_file(), serde_json::to_vec(&forged).unwrap()).unwrap();
+    let out = status();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("20261122090100_split_user_names.wasm"),
+        "{err}"
+    );
+    assert!(err.contains("20261122090150"), "{err}");
+
+    // A damaged file is asked again and rewritten whole.
+    std::fs::write(kept_file(), b"{ not json").unwrap();
+    let out = status();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(crate::common::stdout(&out), crate::common::stdout(&first));
+    assert_eq!(kept(), entries);
+
+    // An artifact gone: its entry goes with it.
+    std::fs::remove_file(
+        project
+            .migrations()
+            .join("20261122090200_move_emails_to_table.wasm"),
+    )
+    .unwrap();
+    let out = status();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut left: Vec<String> = kept()
+        .values()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["20261122090000", "20261122090100"]);
 }
 
 /// The bad-input corpus (fixtures in tests/guests/202608*): each is refused with a clear error

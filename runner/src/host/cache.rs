@@ -127,7 +127,9 @@ fn engine_key(engine: &Engine) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn store(path: &Path, compiled: &[u8]) {
+/// Writes `bytes` to `path` atomically (a temporary file renamed), creating the private
+/// directory first; a failure leaves nothing behind and is not an error (a cache).
+pub(crate) fn store(path: &Path, bytes: &[u8]) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;
@@ -142,7 +144,7 @@ fn store(path: &Path, compiled: &[u8]) {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
         std::process::id()
     ));
-    if std::fs::write(&tmp, compiled).is_ok() && std::fs::rename(&tmp, path).is_err() {
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
 }

@@ -235,10 +235,13 @@ pub(super) fn compile_all(
 
 /// Reads a compiled artifact's metadata and checks it: a valid id and parents, and the
 /// revision its name (or, for a stored copy, history) says it is.
+/// What the artifact said is taken from `kept` when it holds the artifact's digest, else asked
+/// (and kept); either way it is checked here.
 pub(super) async fn describe(
     sandbox: &Sandbox,
     compiled: Compiled,
     observer: Arc<dyn Observer>,
+    kept: &mut super::info_cache::InfoCache,
 ) -> Result<Artifact, ArtifactError> {
     let Compiled {
         offered,
@@ -246,7 +249,14 @@ pub(super) async fn describe(
         signer,
         prepared,
     } = compiled;
-    let mut info = sandbox.metadata(&prepared, observer).await?;
+    let mut info = match kept.get(&digest) {
+        Some(info) => info,
+        None => {
+            let info = sandbox.metadata(&prepared, observer).await?;
+            kept.put(&digest, &info);
+            info
+        }
+    };
     // The description is the migration's text: every line and file Retort prints or writes
     // it to shows it as data (no line breaks, no terminal controls).
     info.description = crate::core::as_data(&info.description);

@@ -12,6 +12,7 @@ pub mod artifact;
 mod bundle;
 mod directory;
 mod embedded;
+mod info_cache;
 mod stored;
 
 use std::sync::Arc;
@@ -82,10 +83,13 @@ pub async fn load(
     add_runtimes(sandbox, source, &offered).await?;
     let policy = artifact::Policy { database, trust };
     let compiled = artifact::compile_all(sandbox, offered, policy);
+    let mut kept = info_cache::InfoCache::open(&source.describe());
     let mut artifacts = Vec::with_capacity(compiled.len());
     for compiled in compiled {
-        artifacts.push(artifact::describe(sandbox, compiled?, observer.clone()).await?);
+        let described = artifact::describe(sandbox, compiled?, observer.clone(), &mut kept);
+        artifacts.push(described.await?);
     }
+    kept.save();
     Ok(artifacts)
 }
 
