@@ -801,6 +801,57 @@ impl Sources {
         })
     }
 
+    /// See [`stale`]. `read`: the SQL migrations' artifacts as read already, in the order of
+    /// `self.sql` (an entry missing or `None` is read here).
+    fn stale(
+        self,
+        dir: &Path,
+        read: &[Option<Vec<u8>>],
+    ) -> crate::authoring::Result<Vec<(PathBuf, Staleness)>> {
+        let mut out: Vec<(PathBuf, Staleness)> = self
+            .unbuilt(dir)
+            .into_iter()
+            .map(|p| (p, Staleness::Unbuilt))
+            .collect();
+        let mut built: Vec<(PathBuf, String, Option<&[u8]>)> = Vec::new();
+        for (crate_dir, _) in &self.crates {
+            let fingerprint = source_fingerprint(crate_dir)?;
+            built.push((crate_dir.clone(), fingerprint, None));
+        }
+        for (i, m) in self.sql.iter().enumerate() {
+            let bytes = read.get(i).and_then(Option::as_deref);
+            built.push((dir.join(&m.stem), m.fingerprint(), bytes));
+        }
+        let mut earlier = EarlierRuntimes::default();
+        for guest in &self.scripts {
+            let stem = dir.join(&guest.stem);
+            if !guest.up_to_date(dir, &mut earlier)?
+                && PathBuf::from(format!("{}.wasm", stem.display())).is_file()
+            {
+                out.push((stem, Staleness::Changed));
+            }
+        }
+        for (stem, fingerprint, bytes) in built {
+            let read_here;
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None => match std::fs::read(format!("{}.wasm", stem.display())) {
+                    Ok(bytes) => {
+                        read_here = bytes;
+                        &read_here[..]
+                    }
+                    Err(_) => continue, // unbuilt, listed above
+                },
+            };
+            let recorded = crate::trust::signing::custom_section(bytes, SOURCE_SECTION);
+            if recorded.is_some_and(|r| r != fingerprint.as_bytes()) {
+                out.push((stem, Staleness::Changed));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// See [`unbuilt`].
     fn unbuilt(&self, dir: &Path) -> Vec<PathBuf> {
         self.crates
@@ -840,42 +891,51 @@ pub fn stale(dir: &Path) -> crate::authoring::Result<Vec<(PathBuf, Staleness)>> 
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
+    Sources::list(dir)?.stale(dir, &[])
+}
+
+/// [`build_offline`], then [`stale`] of what it leaves: what `retort upgrade` does before it
+/// runs, listing the directory and reading each SQL migration's scripts and artifact once
+/// instead of twice (the reads were most of a start with nothing to do). The outer error is
+/// the build's, the inner one the staleness check's.
+#[allow(clippy::type_complexity)] // the two results of the two steps, as their callers take them
+pub fn build_offline_then_stale(
+    dir: &Path,
+) -> crate::authoring::Result<(
+    Vec<Built>,
+    crate::authoring::Result<Vec<(PathBuf, Staleness)>>,
+)> {
+    if !dir.is_dir() {
+        return Ok((build_offline(dir)?, stale(dir)));
+    }
     let sources = Sources::list(dir)?;
-    let mut out: Vec<(PathBuf, Staleness)> = sources
-        .unbuilt(dir)
-        .into_iter()
-        .map(|p| (p, Staleness::Unbuilt))
+    let mut artifacts: Vec<Option<Vec<u8>>> = sources
+        .sql
+        .iter()
+        .map(|m| std::fs::read(format!("{}.wasm", dir.join(&m.stem).display())).ok())
         .collect();
-    let mut built: Vec<(PathBuf, String)> = Vec::new();
-    for (crate_dir, _) in sources.crates {
-        let fingerprint = source_fingerprint(&crate_dir)?;
-        built.push((crate_dir, fingerprint));
-    }
-    for m in &sources.sql {
-        let fingerprint = m.fingerprint();
-        built.push((dir.join(&m.stem), fingerprint));
-    }
-    let mut earlier = EarlierRuntimes::default();
-    for guest in sources.scripts {
-        let stem = dir.join(&guest.stem);
-        if !guest.up_to_date(dir, &mut earlier)?
-            && PathBuf::from(format!("{}.wasm", stem.display())).is_file()
-        {
-            out.push((stem, Staleness::Changed));
+    let rebuild: Vec<bool> = sources
+        .sql
+        .iter()
+        .zip(&artifacts)
+        .map(|(m, artifact)| sql_needs_build(m, artifact.as_deref()))
+        .collect();
+    let mut built: Vec<Built> = write_sql(dir, &sources.sql, &rebuild, None, false)?
+        .into_iter()
+        .filter(|b| b.rebuilt)
+        .collect();
+    built.extend(
+        build_scripts(dir, &sources.scripts, None, false, true)?
+            .into_iter()
+            .filter(|b| b.rebuilt),
+    );
+    // What was just written is read again by the check; what was not is as read above.
+    for (artifact, rebuilt) in artifacts.iter_mut().zip(&rebuild) {
+        if *rebuilt {
+            *artifact = None;
         }
     }
-    for (stem, fingerprint) in built {
-        let artifact = PathBuf::from(format!("{}.wasm", stem.display()));
-        let Ok(bytes) = std::fs::read(&artifact) else {
-            continue; // unbuilt, listed above
-        };
-        let recorded = crate::trust::signing::custom_section(&bytes, SOURCE_SECTION);
-        if recorded.is_some_and(|r| r != fingerprint.as_bytes()) {
-            out.push((stem, Staleness::Changed));
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok((built, sources.stale(dir, &artifacts)))
 }
 
 /// Builds every migration of `dir`: each crate (a cargo workspace) in release mode for
@@ -982,6 +1042,16 @@ pub fn build_offline(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
     Ok(built)
 }
 
+/// Whether an offline build writes `m`'s artifact (`artifact`, its current bytes): missing or
+/// older than its scripts, unless signed (a build would drop the signature; it is reported
+/// stale instead).
+fn sql_needs_build(m: &SqlMigration, artifact: Option<&[u8]>) -> bool {
+    let signed = artifact.is_some_and(|b| {
+        crate::trust::signing::custom_section(b, crate::trust::signing::SECTION).is_some()
+    });
+    !signed && !artifact.is_some_and(|b| sql_artifact_up_to_date(b, m))
+}
+
 /// The SQL half of [`build_offline`].
 fn build_sql(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
     let sql = sql_migrations(dir)?;
@@ -989,10 +1059,7 @@ fn build_sql(dir: &Path) -> crate::authoring::Result<Vec<Built>> {
         .iter()
         .map(|m| {
             let artifact = std::fs::read(format!("{}.wasm", dir.join(&m.stem).display())).ok();
-            let signed = artifact.as_ref().is_some_and(|b| {
-                crate::trust::signing::custom_section(b, crate::trust::signing::SECTION).is_some()
-            });
-            !signed && !artifact.is_some_and(|b| sql_artifact_up_to_date(&b, m))
+            sql_needs_build(m, artifact.as_deref())
         })
         .collect();
     Ok(write_sql(dir, &sql, &stale, None, false)?
@@ -1455,6 +1522,106 @@ mod tests {
             found[0].1.to_string(),
             "changed since its artifact was built"
         );
+    }
+
+    /// The combined offline build and staleness check (`retort upgrade`'s) answers what the two
+    /// steps answer one after the other, and leaves the same files: an unbuilt migration, an
+    /// up-to-date one, an edited one (rebuilt) and an edited signed one (kept, reported stale).
+    #[test]
+    fn the_combined_offline_build_answers_as_the_two_steps_do() {
+        let setup = |root: &Path| {
+            for (i, sql) in ["CREATE TABLE a (x INT);", "CREATE TABLE b (x INT);"]
+                .iter()
+                .enumerate()
+            {
+                let up = root.join(format!("2026010100010{i}_m{i}.up.sql"));
+                std::fs::write(&up, format!("-- retort: parents = none\n{sql}\n")).unwrap();
+            }
+            build_offline(root).unwrap();
+            // m2: built, then edited. m3: built, signed (a section is all the check reads),
+            // then edited. m4: never built.
+            let up = |i: usize| root.join(format!("2026010100010{i}_m{i}.up.sql"));
+            for i in [2, 3] {
+                std::fs::write(
+                    up(i),
+                    "-- retort: parents = none\nCREATE TABLE c (x INT);\n",
+                )
+                .unwrap();
+            }
+            build_offline(root).unwrap();
+            let signed = root.join("20260101000103_m3.wasm");
+            let mut bytes = std::fs::read(&signed).unwrap();
+            crate::trust::signing::append_custom_section(
+                &mut bytes,
+                crate::trust::signing::SECTION,
+                b"signature",
+            );
+            std::fs::write(&signed, bytes).unwrap();
+            for i in [2, 3] {
+                std::fs::write(
+                    up(i),
+                    "-- retort: parents = none\nCREATE TABLE c (x INT, y INT);\n",
+                )
+                .unwrap();
+            }
+            std::fs::write(
+                root.join("20260101000104_m4.up.sql"),
+                "-- retort: parents = none\nCREATE TABLE d (x INT);\n",
+            )
+            .unwrap();
+        };
+        let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut files: Vec<_> = std::fs::read_dir(root)
+                .unwrap()
+                .flatten()
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, std::fs::read(e.path()).unwrap())
+                })
+                .collect();
+            files.sort();
+            files
+        };
+        let names = |built: &[Built]| -> Vec<String> {
+            let mut names: Vec<String> = built
+                .iter()
+                .map(|b| {
+                    b.artifact
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        setup(one.path());
+        setup(two.path());
+        let built = build_offline(one.path()).unwrap();
+        let stale_after = stale(one.path()).unwrap();
+        let (combined, combined_stale) = build_offline_then_stale(two.path()).unwrap();
+        assert_eq!(
+            names(&built),
+            ["20260101000102_m2.wasm", "20260101000104_m4.wasm"]
+        );
+        assert_eq!(names(&combined), names(&built));
+        let rel = |found: Vec<(PathBuf, Staleness)>, root: &Path| -> Vec<(PathBuf, Staleness)> {
+            found
+                .into_iter()
+                .map(|(p, why)| (p.strip_prefix(root).unwrap().to_path_buf(), why))
+                .collect()
+        };
+        assert_eq!(
+            rel(stale_after, one.path()),
+            [(PathBuf::from("20260101000103_m3"), Staleness::Changed)]
+        );
+        assert_eq!(
+            rel(combined_stale.unwrap(), two.path()),
+            [(PathBuf::from("20260101000103_m3"), Staleness::Changed)]
+        );
+        assert_eq!(files(one.path()), files(two.path()));
     }
 
     #[test]

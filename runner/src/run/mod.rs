@@ -665,19 +665,21 @@ pub(super) fn check_built(
         }
         return Ok(());
     }
-    let built = if build {
-        crate::authoring::guest::build_offline(&db.migrations)
+    // The offline build and the staleness check share one listing and one read of each file.
+    let checked = if build {
+        crate::authoring::guest::build_offline_then_stale(&db.migrations)
     } else {
-        Ok(Vec::new())
+        Ok((Vec::new(), crate::authoring::guest::stale(&db.migrations)))
     };
-    match built {
-        Ok(built) => {
+    let stale = match checked {
+        Ok((built, stale)) => {
             for b in &built {
                 observer.event(&crate::core::observe::Event::Built {
                     database: &db.name,
                     artifact: &shown(&b.artifact),
                 });
             }
+            stale
         }
         Err(e) => {
             return Err(Error::Unbuilt {
@@ -685,8 +687,8 @@ pub(super) fn check_built(
                 stale: vec![format!("its migrations cannot be built: {}", e.chain())],
             });
         }
-    }
-    let stale = match crate::authoring::guest::stale(&db.migrations) {
+    };
+    let stale = match stale {
         Ok(stale) => stale
             .iter()
             .map(|(path, why)| format!("{} {why}", shown(path)))
