@@ -211,7 +211,7 @@ fn password() -> String {
     use rand_core::RngCore;
     let mut bytes = [0u8; 16];
     rand_core::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// `retort_scratch_<unix seconds>_<pid>_<n>_<label>`: lowercase letters, digits and `_`

@@ -124,7 +124,7 @@ fn engine_key(engine: &Engine) -> String {
     engine.precompile_compatibility_hash().hash(&mut sha);
     sha.0.update(env!("CARGO_PKG_VERSION").as_bytes());
     let digest = sha.0.finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file renamed), creating the private

@@ -88,7 +88,7 @@ impl Split<'_> {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn leb_u32(bytes: &[u8], at: &mut usize) -> Result<u32, String> {
