@@ -32,15 +32,18 @@ pub(super) struct InfoCache {
 
 impl InfoCache {
     /// The entries kept for `source` (as [`super::MigrationSource::describe`] names it); none
-    /// when the cache is disabled, or the file is missing or unreadable.
-    pub(super) fn open(source: &str) -> InfoCache {
-        let file = crate::host::cache::machine_dir().map(|dir| {
-            dir.join("metadata").join(format!(
-                "{}-{}.json",
-                &crate::trust::signing::digest(source.as_bytes())[..16],
-                env!("CARGO_PKG_VERSION")
-            ))
-        });
+    /// when the cache is disabled, the source keeps none (`keeps`), or the file is missing or
+    /// unreadable.
+    pub(super) fn open(source: &str, keeps: bool) -> InfoCache {
+        let file = crate::host::cache::machine_dir()
+            .filter(|_| keeps)
+            .map(|dir| {
+                dir.join("metadata").join(format!(
+                    "{}-{}.json",
+                    &crate::trust::signing::digest(source.as_bytes())[..16],
+                    env!("CARGO_PKG_VERSION")
+                ))
+            });
         let read = file
             .as_ref()
             .and_then(|f| std::fs::read(f).ok())

@@ -66,6 +66,13 @@ pub trait MigrationSource: Send + Sync {
     async fn runtime(&self, _digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
         Ok(None)
     }
+
+    /// Whether what its artifacts say about themselves is kept in the machine's cache
+    /// between runs (one file per source, named after [`MigrationSource::describe`]): yes,
+    /// unless the source is one of many that come and go.
+    fn keeps_metadata(&self) -> bool {
+        true
+    }
 }
 
 /// Loads every artifact `source` offers for `database`: each must pass the trust policy
@@ -83,7 +90,7 @@ pub async fn load(
     add_runtimes(sandbox, source, &offered).await?;
     let policy = artifact::Policy { database, trust };
     let compiled = artifact::compile_all(sandbox, offered, policy);
-    let mut kept = info_cache::InfoCache::open(&source.describe());
+    let mut kept = info_cache::InfoCache::open(&source.describe(), source.keeps_metadata());
     let mut artifacts = Vec::with_capacity(compiled.len());
     for compiled in compiled {
         let described = artifact::describe(sandbox, compiled?, observer.clone(), &mut kept);

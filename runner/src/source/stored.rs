@@ -32,6 +32,12 @@ impl MigrationSource for Stored {
         read
     }
 
+    /// No: a database's stored copies are read rarely (a downgrade after their source is
+    /// gone), and a file per database URL would pile up in the cache over a fleet's tenants.
+    fn keeps_metadata(&self) -> bool {
+        false
+    }
+
     async fn runtime(&self, digest: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
         let mut backend = db::connect(&self.url, Access::ReadOnly).await?;
         let read = backend.load_artifact(digest).await;
