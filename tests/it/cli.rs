@@ -447,6 +447,23 @@ fn what_each_artifact_says_is_asked_once_and_checked_every_time() {
         .collect();
     left.sort();
     assert_eq!(left, ["20261122090000", "20261122090100"]);
+
+    // Another executable (a rebuild of Retort, which may hand a runtime something else) asks
+    // afresh, and its file replaces the earlier build's.
+    let before = kept_file();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("retort");
+    std::fs::copy(env!("CARGO_BIN_EXE_retort"), &copy).unwrap();
+    let out = assert_cmd::Command::new(&copy)
+        .current_dir(project.migrations().parent().unwrap())
+        .env("DATABASE_URL", &db.url)
+        .env("RETORT_CACHE_DIR", cache.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(kept_file(), before);
+    assert_eq!(kept().len(), 2);
 }
 
 /// The bad-input corpus (fixtures in tests/guests/202608*): each is refused with a clear error

@@ -5,9 +5,12 @@
 //! Calling `metadata` instantiates the migration (its runtime, for a script migration): at
 //! 2,000 SQL migrations that was a third of a run's start with nothing to do (BENCHMARKS.md).
 //! The answer is a function of the artifact's bytes (a script names its runtime by digest,
-//! inside those bytes), so it is keyed by the artifact's digest, and by Retort's version (the
-//! host that asks). One file per source: `metadata/<source>-<version>.json`, holding the
-//! entries of the artifacts the source offered last time, written atomically.
+//! inside those bytes) and of the host that asks (what it hands a script's runtime), so it is
+//! keyed by the artifact's digest in a file of the running executable's: one file per source,
+//! `metadata/<source>-<executable>.json` (the executable by path, size and modification time:
+//! a rebuild of Retort, or of an application that embeds it, starts afresh), holding the
+//! entries of the artifacts the source offered last time, written atomically. Writing one
+//! removes the source's files of other executables.
 //!
 //! Trust: the file sits in the same private directory as the compile cache, whose entries run
 //! as native code; someone who can write it could do worse there. What an entry says is
@@ -37,11 +40,11 @@ impl InfoCache {
     pub(super) fn open(source: &str, keeps: bool) -> InfoCache {
         let file = crate::host::cache::machine_dir()
             .filter(|_| keeps)
-            .map(|dir| {
+            .zip(executable())
+            .map(|(dir, executable)| {
                 dir.join("metadata").join(format!(
-                    "{}-{}.json",
+                    "{}-{executable}.json",
                     &crate::trust::signing::digest(source.as_bytes())[..16],
-                    env!("CARGO_PKG_VERSION")
                 ))
             });
         let read = file
@@ -81,7 +84,38 @@ impl InfoCache {
         if let Ok(json) = serde_json::to_vec(&self.used) {
             crate::host::cache::store(&file, &json);
         }
+        // The source's files of other executables (earlier builds) are not read again.
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name().and_then(|n| n.to_str()))
+        else {
+            return;
+        };
+        let Some((source, _)) = name.split_once('-') else {
+            return;
+        };
+        let prefix = format!("{source}-");
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let other = entry.file_name();
+            let other = other.to_string_lossy();
+            if other != name && other.starts_with(&prefix) && other.ends_with(".json") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
+}
+
+/// The running executable, as its path, size and modification time hashed (16 hex digits);
+/// `None` when it cannot be found (then nothing is kept).
+fn executable() -> Option<String> {
+    let path = std::env::current_exe().ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    let id = format!("{}|{}|{modified}", path.display(), meta.len());
+    Some(crate::trust::signing::digest(id.as_bytes())[..16].to_string())
 }
 
 /// A [`MigrationInfo`] as the file holds it.
