@@ -41,6 +41,77 @@ pub fn hostile_session_settings_do_not_change_batched_values(dialect: Dialect) {
     assert_eq!(db.count("SELECT COUNT(*) FROM hs_dst"), 5);
 }
 
+/// A batch's statement is one statement, however it is sent. The migration batches values
+/// that would end a literal (exact, below), then a statement the server would read as two
+/// if it were sent as text: on MySQL, with `NO_BACKSLASH_ESCAPES` switched on, `'\'` ends a
+/// string where Retort's lexer reads on (so the batch may not go as one text of statements,
+/// `mysql_batch.rs`); elsewhere a plain second statement. The migration fails, nothing of it
+/// stays, and `victim` survives.
+pub fn a_batch_cannot_carry_a_second_statement(dialect: Dialect) {
+    let texts = [r"x\'); DROP TABLE victim; --", "it's", r"\\", "ü ✓"];
+    let batch = |sql: &str| -> String {
+        std::iter::once(sql)
+            .chain(texts.iter().copied())
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    };
+    // Made before the migration: a rollback of the migration would otherwise take them too.
+    let tables = |db: &TestDb| {
+        db.execute("CREATE TABLE victim (id INTEGER PRIMARY KEY)");
+        db.execute("CREATE TABLE nb (t TEXT)");
+    };
+    let mut first: Vec<(&str, String)> = Vec::new();
+    let smuggled = match dialect {
+        Dialect::Mysql => {
+            first.push((
+                "sql",
+                "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')".into(),
+            ));
+            r"INSERT INTO nb (t) VALUES ($1), ('\'); DROP TABLE victim; SELECT (')"
+        }
+        _ => "INSERT INTO nb (t) VALUES ($1); DROP TABLE victim",
+    };
+    // The values alone arrive exactly.
+    let db = TestDb::new(dialect, "batchvalues");
+    tables(&db);
+    let mut steps = first.clone();
+    steps.push(("batch", batch("INSERT INTO nb (t) VALUES ($1)")));
+    let steps: Vec<(&str, &str)> = steps.iter().map(|(k, a)| (*k, a.as_str())).collect();
+    script(&db, &steps);
+    let project = Project::with_fixtures(&[HOSTILE]);
+    project.run_ok(&db, &["upgrade"]);
+    let mut stored = db.strings("SELECT t FROM nb");
+    stored.sort();
+    let mut want: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+    want.sort();
+    assert_eq!(stored, want);
+
+    // A second statement in the batch's text does not run.
+    let db = TestDb::new(dialect, "batchsmuggle");
+    tables(&db);
+    let mut steps = first;
+    steps.push(("batch", batch(smuggled)));
+    let steps: Vec<(&str, &str)> = steps.iter().map(|(k, a)| (*k, a.as_str())).collect();
+    script(&db, &steps);
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        db.tables().contains(&"victim".to_string()),
+        "the batch's second statement ran: {err}"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM nb"), 0, "{err}");
+    assert_ne!(hostile_state(&db).as_deref(), Some("applied"), "{err}");
+    // Refused by the host where its lexer sees two statements; on MySQL it sees one (a string
+    // with an escaped quote), the batch goes set by set as a prepared statement, and the
+    // server refuses the second statement in it.
+    let refusal = match dialect {
+        Dialect::Mysql => "error in your SQL syntax",
+        _ => "execute-batch runs one statement per parameter set; this text holds 2",
+    };
+    assert!(err.contains(refusal), "{err}");
+}
+
 /// The scripted hostile migration (`tests/guests/20261202000000_hostile_script`).
 pub const HOSTILE: &str = "20261202000000";
 

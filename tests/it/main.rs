@@ -137,6 +137,7 @@ macro_rules! dialect_suite {
             case!(backend, the_fingerprint_follows_retorts_own_writes);
             case!(backend, a_statement_reused_with_other_parameter_types_stores_each_value);
             case!(containment, hostile_session_settings_do_not_change_batched_values);
+            case!(containment, a_batch_cannot_carry_a_second_statement);
             case!(containment, transaction_control_is_refused_and_nothing_is_lost);
             case!(containment, rows_written_after_ddl_roll_back_with_the_failure);
             case!(containment, bookkeeping_cannot_be_forged_hidden_or_replaced);

@@ -184,7 +184,7 @@ impl SqlView<'_> {
     /// `restore-definition`: runs what the upgrade kept for `name`.
     async fn restore(
         &mut self,
-        tx: Resource<TxHandle>,
+        _tx: Resource<TxHandle>,
         kind: ObjectKind,
         name: String,
     ) -> wasmtime::Result<Result<bool, GuestError>> {
@@ -223,10 +223,7 @@ impl SqlView<'_> {
                 }
                 _ => statement.clone(),
             };
-            let borrowed = Resource::<TxHandle>::new_borrow(tx.rep());
-            let sent = self
-                .execute_batch(borrowed, statement, vec![Vec::new()])
-                .await?;
+            let sent = self.send_batch(statement, vec![Vec::new()]).await?;
             if let Err(e) = sent {
                 return Ok(Err(e));
             }

@@ -394,6 +394,22 @@ impl SqlCtx {
 }
 
 impl SqlCtx {
+    /// `execute-batch` of `statement`, as sent: the transaction-control check, the journal.
+    pub(super) async fn send_batch(
+        &mut self,
+        statement: String,
+        param_sets: Vec<Vec<Value>>,
+    ) -> wasmtime::Result<Result<u64, GuestError>> {
+        self.refuse_transaction_control(&statement)?;
+        self.flush_journal(&statement).await?;
+        let sets = param_sets.len();
+        let r = self.db()?.execute_batch(&statement, param_sets).await;
+        if let Ok(rows) = &r {
+            self.journal(&statement, sets, *rows).await?;
+        }
+        self.lift(&statement, r)
+    }
+
     /// Traps on a statement that would begin, end or abandon the transaction Retort lent the
     /// migration: its work would commit without its history row. A trap, not an error value,
     /// so the migration cannot carry on as if it had not tried.
@@ -497,14 +513,19 @@ impl sql::HostTransaction for SqlView<'_> {
         statement: String,
         param_sets: Vec<Vec<Value>>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        self.refuse_transaction_control(&statement)?;
-        self.flush_journal(&statement).await?;
-        let sets = param_sets.len();
-        let r = self.db()?.execute_batch(&statement, param_sets).await;
-        if let Ok(rows) = &r {
-            self.journal(&statement, sets, *rows).await?;
+        // One statement, run once per parameter set, however the backend sends the sets (as
+        // one text on PostgreSQL and MySQL, where a second statement would run once, unasked).
+        let dialect = self.db()?.dialect();
+        if let Ok(statements) = retort_sql::split(&statement, dialect)
+            && statements.len() > 1
+        {
+            let refused = GuestError::InvalidStatement(format!(
+                "execute-batch runs one statement per parameter set; this text holds {}",
+                statements.len()
+            ));
+            return self.lift(&statement, Err(refused.into()));
         }
-        self.lift(&statement, r)
+        self.send_batch(statement, param_sets).await
     }
 
     async fn query(

@@ -7,6 +7,8 @@
 //!   errors does);
 //! - `sleep`: sleep `arg` milliseconds inside the sandbox (a WASI host call);
 //! - `print`: write `arg` bytes to stdout;
+//! - `batch`: `execute-batch` of `arg`'s first part (split at U+001F) with one text parameter
+//!   per set, the other parts; an error fails the migration;
 //! - `schema`: a portable schema operation (`schema` below); an error fails the migration;
 //! - `fail`: return an error.
 //!
@@ -52,6 +54,11 @@ fn run(tx: &Tx, table: &str) -> Result<()> {
                 for _ in 0..n / 1024 {
                     println!("{line}");
                 }
+            }
+            "batch" => {
+                let mut parts = step.arg.split('\u{1f}');
+                let sql = parts.next().unwrap_or_default();
+                tx.execute_batch(sql, parts.map(|value| (value,)))?;
             }
             "schema" => schema(tx, &step.arg)?,
             "fail" => {
