@@ -10,6 +10,7 @@ pub(crate) mod ddl;
 mod history;
 mod mirror;
 mod mysql;
+mod mysql_batch;
 pub(crate) mod placeholders;
 mod postgres;
 pub mod recording;

@@ -870,16 +870,30 @@ impl GuestSql for MySqlBackend {
         self.since_check = true;
         let rewritten =
             rewrite(sql, Dialect::Mysql, first.len()).map_err(GuestError::InvalidStatement)?;
+        if let Some(n) = sets.iter().position(|p| p.len() != first.len()) {
+            return Err(GuestError::InvalidStatement(format!(
+                "parameter set {n} has {} values, the first has {}",
+                sets[n].len(),
+                first.len()
+            ))
+            .into());
+        }
         let mut total = 0;
-        for (n, params) in sets.iter().enumerate() {
-            if params.len() != first.len() {
-                return Err(GuestError::InvalidStatement(format!(
-                    "parameter set {n} has {} values, the first has {}",
-                    params.len(),
-                    first.len()
-                ))
-                .into());
-            }
+        // A round trip per chunk of sets where the statement and its values allow it
+        // (`mysql_batch.rs`); else one per set.
+        let texts = super::mysql_batch::eligible(sql)
+            .then(|| {
+                super::mysql_batch::texts(&rewritten.sql, &rewritten.at, &rewritten.order, sets)
+            })
+            .flatten();
+        for text in texts.iter().flatten() {
+            total += sqlx::raw_sql(AssertSqlSafe(text.clone()))
+                .execute(&mut self.conn)
+                .await
+                .map_err(sqlx_failure)?
+                .rows_affected();
+        }
+        for params in sets.iter().filter(|_| texts.is_none()) {
             total += sqlx::query_with(
                 AssertSqlSafe(rewritten.sql.clone()),
                 arguments(params, &rewritten.order)?,

@@ -15,6 +15,9 @@ pub struct Rewritten {
     /// For each driver placeholder in order, the 0-based index of the guest parameter it
     /// binds. For PostgreSQL and SQLite this is `0..n`.
     pub order: Vec<usize>,
+    /// MySQL: the byte offset in `sql` of each `?` it binds, in `order`'s order (for writing
+    /// values in as literals). Empty for the other dialects.
+    pub at: Vec<usize>,
 }
 
 /// Rewrites `$N` placeholders for `dialect` and checks them against `params` parameters:
@@ -23,6 +26,7 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut order = Vec::new();
+    let mut at = Vec::new();
     let mut used = vec![false; params];
     let mut i = 0;
     let mut copied = 0;
@@ -57,6 +61,7 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
                         out.push_str(&sql[start + 1..i]);
                     }
                     Dialect::Mysql => {
+                        at.push(out.len());
                         out.push('?');
                         order.push(n - 1);
                     }
@@ -77,7 +82,11 @@ pub fn rewrite(sql: &str, dialect: Dialect, params: usize) -> Result<Rewritten, 
     if dialect != Dialect::Mysql {
         order = (0..params).collect();
     }
-    Ok(Rewritten { sql: out, order })
+    Ok(Rewritten {
+        sql: out,
+        order,
+        at,
+    })
 }
 
 #[cfg(test)]
