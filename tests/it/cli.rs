@@ -342,14 +342,15 @@ fn what_each_artifact_says_is_asked_once_and_checked_every_time() {
     let db = TestDb::new(Dialect::Sqlite, "metadata");
     let project = Project::with_demo();
     let cache = tempfile::tempdir().unwrap();
-    let status = || {
+    let run = |args: &[&str]| {
         project
             .retort(&db)
             .env("RETORT_CACHE_DIR", cache.path())
-            .arg("status")
+            .args(args)
             .output()
             .unwrap()
     };
+    let status = || run(&["status"]);
     let kept_file = || -> std::path::PathBuf {
         let files: Vec<_> = std::fs::read_dir(cache.path().join("metadata"))
             .expect("the metadata cache")
@@ -416,12 +417,7 @@ fn what_each_artifact_says_is_asked_once_and_checked_every_time() {
 
     // An artifact gone: its entry goes with it. (Applied first, so that the downgrade runs its
     // copy stored in the database, whose answers are not kept: still one file, above.)
-    let out = project
-        .retort(&db)
-        .env("RETORT_CACHE_DIR", cache.path())
-        .arg("upgrade")
-        .output()
-        .unwrap();
+    let out = run(&["upgrade"]);
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::remove_file(
         project
@@ -429,12 +425,7 @@ fn what_each_artifact_says_is_asked_once_and_checked_every_time() {
             .join("20261122090200_move_emails_to_table.wasm"),
     )
     .unwrap();
-    let out = project
-        .retort(&db)
-        .env("RETORT_CACHE_DIR", cache.path())
-        .args(["downgrade", "20261122090100"])
-        .output()
-        .unwrap();
+    let out = run(&["downgrade", "20261122090100"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("20261122090200"),
