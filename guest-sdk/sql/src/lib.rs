@@ -68,7 +68,7 @@ pub fn skip_opaque(sql: &str, at: usize, dialect: Dialect) -> Option<Result<usiz
                     .ok_or_else(|| format!("unterminated {} starting at byte {at}", quote_name(c))),
             )
         }
-        b'-' if b.get(at + 1) == Some(&b'-') => Some(Ok(line_end(b, at))),
+        b'-' if dash_comment(b, at, dialect) => Some(Ok(line_end(b, at))),
         b'#' if dialect == Dialect::Mysql => Some(Ok(line_end(b, at))),
         b'/' if b.get(at + 1) == Some(&b'*') => Some(
             sql[at + 2..]
@@ -124,6 +124,15 @@ fn skip_quoted(b: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usi
 }
 
 /// The index of the `\n` ending the line that contains `start` (or the end of the text).
+/// Whether a `--` comment starts at byte `at`. MySQL reads `--` as one only before a space or
+/// a control character (or the end): `2 --a` is two minus signs there, and a reader that took
+/// it for a comment would miss what follows on the line (a statement, after a `;`).
+pub(crate) fn dash_comment(b: &[u8], at: usize, dialect: Dialect) -> bool {
+    b.get(at) == Some(&b'-')
+        && b.get(at + 1) == Some(&b'-')
+        && (dialect != Dialect::Mysql || b.get(at + 2).is_none_or(|&c| c <= b' '))
+}
+
 fn line_end(b: &[u8], start: usize) -> usize {
     b[start..]
         .iter()

@@ -136,7 +136,9 @@ fn skip_line(b: &[u8], start: usize) -> usize {
 fn trim_leading_comments(text: &str, dialect: Dialect) -> &str {
     let mut t = text.trim_start();
     loop {
-        if t.starts_with("--") || (dialect == Dialect::Mysql && t.starts_with('#')) {
+        if crate::dash_comment(t.as_bytes(), 0, dialect)
+            || (dialect == Dialect::Mysql && t.starts_with('#'))
+        {
             t = t.find('\n').map_or("", |n| &t[n + 1..]).trim_start();
         } else if t.starts_with("/*") {
             t = t.find("*/").map_or("", |n| &t[n + 2..]).trim_start();
@@ -153,7 +155,7 @@ fn strip_comments(text: &str, dialect: Dialect) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'-' if b.get(i + 1) == Some(&b'-') => i = skip_line(b, i),
+            b'-' if crate::dash_comment(b, i, dialect) => i = skip_line(b, i),
             b'#' if dialect == Dialect::Mysql => i = skip_line(b, i),
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = text[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2)
@@ -189,6 +191,32 @@ mod tests {
                 .is_empty()
         );
         assert!(split("", Dialect::Mysql).unwrap().is_empty());
+    }
+
+    /// MySQL reads `--` as a comment only before a space or a control character: `--a` is two
+    /// minus signs, and what follows on the line is SQL (a second statement after a `;`).
+    #[test]
+    fn mysql_dashes_before_a_letter_are_not_a_comment() {
+        let sql = "UPDATE t SET a = 2 --a; SET @q = 'x'; PREPARE s FROM @q\n;";
+        assert_eq!(
+            split(sql, Dialect::Mysql).unwrap(),
+            [
+                "UPDATE t SET a = 2 --a",
+                "SET @q = 'x'",
+                "PREPARE s FROM @q"
+            ]
+        );
+        // A comment: one statement, the `;` in it is not an end.
+        for sql in ["SELECT 1 -- c; d\n", "SELECT 1 --\tc; d\n", "SELECT 1 --"] {
+            assert_eq!(split(sql, Dialect::Mysql).unwrap().len(), 1, "{sql:?}");
+        }
+        // PostgreSQL and SQLite take `--` before anything for a comment.
+        assert_eq!(
+            split("SELECT 2 --a; SELECT 3\n", Dialect::Postgres)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -220,11 +220,13 @@ pub fn sql_runtime() -> RuntimeRef {
 /// `retort-sql` change moved its bytes; `sql-0.2.0-ac869061.wasm` is 0.2.0's last build,
 /// before 0.3.0 (the `keep` setting, on WIT 0.3.0's `sql-script-runtime`);
 /// `sql-0.3.0-452b5f38.wasm` is 0.3.0 before its splitter read PostgreSQL's `E'…'` escape
-/// strings (and skipped an escaped character of several bytes whole).
+/// strings (and skipped an escaped character of several bytes whole); `sql-0.3.0-b984fbdd.wasm`
+/// before it read MySQL's `--` as a comment only before a space or a control character.
 pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-ac869061.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.3.0-452b5f38.wasm"),
+    include_bytes!("../../../guest-sdk/runtimes/sql-0.3.0-b984fbdd.wasm"),
 ];
 
 /// The bytes of a runtime this binary ships, by digest: the SQL runtime, or one of its
@@ -332,6 +334,9 @@ mod tests {
         ));
         assert!(trusted(
             "452b5f38e6cd9a7cfe0ef117f713163730d29063eed2c64ee737dc5eedf60c1a"
+        ));
+        assert!(trusted(
+            "b984fbdd0f4d3c4e9383dd449fd976f11c7704e09c7798caa4af2b2a9ae84bc6"
         ));
         assert!(!trusted(&crate::trust::signing::digest(b"another runtime")));
     }
