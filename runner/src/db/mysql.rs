@@ -396,6 +396,37 @@ impl MySqlBackend {
         }
     }
 
+    /// Refuses a text Retort's checks cannot read as the server will. With
+    /// `NO_BACKSLASH_ESCAPES` in the session's `sql_mode`, a backslash escapes nothing for the
+    /// server while Retort's lexer reads MySQL's default way, so `'a\' ; PREPARE s FROM @q; …`
+    /// is a string to the checks and three statements to the server (shown to truncate
+    /// `retort_artifacts` unchecked). A text without a backslash reads the same in either mode:
+    /// the server is asked only about one with. (Prepared statements are one statement
+    /// whatever the mode: only the text protocol, a statement without parameters, needs this.)
+    async fn refuse_unreadable(&mut self, sql: &str) -> Result<(), SqlFailure> {
+        if !sql.contains('\\') {
+            return Ok(());
+        }
+        let mode: Option<String> = sqlx::query_scalar("SELECT CAST(@@SESSION.sql_mode AS CHAR)")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(sqlx_failure)?;
+        let mode = mode.unwrap_or_default().to_ascii_uppercase();
+        if !mode.split(',').any(|m| m.trim() == "NO_BACKSLASH_ESCAPES") {
+            return Ok(());
+        }
+        Err(SqlFailure::Fatal(DbError::Statement {
+            doing: "checking a migration's statement".into(),
+            statement: crate::db::truncate(sql, 200),
+            code: None,
+            message: "refused: the session's sql_mode has NO_BACKSLASH_ESCAPES, under which the \
+                      server reads a backslash in a string as itself while Retort's checks \
+                      read it as an escape, so this statement cannot be checked as it will \
+                      run; send it with the mode off, or write the backslash as CHAR(92)"
+                .into(),
+        }))
+    }
+
     /// SQL built at run time, checked on the text the server will prepare: the user variable
     /// of `PREPARE … FROM @q` (or `EXECUTE IMMEDIATE @q`) is read on the migration's
     /// connection first, and its value checked as the statement itself would be. A literal is
@@ -823,6 +854,7 @@ impl GuestSql for MySqlBackend {
         let params = &params[..];
         let rows = if params.is_empty() {
             // The text protocol: any statement, and several statements in one string.
+            self.refuse_unreadable(sql).await?;
             sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                 .execute(&mut self.conn)
                 .await
