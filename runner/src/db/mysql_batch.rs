@@ -181,6 +181,27 @@ mod tests {
         );
     }
 
+    /// Sets past [`CHUNK_BYTES`] start a new text; every set is in exactly one, whole.
+    #[test]
+    fn large_batches_go_in_several_texts_each_set_once() {
+        let big = "é".repeat(300_000); // 600,000 bytes, 1.2 MB in hex
+        let sets: Vec<Vec<Value>> = (0..5)
+            .map(|i| vec![Value::Integer(i), Value::Text(big.clone())])
+            .collect();
+        let sql = "INSERT INTO t VALUES (?, ?)";
+        let large = texts(sql, &[22, 25], &[0, 1], &sets).unwrap();
+        assert_eq!(large.len(), 5, "one set per text at this size");
+        for (i, text) in large.iter().enumerate() {
+            assert!(text.starts_with(&format!("INSERT INTO t VALUES ({i}, _utf8mb4 X'c3a9")));
+            assert!(text.ends_with("');\n"));
+            assert_eq!(text.matches("INSERT").count(), 1);
+        }
+        let small: Vec<Vec<Value>> = (0..2500).map(|i| vec![Value::Integer(i)]).collect();
+        let one = texts("DELETE FROM t WHERE a = ?", &[24], &[0], &small).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].matches("DELETE").count(), 2500);
+    }
+
     #[test]
     fn values_without_an_exact_literal_go_the_old_way() {
         for value in [
