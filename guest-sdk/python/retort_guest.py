@@ -670,7 +670,8 @@ def split_script(script: str, dialect: Any) -> List[str]:
     n = len(script)
 
     def push(text: str) -> None:
-        if _strip_comments(text, d).strip():
+        # (A MySQL statement in a versioned comment, ``/*!40101 SET NAMES utf8 */``, runs.)
+        if _strip_comments(_reveal_versioned(text, d), d).strip():
             out.append(_trim_leading_comments(text, d).rstrip())
 
     while i < n:
@@ -700,7 +701,7 @@ def split_script(script: str, dialect: Any) -> List[str]:
             if end is None:
                 raise ValueError(f"unterminated {_quote_name(c)} starting at character {i}")
             i = end
-        elif c == "-" and script[i + 1:i + 2] == "-":
+        elif _dash_comment(script, i, d):
             i = _skip_line(script, i)
         elif c == "#" and d == "mysql":
             i = _skip_line(script, i)
@@ -804,13 +805,68 @@ def _dollar_tag(s: str) -> Optional[str]:
     return s[:end + 1] if valid else None
 
 
+def _dash_comment(s: str, at: int, d: str) -> bool:
+    """Whether a ``--`` comment starts at ``at``: on MySQL only before a space or a control
+    character (``2 --1`` is two minus signs there), as ``retort_sql::dash_comment``."""
+    if s[at:at + 2] != "--":
+        return False
+    return d != "mysql" or at + 2 >= len(s) or ord(s[at + 2]) <= 32
+
+
+def _versioned_opener(s: str, at: int) -> int:
+    """The length of a MySQL versioned comment's opener (``/*!``, ``/*!50001``, ``/*M!100100``)
+    at ``at`` with its version digits, or 0."""
+    if s.startswith("/*!", at):
+        n = 3
+    elif s.startswith("/*M!", at) or s.startswith("/*m!", at):
+        n = 4
+    else:
+        return 0
+    while at + n < len(s) and s[at + n].isascii() and s[at + n].isdigit():
+        n += 1
+    return n
+
+
+def _reveal_versioned(text: str, d: str) -> str:
+    """``text`` with the markers of MySQL versioned comments blanked, their content (which the
+    server runs) left as code; as ``retort_sql::reveal_versioned``."""
+    if d != "mysql" or "/*" not in text:
+        return text
+    out = list(text)
+    opened = False
+    i = 0
+    n = len(text)
+    while i < n:
+        length = 0 if opened else _versioned_opener(text, i)
+        c = text[i]
+        if length:
+            out[i:i + length] = " " * length
+            opened = True
+            i += length
+        elif opened and text.startswith("*/", i):
+            out[i:i + 2] = "  "
+            opened = False
+            i += 2
+        elif c in "'\"`":
+            end = _skip_quoted(text, i, c, c != "`")
+            i = n if end is None else end
+        elif _dash_comment(text, i, d) or c == "#":
+            i = _skip_line(text, i)
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            i += 1
+    return "".join(out)
+
+
 def _trim_leading_comments(text: str, d: str) -> str:
     t = text.lstrip()
     while True:
-        if t.startswith("--") or (d == "mysql" and t.startswith("#")):
+        if _dash_comment(t, 0, d) or (d == "mysql" and t.startswith("#")):
             end = t.find("\n")
             t = "" if end < 0 else t[end + 1:].lstrip()
-        elif t.startswith("/*"):
+        elif t.startswith("/*") and not (d == "mysql" and _versioned_opener(t, 0)):
             end = t.find("*/")
             t = "" if end < 0 else t[end + 2:].lstrip()
         else:
@@ -822,7 +878,7 @@ def _strip_comments(text: str, d: str) -> str:
     i = 0
     n = len(text)
     while i < n:
-        if text[i] == "-" and text[i + 1:i + 2] == "-":
+        if _dash_comment(text, i, d):
             i = _skip_line(text, i)
         elif text[i] == "#" and d == "mysql":
             i = _skip_line(text, i)

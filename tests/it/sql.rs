@@ -1322,3 +1322,46 @@ pub fn an_edited_sql_migration_is_named_with_what_to_do(dialect: Dialect) {
         stderr(&out)
     );
 }
+
+/// What mysqldump writes — statements inside versioned comments (`/*!40101 … */`, MariaDB's
+/// `/*M!100100 … */`) — runs on MySQL/MariaDB, where the server runs such a comment's content,
+/// and is a comment elsewhere. (The SQL runtime's splitter once dropped them as comments, so a
+/// dumped schema lost its views and settings without a word.)
+pub fn versioned_comments_run_where_the_server_runs_them(dialect: Dialect) {
+    let db = TestDb::new(dialect, "versioned");
+    let project = Project::empty();
+    std::fs::write(
+        project.migrations().join("20990101000000_dumped.up.sql"),
+        "-- retort: parents =\n\
+         /*!40101 SET @saved_cs_client = 'kept' */;\n\
+         CREATE TABLE dumped (a INTEGER);\n\
+         /*!50001 CREATE TABLE dumped_too (a INTEGER) */;\n\
+         /*M!100100 INSERT INTO dumped VALUES (1) */;\n\
+         /*!INSERT INTO dumped VALUES (2)*/;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.migrations().join("20990101000000_dumped.down.sql"),
+        "DROP TABLE dumped;\n/*!50001 DROP TABLE dumped_too */;\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    let tables = db.tables();
+    assert!(tables.contains(&"dumped".to_string()), "{tables:?}");
+    let mysql = dialect == Dialect::Mysql;
+    assert_eq!(
+        tables.contains(&"dumped_too".to_string()),
+        mysql,
+        "{tables:?}"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM dumped"),
+        if mysql { 2 } else { 0 }
+    );
+    project.run_ok(&db, &["downgrade", "base"]);
+    let tables = db.tables();
+    assert!(
+        !tables.iter().any(|t| t.starts_with("dumped")),
+        "{tables:?}"
+    );
+}

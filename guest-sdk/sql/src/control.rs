@@ -176,6 +176,8 @@ pub fn unwrap_transaction(statements: Vec<String>, dialect: Dialect) -> (Vec<Str
 
 /// The statement's words (outside literals and comments), upper-cased.
 fn words(statement: &str, dialect: Dialect) -> Vec<String> {
+    // What a MySQL versioned comment holds is code to the server: its words count.
+    let statement = &*crate::reveal_versioned(statement, dialect);
     let b = statement.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -259,6 +261,7 @@ pub fn mysql_dynamic_sql(sql: &str) -> Option<DynamicSql> {
     let statements = crate::split(sql, Dialect::Mysql).unwrap_or_else(|_| vec![sql.to_string()]);
     let several = statements.len() > 1;
     for statement in &statements {
+        let statement = &*crate::reveal_versioned(statement, Dialect::Mysql);
         let w = words(statement, Dialect::Mysql);
         let word = |n: usize| w.get(n).map_or("", String::as_str);
         // What follows `FROM` / `IMMEDIATE` in the text itself (literals are not words).
@@ -426,6 +429,9 @@ mod tests {
             "CALL p()",
             "EXECUTE s",
             "SELECT 'unterminated",
+            // The server runs a versioned comment's content.
+            "/*!50001 CREATE TABLE t (a INT) */",
+            "/*M! DROP TABLE t */",
         ] {
             assert!(may_commit_implicitly(sql), "{sql}");
         }
@@ -439,6 +445,25 @@ mod tests {
         ] {
             assert!(!may_commit_implicitly(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn what_a_versioned_comment_holds_is_checked_as_sql() {
+        let tables = ["retort_history"];
+        assert!(mysql_bookkeeping_refusal("/*! DROP DATABASE app */", &tables, "app").is_some());
+        assert_eq!(
+            mysql_dynamic_sql("/*!50001 PREPARE s FROM @q */"),
+            Some(DynamicSql::Variable("@Q".into()))
+        );
+        assert!(
+            transaction_control("/*! COMMIT */", Dialect::Mysql)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            transaction_control("/*! COMMIT */", Dialect::Postgres),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -133,6 +133,55 @@ pub(crate) fn dash_comment(b: &[u8], at: usize, dialect: Dialect) -> bool {
         && (dialect != Dialect::Mysql || b.get(at + 2).is_none_or(|&c| c <= b' '))
 }
 
+/// Whether a MySQL versioned comment (`/*!`, `/*!50001`, MariaDB's `/*M!100100`) opens at
+/// byte `at`: the server runs its content as SQL. Its length with the version digits.
+pub(crate) fn versioned_opener(b: &[u8], at: usize) -> Option<usize> {
+    let rest = b.get(at..)?;
+    let len = match rest {
+        [b'/', b'*', b'!', ..] => 3,
+        [b'/', b'*', b'M' | b'm', b'!', ..] => 4,
+        _ => return None,
+    };
+    Some(
+        len + rest[len..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count(),
+    )
+}
+
+/// `sql` as MySQL runs it: the markers of its versioned comments (the opener with its version,
+/// and the `*/` that closes it) blanked, their content left as code, the text's length kept.
+/// What reads a statement's words must see them, since the server runs them: `/*! DROP
+/// DATABASE app */` drops the database. (Revealed whatever their version: a check sees what
+/// a newer server would run.) Other dialects, and text without one, come back unchanged.
+pub(crate) fn reveal_versioned(sql: &str, dialect: Dialect) -> std::borrow::Cow<'_, str> {
+    if dialect != Dialect::Mysql || !sql.contains("/*") {
+        return sql.into();
+    }
+    let b = sql.as_bytes();
+    let mut out = b.to_vec();
+    let mut open = false;
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(len) = versioned_opener(b, i).filter(|_| !open) {
+            out[i..i + len].fill(b' ');
+            open = true;
+            i += len;
+        } else if open && b[i..].starts_with(b"*/") {
+            out[i..i + 2].fill(b' ');
+            open = false;
+            i += 2;
+        } else if let Some(end) = skip_opaque(sql, i, dialect) {
+            i = end.unwrap_or(b.len());
+        } else {
+            i += 1;
+        }
+    }
+    // Only ASCII bytes were replaced, by ASCII spaces: still UTF-8.
+    String::from_utf8(out).map_or_else(|_| sql.into(), Into::into)
+}
+
 fn line_end(b: &[u8], start: usize) -> usize {
     b[start..]
         .iter()

@@ -31,7 +31,11 @@ pub fn split(script: &str, dialect: Dialect) -> Result<Vec<String>, String> {
     let mut words: Vec<String> = Vec::new();
     let mut at_line_start = true;
     let push = |out: &mut Vec<String>, text: &str| {
-        if !strip_comments(text, dialect).trim().is_empty() {
+        // (A MySQL statement in a versioned comment, `/*!40101 SET NAMES utf8 */`, runs.)
+        if !strip_comments(&crate::reveal_versioned(text, dialect), dialect)
+            .trim()
+            .is_empty()
+        {
             out.push(trim_leading_comments(text, dialect).trim_end().to_string());
         }
     };
@@ -132,7 +136,7 @@ fn skip_line(b: &[u8], start: usize) -> usize {
 }
 
 /// The text from its first significant character (leading comments and blanks dropped, so
-/// error messages show the statement itself).
+/// error messages show the statement itself; a MySQL versioned comment is kept: it runs).
 fn trim_leading_comments(text: &str, dialect: Dialect) -> &str {
     let mut t = text.trim_start();
     loop {
@@ -140,7 +144,9 @@ fn trim_leading_comments(text: &str, dialect: Dialect) -> &str {
             || (dialect == Dialect::Mysql && t.starts_with('#'))
         {
             t = t.find('\n').map_or("", |n| &t[n + 1..]).trim_start();
-        } else if t.starts_with("/*") {
+        } else if t.starts_with("/*")
+            && (dialect != Dialect::Mysql || crate::versioned_opener(t.as_bytes(), 0).is_none())
+        {
             t = t.find("*/").map_or("", |n| &t[n + 2..]).trim_start();
         } else {
             return t;
@@ -258,6 +264,32 @@ mod tests {
         let sql = "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET n = n + 1; DELETE FROM b; END;\nSELECT 1;";
         let parts = split(sql, Dialect::Sqlite).unwrap();
         assert_eq!(parts.len(), 2, "{parts:?}");
+    }
+
+    #[test]
+    fn mysql_versioned_comments_are_statements() {
+        // What mysqldump writes: the server runs each of these, so none may be dropped.
+        let dump = "/*!40101 SET NAMES utf8mb4 */;\n\
+                    /*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50001 VIEW v AS SELECT 1 */;\n\
+                    /*M!100100 SET sql_mode = '' */;\n/* a plain comment */;";
+        assert_eq!(
+            split(dump, Dialect::Mysql).unwrap(),
+            [
+                "/*!40101 SET NAMES utf8mb4 */",
+                "/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50001 VIEW v AS SELECT 1 */",
+                "/*M!100100 SET sql_mode = '' */",
+            ]
+        );
+        // Elsewhere `/*!` opens an ordinary comment.
+        assert!(
+            split("/*! SET x = 1 */;", Dialect::Postgres)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            crate::reveal_versioned("SELECT 1 /*!50001 , '*/' */ /* c */", Dialect::Mysql),
+            "SELECT 1          , '*/'    /* c */"
+        );
     }
 
     #[test]

@@ -221,12 +221,15 @@ pub fn sql_runtime() -> RuntimeRef {
 /// before 0.3.0 (the `keep` setting, on WIT 0.3.0's `sql-script-runtime`);
 /// `sql-0.3.0-452b5f38.wasm` is 0.3.0 before its splitter read PostgreSQL's `E'…'` escape
 /// strings (and skipped an escaped character of several bytes whole); `sql-0.3.0-b984fbdd.wasm`
-/// before it read MySQL's `--` as a comment only before a space or a control character.
+/// before it read MySQL's `--` as a comment only before a space or a control character;
+/// `sql-0.3.0-5a547b9e.wasm` before it kept a MySQL statement written in a versioned comment
+/// (`/*!40101 SET NAMES utf8mb4 */`, as mysqldump writes) instead of dropping it as a comment.
 pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-ac869061.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.3.0-452b5f38.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.3.0-b984fbdd.wasm"),
+    include_bytes!("../../../guest-sdk/runtimes/sql-0.3.0-5a547b9e.wasm"),
 ];
 
 /// The bytes of a runtime this binary ships, by digest: the SQL runtime, or one of its
@@ -337,6 +340,9 @@ mod tests {
         ));
         assert!(trusted(
             "b984fbdd0f4d3c4e9383dd449fd976f11c7704e09c7798caa4af2b2a9ae84bc6"
+        ));
+        assert!(trusted(
+            "5a547b9ec9952e4f7190d3895cd7c81d60dc3c60935682e2111d581577b5efeb"
         ));
         assert!(!trusted(&crate::trust::signing::digest(b"another runtime")));
     }
