@@ -355,6 +355,20 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
                 r"SELECT 'a\' ; PREPARE s FROM @q; EXECUTE s; SELECT '",
             ],
         ));
+        // A statement the server runs from inside a versioned comment, which a reader that
+        // took `/*! … */` for a comment saw nothing in (shown to truncate the table): refused.
+        attacks.push(("versioned", vec!["/*! TRUNCATE retort_artifacts */"]));
+        // A second statement behind a double-quoted name, which `ANSI_QUOTES` ends at `\"`
+        // for the server where Retort's lexer reads an escaped quote and one `SELECT` (shown to
+        // truncate the table when sent as text): the server, given it as one prepared
+        // statement, refuses the text whole, and nothing runs.
+        attacks.push((
+            "ansi_quotes",
+            vec![
+                "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
+                r#"SELECT 1 AS "a\" ; TRUNCATE retort_artifacts; SELECT 1 AS ""#,
+            ],
+        ));
         // SQL built at run time cannot be checked before it commits: refused.
         attacks.push((
             "prepared",
@@ -419,7 +433,8 @@ pub fn bookkeeping_cannot_be_forged_hidden_or_replaced(dialect: Dialect) {
                 err.contains("bookkeeping")
                     || err.contains("Retort alone")
                     || (attack == "dashes" && err.contains("`PREPARE … FROM @q` among other"))
-                    || (attack == "unescaped" && err.contains("NO_BACKSLASH_ESCAPES")),
+                    || (attack == "unescaped" && err.contains("NO_BACKSLASH_ESCAPES"))
+                    || (attack == "ansi_quotes" && err.contains("SQL syntax")),
                 "{attack}: {err}"
             );
             assert!(

@@ -835,9 +835,10 @@ async fn host_query(
         .map_err(|f| super::host_failure(doing, sql, f))
 }
 
-#[async_trait]
-impl GuestSql for MySqlBackend {
-    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+impl MySqlBackend {
+    /// One statement of a migration's `execute`: checked, then sent so that the server runs
+    /// one statement at most (below), and asked afterwards whether it committed.
+    async fn execute_one(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
         self.refuse_bookkeeping_ddl(sql)?;
         self.check_dynamic(sql).await?;
         // Lexed once: whether the bookkeeping must be checked first, and (set before it is
@@ -851,15 +852,9 @@ impl GuestSql for MySqlBackend {
         // Until the server says otherwise after it: it may write and leave that uncommitted
         // (a failing `CALL` keeps what ran before the failure).
         self.since_check = true;
-        let params = &params[..];
         let rows = if params.is_empty() {
-            // The text protocol: any statement, and several statements in one string.
             self.refuse_unreadable(sql).await?;
-            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .execute(&mut self.conn)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(sqlx_failure)?
+            self.send_one(sql).await?
         } else {
             let rewritten =
                 rewrite(sql, Dialect::Mysql, params.len()).map_err(GuestError::InvalidStatement)?;
@@ -874,6 +869,59 @@ impl GuestSql for MySqlBackend {
         };
         self.note_commit_point().await?;
         self.since_check = self.in_transaction && !self.commit_point;
+        Ok(rows)
+    }
+
+    /// Sends a statement without parameters so that the server runs one statement at most,
+    /// whatever Retort's lexer made of the text: as a prepared statement, which the server
+    /// parses as one statement or refuses (a syntax error, before anything runs). The checks
+    /// above read the text with Retort's lexer, and the text protocol would run every
+    /// statement the *server* finds in it: three disagreements between the two (`--1`, a
+    /// backslash under `NO_BACKSLASH_ESCAPES` or in a double-quoted name under `ANSI_QUOTES`)
+    /// were shown to run a statement no check had seen (docs/security.md). A statement the server will not prepare (`PREPARE`,
+    /// `EXECUTE`, `DEALLOCATE`, `EXECUTE IMMEDIATE` on MariaDB; routine definitions on MySQL)
+    /// answers ER_UNSUPPORTED_PS only after the server parsed it as one statement (a second
+    /// one is a syntax error first), so it goes as text, which the same parser, in the same
+    /// session, reads the same way.
+    async fn send_one(&mut self, sql: &str) -> Result<u64, SqlFailure> {
+        const ER_UNSUPPORTED_PS: u16 = 1295;
+        let prepared = sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&mut self.conn)
+            .await;
+        match prepared {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(sqlx::Error::Database(e))
+                if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == ER_UNSUPPORTED_PS) =>
+            {
+                sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                    .execute(&mut self.conn)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(sqlx_failure)
+            }
+            Err(e) => Err(sqlx_failure(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl GuestSql for MySqlBackend {
+    /// A text without parameters may hold several statements (a script): split by Retort's
+    /// lexer, each statement is checked and sent on its own, as one statement (see
+    /// [`MySqlBackend::send_one`]).
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
+        if !params.is_empty() {
+            return self.execute_one(sql, &params).await;
+        }
+        let statements = retort_sql::split(sql, retort_sql::Dialect::Mysql)
+            .map_err(GuestError::InvalidStatement)?;
+        let (mut rows, mut committed) = (0, false);
+        for statement in &statements {
+            rows += self.execute_one(statement, &[]).await?;
+            committed |= self.commit_point;
+        }
+        self.commit_point = committed;
         Ok(rows)
     }
 
@@ -913,11 +961,30 @@ impl GuestSql for MySqlBackend {
         let mut total = 0;
         // A round trip per chunk of sets where the statement and its values allow it
         // (`mysql_batch.rs`); else one per set.
-        let texts = super::mysql_batch::eligible(sql)
-            .then(|| {
-                super::mysql_batch::texts(&rewritten.sql, &rewritten.at, &rewritten.order, sets)
-            })
-            .flatten();
+        // The server, not only Retort's lexer, says the statement is one statement with the
+        // parameters Retort found (prepared: a second statement is a syntax error), before
+        // values are written into its text (kept in the driver's statement cache, which the
+        // set-by-set path below shares).
+        let mut texts = None;
+        if super::mysql_batch::eligible(sql) {
+            let statement = (&mut self.conn)
+                .prepare(AssertSqlSafe(rewritten.sql.clone()).into_sql_str())
+                .await
+                .map_err(sqlx_failure)?;
+            let parameters = match sqlx::Statement::parameters(&statement) {
+                Some(sqlx::Either::Right(n)) => n,
+                Some(sqlx::Either::Left(types)) => types.len(),
+                None => usize::MAX,
+            };
+            if parameters == rewritten.order.len() {
+                texts = super::mysql_batch::texts(
+                    &rewritten.sql,
+                    &rewritten.at,
+                    &rewritten.order,
+                    sets,
+                );
+            }
+        }
         for text in texts.iter().flatten() {
             total += sqlx::raw_sql(AssertSqlSafe(text.clone()))
                 .execute(&mut self.conn)

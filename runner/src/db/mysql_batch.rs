@@ -13,8 +13,11 @@
 //! lexer does; the guest's statement (the only text not Retort's own) is therefore sent this way
 //! only without anything a session setting or a versioned comment could make the server read
 //! differently: no backslash (`NO_BACKSLASH_ESCAPES` moves where a string ends), no comment
-//! (`/*! … */` runs as SQL; `--` needs a space after it there), one statement. Anything else,
-//! or a value no literal says exactly, goes the old way.
+//! (`/*! … */` runs as SQL; `--` needs a space after it there), one statement. And the server
+//! has the last word: the statement is prepared first (kept in the driver's cache), so the
+//! server itself says it is one statement with the placeholders Retort found, before any text
+//! is built from it (`MySqlBackend::execute_batch`). Anything else, or a value no literal says
+//! exactly, goes the old way.
 
 use super::values;
 use crate::bindings::Value;
