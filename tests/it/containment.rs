@@ -1229,6 +1229,39 @@ pub fn mysql_a_failure_before_any_commit_rolls_back_whole(dialect: Dialect) {
     assert_eq!(db.count("SELECT COUNT(*) FROM kept_rows"), 0, "{err}");
 }
 
+/// MySQL: DDL on the bookkeeping built at run time inside a routine body runs when the routine
+/// is called, and commits at once (the account's privileges are the guarantee there:
+/// docs/security.md). The run fails, and what it says afterwards must be true: not that
+/// `retort_history` holds an unfinished row, since the table is gone.
+pub fn mysql_a_committed_change_to_the_bookkeeping_is_reported_as_such(dialect: Dialect) {
+    let db = TestDb::new(dialect, "damaged");
+    script(
+        &db,
+        &[
+            (
+                "sql",
+                "CREATE PROCEDURE drop_the_history() BEGIN \
+                 SET @q = CONCAT('DROP TABLE retort_', 'history'); \
+                 PREPARE s FROM @q; EXECUTE s; DEALLOCATE PREPARE s; END",
+            ),
+            ("sql", "CALL drop_the_history()"),
+            ("sql", "CREATE TABLE after_attack (a INTEGER)"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let err = upgrade_fails(&project, &db);
+    assert!(
+        !db.tables().contains(&"retort_history".to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains("Retort's bookkeeping is not as Retort left it")
+            && err.contains("retort_history no longer holds 20261202000000's `upgrading` row"),
+        "{err}"
+    );
+    assert!(!err.contains("left `upgrading`"), "{err}");
+}
+
 /// PostgreSQL: a `COMMIT` the host's lexer does not see (it reads `a$b$ … c$b$` as a
 /// dollar-quoted string, the server as two identifiers with a `$` in them) is not the
 /// guarantee's end: Retort asks the server which transaction the

@@ -319,6 +319,17 @@ mod hostile_once {
     fn mysql_a_failure_before_any_commit_rolls_back_whole() {
         containment::mysql_a_failure_before_any_commit_rolls_back_whole(Dialect::Mysql);
     }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_mysql),
+        ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    )]
+    fn mysql_a_committed_change_to_the_bookkeeping_is_reported_as_such() {
+        containment::mysql_a_committed_change_to_the_bookkeeping_is_reported_as_such(
+            Dialect::Mysql,
+        );
+    }
 }
 
 mod import_once {

@@ -313,6 +313,10 @@ pub enum FailureState {
     /// The migration failed in a rehearsal (`check`, `--sql`, `diff`, autogenerate, resolve's
     /// check): on a scratch database Retort drops, so the real database was not touched.
     Rehearsal,
+    /// The migration failed after some of it committed, and Retort's own bookkeeping is not
+    /// what Retort left (what it found): a migration that changed it, or something else on
+    /// the server meanwhile. Nothing Retort reads from it about this database can be trusted.
+    BookkeepingDamaged(String),
     /// The migration ran outside one transaction and left an unfinished history row:
     /// statements that committed implicitly may have run ([`Runner::resolve`](super::Runner::resolve)
     /// settles it; the `retort` binary adds its commands).
@@ -343,6 +347,13 @@ impl std::fmt::Display for FailureState {
             FailureState::Rehearsal => f.write_str(
                 "this was a rehearsal on a scratch database, which Retort drops: the real \
                  database was not touched",
+            ),
+            FailureState::BookkeepingDamaged(found) => write!(
+                f,
+                "statements of the migration committed, and Retort's bookkeeping is not as \
+                 Retort left it ({found}): what it says about this database cannot be trusted. \
+                 Restore retort_history and retort_artifacts from a backup before running \
+                 Retort here again, and find what changed them (docs/security.md)"
             ),
             FailureState::RollbackFailed(e) => write!(
                 f,

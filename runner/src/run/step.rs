@@ -180,9 +180,30 @@ impl Protocol {
                     )
                     .await;
             }
-            return FailureState::Unfinished {
-                revision: revision.to_string(),
-                direction,
+            // What the message will say the history holds, read back first: a migration that
+            // got past the checks may have changed the bookkeeping itself (docs/security.md).
+            let pending = match direction {
+                Direction::Upgrade => RowState::Upgrading,
+                Direction::Downgrade => RowState::Downgrading,
+            };
+            return match backend.history().await {
+                Ok(rows)
+                    if rows
+                        .iter()
+                        .any(|r| r.revision == revision && r.state == pending) =>
+                {
+                    FailureState::Unfinished {
+                        revision: revision.to_string(),
+                        direction,
+                    }
+                }
+                Ok(_) => FailureState::BookkeepingDamaged(format!(
+                    "retort_history no longer holds {revision}'s `{}` row",
+                    pending.as_str()
+                )),
+                Err(e) => {
+                    FailureState::BookkeepingDamaged(format!("retort_history cannot be read: {e}"))
+                }
             };
         }
         // A rollback undoes only what is still in Retort's transaction: ask the server first.
