@@ -1022,6 +1022,28 @@ pub fn mysql_dynamic_sql_runs_as_real_histories_write_it(dialect: Dialect) {
     );
 }
 
+/// A script sent in one `execute` call on MySQL runs statement by statement, each checked and
+/// prepared by the server on its own: so SQL built at run time in the same call works (the
+/// `PREPARE` reads `@q` after the `SET` ran), and a statement in a versioned comment runs.
+pub fn mysql_a_script_in_one_call_runs_statement_by_statement(dialect: Dialect) {
+    let db = TestDb::new(dialect, "onecall");
+    script(
+        &db,
+        &[(
+            "sql",
+            "CREATE TABLE one_call (x INT); INSERT INTO one_call VALUES (1), (2);\n\
+             /*!40101 SET @q = 'CREATE TABLE built_in_call (y INT)' */;\n\
+             PREPARE s FROM @q; EXECUTE s; DEALLOCATE PREPARE s",
+        )],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    let out = project.run(&db, &["upgrade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(db.count("SELECT COUNT(*) FROM one_call"), 2);
+    assert!(db.tables().contains(&"built_in_call".to_string()));
+    assert_eq!(hostile_state(&db).as_deref(), Some("applied"));
+}
+
 /// A commit hidden where no statement says COMMIT (a procedure's body, here) is found by
 /// asking the server after each statement: the journal marks where the migration's work
 /// committed, the rows before it stay and are said to, the rows after it roll back.
