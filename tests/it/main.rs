@@ -325,6 +325,15 @@ mod hostile_once {
         not(retort_test_mysql),
         ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
     )]
+    fn mysql_backslashes_under_no_backslash_escapes() {
+        containment::mysql_backslashes_under_no_backslash_escapes(Dialect::Mysql);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(retort_test_mysql),
+        ignore = "set RETORT_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test) to run"
+    )]
     fn mysql_a_script_in_one_call_runs_statement_by_statement() {
         containment::mysql_a_script_in_one_call_runs_statement_by_statement(Dialect::Mysql);
     }

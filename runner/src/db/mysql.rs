@@ -396,35 +396,22 @@ impl MySqlBackend {
         }
     }
 
-    /// Refuses a text Retort's checks cannot read as the server will. With
-    /// `NO_BACKSLASH_ESCAPES` in the session's `sql_mode`, a backslash escapes nothing for the
-    /// server while Retort's lexer reads MySQL's default way, so `'a\' ; PREPARE s FROM @q; …`
-    /// is a string to the checks and three statements to the server (shown to truncate
-    /// `retort_artifacts` unchecked). A text without a backslash reads the same in either mode:
-    /// the server is asked only about one with. (Prepared statements are one statement
-    /// whatever the mode: only the text protocol, a statement without parameters, needs this.)
-    async fn refuse_unreadable(&mut self, sql: &str) -> Result<(), SqlFailure> {
+    /// Whether the server may read `sql` differently from Retort's lexer, which reads
+    /// MySQL's default way: with `NO_BACKSLASH_ESCAPES` in the session's `sql_mode` a
+    /// backslash escapes nothing for the server, so `SET @a = 'x\', autocommit = 1 -- '` is a
+    /// string to the lexer and a commit to the server. A text without a backslash reads the
+    /// same in either mode: the server is asked only about one with. (Which statements run
+    /// is the server's own reading either way: [`MySqlBackend::send_one`].)
+    async fn backslashes_read_differently(&mut self, sql: &str) -> Result<bool, SqlFailure> {
         if !sql.contains('\\') {
-            return Ok(());
+            return Ok(false);
         }
         let mode: Option<String> = sqlx::query_scalar("SELECT CAST(@@SESSION.sql_mode AS CHAR)")
             .fetch_one(&mut self.conn)
             .await
             .map_err(sqlx_failure)?;
         let mode = mode.unwrap_or_default().to_ascii_uppercase();
-        if !mode.split(',').any(|m| m.trim() == "NO_BACKSLASH_ESCAPES") {
-            return Ok(());
-        }
-        Err(SqlFailure::Fatal(DbError::Statement {
-            doing: "checking a migration's statement".into(),
-            statement: crate::db::truncate(sql, 200),
-            code: None,
-            message: "refused: the session's sql_mode has NO_BACKSLASH_ESCAPES, under which the \
-                      server reads a backslash in a string as itself while Retort's checks \
-                      read it as an escape, so this statement cannot be checked as it will \
-                      run; send it with the mode off, or write the backslash as CHAR(92)"
-                .into(),
-        }))
+        Ok(mode.split(',').any(|m| m.trim() == "NO_BACKSLASH_ESCAPES"))
     }
 
     /// SQL built at run time, checked on the text the server will prepare: the user variable
@@ -846,7 +833,9 @@ impl MySqlBackend {
         self.check_dynamic(sql).await?;
         // Lexed once: whether the bookkeeping must be checked first, and (set before it is
         // sent: DDL commits what came before it even when it then fails) whether it may commit.
-        let commits = retort_sql::may_commit_implicitly(sql);
+        // A text the lexer may misread is taken to commit: the check runs before it.
+        let commits = retort_sql::may_commit_implicitly(sql)
+            || self.backslashes_read_differently(sql).await?;
         if commits {
             self.check_before_commit(sql, true).await?;
         }
@@ -856,7 +845,6 @@ impl MySqlBackend {
         // (a failing `CALL` keeps what ran before the failure).
         self.since_check = true;
         let rows = if params.is_empty() {
-            self.refuse_unreadable(sql).await?;
             self.send_one(sql).await?
         } else {
             let rewritten =
