@@ -1325,8 +1325,9 @@ pub fn an_edited_sql_migration_is_named_with_what_to_do(dialect: Dialect) {
 
 /// What mysqldump writes — statements inside versioned comments (`/*!40101 … */`, MariaDB's
 /// `/*M!100100 … */`) — runs on MySQL/MariaDB, where the server runs such a comment's content,
-/// and is a comment elsewhere. (The SQL runtime's splitter once dropped them as comments, so a
-/// dumped schema lost its views and settings without a word.)
+/// and is a comment elsewhere; one for a newer server version is a comment to this one, and
+/// runs as nothing. (The SQL runtime's splitter once dropped them as comments, so a dumped
+/// schema lost its views and settings without a word.)
 pub fn versioned_comments_run_where_the_server_runs_them(dialect: Dialect) {
     let db = TestDb::new(dialect, "versioned");
     let project = Project::empty();
@@ -1337,7 +1338,8 @@ pub fn versioned_comments_run_where_the_server_runs_them(dialect: Dialect) {
          CREATE TABLE dumped (a INTEGER);\n\
          /*!50001 CREATE TABLE dumped_too (a INTEGER) */;\n\
          /*M!100100 INSERT INTO dumped VALUES (1) */;\n\
-         /*!INSERT INTO dumped VALUES (2)*/;\n",
+         /*!INSERT INTO dumped VALUES (2)*/;\n\
+         /*!999999 INSERT INTO dumped VALUES (3) */;\n",
     )
     .unwrap();
     std::fs::write(

@@ -874,11 +874,10 @@ impl MySqlBackend {
     ///
     /// One round trip, Retort's own text: the statement travels as a hex literal (nothing in
     /// it for any reader to misread), `SET @… = _utf8mb4 X'…'; PREPARE … FROM @…; EXECUTE …`.
-    /// (The protocol's own prepared statements cost a second round trip, and closing them -
-    /// the driver's cache evicts one per new statement past 100 - stalls the next command
-    /// ~40 ms behind the server's delayed ACK: sqlx leaves Nagle's algorithm on. That made
-    /// 200 migrations on MariaDB 8× slower.) A re-`PREPARE` of the name deallocates the
-    /// previous statement, so nothing accumulates.
+    /// (The protocol's own prepared statements cost a second round trip; on sqlx 0.9.0, which
+    /// left Nagle's algorithm on, closing one also stalled the next command ~40 ms, which made
+    /// 200 migrations on MariaDB 8× slower: BENCHMARKS.md.) A re-`PREPARE` of the name
+    /// deallocates the previous statement, so nothing accumulates.
     ///
     /// A statement the server will not prepare (`PREPARE`, `EXECUTE`, `DEALLOCATE`, `EXECUTE
     /// IMMEDIATE` on MariaDB; routine definitions on MySQL) answers ER_UNSUPPORTED_PS only
@@ -886,6 +885,7 @@ impl MySqlBackend {
     /// it goes as text, which the same parser, in the same session, reads the same way.
     async fn send_one(&mut self, sql: &str) -> Result<u64, SqlFailure> {
         const ER_UNSUPPORTED_PS: u16 = 1295;
+        const ER_EMPTY_QUERY: u16 = 1065;
         let prepared = if sql.len() <= HEX_WRAPPED_MAX {
             let wrapped = format!(
                 "SET @retort__statement = _utf8mb4 X'{}'; \
@@ -898,19 +898,24 @@ impl MySqlBackend {
         } else {
             // Hex doubles the text, which could pass `max_allowed_packet` where the statement
             // itself does not: a statement this large goes through the protocol's prepared
-            // statement (two round trips, and the ~40 ms stall after its close, are a few
-            // tens of percent of sending and running a MiB of SQL).
+            // statement (two round trips are nothing beside a MiB of SQL).
             sqlx::query(AssertSqlSafe(sql.to_string()))
                 .persistent(false)
                 .execute(&mut self.conn)
                 .await
         };
+        let number = |e: &sqlx::Error| match e {
+            sqlx::Error::Database(e) => e
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|e| e.number()),
+            _ => None,
+        };
         match prepared {
             Ok(done) => Ok(done.rows_affected()),
-            Err(sqlx::Error::Database(e))
-                if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                    .is_some_and(|e| e.number() == ER_UNSUPPORTED_PS) =>
-            {
+            // A statement that is only a comment to this server (a versioned comment for a
+            // newer version, MariaDB's `/*M! … */` on MySQL): nothing ran, as the server says.
+            Err(e) if number(&e) == Some(ER_EMPTY_QUERY) => Ok(0),
+            Err(e) if number(&e) == Some(ER_UNSUPPORTED_PS) => {
                 sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                     .execute(&mut self.conn)
                     .await
