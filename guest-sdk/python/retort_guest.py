@@ -697,7 +697,7 @@ def split_script(script: str, dialect: Any) -> List[str]:
             at_line_start = True
             i += 1
         elif c in "'\"`":
-            end = _skip_quoted(script, i, c, d == "mysql" and c != "`")
+            end = _skip_quoted(script, i, c, (d == "mysql" and c != "`") or _escape_string(script, i, d))
             if end is None:
                 raise ValueError(f"unterminated {_quote_name(c)} starting at character {i}")
             i = end
@@ -785,6 +785,17 @@ def _skip_quoted(s: str, start: int, quote: str, backslash: bool) -> Optional[in
         else:
             i += 1
     return None
+
+
+def _escape_string(s: str, at: int, d: str) -> bool:
+    """Whether the quote at ``at`` opens a PostgreSQL escape string (``E'it\\'s'``), in which a
+    backslash escapes; a name ending in e before a quote is not its prefix (as in
+    ``retort_sql::skip_opaque``)."""
+    def word(c: str) -> bool:
+        return c.isascii() and (c.isalnum() or c == "_") or ord(c) >= 0x80
+
+    return (d == "postgres" and s[at] == "'" and at > 0 and s[at - 1] in "Ee"
+            and (at < 2 or not word(s[at - 2])))
 
 
 def _skip_line(s: str, start: int) -> int:

@@ -124,6 +124,7 @@ macro_rules! dialect_suite {
             case!(gate, autogenerate_from_a_declared_schema);
             case!(sql, per_dialect_sql_files_and_dialect_only_migrations);
             case!(sql, versioned_comments_run_where_the_server_runs_them);
+            case!(sql, unquoted_names_with_accents_run);
             case!(sql, new_sql_migration_round_trip);
             case!(sql, downgrading_what_has_no_downgrade_says_so);
             case!(runtime, sql_needs_no_toolchain_and_its_runtime_is_stored_once);

@@ -1367,3 +1367,27 @@ pub fn versioned_comments_run_where_the_server_runs_them(dialect: Dialect) {
         "{tables:?}"
     );
 }
+
+/// Unquoted names may hold characters of several bytes (`café`, `numéro`), through the SQL
+/// runtime's splitter and the host's checks alike. (Retort's lexer stepped through them a
+/// byte at a time and sliced its text mid-character: a panic, in the host on MySQL.)
+pub fn unquoted_names_with_accents_run(dialect: Dialect) {
+    let db = TestDb::new(dialect, "accents");
+    let project = Project::empty();
+    std::fs::write(
+        project.migrations().join("20990101000000_cafe.up.sql"),
+        "-- retort: parents =\n\
+         CREATE TABLE café (numéro INTEGER);\n\
+         INSERT INTO café (numéro) VALUES (7);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.migrations().join("20990101000000_cafe.down.sql"),
+        "DROP TABLE café;\n",
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.count("SELECT COUNT(*) FROM café WHERE numéro = 7"), 1);
+    project.run_ok(&db, &["downgrade", "base"]);
+    assert!(!db.tables().contains(&"café".to_string()));
+}

@@ -72,9 +72,9 @@ pub fn split(script: &str, dialect: Dialect) -> Result<Vec<String>, String> {
                 at_line_start = true;
                 i += 1;
             }
-            _ if script[i..].starts_with(delimiter.as_str())
-                && (depth == 0 || delimiter != ";") =>
-            {
+            // (Bytes: `i` may be inside a character of several bytes, such as an unquoted
+            // `é`, where slicing the `str` would panic.)
+            _ if b[i..].starts_with(delimiter.as_bytes()) && (depth == 0 || delimiter != ";") => {
                 push(&mut out, &script[start..i]);
                 i += delimiter.len();
                 start = i;
@@ -289,6 +289,19 @@ mod tests {
         assert_eq!(
             crate::reveal_versioned("SELECT 1 /*!50001 , '*/' */ /* c */", Dialect::Mysql),
             "SELECT 1          , '*/'    /* c */"
+        );
+    }
+
+    #[test]
+    fn characters_of_several_bytes_outside_quotes() {
+        // Unquoted names may hold them (a lexer that sliced its text at every byte panicked).
+        assert_eq!(
+            split("CREATE TABLE café (numéro INT);SELECT ✓;é", Dialect::Mysql).unwrap(),
+            ["CREATE TABLE café (numéro INT)", "SELECT ✓", "é"]
+        );
+        assert_eq!(
+            crate::transaction_control("UPDATE café SET a = 1; COMMIT", Dialect::Postgres),
+            Ok(Some("COMMIT".into()))
         );
     }
 

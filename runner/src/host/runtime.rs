@@ -223,7 +223,9 @@ pub fn sql_runtime() -> RuntimeRef {
 /// strings (and skipped an escaped character of several bytes whole); `sql-0.3.0-b984fbdd.wasm`
 /// before it read MySQL's `--` as a comment only before a space or a control character;
 /// `sql-0.3.0-5a547b9e.wasm` before it kept a MySQL statement written in a versioned comment
-/// (`/*!40101 SET NAMES utf8mb4 */`, as mysqldump writes) instead of dropping it as a comment.
+/// (`/*!40101 SET NAMES utf8mb4 */`, as mysqldump writes) instead of dropping it as a comment,
+/// and before its splitter stepped over a character of several bytes outside quotes whole (it
+/// panicked on an unquoted name such as `café`).
 pub static PAST_SQL_RUNTIMES: &[&[u8]] = &[
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-8f6d7470.wasm"),
     include_bytes!("../../../guest-sdk/runtimes/sql-0.2.0-ac869061.wasm"),
