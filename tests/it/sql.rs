@@ -1330,23 +1330,16 @@ pub fn an_edited_sql_migration_is_named_with_what_to_do(dialect: Dialect) {
 /// schema lost its views and settings without a word.)
 pub fn versioned_comments_run_where_the_server_runs_them(dialect: Dialect) {
     let db = TestDb::new(dialect, "versioned");
-    let project = Project::empty();
-    std::fs::write(
-        project.migrations().join("20990101000000_dumped.up.sql"),
-        "-- retort: parents =\n\
-         /*!40101 SET @saved_cs_client = 'kept' */;\n\
+    let project = one_sql_migration(
+        "20990101000000_dumped",
+        "/*!40101 SET @saved_cs_client = 'kept' */;\n\
          CREATE TABLE dumped (a INTEGER);\n\
          /*!50001 CREATE TABLE dumped_too (a INTEGER) */;\n\
          /*M!100100 INSERT INTO dumped VALUES (1) */;\n\
          /*!INSERT INTO dumped VALUES (2)*/;\n\
          /*!999999 INSERT INTO dumped VALUES (3) */;\n",
-    )
-    .unwrap();
-    std::fs::write(
-        project.migrations().join("20990101000000_dumped.down.sql"),
         "DROP TABLE dumped;\n/*!50001 DROP TABLE dumped_too */;\n",
-    )
-    .unwrap();
+    );
     project.run_ok(&db, &["upgrade"]);
     let tables = db.tables();
     assert!(tables.contains(&"dumped".to_string()), "{tables:?}");
@@ -1370,24 +1363,30 @@ pub fn versioned_comments_run_where_the_server_runs_them(dialect: Dialect) {
 
 /// Unquoted names may hold characters of several bytes (`café`, `numéro`), through the SQL
 /// runtime's splitter and the host's checks alike. (Retort's lexer stepped through them a
-/// byte at a time and sliced its text mid-character: a panic, in the host on MySQL.)
+/// byte at a time and sliced its text mid-character: the SQL runtime trapped on every engine,
+/// and the host, which splits what every migration sends, would have panicked.)
 pub fn unquoted_names_with_accents_run(dialect: Dialect) {
     let db = TestDb::new(dialect, "accents");
-    let project = Project::empty();
-    std::fs::write(
-        project.migrations().join("20990101000000_cafe.up.sql"),
-        "-- retort: parents =\n\
-         CREATE TABLE café (numéro INTEGER);\n\
-         INSERT INTO café (numéro) VALUES (7);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        project.migrations().join("20990101000000_cafe.down.sql"),
+    let project = one_sql_migration(
+        "20990101000000_cafe",
+        "CREATE TABLE café (numéro INTEGER);\nINSERT INTO café (numéro) VALUES (7);\n",
         "DROP TABLE café;\n",
-    )
-    .unwrap();
+    );
     project.run_ok(&db, &["upgrade"]);
     assert_eq!(db.count("SELECT COUNT(*) FROM café WHERE numéro = 7"), 1);
     project.run_ok(&db, &["downgrade", "base"]);
     assert!(!db.tables().contains(&"café".to_string()));
+}
+
+/// A project whose one migration is the SQL root `stem` (`up` and `down` scripts).
+fn one_sql_migration(stem: &str, up: &str, down: &str) -> Project {
+    let project = Project::empty();
+    let dir = project.migrations();
+    std::fs::write(
+        dir.join(format!("{stem}.up.sql")),
+        format!("-- retort: parents =\n{up}"),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{stem}.down.sql")), down).unwrap();
+    project
 }
