@@ -365,6 +365,12 @@ mod import_once {
     fn sqlite_foreign_key_pragmas_run_as_sqlite_runs_them() {
         sql::sqlite_foreign_key_pragmas_run_as_sqlite_runs_them();
     }
+
+    /// Only SQLite runs in Retort's process.
+    #[test]
+    fn sqlite_deep_statements_run_or_fail_never_crash() {
+        sql::sqlite_deep_statements_run_or_fail_never_crash();
+    }
 }
 
 mod sqlite_rebuild {

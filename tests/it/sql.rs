@@ -1390,3 +1390,50 @@ fn one_sql_migration(stem: &str, up: &str, down: &str) -> Project {
     std::fs::write(dir.join(format!("{stem}.down.sql")), down).unwrap();
     project
 }
+
+/// SQLite runs in Retort's process, on the stack a migration's host calls share with it:
+/// the deepest expression SQLite accepts runs, as does a view read through 2,000 others
+/// (preparing it recurses through each); a deeper expression fails with SQLite's error,
+/// naming the migration, the previous revision kept.
+pub fn sqlite_deep_statements_run_or_fail_never_crash() {
+    const DEPTH: usize = 990;
+    const VIEWS: usize = 2000;
+    let sum = |n: usize| format!("{}1{}", "1 + (".repeat(n), ")".repeat(n));
+    let mut up = format!(
+        "CREATE TABLE deep AS SELECT {} AS s;\nCREATE VIEW v0 AS SELECT s FROM deep;\n",
+        sum(DEPTH)
+    );
+    for i in 1..VIEWS {
+        up.push_str(&format!("CREATE VIEW v{i} AS SELECT s FROM v{};\n", i - 1));
+    }
+    up.push_str(&format!(
+        "CREATE TABLE through AS SELECT s FROM v{};\n",
+        VIEWS - 1
+    ));
+    let db = TestDb::new(Dialect::Sqlite, "deep");
+    let project = one_sql_migration("20990101000000_deep", &up, "DROP TABLE deep;\n");
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.count("SELECT s FROM deep"), DEPTH as i64 + 1);
+    assert_eq!(db.count("SELECT s FROM through"), DEPTH as i64 + 1);
+    let stem = "20990102000000_deeper";
+    std::fs::write(
+        project.migrations().join(format!("{stem}.up.sql")),
+        format!(
+            "-- retort: parents = 20990101000000\n\
+             INSERT INTO deep (s) VALUES (0);\nSELECT {};\n",
+            sum(2 * DEPTH)
+        ),
+    )
+    .unwrap();
+    std::fs::write(project.migrations().join(format!("{stem}.down.sql")), "").unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("upgrade of 20990102000000 (deeper)"), "{err}");
+    assert!(
+        err.contains("Expression tree is too large (maximum depth 1000)"),
+        "{err}"
+    );
+    assert!(err.contains("still at its previous revision"), "{err}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM deep"), 1, "{err}");
+}

@@ -310,6 +310,14 @@ pub trait Lock: Send {
 pub trait Interrupt: Send + Sync {
     /// Asks the database to stop the running statement (a no-op when none runs).
     async fn interrupt(&self);
+
+    /// Has the database stop statements still running at `deadline` by itself (`None`:
+    /// disarms it). A backend whose calls run on the caller's thread (SQLite) needs it: the
+    /// timer that calls [`Interrupt::interrupt`] runs on that thread too, and cannot fire
+    /// while a statement holds it. Backends that await a server do nothing.
+    fn stop_at(&self, deadline: Option<std::time::Instant>) {
+        let _ = deadline;
+    }
 }
 
 /// A connection as Retort itself uses it: its dialect, transactions, and two primitives for

@@ -6,7 +6,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ffi};
-use tokio::sync::oneshot;
 
 use super::placeholders::rewrite;
 use super::sqlite_policy::Policy;
@@ -182,14 +181,6 @@ fn db_error(doing: &str, statement: &str, e: rusqlite::Error) -> DbError {
     }
 }
 
-/// An open query.
-///
-/// SAFETY: `rows` borrows `*stmt`, and `stmt` borrows the backend's boxed connection. Both
-/// lifetimes are erased to `'static`; soundness rests on three facts: (1) fields drop in
-/// declaration order, so `rows` goes before `stmt`; (2) the statement and the connection are
-/// boxed, so moving a `Cursor` or the backend does not move what is borrowed; (3) the backend
-/// closes every cursor before it drops or hands out its connection (`cursors` is declared
-/// before `conn` in `SqliteBackend`, and `close`/`Drop` clear it first).
 /// A guest's open query. Its rows are read with `Statement::raw_query`, which keeps the
 /// statement's position between batches as long as the `Rows` it returns are not dropped
 /// (dropping them resets the statement): each batch `forget`s them instead, which is sound —
@@ -201,8 +192,8 @@ struct OpenCursor<'c> {
     done: bool,
 }
 
-/// The connection and its open cursors, owned by the backend's own thread. The statements
-/// borrow the connection, a local of that thread: no self-reference, no erased lifetime.
+/// What borrows the connection: its open cursors and the state of the session as Retort
+/// sees it. It lives in [`Held`] beside the connection it borrows.
 struct Worker<'c> {
     conn: &'c Connection,
     /// What a guest's statements may do (the authorizer reads it).
@@ -213,108 +204,45 @@ struct Worker<'c> {
     /// The last statement's placeholders rewritten (statement, parameter count, rewritten):
     /// a data migration sends one statement row after row, and lexing it each time cost
     /// more than SQLite's own work on it.
-    rewritten: std::cell::RefCell<Option<(String, usize, std::rc::Rc<str>)>>,
+    rewritten: std::cell::RefCell<Option<(String, usize, std::sync::Arc<str>)>>,
 }
 
-/// A unit of work for the connection's thread.
-type Job = Box<dyn for<'c> FnOnce(&mut Worker<'c>) + Send>;
-
-fn serve(
-    conn: Connection,
-    policy: Policy,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    closed: oneshot::Sender<()>,
-) {
-    let _live = Live::new();
-    {
-        let mut worker = Worker {
-            conn: &conn,
-            policy,
-            cursors: HashMap::new(),
-            next_cursor: 1,
-            in_transaction: false,
-            rewritten: std::cell::RefCell::new(None),
-        };
-        while let Some(job) = next_job(&jobs) {
-            job(&mut worker);
-        }
-        // The statements go before the connection they borrow.
+self_cell::self_cell!(
+    /// The connection and the [`Worker`] that borrows it, dropped in that order reversed:
+    /// the statements before the connection.
+    struct Cell {
+        owner: Connection,
+        #[covariant]
+        dependent: Worker,
     }
-    drop(conn);
-    let _ = closed.send(());
-}
+);
 
-/// How long either side of the hand-off spins before it sleeps. A guest's statements and
-/// its own code alternate, so the next request (or answer) usually arrives within
-/// microseconds: spinning that long keeps a row-by-row data migration at rusqlite's speed,
-/// where waking a sleeping thread costs ~10 µs per call (measured in BENCHMARKS.md).
-const SPIN: Duration = Duration::from_micros(200);
+/// [`Cell`], movable between threads as one.
+///
+/// The connection is `Send`; what borrows it is not, because a statement holds a reference
+/// to it. Moving both together is what SQLite allows: the connection is opened in
+/// multi-thread mode (`SQLITE_OPEN_NO_MUTEX`), where a connection and its statements may be
+/// used from any thread, one thread at a time. One at a time holds because the cell is only
+/// reached through `&mut SqliteBackend` ([`SqliteBackend::call`]), and nothing that borrows
+/// the connection leaves the closure it is lent to (the closure is generic over the borrow's
+/// lifetime; the one shared value, the rewritten text, is an `Arc`).
+struct Held(Cell);
 
-/// SQLite connection threads alive in this process.
-static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+// SAFETY: see `Held`: the connection and everything borrowing it move together and are used
+// by one thread at a time, which SQLite's multi-thread mode permits.
+unsafe impl Send for Held {}
 
-/// [`SPIN`] while one connection is busy on a machine of several cores; nothing on a single
-/// core, where spinning would only delay the other side, nor while several connections are
-/// open (a fleet's targets): each spinning side then holds a core another connection needs,
-/// and the waiting caller holds the runtime's thread that drives the other targets.
-fn spin() -> Duration {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let alone = LIVE.load(std::sync::atomic::Ordering::Relaxed) <= 1;
-    if cores > 1 && alone {
-        SPIN
-    } else {
-        Duration::ZERO
-    }
-}
+/// The deadline of the guest call that is running, as nanoseconds after [`DEADLINE_BASE`]
+/// (0: none). SQLite's progress handler reads it: the connection's calls run on the caller's
+/// thread, where the timer that would ask for an interrupt cannot run until they return.
+type Deadline = std::sync::Arc<std::sync::atomic::AtomicU64>;
 
-/// Counts a connection's thread as live while it exists.
-struct Live;
+/// The instant deadlines are counted from.
+static DEADLINE_BASE: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
 
-impl Live {
-    fn new() -> Live {
-        LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Live
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// One turn of waiting for the other side of the hand-off: a pause instruction for the first
-/// turns (an answer within a microsecond or two), then a yield of the core. Spinning alone was
-/// pathological on a loaded machine: when the scheduler put both sides on one core, or a
-/// third process took the other, the waiting side held the core the side it waited for
-/// needed, and a row-by-row data migration ran 1.1–7.3 s from run to run (100,000 rows).
-fn wait_turn(turn: u32) {
-    if turn < 256 {
-        std::hint::spin_loop();
-    } else {
-        std::thread::yield_now();
-    }
-}
-
-/// The next job, spinning briefly before sleeping; `None` once the backend is gone.
-fn next_job(jobs: &std::sync::mpsc::Receiver<Job>) -> Option<Job> {
-    let started = std::time::Instant::now();
-    for turn in 0u32.. {
-        match jobs.try_recv() {
-            Ok(job) => return Some(job),
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
-            // Reading the clock costs more than a turn: look at it every 64 turns.
-            Err(std::sync::mpsc::TryRecvError::Empty)
-                if turn % 64 != 0 || started.elapsed() < spin() =>
-            {
-                wait_turn(turn);
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => break,
-        }
-    }
-    jobs.recv().ok()
-}
+/// How many SQLite virtual-machine steps pass between two looks at the deadline.
+const DEADLINE_STEPS: std::ffi::c_int = 1000;
 
 /// The connection settings a migration may change (`sqlite_policy.rs`), read once configured
 /// and put back after each migration. (`foreign_keys` changes nothing inside a transaction;
@@ -329,8 +257,12 @@ const SESSION_PRAGMAS: &[&str] = &[
     "reverse_unordered_selects",
 ];
 
-/// A connection to an SQLite file, served by a thread of its own: rusqlite's calls block,
-/// so they run there while the async caller awaits their answer.
+/// A connection to an SQLite file. rusqlite's calls block, and they run on the caller's
+/// thread, as a guest's own work does: a data migration's statement row after row costs
+/// SQLite's work and nothing more (a thread of its own cost a hand-off each way, measured in
+/// BENCHMARKS.md). Under the exclusive lock a run holds, nothing another connection does
+/// makes a guest's statement wait; a deadline stops a statement through the progress
+/// handler ([`Deadline`]).
 pub struct SqliteBackend {
     tables: Tables,
     /// The session setup (`retort.toml` `session`).
@@ -338,14 +270,10 @@ pub struct SqliteBackend {
     /// What puts the connection's settings back as configured ([`Session::configured`]).
     baseline: Option<String>,
     interrupt: std::sync::Arc<rusqlite::InterruptHandle>,
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-    closed: Option<oneshot::Receiver<()>>,
+    deadline: Deadline,
+    held: Held,
     /// What [`Session::known_artifacts`] answers.
     known: std::collections::HashSet<String>,
-}
-
-fn worker_gone() -> DbError {
-    DbError::Lost("the SQLite connection's thread stopped".into())
 }
 
 impl SqliteBackend {
@@ -374,65 +302,39 @@ impl SqliteBackend {
             authorizer.authorize(ctx)
         }))
         .map_err(failed)?;
+        let deadline = Deadline::default();
+        let passed = deadline.clone();
+        conn.progress_handler(
+            DEADLINE_STEPS,
+            Some(move || {
+                let at = passed.load(std::sync::atomic::Ordering::Relaxed);
+                at != 0 && DEADLINE_BASE.elapsed().as_nanos() >= u128::from(at)
+            }),
+        )
+        .map_err(failed)?;
         let interrupt = std::sync::Arc::new(conn.get_interrupt_handle());
-        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
-        let (closed_tx, closed) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("retort-sqlite".into())
-            .spawn(move || serve(conn, policy, receiver, closed_tx))
-            .map_err(|e| DbError::Connect {
-                url: url.into(),
-                message: format!("cannot start the connection's thread: {e}"),
-            })?;
+        let cell = Cell::new(conn, |conn| Worker {
+            conn,
+            policy,
+            cursors: HashMap::new(),
+            next_cursor: 1,
+            in_transaction: false,
+            rewritten: std::cell::RefCell::new(None),
+        });
         Ok(SqliteBackend {
             tables: Tables::under("main.", "main"),
             setup: Vec::new(),
             baseline: None,
             interrupt,
-            jobs: Some(jobs),
-            closed: Some(closed),
+            deadline,
+            held: Held(cell),
             known: Default::default(),
         })
     }
 
-    /// Runs `f` on the connection's thread and waits for its answer.
-    async fn call<T: Send + 'static>(
-        &self,
-        f: impl for<'c> FnOnce(&mut Worker<'c>) -> T + Send + 'static,
-    ) -> Result<T, DbError> {
-        let (tx, mut rx) = oneshot::channel();
-        let job: Job = Box::new(move |worker| {
-            let _ = tx.send(f(worker));
-        });
-        self.jobs
-            .as_ref()
-            .ok_or_else(worker_gone)?
-            .send(job)
-            .map_err(|_| worker_gone())?;
-        // Most answers come within microseconds: spin for them before yielding to the
-        // runtime (see `SPIN`).
-        let started = std::time::Instant::now();
-        for turn in 0u32.. {
-            match rx.try_recv() {
-                Ok(answer) => return Ok(answer),
-                Err(oneshot::error::TryRecvError::Closed) => return Err(worker_gone()),
-                Err(oneshot::error::TryRecvError::Empty)
-                    if turn % 64 != 0 || started.elapsed() < spin() =>
-                {
-                    wait_turn(turn)
-                }
-                Err(oneshot::error::TryRecvError::Empty) => break,
-            }
-        }
-        rx.await.map_err(|_| worker_gone())
-    }
-
-    /// [`Self::call`] for guest requests, whose failures are [`SqlFailure`]s.
-    async fn guest<T: Send + 'static>(
-        &self,
-        f: impl for<'c> FnOnce(&mut Worker<'c>) -> Result<T, SqlFailure> + Send + 'static,
-    ) -> Result<T, SqlFailure> {
-        self.call(f).await.map_err(SqlFailure::Fatal)?
+    /// Runs `f` on the connection, on this thread.
+    fn call<T>(&mut self, f: impl for<'c> FnOnce(&mut Worker<'c>) -> T) -> T {
+        self.held.0.with_dependent_mut(|_, worker| f(worker))
     }
 }
 
@@ -472,7 +374,7 @@ impl Worker<'_> {
 
     /// `sql` with its `$n` placeholders as SQLite's `?n`, for `params` parameters
     /// (remembered for the last statement: the rewrite depends on nothing else).
-    fn rewrite(&self, sql: &str, params: usize) -> Result<std::rc::Rc<str>, SqlFailure> {
+    fn rewrite(&self, sql: &str, params: usize) -> Result<std::sync::Arc<str>, SqlFailure> {
         let mut last = self.rewritten.borrow_mut();
         if let Some((text, n, rewritten)) = last.as_ref()
             && *n == params
@@ -480,7 +382,7 @@ impl Worker<'_> {
         {
             return Ok(rewritten.clone());
         }
-        let rewritten: std::rc::Rc<str> = rewrite(sql, Dialect::Sqlite, params)
+        let rewritten: std::sync::Arc<str> = rewrite(sql, Dialect::Sqlite, params)
             .map_err(GuestError::InvalidStatement)?
             .sql
             .into();
@@ -488,40 +390,29 @@ impl Worker<'_> {
         Ok(rewritten)
     }
 
-    /// Takes the exclusive lock, retrying until `wait` has passed: SQLite returns BUSY
-    /// without waiting when waiting could deadlock (another connection holds a pending
-    /// lock), so the busy handler alone is not enough. `Ok(false)` is a timeout.
-    fn lock(&self, wait: Duration) -> Result<bool, DbError> {
-        let started = std::time::Instant::now();
+    /// One attempt at the exclusive lock, waiting up to `wait` for other connections (`Ok(false)`:
+    /// still busy). SQLite returns BUSY without waiting when waiting could deadlock (another
+    /// connection holds a pending lock), so the caller retries ([`Lock::lock`]).
+    fn try_lock(&self, wait: Duration) -> Result<bool, DbError> {
         // Exclusive mode is switched on inside the transaction: set before it, a failed
         // attempt would keep the shared lock it took and deadlock the other waiters.
         let sql = "BEGIN EXCLUSIVE; PRAGMA locking_mode = EXCLUSIVE; COMMIT;";
-        loop {
-            let left = wait.saturating_sub(started.elapsed());
-            self.conn
-                .busy_timeout(left.min(Duration::from_millis(500)))
-                .map_err(|e| db_error("setting busy_timeout", "", e))?;
-            match self.conn.execute_batch(sql) {
-                Ok(()) => {
-                    self.conn
-                        .busy_timeout(BUSY_TIMEOUT)
-                        .map_err(|e| db_error("setting busy_timeout", "", e))?;
-                    return Ok(true);
+        self.conn
+            .busy_timeout(wait)
+            .map_err(|e| db_error("setting busy_timeout", "", e))?;
+        let attempt = self.conn.execute_batch(sql);
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| db_error("setting busy_timeout", "", e))?;
+        match attempt {
+            Ok(()) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(c, _)) if c.code == ffi::ErrorCode::DatabaseBusy => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
                 }
-                Err(rusqlite::Error::SqliteFailure(c, _))
-                    if c.code == ffi::ErrorCode::DatabaseBusy =>
-                {
-                    if !self.conn.is_autocommit() {
-                        let _ = self.conn.execute_batch("ROLLBACK");
-                    }
-                    if started.elapsed() >= wait {
-                        return Ok(false);
-                    }
-                    // This thread serves only this connection: waiting here blocks nobody.
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(db_error("locking the database", sql, e)),
+                Ok(false)
             }
+            Err(e) => Err(db_error("locking the database", sql, e)),
         }
     }
 
@@ -666,13 +557,20 @@ impl Lock for SqliteBackend {
         // An exclusive lock held for the connection's lifetime: `locking_mode = EXCLUSIVE`
         // keeps the lock the first write transaction takes. The OS drops it if we die.
         let started = std::time::Instant::now();
-        if self.call(move |w| w.lock(wait)).await?? {
-            Ok(())
-        } else {
-            Err(DbError::LockTimeout {
-                waited: started.elapsed(),
-                holder: "; another process has the SQLite file open for writing".into(),
-            })
+        loop {
+            // SQLite's busy handler waits on this thread: in short turns, so that a runtime
+            // driving other work on it (a fleet's other targets) is held up at most that long.
+            let left = wait.saturating_sub(started.elapsed());
+            if self.call(|w| w.try_lock(left.min(Duration::from_millis(100))))? {
+                return Ok(());
+            }
+            if started.elapsed() >= wait {
+                return Err(DbError::LockTimeout {
+                    waited: started.elapsed(),
+                    holder: "; another process has the SQLite file open for writing".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -684,7 +582,6 @@ impl Lock for SqliteBackend {
                 "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;",
             )
         })
-        .await?
     }
 }
 
@@ -700,7 +597,6 @@ impl Session for SqliteBackend {
             w.in_transaction = true;
             Ok(())
         })
-        .await?
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
@@ -709,7 +605,6 @@ impl Session for SqliteBackend {
             w.in_transaction = false;
             w.run("committing", "COMMIT")
         })
-        .await?
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
@@ -725,7 +620,6 @@ impl Session for SqliteBackend {
             w.in_transaction = false;
             w.run("rolling back", "ROLLBACK")
         })
-        .await?
     }
 
     fn tables(&self) -> &Tables {
@@ -741,7 +635,7 @@ impl Session for SqliteBackend {
     }
 
     async fn transaction_intact(&mut self) -> Result<bool, DbError> {
-        self.call(|w| !w.conn.is_autocommit()).await
+        Ok(self.call(|w| !w.conn.is_autocommit()))
     }
 
     async fn setup(&mut self, doing: &str, sql: &str) -> Result<(), DbError> {
@@ -751,19 +645,17 @@ impl Session for SqliteBackend {
     }
 
     async fn configured(&mut self) -> Result<(), DbError> {
-        let read = self
-            .call(|w| {
-                SESSION_PRAGMAS
-                    .iter()
-                    .map(|name| {
-                        w.conn
-                            .pragma_query_value(None, name, |row| row.get::<_, i64>(0))
-                            .map(|value| format!("PRAGMA {name} = {value};\n"))
-                            .map_err(|e| db_error("reading the session's settings", name, e))
-                    })
-                    .collect::<Result<String, DbError>>()
-            })
-            .await??;
+        let read = self.call(|w| {
+            SESSION_PRAGMAS
+                .iter()
+                .map(|name| {
+                    w.conn
+                        .pragma_query_value(None, name, |row| row.get::<_, i64>(0))
+                        .map(|value| format!("PRAGMA {name} = {value};\n"))
+                        .map_err(|e| db_error("reading the session's settings", name, e))
+                })
+                .collect::<Result<String, DbError>>()
+        })?;
         // `case_sensitive_like` cannot be read back: off, or as the setup sets it.
         let mut script = read;
         let setting_like: Vec<&String> = self
@@ -809,16 +701,12 @@ impl Session for SqliteBackend {
             }
             Ok(())
         })
-        .await?
     }
 
-    async fn close(mut self: Box<Self>) {
-        // The thread drops the statements, then the connection (releasing its locks), then
-        // says so: a caller that connects again next finds the file unlocked.
-        self.jobs = None;
-        if let Some(closed) = self.closed.take() {
-            let _ = closed.await;
-        }
+    async fn close(self: Box<Self>) {
+        // The statements go, then the connection (releasing its locks): a caller that
+        // connects again next finds the file unlocked.
+        drop(self);
     }
 
     async fn host_execute(
@@ -827,17 +715,15 @@ impl Session for SqliteBackend {
         sql: &str,
         params: &[Value],
     ) -> Result<u64, DbError> {
-        let (doing, sql, params) = (doing.to_string(), sql.to_string(), params.to_vec());
-        self.call(move |w| {
+        self.call(|w| {
             if params.is_empty() {
                 let before = w.conn.total_changes();
-                w.run(&doing, &sql)?;
+                w.run(doing, sql)?;
                 return Ok(w.conn.total_changes().saturating_sub(before));
             }
-            w.execute(&sql, &params)
-                .map_err(|f| super::host_failure(&doing, &sql, f))
+            w.execute(sql, params)
+                .map_err(|f| super::host_failure(doing, sql, f))
         })
-        .await?
     }
 
     async fn host_query(
@@ -846,24 +732,18 @@ impl Session for SqliteBackend {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        let (doing, sql, params) = (doing.to_string(), sql.to_string(), params.to_vec());
-        self.call(move |w| w.host_query(&doing, &sql, &params))
-            .await?
+        self.call(|w| w.host_query(doing, sql, params))
     }
 }
 
 #[async_trait]
 impl GuestSql for SqliteBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, SqlFailure> {
-        let sql = sql.to_string();
-        self.guest(move |w| w.as_guest(|w| w.execute(&sql, &params)))
-            .await
+        self.call(|w| w.as_guest(|w| w.execute(sql, &params)))
     }
 
     async fn execute_batch(&mut self, sql: &str, sets: Vec<Vec<Value>>) -> Result<u64, SqlFailure> {
-        let sql = sql.to_string();
-        self.guest(move |w| w.as_guest(|w| w.execute_batch(&sql, &sets)))
-            .await
+        self.call(|w| w.as_guest(|w| w.execute_batch(sql, &sets)))
     }
 
     async fn open_cursor(
@@ -871,39 +751,51 @@ impl GuestSql for SqliteBackend {
         sql: &str,
         params: Vec<Value>,
     ) -> Result<(CursorId, Vec<Column>), SqlFailure> {
-        let sql = sql.to_string();
-        self.guest(move |w| w.as_guest(|w| w.open_cursor(&sql, &params)))
-            .await
+        self.call(|w| w.as_guest(|w| w.open_cursor(sql, &params)))
     }
 
     async fn fetch(&mut self, cursor: CursorId, max: u32) -> Result<Vec<Vec<Value>>, SqlFailure> {
-        self.guest(move |w| w.fetch(cursor, max)).await
+        self.call(|w| w.fetch(cursor, max))
     }
 
     async fn close_cursor(&mut self, cursor: CursorId) {
-        let _ = self
-            .call(move |w| {
-                w.cursors.remove(&cursor);
-            })
-            .await;
+        self.call(|w| {
+            w.cursors.remove(&cursor);
+        })
     }
 
     async fn close_all_cursors(&mut self) {
-        let _ = self.call(|w| w.cursors.clear()).await;
+        self.call(|w| w.cursors.clear())
     }
 
     fn interrupter(&self) -> Box<dyn super::Interrupt> {
-        Box::new(SqliteInterrupt(self.interrupt.clone()))
+        Box::new(SqliteInterrupt {
+            handle: self.interrupt.clone(),
+            deadline: self.deadline.clone(),
+        })
     }
 }
 
-/// `sqlite3_interrupt` on the migration's connection.
-struct SqliteInterrupt(std::sync::Arc<rusqlite::InterruptHandle>);
+/// `sqlite3_interrupt` on the migration's connection, and the deadline its progress handler
+/// reads.
+struct SqliteInterrupt {
+    handle: std::sync::Arc<rusqlite::InterruptHandle>,
+    deadline: Deadline,
+}
 
 #[async_trait]
 impl super::Interrupt for SqliteInterrupt {
     async fn interrupt(&self) {
-        self.0.interrupt();
+        self.handle.interrupt();
+    }
+
+    fn stop_at(&self, deadline: Option<std::time::Instant>) {
+        let at = deadline.map_or(0, |at| {
+            let nanos = at.saturating_duration_since(*DEADLINE_BASE).as_nanos();
+            u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
+        });
+        self.deadline
+            .store(at, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -780,6 +780,9 @@ impl Sandbox {
         // Deadlines: compiled code checks the epoch at function entries and loop heads; a
         // thread advances it while the engine lives.
         config.epoch_interruption(true);
+        // Host calls run on the guest's stack, SQLite's statements among them (they run on the
+        // caller's thread): room for them past what wasm may use, as a thread's default gives.
+        config.async_stack_size(WASM_STACK + HOST_STACK);
         // Measured in BENCHMARKS.md: `RETORT_OPT_LEVEL=none` trades guest speed for a faster
         // first compile; the default optimises for speed (cached code is reused).
         if std::env::var("RETORT_OPT_LEVEL").is_ok_and(|v| v == "none") {
@@ -1199,6 +1202,7 @@ impl Sandbox {
         interrupter: Box<dyn crate::db::Interrupt>,
     ) -> (wasmtime::Result<Result<(), GuestError>>, bool) {
         let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        let _armed = Armed::at(&*interrupter, deadline.into_std());
         let call = async {
             let instance = prepared.pre.instantiate_async(&mut *store).await?;
             let tx = store.data_mut().table.push(TxHandle)?;
@@ -1210,7 +1214,13 @@ impl Sandbox {
         };
         tokio::pin!(call);
         tokio::select! {
-            result = &mut call => (result, false),
+            result = &mut call => {
+                // A statement SQLite stopped at the deadline itself ([`Armed`]) ends the call
+                // before the timer below can fire: a failure past the deadline is its doing.
+                let overdue = !matches!(result, Ok(Ok(())))
+                    && tokio::time::Instant::now() >= deadline;
+                (result, overdue)
+            }
             () = tokio::time::sleep_until(deadline) => {
                 interrupter.interrupt().await;
                 match tokio::time::timeout(GRACE, &mut call).await {
@@ -1221,6 +1231,33 @@ impl Sandbox {
         }
     }
 }
+
+/// The database told to stop a guest's statements at the deadline by itself
+/// ([`crate::db::Interrupt::stop_at`]) while the guest runs, and told to stop no longer
+/// when it is done: the host's own statements afterwards run whatever the time.
+struct Armed<'a>(&'a dyn crate::db::Interrupt);
+
+impl<'a> Armed<'a> {
+    fn at(interrupt: &'a dyn crate::db::Interrupt, deadline: std::time::Instant) -> Self {
+        interrupt.stop_at(Some(deadline));
+        Armed(interrupt)
+    }
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0.stop_at(None);
+    }
+}
+
+/// The stack wasm code may use (wasmtime's default).
+const WASM_STACK: usize = 512 << 10;
+
+/// The stack left to host calls below a guest's. SQLite's statements run on it, and
+/// preparing one recurses with the depth of the views it reads (a view of a view of …: no
+/// limit in SQLite, quadratic time). The pages are mapped as they are touched: this costs
+/// address space, not memory.
+const HOST_STACK: usize = 64 << 20;
 
 /// How long a call may go on after its deadline once its statement was cancelled.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
