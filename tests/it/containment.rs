@@ -936,6 +936,37 @@ pub fn each_migration_starts_from_the_configured_session(dialect: Dialect) {
     }
 }
 
+/// SQLite's session is put back after a migration whose statements SQLite itself reported
+/// as naming a pragma or the temporary database (its authorizer, whatever the spelling), and
+/// only then: a temporary table made through a quoted, differently cased qualified name and
+/// a schema-qualified pragma in lower case still do not reach the next migration.
+pub fn sqlite_session_reset_follows_what_sqlite_reports() {
+    let db = TestDb::new(Dialect::Sqlite, "sessionspelling");
+    db.execute("CREATE TABLE shadowed (t TEXT)");
+    script(
+        &db,
+        &[
+            ("sql", "CREATE TABLE \"Temp\".shadowed (t TEXT)"),
+            ("sql", "pragma  MAIN.legacy_alter_table=1"),
+        ],
+    );
+    let project = Project::with_fixtures(&[HOSTILE]);
+    std::fs::write(
+        project
+            .migrations()
+            .join("20261202000100_observe_session.up.sql"),
+        format!(
+            "-- retort: parents = {HOSTILE}\n\
+             CREATE TABLE seen AS SELECT (SELECT * FROM pragma_legacy_alter_table) AS b;\n\
+             INSERT INTO shadowed VALUES ('real');\n"
+        ),
+    )
+    .unwrap();
+    project.run_ok(&db, &["upgrade"]);
+    assert_eq!(db.strings("SELECT b FROM seen"), ["0"]);
+    assert_eq!(db.strings("SELECT t FROM shadowed"), ["real"]);
+}
+
 /// Guest output is data (issue 25): a database error message the migration provokes (a table
 /// named with a newline and a terminal escape) and the error it returns print escaped, on
 /// lines attributed to the migration: nothing it emits starts a line of its own or reaches

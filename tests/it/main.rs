@@ -371,6 +371,12 @@ mod import_once {
     fn sqlite_deep_statements_run_or_fail_never_crash() {
         sql::sqlite_deep_statements_run_or_fail_never_crash();
     }
+
+    /// SQLite's authorizer decides when its session is put back.
+    #[test]
+    fn sqlite_session_reset_follows_what_sqlite_reports() {
+        crate::containment::sqlite_session_reset_follows_what_sqlite_reports();
+    }
 }
 
 mod sqlite_rebuild {

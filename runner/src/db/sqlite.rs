@@ -681,6 +681,12 @@ impl Session for SqliteBackend {
             return Ok(());
         };
         self.call(move |w| {
+            // Nothing a guest prepared named a pragma or the temporary database: the session
+            // is as configured (putting it back expired every cached statement, and its
+            // temporary-object check cost a query per migration).
+            if !w.policy.take_touched() {
+                return Ok(());
+            }
             let doing = "putting the session back as configured";
             w.run(doing, &script)?;
             // Temporary objects come first in name resolution: one left by a migration would

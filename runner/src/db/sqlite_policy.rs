@@ -66,6 +66,11 @@ pub(super) struct Policy {
     /// Whether the guest runs inside the transaction Retort opened (then it may not end it).
     lent_transaction: Arc<AtomicBool>,
     refused: Arc<Mutex<Option<String>>>,
+    /// Whether a guest's statement named a pragma or the temporary database since
+    /// [`Policy::take_touched`]: only such a statement can leave the session different from
+    /// its configured settings (SQLite reports both while preparing a statement; pragmas
+    /// take no parameters, so a statement that sets one is never a cached one).
+    touched: Arc<AtomicBool>,
 }
 
 impl Policy {
@@ -85,6 +90,12 @@ impl Policy {
         (out, self.take_refusal())
     }
 
+    /// Whether a guest's statement may have changed the session's settings or made
+    /// temporary objects since the last call.
+    pub(super) fn take_touched(&self) -> bool {
+        self.touched.swap(false, Ordering::SeqCst)
+    }
+
     fn take_refusal(&self) -> Option<String> {
         self.refused.lock().ok().and_then(|mut r| r.take())
     }
@@ -93,6 +104,20 @@ impl Policy {
     pub(super) fn authorize(&self, ctx: AuthContext<'_>) -> Authorization {
         if !self.guest.load(Ordering::SeqCst) {
             return Authorization::Allow;
+        }
+        if matches!(ctx.action, AuthAction::Pragma { .. })
+            || ctx
+                .database_name
+                .is_some_and(|name| name.eq_ignore_ascii_case("temp"))
+            || matches!(
+                ctx.action,
+                AuthAction::CreateTempIndex { .. }
+                    | AuthAction::CreateTempTable { .. }
+                    | AuthAction::CreateTempTrigger { .. }
+                    | AuthAction::CreateTempView { .. }
+            )
+        {
+            self.touched.store(true, Ordering::SeqCst);
         }
         let refusal = match ctx.action {
             AuthAction::Attach { filename } => Some(format!(
