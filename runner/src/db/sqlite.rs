@@ -336,6 +336,19 @@ impl SqliteBackend {
     fn call<T>(&mut self, f: impl for<'c> FnOnce(&mut Worker<'c>) -> T) -> T {
         self.held.0.with_dependent_mut(|_, worker| f(worker))
     }
+
+    /// [`Self::call`] for work that waits on the disk (a commit's `fsync`s): on a
+    /// multi-threaded runtime (a fleet's), the thread's other tasks move to another thread
+    /// meanwhile, so that other targets' commits overlap with this one.
+    fn call_on_disk<T>(&mut self, f: impl for<'c> FnOnce(&mut Worker<'c>) -> T) -> T {
+        let threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if threaded {
+            tokio::task::block_in_place(|| self.call(f))
+        } else {
+            self.call(f)
+        }
+    }
 }
 
 impl Worker<'_> {
@@ -600,7 +613,7 @@ impl Session for SqliteBackend {
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
-        self.call(|w| {
+        self.call_on_disk(|w| {
             w.cursors.clear();
             w.in_transaction = false;
             w.run("committing", "COMMIT")
