@@ -337,9 +337,10 @@ impl SqliteBackend {
         self.held.0.with_dependent_mut(|_, worker| f(worker))
     }
 
-    /// [`Self::call`] for work that waits on the disk (a commit's `fsync`s): on a
-    /// multi-threaded runtime (a fleet's), the thread's other tasks move to another thread
-    /// meanwhile, so that other targets' commits overlap with this one.
+    /// [`Self::call`] for work that waits on the disk (a commit's `fsync`s) or on another
+    /// process (the lock's busy handler): on a multi-threaded runtime (a fleet's), the
+    /// thread's other tasks move to another thread meanwhile, so that other targets' work
+    /// overlaps with the wait.
     fn call_on_disk<T>(&mut self, f: impl for<'c> FnOnce(&mut Worker<'c>) -> T) -> T {
         let threaded = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -571,10 +572,10 @@ impl Lock for SqliteBackend {
         // keeps the lock the first write transaction takes. The OS drops it if we die.
         let started = std::time::Instant::now();
         loop {
-            // SQLite's busy handler waits on this thread: in short turns, so that a runtime
-            // driving other work on it (a fleet's other targets) is held up at most that long.
+            // SQLite's busy handler waits on this thread: in short turns, handed off as a
+            // commit's disk wait is, so that a fleet's other targets are not held up by it.
             let left = wait.saturating_sub(started.elapsed());
-            if self.call(|w| w.try_lock(left.min(Duration::from_millis(100))))? {
+            if self.call_on_disk(|w| w.try_lock(left.min(Duration::from_millis(100))))? {
                 return Ok(());
             }
             if started.elapsed() >= wait {
