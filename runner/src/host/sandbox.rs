@@ -781,7 +781,8 @@ impl Sandbox {
         // thread advances it while the engine lives.
         config.epoch_interruption(true);
         // Host calls run on the guest's stack, SQLite's statements among them (they run on the
-        // caller's thread): room for them past what wasm may use, as a thread's default gives.
+        // caller's thread): `HOST_STACK` of room for them past what wasm may use.
+        config.max_wasm_stack(WASM_STACK);
         config.async_stack_size(WASM_STACK + HOST_STACK);
         // Measured in BENCHMARKS.md: `RETORT_OPT_LEVEL=none` trades guest speed for a faster
         // first compile; the default optimises for speed (cached code is reused).
@@ -1250,7 +1251,8 @@ impl Drop for Armed<'_> {
     }
 }
 
-/// The stack wasm code may use (wasmtime's default).
+/// The stack wasm code may use (wasmtime 48's default, set explicitly: the fiber's size is
+/// counted from it).
 const WASM_STACK: usize = 512 << 10;
 
 /// The stack left to host calls below a guest's. SQLite's statements run on it, and
