@@ -468,15 +468,23 @@ impl MySqlBackend {
     /// After a statement of the migration: whether the server's transaction is still open,
     /// which tells the journal where the migration's work committed (DDL commits implicitly;
     /// so does a `COMMIT` inside a compound statement or dynamic SQL).
-    async fn note_commit_point(&mut self) -> Result<(), SqlFailure> {
+    /// `answered` is the server's answer when it came with the statement's own round trip
+    /// ([`MySqlBackend::send_one`]); else it is asked now.
+    async fn note_commit_point(&mut self, answered: Option<bool>) -> Result<(), SqlFailure> {
         if !self.in_transaction {
             return Ok(());
         }
-        let open: u64 = sqlx::query_scalar("SELECT CAST(@@in_transaction AS UNSIGNED)")
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(sqlx_failure)?;
-        self.commit_point = open == 0;
+        let open = match answered {
+            Some(open) => open,
+            None => {
+                let open: u64 = sqlx::query_scalar(IN_TRANSACTION_SQL)
+                    .fetch_one(&mut self.conn)
+                    .await
+                    .map_err(sqlx_failure)?;
+                open != 0
+            }
+        };
+        self.commit_point = !open;
         self.committed_any |= self.commit_point;
         Ok(())
     }
@@ -822,6 +830,37 @@ async fn host_query(
         .map_err(|f| super::host_failure(doing, sql, f))
 }
 
+/// Whether the session's transaction is open (`1`) or not (`0`): read after each statement of a
+/// migration, since DDL (or a `COMMIT` in a procedure) commits it on the server's side.
+const IN_TRANSACTION_SQL: &str = "SELECT CAST(@@in_transaction AS UNSIGNED)";
+
+/// Runs `script` (Retort's own text, its statements' results in order) and, when `asked`, reads
+/// the one-value row its last statement ([`IN_TRANSACTION_SQL`]) returns: the rows the others
+/// affected, and whether the transaction is open. A failing statement stops the script there
+/// (the server runs nothing after it), so no answer comes with an error.
+async fn sent_with_answer(
+    conn: &mut MySqlConnection,
+    script: String,
+    asked: bool,
+) -> Result<(u64, Option<bool>), sqlx::Error> {
+    let mut results = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(conn);
+    let (mut rows, mut last) = (0, None);
+    while let Some(item) = results.next().await {
+        match item? {
+            sqlx::Either::Left(done) => rows += done.rows_affected(),
+            sqlx::Either::Right(row) => last = Some(row),
+        }
+    }
+    if !asked {
+        return Ok((rows, None));
+    }
+    let open: u64 = match last {
+        Some(row) => row.try_get(0)?,
+        None => return Err(sqlx::Error::RowNotFound),
+    };
+    Ok((rows, Some(open != 0)))
+}
+
 /// The longest statement [`MySqlBackend::send_one`] sends as a hex literal (twice this size).
 const HEX_WRAPPED_MAX: usize = 1 << 20;
 
@@ -844,7 +883,7 @@ impl MySqlBackend {
         // Until the server says otherwise after it: it may write and leave that uncommitted
         // (a failing `CALL` keeps what ran before the failure).
         self.since_check = true;
-        let rows = if params.is_empty() {
+        let (rows, answered) = if params.is_empty() {
             self.send_one(sql).await?
         } else {
             let rewritten =
@@ -855,10 +894,10 @@ impl MySqlBackend {
             )
             .execute(&mut self.conn)
             .await
-            .map(|r| r.rows_affected())
+            .map(|r| (r.rows_affected(), None))
             .map_err(sqlx_failure)?
         };
-        self.note_commit_point().await?;
+        self.note_commit_point(answered).await?;
         self.since_check = self.in_transaction && !self.commit_point;
         Ok(rows)
     }
@@ -883,18 +922,25 @@ impl MySqlBackend {
     /// IMMEDIATE` on MariaDB; routine definitions on MySQL) answers ER_UNSUPPORTED_PS only
     /// after the server parsed it as one statement (a second one is a syntax error first), so
     /// it goes as text, which the same parser, in the same session, reads the same way.
-    async fn send_one(&mut self, sql: &str) -> Result<u64, SqlFailure> {
+    ///
+    /// Inside Retort's transaction the same round trip then asks whether the transaction is
+    /// still open (`@@in_transaction`, for the journal's commit points): the rows affected,
+    /// and that answer when it came along.
+    async fn send_one(&mut self, sql: &str) -> Result<(u64, Option<bool>), SqlFailure> {
         const ER_UNSUPPORTED_PS: u16 = 1295;
         const ER_EMPTY_QUERY: u16 = 1065;
         let prepared = if sql.len() <= HEX_WRAPPED_MAX {
-            let wrapped = format!(
+            let mut wrapped = format!(
                 "SET @retort__statement = _utf8mb4 X'{}'; \
                  PREPARE retort__statement FROM @retort__statement; EXECUTE retort__statement",
                 hex::encode(sql)
             );
-            sqlx::raw_sql(AssertSqlSafe(wrapped))
-                .execute(&mut self.conn)
-                .await
+            if self.in_transaction {
+                wrapped.push_str("; ");
+                wrapped.push_str(IN_TRANSACTION_SQL);
+            }
+            let asked = self.in_transaction;
+            sent_with_answer(&mut self.conn, wrapped, asked).await
         } else {
             // Hex doubles the text, which could pass `max_allowed_packet` where the statement
             // itself does not: a statement this large goes through the protocol's prepared
@@ -903,6 +949,7 @@ impl MySqlBackend {
                 .persistent(false)
                 .execute(&mut self.conn)
                 .await
+                .map(|done| (done.rows_affected(), None))
         };
         let number = |e: &sqlx::Error| match e {
             sqlx::Error::Database(e) => e
@@ -911,15 +958,15 @@ impl MySqlBackend {
             _ => None,
         };
         match prepared {
-            Ok(done) => Ok(done.rows_affected()),
+            Ok(done) => Ok(done),
             // A statement that is only a comment to this server (a versioned comment for a
             // newer version, MariaDB's `/*M! … */` on MySQL): nothing ran, as the server says.
-            Err(e) if number(&e) == Some(ER_EMPTY_QUERY) => Ok(0),
+            Err(e) if number(&e) == Some(ER_EMPTY_QUERY) => Ok((0, None)),
             Err(e) if number(&e) == Some(ER_UNSUPPORTED_PS) => {
                 sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                     .execute(&mut self.conn)
                     .await
-                    .map(|r| r.rows_affected())
+                    .map(|r| (r.rows_affected(), None))
                     .map_err(sqlx_failure)
             }
             Err(e) => Err(sqlx_failure(e)),
@@ -1024,7 +1071,7 @@ impl GuestSql for MySqlBackend {
             .map_err(sqlx_failure)?
             .rows_affected();
         }
-        self.note_commit_point().await?;
+        self.note_commit_point(None).await?;
         self.since_check = self.in_transaction && !self.commit_point;
         Ok(total)
     }
