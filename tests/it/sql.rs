@@ -1392,12 +1392,14 @@ fn one_sql_migration(stem: &str, up: &str, down: &str) -> Project {
 }
 
 /// SQLite runs in Retort's process, on the stack a migration's host calls share with it:
-/// the deepest expression SQLite accepts runs, as does a view read through 2,000 others
-/// (preparing it recurses through each); a deeper expression fails with SQLite's error,
-/// naming the migration, the previous revision kept.
+/// the deepest expression SQLite accepts runs, as does a view read through 900 others
+/// (preparing it recurses through each); a deeper expression fails with SQLite's error, and
+/// a view read through 1,200 others is refused before SQLite's preparation (its time grows
+/// with the cube of the depth, beyond the deadline's reach; at ~100,000 it overflowed the
+/// stack) — each naming the migration, the previous revision kept.
 pub fn sqlite_deep_statements_run_or_fail_never_crash() {
     const DEPTH: usize = 990;
-    const VIEWS: usize = 2000;
+    const VIEWS: usize = 900;
     let sum = |n: usize| format!("{}1{}", "1 + (".repeat(n), ")".repeat(n));
     let mut up = format!(
         "CREATE TABLE deep AS SELECT {} AS s;\nCREATE VIEW v0 AS SELECT s FROM deep;\n",
@@ -1436,4 +1438,36 @@ pub fn sqlite_deep_statements_run_or_fail_never_crash() {
     );
     assert!(err.contains("still at its previous revision"), "{err}");
     assert_eq!(db.count("SELECT COUNT(*) FROM deep"), 1, "{err}");
+
+    // Views each reading the one before, created one statement at a time (each prepares in
+    // an instant), then read through all of them.
+    std::fs::remove_file(project.migrations().join(format!("{stem}.up.sql"))).unwrap();
+    std::fs::remove_file(project.migrations().join(format!("{stem}.down.sql"))).unwrap();
+    std::fs::remove_file(project.migrations().join(format!("{stem}.wasm"))).unwrap();
+    let stem = "20990103000000_deepest";
+    let mut up =
+        String::from("-- retort: parents = 20990101000000\nINSERT INTO deep (s) VALUES (0);\n");
+    for i in VIEWS..1200 {
+        up.push_str(&format!("CREATE VIEW v{i} AS SELECT s FROM v{};\n", i - 1));
+    }
+    up.push_str("CREATE TABLE beyond AS SELECT s FROM v1199;\n");
+    std::fs::write(project.migrations().join(format!("{stem}.up.sql")), up).unwrap();
+    std::fs::write(project.migrations().join(format!("{stem}.down.sql")), "").unwrap();
+    let out = project.run(&db, &["upgrade"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("upgrade of 20990103000000 (deepest)"), "{err}");
+    assert!(
+        err.contains("the statement is too large to prepare")
+            && err.contains("more than 1000 queries and views")
+            && err.contains("CREATE TABLE beyond AS SELECT s FROM v1199"),
+        "{err}"
+    );
+    assert!(err.contains("still at its previous revision"), "{err}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM deep"), 1, "{err}");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('v900', 'beyond')"),
+        0,
+        "{err}"
+    );
 }

@@ -430,11 +430,25 @@ impl Worker<'_> {
         }
     }
 
+    /// A guest's script, statement by statement as `execute_batch` runs it (each stepped
+    /// once), each statement's preparation bounded on its own ([`Policy::next_statement`]).
+    fn execute_script(&self, sql: &str) -> Result<(), SqlFailure> {
+        use rusqlite::fallible_iterator::FallibleIterator;
+        let mut batch = rusqlite::Batch::new(self.conn, sql);
+        loop {
+            self.policy.next_statement();
+            let Some(mut stmt) = batch.next().map_err(guest_error)? else {
+                return Ok(());
+            };
+            stmt.raw_query().next().map_err(guest_error)?;
+        }
+    }
+
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, SqlFailure> {
         if params.is_empty() {
             // Without parameters a statement may hold several statements (a script).
             let before = self.conn.total_changes();
-            self.conn.execute_batch(sql).map_err(guest_error)?;
+            self.execute_script(sql)?;
             return Ok(self.conn.total_changes().saturating_sub(before));
         }
         let rewritten = self.rewrite(sql, params.len())?;

@@ -12,8 +12,16 @@
 //! Transaction control (`BEGIN`, `COMMIT`, `END`, `ROLLBACK`) is refused while the migration runs
 //! in the transaction Retort opened for it: ending it would commit the migration's work without
 //! its history row. Extension loading is off in the connection already.
+//!
+//! A statement whose preparation would be too large to bound is refused too: preparing runs
+//! before SQLite's progress handler (and so the migration's deadline) can stop anything, on
+//! the stack the migration's host calls share, and its cost grows with the cube of how deep
+//! views nest (2,000 nested views: 1.6 s; 8,000: 79 s; ~100,000 overflow the stack and
+//! abort the process). SQLite reports each query and view it expands, and each column and
+//! table it resolves, as it prepares; past [`MAX_SELECTS`] queries or [`MAX_ACTIONS`]
+//! reports in one statement, it is refused (docs/security.md).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -59,6 +67,18 @@ const PRAGMAS: &[(&str, bool)] = &[
     ("user_version", true),
 ];
 
+/// The most queries (a `SELECT`, a subquery, each view it reads through, as SQLite expands
+/// them) one statement of a migration may prepare: a view read through 1,000 others prepares
+/// in ~0.3 s, and the cost grows with the cube of the depth from there.
+pub(super) const MAX_SELECTS: u32 = 1_000;
+
+/// The most actions SQLite may report while preparing one statement of a migration (each
+/// query, column read, table written; functions are not counted): views that read others twice over
+/// expand exponentially, which [`MAX_SELECTS`] alone does not bound when the copies are
+/// scalar subqueries, and a chain of triggers compiles one program per trigger on the stack
+/// (~1 KB each). 20,000 leaves room for `SELECT *` over a join of wide tables.
+pub(super) const MAX_ACTIONS: u32 = 20_000;
+
 /// Whether the statement being prepared is a guest's, and why the last one was refused.
 #[derive(Clone, Default)]
 pub(super) struct Policy {
@@ -71,6 +91,10 @@ pub(super) struct Policy {
     /// its configured settings (SQLite reports both while preparing a statement; pragmas
     /// take no parameters, so a statement that sets one is never a cached one).
     touched: Arc<AtomicBool>,
+    /// Queries and all actions SQLite reported while preparing the guest's current statement
+    /// ([`Policy::next_statement`] starts the count again).
+    selects: Arc<AtomicU32>,
+    actions: Arc<AtomicU32>,
 }
 
 impl Policy {
@@ -82,12 +106,49 @@ impl Policy {
         f: impl FnOnce() -> T,
     ) -> (T, Option<String>) {
         self.take_refusal();
+        self.next_statement();
         self.lent_transaction
             .store(in_transaction, Ordering::SeqCst);
         self.guest.store(true, Ordering::SeqCst);
         let out = f();
         self.guest.store(false, Ordering::SeqCst);
         (out, self.take_refusal())
+    }
+
+    /// Starts the size count of a statement's preparation again: before each statement of a
+    /// script (one call may prepare many, each bounded on its own).
+    pub(super) fn next_statement(&self) {
+        self.selects.store(0, Ordering::Relaxed);
+        self.actions.store(0, Ordering::Relaxed);
+    }
+
+    /// Why the statement being prepared is too large to prepare, once it is.
+    fn too_large(&self, action: &AuthAction<'_>) -> Option<String> {
+        // A function is reported where it is called, once however many rows run it: a seed
+        // `INSERT … VALUES` of 50,000 rows calling one each is large text, not a deep plan.
+        if matches!(action, AuthAction::Function { .. }) {
+            return None;
+        }
+        let actions = self.actions.fetch_add(1, Ordering::Relaxed) + 1;
+        let selects = if matches!(action, AuthAction::Select) {
+            self.selects.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.selects.load(Ordering::Relaxed)
+        };
+        let what = if selects > MAX_SELECTS {
+            format!("more than {MAX_SELECTS} queries and views (nested, or read more than once)")
+        } else if actions > MAX_ACTIONS {
+            format!(
+                "more than {MAX_ACTIONS} columns, tables and triggers (views read more than \
+                 once, or a chain of triggers)"
+            )
+        } else {
+            return None;
+        };
+        Some(format!(
+            "the statement is too large to prepare: it expands to {what}, and SQLite prepares \
+             a statement before the migration's time limit can stop it (docs/security.md)"
+        ))
     }
 
     /// Whether a guest's statement may have changed the session's settings or made
@@ -119,7 +180,7 @@ impl Policy {
         {
             self.touched.store(true, Ordering::SeqCst);
         }
-        let refusal = match ctx.action {
+        let refusal = self.too_large(&ctx.action).or_else(|| match ctx.action {
             AuthAction::Attach { filename } => Some(format!(
                 "a migration may not attach another database file (`{filename}`): ATTACH and \
                  VACUUM INTO reach files outside the sandbox"
@@ -141,7 +202,7 @@ impl Policy {
                     .into(),
             ),
             action => bookkeeping_refusal(&action),
-        };
+        });
         match refusal {
             None => Authorization::Allow,
             Some(reason) => {
@@ -254,6 +315,93 @@ mod tests {
             })
             .is_none()
         );
+    }
+
+    /// A guest's statement whose preparation SQLite reports as too large, on a real
+    /// connection with the policy as its authorizer: `Err` with the reason, else `Ok`.
+    fn prepare_as_guest(
+        conn: &rusqlite::Connection,
+        policy: &Policy,
+        sql: &str,
+    ) -> Result<(), String> {
+        let (prepared, refused) = policy.as_guest(true, || conn.prepare(sql).map(drop));
+        match (prepared, refused) {
+            (Ok(()), None) => Ok(()),
+            (_, Some(reason)) => Err(reason),
+            (Err(e), None) => panic!("{sql}: {e}"),
+        }
+    }
+
+    fn guarded() -> (rusqlite::Connection, Policy) {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let policy = Policy::default();
+        let authorizer = policy.clone();
+        let _ = conn.authorizer(Some(move |ctx: AuthContext<'_>| authorizer.authorize(ctx)));
+        (conn, policy)
+    }
+
+    #[test]
+    fn statements_too_large_to_prepare_are_refused_before_sqlite_prepares_them() {
+        // A guest's statements are prepared on its fiber, with `HOST_STACK` of room.
+        std::thread::Builder::new()
+            .stack_size(crate::host::sandbox::HOST_STACK)
+            .spawn(too_large_statements)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn too_large_statements() {
+        let (conn, policy) = guarded();
+        conn.execute_batch("CREATE TABLE t (a INTEGER); CREATE VIEW d0 AS SELECT a FROM t;")
+            .unwrap();
+        // Each view reads the one before twice: 2^n copies of the first when expanded.
+        for i in 1..12 {
+            conn.execute_batch(&format!(
+                "CREATE VIEW d{i} AS SELECT a FROM d{p} UNION ALL SELECT a FROM d{p};",
+                p = i - 1
+            ))
+            .unwrap();
+        }
+        assert_eq!(prepare_as_guest(&conn, &policy, "SELECT a FROM d6"), Ok(()));
+        let refused = prepare_as_guest(&conn, &policy, "SELECT a FROM d11").unwrap_err();
+        assert!(
+            refused.contains("more than 1000 queries and views"),
+            "{refused}"
+        );
+        // A chain of triggers, each inserting a row of ten columns into the next table: one
+        // program per trigger (on the stack, ~1 KB each), compiled when the first insert is
+        // prepared; SQLite reports each table written and each column read.
+        let chain = 2_000;
+        let columns: Vec<String> = (0..10).map(|c| format!("c{c}")).collect();
+        let mut ddl = String::from("BEGIN;\n");
+        for i in 0..chain {
+            ddl.push_str(&format!("CREATE TABLE r{i} ({});\n", columns.join(", ")));
+        }
+        let new_row: Vec<String> = columns.iter().map(|c| format!("new.{c}")).collect();
+        for i in 0..chain - 1 {
+            ddl.push_str(&format!(
+                "CREATE TRIGGER g{i} AFTER INSERT ON r{i} BEGIN INSERT INTO r{n} VALUES ({}); END;\n",
+                new_row.join(", "),
+                n = i + 1
+            ));
+        }
+        ddl.push_str("COMMIT;");
+        conn.execute_batch(&ddl).unwrap();
+        let insert =
+            |table: usize| format!("INSERT INTO r{table} VALUES (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)");
+        assert_eq!(
+            prepare_as_guest(&conn, &policy, &insert(chain - 1_000)),
+            Ok(())
+        );
+        let refused = prepare_as_guest(&conn, &policy, &insert(0)).unwrap_err();
+        assert!(
+            refused.contains("more than 20000 columns, tables and triggers"),
+            "{refused}"
+        );
+        // Each statement of a script counts on its own, and Retort's own are not counted.
+        policy.next_statement();
+        assert!(conn.prepare(&insert(0)).is_ok());
     }
 
     #[test]

@@ -1256,10 +1256,12 @@ impl Drop for Armed<'_> {
 const WASM_STACK: usize = 512 << 10;
 
 /// The stack left to host calls below a guest's. SQLite's statements run on it, and
-/// preparing one recurses with the depth of the views it reads (a view of a view of …: no
-/// limit in SQLite, quadratic time). The pages are mapped as they are touched: this costs
-/// address space, not memory.
-const HOST_STACK: usize = 64 << 20;
+/// preparing one recurses with the depth of the views it reads (a view of a view of …) and
+/// the triggers it fires, ~1 KB each: SQLite sets no limit, the guest's policy refuses a
+/// statement past 1,000 queries or 20,000 reported actions (`db/sqlite_policy.rs`), well
+/// inside this. The pages are mapped as they are touched: this costs address space, not
+/// memory.
+pub(crate) const HOST_STACK: usize = 64 << 20;
 
 /// How long a call may go on after its deadline once its statement was cancelled.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
