@@ -851,6 +851,31 @@ mod tests {
         assert_eq!(Decl::of(None), Decl::Plain);
     }
 
+    /// One `execute` of a script: each statement's preparation is bounded on its own, so six
+    /// statements each well inside the limits run, where one past them is refused.
+    #[tokio::test]
+    async fn each_statement_of_a_guest_script_is_bounded_on_its_own() {
+        let mut backend = SqliteBackend::connect("sqlite://:memory:", Access::ReadWrite).unwrap();
+        // Each view reads the one before twice: 2^n copies of the first when expanded.
+        let mut views =
+            String::from("CREATE TABLE t (a INTEGER); CREATE VIEW d0 AS SELECT a FROM t;");
+        for i in 1..12 {
+            views.push_str(&format!(
+                "CREATE VIEW d{i} AS SELECT a FROM d{p} UNION ALL SELECT a FROM d{p};",
+                p = i - 1
+            ));
+        }
+        assert!(backend.execute(&views, Vec::new()).await.is_ok());
+        let six = "SELECT a FROM d6;".repeat(6);
+        assert!(backend.execute(&six, Vec::new()).await.is_ok());
+        match backend.execute("SELECT a FROM d11", Vec::new()).await {
+            Err(SqlFailure::Guest(GuestError::Database(e))) => {
+                assert!(e.message.contains("too large to prepare"), "{}", e.message);
+            }
+            _ => panic!("a statement past the limits was not refused"),
+        }
+    }
+
     #[test]
     fn unparsable_text_keeps_its_storage_class() {
         let v = Decl::Date.read(ValueRef::Text(b"not a date")).unwrap();
